@@ -1,0 +1,69 @@
+"""The `secops` command: one sub-command per pipeline stage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from secops import __version__
+from secops.cliutil import AppState, console, state, user_errors
+from secops.config import Settings
+from secops.inventory.cli import app as inventory_app
+from secops.grade.cli import grade_command
+from secops.report.cli import report_command
+from secops.demo import demo_command
+
+app = typer.Typer(
+    name="secops",
+    help="Agentless information-security compliance scanner for level-based security programmes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"secops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Optional[str] = typer.Option(None, "--db", envvar="SECOPS_DB",
+                                     help="SQLAlchemy URL or SQLite file path [default: user data dir]"),
+    policies: Optional[Path] = typer.Option(None, "--policies", envvar="SECOPS_POLICIES",
+                                            help="folder with targets.yaml and levels.yaml"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", envvar="SECOPS_OUTPUT",
+                                          help="folder for reports [default: ./secops-reports]"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+) -> None:
+    overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output}.items() if v is not None}
+    ctx.obj = AppState(Settings(**overrides))
+
+
+@app.command("init")
+@user_errors
+def init(ctx: typer.Context) -> None:
+    """Create the database (or migrate it to the current schema)."""
+    database = state(ctx).db()
+    console.print(f"database ready: {database.url}", highlight=False, markup=False)
+
+
+app.add_typer(inventory_app, name="inventory")
+app.command("grade")(grade_command)
+app.command("report")(report_command)
+app.command("demo")(demo_command)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Shared plumbing for the sub-command modules: settings, database, errors, exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from secops.config import Settings
+from secops.errors import SecopsError
+from secops.store.db import Database
+
+EXIT_OK, EXIT_TARGETS_NOT_MET, EXIT_USAGE = 0, 1, 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AppState:
+    """What the root command parsed; sub-commands reach it through typer's context."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._db: Database | None = None
+
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.db_url)
+        return self._db
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState(Settings())
+    return root.obj
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn SecopsError into a printed message and exit code 2 instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SecopsError as exc:
+            # Messages may quote untrusted text: print it literally, never as rich markup.
+            err_console.print("error:", style="bold red", end=" ")
+            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

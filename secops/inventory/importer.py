@@ -1,0 +1,57 @@
+"""Import inventory files: read, validate everything, then write all-or-nothing in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from secops.errors import InputRowsError, RowError
+from secops.grade.policy import LevelPolicy
+from secops.inventory.readers import EntityName, RawRow, read_file
+from secops.inventory.upsert import Tally, upsert_agencies, upsert_endpoints, upsert_staff, upsert_systems
+from secops.inventory.validate import validate
+from secops.models import AgencyKind
+from secops.store.db import Database
+from secops.store.tables import AgencyRow
+
+
+class ImportResult(BaseModel):
+    tallies: dict[str, Tally] = Field(default_factory=dict)
+    skipped: list[str] = Field(default_factory=list, description="file:row: field: reason of rows not imported")
+
+
+def known_agencies(session: Session) -> dict[str, tuple[AgencyKind, str | None]]:
+    rows = session.execute(select(AgencyRow.id, AgencyRow.code, AgencyRow.kind, AgencyRow.parent_id)).all()
+    code_of = {r.id: r.code for r in rows}
+    return {r.code: (AgencyKind(r.kind), code_of.get(r.parent_id)) for r in rows}
+
+
+def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int | None = None) -> dict[str, Tally]:
+    return {
+        "agencies": upsert_agencies(session, rows.get("agencies", [])),  # type: ignore[arg-type]
+        "systems": upsert_systems(session, rows.get("systems", [])),  # type: ignore[arg-type]
+        "endpoints": upsert_endpoints(session, rows.get("endpoints", []), run_id),  # type: ignore[arg-type]
+        "staff": upsert_staff(session, rows.get("staff", [])),  # type: ignore[arg-type]
+    }
+
+
+def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, kind: EntityName | None = None,
+                 skip_invalid: bool = False, today: dt.date | None = None) -> ImportResult:
+    raw: list[RawRow] = []
+    for path in paths:
+        raw.extend(read_file(path, kind))
+    with db.session() as session:  # one transaction: validation failure or crash writes nothing
+        checked = validate(raw, known_agencies(session), levels, today or dt.date.today())
+        if checked.errors and not skip_invalid:
+            raise InputRowsError(checked.errors)
+        models = {entity: [m for _, m in pairs] for entity, pairs in checked.rows.items()}
+        tallies = write_models(session, models)
+    return ImportResult(tallies=tallies, skipped=[str(e) for e in checked.errors])
+
+
+__all__ = ["ImportResult", "RowError", "import_files", "write_models"]

@@ -1,0 +1,19 @@
+"""Load the synthetic sample province into a database (one transaction, marked synthetic)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from secops.inventory.importer import write_models
+from secops.inventory.sample import generate
+from secops.inventory.upsert import Tally
+from secops.store.db import Database
+from secops.store.tables import MetaRow
+
+
+def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85) -> dict[str, Tally]:
+    sample = generate(as_of, endpoints=endpoints, seed=seed)
+    with db.session() as session:
+        tallies = write_models(session, sample.as_rows())  # type: ignore[arg-type]
+        session.merge(MetaRow(key="synthetic", value="true"))
+    return tallies

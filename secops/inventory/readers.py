@@ -1,0 +1,121 @@
+"""Read inventory files (YAML or CSV) into raw rows that remember where they came from."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from secops.errors import SecopsError
+
+EntityName = Literal["agencies", "systems", "endpoints", "staff"]
+ENTITIES: tuple[EntityName, ...] = ("agencies", "systems", "endpoints", "staff")
+# In CSV, nested endpoint protection evidence is flattened into protection_* columns.
+NESTED_PREFIXES = {"protection_": "protection"}
+
+
+@dataclass
+class RawRow:
+    entity: EntityName
+    file: str
+    row: int  # line number in the file (CSV header is line 1)
+    data: dict[str, Any]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that records the line of every mapping, for `file:row:` errors."""
+
+
+def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+
+
+def _strip_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_lines(v) for k, v in value.items() if k != "__line__"}
+    if isinstance(value, list):
+        return [_strip_lines(v) for v in value]
+    return value
+
+
+def read_yaml(path: Path) -> list[RawRow]:
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise SecopsError(f"{path}:{mark.line + 1 if mark else 0}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(doc, dict):
+        raise SecopsError(f"{path}:1: expected a mapping with keys {', '.join(ENTITIES)}")
+    unknown = sorted(set(doc) - set(ENTITIES) - {"__line__", "version"})
+    if unknown:
+        raise SecopsError(f"{path}:1: unknown section(s) {', '.join(unknown)}; expected {', '.join(ENTITIES)}")
+    rows: list[RawRow] = []
+    for entity in ENTITIES:
+        items = doc.get(entity) or []
+        if not isinstance(items, list):
+            raise SecopsError(f"{path}:{doc.get('__line__', 1)}: {entity}: expected a list")
+        for item in items:
+            if not isinstance(item, dict):
+                raise SecopsError(f"{path}: {entity}: every entry must be a mapping, got {item!r}")
+            rows.append(RawRow(entity, str(path), int(item.get("__line__", 0)), _strip_lines(item)))
+    return rows
+
+
+def entity_from_name(path: Path) -> EntityName | None:
+    stem = path.stem.lower()
+    for entity in ENTITIES:
+        if stem == entity or stem.endswith(f"_{entity}") or stem.endswith(f"-{entity}"):
+            return entity
+    return None
+
+
+def _unflatten(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        for prefix, nested in NESTED_PREFIXES.items():
+            if key.startswith(prefix):
+                if value is not None:
+                    out.setdefault(nested, {})[key[len(prefix):]] = value
+                break
+        else:
+            out[key] = value
+    return out
+
+
+def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
+    entity = entity or entity_from_name(path)
+    if entity is None:
+        raise SecopsError(f"{path}: cannot tell what the CSV holds; name it agencies.csv, systems.csv, "
+                          "endpoints.csv or staff.csv, or pass --kind")
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel's UTF-8 BOM
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames:
+            raise SecopsError(f"{path}:1: empty file or no header row")
+        rows = []
+        for record in reader:
+            if None in record:
+                raise SecopsError(f"{path}:{reader.line_num}: more cells than header columns")
+            cleaned = {k.strip(): (v.strip() or None) if isinstance(v, str) else v for k, v in record.items()}
+            if all(v is None for v in cleaned.values()):
+                continue
+            rows.append(RawRow(entity, str(path), reader.line_num, _unflatten(cleaned)))
+    return rows
+
+
+def read_file(path: Path, entity: EntityName | None = None) -> list[RawRow]:
+    if not path.is_file():
+        raise SecopsError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return read_yaml(path)
+    if suffix == ".csv":
+        return read_csv(path, entity)
+    raise SecopsError(f"{path}: unsupported format {suffix or '(none)'}; use .yaml, .yml or .csv")

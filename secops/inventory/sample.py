@@ -1,0 +1,151 @@
+"""A deterministic synthetic province, shaped like the one in the mission (labelled synthetic).
+
+Same seed and as-of date -> the same province, row for row. Evidence dates are relative to the
+as-of date, so the sample always has fresh, stale and missing evidence whenever it is generated.
+Addresses come from 198.18.0.0/15 (RFC 2544 benchmarking range): never a real host, never scanned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+
+from secops.models import (Agency, AgencyKind, Endpoint, EndpointRole, EvidenceSource, InformationSystem,
+                           Lifecycle, OSFamily, ProtectionEvidence, ProtectionStatus, StaffMember)
+
+PROVINCE = ("SAMPLE", "Tỉnh Mẫu An Hòa (dữ liệu mẫu)")
+DEPARTMENTS = [
+    ("VP-UBND", "Văn phòng UBND tỉnh"), ("SNV", "Sở Nội vụ"), ("STC", "Sở Tài chính"),
+    ("SKHDT", "Sở Kế hoạch và Đầu tư"), ("STTTT", "Sở Thông tin và Truyền thông"), ("SYT", "Sở Y tế"),
+    ("SGDDT", "Sở Giáo dục và Đào tạo"), ("STP", "Sở Tư pháp"), ("SCT", "Sở Công Thương"),
+    ("SNNPTNT", "Sở Nông nghiệp và Phát triển nông thôn"), ("SGTVT", "Sở Giao thông vận tải"),
+    ("SXD", "Sở Xây dựng"), ("STNMT", "Sở Tài nguyên và Môi trường"),
+    ("SLDTBXH", "Sở Lao động - Thương binh và Xã hội"), ("SVHTTDL", "Sở Văn hóa, Thể thao và Du lịch"),
+    ("SKHCN", "Sở Khoa học và Công nghệ"), ("TTT", "Thanh tra tỉnh"), ("BDT", "Ban Dân tộc"),
+    ("BQLKCN", "Ban Quản lý các khu công nghiệp"), ("VP-DDBQH", "Văn phòng Đoàn ĐBQH và HĐND tỉnh"),
+]
+DISTRICTS = [
+    ("TP-ANHOA", "Thành phố An Hòa"), ("TX-BINHSON", "Thị xã Bình Sơn"), ("H-CAMLO", "Huyện Cẩm Lộ"),
+    ("H-DAKHE", "Huyện Đá Khê"), ("H-GIANGTHUY", "Huyện Giang Thủy"), ("H-HOANGMAI", "Huyện Hoàng Mai"),
+    ("H-LAMDONG", "Huyện Lâm Động"), ("H-MYXUYEN", "Huyện Mỹ Xuyên"), ("H-NGOCLAC", "Huyện Ngọc Lạc"),
+]
+COMMUNE_NAMES = ["An", "Bình", "Cát", "Đông", "Hòa", "Hưng", "Khánh", "Lạc", "Long", "Minh", "Nghĩa",
+                 "Phong", "Phú", "Quang", "Sơn", "Tân", "Thạnh", "Thuận", "Trung", "Vĩnh"]
+SYSTEM_KINDS = ["Cổng thông tin điện tử", "Hệ thống quản lý văn bản và điều hành", "Hệ thống thư điện tử",
+                "Hệ thống một cửa điện tử", "Cơ sở dữ liệu chuyên ngành", "Hệ thống kế toán",
+                "Mạng nội bộ (LAN)", "Hệ thống hội nghị truyền hình", "Hệ thống quản lý hồ sơ",
+                "Phần mềm quản lý nhân sự"]
+PRODUCTS = ["BKAV Endpoint", "Kaspersky Endpoint Security", "ESET Endpoint Security", "Trend Micro Apex One",
+            "Microsoft Defender", "ClamAV"]
+COMMUNES = 178
+
+
+@dataclass
+class SampleProvince:
+    agencies: list[Agency] = field(default_factory=list)
+    systems: list[InformationSystem] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
+    staff: list[StaffMember] = field(default_factory=list)
+
+    def as_rows(self) -> dict[str, list]:  # type: ignore[type-arg]
+        return {"agencies": self.agencies, "systems": self.systems, "endpoints": self.endpoints,
+                "staff": self.staff}
+
+
+def _agencies() -> list[Agency]:
+    agencies = [Agency(code=PROVINCE[0], name=PROVINCE[1], kind=AgencyKind.province)]
+    agencies += [Agency(code=c, name=n, kind=AgencyKind.department, parent=PROVINCE[0]) for c, n in DEPARTMENTS]
+    agencies += [Agency(code=c, name=n, kind=AgencyKind.district, parent=PROVINCE[0]) for c, n in DISTRICTS]
+    for i in range(COMMUNES):
+        district = DISTRICTS[i % len(DISTRICTS)]
+        number = i // len(DISTRICTS) + 1
+        base = COMMUNE_NAMES[i % len(COMMUNE_NAMES)]
+        kind = "Phường" if district[0].startswith(("TP-", "TX-")) else "Xã"
+        agencies.append(Agency(code=f"{district[0]}-X{number:02d}", name=f"{kind} {base} {number}",
+                               kind=AgencyKind.commune, parent=district[0]))
+    return agencies
+
+
+def _system(rng: random.Random, code: str, owner: Agency, name: str, today: dt.date) -> InformationSystem:
+    state = rng.choices(list(Lifecycle), weights=[12, 12, 14, 62])[0]
+    level = rng.choices([1, 2, 3, 4], weights=[25, 50, 20, 5])[0]
+    approvers = {1: "owner", 2: "owner", 3: "province", 4: "ministry"}
+    fields: dict = {"code": code, "name": f"{name} - {owner.name}", "owner": owner.code, "state": state}
+    if state is Lifecycle.dossier_submitted:
+        fields["level"] = level
+    if state in (Lifecycle.level_approved, Lifecycle.plan_deployed):
+        approved = today - dt.timedelta(days=rng.randint(60, 1500))
+        fields.update(level=level, approval_decision=f"{rng.randint(100, 3999)}/QĐ-UBND", approval_date=approved,
+                      approved_by=approvers[level])
+        if state is Lifecycle.plan_deployed:
+            fields["plan_deployed_date"] = approved + dt.timedelta(days=rng.randint(10, 50))
+            if rng.random() < 0.5:
+                fields["last_inspection_date"] = today - dt.timedelta(days=rng.randint(5, 400))
+    return InformationSystem(**fields)
+
+
+def _evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvidence | None:
+    roll = rng.random()
+    fresh = as_of - dt.timedelta(days=rng.randint(0, 6), hours=rng.randint(0, 23))
+    if roll < 0.74:
+        return ProtectionEvidence(status=ProtectionStatus.protected, product=rng.choice(PRODUCTS),
+                                  source=EvidenceSource.sample, observed_at=fresh)
+    if roll < 0.79:
+        return ProtectionEvidence(status=ProtectionStatus.degraded, product=rng.choice(PRODUCTS),
+                                  source=EvidenceSource.sample, observed_at=fresh,
+                                  detail="signatures out of date" if rng.random() < 0.5 else "service stopped")
+    if roll < 0.85:
+        return ProtectionEvidence(status=ProtectionStatus.unprotected, source=EvidenceSource.sample,
+                                  observed_at=fresh, detail="no protection product found")
+    if roll < 0.92:  # stale: was protected, but evidence is older than the policy allows
+        return ProtectionEvidence(status=ProtectionStatus.protected, product=rng.choice(PRODUCTS),
+                                  source=EvidenceSource.sample,
+                                  observed_at=as_of - dt.timedelta(days=rng.randint(9, 90)))
+    return None  # never audited
+
+
+def _endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime) -> Endpoint:
+    role = rng.choices(list(EndpointRole), weights=[70, 22, 8])[0]
+    os_family = OSFamily.linux if role is EndpointRole.server and rng.random() < 0.6 else \
+        rng.choices([OSFamily.windows, OSFamily.linux, OSFamily.macos], weights=[90, 7, 3])[0]
+    ip = f"198.{18 + (index >> 16 & 1)}.{index >> 8 & 255}.{index & 255}"
+    mac = "02:" + ":".join(f"{b:02X}" for b in index.to_bytes(5, "big"))
+    prefix = "SRV" if role is EndpointRole.server else "PC"
+    return Endpoint(code=f"EP{index:06d}", hostname=f"{owner.code.lower()}-{prefix.lower()}-{index:05d}",
+                    ips=[ip], mac=mac, os_family=os_family, role=role, owner=owner.code,
+                    protection=_evidence(rng, as_of))
+
+
+def _staff(rng: random.Random, index: int, agency: Agency, is_head: bool, today: dt.date) -> StaffMember:
+    def maybe(p: float) -> dt.date | None:
+        return today - dt.timedelta(days=rng.randint(1, 700)) if rng.random() < p else None
+    return StaffMember(code=f"CB{index:06d}", agency=agency.code, is_head=is_head,
+                       awareness_date=maybe(0.93) if is_head else None,
+                       informed_date=maybe(0.89), training_date=maybe(0.74))
+
+
+def generate(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85) -> SampleProvince:
+    rng = random.Random(seed)
+    today = as_of.date()
+    sample = SampleProvince(agencies=_agencies())
+    units = sample.agencies[1:]
+    # Relative size of each unit: departments and districts are big, communes small.
+    weight = {"department": 10.0, "district": 12.0, "commune": 1.6}
+    weights = [weight[u.kind.value] * rng.uniform(0.6, 1.4) for u in units]
+    systems_per = {"department": (7, 10), "district": (6, 9), "commune": (0, 0)}
+    for unit in units:
+        low, high = systems_per[unit.kind.value]
+        count = rng.randint(low, high) if unit.kind is not AgencyKind.commune else int(rng.random() < 0.35)
+        for n in range(count):
+            code = f"HT-{unit.code}-{n + 1:02d}"
+            sample.systems.append(_system(rng, code, unit, SYSTEM_KINDS[n % len(SYSTEM_KINDS)], today))
+    owners = rng.choices(units, weights=weights, k=endpoints)
+    sample.endpoints = [_endpoint(rng, i + 1, owner, as_of) for i, owner in enumerate(owners)]
+    staff_index = 0
+    for unit, w in zip(units, weights):
+        for n in range(max(5, round(w * 10))):
+            staff_index += 1
+            sample.staff.append(_staff(rng, staff_index, unit, n == 0, today))
+    sample.staff.insert(0, _staff(rng, 0, sample.agencies[0], True, today))
+    return sample

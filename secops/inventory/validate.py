@@ -1,0 +1,109 @@
+"""Validate raw rows into domain models, including the rules that span rows and the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ValidationError
+
+from secops.errors import RowError
+from secops.grade.policy import LevelPolicy
+from secops.inventory.readers import RawRow
+from secops.models import Agency, AgencyKind, Endpoint, InformationSystem, StaffMember
+
+MODELS: dict[str, type[BaseModel]] = {
+    "agencies": Agency, "systems": InformationSystem, "endpoints": Endpoint, "staff": StaffMember,
+}
+# Which kinds of agency may sit under which (province -> departments/districts -> communes).
+ALLOWED_PARENTS: dict[AgencyKind, set[AgencyKind]] = {
+    AgencyKind.department: {AgencyKind.province, AgencyKind.department},
+    AgencyKind.district: {AgencyKind.province},
+    AgencyKind.commune: {AgencyKind.district},
+}
+OWNER_FIELD = {"systems": "owner", "endpoints": "owner", "staff": "agency"}
+
+
+@dataclass
+class Validated:
+    rows: dict[str, list[tuple[RawRow, BaseModel]]] = field(default_factory=lambda: {k: [] for k in MODELS})
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _pydantic(raw: RawRow, today: dt.date) -> tuple[BaseModel | None, list[RowError]]:
+    try:
+        return MODELS[raw.entity].model_validate(raw.data, context={"today": today}), []
+    except ValidationError as exc:
+        return None, [RowError(raw.file, raw.row, ".".join(str(p) for p in e["loc"]) or raw.entity,
+                               e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+
+
+def _agency_rules(agency: Agency, kinds: dict[str, AgencyKind]) -> str | None:
+    if agency.parent is None:
+        return None
+    parent_kind = kinds.get(agency.parent)
+    if parent_kind is None:
+        return f"parent agency {agency.parent!r} is not in the file or the database"
+    if parent_kind not in ALLOWED_PARENTS.get(agency.kind, set()):
+        return f"a {agency.kind.value} cannot sit under a {parent_kind.value} ({agency.parent})"
+    return None
+
+
+def _cycle(code: str, parents: dict[str, str | None]) -> bool:
+    seen, current = set(), code
+    while current is not None:
+        if current in seen:
+            return True
+        seen.add(current)
+        current = parents.get(current)
+    return False
+
+
+def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind, str | None]],
+             levels: LevelPolicy, today: dt.date) -> Validated:
+    """known_agencies: code -> (kind, parent code) of agencies already in the database."""
+    out = Validated()
+    dupes = Counter((r.entity, str(r.data.get("code"))) for r in raw_rows)
+    parsed: dict[str, list[tuple[RawRow, BaseModel]]] = {k: [] for k in MODELS}
+    for raw in raw_rows:
+        if dupes[(raw.entity, str(raw.data.get("code")))] > 1:
+            out.errors.append(RowError(raw.file, raw.row, "code", f"{raw.data.get('code')!r} appears more than once"))
+            continue
+        model, errors = _pydantic(raw, today)
+        out.errors.extend(errors)
+        if model is not None:
+            parsed[raw.entity].append((raw, model))
+
+    kinds = {code: kind for code, (kind, _) in known_agencies.items()}
+    parents = {code: parent for code, (_, parent) in known_agencies.items()}
+    for _, agency in parsed["agencies"]:
+        kinds[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
+    for raw, agency in parsed["agencies"]:
+        reason = _agency_rules(agency, kinds)  # type: ignore[arg-type]
+        if reason is None and _cycle(agency.code, parents):  # type: ignore[attr-defined]
+            reason = "parent chain loops back to this agency"
+        if reason:
+            out.errors.append(RowError(raw.file, raw.row, "parent", reason))
+        else:
+            out.rows["agencies"].append((raw, agency))
+
+    valid_agencies = set(known_agencies) | {a.code for _, a in out.rows["agencies"]}  # type: ignore[attr-defined]
+    for entity in ("systems", "endpoints", "staff"):
+        for raw, model in parsed[entity]:
+            owner_field = OWNER_FIELD[entity]
+            reason_field, reason = owner_field, None
+            if getattr(model, owner_field) not in valid_agencies:
+                reason = f"agency {getattr(model, owner_field)!r} is not in the file or the database"
+            elif isinstance(model, InformationSystem) and model.approved_by and model.level:
+                expected = levels.approver(model.level)
+                if expected is not None and model.approved_by != expected:
+                    reason_field = "approved_by"
+                    reason = (f"level {model.level} is approved by {expected.value}, "
+                              f"not {model.approved_by.value} (policies/levels.yaml)")
+            if reason:
+                out.errors.append(RowError(raw.file, raw.row, reason_field, reason))
+            else:
+                out.rows[entity].append((raw, model))
+    out.errors.sort(key=lambda e: (e.file, e.row))
+    return out

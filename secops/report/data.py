@@ -1,0 +1,183 @@
+"""The dashboard's data: one pydantic model that the HTML, JSON and CSV outputs all render.
+
+Figures come from the run's stored grade rows (what was graded then); the lists of what to fix
+are the records behind each not-yet-met numerator, so every figure traces to rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from secops.errors import SecopsError
+from secops.grade.engine import GradeCell
+from secops.grade.facts import AgencyNode, Facts, load_facts
+from secops.grade.filters import matches
+from secops.grade.policy import TargetPolicy
+from secops.grade.record import endpoint_max_age
+from secops.store.tables import GradeRow, MetaRow, RunRow
+
+SCHEMA_VERSION = 1
+
+
+class TargetInfo(BaseModel):
+    id: str
+    key: str
+    title: str
+    entity: str
+    comparison: str
+    threshold: str
+    fix: str | None = None
+
+
+class AgencyGrades(BaseModel):
+    code: str
+    name: str
+    kind: str
+    parent: str | None
+    depth: int
+    cells: dict[str, GradeCell] = Field(description="target id -> grade of this agency's whole subtree")
+    targets_met: int
+    targets_not_met: int
+    gap_total: int = Field(description="sum of gaps over targets (records to fix)")
+
+
+class FixItem(BaseModel):
+    """A record in a target's denominator that does not (yet) meet it."""
+
+    target_id: str
+    entity: str
+    agency_code: str
+    agency_name: str
+    code: str
+    label: str = Field(description="system name, endpoint hostname, or staff code")
+    status: str = Field(description="lifecycle state, protection status, or missing record")
+    reason: str = ""
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunInfo(BaseModel):
+    id: int
+    kind: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    as_of: dt.datetime | None
+
+
+class Dashboard(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    generated_at: dt.datetime
+    lang: str
+    synthetic: bool = Field(description="true when the database holds the synthetic sample province")
+    plan: str | None
+    run: RunInfo
+    scope: AgencyGrades
+    targets: list[TargetInfo]
+    agencies: list[AgencyGrades] = Field(description="the scope's subtree, parents before children")
+    ranking: list[AgencyGrades] = Field(description="the scope's direct units, most targets missed first")
+    fix: list[FixItem]
+    fix_counts: dict[str, int] = Field(description="target id -> number of records to fix")
+    sections: dict[str, Any] = Field(default_factory=dict, description="stage-specific sections")
+
+
+def latest_grade_run(session: Session) -> RunRow:
+    run = session.scalars(select(RunRow).where(RunRow.id.in_(select(GradeRow.run_id)))
+                          .order_by(RunRow.id.desc()).limit(1)).first()
+    if run is None:
+        raise SecopsError("no graded run in this database yet: run `secops grade` first")
+    return run
+
+
+def _subtree(agencies: dict[int, AgencyNode], root: AgencyNode) -> list[tuple[AgencyNode, int]]:
+    children: dict[int | None, list[AgencyNode]] = {}
+    for node in agencies.values():
+        children.setdefault(node.parent_id, []).append(node)
+    kind_order = {"province": 0, "department": 1, "district": 2, "commune": 3}
+    out: list[tuple[AgencyNode, int]] = []
+    stack = [(root, 0)]
+    while stack:  # depth-first, parents before children
+        node, depth = stack.pop()
+        out.append((node, depth))
+        kids = sorted(children.get(node.id, []), key=lambda n: (kind_order.get(n.kind, 9), n.code), reverse=True)
+        stack.extend((kid, depth + 1) for kid in kids)
+    return out
+
+
+def _fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[FixItem]:
+    as_of = facts.as_of.date()
+    items: list[FixItem] = []
+    for target in policy.targets:
+        for record in facts.records[target.entity]:
+            if record["agency_id"] not in in_scope or not matches(record, target.denominator, as_of):
+                continue
+            if matches(record, target.numerator, as_of):
+                continue
+            agency = facts.agencies[record["agency_id"]]
+            items.append(_fix_item(target.id, target.entity, agency, record, sorted(target.numerator)))
+    return items
+
+
+def _fix_item(target_id: str, entity: str, agency: AgencyNode, record: dict[str, Any], fields: list[str]) -> FixItem:
+    if entity == "systems":
+        label, status = record["name"], record["state"]
+        reason, detail = "", {"level": record["level"]}
+    elif entity == "endpoints":
+        label, status = record["hostname"], record["protection"]
+        reason = record["protection_reason"]
+        detail = {"ips": record["ips"], "product": record["product"], "source": record["evidence_source"],
+                  "observed_at": record["observed_at"].isoformat() if record["observed_at"] else None}
+    else:
+        label, status, detail = record["code"], "missing " + ", ".join(fields), {}
+        reason = ""
+    return FixItem(target_id=target_id, entity=entity, agency_code=agency.code, agency_name=agency.name,
+                   code=record["code"], label=label, status=status, reason=reason, detail=detail)
+
+
+def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: str,
+                    agency_code: str | None = None) -> Dashboard:
+    as_of = run.as_of or run.started_at
+    facts = load_facts(session, as_of, endpoint_max_age(policy))
+    by_code = {n.code: n for n in facts.agencies.values()}
+    if agency_code:
+        if agency_code not in by_code:
+            raise SecopsError(f"agency {agency_code!r} is not in the inventory")
+        root = by_code[agency_code]
+    else:
+        roots = [n for n in facts.agencies.values() if n.parent_id is None]
+        if len(roots) != 1:
+            raise SecopsError(f"expected one top-level agency (the province), found {len(roots)}; use --agency")
+        root = roots[0]
+    cells: dict[str, dict[str, GradeCell]] = {}
+    for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
+        cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
+    tree = _subtree(facts.agencies, root)
+    parent_code = {n.id: n.code for n in facts.agencies.values()}
+    agencies = [_agency_grades(node, depth, parent_code.get(node.parent_id or -1), cells.get(node.code, {}))
+                for node, depth in tree]
+    in_scope = {node.id for node, _ in tree}
+    fix = _fix_items(policy, facts, in_scope)
+    meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).tuples().all())
+    ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
+    return Dashboard(
+        generated_at=dt.datetime.now(dt.timezone.utc), lang=lang, synthetic=meta.get("synthetic") == "true",
+        plan=policy.plan,
+        run=RunInfo(id=run.id, kind=run.kind, status=run.status, started_at=run.started_at,
+                    finished_at=run.finished_at, as_of=as_of),
+        scope=agencies[0], agencies=agencies, ranking=ranking,
+        targets=[TargetInfo(id=t.id, key=t.key, title=t.title.get(lang), entity=t.entity, comparison=t.comparison,
+                            threshold=str(t.threshold), fix=t.fix.get(lang) if t.fix else None)
+                 for t in policy.targets],
+        fix=fix, fix_counts={t.id: sum(1 for f in fix if f.target_id == t.id) for t in policy.targets},
+    )
+
+
+def _agency_grades(node: AgencyNode, depth: int, parent: str | None, cells: dict[str, GradeCell]) -> AgencyGrades:
+    return AgencyGrades(code=node.code, name=node.name, kind=node.kind, parent=parent, depth=depth, cells=cells,
+                        targets_met=sum(1 for c in cells.values() if c.status == "met"),
+                        targets_not_met=sum(1 for c in cells.values() if c.status == "not_met"),
+                        gap_total=sum(c.gap or 0 for c in cells.values() if c.status == "not_met"))

@@ -1,0 +1,52 @@
+"""Render the dashboard to a self-contained HTML file (Jinja2, autoescape always on)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from secops.report.data import Dashboard
+
+
+@lru_cache(maxsize=4)
+def messages(templates: Path, lang: str) -> dict[str, str]:
+    with (templates / "i18n" / f"{lang}.yaml").open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def environment(templates: Path) -> jinja2.Environment:
+    # autoescape=True for every template, whatever its extension: hostnames, banners and command
+    # output are untrusted and must never become markup.
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = pct
+    return env
+
+
+def pct(value: float | str | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def translator(templates: Path, lang: str) -> Any:
+    table = messages(templates, lang)
+    fallback = messages(templates, "en")
+
+    def t(key: str, **kwargs: Any) -> str:
+        text = table.get(key) or fallback.get(key) or key
+        return text.format(**kwargs) if kwargs else text
+
+    return t
+
+
+def render_html(dashboard: Dashboard, templates: Path, *, fix_limit: int = 300) -> str:
+    env = environment(templates)
+    css = (templates / "dashboard.css").read_text(encoding="utf-8")
+    template = env.get_template("dashboard.html.j2")
+    return template.render(d=dashboard, t=translator(templates, dashboard.lang), pct=pct, css=css,
+                           fix_limit=fix_limit)

@@ -1,0 +1,43 @@
+"""Runs: every manual command or scheduled job that produces results records one.
+
+A run is opened in its own short transaction (so it is visible while it works), its results
+are written in their own transactions, and it is closed with a status and a summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from secops.models import RunStatus
+from secops.store.base import utcnow
+from secops.store.db import Database
+from secops.store.tables import RunRow
+
+
+def start_run(db: Database, kind: str, *, trigger: str = "manual", job_name: str | None = None,
+              agency_code: str | None = None, as_of: dt.datetime | None = None) -> int:
+    with db.session() as session:
+        run = RunRow(kind=kind, trigger=trigger, job_name=job_name, agency_code=agency_code,
+                     as_of=as_of or utcnow(), status=RunStatus.running.value, pid=os.getpid(),
+                     summary={}, errors=[])
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def finish_run(db: Database, run_id: int, status: RunStatus, *, summary: dict[str, Any] | None = None,
+               errors: list[Any] | None = None, report_dir: str | None = None) -> None:
+    with db.session() as session:
+        run = session.get(RunRow, run_id)
+        if run is None:
+            raise LookupError(f"run {run_id} does not exist")
+        run.status = status.value
+        run.finished_at = utcnow()
+        if summary is not None:
+            run.summary = {**(run.summary or {}), **summary}
+        if errors:
+            run.errors = [*(run.errors or []), *errors]
+        if report_dir is not None:
+            run.report_dir = report_dir

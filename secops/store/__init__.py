@@ -1,0 +1,5 @@
+"""Persistence: ORM tables, sessions and Alembic migrations."""
+
+from secops.store.db import Database
+
+__all__ = ["Database"]

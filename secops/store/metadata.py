@@ -1,0 +1,9 @@
+"""All table modules imported in one place so Alembic and tests see the complete schema."""
+
+from secops.store.base import Base
+from secops.store import tables as _core  # noqa: F401
+from secops.discover import tables as _discover  # noqa: F401
+from secops.collect import tables as _collect  # noqa: F401
+from secops.schedule import tables as _schedule  # noqa: F401
+
+metadata = Base.metadata

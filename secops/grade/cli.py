@@ -9,12 +9,12 @@ import typer
 
 from secops.cliutil import EXIT_TARGETS_NOT_MET, console, fail, state, user_errors
 from secops.grade.engine import GradeCell
-from secops.grade.policy import load_targets
-from secops.grade.record import grade_store, record_grades
+from secops.grade.stage import run_stage
 from secops.models import RunStatus
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
+from secops.stages import StageOptions
 
 
 def parse_as_of(value: str | None) -> dt.datetime:
@@ -40,12 +40,10 @@ def exit_code(cells: list[GradeCell], fail_on_gap: bool, fail_under: float | Non
 
 def run_grade(app_state, as_of: dt.datetime, *, trigger: str = "manual", job_name: str | None = None) -> int:  # type: ignore[no-untyped-def]
     """Grade and record; returns the run id. Used by the CLI, the demo and scheduled jobs."""
-    policy = load_targets(app_state.settings.policies)
     db = app_state.db()
     run_id = start_run(db, "grade", trigger=trigger, job_name=job_name, as_of=as_of)
     try:
-        cells = grade_store(db, policy, as_of)
-        record_grades(db, run_id, cells)
+        run_stage(app_state, run_id, StageOptions())
     except Exception as exc:
         finish_run(db, run_id, RunStatus.failed, errors=[f"grading failed: {exc}"])
         raise

@@ -14,8 +14,12 @@ from secops.report.data import Dashboard
 
 @lru_cache(maxsize=4)
 def messages(templates: Path, lang: str) -> dict[str, str]:
-    with (templates / "i18n" / f"{lang}.yaml").open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    """i18n/<lang>.yaml plus every i18n/<section>.<lang>.yaml a stage adds for its own section."""
+    table: dict[str, str] = {}
+    for path in [templates / "i18n" / f"{lang}.yaml", *sorted((templates / "i18n").glob(f"*.{lang}.yaml"))]:
+        with path.open(encoding="utf-8") as handle:
+            table.update(yaml.safe_load(handle) or {})
+    return table
 
 
 def environment(templates: Path) -> jinja2.Environment:

@@ -1,0 +1,58 @@
+"""Pipeline stages behind one interface, so a scheduled job is just a list of stage names.
+
+A stage function has the signature
+
+    run_stage(app_state: AppState, run_id: int, options: StageOptions) -> StageResult
+
+It attaches whatever it stores to the given run (a job run or a manual run of its own), never
+raises for a host-level problem (an unreachable host is a result, status `partial`), and raises
+only for a failure of the stage itself (the caller then records the stage as `failed`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, Field
+
+StageStatus = Literal["ok", "partial", "failed"]
+
+
+class StageOptions(BaseModel):
+    agency_code: str | None = None
+    lang: str = "vi"
+    report_dir: Path | None = Field(default=None, description="where the report stage writes")
+    extra: dict[str, Any] = Field(default_factory=dict, description="stage-specific options")
+
+
+class StageResult(BaseModel):
+    stage: str
+    status: StageStatus = "ok"
+    summary: dict[str, Any] = Field(default_factory=dict)
+    errors: list[str] = Field(default_factory=list)
+
+
+# name -> "module:function". Stages whose module is not there yet are reported as unavailable.
+STAGES: dict[str, str] = {
+    "discover": "secops.discover.stage:run_stage",
+    "audit": "secops.collect.stage:run_stage",
+    "grade": "secops.grade.stage:run_stage",
+    "report": "secops.report.stage:run_stage",
+}
+
+
+def stage_function(name: str) -> Callable[..., StageResult]:
+    from secops.errors import SecopsError
+
+    if name not in STAGES:
+        raise SecopsError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
+    module_name, func = STAGES[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise SecopsError(f"stage {name!r} is not available in this version of secops") from exc
+    return getattr(module, func)

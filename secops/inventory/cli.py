@@ -68,7 +68,7 @@ def show_command(
             else:
                 query = (select(AgencyRow.kind, func.count()).select_from(table)
                          .join(AgencyRow, table.agency_id == AgencyRow.id).group_by(AgencyRow.kind))
-            counts[label] = dict(session.execute(query).tuples().all())
+            counts[label] = dict(session.execute(query).all())
     if as_json:
         console.print_json(json.dumps(counts))
         return

@@ -106,7 +106,9 @@ def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
             cleaned = {k.strip(): (v.strip() or None) if isinstance(v, str) else v for k, v in record.items()}
             if all(v is None for v in cleaned.values()):
                 continue
-            rows.append(RawRow(entity, str(path), reader.line_num, _unflatten(cleaned)))
+            # An empty cell means "not given", so the model's default applies (e.g. role, is_head).
+            given = {k: v for k, v in cleaned.items() if v is not None}
+            rows.append(RawRow(entity, str(path), reader.line_num, _unflatten(given)))
     return rows
 
 

@@ -50,7 +50,7 @@ def _upsert(session: Session, table: type[Base], items: list[tuple[str, dict[str
 
 
 def agency_ids(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(AgencyRow.code, AgencyRow.id)).tuples().all())
+    return dict(session.execute(select(AgencyRow.code, AgencyRow.id)).all())
 
 
 def _depth(code: str, parents: dict[str, str | None]) -> int:
@@ -98,7 +98,7 @@ def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_
     with_evidence = [e for e in endpoints if e.protection is not None]
     if not with_evidence:
         return 0
-    endpoint_ids = dict(session.execute(select(EndpointRow.code, EndpointRow.id)).tuples().all())
+    endpoint_ids = dict(session.execute(select(EndpointRow.code, EndpointRow.id)).all())
     keys = {(endpoint_ids[e.code], e.protection.source.value, e.protection.observed_at)  # type: ignore[union-attr]
             for e in with_evidence}
     seen: set[tuple[int, str, Any]] = set()

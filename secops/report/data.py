@@ -119,7 +119,21 @@ def _fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[F
                 continue
             agency = facts.agencies[record["agency_id"]]
             items.append(_fix_item(target.id, target.entity, agency, record, sorted(target.numerator)))
-    return items
+    return sorted(items, key=_urgency)
+
+
+PROTECTION_URGENCY = {"unprotected": 0, "degraded": 1, "unknown": 2}
+
+
+def _urgency(item: FixItem) -> tuple[str, int, str, str]:
+    """Most urgent first within a target: unprotected before unknown endpoints, higher levels first."""
+    if item.entity == "endpoints":
+        rank = PROTECTION_URGENCY.get(item.status, 3)
+    elif item.entity == "systems":
+        rank = -(item.detail.get("level") or 0)
+    else:
+        rank = 0
+    return (item.target_id, rank, item.agency_code, item.code)
 
 
 def _fix_item(target_id: str, entity: str, agency: AgencyNode, record: dict[str, Any], fields: list[str]) -> FixItem:
@@ -161,7 +175,7 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
                 for node, depth in tree]
     in_scope = {node.id for node, _ in tree}
     fix = _fix_items(policy, facts, in_scope)
-    meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).tuples().all())
+    meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).all())
     ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
     return Dashboard(
         generated_at=dt.datetime.now(dt.timezone.utc), lang=lang, synthetic=meta.get("synthetic") == "true",

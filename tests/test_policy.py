@@ -1,0 +1,47 @@
+"""Policies are data validated at load, with errors naming the file and the key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from secops.errors import SecopsError
+from secops.grade.policy import load_levels, load_targets
+
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+def test_shipped_policies_hold_the_province_targets():
+    policy = load_targets(POLICIES)
+    wanted = {"T1": (">=", "0.70"), "T2": (">=", "0.90"), "T3": (">=", "1.00"), "T4": (">", "0.90"),
+              "T5": (">=", "0.80")}
+    assert {t.id: (t.comparison, str(t.threshold)) for t in policy.targets} == wanted
+    assert policy.get("T2").evidence_max_age_days == 7
+    assert all(t.title.vi and t.title.en for t in policy.targets)
+    assert load_levels(POLICIES).approver(3).value == "province"
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ('threshold: "0.70"', 'threshold: "1.7"', "targets.0.threshold: Input should be less than or equal to 1"),
+    ('comparison: ">"', 'comparison: "=>"', "targets.3.comparison: Input should be '>=' or '>'"),
+    ("state: plan_deployed", "status: plan_deployed", "unknown field 'status' for systems"),
+    ("entity: staff\n    denominator:\n      is_head", "entity: people\n    denominator:\n      is_head",
+     "targets.2.entity"),
+])
+def test_bad_policy_names_file_and_key(tmp_path, old, new, message):
+    shutil.copytree(POLICIES, tmp_path / "p")
+    path = tmp_path / "p" / "targets.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(SecopsError) as caught:
+        load_targets(tmp_path / "p")
+    assert str(path) in str(caught.value) and message in str(caught.value)
+
+
+def test_no_threshold_in_python_code():
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (POLICIES.parent / "secops").rglob("*.py"))
+    for literal in ("0.70", "0.90", "0.80"):
+        assert literal not in source

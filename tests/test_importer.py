@@ -112,3 +112,12 @@ def test_duplicate_codes_in_one_import(db, tmp_path):
     dup.write_text("agencies:\n  - {code: P, name: A, kind: province}\n  - {code: P, name: B, kind: province}\n")
     with pytest.raises(InputRowsError, match="appears more than once"):
         import_files(db, [dup], LEVELS)
+
+
+def test_readme_examples_import_cleanly(db):
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    result = import_files(db, [examples / "inventory.yaml", examples / "endpoints.csv", examples / "staff.csv"],
+                          LEVELS)
+    assert result.skipped == []
+    assert {k: v.inserted for k, v in result.tallies.items()} == {"agencies": 4, "systems": 3, "endpoints": 4,
+                                                                   "staff": 5}

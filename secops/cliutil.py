@@ -29,6 +29,12 @@ class AppState:
         self.settings = settings
         self._db: Database | None = None
 
+    def use_database(self, db: str) -> None:
+        """Point this invocation at another database (before it is first opened)."""
+        if self._db is not None:
+            raise RuntimeError("the database is already open")
+        self.settings = self.settings.model_copy(update={"db": db})
+
     def db(self) -> Database:
         if self._db is None:
             self._db = Database(self.settings.db_url)

@@ -7,7 +7,6 @@ The bundled checks/, policies/ and reports/ are found in a source checkout or, a
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 import platformdirs
@@ -48,6 +47,6 @@ class Settings(BaseSettings):
     reports: Path = Field(default_factory=lambda: bundled("reports"))
     lang: str = Field(default="vi", pattern="^(vi|en)$")
 
-    @cached_property
+    @property
     def db_url(self) -> str:
         return database_url(self.db)

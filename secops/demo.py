@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,8 +30,7 @@ def demo_command(
     """Run the whole pipeline on the synthetic sample province (SQLite, local only)."""
     app_state = state(ctx)
     if app_state.settings.db is None:  # keep the sample out of the user's real database
-        app_state.settings.db = str((folder / "secops.db").resolve())
-        app_state.settings.__dict__.pop("db_url", None)
+        app_state.use_database(str((folder / "secops.db").resolve()))
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
     db = app_state.db()

@@ -18,6 +18,7 @@ from secops.grade.engine import GradeCell
 from secops.grade.facts import AgencyNode, Facts, load_facts
 from secops.grade.filters import matches
 from secops.grade.policy import TargetPolicy
+from secops.inventory.tree import find_agency, subtree
 from secops.grade.record import endpoint_max_age
 from secops.store.tables import GradeRow, MetaRow, RunRow
 
@@ -93,21 +94,6 @@ def latest_grade_run(session: Session) -> RunRow:
     return run
 
 
-def _subtree(agencies: dict[int, AgencyNode], root: AgencyNode) -> list[tuple[AgencyNode, int]]:
-    children: dict[int | None, list[AgencyNode]] = {}
-    for node in agencies.values():
-        children.setdefault(node.parent_id, []).append(node)
-    kind_order = {"province": 0, "department": 1, "district": 2, "commune": 3}
-    out: list[tuple[AgencyNode, int]] = []
-    stack = [(root, 0)]
-    while stack:  # depth-first, parents before children
-        node, depth = stack.pop()
-        out.append((node, depth))
-        kids = sorted(children.get(node.id, []), key=lambda n: (kind_order.get(n.kind, 9), n.code), reverse=True)
-        stack.extend((kid, depth + 1) for kid in kids)
-    return out
-
-
 def _fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[FixItem]:
     as_of = facts.as_of.date()
     items: list[FixItem] = []
@@ -156,20 +142,11 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
                     agency_code: str | None = None) -> Dashboard:
     as_of = run.as_of or run.started_at
     facts = load_facts(session, as_of, endpoint_max_age(policy))
-    by_code = {n.code: n for n in facts.agencies.values()}
-    if agency_code:
-        if agency_code not in by_code:
-            raise SecopsError(f"agency {agency_code!r} is not in the inventory")
-        root = by_code[agency_code]
-    else:
-        roots = [n for n in facts.agencies.values() if n.parent_id is None]
-        if len(roots) != 1:
-            raise SecopsError(f"expected one top-level agency (the province), found {len(roots)}; use --agency")
-        root = roots[0]
+    root = find_agency(facts.agencies, agency_code)
     cells: dict[str, dict[str, GradeCell]] = {}
     for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
         cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
-    tree = _subtree(facts.agencies, root)
+    tree = subtree(facts.agencies, root)
     parent_code = {n.id: n.code for n in facts.agencies.values()}
     agencies = [_agency_grades(node, depth, parent_code.get(node.parent_id or -1), cells.get(node.code, {}))
                 for node, depth in tree]

@@ -1,0 +1,35 @@
+"""The agency tree: an agency's subtree in display order (parents before children)."""
+
+from __future__ import annotations
+
+from secops.errors import SecopsError
+from secops.grade.facts import AgencyNode
+
+KIND_ORDER = {"province": 0, "department": 1, "district": 2, "commune": 3}
+
+
+def subtree(agencies: dict[int, AgencyNode], root: AgencyNode) -> list[tuple[AgencyNode, int]]:
+    children: dict[int | None, list[AgencyNode]] = {}
+    for node in agencies.values():
+        children.setdefault(node.parent_id, []).append(node)
+    out: list[tuple[AgencyNode, int]] = []
+    stack = [(root, 0)]
+    while stack:  # depth-first, parents before children
+        node, depth = stack.pop()
+        out.append((node, depth))
+        kids = sorted(children.get(node.id, []), key=lambda n: (KIND_ORDER.get(n.kind, 9), n.code), reverse=True)
+        stack.extend((kid, depth + 1) for kid in kids)
+    return out
+
+
+def find_agency(agencies: dict[int, AgencyNode], code: str | None) -> AgencyNode:
+    """The agency with that code, or the single root (the province) when code is None."""
+    if code:
+        for node in agencies.values():
+            if node.code == code:
+                return node
+        raise SecopsError(f"agency {code!r} is not in the inventory")
+    roots = [n for n in agencies.values() if n.parent_id is None]
+    if len(roots) != 1:
+        raise SecopsError(f"expected one top-level agency (the province), found {len(roots)}; use --agency")
+    return roots[0]

@@ -113,3 +113,12 @@ def test_report_without_a_graded_run_is_a_clear_error(cli, tmp_path):
 def test_help_everywhere(cli, command):
     result = cli(*command, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_inventory_show_counts_and_lists_a_subtree(demo, cli):
+    db = demo[0] / "secops.db"
+    counts = json.loads(cli("inventory", "show", "--agency", "H-CAMLO", "--json", db=db).stdout)
+    assert counts["agencies"] == {"district": 1, "commune": 20}
+    listed = json.loads(cli("inventory", "show", "--agency", "SYT", "--list", "systems", "--json", db=db).stdout)
+    assert listed and all(row["agency"] == "SYT" for row in listed)
+    assert cli("inventory", "show", "--agency", "NOPE", db=db).returncode == 2

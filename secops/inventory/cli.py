@@ -8,13 +8,16 @@ from typing import List, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import func, select
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError
+from secops.grade.facts import load_agencies
 from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
 from secops.inventory.readers import ENTITIES
+from secops.inventory.tree import find_agency, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
@@ -52,31 +55,74 @@ def import_command(
         err_console.print(f"{len(result.skipped)} row(s) skipped", style="yellow")
 
 
+LIST_COLUMNS = {
+    "agencies": ("code", "name", "kind"),
+    "systems": ("code", "name", "level", "state", "approval_decision"),
+    "endpoints": ("code", "hostname", "ips", "os_family", "role", "last_seen"),
+    "staff": ("code", "is_head", "awareness_date", "informed_date", "training_date"),
+}
+TABLES = {"agencies": AgencyRow, "systems": SystemRow, "endpoints": EndpointRow, "staff": StaffRow}
+
+
+def _count_by_kind(session, ids: set[int]) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    counts: dict[str, dict[str, int]] = {}
+    for label, table in TABLES.items():
+        agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
+        query = select(AgencyRow.kind, func.count()).select_from(table)
+        if table is not AgencyRow:
+            query = query.join(AgencyRow, table.agency_id == AgencyRow.id)
+        query = query.where(agency_col.in_(ids)).group_by(AgencyRow.kind)
+        counts[label] = dict(session.execute(query).all())
+    return counts
+
+
+def _rows(session, entity: str, ids: set[int], limit: int) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    table = TABLES[entity]
+    agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
+    query = select(table, AgencyRow.code).join(AgencyRow, agency_col == AgencyRow.id) \
+        .where(agency_col.in_(ids)).order_by(table.code).limit(limit)
+    out = []
+    for row, agency_code in session.execute(query):
+        record = {col: getattr(row, col) for col in LIST_COLUMNS[entity]}
+        out.append({**record, "agency": agency_code})
+    return out
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 @app.command("show")
 @user_errors
 def show_command(
     ctx: typer.Context,
+    agency: Optional[str] = typer.Option(None, "--agency", help="only this agency and its sub-units"),
+    entity: Optional[str] = typer.Option(None, "--list", help=f"list records: {', '.join(ENTITIES)}"),
+    limit: int = typer.Option(200, "--limit", min=1, help="at most this many listed records"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
-    """Counts of agencies, systems, endpoints and staff per agency kind."""
+    """Counts of agencies, systems, endpoints and staff per agency kind, or a list of records."""
+    if entity is not None and entity not in ENTITIES:
+        raise typer.BadParameter(f"--list must be one of {', '.join(ENTITIES)}")
     with state(ctx).db().session() as session:
-        counts: dict[str, dict[str, int]] = {}
-        for label, table in (("agencies", AgencyRow), ("systems", SystemRow), ("endpoints", EndpointRow),
-                             ("staff", StaffRow)):
-            if table is AgencyRow:
-                query = select(AgencyRow.kind, func.count()).group_by(AgencyRow.kind)
-            else:
-                query = (select(AgencyRow.kind, func.count()).select_from(table)
-                         .join(AgencyRow, table.agency_id == AgencyRow.id).group_by(AgencyRow.kind))
-            counts[label] = dict(session.execute(query).all())
+        agencies = load_agencies(session)
+        ids = {node.id for node, _ in subtree(agencies, find_agency(agencies, agency))} if agencies else set()
+        data = _rows(session, entity, ids, limit) if entity else _count_by_kind(session, ids)
     if as_json:
-        console.print_json(json.dumps(counts))
-        return
-    kinds = ["province", "department", "district", "commune"]
-    table = Table("", *kinds, "total", title="inventory")
-    for label, per_kind in counts.items():
-        table.add_row(label, *(str(per_kind.get(k, 0)) for k in kinds), str(sum(per_kind.values())))
-    console.print(table)
+        console.print_json(json.dumps(data, default=str, ensure_ascii=False))
+    elif entity:
+        table = Table(*LIST_COLUMNS[entity], "agency", title=f"{entity} (at most {limit})")
+        for record in data:  # type: ignore[union-attr]
+            table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
+        console.print(table)
+    else:
+        kinds = ["province", "department", "district", "commune"]
+        table = Table("", *kinds, "total", title="inventory")
+        for label, per_kind in data.items():  # type: ignore[union-attr]
+            table.add_row(label, *(str(per_kind.get(k, 0)) for k in kinds), str(sum(per_kind.values())))
+        console.print(table)
 
 
 @app.command("sample")

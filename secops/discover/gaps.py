@@ -25,7 +25,7 @@ def latest_scans(session: Session, agency_codes: list[str]) -> list[tuple[Discov
               .group_by(DiscoveryScanRow.agency_code))
     rows = session.execute(select(DiscoveryScanRow, RunRow).join(RunRow, RunRow.id == DiscoveryScanRow.run_id)
                            .where(DiscoveryScanRow.run_id.in_(latest)).order_by(RunRow.id.desc()))
-    return [(scan, run) for scan, run in rows.tuples()]
+    return [(scan, run) for scan, run in rows]
 
 
 def gap_hosts(session: Session, run_ids: list[int]) -> list[DiscoveredHostRow]:
@@ -44,7 +44,7 @@ def stale_endpoints(session: Session, agency_codes: list[str], as_of: dt.datetim
                            .where(AgencyRow.code.in_(agency_codes), EndpointRow.last_seen.is_not(None),
                                   EndpointRow.last_seen < cutoff)
                            .order_by(EndpointRow.last_seen, EndpointRow.code))
-    return [(e, a) for e, a in rows.tuples()]
+    return [(e, a) for e, a in rows]
 
 
 def never_seen(session: Session, agency_codes: list[str]) -> int:

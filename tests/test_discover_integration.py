@@ -180,3 +180,39 @@ def test_timeout_marks_the_run_failed(cli, lab) -> None:  # type: ignore[no-unty
     with lab["db"].session() as session:
         assert session.scalars(select(DiscoveryChunkRow.status)).all() == ["timeout"]
         assert session.scalars(select(DiscoveredHostRow)).all() == []
+
+
+def test_ctrl_c_marks_the_run_interrupted(lab) -> None:  # type: ignore[no-untyped-def]
+    # Ctrl-C in a terminal signals the whole foreground process group (secops and its nmap children).
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "secops", "--db", str(lab["db_path"]), "discover", "--agency", AGENCY,
+               "--scope", str(lab["scope"]), "--targets", "127.0.3.1-2", "--chunk-prefix", "32", "--timing", "0",
+               "--ports", str(lab["web"]), "--json"]
+    proc = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until the run exists and its nmap processes started
+            with lab["db"].session() as session:
+                if session.scalar(select(RunRow.id).where(RunRow.kind == "discover")):
+                    break
+            time.sleep(0.2)
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err
+    payload = json.loads(out)
+    assert payload["status"] == "interrupted" and payload["summary"]["interrupted"] is True
+    with lab["db"].session() as session:
+        run = session.get(RunRow, payload["run"])
+        assert run is not None and run.status == "interrupted" and run.finished_at is not None
+        assert sorted(session.scalars(select(DiscoveryChunkRow.status)).all()) == ["interrupted", "interrupted"]

@@ -21,7 +21,7 @@ from secops.cliutil import console
 from secops.discover import nmap_runner
 from secops.discover.profiles import ScanSettings, build_arguments, get_profile, load_config
 from secops.discover.scope import check_scope, load_scope, locate_scope_file, plan_chunks, split_targets
-from secops.discover.store import ChunkRecord, create_scan, finish_scan, record_chunk, record_not_run
+from secops.discover.store import ChunkRecord, create_scan, finish_scan, record_chunk, record_interrupted
 from secops.errors import SecopsError
 from secops.policyfile import format_validation
 from secops.stages import StageOptions, StageResult
@@ -134,8 +134,8 @@ def _scan_chunks(db, run_id: int, scan_id: int, nmap_path: str, chunks: list[lis
         for future in futures:
             future.cancel()
         for chunk in pending:
-            record_not_run(db, scan_id, chunk, "interrupted")
-        tally["errors"].append(f"interrupted: {len(pending)} of {len(chunks)} chunk(s) not scanned")
+            record_interrupted(db, scan_id, chunk)
+        tally["errors"].append(f"interrupted: {len(pending)} of {len(chunks)} chunk(s) did not finish")
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return tally

@@ -118,8 +118,9 @@ def store_hosts(session: Session, run_id: int, chunk_id: int, parsed: ScanOutput
     return statuses
 
 
-def record_not_run(db: Database, scan_id: int, targets: list[str], reason: str) -> None:
+def record_interrupted(db: Database, scan_id: int, targets: list[str]) -> None:
+    """A chunk that had not finished when the run was interrupted: recorded, with no results."""
     now = utcnow()
     out = ChunkOutput(targets=targets, command=[], started_at=now, finished_at=now)
     with db.session() as session:
-        session.add(_chunk_row(scan_id, out, "not_run", reason, 0))
+        session.add(_chunk_row(scan_id, out, "interrupted", "the run was interrupted before this chunk finished", 0))

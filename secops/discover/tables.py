@@ -46,7 +46,7 @@ class DiscoveryChunkRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("discovery_scans.id", ondelete="CASCADE"), index=True)
     targets: Mapped[list[Any]] = mapped_column(doc="CIDRs of this chunk")
-    status: Mapped[str] = mapped_column(String(20), doc="ok | failed | timeout | not_run")
+    status: Mapped[str] = mapped_column(String(20), doc="ok | failed | timeout | interrupted")
     error: Mapped[str | None] = mapped_column(Text)
     command: Mapped[list[Any]] = mapped_column(default=list, doc="argv of the nmap process")
     started_at: Mapped[dt.datetime | None]

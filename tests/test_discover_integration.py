@@ -8,7 +8,12 @@ ports we listen on are ours alone.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -184,12 +189,6 @@ def test_timeout_marks_the_run_failed(cli, lab) -> None:  # type: ignore[no-unty
 
 def test_ctrl_c_marks_the_run_interrupted(lab) -> None:  # type: ignore[no-untyped-def]
     # Ctrl-C in a terminal signals the whole foreground process group (secops and its nmap children).
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     command = [sys.executable, "-m", "secops", "--db", str(lab["db_path"]), "discover", "--agency", AGENCY,
                "--scope", str(lab["scope"]), "--targets", "127.0.3.1-2", "--chunk-prefix", "32", "--timing", "0",
                "--ports", str(lab["web"]), "--json"]

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from secops.discover.parse import Host, ScanOutput
 from secops.discover.reconcile import EndpointIndex
-from secops.discover.store import store_hosts
-from secops.discover.tables import DiscoveredHostRow
+from secops.discover.scope import ScopePlan
+from secops.discover.store import create_scan, store_hosts
+from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow
 from secops.runs import start_run
 from secops.store.tables import EndpointRow
 from tests.discover_helpers import days_ago, seed_inventory
@@ -76,9 +77,6 @@ def test_store_updates_last_seen_only_for_matches(inventory) -> None:  # type: i
         session.get(EndpointRow, 3).last_seen = earlier  # type: ignore[union-attr]
         before = {e.code: e.updated_at for e in session.scalars(select(EndpointRow))}
     run_id = start_run(db, "discover", agency_code="DISC")
-    from secops.discover.scope import ScopePlan
-    from secops.discover.store import create_scan
-    from secops.discover.tables import DiscoveryChunkRow
     scan_id = create_scan(db, run_id, ScopePlan(agency_code="DISC", scope_file="s", requested=[], networks=[]),
                           "quick", ["-sn"], "7.93")
     hosts = [Host(address="198.18.0.12"),  # EP-C by IP

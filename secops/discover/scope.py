@@ -86,12 +86,15 @@ class ScopePlan(BaseModel):
     outside_scope: list[str] = Field(default_factory=list, description="targets allowed only by the override")
     addresses: int = 0
 
+    def override_note(self) -> str | None:
+        if not self.override_reason:
+            return None
+        return (f"SCOPE OVERRIDE by {getpass.getuser()}: {self.override_reason!r}; scanned outside the "
+                f"authorised ranges: {', '.join(self.outside_scope) or 'nothing'}")
+
     def notes(self) -> list[str]:
-        out = [f"exclusion applied: {t}" for t in self.trimmed]
-        if self.override_reason:
-            out.append(f"SCOPE OVERRIDE by {getpass.getuser()}: {self.override_reason!r}; scanned outside the "
-                       f"authorised ranges: {', '.join(self.outside_scope) or 'nothing'}")
-        return out
+        override = self.override_note()
+        return [f"exclusion applied: {t}" for t in self.trimmed] + ([override] if override else [])
 
 
 def default_scope_path() -> Path:

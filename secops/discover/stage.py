@@ -97,8 +97,9 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
     chunks = plan_chunks(plan.networks, settings.chunk_prefix)
     tally = _scan_chunks(db, run_id, scan_id, nmap_path, chunks, arguments, settings, opts.progress)
     finish_scan(db, scan_id)
-    errors = [*plan.notes()] if plan.override_reason else []
-    errors += tally.pop("errors")
+    override = plan.override_note()
+    # The override goes into the run's errors too, so no listing of the run can miss it.
+    errors = ([override] if override else []) + tally.pop("errors")
     status = "ok"
     if tally["chunks_failed"] or tally["interrupted"]:
         status = "failed" if tally["chunks_ok"] == 0 else "partial"

@@ -14,6 +14,7 @@ from secops.inventory.cli import app as inventory_app
 from secops.grade.cli import grade_command
 from secops.report.cli import report_command
 from secops.demo import demo_command
+from secops.discover.cli import app as discover_app
 
 app = typer.Typer(
     name="secops",
@@ -58,6 +59,7 @@ app.add_typer(inventory_app, name="inventory")
 app.command("grade")(grade_command)
 app.command("report")(report_command)
 app.command("demo")(demo_command)
+app.add_typer(discover_app, name="discover")
 
 
 def main() -> None:

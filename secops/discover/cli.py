@@ -1,0 +1,225 @@
+"""`secops discover --agency CODE ...` (scan), `secops discover diff`, `show` and `xml`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from secops.cliutil import console, err_console, state, user_errors
+from secops.discover.diff import RunDiff, diff_runs, last_two_runs
+from secops.discover.risky import load_risky
+from secops.discover.stage import run_stage
+from secops.discover.store import decompress
+from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow, DiscoveryScanRow
+from secops.errors import SecopsError
+from secops.models import RunStatus
+from secops.runs import finish_run, start_run
+from secops.stages import StageOptions, StageResult
+
+EXIT_SCAN_INCOMPLETE, EXIT_INTERRUPTED = 1, 130
+SHOW_LIMIT = 200
+
+app = typer.Typer(help="Discover hosts and services with nmap (scope-guarded), reconcile them with the inventory.",
+                  invoke_without_command=True, no_args_is_help=False)
+
+
+def run_discover(app_state, agency: str, extra: dict, *, trigger: str = "manual",  # type: ignore[no-untyped-def]
+                 job_name: str | None = None) -> tuple[int, StageResult, RunStatus]:
+    """Open a run, run the stage into it, close it with the stage's status (used by the CLI)."""
+    db = app_state.db()
+    run_id = start_run(db, "discover", trigger=trigger, job_name=job_name, agency_code=agency)
+    try:
+        result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
+    except BaseException as exc:  # refused by the guard, bad config, nmap missing...: recorded, then raised
+        finish_run(db, run_id, RunStatus.failed, errors=[f"discovery failed: {exc}"])
+        raise
+    status = RunStatus.interrupted if result.summary.get("interrupted") else RunStatus(result.status)
+    finish_run(db, run_id, status, summary=result.summary, errors=result.errors)
+    return run_id, result, status
+
+
+@app.callback()
+@user_errors
+def discover(
+    ctx: typer.Context,
+    agency: Optional[str] = typer.Option(None, "--agency", help="agency code whose authorised networks are scanned"),
+    targets: Optional[List[str]] = typer.Option(None, "--targets", "-t",
+                                                help="IPv4 addresses, CIDRs or ranges (a.b.c.d-e), comma-separated "
+                                                     "[default: every range authorised for the agency]"),
+    profile: str = typer.Option("standard", "--profile", help="quick | standard | services (policies/discovery.yaml)"),
+    scope: Optional[Path] = typer.Option(None, "--scope", help="scope file [default: $SECOPS_SCOPE, then "
+                                                               "<user config dir>/secops/scope.yaml]"),
+    override_scope: Optional[str] = typer.Option(None, "--override-scope", metavar="REASON",
+                                                 help="scan targets outside the authorised ranges; the reason is "
+                                                      "recorded in the run (exclusions still apply)"),
+    ports: Optional[str] = typer.Option(None, "--ports", help="nmap port list instead of the profile's top ports"),
+    timing: Optional[int] = typer.Option(None, "--timing", min=0, max=5, help="nmap -T0..5"),
+    max_rate: Optional[int] = typer.Option(None, "--max-rate", min=1, help="nmap --max-rate (packets/second)"),
+    host_timeout: Optional[str] = typer.Option(None, "--host-timeout", help="nmap --host-timeout (e.g. 5m)"),
+    parallel: Optional[int] = typer.Option(None, "--parallel", min=1, max=16, help="chunks scanned at once"),
+    chunk_prefix: Optional[int] = typer.Option(None, "--chunk-prefix", min=16, max=32,
+                                               help="split ranges into chunks of this prefix length"),
+    chunk_timeout: Optional[int] = typer.Option(None, "--chunk-timeout", min=1, help="seconds per nmap process"),
+    no_ping: Optional[bool] = typer.Option(None, "--no-ping/--ping", help="nmap -Pn: skip host discovery"),
+    as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
+) -> None:
+    """Scan an agency's authorised networks (`secops discover --agency CODE`), or run a sub-command."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not agency:
+        raise SecopsError("--agency CODE is required to scan (or use a sub-command: diff, show, xml)")
+    extra = {"targets": targets or [], "profile": profile, "scope_file": str(scope) if scope else None,
+             "override_scope": override_scope, "ports": ports, "timing": timing, "max_rate": max_rate,
+             "host_timeout": host_timeout, "parallel": parallel, "chunk_prefix": chunk_prefix,
+             "chunk_timeout_seconds": chunk_timeout, "no_ping": no_ping, "progress": not as_json}
+    app_state = state(ctx)
+    run_id, result, status = run_discover(app_state, agency, extra)
+    if as_json:
+        console.print_json(json.dumps({"run": run_id, "status": status.value, "summary": result.summary,
+                                       "errors": result.errors}, default=str))
+    else:
+        _print_scan(app_state, run_id, result, status)
+    if status is RunStatus.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if status is not RunStatus.ok:
+        raise typer.Exit(EXIT_SCAN_INCOMPLETE)
+
+
+def _print_scan(app_state, run_id: int, result: StageResult, status: RunStatus) -> None:  # type: ignore[no-untyped-def]
+    s = result.summary
+    if s.get("scope_override"):
+        err_console.print("SCOPE OVERRIDE recorded in the run: " + s["scope_override"]["reason"], style="bold yellow",
+                          markup=False, highlight=False)
+    _hosts_table(app_state, run_id)
+    console.print(f"run {run_id}: {status.value} — {s.get('hosts_up', 0)} host(s) up, {s.get('open_ports', 0)} open "
+                  f"port(s); {s.get('matched', 0)} matched, {s.get('unregistered', 0)} unregistered, "
+                  f"{s.get('conflict', 0)} conflict(s); chunks {s.get('chunks_ok', 0)}/{s.get('chunks', 0)} ok",
+                  markup=False, highlight=False)
+    for note in s.get("notes", []):
+        console.print(f"note: {note}", markup=False, highlight=False)
+    for error in result.errors:
+        err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _hosts_table(app_state, run_id: int) -> None:  # type: ignore[no-untyped-def]
+    risky = load_risky(app_state.settings.policies)
+    with app_state.db().session() as session:
+        hosts = list(session.scalars(select(DiscoveredHostRow).where(DiscoveredHostRow.run_id == run_id)
+                                     .options(selectinload(DiscoveredHostRow.ports))
+                                     .order_by(DiscoveredHostRow.id)))
+        table = Table("address", "hostname", "mac", "os", "reconciliation", "open ports", title=f"discovery run {run_id}")
+        for host in hosts[:SHOW_LIMIT]:
+            ports = ", ".join(f"{p.port}/{p.protocol} {p.service or ''}".strip()
+                              + (" (RISKY)" if risky.reason(p.port, p.protocol, p.service) else "")
+                              for p in host.ports if p.state == "open")
+            reconciliation = host.match_status + (f" by {host.match_rule}" if host.match_rule else "")
+            # Table cells are literal text: network strings must not be read as rich markup.
+            table.add_row(*(_plain(v) for v in (host.address, host.hostname, host.mac,
+                                                  f"{host.os_name} ({host.os_accuracy}%)" if host.os_name else "",
+                                                  reconciliation, ports)))
+    if hosts:
+        console.print(table)
+    if len(hosts) > SHOW_LIMIT:
+        console.print(f"... {len(hosts) - SHOW_LIMIT} more: `secops discover show {run_id} --json`")
+
+
+def _plain(value: object) -> object:
+    from rich.text import Text
+
+    return Text("" if value is None else str(value))
+
+
+@app.command("diff")
+@user_errors
+def diff_command(
+    ctx: typer.Context,
+    run_a: Optional[int] = typer.Argument(None, help="earlier discovery run [default: the second latest]"),
+    run_b: Optional[int] = typer.Argument(None, help="later discovery run [default: the latest]"),
+    agency: Optional[str] = typer.Option(None, "--agency", help="with no runs given: the agency's last two runs"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    fail_on_risky: bool = typer.Option(False, "--fail-on-risky", help="exit 1 if a risky service newly opened"),
+) -> None:
+    """What changed between two discovery runs: new/gone hosts, newly open/closed ports (risky flagged)."""
+    if (run_a is None) != (run_b is None):
+        raise SecopsError("give both RUN_A and RUN_B, or neither (the last two runs)")
+    app_state = state(ctx)
+    risky = load_risky(app_state.settings.policies)
+    with app_state.db().session() as session:
+        if run_a is None or run_b is None:
+            run_a, run_b = last_two_runs(session, agency)
+        result = diff_runs(session, run_a, run_b, risky)
+    if as_json:
+        console.print_json(json.dumps({**result.model_dump(), "risky_opened": len(result.risky_opened)}))
+    else:
+        _print_diff(result)
+    if fail_on_risky and result.risky_opened:
+        raise typer.Exit(1)
+
+
+def _print_diff(d: RunDiff) -> None:
+    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    say(f"discovery diff: run {d.run_a} -> run {d.run_b} ({d.agency})")
+    for warning in d.warnings:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    say(f"new hosts: {len(d.new_hosts)}")
+    for h in d.new_hosts:
+        say(f"  + {h.address} {h.hostname or ''} [{h.match_status}] open: {', '.join(map(str, h.open_ports)) or '-'}")
+    say(f"gone hosts: {len(d.gone_hosts)}")
+    for h in d.gone_hosts:
+        say(f"  - {h.address} {h.hostname or ''} [{h.match_status}]")
+    say(f"newly open ports: {len(d.opened_ports)} (risky: {len(d.risky_opened)})")
+    for p in d.opened_ports:
+        service = " ".join(x for x in (p.service, p.product, p.version) if x)
+        say(f"  + {p.address}:{p.port}/{p.protocol} {service}" + (f"  RISKY: {p.risky}" if p.risky else ""))
+    say(f"closed ports: {len(d.closed_ports)}")
+    for p in d.closed_ports:
+        say(f"  - {p.address}:{p.port}/{p.protocol} {p.service or ''}")
+
+
+@app.command("show")
+@user_errors
+def show_command(
+    ctx: typer.Context,
+    run: Optional[int] = typer.Argument(None, help="discovery run [default: the latest]"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """The hosts and ports one discovery run found, with their reconciliation."""
+    app_state = state(ctx)
+    with app_state.db().session() as session:
+        run = run or session.scalar(select(DiscoveryScanRow.run_id).order_by(DiscoveryScanRow.run_id.desc()).limit(1))
+        if run is None or session.scalar(select(DiscoveryScanRow.id).where(DiscoveryScanRow.run_id == run)) is None:
+            raise SecopsError("no such discovery run" if run else "no discovery run in this database yet")
+        if as_json:
+            hosts = session.scalars(select(DiscoveredHostRow).where(DiscoveredHostRow.run_id == run)
+                                    .options(selectinload(DiscoveredHostRow.ports)).order_by(DiscoveredHostRow.id))
+            data = [{"address": h.address, "hostname": h.hostname, "hostnames": h.hostnames, "mac": h.mac,
+                     "vendor": h.vendor, "os": h.os_name, "os_accuracy": h.os_accuracy, "match": h.match_status,
+                     "rule": h.match_rule, "candidates": (h.match_detail or {}).get("candidates", {}),
+                     "ports": [{"port": p.port, "protocol": p.protocol, "state": p.state, "service": p.service,
+                                "product": p.product, "version": p.version} for p in h.ports]} for h in hosts]
+            console.print_json(json.dumps({"run": run, "hosts": data}))
+            return
+    _hosts_table(app_state, run)
+
+
+@app.command("xml")
+@user_errors
+def xml_command(
+    ctx: typer.Context,
+    run: int = typer.Argument(..., help="discovery run"),
+) -> None:
+    """Print the raw nmap XML a run kept (one document per chunk), for audit."""
+    with state(ctx).db().session() as session:
+        chunks = session.scalars(select(DiscoveryChunkRow).join(DiscoveryScanRow)
+                                 .where(DiscoveryScanRow.run_id == run).order_by(DiscoveryChunkRow.id)).all()
+        if not chunks:
+            raise SecopsError(f"run {run} has no stored nmap output")
+        for chunk in chunks:
+            typer.echo(f"<!-- secops chunk {chunk.id} {' '.join(chunk.targets)}: {chunk.status} -->")
+            typer.echo(decompress(chunk.raw_xml))

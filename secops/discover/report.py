@@ -1,0 +1,59 @@
+"""Dashboard section "discovery": unregistered hosts, conflicts and stale endpoints of the scope.
+
+Registered as a provider in secops/report/sections.py; rendered by
+reports/sections/discovery.html.j2. Everything here is data (strings from the network included);
+the template escapes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from secops.config import Settings
+from secops.discover.gaps import gap_hosts, latest_scans, never_seen, stale_endpoints
+from secops.discover.profiles import load_config
+from secops.discover.risky import load_risky
+from secops.report.data import Dashboard
+
+LIST_LIMIT = 300
+
+
+def discovery_section(session: Session, dashboard: Dashboard) -> dict[str, Any] | None:
+    codes = [a.code for a in dashboard.agencies]
+    scans = latest_scans(session, codes)
+    if not scans:
+        return None  # no discovery run for this scope: nothing to say
+    policies = Settings().policies
+    days = load_config(policies).stale_after_days
+    risky = load_risky(policies)
+    as_of = dashboard.run.as_of or dashboard.generated_at
+    hosts = gap_hosts(session, [scan.run_id for scan, _ in scans])
+    stale = stale_endpoints(session, codes, as_of, days)
+    unregistered = [_host(h, risky) for h in hosts if h.match_status == "unregistered"]
+    conflicts = [_host(h, risky) for h in hosts if h.match_status == "conflict"]
+    return {
+        "stale_after_days": days,
+        "runs": [{"run_id": scan.run_id, "agency": scan.agency_code, "profile": scan.profile, "status": run.status,
+                  "started_at": run.started_at.isoformat(), "targets": scan.targets,
+                  "override": scan.override_reason} for scan, run in scans],
+        "counts": {"unregistered": len(unregistered), "conflict": len(conflicts), "stale": len(stale),
+                   "never_seen": never_seen(session, codes),
+                   "risky_ports": sum(1 for h in unregistered + conflicts for p in h["ports"] if p["risky"])},
+        "unregistered": unregistered[:LIST_LIMIT],
+        "conflicts": conflicts[:LIST_LIMIT],
+        "stale": [{"code": e.code, "hostname": e.hostname, "ips": e.ips, "agency": a.code, "agency_name": a.name,
+                   "last_seen": e.last_seen.isoformat() if e.last_seen else None} for e, a in stale[:LIST_LIMIT]],
+        "limit": LIST_LIMIT,
+    }
+
+
+def _host(host, risky) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {"run_id": host.run_id, "address": host.address, "hostname": host.hostname, "mac": host.mac,
+            "vendor": host.vendor, "os": host.os_name, "os_accuracy": host.os_accuracy,
+            "seen_at": host.seen_at.isoformat(),
+            "candidates": (host.match_detail or {}).get("candidates", {}),
+            "ports": [{"port": p.port, "protocol": p.protocol, "service": p.service, "product": p.product,
+                       "version": p.version, "risky": risky.reason(p.port, p.protocol, p.service)}
+                      for p in host.ports if p.state == "open"]}

@@ -1,0 +1,224 @@
+"""The scope guard: which addresses an agency authorises secops to scan, checked before nmap runs.
+
+Targets are IPv4 addresses, CIDRs or ranges only (never hostnames or anything nmap could read as
+an option). A target outside every authorised range of the agency is refused unless the user gives
+an explicit override reason, which is recorded in the run. Exclusions are hard: an address inside
+an exclusion is never scanned (a target wholly inside one is refused, a wider one is trimmed).
+"""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Iterable
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from secops.errors import SecopsError
+from secops.policyfile import load_model
+
+Net = ipaddress.IPv4Network
+_RANGE = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3})-(\d{1,3}(?:\.\d{1,3}){3}|\d{1,3})$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _network(value: str) -> Net:
+    try:
+        net = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP network (CIDR)") from exc
+    if not isinstance(net, Net):
+        raise ValueError(f"{value!r}: IPv6 is not supported by discovery yet")
+    return net
+
+
+class Authorised(_Strict):
+    cidr: str
+    note: str | None = None
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        return str(_network(value))
+
+
+class Exclusion(_Strict):
+    cidr: str
+    reason: str = Field(min_length=1)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        return str(_network(value))
+
+
+class AgencyScope(_Strict):
+    authorised: list[Authorised] = Field(min_length=1)
+    exclude: list[Exclusion] = Field(default_factory=list)
+
+
+class Limits(_Strict):
+    max_addresses: int = Field(default=65536, ge=1, description="addresses one run may scan")
+
+
+class ScopeFile(_Strict):
+    version: int = 1
+    limits: Limits = Field(default_factory=Limits)
+    agencies: dict[str, AgencyScope]
+
+
+class ScopePlan(BaseModel):
+    """The guard's decision: what will be scanned, and every rule that shaped it."""
+
+    agency_code: str
+    scope_file: str
+    requested: list[str]
+    networks: list[str] = Field(description="CIDRs to scan, exclusions removed")
+    trimmed: list[str] = Field(default_factory=list, description="exclusions that removed addresses")
+    override_reason: str | None = None
+    outside_scope: list[str] = Field(default_factory=list, description="targets allowed only by the override")
+    addresses: int = 0
+
+    def override_note(self) -> str | None:
+        if not self.override_reason:
+            return None
+        return (f"SCOPE OVERRIDE by {getpass.getuser()}: {self.override_reason!r}; scanned outside the "
+                f"authorised ranges: {', '.join(self.outside_scope) or 'nothing'}")
+
+    def notes(self) -> list[str]:
+        override = self.override_note()
+        return [f"exclusion applied: {t}" for t in self.trimmed] + ([override] if override else [])
+
+
+def default_scope_path() -> Path:
+    return Path(platformdirs.user_config_dir("secops", appauthor=False)) / "scope.yaml"
+
+
+def locate_scope_file(explicit: Path | str | None) -> Path:
+    """--scope FILE, else $SECOPS_SCOPE, else the user's config folder."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("SECOPS_SCOPE"):
+        return Path(os.environ["SECOPS_SCOPE"])
+    path = default_scope_path()
+    if not path.exists():
+        raise SecopsError(f"no scope file: pass --scope FILE or set SECOPS_SCOPE (looked for {path}); "
+                          "examples/scope.yaml shows the format")
+    return path
+
+
+def load_scope(path: Path) -> ScopeFile:
+    return load_model(path, ScopeFile)
+
+
+def parse_target(text: str) -> list[Net]:
+    """One target: an address, a CIDR, or a range (a.b.c.d-e or a.b.c.d-a.b.c.e)."""
+    value = text.strip()
+    if not value or not re.fullmatch(r"[0-9./\-]+", value):
+        raise SecopsError(f"target {text!r}: not an IPv4 address, CIDR or range "
+                          "(hostnames and nmap options are not accepted)")
+    match = _RANGE.match(value)
+    try:
+        if match:
+            first = ipaddress.IPv4Address(match.group(1))
+            end = match.group(2)
+            last = ipaddress.IPv4Address(end if "." in end else f"{match.group(1).rsplit('.', 1)[0]}.{end}")
+            if last < first:
+                raise ValueError("range ends before it starts")
+            return list(ipaddress.summarize_address_range(first, last))
+        return [_network(value)]
+    except ValueError as exc:
+        raise SecopsError(f"target {text!r}: {exc}") from exc
+
+
+def split_targets(values: Iterable[str]) -> list[str]:
+    """Targets from options: comma- or space-separated, possibly repeated."""
+    return [part for value in values for part in re.split(r"[\s,]+", value) if part]
+
+
+def _subtract(nets: list[Net], cut: Net) -> list[Net]:
+    out: list[Net] = []
+    for net in nets:
+        if not net.overlaps(cut):
+            out.append(net)
+        elif net.subnet_of(cut):
+            continue
+        else:
+            out.extend(net.address_exclude(cut))
+    return out
+
+
+def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: list[str],
+                override_reason: str | None = None) -> ScopePlan:
+    """Decide what may be scanned; raise SecopsError naming the target and the rule otherwise."""
+    rules = scope.agencies.get(agency_code)
+    override = (override_reason or "").strip() or None
+    if override is not None and len(override) < 5:
+        raise SecopsError("--override-scope needs a real reason (at least 5 characters); it is recorded in the run")
+    if rules is None and not (override and targets):
+        raise SecopsError(f"{scope_path}: agency {agency_code!r} has no authorised ranges "
+                          f"(known: {', '.join(sorted(scope.agencies)) or 'none'})")
+    authorised = [ipaddress.IPv4Network(a.cidr) for a in rules.authorised] if rules else []
+    exclusions = [(ipaddress.IPv4Network(e.cidr), e.reason) for e in rules.exclude] if rules else []
+    requested = targets or [a.cidr for a in rules.authorised]  # type: ignore[union-attr]
+    planned: list[Net] = []
+    outside: list[str] = []
+    trimmed: list[str] = []
+    for target in requested:
+        nets = parse_target(target)
+        uncovered = nets
+        for auth in authorised:
+            uncovered = _subtract(uncovered, auth)
+        if uncovered:
+            if not override:
+                raise SecopsError(
+                    f"target {target} is outside the ranges authorised for {agency_code} in {scope_path} "
+                    f"(authorised: {', '.join(str(a) for a in authorised) or 'none'}; not covered: {uncovered[0]}); "
+                    "nothing was scanned")
+            outside.extend(str(n) for n in uncovered)
+        for cut, reason in exclusions:
+            remaining = _subtract(nets, cut)
+            if remaining != nets:
+                if not remaining:
+                    raise SecopsError(f"target {target} is inside the exclusion {cut} of {agency_code} in "
+                                      f"{scope_path} ({reason}); nothing was scanned")
+                trimmed.append(f"{cut} ({reason}) removed from {target}")
+                nets = remaining
+        planned.extend(nets)
+    networks = list(ipaddress.collapse_addresses(planned))
+    addresses = sum(n.num_addresses for n in networks)
+    if addresses > scope.limits.max_addresses:
+        raise SecopsError(f"{addresses} addresses requested for {agency_code}, more than limits.max_addresses "
+                          f"({scope.limits.max_addresses}) in {scope_path}: split the scan into smaller "
+                          "--targets runs, or raise the limit in the scope file")
+    return ScopePlan(agency_code=agency_code, scope_file=str(scope_path), requested=requested,
+                     networks=[str(n) for n in networks], trimmed=trimmed, override_reason=override,
+                     outside_scope=outside, addresses=addresses)
+
+
+def plan_chunks(networks: list[str], chunk_prefix: int) -> list[list[str]]:
+    """Split into chunks of at most one /chunk_prefix worth of addresses (one nmap process each)."""
+    size = 2 ** (32 - chunk_prefix)
+    pieces: list[Net] = []
+    for text in networks:
+        net = ipaddress.IPv4Network(text)
+        pieces.extend(net.subnets(new_prefix=chunk_prefix) if net.prefixlen < chunk_prefix else [net])
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    filled = 0
+    for net in pieces:
+        if current and filled + net.num_addresses > size:
+            chunks.append(current)
+            current, filled = [], 0
+        current.append(str(net))
+        filled += net.num_addresses
+    if current:
+        chunks.append(current)
+    return chunks

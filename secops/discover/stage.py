@@ -1,0 +1,154 @@
+"""The discover stage: scope guard, then nmap over chunks with bounded parallelism, stored per chunk.
+
+Options (StageOptions.extra): targets (list or comma-separated), profile, scope_file,
+override_scope (reason), ports, and per-run overrides of policies/discovery.yaml defaults:
+timing, max_rate, host_timeout, chunk_prefix, parallel, chunk_timeout_seconds, no_ping;
+progress (show a rich progress bar when on a terminal).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
+
+from secops.cliutil import console
+from secops.discover import nmap_runner
+from secops.discover.profiles import ScanSettings, build_arguments, get_profile, load_config
+from secops.discover.scope import check_scope, load_scope, locate_scope_file, plan_chunks, split_targets
+from secops.discover.store import ChunkRecord, create_scan, finish_scan, record_chunk, record_interrupted
+from secops.errors import SecopsError
+from secops.policyfile import format_validation
+from secops.stages import StageOptions, StageResult
+from secops.store.tables import AgencyRow
+
+
+class DiscoverOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    targets: list[str] = Field(default_factory=list)
+    profile: str = "standard"
+    scope_file: str | None = None
+    override_scope: str | None = None
+    ports: str | None = None
+    progress: bool = False
+    timing: int | None = None
+    max_rate: int | None = None
+    host_timeout: str | None = None
+    chunk_prefix: int | None = None
+    parallel: int | None = None
+    chunk_timeout_seconds: int | None = None
+    no_ping: bool | None = None
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        return split_targets(value or [])
+
+    def settings(self, defaults: ScanSettings) -> ScanSettings:
+        names = ("timing", "max_rate", "host_timeout", "chunk_prefix", "parallel", "chunk_timeout_seconds", "no_ping")
+        changes = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        try:
+            return ScanSettings.model_validate({**defaults.model_dump(), **changes})
+        except ValidationError as exc:
+            raise SecopsError(format_validation("discover options", exc)) from exc
+
+
+def _options(options: StageOptions) -> DiscoverOptions:
+    try:
+        return DiscoverOptions.model_validate(options.extra)
+    except ValidationError as exc:
+        raise SecopsError(format_validation("discover options", exc)) from exc
+
+
+def _progress(enabled: bool) -> Progress | nullcontext[None]:
+    if not (enabled and console.is_terminal):
+        return nullcontext()
+    return Progress(TextColumn("[bold]nmap[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
+                    TimeElapsedColumn(), console=console, transient=True)
+
+
+def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
+    if not options.agency_code:
+        raise SecopsError("discovery needs an agency code (--agency)")
+    opts = _options(options)
+    policies: Path = app_state.settings.policies
+    config = load_config(policies)
+    profile = get_profile(config, opts.profile)
+    settings = opts.settings(config.defaults)
+    # The guard comes first: nothing below (not even `nmap -V`) runs for a refused target.
+    scope_path = locate_scope_file(opts.scope_file)
+    plan = check_scope(load_scope(scope_path), scope_path, options.agency_code, opts.targets, opts.override_scope)
+    arguments, notes = build_arguments(opts.profile, profile, settings, ports=opts.ports)
+    db = app_state.db()
+    with db.session() as session:
+        if session.scalar(select(AgencyRow.id).where(AgencyRow.code == options.agency_code)) is None:
+            raise SecopsError(f"agency {options.agency_code!r} is not in the inventory: import it first")
+    nmap_path = nmap_runner.find_nmap()
+    version = nmap_runner.nmap_version(nmap_runner.scanner(nmap_path))
+    scan_id = create_scan(db, run_id, plan, opts.profile, arguments, version)
+    chunks = plan_chunks(plan.networks, settings.chunk_prefix)
+    tally = _scan_chunks(db, run_id, scan_id, nmap_path, chunks, arguments, settings, opts.progress)
+    finish_scan(db, scan_id)
+    override = plan.override_note()
+    # The override goes into the run's errors too, so no listing of the run can miss it.
+    errors = ([override] if override else []) + tally.pop("errors")
+    status = "ok"
+    if tally["chunks_failed"] or tally["interrupted"]:
+        status = "failed" if tally["chunks_ok"] == 0 else "partial"
+    summary = {"agency": options.agency_code, "profile": opts.profile, "targets": plan.networks,
+               "addresses": plan.addresses, "nmap": version, "arguments": arguments,
+               "notes": notes + plan.notes(), **tally}
+    if plan.override_reason:
+        summary["scope_override"] = {"reason": plan.override_reason, "outside_scope": plan.outside_scope}
+    return StageResult(stage="discover", status=status, summary=summary, errors=errors)
+
+
+def _scan_chunks(db, run_id: int, scan_id: int, nmap_path: str, chunks: list[list[str]],  # type: ignore[no-untyped-def]
+                 arguments: list[str], settings: ScanSettings, show_progress: bool) -> dict[str, Any]:
+    tally: dict[str, Any] = {"chunks": len(chunks), "chunks_ok": 0, "chunks_failed": 0, "hosts_up": 0,
+                             "open_ports": 0, "matched": 0, "unregistered": 0, "conflict": 0,
+                             "interrupted": False, "errors": []}
+    pool = ThreadPoolExecutor(max_workers=settings.parallel, thread_name_prefix="nmap")
+    futures: dict[Future[nmap_runner.ChunkOutput], list[str]] = {}
+    try:
+        with _progress(show_progress) as progress:
+            task = progress.add_task("scan", total=len(chunks)) if progress else None
+            for chunk in chunks:
+                futures[pool.submit(nmap_runner.run_chunk, nmap_path, chunk, arguments,
+                                    settings.chunk_timeout_seconds)] = chunk
+            # Results are written here, in the calling thread, so SQLite sees one writer.
+            for future in as_completed(futures):
+                _count(tally, record_chunk(db, run_id, scan_id, future.result()))
+                if progress is not None and task is not None:
+                    progress.advance(task)
+    except KeyboardInterrupt:
+        tally["interrupted"] = True
+        pending = [chunk for future, chunk in futures.items() if not future.done() or future.cancelled()]
+        for future in futures:
+            future.cancel()
+        for chunk in pending:
+            record_interrupted(db, scan_id, chunk)
+        tally["errors"].append(f"interrupted: {len(pending)} of {len(chunks)} chunk(s) did not finish")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return tally
+
+
+def _count(tally: dict[str, Any], record: ChunkRecord) -> None:
+    if record.parsed is None:
+        tally["chunks_failed"] += 1
+        tally["errors"].append(f"chunk {' '.join(record.targets)}: {record.status}: {record.error}")
+        return
+    tally["chunks_ok"] += 1
+    tally["hosts_up"] += len(record.parsed.hosts)
+    tally["open_ports"] += sum(len(h.open_ports()) for h in record.parsed.hosts)
+    for status, count in record.matches.items():
+        tally[status] += count

@@ -1,0 +1,126 @@
+"""Write a discovery run: the scan row, then each chunk in its own transaction.
+
+A chunk's XML is parsed completely before anything is written; its hosts, ports, reconciliation
+and last_seen updates are committed together, so a chunk is stored whole or (on a parse error)
+only as a failed chunk with its raw output for audit. Chunks already stored stay when a later one
+fails or the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from secops.discover.nmap_runner import ChunkOutput
+from secops.discover.parse import NmapParseError, ScanOutput, parse_nmap_xml
+from secops.discover.reconcile import EndpointIndex
+from secops.discover.scope import ScopePlan
+from secops.discover.tables import DiscoveredHostRow, DiscoveredPortRow, DiscoveryChunkRow, DiscoveryScanRow
+from secops.store.base import utcnow
+from secops.store.db import Database
+from secops.store.tables import EndpointRow
+
+
+def compress(text: str) -> tuple[bytes | None, int]:
+    raw = text.encode("utf-8")
+    return (zlib.compress(raw, 6) if raw else None), len(raw)
+
+
+def decompress(blob: bytes | None) -> str:
+    return zlib.decompress(blob).decode("utf-8") if blob else ""
+
+
+def create_scan(db: Database, run_id: int, plan: ScopePlan, profile: str, arguments: list[str],
+                version: str | None) -> int:
+    with db.session() as session:
+        scan = DiscoveryScanRow(run_id=run_id, agency_code=plan.agency_code, profile=profile, arguments=arguments,
+                                targets=plan.networks, requested=plan.requested, excluded=plan.trimmed,
+                                scope_file=plan.scope_file, override_reason=plan.override_reason,
+                                nmap_version=version)
+        session.add(scan)
+        session.flush()
+        return scan.id
+
+
+def finish_scan(db: Database, scan_id: int) -> None:
+    with db.session() as session:
+        scan = session.get(DiscoveryScanRow, scan_id)
+        assert scan is not None
+        scan.finished_at = utcnow()
+
+
+def _chunk_row(scan_id: int, out: ChunkOutput, status: str, error: str | None, hosts_up: int) -> DiscoveryChunkRow:
+    blob, size = compress(out.xml)
+    return DiscoveryChunkRow(scan_id=scan_id, targets=out.targets, status=status, error=error, command=out.command,
+                             started_at=out.started_at, finished_at=out.finished_at, hosts_up=hosts_up,
+                             raw_xml=blob, raw_size=size)
+
+
+@dataclass
+class ChunkRecord:
+    """What one stored chunk contributed (for the run's summary)."""
+
+    targets: list[str]
+    status: str
+    error: str | None
+    parsed: ScanOutput | None
+    matches: Counter[str] = field(default_factory=Counter)
+
+
+def record_chunk(db: Database, run_id: int, scan_id: int, out: ChunkOutput) -> ChunkRecord:
+    """Store one chunk whole: a failed parse stores the chunk as failed, with its raw output only."""
+    parsed: ScanOutput | None = None
+    status, error = out.status, out.error
+    if status == "ok":
+        try:
+            parsed = parse_nmap_xml(out.xml, f"nmap output for {' '.join(out.targets)}")
+        except NmapParseError as exc:
+            status, error = "failed", str(exc)
+    with db.session() as session:
+        row = _chunk_row(scan_id, out, status, error, len(parsed.hosts) if parsed else 0)
+        session.add(row)
+        session.flush()
+        matches = store_hosts(session, run_id, row.id, parsed, out.finished_at) if parsed else Counter()
+    return ChunkRecord(targets=out.targets, status=status, error=error, parsed=parsed, matches=matches)
+
+
+def store_hosts(session: Session, run_id: int, chunk_id: int, parsed: ScanOutput, seen_at: dt.datetime) -> Counter[str]:
+    """Hosts, ports and reconciliation of one parsed chunk, inside the caller's transaction."""
+    index = EndpointIndex(session)
+    matched: dict[int, dt.datetime] = {}
+    statuses: Counter[str] = Counter()
+    for host in parsed.hosts:
+        match = index.match(host)
+        statuses[match.status] += 1
+        row = DiscoveredHostRow(run_id=run_id, chunk_id=chunk_id, address=host.address, mac=host.mac,
+                                vendor=host.vendor, hostname=host.hostname, hostnames=host.hostnames,
+                                status_reason=host.status_reason, os_name=host.os_name, os_accuracy=host.os_accuracy,
+                                os_family=host.os_family, seen_at=seen_at, match_status=match.status,
+                                match_rule=match.rule, endpoint_id=match.endpoint_id,
+                                match_detail={"candidates": match.candidates} if match.candidates else {})
+        row.ports = [DiscoveredPortRow(protocol=p.protocol, port=p.port, state=p.state, service=p.service,
+                                       product=p.product, version=p.version, extrainfo=p.extrainfo)
+                     for p in host.ports]
+        session.add(row)
+        if match.endpoint_id is not None:
+            matched[match.endpoint_id] = seen_at
+    for endpoint_id, seen in matched.items():
+        # A sighting is not an inventory edit: keep updated_at as it was.
+        session.execute(update(EndpointRow)
+                        .where(EndpointRow.id == endpoint_id,
+                               or_(EndpointRow.last_seen.is_(None), EndpointRow.last_seen < seen))
+                        .values(last_seen=seen, updated_at=EndpointRow.updated_at))
+    return statuses
+
+
+def record_interrupted(db: Database, scan_id: int, targets: list[str]) -> None:
+    """A chunk that had not finished when the run was interrupted: recorded, with no results."""
+    now = utcnow()
+    out = ChunkOutput(targets=targets, command=[], started_at=now, finished_at=now)
+    with db.session() as session:
+        session.add(_chunk_row(scan_id, out, "interrupted", "the run was interrupted before this chunk finished", 0))

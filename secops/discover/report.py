@@ -20,12 +20,12 @@ from secops.report.data import Dashboard
 LIST_LIMIT = 300
 
 
-def discovery_section(session: Session, dashboard: Dashboard) -> dict[str, Any] | None:
+def discovery_section(session: Session, dashboard: Dashboard, settings: Settings) -> dict[str, Any] | None:
     codes = [a.code for a in dashboard.agencies]
     scans = latest_scans(session, codes)
     if not scans:
         return None  # no discovery run for this scope: nothing to say
-    policies = Settings().policies
+    policies = settings.policies
     days = load_config(policies).stale_after_days
     risky = load_risky(policies)
     as_of = dashboard.run.as_of or dashboard.generated_at

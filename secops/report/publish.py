@@ -22,7 +22,7 @@ def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, l
             from secops.errors import SecopsError
             raise SecopsError(f"run {run_id} does not exist")
         dashboard = build_dashboard(session, policy, run, lang, agency_code)
-        add_sections(session, dashboard)
+        add_sections(session, dashboard, settings)
     return dashboard
 
 

@@ -15,6 +15,7 @@ from secops.inventory.cli import app as inventory_app
 from secops.grade.cli import grade_command
 from secops.report.cli import report_command
 from secops.demo import demo_command
+from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_app
 
 app = typer.Typer(
     name="secops",
@@ -59,6 +60,10 @@ app.add_typer(inventory_app, name="inventory")
 app.command("grade")(grade_command)
 app.command("report")(report_command)
 app.command("demo")(demo_command)
+app.command("audit")(audit_command)
+app.add_typer(checks_app, name="checks")
+app.add_typer(hosts_app, name="hosts")
+app.add_typer(evidence_app, name="evidence")
 
 
 def main() -> None:

@@ -19,6 +19,17 @@ from secops.collect.record import record_host
 from secops.collect.targets import agency_targets, host_targets, load_protection_settings, local_target
 from secops.evaluate.sca_load import load_packs
 from secops.stages import StageOptions, StageResult
+from secops.store.base import utcnow
+from secops.store.tables import RunRow
+
+
+def _advance_as_of(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Evidence is dated when each host finished; grading this run as of its start would ignore it."""
+    with db.session() as session:
+        run = session.get(RunRow, run_id)
+        now = utcnow()
+        if run is not None and (run.as_of is None or run.as_of < now):
+            run.as_of = now
 
 
 def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
@@ -39,6 +50,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
         record_host(db, run_id, audit)
 
     audits = audit_hosts(targets, packs, config, overrides, on_done=store, progress=bool(extra.get("progress")))
+    _advance_as_of(db, run_id)
     errors = [f"{a.target.label} ({a.target.address}): error: {a.error_kind}: {a.message}"
               for a in audits if a.status != "ok"]
     counts: dict[str, int] = {}

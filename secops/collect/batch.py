@@ -59,7 +59,7 @@ def _dir_exists(i: int, path: str) -> str:
 
 def _dir_list(i: int, path: str) -> str:
     p = shlex.quote(path)
-    return (f"b {i}; if [ -d {p} ]; then find {p} -maxdepth {DIR_DEPTH} -type f 2>/dev/null "
+    return (f"b {i}; if [ -d {p} ]; then find {p} -maxdepth {DIR_DEPTH} \\( -type f -o -type l \\) 2>/dev/null "
             f"| head -n {MAX_DIR_ENTRIES} | enc; s=0; else s=1; fi; e {i} $s")
 
 

@@ -49,7 +49,9 @@ def osregex_to_python(pattern: str) -> str:
             out.append(_OS_ESCAPES.get(nxt, re.escape(nxt)))
             i += 2
             continue
-        if ch in "^$|()+*":
+        if ch in "+*" and (not out or out[-1] in ("^", "|", "(")):
+            out.append(re.escape(ch))  # a modifier with nothing before it is taken literally
+        elif ch in "^$|()+*":
             out.append(ch)
         else:
             out.append(re.escape(ch))

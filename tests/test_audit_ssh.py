@@ -14,7 +14,6 @@ T2 by hand: 1 protected of 8 endpoints, 3 unknown; 90% of 8 needs 8 (7/8 = 87.5%
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import time
@@ -24,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from audit_helpers import Host, SshLab, keygen, sha256_fingerprint
-from secops.collect.tables import AuditHostRow, CheckResultRow
+from secops.collect.tables import AuditHostRow
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, GradeRow, RunRow
 
@@ -156,7 +155,7 @@ def test_refused_host_key_runs_nothing(audited, lab: SshLab) -> None:
     assert (work / "ran-none").exists(), "control: the uname trap works on an audited host"
     assert not (work / "ran-wrongkey").exists(), "a command ran on the host with the wrong key"
     log = lab.log("wrongkey")
-    assert "Connection from 127.0.0.1" in log or "Connection from" in log  # the server did see us ...
+    assert "Connection from" in log  # the server did see us ...
     assert "Accepted" not in log  # ... but no authentication ever happened, so no session
     assert "Accepted publickey for root" in lab.log("none")
 

@@ -69,6 +69,9 @@ def audit_section(session: Session, dashboard: Dashboard) -> dict[str, Any] | No
             "transport": row.transport, "protection": row.protection, "product": row.product,
             "detail": row.protection_detail or "", "os_info": row.os_info or "",
             "error": f"{row.error_kind}: {row.message}" if row.status != "ok" else None,
-            "policies": row.policies or [], "failed": _failed(session, row.id),
+            # packs for another OS (the Windows pack on a Linux host) are noise here
+            "policies": [p for p in row.policies or []
+                         if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
+            "failed": _failed(session, row.id),
         })
     return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS)}

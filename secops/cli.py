@@ -15,6 +15,7 @@ from secops.grade.cli import grade_command
 from secops.report.cli import report_command
 from secops.demo import demo_command
 from secops.discover.cli import app as discover_app
+from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_app
 
 app = typer.Typer(
     name="secops",
@@ -60,6 +61,10 @@ app.command("grade")(grade_command)
 app.command("report")(report_command)
 app.command("demo")(demo_command)
 app.add_typer(discover_app, name="discover")
+app.command("audit")(audit_command)
+app.add_typer(checks_app, name="checks")
+app.add_typer(hosts_app, name="hosts")
+app.add_typer(evidence_app, name="evidence")
 
 
 def main() -> None:

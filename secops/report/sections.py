@@ -23,6 +23,7 @@ Provider = Callable[[Session, Dashboard, Settings], "dict[str, Any] | None"]
 # name -> "module:function"; order is the order of the sections on the dashboard.
 PROVIDERS: dict[str, str] = {
     "discovery": "secops.discover.report:discovery_section",
+    "audit": "secops.collect.report_section:audit_section",
 }
 
 

@@ -1,0 +1,164 @@
+"""One framed script per host and round: build it (POSIX sh) and split its output reliably.
+
+Framing: every request's output is base64-encoded (hex when the host has no base64) and placed
+between two marker lines that carry a random per-run nonce:
+
+    <nonce> B <index>
+    <base64 of the output, no newlines>
+    <nonce> E <index> <status>
+
+Nothing a command prints can forge a marker: its bytes only ever appear encoded, and encoded text
+has no spaces. A request whose END marker never arrives (timeout, cut connection) is reported as
+an error for that request only. Every value from a policy, the inventory or the network enters the
+script through shlex.quote; commands from check packs run under `sh -c` with their own timeout,
+stdin from /dev/null and a size cap.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import shlex
+from dataclasses import dataclass
+
+from secops.evaluate.facts import Facts, Item, Request
+
+MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per request
+MAX_DIR_ENTRIES = 5000
+DIR_DEPTH = 4
+
+_PRELUDE = r"""
+export LC_ALL=C PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+N={nonce}
+if command -v base64 >/dev/null 2>&1; then enc() {{ base64 | tr -d '\n\r '; }}; E=b64
+else enc() {{ od -An -v -tx1 | tr -d ' \n'; }}; E=hex; fi
+if command -v timeout >/dev/null 2>&1; then tmo() {{ timeout "$@"; }}; else tmo() {{ shift; "$@"; }}; fi
+printf '\n%s H %s\n' "$N" "$E"
+b() {{ printf '\n%s B %s\n' "$N" "$1"; }}
+e() {{ printf '\n%s E %s %s\n' "$N" "$1" "$2"; }}
+"""
+
+
+def _file_exists(i: int, path: str) -> str:
+    p = shlex.quote(path)
+    return f"b {i}; if [ -f {p} ]; then s=0; elif [ -e {p} ]; then s=3; else s=1; fi; e {i} $s"
+
+
+def _file_read(i: int, path: str) -> str:
+    p = shlex.quote(path)
+    return (f"b {i}; if [ -f {p} ]; then if [ -r {p} ]; then head -c {MAX_OUTPUT} {p} 2>/dev/null | enc; s=0; "
+            f"else s=2; fi; elif [ -e {p} ]; then s=3; else s=1; fi; e {i} $s")
+
+
+def _dir_exists(i: int, path: str) -> str:
+    p = shlex.quote(path)
+    return f"b {i}; if [ -d {p} ]; then s=0; else s=1; fi; e {i} $s"
+
+
+def _dir_list(i: int, path: str) -> str:
+    p = shlex.quote(path)
+    return (f"b {i}; if [ -d {p} ]; then find {p} -maxdepth {DIR_DEPTH} \\( -type f -o -type l \\) 2>/dev/null "
+            f"| head -n {MAX_DIR_ENTRIES} | enc; s=0; else s=1; fi; e {i} $s")
+
+
+def _processes(i: int) -> str:
+    # /proc gives the kernel's process name (comm) and the full command line; ps is the fallback.
+    return (f"b {i}; if [ -r /proc/self/comm ]; then for d in /proc/[0-9]*; do "
+            "read -r n 2>/dev/null < \"$d/comm\" || continue; "
+            "a=$(tr '\\000' ' ' < \"$d/cmdline\" 2>/dev/null); printf '%s\\t%s\\n' \"$n\" \"$a\"; done | enc; "
+            "else ps -e -o comm= -o args= 2>/dev/null | sed 's/  */\\t/' | enc; fi; "
+            f"e {i} 0")
+
+
+def _command(i: int, command: str, timeout: int) -> str:
+    # The exit status travels through fd 3; fds 3 and 4 are closed for the command so it cannot
+    # write into them.
+    c = shlex.quote(command)
+    return (f"b {i}; {{ rc=$( {{ {{ tmo {timeout} sh -c {c} </dev/null 2>/dev/null 3>&- 4>&-; echo $? >&3; }} "
+            f"| head -c {MAX_OUTPUT} | enc >&4; }} 3>&1 ); }} 4>&1; e {i} \"${{rc:-125}}\"")
+
+
+def _os(i: int) -> str:
+    return f"b {i}; {{ uname -srm; cat /etc/os-release 2>/dev/null; }} | enc; e {i} 0"
+
+
+@dataclass
+class Batch:
+    """A script for a list of requests; `parse` turns the raw output back into Facts."""
+
+    requests: list[Request]
+    script: str
+    nonce: str
+
+
+def build_posix(requests: list[Request], command_timeout: int, nonce: str | None = None) -> Batch:
+    nonce = nonce or secrets.token_hex(16)
+    lines = [_PRELUDE.format(nonce=nonce)]
+    for i, req in enumerate(requests):
+        if req.kind == "file_exists":
+            lines.append(_file_exists(i, req.arg))
+        elif req.kind == "file_read":
+            lines.append(_file_read(i, req.arg))
+        elif req.kind == "dir_exists":
+            lines.append(_dir_exists(i, req.arg))
+        elif req.kind == "dir_list":
+            lines.append(_dir_list(i, req.arg))
+        elif req.kind == "processes":
+            lines.append(_processes(i))
+        elif req.kind == "command":
+            lines.append(_command(i, req.arg, command_timeout))
+        elif req.kind == "os":
+            lines.append(_os(i))
+        else:  # registry on a POSIX host: answer "missing" without running anything
+            lines.append(f"b {i}; e {i} 1")
+    lines.append("exit 0")
+    return Batch(requests, "\n".join(lines) + "\n", nonce)
+
+
+def _decode(payload: str, encoding: str) -> bytes:
+    payload = re.sub(r"\s+", "", payload)
+    if encoding == "hex":
+        return binascii.unhexlify(payload)
+    return base64.b64decode(payload, validate=True)
+
+
+def parse_output(batch: Batch, raw: bytes) -> Facts:
+    """Split framed output into Facts; anything outside markers (login banners...) is ignored."""
+    facts = Facts()
+    text = raw.decode("ascii", errors="replace")
+    marker = re.compile(rf"^{re.escape(batch.nonce)} (H|B|E) ?(.*)$")
+    encoding = "b64"
+    current: int | None = None
+    chunks: list[str] = []
+    done: set[int] = set()
+    for line in text.splitlines():
+        match = marker.match(line.rstrip("\r"))
+        if not match:
+            if current is not None:
+                chunks.append(line)
+            continue
+        tag, rest = match.group(1), match.group(2).split()
+        if tag == "H":
+            encoding = rest[0] if rest and rest[0] in ("b64", "hex") else "b64"
+        elif tag == "B" and rest and rest[0].isdigit():
+            current, chunks = int(rest[0]), []
+        elif tag == "E" and len(rest) >= 2 and rest[0].isdigit() and current == int(rest[0]):
+            index = current
+            current = None
+            if index >= len(batch.requests):
+                continue
+            request = batch.requests[index]
+            try:
+                data = _decode("".join(chunks), encoding)
+                status = int(rest[1])
+            except (ValueError, binascii.Error):
+                facts.errors[request] = "output could not be decoded"
+                continue
+            facts.items[request] = Item(status=status, data=data, truncated=len(data) >= MAX_OUTPUT)
+            done.add(index)
+    for index, request in enumerate(batch.requests):
+        if index not in done and request not in facts.errors:
+            facts.errors[request] = "no answer (the script was cut off or timed out)"
+    return facts

@@ -1,0 +1,221 @@
+"""`secops audit`, `secops checks list|show|validate`, `secops hosts trust|list`, `secops evidence import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from secops.cliutil import EXIT_USAGE, console, err_console, fail, state, user_errors
+from secops.collect.config import load_config
+from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
+from secops.errors import InputRowsError, SecopsError
+from secops.evaluate.rules import parse_rule, substitute
+from secops.evaluate.sca_load import load_packs, load_policy
+from secops.models import RunStatus
+from secops.runs import finish_run, start_run
+from secops.stages import StageOptions
+
+checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
+hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
+evidence_app = typer.Typer(help="Protection evidence from other sources.", no_args_is_help=True)
+
+
+def _plain(text: object) -> str:
+    """Untrusted text (hostnames, command output, messages) printed literally, never as markup."""
+    return escape(str(text).replace("\x1b", "\\x1b"))
+
+
+@user_errors
+def audit_command(
+    ctx: typer.Context,
+    agency: Optional[str] = typer.Option(None, "--agency", help="audit this agency's endpoints (and its sub-units')"),
+    hosts: Optional[str] = typer.Option(None, "--hosts", help="comma-separated endpoint codes, hostnames or IPs"),
+    local: bool = typer.Option(False, "--local", help="audit the machine secops runs on"),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="with --local: its endpoint code"),
+    config: Optional[Path] = typer.Option(None, "--config", help="audit config [default: $SECOPS_AUDIT_CONFIG "
+                                          "or <data dir>/audit.yaml]"),
+    checks: Optional[Path] = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
+    from secops.collect.stage import run_stage
+    from secops.grade.stage import run_stage as grade_stage
+
+    if sum(bool(x) for x in (hosts, local)) > 1:
+        raise fail("give --hosts or --local, not both")
+    app_state = state(ctx)
+    db = app_state.db()
+    extra = {"hosts": [h for h in (hosts or "").split(",") if h.strip()], "local": local, "endpoint": endpoint,
+             "config": str(config) if config else None, "checks": str(checks) if checks else None,
+             "progress": progress and console.is_terminal}
+    run_id = start_run(db, "audit", agency_code=agency)
+    try:
+        result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
+        grade_stage(app_state, run_id, StageOptions(agency_code=agency))
+    except Exception as exc:
+        finish_run(db, run_id, RunStatus.failed, errors=[f"audit failed: {exc}"])
+        raise
+    finish_run(db, run_id, RunStatus(result.status), summary=result.summary, errors=result.errors)
+    _print_hosts(db, run_id)
+    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {result.summary['protection']}; "
+                  f"graded into the same run — `secops report --run {run_id}` writes the dashboard",
+                  markup=False, highlight=False)
+
+
+def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from secops.collect.tables import AuditHostRow
+
+    table = Table("host", "address", "result", "protection", "product", "failed checks", title=f"audit run {run_id}")
+    with db.session() as session:
+        for host in session.scalars(select(AuditHostRow).where(AuditHostRow.run_id == run_id)
+                                    .order_by(AuditHostRow.label)):
+            failed = sum(1 for c in host.checks if c.result == "failed")
+            outcome = "ok" if host.status == "ok" else f"error: {host.error_kind}"
+            table.add_row(_plain(host.label), _plain(host.address), _plain(outcome), host.protection,
+                          _plain(host.product or ""), str(failed))
+    console.print(table)
+
+
+@checks_app.command("list")
+@user_errors
+def checks_list(ctx: typer.Context, folder: Optional[Path] = typer.Option(None, "--checks")) -> None:
+    """List the check packs and how many checks each has."""
+    packs = load_packs(folder or state(ctx).settings.checks)
+    table = Table("policy", "name", "os", "checks", "protection", "file")
+    for p in packs:
+        table.add_row(_plain(p.id), _plain(p.policy.name), p.secops.os, str(len(p.checks)),
+                      "yes" if p.secops.protection else "", _plain(Path(p.path or "").name))
+    console.print(table)
+
+
+@checks_app.command("show")
+@user_errors
+def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="policy id, or policy_id:check_id"),
+                folder: Optional[Path] = typer.Option(None, "--checks")) -> None:
+    """Show a pack's checks, or one check with its rules and remediation."""
+    pid, _, cid = policy_id.partition(":")
+    pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
+    if pack is None:
+        raise SecopsError(f"no check pack with policy id {pid!r} (see `secops checks list`)")
+    for check in pack.checks:
+        if cid and str(check.id) != cid:
+            continue
+        ext = check.secops
+        console.print(f"[bold]{_plain(check.id)}[/] {_plain(check.title)}  "
+                      f"(condition {check.condition}, severity {ext.severity}"
+                      + (f", serves {', '.join(ext.serves)}" if ext.serves else "") + ")")
+        if cid:
+            for rule in check.rules:
+                console.print(f"  rule: {_plain(rule)}")
+            if check.remediation:
+                console.print(f"  remediation: {_plain(check.remediation)}")
+
+
+@checks_app.command("validate")
+@user_errors
+def checks_validate(files: List[Path] = typer.Argument(..., help="policy files to check")) -> None:
+    """Parse every policy and rule; print the problems (exit 2) or a count per file."""
+    bad = 0
+    for path in files:
+        try:
+            policy = load_policy(path)
+        except SecopsError as exc:
+            bad += 1
+            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            continue
+        unsupported = [f"{c.id}: {r}" for c in policy.checks for r in c.rules
+                       if parse_rule(substitute(r, policy.effective_variables()), policy.regex_type(c)).type
+                       not in ("f", "d", "p", "c", "r")]
+        console.print(f"{path}: ok, policy {policy.id}, {len(policy.checks)} checks"
+                      + (f", {len(unsupported)} rule(s) of an unsupported type (not_applicable)" if unsupported else ""),
+                      markup=False, highlight=False)
+    if bad:
+        raise typer.Exit(EXIT_USAGE)
+
+
+@hosts_app.command("trust")
+@user_errors
+def hosts_trust(
+    ctx: typer.Context,
+    host: str = typer.Argument(..., help="address or hostname"),
+    port: int = typer.Option(22, "--port", min=1, max=65535),
+    expected: Optional[str] = typer.Option(None, "--fingerprint", help="record only if the key has this SHA256 fingerprint"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask (the fingerprint is still printed)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="audit config (for its known_hosts path)"),
+) -> None:
+    """Fetch HOST's key, show its fingerprint, and record it after the officer confirms."""
+    store = HostKeyStore(load_config(config).known_hosts_path())
+    try:
+        key = fetch_host_key(host, port)
+    except Exception as exc:  # noqa: BLE001 - any connect failure is the user's to see
+        raise SecopsError(f"{host}:{port}: cannot fetch the host key: {exc}") from exc
+    fp = fingerprint(key)
+    console.print(f"{host}:{port} presents {key.get_name()} {fp}", markup=False, highlight=False)
+    known = store.known(host, port)
+    if key.get_name() in known and known[key.get_name()] == key:
+        console.print("already trusted", markup=False)
+        return
+    if known:
+        err_console.print(f"warning: known_hosts holds a DIFFERENT key for {host}:{port}; "
+                          "it will be replaced only if you confirm", style="bold red")
+    if expected is not None:
+        if expected != fp:
+            raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
+    elif not yes and not typer.confirm("Trust this key?", default=False):
+        raise fail("not trusted; nothing recorded")
+    store.add(host, port, key)
+    console.print(f"recorded in {store.path}", markup=False, highlight=False)
+
+
+@hosts_app.command("list")
+@user_errors
+def hosts_list(config: Optional[Path] = typer.Option(None, "--config")) -> None:
+    """Host keys in secops' known_hosts file."""
+    store = HostKeyStore(load_config(config).known_hosts_path())
+    table = Table("host", "key type", "fingerprint", title=str(store.path))
+    for name in store.keys.keys():
+        for keytype, key in store.keys[name].items():
+            table.add_row(_plain(name), keytype, fingerprint(key))
+    console.print(table)
+
+
+@evidence_app.command("import")
+@user_errors
+def evidence_import(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV export of a protection console"),
+    source: str = typer.Option(..., "--source", help="console name, e.g. 'Kaspersky Security Center'"),
+    regrade: bool = typer.Option(True, "--regrade/--no-regrade", help="grade into the import run"),
+) -> None:
+    """Import console evidence (hostname, IP, product, status, last update) matched to endpoints."""
+    from secops.collect.evidence_import import import_evidence
+    from secops.grade.stage import run_stage as grade_stage
+
+    app_state = state(ctx)
+    db = app_state.db()
+    run_id = start_run(db, "import")
+    try:
+        result = import_evidence(db, file, source, app_state.settings.policies, run_id=run_id)
+    except InputRowsError as exc:
+        for error in exc.errors:
+            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        finish_run(db, run_id, RunStatus.failed, errors=[f"{len(exc.errors)} invalid row(s)"])
+        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+        raise typer.Exit(EXIT_USAGE) from exc
+    except SecopsError as exc:
+        finish_run(db, run_id, RunStatus.failed, errors=[str(exc)])
+        raise
+    if regrade:
+        grade_stage(app_state, run_id, StageOptions())
+    summary = {"imported": result.imported, "duplicates": result.duplicates, "unmatched": len(result.unmatched)}
+    finish_run(db, run_id, RunStatus.ok, summary=summary)
+    for line in result.unmatched:
+        err_console.print(f"unmatched {line}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"imported {result.imported} evidence row(s), {result.duplicates} already present, "
+                  f"{len(result.unmatched)} unmatched; run {run_id}", markup=False, highlight=False)

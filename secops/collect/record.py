@@ -1,0 +1,50 @@
+"""Store one host's audit in the run: host row, check rows and (for inventory endpoints) evidence."""
+
+from __future__ import annotations
+
+import re
+
+from secops.collect.audit import HostAudit
+from secops.collect.tables import AuditHostRow, CheckResultRow
+from secops.models import EvidenceSource
+from secops.store.db import Database
+from secops.store.tables import EvidenceRow
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str | None, limit: int = 4000) -> str | None:
+    """Host-originated text for storage and display: control characters (ANSI escapes...) made
+    visible as \\xNN so no terminal or viewer interprets them; HTML escaping happens at render."""
+    if text is None:
+        return None
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)[:limit]
+
+
+def record_host(db: Database, run_id: int, audit: HostAudit) -> int:
+    """One transaction per host, so a crash later in the audit keeps what was already done."""
+    target, verdict = audit.target, audit.protection
+    finished = audit.finished_at or audit.started_at
+    with db.session() as session:
+        host = AuditHostRow(
+            run_id=run_id, endpoint_id=target.endpoint_id, endpoint_code=target.endpoint_code, label=target.label,
+            address=target.address, transport=audit.transport, status=audit.status, error_kind=audit.error_kind,
+            message=printable(audit.message or None), os_info=printable(audit.os_info or None),
+            protection=verdict.status, product=verdict.product, protection_detail=printable(verdict.detail), started_at=audit.started_at,
+            finished_at=finished, round_trips=audit.round_trips,
+            policies=[r.summary() for r in audit.results])
+        for result in audit.results:
+            for check in result.checks:
+                host.checks.append(CheckResultRow(
+                    policy_id=check.policy_id, check_id=check.check_id, title=check.title, result=check.result,
+                    reason=printable(check.reason or None), severity=check.severity, serves=check.serves,
+                    remediation=check.remediation or None))
+        session.add(host)
+        if target.endpoint_id is not None:
+            detail = verdict.detail if audit.status == "ok" else f"audit error: {audit.error_kind}: {audit.message}"
+            session.add(EvidenceRow(endpoint_id=target.endpoint_id, status=verdict.status, product=verdict.product,
+                                    source=EvidenceSource.audit.value, observed_at=finished, run_id=run_id,
+                                    detail=printable(detail, 2000)))
+        session.flush()
+        return host.id

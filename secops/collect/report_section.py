@@ -1,0 +1,78 @@
+"""Dashboard section "audit": each audited endpoint's newest result and its failed checks.
+
+Hosts with problems come first (errors, unprotected, degraded, most failed checks); the list is
+capped so a province-wide dashboard stays readable; the JSON export carries the same capped list
+plus the totals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from secops.collect.tables import AuditHostRow, CheckResultRow
+from secops.config import Settings
+from secops.report.data import Dashboard
+from secops.store.tables import AgencyRow, EndpointRow
+
+MAX_HOSTS = 300
+MAX_FAILED_PER_HOST = 50
+_ORDER = {"unknown": 0, "unprotected": 1, "degraded": 2, "protected": 3}
+_SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+
+def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHostRow, str | None]]:
+    as_of = dashboard.run.as_of or dashboard.run.started_at
+    in_scope = {a.code for a in dashboard.agencies}
+    agency_of = dict(session.execute(select(EndpointRow.id, AgencyRow.code)
+                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)).tuples().all())
+    newest: dict[str, AuditHostRow] = {}
+    for row in session.scalars(select(AuditHostRow).where(AuditHostRow.started_at <= as_of).order_by(AuditHostRow.id)):
+        key = f"e{row.endpoint_id}" if row.endpoint_id is not None else f"a{row.address}"
+        newest[key] = row
+    out = []
+    for row in newest.values():
+        agency = agency_of.get(row.endpoint_id) if row.endpoint_id is not None else None
+        if agency is None or agency in in_scope:
+            out.append((row, agency))
+    return out
+
+
+def _failed(session: Session, host_id: int) -> list[dict[str, Any]]:
+    rows = session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id,
+                                                        CheckResultRow.result.in_(["failed", "error"])))
+    items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity, 9), c.policy_id, c.check_id))
+    return [{"policy_id": c.policy_id, "check_id": c.check_id, "title": c.title, "result": c.result,
+             "severity": c.severity, "serves": c.serves, "reason": c.reason or "", "remediation": c.remediation or ""}
+            for c in items[:MAX_FAILED_PER_HOST]]
+
+
+def audit_section(session: Session, dashboard: Dashboard, settings: Settings) -> dict[str, Any] | None:
+    hosts = _newest_hosts(session, dashboard)
+    if not hosts:
+        return None
+    counts: dict[str, int] = {}
+    for row, _ in hosts:
+        counts[row.protection] = counts.get(row.protection, 0) + 1
+
+    def rank(item: tuple[AuditHostRow, str | None]) -> tuple[Any, ...]:
+        row = item[0]
+        failed = sum(p.get("failed", 0) for p in row.policies or [])
+        return (row.status == "ok", _ORDER.get(row.protection, 9), -failed, row.label)
+
+    listed = []
+    for row, agency in sorted(hosts, key=rank)[:MAX_HOSTS]:
+        listed.append({
+            "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
+            "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),
+            "transport": row.transport, "protection": row.protection, "product": row.product,
+            "detail": row.protection_detail or "", "os_info": row.os_info or "",
+            "error": f"{row.error_kind}: {row.message}" if row.status != "ok" else None,
+            # packs for another OS (the Windows pack on a Linux host) are noise here
+            "policies": [p for p in row.policies or []
+                         if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
+            "failed": _failed(session, row.id),
+        })
+    return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS)}

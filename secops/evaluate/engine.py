@@ -1,0 +1,346 @@
+"""Evaluate SCA policies against collected facts: rules -> checks -> policy score.
+
+Results follow Wazuh: a check is passed, failed or not_applicable (with the reason), plus
+`error` when secops could not collect what a rule needs. Conditions aggregate rule outcomes as
+Wazuh documents (all: any failed -> failed, else any n/a -> n/a; any: any passed -> passed, else
+any n/a -> n/a; none: any passed -> failed, else any n/a -> n/a); an error outranks n/a.
+Score = passed / (passed + failed).
+
+Collection is planned in (at most) two rounds so a host costs few round trips:
+round 1 = every requirement rule, plus all non-command facts, plus the commands of policies
+without requirements; round 2 = commands of the policies whose requirements hold (Wazuh does
+not run a policy's checks on a host that fails its requirements) and the contents of files found
+in directories by `d:` rules.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from secops.evaluate.facts import MISSING, NOT_REGULAR, OK, UNREADABLE, Facts, Request
+from secops.evaluate.rules import Rule
+from secops.evaluate.sca_load import Check, Condition, Policy
+
+Outcome = Literal["pass", "fail", "na", "error"]
+CheckStatus = Literal["passed", "failed", "not_applicable", "error"]
+MAX_DIR_FILES = 200  # files read per d: content rule; bounded so /etc/** cannot flood a host
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    outcome: Outcome
+    reason: str = ""
+
+
+class CheckResult(BaseModel):
+    policy_id: str
+    check_id: str
+    title: str
+    result: CheckStatus
+    reason: str = ""
+    severity: str = "medium"
+    serves: list[str] = Field(default_factory=list)
+    remediation: str = ""
+    product: str | None = None
+    aspect: str | None = None
+
+
+class PolicyResult(BaseModel):
+    policy_id: str
+    name: str
+    applicable: bool
+    reason: str = ""
+    checks: list[CheckResult] = Field(default_factory=list)
+
+    def count(self, result: str) -> int:
+        return sum(1 for c in self.checks if c.result == result)
+
+    @property
+    def score(self) -> float | None:
+        passed, failed = self.count("passed"), self.count("failed")
+        return passed / (passed + failed) if passed + failed else None
+
+    def summary(self) -> dict[str, object]:
+        return {"policy": self.policy_id, "name": self.name, "applicable": self.applicable, "reason": self.reason,
+                "passed": self.count("passed"), "failed": self.count("failed"),
+                "not_applicable": self.count("not_applicable"), "error": self.count("error"), "score": self.score}
+
+
+# --- which facts a rule needs ---------------------------------------------------------------
+
+def rule_needs(rule: Rule) -> set[Request]:
+    if rule.type == "f":
+        kind = "file_read" if rule.content else "file_exists"
+        return {Request(kind, loc) for loc in rule.locations}  # type: ignore[arg-type]
+    if rule.type == "d":
+        kind = "dir_list" if rule.parts else "dir_exists"
+        return {Request(kind, loc) for loc in rule.locations}  # type: ignore[arg-type]
+    if rule.type == "p":
+        return {Request("processes")}
+    if rule.type == "c":
+        return {Request("command", rule.location)}
+    if rule.type == "r":
+        return {Request("registry", rule.location)}
+    return set()
+
+
+def dir_files(rule: Rule, facts: Facts) -> list[str]:
+    """Files under a d: rule's directories whose name passes its file-name test."""
+    assert rule.name_test is not None
+    found: list[str] = []
+    for loc in rule.locations:
+        item = facts.get(Request("dir_list", loc))
+        if item is None or item.status != OK:
+            continue
+        found.extend(path for path in item.lines() if rule.name_test.line_matches(posixpath.basename(path)))
+    return sorted(set(found))[:MAX_DIR_FILES]
+
+
+def followup_needs(rule: Rule, facts: Facts) -> set[Request]:
+    if rule.type == "d" and rule.content is not None:
+        return {Request("file_read", path) for path in dir_files(rule, facts)}
+    return set()
+
+
+# --- evaluating one rule ---------------------------------------------------------------------
+
+def _missing(facts: Facts, request: Request) -> RuleResult | None:
+    if request in facts.errors:
+        return RuleResult("error", f"{request.kind} {request.arg}: {facts.errors[request]}")
+    if facts.get(request) is None:
+        return RuleResult("error", f"{request.kind} {request.arg}: not collected")
+    return None
+
+
+def _file_rule(rule: Rule, facts: Facts) -> RuleResult:
+    kind = "file_read" if rule.content else "file_exists"
+    reasons: list[str] = []
+    readable: list[list[str]] = []
+    for loc in rule.locations:
+        request = Request(kind, loc)  # type: ignore[arg-type]
+        if (problem := _missing(facts, request)) is not None:
+            return problem
+        item = facts.items[request]
+        if not rule.content:
+            if item.status == OK:
+                return RuleResult("pass")
+            continue
+        if item.status == OK:
+            readable.append(item.lines())
+        elif item.status == MISSING:
+            reasons.append(f"file {loc} does not exist")
+        elif item.status == UNREADABLE:
+            reasons.append(f"file {loc} cannot be read (permission denied)")
+        elif item.status == NOT_REGULAR:
+            reasons.append(f"{loc} is not a regular file")
+    if not rule.content:
+        return RuleResult("fail")
+    if not readable:
+        return RuleResult("na", "; ".join(reasons))
+    assert rule.content is not None
+    return RuleResult("pass" if any(rule.content.any_line(lines) for lines in readable) else "fail")
+
+
+def _dir_rule(rule: Rule, facts: Facts) -> RuleResult:
+    kind = "dir_list" if rule.parts else "dir_exists"
+    existing = []
+    for loc in rule.locations:
+        request = Request(kind, loc)  # type: ignore[arg-type]
+        if (problem := _missing(facts, request)) is not None:
+            return problem
+        if facts.items[request].status == OK:
+            existing.append(loc)
+    if not rule.parts:
+        return RuleResult("pass" if existing else "fail")
+    if not existing:
+        return RuleResult("na", f"directory {', '.join(rule.locations)} does not exist")
+    files = dir_files(rule, facts)
+    if rule.content is None:
+        return RuleResult("pass" if files else "fail")
+    for path in files:
+        request = Request("file_read", path)
+        if (problem := _missing(facts, request)) is not None:
+            return problem
+        item = facts.items[request]
+        if item.status == OK and rule.content.any_line(item.lines()):
+            return RuleResult("pass")
+    return RuleResult("fail")
+
+
+def _process_rule(rule: Rule, facts: Facts) -> RuleResult:
+    request = Request("processes")
+    if (problem := _missing(facts, request)) is not None:
+        return problem
+    name = rule.location
+    for line in facts.items[request].lines():
+        comm, _, args = line.partition("\t")
+        argv0 = args.split(" ", 1)[0] if args else ""
+        # /proc/PID/comm is cut to 15 characters, so compare the cut name too.
+        if name in (comm, posixpath.basename(argv0)) or (len(name) > 15 and comm == name[:15]):
+            return RuleResult("pass")
+    return RuleResult("fail")
+
+
+def _command_rule(rule: Rule, facts: Facts) -> RuleResult:
+    request = Request("command", rule.location)
+    if (problem := _missing(facts, request)) is not None:
+        return problem
+    item = facts.items[request]
+    if item.status == 127:
+        return RuleResult("na", f"command not found: {rule.location}")
+    if item.status == 126:
+        return RuleResult("na", f"command not executable: {rule.location}")
+    if item.status == 124:
+        return RuleResult("na", f"command timed out: {rule.location}")
+    if rule.content is None:
+        # Wazuh requires content for c:; secops reads a bare command as "exits with status 0".
+        return RuleResult("pass" if item.status == 0 else "fail")
+    return RuleResult("pass" if rule.content.any_line(item.lines()) else "fail")
+
+
+def _registry_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
+    if host_os != "windows":
+        return RuleResult("na", "registry rules (r:) apply to Windows hosts only")
+    request = Request("registry", rule.location)
+    if (problem := _missing(facts, request)) is not None:
+        return problem
+    item = facts.items[request]
+    if item.status != OK:
+        return RuleResult("fail" if not rule.parts else "na", f"registry key {rule.location} does not exist")
+    if not rule.parts:
+        return RuleResult("pass")
+    values: dict[str, list[str]] = {}
+    for line in item.lines():  # "name<TAB>data" per value; multi-string values give several lines
+        name, _, data = line.partition("\t")
+        values.setdefault(name.lower(), []).append(data)
+    wanted = rule.parts[0].lower()
+    if rule.content is None:
+        return RuleResult("pass" if wanted in values else "fail")
+    if wanted not in values:
+        return RuleResult("na", f"registry value {rule.parts[0]} does not exist in {rule.location}")
+    return RuleResult("pass" if rule.content.any_line(values[wanted]) else "fail")
+
+
+def evaluate_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
+    if rule.type == "f":
+        result = _file_rule(rule, facts)
+    elif rule.type == "d":
+        result = _dir_rule(rule, facts)
+    elif rule.type == "p":
+        result = _process_rule(rule, facts)
+    elif rule.type == "c":
+        result = _command_rule(rule, facts)
+    elif rule.type == "r":
+        result = _registry_rule(rule, facts, host_os)
+    else:
+        return RuleResult("na", f"unsupported rule type '{rule.type}:'")
+    if rule.negated and result.outcome in ("pass", "fail"):
+        return RuleResult("fail" if result.outcome == "pass" else "pass", result.reason)
+    return result
+
+
+def aggregate(condition: Condition, results: list[RuleResult]) -> tuple[CheckStatus, str]:
+    outcomes = [r.outcome for r in results]
+    first_error = next((r.reason for r in results if r.outcome == "error"), "")
+    first_na = next((r.reason for r in results if r.outcome == "na"), "")
+    if condition == "all":
+        if "fail" in outcomes:
+            return "failed", ""
+    elif "pass" in outcomes:
+        return ("passed", "") if condition == "any" else ("failed", "")
+    if "error" in outcomes:
+        return "error", first_error
+    if "na" in outcomes:
+        return "not_applicable", first_na
+    if condition == "any":
+        return "failed", ""
+    return "passed", ""
+
+
+# --- a policy on a host ----------------------------------------------------------------------
+
+def os_matches(wanted: str | None, host_os: str) -> bool:
+    return wanted in (None, "any") or wanted == host_os or (wanted == "linux" and host_os == "unknown")
+
+
+@dataclass
+class PreparedPolicy:
+    """A policy with its variables substituted and its rules parsed once per audit."""
+
+    policy: Policy
+    requirements: list[Rule]
+    checks: list[tuple[Check, list[Rule]]]
+    skip_reason: str = ""  # set when the policy does not apply to the host's OS
+    applicable: bool | None = None
+    reason: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, policy: Policy, host_os: str, overrides: dict[str, str] | None = None) -> "PreparedPolicy":
+        variables = policy.effective_variables(overrides)
+        reqs = policy.compiled(policy.requirements.rules, variables, policy.regex_type()) if policy.requirements else []
+        checks = [(c, policy.compiled(c.rules, variables, policy.regex_type(c))) for c in policy.checks]
+        skip = "" if os_matches(policy.secops.os, host_os) else f"policy applies to {policy.secops.os} hosts only"
+        return cls(policy, reqs, checks, skip_reason=skip)
+
+    def round1(self) -> set[Request]:
+        if self.skip_reason:
+            return set()
+        needs = set().union(*(rule_needs(r) for r in self.requirements))
+        for _, rules in self.checks:
+            for rule in rules:
+                if rule.type != "c" or not self.requirements:
+                    needs |= rule_needs(rule)
+        return needs
+
+    def decide_requirements(self, facts: Facts, host_os: str) -> None:
+        if self.skip_reason:
+            self.applicable, self.reason = False, self.skip_reason
+            return
+        if not self.policy.requirements:
+            self.applicable = True
+            return
+        status, why = aggregate(self.policy.requirements.condition,
+                                [evaluate_rule(r, facts, host_os) for r in self.requirements])
+        self.applicable = status == "passed"
+        if not self.applicable:
+            title = self.policy.requirements.title or "requirements"
+            self.reason = f"requirements not met: {title}" + (f" ({why})" if why else "")
+
+    def round2(self, facts: Facts) -> set[Request]:
+        if not self.applicable:
+            return set()
+        needs: set[Request] = set()
+        for _, rules in self.checks:
+            for rule in rules:
+                needs |= rule_needs(rule) | followup_needs(rule, facts)
+        return needs
+
+    def evaluate(self, facts: Facts, host_os: str) -> PolicyResult:
+        result = PolicyResult(policy_id=self.policy.id, name=self.policy.policy.name,
+                              applicable=bool(self.applicable), reason=self.reason)
+        if not self.applicable:
+            return result
+        for check, rules in self.checks:
+            ext = check.secops
+            if not os_matches(ext.os, host_os):
+                status, why = "not_applicable", f"check applies to {ext.os} hosts only"
+            else:
+                status, why = aggregate(check.condition, [evaluate_rule(r, facts, host_os) for r in rules])
+            result.checks.append(CheckResult(
+                policy_id=self.policy.id, check_id=str(check.id), title=check.title, result=status, reason=why,
+                severity=ext.severity, serves=ext.serves, remediation=check.remediation,
+                product=ext.product, aspect=ext.aspect))
+        return result
+
+
+def evaluate_offline(policy: Policy, facts: Facts, host_os: str = "linux",
+                     overrides: dict[str, str] | None = None) -> PolicyResult:
+    """Evaluate one policy against facts already collected (tests, `checks` tooling)."""
+    prepared = PreparedPolicy.build(policy, host_os, overrides)
+    prepared.decide_requirements(facts, host_os)
+    return prepared.evaluate(facts, host_os)

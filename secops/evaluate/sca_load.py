@@ -1,0 +1,184 @@
+"""Load check packs: Wazuh SCA policy YAML, plus optional `secops:` keys that Wazuh ignores.
+
+A Wazuh policy file has `policy`, optional `requirements`, optional `variables` and `checks`.
+secops adds (all optional, so public CIS policies load unchanged):
+
+- policy level `secops: {os: linux|windows, protection: {...}}` (protection: see protection.py)
+- check level  `secops: {serves: [T2, L-...], severity: low|medium|high|critical, os: ..., product: NAME,
+  aspect: installed|running|signatures}`
+
+Every rule is parsed at load time so a typo is reported with the file, the check id and the rule,
+not discovered on the 500th host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from secops.errors import SecopsError
+from secops.evaluate.rules import RegexType, Rule, RuleSyntaxError, parse_rule, substitute
+from secops.policyfile import format_validation, read_yaml
+
+Condition = Literal["all", "any", "none"]
+OS = Literal["linux", "windows", "macos", "any"]
+
+
+class _Loose(BaseModel):
+    # Wazuh keys we do not use (compliance, mitre, references...) are kept, not rejected.
+    model_config = ConfigDict(extra="allow")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckExt(_Strict):
+    serves: list[str] = Field(default_factory=list, description="target or level requirement ids")
+    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    os: OS | None = None
+    product: str | None = Field(default=None, description="endpoint-protection product this check detects")
+    aspect: Literal["installed", "running", "signatures"] | None = None
+
+    @model_validator(mode="after")
+    def _product_aspect(self) -> "CheckExt":
+        if (self.product is None) != (self.aspect is None):
+            raise ValueError("product and aspect go together")
+        return self
+
+
+class ProtectionRule(_Strict):
+    status: Literal["protected", "degraded", "unprotected"]
+    when: dict[Literal["installed", "running", "signatures"], str | list[str]] = Field(default_factory=dict)
+
+
+class ProtectionExt(_Strict):
+    rules: list[ProtectionRule] = Field(min_length=1, description="first matching rule wins, per product")
+    otherwise: Literal["protected", "degraded", "unprotected"] = "unprotected"
+
+
+class PolicyExt(_Strict):
+    os: OS = "any"
+    protection: ProtectionExt | None = None
+
+
+class PolicyMeta(_Loose):
+    id: str = Field(min_length=1)
+    name: str = ""
+    description: str = ""
+    file: str | None = None
+    regex_type: RegexType = "osregex"
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _str_id(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class Requirements(_Loose):
+    title: str = ""
+    description: str = ""
+    condition: Condition
+    rules: list[str] = Field(min_length=1)
+
+
+class Check(_Loose):
+    id: int | str
+    title: str
+    description: str = ""
+    rationale: str = ""
+    remediation: str = ""
+    condition: Condition
+    rules: list[str] = Field(min_length=1)
+    regex_type: RegexType | None = None
+    secops: CheckExt = Field(default_factory=CheckExt)
+
+
+class Policy(_Loose):
+    policy: PolicyMeta
+    requirements: Requirements | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+    checks: list[Check] = Field(default_factory=list)
+    secops: PolicyExt = Field(default_factory=PolicyExt)
+
+    path: str | None = Field(default=None, exclude=True)
+
+    @field_validator("variables")
+    @classmethod
+    def _vars(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not str(name).startswith("$"):
+                raise ValueError(f"variable {name!r} must start with '$'")
+        return {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Policy":
+        ids = [str(c.id) for c in self.checks]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate check ids: {', '.join(dupes)}")
+        return self
+
+    @property
+    def id(self) -> str:
+        return self.policy.id
+
+    def regex_type(self, check: Check | None = None) -> RegexType:
+        return (check.regex_type if check and check.regex_type else None) or self.policy.regex_type
+
+    def compiled(self, rules: list[str], variables: dict[str, str], regex_type: RegexType) -> list[Rule]:
+        return [parse_rule(substitute(text, variables), regex_type) for text in rules]
+
+    def effective_variables(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        return {**self.variables, **{k: v for k, v in (overrides or {}).items() if k in self.variables}}
+
+
+def validate_rules(policy: Policy, where: str) -> None:
+    """Parse every rule with the policy's own variables; raise naming the check and the rule."""
+    variables = policy.effective_variables()
+    problems: list[str] = []
+    if policy.requirements:
+        for text in policy.requirements.rules:
+            try:
+                parse_rule(substitute(text, variables), policy.regex_type())
+            except RuleSyntaxError as exc:
+                problems.append(f"{where}: requirements: {exc}")
+    for check in policy.checks:
+        for text in check.rules:
+            try:
+                parse_rule(substitute(text, variables), policy.regex_type(check))
+            except RuleSyntaxError as exc:
+                problems.append(f"{where}: check {check.id}: {exc}")
+    if problems:
+        raise SecopsError("\n".join(problems))
+
+
+def load_policy(path: Path) -> Policy:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SecopsError(f"{path}: a check pack is a YAML mapping with 'policy' and 'checks'")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        raise SecopsError(format_validation(path, exc)) from exc
+    policy.path = str(path)
+    validate_rules(policy, str(path))
+    return policy
+
+
+def pack_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+
+
+def load_packs(folder: Path) -> list[Policy]:
+    if not folder.is_dir():
+        raise SecopsError(f"{folder}: check pack folder not found")
+    policies = [load_policy(path) for path in pack_files(folder)]
+    seen: dict[str, str] = {}
+    for policy in policies:
+        if policy.id in seen:
+            raise SecopsError(f"{policy.path}: policy id {policy.id!r} already used by {seen[policy.id]}")
+        seen[policy.id] = policy.path or ""
+    return policies

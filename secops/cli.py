@@ -15,6 +15,7 @@ from secops.inventory.cli import app as inventory_app
 from secops.grade.cli import grade_command
 from secops.report.cli import report_command
 from secops.demo import demo_command
+from secops.schedule.cli import daemon_command, runs_app, schedule_app
 
 app = typer.Typer(
     name="secops",
@@ -59,6 +60,9 @@ app.add_typer(inventory_app, name="inventory")
 app.command("grade")(grade_command)
 app.command("report")(report_command)
 app.command("demo")(demo_command)
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(runs_app, name="runs")
+app.command("daemon")(daemon_command)
 
 
 def main() -> None:

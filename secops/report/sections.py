@@ -20,6 +20,7 @@ Provider = Callable[[Session, Dashboard], "dict[str, Any] | None"]
 
 # name -> "module:function"; order is the order of the sections on the dashboard.
 PROVIDERS: dict[str, str] = {
+    "trends": "secops.schedule.trends:trends_section",
 }
 
 

@@ -62,7 +62,7 @@ def list_runs(db: Database, *, limit: int = 20, schedule: str | None = None, sta
     with db.session() as session:
         runs = session.scalars(query).all()
         counts = dict(session.execute(select(GradeRow.run_id, func.count()).where(GradeRow.run_id.in_([r.id for r in runs]))
-                                      .group_by(GradeRow.run_id)).tuples().all())
+                                      .group_by(GradeRow.run_id)).all())
         return [_info(run, counts.get(run.id, 0)) for run in runs]
 
 

@@ -75,11 +75,11 @@ def all_schedules(db: Database) -> list[ScheduleRow]:
 def list_schedules(db: Database) -> list[ScheduleInfo]:
     with db.session() as session:
         rows = list(session.scalars(select(ScheduleRow).order_by(ScheduleRow.name)))
-        next_runs = dict(session.execute(select(apscheduler_jobs.c.id, apscheduler_jobs.c.next_run_time)).tuples().all())
+        next_runs = dict(session.execute(select(apscheduler_jobs.c.id, apscheduler_jobs.c.next_run_time)).all())
         last_ids = dict(session.execute(select(RunRow.job_name, func.max(RunRow.id))
-                                        .where(RunRow.kind == "job").group_by(RunRow.job_name)).tuples().all())
+                                        .where(RunRow.kind == "job").group_by(RunRow.job_name)).all())
         statuses = dict(session.execute(select(RunRow.id, RunRow.status)
-                                        .where(RunRow.id.in_([i for i in last_ids.values() if i]))).tuples().all())
+                                        .where(RunRow.id.in_([i for i in last_ids.values() if i]))).all())
     out = []
     for row in rows:
         stamp = next_runs.get(row.name)

@@ -6,7 +6,10 @@ folder without it (e.g. one written before scheduling existed) falls back to the
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import importlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -70,8 +73,13 @@ def load_schedule_config(policies: Path) -> ScheduleConfig:
 _active_policies: contextvars.ContextVar[Path | None] = contextvars.ContextVar("secops_policies", default=None)
 
 
-def set_active_policies(policies: Path) -> None:
-    _active_policies.set(policies)
+@contextlib.contextmanager
+def active_policies(policies: Path) -> Iterator[None]:
+    token = _active_policies.set(policies)
+    try:
+        yield
+    finally:
+        _active_policies.reset(token)
 
 
 def active_config() -> ScheduleConfig:
@@ -83,10 +91,15 @@ def active_config() -> ScheduleConfig:
 
 
 def _cli_policies() -> Path | None:
-    import click
-
     from secops.cliutil import AppState
 
-    ctx = click.get_current_context(silent=True)
-    obj = ctx.find_root().obj if ctx is not None else None
-    return obj.settings.policies if isinstance(obj, AppState) else None
+    for module in ("typer._click.globals", "click.globals"):  # recent typer vendors click as typer._click
+        try:
+            get_context = importlib.import_module(module).get_current_context
+        except (ImportError, AttributeError):
+            continue
+        ctx = get_context(silent=True)
+        obj = ctx.find_root().obj if ctx is not None else None
+        if isinstance(obj, AppState):
+            return obj.settings.policies
+    return None

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from secops.errors import SecopsError
 from secops.models import RunStatus
 from secops.runs import start_run
-from secops.schedule.config import load_schedule_config, set_active_policies
+from secops.schedule.config import active_policies, load_schedule_config
 from secops.schedule.jobs import JobDef, JobFile, StageStep, load_jobs
 from secops.schedule.lock import Lease, LeaseKeeper, process_owner, this_host
 from secops.schedule.outputs import base_folder, run_folder, update_latest
@@ -111,19 +111,19 @@ def _annotate(db: Database, run_id: int, values: dict[str, Any]) -> None:
 def _execute(app_state, run_id: int, schedule: ScheduleRow, jobs: JobFile, job: JobDef) -> RunOutcome:  # type: ignore[no-untyped-def]
     settings = app_state.settings
     db: Database = app_state.db()
-    set_active_policies(settings.policies)  # the trend section reads the same schedule.yaml
     with db.session() as session:
         started = session.get(RunRow, run_id).started_at  # type: ignore[union-attr]
     folder = run_folder(Path(settings.output), schedule.agency_code, run_id, started)
     options = schedule.options or {}
     done: dict[str, str] = {}
     outcomes: list[StageOutcome] = []
-    for position, step in enumerate(job.stages):
-        outcome = _run_step(app_state, run_id, position, step, jobs, done, StageOptions(
-            agency_code=schedule.agency_code, lang=options.get("lang", settings.lang), report_dir=folder,
-            extra=dict(step.options)))
-        done[step.stage] = outcome.status
-        outcomes.append(outcome)
+    with active_policies(settings.policies):  # the trend section reads the same schedule.yaml
+        for position, step in enumerate(job.stages):
+            outcome = _run_step(app_state, run_id, position, step, jobs, done, StageOptions(
+                agency_code=schedule.agency_code, lang=options.get("lang", settings.lang), report_dir=folder,
+                extra=dict(step.options)))
+            done[step.stage] = outcome.status
+            outcomes.append(outcome)
     report_dir = latest = None
     if done.get("report") in GOOD and folder.is_dir():
         report_dir = str(folder)

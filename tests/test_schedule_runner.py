@@ -165,3 +165,18 @@ def test_update_latest_swaps_whole_folder_and_keeps_newer(tmp_path: Path) -> Non
     assert update_latest(older, base, 6) is None, "an older run never replaces a newer latest"
     assert (latest / "a.txt").read_text() == "seven"
     assert sorted(p.name for p in base.iterdir()) == ["latest", "runs"]
+
+
+def test_a_stage_module_that_fails_to_import_is_a_failed_stage(state: AppState, tmp_path: Path, monkeypatch) -> None:
+    modules = tmp_path / "site"
+    modules.mkdir()
+    (modules / "secops_site_stage.py").write_text('raise ImportError("needs libfoo, which is not installed")\n')
+    monkeypatch.syspath_prepend(str(modules))
+    jobs_file = state.settings.policies / "jobs.yaml"
+    jobs_file.write_text("version: 1\nstages: {site: 'secops_site_stage:run_stage', gone: 'no_such_module_x:run'}\n"
+                         "jobs: {j: {stages: [site, gone, grade]}}\n")
+    schedule(state, "j", "j")
+    outcome = run_schedule(state, "j")
+    assert outcome.status == "partial"
+    assert stages_of(state, outcome.run_id) == [("site", "failed"), ("gone", "unavailable"), ("grade", "ok")]
+    assert any("needs libfoo" in e for e in run_row(state, outcome.run_id).errors)

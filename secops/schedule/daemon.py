@@ -72,16 +72,17 @@ class Daemon:
         self.active: dict[int, str] = {}
         self._active_lock = threading.Lock()
         self._signal: str | None = None
+        self._standby = False
 
     # -- jobs -------------------------------------------------------------------------------
     def fire(self, name: str) -> None:
         if self.stop.is_set():
             log.info("schedule %s: not started, the daemon is stopping", name)
             return
-        if not self.lease.holds():
-            log.warning("schedule %s: not started, this daemon is no longer the active one", name)
-            return
         try:
+            if not self.lease.holds():
+                log.warning("schedule %s: not started, this daemon is no longer the active one", name)
+                return
             run_schedule(self.app_state, name, trigger="schedule", on_start=lambda run_id: self._started(run_id, name))
         except ScheduleBusy as exc:
             log.warning("%s; this occurrence is skipped", exc)
@@ -111,15 +112,16 @@ class Daemon:
                 log.error("schedule %s: %s", name, exc)
                 continue
             job = existing.get(name)
-            if job is None:
+            if job is None:  # job_defaults give it coalesce, max_instances=1 and the misfire grace
                 scheduler.add_job(JOB_FUNCTION, trigger=trigger, args=[name], id=name, name=fingerprint,
                                   replace_existing=True)
                 log.info("schedule %s: added (%s)", name, fingerprint)
-            elif job.name != fingerprint:
+                continue
+            if job.name != fingerprint:
                 scheduler.modify_job(name, name=fingerprint)
                 scheduler.reschedule_job(name, trigger=trigger)
                 log.info("schedule %s: now %s", name, fingerprint)
-            if job is None or (job.misfire_grace_time, job.coalesce, job.max_instances) != self._job_policy():
+            if (job.misfire_grace_time, job.coalesce, job.max_instances) != self._job_policy():
                 grace, coalesce, instances = self._job_policy()
                 scheduler.modify_job(name, misfire_grace_time=grace, coalesce=coalesce, max_instances=instances)
         for name in existing.keys() - wanted.keys():
@@ -141,7 +143,10 @@ class Daemon:
             scheduler.start(paused=True)
             log.info("daemon %s started on %s", self.owner, self.db.engine.url.render_as_string(hide_password=True))
             while not self.stop.is_set():
-                self._tick(scheduler)
+                try:
+                    self._tick(scheduler)
+                except Exception:  # e.g. the database is briefly unreachable: try again next poll
+                    log.exception("daemon poll failed")
                 self.stop.wait(self.config.poll_seconds)
             return self._shutdown(scheduler)
         finally:
@@ -170,14 +175,13 @@ class Daemon:
             log.info("active daemon for this database (lease %r)", LEADER_LOCK)
             for run_id in reap_interrupted(self.db):
                 log.info("run %s marked interrupted", run_id)
-        elif not leader:
-            holder = self.lease.holder()
+        elif not leader and (self.leader or not self._standby):
             if self.leader:
                 scheduler.pause()
-                log.warning("lost the daemon lease to %s: standing by", holder.owner if holder else "?")
-            elif holder is not None:
-                log.info("standing by: another daemon (%s) is active until %s", holder.owner,
-                         holder.expires_at.isoformat(timespec="seconds"))
+            holder = self.lease.holder()
+            log.warning("standing by: another daemon (%s) is active until %s", holder.owner if holder else "?",
+                        holder.expires_at.isoformat(timespec="seconds") if holder else "?")
+        self._standby = not leader
         if leader:
             try:
                 self.sync_jobs(scheduler)

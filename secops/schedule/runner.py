@@ -90,7 +90,12 @@ def run_schedule(app_state, name: str, *, trigger: str = "manual", owner: str | 
             if on_start is not None:
                 on_start(run_id)
             log.info("run %s: schedule %s, job %s started", run_id, name, schedule.job)
-            outcome = _execute(app_state, run_id, schedule, jobs, job)
+            try:
+                outcome = _execute(app_state, run_id, schedule, jobs, job)
+            except Exception as exc:  # our own bookkeeping failed (e.g. the disk is full): close the run
+                log.exception("run %s failed", run_id)
+                status = _finish(db, run_id, RunStatus.failed, [f"run failed: {type(exc).__name__}: {exc}"], None, {})
+                outcome = RunOutcome(run_id=run_id, status=status, stages=[])
     finally:
         lease.release()
     log.info("run %s: %s", run_id, outcome.status)
@@ -113,7 +118,8 @@ def _execute(app_state, run_id: int, schedule: ScheduleRow, jobs: JobFile, job: 
     db: Database = app_state.db()
     with db.session() as session:
         started = session.get(RunRow, run_id).started_at  # type: ignore[union-attr]
-    folder = run_folder(Path(settings.output), schedule.agency_code, run_id, started)
+    output = Path(settings.output).resolve()  # history records where the reports are, whatever the cwd
+    folder = run_folder(output, schedule.agency_code, run_id, started)
     options = schedule.options or {}
     done: dict[str, str] = {}
     outcomes: list[StageOutcome] = []
@@ -128,7 +134,7 @@ def _execute(app_state, run_id: int, schedule: ScheduleRow, jobs: JobFile, job: 
     if done.get("report") in GOOD and folder.is_dir():
         report_dir = str(folder)
         try:
-            written = update_latest(folder, base_folder(Path(settings.output), schedule.agency_code), run_id)
+            written = update_latest(folder, base_folder(output, schedule.agency_code), run_id)
             latest = str(written) if written else None
         except OSError as exc:
             outcomes.append(StageOutcome(stage="latest", status="failed", errors=[f"updating latest/: {exc}"]))
@@ -156,6 +162,10 @@ def _run_step(app_state, run_id: int, position: int, step: StageStep, jobs: JobF
             function = jobs.stage_function(step.stage)
         except SecopsError as exc:
             result, status = StageResult(stage=step.stage, status="failed", errors=[str(exc)]), "unavailable"
+        except Exception as exc:  # the stage's module exists but cannot be imported
+            log.exception("run %s: stage %s cannot be loaded", run_id, step.stage)
+            result = StageResult(stage=step.stage, status="failed", errors=[f"cannot load: {type(exc).__name__}: {exc}"])
+            status = "failed"
         else:
             result, status = _call(function, app_state, run_id, options, step.stage)
     with db.session() as session:

@@ -188,7 +188,9 @@ def test_a_killed_daemon_leaves_its_run_interrupted_at_next_start(lab: Lab) -> N
 
 
 def test_two_daemons_on_one_database_never_double_run(lab: Lab) -> None:
-    policies = lab.policies()
+    # A long lease, so a busy test machine cannot make the leader miss a renewal: the takeover
+    # below must come from the dead-holder check, not from expiry.
+    policies = lab.policies(lease_seconds=30)
     lab.add("quick", "grade", 1, policies)
     a, b = lab.start(policies), lab.start(policies)
     wait_until(lambda: len(lab.finished("quick")) >= 4, 40, what="four runs")

@@ -16,6 +16,7 @@ from secops.report.cli import report_command
 from secops.demo import demo_command
 from secops.discover.cli import app as discover_app
 from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_app
+from secops.schedule.cli import daemon_command, runs_app, schedule_app
 
 app = typer.Typer(
     name="secops",
@@ -65,6 +66,9 @@ app.command("audit")(audit_command)
 app.add_typer(checks_app, name="checks")
 app.add_typer(hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(runs_app, name="runs")
+app.command("daemon")(daemon_command)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ Provider = Callable[[Session, Dashboard, Settings], "dict[str, Any] | None"]
 PROVIDERS: dict[str, str] = {
     "discovery": "secops.discover.report:discovery_section",
     "audit": "secops.collect.report_section:audit_section",
+    "trends": "secops.schedule.trends:trends_section",
 }
 
 

@@ -1,0 +1,192 @@
+"""`secops schedule ...`, `secops daemon`, `secops runs ...`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from secops.cliutil import console, fail, state, user_errors
+from secops.schedule.config import load_schedule_config
+from secops.schedule.daemon import Daemon
+from secops.schedule.history import RunInfo, list_runs, show_run
+from secops.schedule.jobs import load_jobs
+from secops.schedule.retention import prune
+from secops.schedule.runner import run_schedule
+from secops.schedule.schedules import add_schedule, list_schedules, remove_schedule
+
+schedule_app = typer.Typer(help="Named schedules that `secops daemon` runs (cron or fixed interval).",
+                           no_args_is_help=True)
+runs_app = typer.Typer(help="History of runs (manual and scheduled).", no_args_is_help=True)
+
+
+def _when(value: object) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "—"  # type: ignore[attr-defined]
+
+
+@schedule_app.command("add")
+@user_errors
+def add_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="name of the schedule"),
+    cron: Optional[str] = typer.Option(None, "--cron", help='"min hour day month weekday", or 6 fields with seconds first'),
+    every: Optional[int] = typer.Option(None, "--every", min=1, help="run every SECONDS instead of a cron"),
+    job: str = typer.Option("nightly", "--job", help="job from policies/jobs.yaml"),
+    agency: Optional[str] = typer.Option(None, "--agency", help="limit the run (and its reports) to this agency"),
+    lang: Optional[str] = typer.Option(None, "--lang", help="report language: vi or en [default: settings]"),
+    replace: bool = typer.Option(False, "--replace", help="overwrite a schedule of that name"),
+) -> None:
+    """Add a schedule (the running daemon picks it up within its poll interval)."""
+    if lang is not None and lang not in ("vi", "en"):
+        raise fail("--lang must be vi or en")
+    app_state = state(ctx)
+    jobs = load_jobs(app_state.settings.policies)
+    add_schedule(app_state.db(), jobs, name, job=job, cron=cron, every_seconds=every, agency_code=agency,
+                 options={"lang": lang} if lang else {}, replace=replace)
+    console.print(f"schedule {name} added: job {job}, " + (f"cron {cron}" if cron else f"every {every}s"),
+                  highlight=False, markup=False)
+
+
+@schedule_app.command("list")
+@user_errors
+def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List schedules with their next and last run."""
+    rows = list_schedules(state(ctx).db())
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        console.print("no schedules; add one with `secops schedule add NAME --cron ... --job nightly`", markup=False)
+        return
+    table = Table("name", "when", "job", "agency", "next run (UTC)", "last run")
+    for r in rows:
+        last = f"#{r.last_run_id} {r.last_status}" if r.last_run_id else "—"
+        table.add_row(*(Text(str(v)) for v in (r.name, r.when, r.job, r.agency_code or "—", _when(r.next_run), last)))
+    console.print(table)
+
+
+@schedule_app.command("remove")
+@user_errors
+def remove_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Remove a schedule (its past runs stay in the history)."""
+    remove_schedule(state(ctx).db(), name)
+    console.print(f"schedule {name} removed", highlight=False, markup=False)
+
+
+@schedule_app.command("run")
+@user_errors
+def run_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Run a schedule's job now, in the foreground. Exit 0 if the run is ok, 1 otherwise."""
+    outcome = run_schedule(state(ctx), name, trigger="manual")
+    for stage in outcome.stages:
+        console.print(f"  {stage.stage}: {stage.status}", highlight=False, markup=False)
+        for error in stage.errors:
+            console.print(f"    {error}", highlight=False, markup=False)
+    console.print(f"run {outcome.run_id}: {outcome.status}", highlight=False, markup=False)
+    if outcome.report_dir:
+        console.print(f"reports: {outcome.report_dir}", highlight=False, markup=False)
+    if outcome.latest:
+        console.print(f"latest: {outcome.latest}", highlight=False, markup=False)
+    raise typer.Exit(0 if outcome.status == "ok" else 1)
+
+
+@user_errors
+def daemon_command(
+    ctx: typer.Context,
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR"),
+) -> None:
+    """Run the scheduler in the foreground until SIGTERM/SIGINT (for systemd)."""
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise fail("--log-level must be DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(stream=sys.stderr, level=level, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    app_state = state(ctx)
+    config = load_schedule_config(app_state.settings.policies)
+    load_jobs(app_state.settings.policies)  # a broken jobs.yaml stops the start, not the 2 a.m. run
+    raise typer.Exit(Daemon(app_state, config).run())
+
+
+@runs_app.command("list")
+@user_errors
+def runs_list_command(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", min=1, max=10_000),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="only runs of this schedule"),
+    status: Optional[str] = typer.Option(None, "--status", help="ok, partial, failed, interrupted or running"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """List runs, newest first."""
+    runs = list_runs(state(ctx).db(), limit=limit, schedule=schedule, status=status)
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in runs], ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "kind", "schedule", "trigger", "started (UTC)", "took", "status", "grades", "errors", "reports")
+    for r in runs:
+        took = f"{r.duration:.1f}s" if r.duration is not None else "—"
+        table.add_row(*(Text(str(v)) for v in (r.id, r.kind, r.job_name or "—", r.trigger, _when(r.started_at), took,
+                                               r.status, r.grade_rows, len(r.errors), r.report_dir or "—")))
+    console.print(table)
+
+
+@runs_app.command("show")
+@user_errors
+def runs_show_command(ctx: typer.Context, run_id: int = typer.Argument(...),
+                      as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Show one run: times, status, counts, stages, errors and where its reports are."""
+    info = show_run(state(ctx).db(), run_id)
+    if as_json:
+        print(json.dumps(info.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return
+    _print_run(info)
+
+
+def _print_run(r: RunInfo) -> None:
+    def line(label: str, value: object) -> None:
+        console.print(Text(f"{label:<10} {value}"))
+
+    line("run", f"#{r.id} ({r.kind}, {r.trigger}{', schedule ' + r.job_name if r.job_name else ''})")
+    line("status", r.status)
+    line("started", _when(r.started_at))
+    line("finished", _when(r.finished_at) + (f" ({r.duration:.1f}s)" if r.duration is not None else ""))
+    if r.agency_code:
+        line("agency", r.agency_code)
+    line("process", f"{r.pid or '—'} on {r.summary.get('host', '—')}")
+    line("grades", f"{r.grade_rows} rows" + (" (detail pruned by retention)" if r.summary.get("detail_pruned") else ""))
+    counts = {k: v for k, v in r.summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if counts:
+        line("counts", ", ".join(f"{k}={v}" for k, v in counts.items()))
+    line("reports", r.report_dir or r.summary.get("report_pruned") and "pruned by retention" or "—")
+    if r.summary.get("latest"):
+        line("latest", r.summary["latest"])
+    if r.stages:
+        table = Table("#", "stage", "status", "took", "summary", "errors")
+        for s in r.stages:
+            took = f"{(s.finished_at - s.started_at).total_seconds():.1f}s" if s.finished_at else "—"
+            summary = ", ".join(f"{k}={v}" for k, v in s.summary.items() if not isinstance(v, (list, dict)))
+            table.add_row(*(Text(str(v)) for v in (s.position + 1, s.stage, s.status, took, summary, "; ".join(map(str, s.errors)))))
+        console.print(table)
+    for error in r.errors:
+        console.print(Text(f"error: {error}"))
+
+
+@runs_app.command("prune")
+@user_errors
+def runs_prune_command(ctx: typer.Context,
+                       keep: Optional[int] = typer.Option(None, "--keep", min=2, help="runs whose detail to keep "
+                                                          "[default: retention.keep_detail_runs]")) -> None:
+    """Apply the retention policy now (it also runs after every scheduled run)."""
+    app_state = state(ctx)
+    config = load_schedule_config(app_state.settings.policies).retention
+    if keep is not None:
+        config = config.model_copy(update={"keep_detail_runs": keep})
+    result = prune(app_state.db(), config, app_state.settings.output)
+    console.print(f"pruned detail of {len(result.runs)} run(s): " +
+                  (", ".join(f"{n} {t} rows" for t, n in result.rows.items()) or "nothing to delete") +
+                  (f"; {len(result.folders)} report folder(s)" if result.folders else ""), highlight=False, markup=False)

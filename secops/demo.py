@@ -1,22 +1,80 @@
 """`secops demo`: the main job on the embedded default, end to end, in one command.
 
-Creates a SQLite database in the demo folder, loads the synthetic sample province, grades it
-and writes the dashboard with its exports. Stages that exist (discovery, audit) join in as they
-land, always against local targets only.
+Creates a SQLite database in the demo folder, loads the synthetic sample province, registers this
+machine as one of its endpoints, then runs the pipeline as one run: discover (nmap, loopback only,
+through a scope file that authorises nothing else), audit (this machine, locally), grade, report.
+A stage that cannot run here (e.g. nmap missing) is recorded in the run, which ends `partial`;
+the rest still runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import platform
+import socket
 from pathlib import Path
 
 import typer
 
-from secops.cliutil import console, state, user_errors
-from secops.grade.cli import run_grade
+from secops.cliutil import console, err_console, state, user_errors
+from secops.errors import SecopsError
 from secops.inventory.load_sample import load_sample
-from secops.report.publish import publish
+from secops.inventory.sample import PROVINCE
+from secops.inventory.upsert import upsert_endpoints
+from secops.models import Endpoint, EndpointRole, OSFamily
+from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
+from secops.runs import finish_run, start_run
+from secops.schedule.runner import run_status
+from secops.stages import StageOptions, StageResult, stage_function
+
+LOCAL_ENDPOINT = "SAMPLE-LOCAL"
+DEMO_SCOPE = f"""# Written by `secops demo`: the demo may scan this machine's loopback address and nothing else.
+version: 1
+agencies:
+  {PROVINCE[0]}:
+    authorised:
+      - cidr: 127.0.0.1/32
+        note: "this machine (demo)"
+"""
+
+
+def register_local_machine(app_state) -> None:  # type: ignore[no-untyped-def]
+    """The machine running the demo joins the sample as an endpoint, so discovery and audit match it."""
+    os_family = OSFamily.linux if platform.system() == "Linux" else OSFamily.other
+    hostname = socket.gethostname()[:255] or "localhost"
+    local = Endpoint(code=LOCAL_ENDPOINT, hostname=hostname, ips=["127.0.0.1"], os_family=os_family,
+                     role=EndpointRole.server, owner=PROVINCE[0])
+    with app_state.db().session() as session:
+        upsert_endpoints(session, [local])
+
+
+def demo_stages(folder: Path, lang: str) -> list[tuple[str, StageOptions]]:
+    scope = folder / "scope.yaml"
+    scope.write_text(DEMO_SCOPE, encoding="utf-8")
+    agency = PROVINCE[0]
+    return [
+        ("discover", StageOptions(agency_code=agency, extra={"targets": ["127.0.0.1"], "profile": "standard",
+                                                             "scope_file": str(scope)})),
+        ("audit", StageOptions(agency_code=agency, extra={"local": True, "endpoint": LOCAL_ENDPOINT})),
+        ("grade", StageOptions(agency_code=agency)),
+        ("report", StageOptions(lang=lang, report_dir=folder / "reports")),
+    ]
+
+
+def run_demo_stages(app_state, run_id: int, stages: list[tuple[str, StageOptions]]) -> list[StageResult]:  # type: ignore[no-untyped-def]
+    results = []
+    for name, options in stages:
+        try:
+            result = stage_function(name)(app_state, run_id, options)
+        except SecopsError as exc:  # e.g. nmap not installed: recorded, the demo goes on
+            result = StageResult(stage=name, status="failed", errors=[str(exc)])
+        results.append(result)
+        mark = {"ok": "[green]ok[/]", "partial": "[yellow]partial[/]", "failed": "[red]failed[/]"}[result.status]
+        console.print(f"stage {name}: {mark}")
+        for error in result.errors:
+            err_console.print(f"  {name}: {error}", markup=False, highlight=False)
+    return results
 
 
 @user_errors
@@ -27,17 +85,22 @@ def demo_command(
     seed: int = typer.Option(85, "--seed"),
     lang: str = typer.Option("vi", "--lang", help="vi (default) or en"),
 ) -> None:
-    """Run the whole pipeline on the synthetic sample province (SQLite, local only)."""
+    """Run the whole pipeline on the synthetic sample province (SQLite, local targets only)."""
     app_state = state(ctx)
     if app_state.settings.db is None:  # keep the sample out of the user's real database
         app_state.use_database(str((folder / "secops.db").resolve()))
     folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
     db = app_state.db()
     console.print(f"database: {db.url}", highlight=False, markup=False)
-    load_sample(db, now, endpoints=endpoints, seed=seed)
-    run_id = run_grade(app_state, now)
-    dashboard, files = publish(db, app_state.settings, folder / "reports", run_id=run_id, lang=lang)
-    print_summary(console, dashboard)
-    for name, path in files.items():
-        console.print(f"wrote {path.resolve()}", highlight=False, markup=False)
+    load_sample(db, dt.datetime.now(dt.timezone.utc), endpoints=endpoints, seed=seed)
+    register_local_machine(app_state)
+    run_id = start_run(db, "job", job_name="demo", agency_code=PROVINCE[0])
+    results = run_demo_stages(app_state, run_id, demo_stages(folder, lang))
+    status = run_status([r.status for r in results])
+    finish_run(db, run_id, status, summary={r.stage: r.summary for r in results},
+               errors=[f"{r.stage}: {e}" for r in results for e in r.errors],
+               report_dir=str((folder / "reports").resolve()))
+    print_summary(console, dashboard_for(db, app_state.settings, run_id, lang))
+    console.print(f"run {run_id}: {status.value}")
+    for name in ("dashboard.html", "dashboard.json", "grades.csv", "fix.csv"):
+        console.print(f"wrote {(folder / 'reports' / name).resolve()}", highlight=False, markup=False)

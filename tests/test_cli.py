@@ -42,10 +42,25 @@ def test_demo_writes_dashboard_with_province_figures(demo):
     assert str(reports / "dashboard.html") in result.stdout
 
 
+def test_demo_discovers_and_audits_this_machine_only(demo, cli):
+    folder, result = demo
+    data = json.loads((folder / "reports" / "dashboard.json").read_text(encoding="utf-8"))
+    for stage in ("discover", "audit", "grade", "report"):
+        assert f"stage {stage}: ok" in result.stdout
+    assert "discovery" in data["sections"] and "audit" in data["sections"]
+    shown = json.loads(cli("runs", "show", str(data["run"]["id"]), "--json", db=folder / "secops.db").stdout)
+    assert shown["status"] == "ok"
+    scope = (folder / "scope.yaml").read_text(encoding="utf-8")
+    assert "127.0.0.1/32" in scope and scope.count("cidr:") == 1  # loopback only
+    local = [f for f in data["fix"] if f["code"] == "SAMPLE-LOCAL"]
+    audited = data["sections"]["audit"]
+    assert audited and (local == [] or local[0]["detail"]["source"] == "audit")
+
+
 def test_sample_shape(demo):
     data = json.loads((demo[0] / "reports" / "dashboard.json").read_text(encoding="utf-8"))
     t2 = data["scope"]["cells"]["T2"]
-    assert t2["denominator"] == 10_000 and t2["unknown"] > 0
+    assert t2["denominator"] == 10_001 and t2["unknown"] > 0  # the sample plus this machine
     assert 250 <= data["scope"]["cells"]["T1"]["denominator"] <= 350
     assert 5_000 <= data["scope"]["cells"]["T4"]["denominator"] <= 7_000
     kinds = {a["kind"] for a in data["agencies"]}

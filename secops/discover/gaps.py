@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import or_, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from secops.discover.tables import DiscoveredHostRow, DiscoveryScanRow
@@ -19,9 +19,14 @@ FINISHED = ("ok", "partial")
 
 
 def latest_scans(session: Session, agency_codes: list[str]) -> list[tuple[DiscoveryScanRow, RunRow]]:
-    """The latest finished discovery run of each agency (that has one), newest first."""
+    """The latest finished discovery scan of each agency (that has one), newest first.
+
+    A scan inside a job run counts as soon as the scan itself has finished: the job's report stage
+    runs before the job run is closed, and must show the discovery it just made.
+    """
+    done = or_(RunRow.status.in_(FINISHED), DiscoveryScanRow.finished_at.is_not(None))
     latest = (select(func.max(DiscoveryScanRow.run_id)).join(RunRow, RunRow.id == DiscoveryScanRow.run_id)
-              .where(DiscoveryScanRow.agency_code.in_(agency_codes), RunRow.status.in_(FINISHED))
+              .where(DiscoveryScanRow.agency_code.in_(agency_codes), done)
               .group_by(DiscoveryScanRow.agency_code))
     rows = session.execute(select(DiscoveryScanRow, RunRow).join(RunRow, RunRow.id == DiscoveryScanRow.run_id)
                            .where(DiscoveryScanRow.run_id.in_(latest)).order_by(RunRow.id.desc()))

@@ -17,6 +17,18 @@ from secops.config import Settings  # noqa: E402
 from secops.store.db import Database  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """No test reads the developer's own secops config (a scope or audit file there could point a
+    test at real networks): user config/data dirs are empty temp folders, SECOPS_* unset."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    for name in list(os.environ):
+        if name.startswith("SECOPS_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "secops.db"

@@ -44,7 +44,8 @@ def failed_stage(app_state: Any, run_id: int, options: StageOptions) -> StageRes
 
 
 TEST_STAGES = {"sleep": "schedule_helpers:sleep_stage", "boom": "schedule_helpers:boom_stage",
-               "failing": "schedule_helpers:failed_stage"}
+               "failing": "schedule_helpers:failed_stage",
+               "ghost": "schedule_helpers_not_installed:run_stage"}  # a stage whose module is missing
 
 
 def make_policies(folder: Path, *, jobs: dict[str, Any], daemon: dict[str, Any] | None = None,

@@ -22,7 +22,7 @@ from secops.schedule.tables import RunStageRow
 from secops.store.tables import GradeRow, RunRow
 
 JOBS = {
-    "nightly": {"stages": ["discover", "audit", "grade", {"stage": "report", "needs": ["grade"]}]},
+    "nightly": {"stages": ["ghost", "grade", {"stage": "report", "needs": ["grade"]}]},
     "grade-report": {"stages": ["grade", {"stage": "report", "needs": ["grade"]}]},
     "broken": {"stages": ["boom", "failing", {"stage": "report", "needs": ["boom"]}]},
     "mixed": {"stages": ["boom", "grade", "failing"]},
@@ -83,11 +83,10 @@ def test_unavailable_stages_make_the_run_partial_not_a_crash(state: AppState) ->
     schedule(state, "nightly", "nightly")
     outcome = run_schedule(state, "nightly")
     assert outcome.status == "partial"
-    assert stages_of(state, outcome.run_id) == [("discover", "unavailable"), ("audit", "unavailable"),
-                                               ("grade", "ok"), ("report", "ok")]
+    assert stages_of(state, outcome.run_id) == [("ghost", "unavailable"), ("grade", "ok"), ("report", "ok")]
     run = run_row(state, outcome.run_id)
     assert run.status == "partial"
-    assert any(e.startswith("discover: ") and "not available" in e for e in run.errors)
+    assert any(e.startswith("ghost: ") and "not available" in e for e in run.errors)
     assert run.report_dir is not None
 
 

@@ -44,23 +44,23 @@ def _read_secret_file(path: Path) -> str:
 
 def resolve(scope: Scope | None) -> Credentials:
     if scope is None:
-        raise NoCredentials("no credentials: no audit scope matches this host")
+        raise NoCredentials("no audit scope matches this host")
     if not scope.username:
-        raise NoCredentials(f"no credentials: scope {scope.name!r} has no username")
+        raise NoCredentials(f"scope {scope.name!r} has no username")
     password = None
     if scope.password_env:
         password = os.environ.get(scope.password_env)
         if password is None:
-            raise NoCredentials(f"no credentials: environment variable {scope.password_env} is not set")
+            raise NoCredentials(f"environment variable {scope.password_env} is not set")
     elif scope.password_file:
         password = _read_secret_file(scope.password_file)
     keys = []
     for key in scope.key_files:
         path = key.expanduser()
         if not path.is_file():
-            raise NoCredentials(f"no credentials: key file {path} not found")
+            raise NoCredentials(f"key file {path} not found")
         keys.append(str(path))
     if not keys and not scope.use_agent and password is None:
-        raise NoCredentials(f"no credentials: scope {scope.name!r} gives no key file, agent or password")
+        raise NoCredentials(f"scope {scope.name!r} gives no key file, agent or password")
     passphrase = os.environ.get(scope.passphrase_env) if scope.passphrase_env else None
     return Credentials(scope.username, keys, scope.use_agent, password, passphrase)

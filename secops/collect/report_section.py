@@ -27,7 +27,7 @@ def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHos
     as_of = dashboard.run.as_of or dashboard.run.started_at
     in_scope = {a.code for a in dashboard.agencies}
     agency_of = dict(session.execute(select(EndpointRow.id, AgencyRow.code)
-                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)).tuples().all())
+                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)).all())
     newest: dict[str, AuditHostRow] = {}
     for row in session.scalars(select(AuditHostRow).where(AuditHostRow.started_at <= as_of).order_by(AuditHostRow.id)):
         key = f"e{row.endpoint_id}" if row.endpoint_id is not None else f"a{row.address}"

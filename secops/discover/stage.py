@@ -76,8 +76,36 @@ def _progress(enabled: bool) -> Progress | nullcontext[None]:
 
 
 def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
-    if not options.agency_code:
-        raise SecopsError("discovery needs an agency code (--agency)")
+    """One agency when options.agency_code is set; otherwise every agency of the scope file in turn
+    (a province-wide nightly job), each over its own authorised ranges."""
+    if options.agency_code:
+        return _discover_agency(app_state, run_id, options)
+    opts = _options(options)
+    if opts.targets:
+        raise SecopsError("--targets needs an agency code (--agency): scope is checked per agency")
+    scope_path = locate_scope_file(opts.scope_file)
+    db = app_state.db()
+    with db.session() as session:
+        known = set(session.scalars(select(AgencyRow.code)))
+    results, errors = [], []
+    for agency in sorted(load_scope(scope_path).agencies):
+        if agency not in known:
+            errors.append(f"{agency}: in the scope file but not in the inventory; skipped")
+            continue
+        try:
+            results.append(_discover_agency(app_state, run_id, options.model_copy(update={"agency_code": agency})))
+        except SecopsError as exc:  # one agency's bad scope must not stop the others
+            results.append(StageResult(stage="discover", status="failed", errors=[f"{agency}: {exc}"]))
+    if not results:
+        raise SecopsError(f"{scope_path}: no agency of the scope file is in the inventory")
+    statuses = {r.status for r in results}
+    status = "ok" if statuses == {"ok"} and not errors else "failed" if statuses == {"failed"} else "partial"
+    return StageResult(stage="discover", status=status,
+                       summary={"agencies": {r.summary.get("agency", "?"): r.summary for r in results}},
+                       errors=errors + [e for r in results for e in r.errors])
+
+
+def _discover_agency(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
     opts = _options(options)
     policies: Path = app_state.settings.policies
     config = load_config(policies)

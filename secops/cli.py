@@ -10,6 +10,7 @@ import typer
 from secops import __version__
 from secops.cliutil import AppState, console, state, user_errors
 from secops.config import Settings
+from secops.store.db import safe_url
 from secops.inventory.cli import app as inventory_app
 from secops.grade.cli import grade_command
 from secops.report.cli import report_command
@@ -40,7 +41,7 @@ def root(
     db: Optional[str] = typer.Option(None, "--db", envvar="SECOPS_DB",
                                      help="SQLAlchemy URL or SQLite file path [default: user data dir]"),
     policies: Optional[Path] = typer.Option(None, "--policies", envvar="SECOPS_POLICIES",
-                                            help="folder with targets.yaml and levels.yaml"),
+                                            help="policies folder; files missing there fall back to the bundled ones"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", envvar="SECOPS_OUTPUT",
                                           help="folder for reports [default: ./secops-reports]"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
@@ -54,7 +55,7 @@ def root(
 def init(ctx: typer.Context) -> None:
     """Create the database (or migrate it to the current schema)."""
     database = state(ctx).db()
-    console.print(f"database ready: {database.url}", highlight=False, markup=False)
+    console.print(f"database ready: {safe_url(database.url)}", highlight=False, markup=False)
 
 
 app.add_typer(inventory_app, name="inventory")

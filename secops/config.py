@@ -24,6 +24,16 @@ def bundled(name: str) -> Path:
     return PACKAGE_DIR / "_bundled" / name
 
 
+def policy_path(policies: Path, name: str) -> Path:
+    """A policy file from the chosen folder, else the bundled one.
+
+    A site's policies folder then only needs the files it changes (say targets.yaml); the rest
+    (discovery profiles, risky services, jobs, ...) keep their shipped defaults.
+    """
+    path = policies / name
+    return path if path.exists() else bundled("policies") / name
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("secops", appauthor=False))
 

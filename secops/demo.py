@@ -26,6 +26,8 @@ from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
 from secops.schedule.runner import run_status
+from secops.store.db import safe_url
+from secops.textsafe import printable
 from secops.stages import StageOptions, StageResult, stage_function
 
 LOCAL_ENDPOINT = "SAMPLE-LOCAL"
@@ -73,7 +75,7 @@ def run_demo_stages(app_state, run_id: int, stages: list[tuple[str, StageOptions
         mark = {"ok": "[green]ok[/]", "partial": "[yellow]partial[/]", "failed": "[red]failed[/]"}[result.status]
         console.print(f"stage {name}: {mark}")
         for error in result.errors:
-            err_console.print(f"  {name}: {error}", markup=False, highlight=False)
+            err_console.print(f"  {name}: {printable(error)}", markup=False, highlight=False)
     return results
 
 
@@ -91,7 +93,7 @@ def demo_command(
         app_state.use_database(str((folder / "secops.db").resolve()))
     folder.mkdir(parents=True, exist_ok=True)
     db = app_state.db()
-    console.print(f"database: {db.url}", highlight=False, markup=False)
+    console.print(f"database: {safe_url(db.url)}", highlight=False, markup=False)
     load_sample(db, dt.datetime.now(dt.timezone.utc), endpoints=endpoints, seed=seed)
     register_local_machine(app_state)
     run_id = start_run(db, "job", job_name="demo", agency_code=PROVINCE[0])

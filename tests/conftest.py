@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,21 +15,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# Isolation, done at import so it holds before any fixture of any scope and in every child process:
+# no test reads the developer's own secops settings (a SECOPS_DB, scope, audit config or
+# known_hosts there could point a test at real hosts or databases). User config and data folders
+# are an empty temporary folder; SECOPS_* variables are dropped.
+_TEST_HOME = Path(tempfile.mkdtemp(prefix="secops-test-home-"))
+atexit.register(shutil.rmtree, _TEST_HOME, True)
+for _name in [n for n in os.environ if n.startswith("SECOPS_")]:
+    del os.environ[_name]
+os.environ["XDG_CONFIG_HOME"] = str(_TEST_HOME / "config")
+os.environ["XDG_DATA_HOME"] = str(_TEST_HOME / "data")
+
 from secops.cliutil import AppState  # noqa: E402
 from secops.config import Settings  # noqa: E402
 from secops.store.db import Database  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path_factory, monkeypatch):
-    """No test reads the developer's own secops config (a scope or audit file there could point a
-    test at real networks): user config/data dirs are empty temp folders, SECOPS_* unset."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
-    for name in list(os.environ):
-        if name.startswith("SECOPS_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

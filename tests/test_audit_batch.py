@@ -78,6 +78,9 @@ def test_noise_outside_markers_is_ignored() -> None:
 
 def test_powershell_script_quotes_values() -> None:
     assert ps_quote("a'b") == "'a''b'"
+    # Typographic quotes end a PowerShell string too: a file name from the host must not break out.
+    assert ps_quote("x\u2019;Start-Process calc;\u2019.conf") == "'x\u2019\u2019;Start-Process calc;\u2019\u2019.conf'"
+    assert ps_quote("\u2018\u201a\u201b") == "'\u2018\u2018\u201a\u201a\u201b\u201b'"
     batch = build_powershell([Request("file_read", "C:\\it's.txt"), Request("registry", r"HKEY_LOCAL_MACHINE\X")],
                              command_timeout=5, nonce=NONCE)
     assert "'C:\\it''s.txt'" in batch.script

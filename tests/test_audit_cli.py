@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,3 +51,14 @@ def test_no_credentials_and_password_from_env_is_never_stored(cli, tmp_path: Pat
     for stored in db_path.parent.glob(db_path.name + "*"):  # the database and its WAL
         assert b"s3cr3t-pw-value" not in stored.read_bytes()
     assert "s3cr3t-pw-value" not in done.stdout + done.stderr
+
+
+def test_tofu_with_a_password_is_refused_at_load(tmp_path: Path) -> None:
+    from secops.collect.config import load_config
+    from secops.errors import SecopsError
+
+    config = tmp_path / "audit.yaml"
+    config.write_text("scopes:\n  - {name: lab, hosts: [127.0.4.9], username: u, password_env: PW,\n"
+                      "     trust_on_first_use: true}\n", encoding="utf-8")
+    with pytest.raises(SecopsError, match="trust_on_first_use cannot be combined with a password"):
+        load_config(config)

@@ -169,6 +169,14 @@ def test_tofu_scope_records_key_and_others_are_untouched(audited, lab: SshLab) -
     assert wrong not in text  # a changed key is never replaced silently
 
 
+def test_hosts_trust_yes_never_replaces_a_changed_key(audited, lab: SshLab, cli) -> None:
+    before = audited["known_hosts"].read_text()
+    done = cli("hosts", "trust", "127.0.4.5", "--port", str(lab.port), "--yes", "--config",
+                   str(audited["config"]), db=audited["db_path"])
+    assert done.returncode == 2 and "host key changed" in done.stderr and "--fingerprint" in done.stderr
+    assert audited["known_hosts"].read_text() == before
+
+
 def test_unknown_key_without_tofu_is_refused(lab: SshLab, tmp_path: Path, db_path: Path, cli) -> None:
     config = tmp_path / "audit.yaml"
     config.write_text(json.dumps({"known_hosts": str(tmp_path / "kh"), "scopes": [

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from secops.discover.profiles import Profile, ScanSettings, build_arguments
-from secops.discover.scope import ScopeFile, check_scope, locate_scope_file, parse_target, plan_chunks
+from secops.discover.scope import ScopeFile, check_scope, load_scope, locate_scope_file, parse_target, plan_chunks
 from secops.discover.tables import DiscoveryScanRow
 from secops.errors import SecopsError
 from secops.store.db import Database
@@ -88,14 +88,17 @@ def test_chunks_split_large_ranges_and_group_small_ones() -> None:
 def test_profiles_map_to_documented_arguments() -> None:
     settings = ScanSettings(timing=4, max_rate=100, host_timeout="5m")
     quick, _ = build_arguments("quick", Profile(host_discovery_only=True), settings)
-    assert quick == ["-T4", "--max-rate", "100", "--host-timeout", "5m", "-sn"]
+    assert quick == ["-T4", "-n", "--max-rate", "100", "--host-timeout", "5m", "-sn"]
     services = Profile(top_ports=1000, service_detection=True, version_intensity=7, os_detection=True)
     as_root, notes = build_arguments("services", services, ScanSettings(host_timeout=None), root=True)
-    assert as_root == ["-T3", "--top-ports", "1000", "-sV", "--version-intensity", "7", "-O", "--osscan-limit"]
+    assert as_root == ["-T3", "-n", "--top-ports", "1000", "-sV", "--version-intensity", "7", "-O", "--osscan-limit"]
     as_user, notes = build_arguments("services", services, ScanSettings(host_timeout=None), ports="22,80", root=False)
-    assert as_user == ["-T3", "-p", "22,80", "-sV", "--version-intensity", "7"] and "needs root" in notes[0]
+    assert as_user == ["-T3", "-n", "-p", "22,80", "-sV", "--version-intensity", "7"] and "needs root" in notes[0]
     with pytest.raises(SecopsError, match="nmap port syntax"):
         build_arguments("standard", Profile(top_ports=10), settings, ports="22 -oN /tmp/x")
+    # Reverse DNS is opt-in: its PTR queries would leave the authorised scope.
+    resolving, _ = build_arguments("quick", Profile(host_discovery_only=True), ScanSettings(reverse_dns=True))
+    assert "-n" not in resolving
 
 
 def test_scope_file_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,6 +141,7 @@ def test_out_of_scope_target_never_starts_nmap(tmp_path: Path, cli, db_path: Pat
              env=env, db=db_path)
     assert ok.returncode == 0, ok.stderr
     assert "127.0.3.1/32" in calls.read_text()
+    assert " -n " in f" {calls.read_text()} ", "every real scan runs without reverse DNS (no packet leaves loopback)"
     db.dispose()
 
 
@@ -169,3 +173,20 @@ def test_missing_nmap_is_one_clear_error(tmp_path: Path, cli, db_path: Path) -> 
                  env={"SECOPS_NMAP": str(tmp_path / "no-such-nmap")}, db=db_path)
     assert result.returncode == 2
     assert "nmap was not found" in result.stderr and "apt-get install nmap" in result.stderr
+
+
+def test_authorised_range_with_host_bits_is_refused(tmp_path: Path) -> None:
+    # "127.0.3.9/8" would silently authorise all of 127.0.0.0/8: an authorisation must be exact.
+    path = write_scope(tmp_path / "scope.yaml", ["127.0.3.9/8"])
+    with pytest.raises(SecopsError, match=r"authorised.0.cidr: .*host bits set.*127.0.0.0/8"):
+        load_scope(path)
+
+
+def test_file_wide_exclusions_hold_for_every_agency_and_overrides() -> None:
+    scope = ScopeFile.model_validate({
+        "exclude": [{"cidr": "127.0.3.250/32", "reason": "hospital device"}],
+        "agencies": {"DISC": {"authorised": [{"cidr": "127.0.3.0/24"}]}}})
+    plan = check_scope(scope, Path("scope.yaml"), "DISC", ["127.0.3.248/30"])
+    assert "127.0.3.250/32" not in plan.networks and plan.addresses == 3
+    with pytest.raises(SecopsError, match="inside the exclusion 127.0.3.250/32"):
+        check_scope(scope, Path("scope.yaml"), "OTHER", ["127.0.3.250"], override_reason="incident 7, approved")

@@ -273,3 +273,23 @@ def test_downgrade_and_upgrade_again(db: Database) -> None:
     assert not set(MY_TABLES) & set(inspect(db.engine).get_table_names())
     upgrade(db.engine)
     assert set(MY_TABLES) <= set(inspect(db.engine).get_table_names())
+
+
+def test_retention_prunes_real_audit_detail_and_keeps_evidence(graded: AppState) -> None:
+    from secops.collect.tables import AuditHostRow, CheckResultRow
+
+    assert {t.name for t in retention.detail_tables()} == {"audit_hosts", "discovered_hosts"}
+    db = graded.db()
+    runs = [run_grade(graded, dt.datetime.now(UTC)) for _ in range(4)]
+    now = dt.datetime.now(UTC)
+    with db.session() as session:
+        for run_id in runs:
+            host = AuditHostRow(run_id=run_id, label="h", address="127.0.5.1", transport="ssh", status="ok",
+                                protection="protected", started_at=now, finished_at=now, policies=[])
+            host.checks = [CheckResultRow(policy_id="p", check_id=str(i), title="t", result="passed",
+                                          severity="low", serves=[]) for i in range(4)]
+            session.add(host)
+    retention.prune(db, RetentionConfig(keep_detail_runs=2))
+    with db.session() as session:
+        assert sorted(session.scalars(select(AuditHostRow.run_id))) == runs[2:]
+        assert session.scalar(select(func.count()).select_from(CheckResultRow)) == 8, "checks cascade with hosts"

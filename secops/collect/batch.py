@@ -48,7 +48,7 @@ def _file_exists(i: int, path: str) -> str:
 
 def _file_read(i: int, path: str) -> str:
     p = shlex.quote(path)
-    return (f"b {i}; if [ -f {p} ]; then if [ -r {p} ]; then head -c {MAX_OUTPUT} {p} 2>/dev/null | enc; s=0; "
+    return (f"b {i}; if [ -f {p} ]; then if [ -r {p} ]; then head -c {MAX_OUTPUT} -- {p} 2>/dev/null | enc; s=0; "
             f"else s=2; fi; elif [ -e {p} ]; then s=3; else s=1; fi; e {i} $s")
 
 
@@ -58,7 +58,8 @@ def _dir_exists(i: int, path: str) -> str:
 
 
 def _dir_list(i: int, path: str) -> str:
-    p = shlex.quote(path)
+    # find has no `--`: a relative path starting with "-" would be read as an option, so anchor it.
+    p = shlex.quote(path if path.startswith("/") else "./" + path)
     return (f"b {i}; if [ -d {p} ]; then find {p} -maxdepth {DIR_DEPTH} \\( -type f -o -type l \\) 2>/dev/null "
             f"| head -n {MAX_DIR_ENTRIES} | enc; s=0; else s=1; fi; e {i} $s")
 

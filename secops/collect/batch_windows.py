@@ -24,8 +24,13 @@ function Txt([string]$text) {{ Enc ([Text.Encoding]::UTF8.GetBytes($text)) }}
 """
 
 
+# PowerShell ends a single-quoted string at any of these, not only at the ASCII apostrophe.
+_PS_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
 def ps_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    """A PowerShell single-quoted literal: every quote character is doubled, so none ends it."""
+    return "'" + "".join(c + c if c in _PS_QUOTES else c for c in value) + "'"
 
 
 def _registry_path(key: str) -> str:

@@ -164,6 +164,9 @@ def hosts_trust(
     if known:
         err_console.print(f"warning: known_hosts holds a DIFFERENT key for {host}:{port}; "
                           "it will be replaced only if you confirm", style="bold red")
+        if expected is None and yes:  # a changed key may be an attack: --yes alone never replaces it
+            raise SecopsError(f"{host}:{port}: the host key changed; give --fingerprint {fp} after checking it "
+                              "with the host's administrator; nothing recorded")
     if expected is not None:
         if expected != fp:
             raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
@@ -212,7 +215,11 @@ def evidence_import(
         finish_run(db, run_id, RunStatus.failed, errors=[str(exc)])
         raise
     if regrade:
-        grade_stage(app_state, run_id, StageOptions())
+        try:
+            grade_stage(app_state, run_id, StageOptions())
+        except Exception as exc:  # the evidence is stored; the run must not stay "running"
+            finish_run(db, run_id, RunStatus.partial, errors=[f"evidence imported, regrade failed: {exc}"])
+            raise
     summary = {"imported": result.imported, "duplicates": result.duplicates, "unmatched": len(result.unmatched)}
     finish_run(db, run_id, RunStatus.ok, summary=summary)
     for line in result.unmatched:

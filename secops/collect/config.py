@@ -41,6 +41,10 @@ class Scope(_Strict):
     def _one_password_source(self) -> "Scope":
         if self.password_env and self.password_file:
             raise ValueError("give password_env or password_file, not both")
+        if self.trust_on_first_use and (self.password_env or self.password_file):
+            # On first contact the key is not verified yet: a password would go to whoever answers.
+            raise ValueError("trust_on_first_use cannot be combined with a password; use key files or the agent, "
+                             "or record the host keys first with `secops hosts trust`")
         return self
 
     @property

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from secops.errors import InputRowsError, RowError, SecopsError
 from secops.models import EvidenceSource, normalise_mac
+from secops.config import policy_path
 from secops.policyfile import load_model
 from secops.store.base import utcnow
 from secops.store.db import Database
@@ -143,7 +144,7 @@ def _match(rows: list[EndpointRow]) -> tuple[dict[str, int], dict[str, int], dic
 
 def import_evidence(db: Database, path: Path, source_name: str, policies_dir: Path,
                     run_id: int | None = None) -> ImportResult:
-    mapping = load_model(policies_dir / "evidence_import.yaml", ImportMapping)
+    mapping = load_model(policy_path(policies_dir, "evidence_import.yaml"), ImportMapping)
     rows = read_rows(path, mapping)
     result = ImportResult()
     with db.session() as session:

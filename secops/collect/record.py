@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import re
 
 from secops.collect.audit import HostAudit
+from secops.textsafe import printable
 from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.models import EvidenceSource
 from secops.store.db import Database
 from secops.store.tables import EvidenceRow
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str | None, limit: int = 4000) -> str | None:
-    """Host-originated text for storage and display: control characters (ANSI escapes...) made
-    visible as \\xNN so no terminal or viewer interprets them; HTML escaping happens at render."""
-    if text is None:
-        return None
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)[:limit]
 
 
 def record_host(db: Database, run_id: int, audit: HostAudit) -> int:

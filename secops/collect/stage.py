@@ -16,6 +16,7 @@ from pathlib import Path
 from secops.collect.audit import HostAudit, audit_hosts
 from secops.collect.config import load_config
 from secops.collect.record import record_host
+from secops.textsafe import printable
 from secops.collect.targets import agency_targets, host_targets, load_protection_settings, local_target
 from secops.evaluate.sca_load import load_packs
 from secops.stages import StageOptions, StageResult
@@ -51,7 +52,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
 
     audits = audit_hosts(targets, packs, config, overrides, on_done=store, progress=bool(extra.get("progress")))
     _advance_as_of(db, run_id)
-    errors = [f"{a.target.label} ({a.target.address}): error: {a.error_kind}: {a.message}"
+    errors = [printable(f"{a.target.label} ({a.target.address}): error: {a.error_kind}: {a.message}") or ""
               for a in audits if a.status != "ok"]
     counts: dict[str, int] = {}
     for a in audits:

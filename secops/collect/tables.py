@@ -17,6 +17,8 @@ from secops.store.base import Base
 
 class AuditHostRow(Base):
     __tablename__ = "audit_hosts"
+    # Per-host detail: retention drops it for old runs; check results cascade. Evidence rows stay.
+    __table_args__ = {"info": {"retention": "detail"}}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from secops.collect.audit import HostTarget
 from secops.errors import SecopsError
 from secops.grade.facts import load_agencies
+from secops.config import policy_path
 from secops.policyfile import load_model
 from secops.store.tables import AgencyRow, EndpointRow
 
@@ -26,7 +27,7 @@ class ProtectionSettings(BaseModel):
 
 
 def load_protection_settings(policies_dir) -> ProtectionSettings:  # type: ignore[no-untyped-def]
-    path = policies_dir / "protection.yaml"
+    path = policy_path(policies_dir, "protection.yaml")
     return load_model(path, ProtectionSettings) if path.exists() else ProtectionSettings()
 
 

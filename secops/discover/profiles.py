@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from secops.errors import SecopsError
+from secops.config import policy_path
 from secops.policyfile import load_model
 
 _PORTS = re.compile(r"^(?:[TU]:)?\d{1,5}(?:-\d{1,5})?(?:,(?:[TU]:)?\d{1,5}(?:-\d{1,5})?)*$")
@@ -40,6 +41,9 @@ class ScanSettings(_Strict):
     parallel: int = Field(default=2, ge=1, le=16)
     chunk_timeout_seconds: int = Field(default=3600, ge=1)
     no_ping: bool = False
+    # Off by default: nmap's reverse-DNS (PTR) lookups go to the site's DNS servers, i.e. to
+    # addresses outside the authorised scope, and disclose every scanned address to them.
+    reverse_dns: bool = False
 
     @field_validator("host_timeout")
     @classmethod
@@ -57,7 +61,7 @@ class DiscoveryConfig(_Strict):
 
 
 def load_config(policies_dir: Path) -> DiscoveryConfig:
-    return load_model(policies_dir / "discovery.yaml", DiscoveryConfig)
+    return load_model(policy_path(policies_dir, "discovery.yaml"), DiscoveryConfig)
 
 
 def is_root() -> bool:
@@ -76,6 +80,8 @@ def build_arguments(profile_name: str, profile: Profile, settings: ScanSettings,
     """nmap arguments (targets excluded) for a profile, plus notes on what was left out and why."""
     notes: list[str] = []
     args = [f"-T{settings.timing}"]
+    if not settings.reverse_dns:
+        args.append("-n")
     if settings.max_rate:
         args += ["--max-rate", str(settings.max_rate)]
     if settings.host_timeout:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from secops.config import policy_path
 from secops.policyfile import load_model
 
 
@@ -41,4 +42,4 @@ class RiskyList(BaseModel):
 
 
 def load_risky(policies_dir: Path) -> RiskyList:
-    return load_model(policies_dir / "risky_services.yaml", RiskyList)
+    return load_model(policy_path(policies_dir, "risky_services.yaml"), RiskyList)

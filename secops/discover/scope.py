@@ -29,10 +29,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _network(value: str) -> Net:
+def _network(value: str, strict: bool = False) -> Net:
     try:
-        net = ipaddress.ip_network(value.strip(), strict=False)
+        net = ipaddress.ip_network(value.strip(), strict=strict)
     except ValueError as exc:
+        if strict and "host bits set" in str(exc):
+            raise ValueError(f"{value!r} has host bits set: write the network itself (e.g. "
+                             f"{ipaddress.ip_network(value.strip(), strict=False)}) so a typo cannot widen "
+                             "what is authorised") from exc
         raise ValueError(f"{value!r} is not an IP network (CIDR)") from exc
     if not isinstance(net, Net):
         raise ValueError(f"{value!r}: IPv6 is not supported by discovery yet")
@@ -46,7 +50,7 @@ class Authorised(_Strict):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        return str(_network(value))
+        return str(_network(value, strict=True))  # an authorisation must say exactly what it means
 
 
 class Exclusion(_Strict):
@@ -71,6 +75,8 @@ class Limits(_Strict):
 class ScopeFile(_Strict):
     version: int = 1
     limits: Limits = Field(default_factory=Limits)
+    exclude: list[Exclusion] = Field(default_factory=list,
+                                     description="never scanned, for any agency, even with --override-scope")
     agencies: dict[str, AgencyScope]
 
 
@@ -166,7 +172,8 @@ def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: l
         raise SecopsError(f"{scope_path}: agency {agency_code!r} has no authorised ranges "
                           f"(known: {', '.join(sorted(scope.agencies)) or 'none'})")
     authorised = [ipaddress.IPv4Network(a.cidr) for a in rules.authorised] if rules else []
-    exclusions = [(ipaddress.IPv4Network(e.cidr), e.reason) for e in rules.exclude] if rules else []
+    own = rules.exclude if rules else []
+    exclusions = [(ipaddress.IPv4Network(e.cidr), e.reason) for e in [*scope.exclude, *own]]
     requested = targets or [a.cidr for a in rules.authorised]  # type: ignore[union-attr]
     planned: list[Net] = []
     outside: list[str] = []

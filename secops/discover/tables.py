@@ -62,7 +62,9 @@ class DiscoveredHostRow(Base):
     """A host found up in one run, and what reconciliation made of it."""
 
     __tablename__ = "discovered_hosts"
-    __table_args__ = (UniqueConstraint("run_id", "address", name="uq_discovered_host_address"),)
+    # Per-host detail: retention (secops/schedule/retention.py) drops it for old runs; ports cascade.
+    __table_args__ = (UniqueConstraint("run_id", "address", name="uq_discovered_host_address"),
+                      {"info": {"retention": "detail"}})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from secops.cliutil import console, fail, state, user_errors
 from secops.schedule.config import load_schedule_config
+from secops.textsafe import printable
 from secops.schedule.daemon import Daemon
 from secops.schedule.history import RunInfo, list_runs, show_run
 from secops.schedule.jobs import load_jobs
@@ -86,7 +87,7 @@ def run_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     for stage in outcome.stages:
         console.print(f"  {stage.stage}: {stage.status}", highlight=False, markup=False)
         for error in stage.errors:
-            console.print(f"    {error}", highlight=False, markup=False)
+            console.print(f"    {printable(error)}", highlight=False, markup=False)
     console.print(f"run {outcome.run_id}: {outcome.status}", highlight=False, markup=False)
     if outcome.report_dir:
         console.print(f"reports: {outcome.report_dir}", highlight=False, markup=False)
@@ -173,7 +174,7 @@ def _print_run(r: RunInfo) -> None:
             table.add_row(*(Text(str(v)) for v in (s.position + 1, s.stage, s.status, took, summary, "; ".join(map(str, s.errors)))))
         console.print(table)
     for error in r.errors:
-        console.print(Text(f"error: {error}"))
+        console.print(Text(f"error: {printable(error)}"))
 
 
 @runs_app.command("prune")

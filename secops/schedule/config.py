@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from secops.config import bundled
+from secops.config import policy_path
 from secops.policyfile import load_model
 
 
@@ -55,10 +55,6 @@ class ScheduleConfig(_Strict):
     trends: TrendsConfig = Field(default_factory=TrendsConfig)
 
 
-def policy_file(policies: Path, name: str) -> Path:
-    path = policies / name
-    return path if path.exists() else bundled("policies") / name
-
 
 def load_schedule_config(policies: Path) -> ScheduleConfig:
-    return load_model(policy_file(policies, "schedule.yaml"), ScheduleConfig)
+    return load_model(policy_path(policies, "schedule.yaml"), ScheduleConfig)

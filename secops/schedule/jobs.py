@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from secops.errors import SecopsError
 from secops.policyfile import load_model
-from secops.schedule.config import policy_file
+from secops.config import policy_path
 from secops.stages import STAGES, StageResult, stage_function
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -95,4 +95,4 @@ class JobFile(_Strict):
 
 
 def load_jobs(policies: Path) -> JobFile:
-    return load_model(policy_file(policies, "jobs.yaml"), JobFile)
+    return load_model(policy_path(policies, "jobs.yaml"), JobFile)

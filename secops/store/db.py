@@ -17,6 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def safe_url(url: str) -> str:
+    """The URL for printing and logging: any password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

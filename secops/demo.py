@@ -17,7 +17,6 @@ from pathlib import Path
 import typer
 
 from secops.cliutil import console, err_console, state, user_errors
-from secops.errors import SecopsError
 from secops.inventory.load_sample import load_sample
 from secops.inventory.sample import PROVINCE
 from secops.inventory.upsert import upsert_endpoints
@@ -25,10 +24,11 @@ from secops.models import Endpoint, EndpointRole, OSFamily
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
-from secops.schedule.runner import run_status
+from secops.schedule.jobs import StageStep, load_jobs
+from secops.schedule.runner import StageOutcome, run_status, run_step
 from secops.store.db import safe_url
 from secops.textsafe import printable
-from secops.stages import StageOptions, StageResult, stage_function
+from secops.stages import StageOptions
 
 LOCAL_ENDPOINT = "SAMPLE-LOCAL"
 DEMO_SCOPE = f"""# Written by `secops demo`: the demo may scan this machine's loopback address and nothing else.
@@ -64,19 +64,21 @@ def demo_stages(folder: Path, lang: str) -> list[tuple[str, StageOptions]]:
     ]
 
 
-def run_demo_stages(app_state, run_id: int, stages: list[tuple[str, StageOptions]]) -> list[StageResult]:  # type: ignore[no-untyped-def]
-    results = []
-    for name, options in stages:
-        try:
-            result = stage_function(name)(app_state, run_id, options)
-        except SecopsError as exc:  # e.g. nmap not installed: recorded, the demo goes on
-            result = StageResult(stage=name, status="failed", errors=[str(exc)])
-        results.append(result)
-        mark = {"ok": "[green]ok[/]", "partial": "[yellow]partial[/]", "failed": "[red]failed[/]"}[result.status]
-        console.print(f"stage {name}: {mark}")
-        for error in result.errors:
+def run_demo_stages(app_state, run_id: int, stages: list[tuple[str, StageOptions]]) -> list[StageOutcome]:  # type: ignore[no-untyped-def]
+    """Each stage through the scheduler's step runner, so the demo run's stages are recorded like a job's."""
+    jobs = load_jobs(app_state.settings.policies)
+    done: dict[str, str] = {}
+    outcomes = []
+    for position, (name, options) in enumerate(stages):
+        step = StageStep(stage=name, needs=["grade"] if name == "report" else [])
+        outcome = run_step(app_state, run_id, position, step, jobs, done, options)
+        done[name] = outcome.status
+        outcomes.append(outcome)
+        style = {"ok": "green", "partial": "yellow"}.get(outcome.status, "red")
+        console.print(f"stage {name}: [{style}]{outcome.status}[/]")
+        for error in outcome.errors:
             err_console.print(f"  {name}: {printable(error)}", markup=False, highlight=False)
-    return results
+    return outcomes
 
 
 @user_errors
@@ -99,7 +101,7 @@ def demo_command(
     run_id = start_run(db, "job", job_name="demo", agency_code=PROVINCE[0])
     results = run_demo_stages(app_state, run_id, demo_stages(folder, lang))
     status = run_status([r.status for r in results])
-    finish_run(db, run_id, status, summary={r.stage: r.summary for r in results},
+    finish_run(db, run_id, status, summary={"stages": {r.stage: r.status for r in results}},
                errors=[f"{r.stage}: {e}" for r in results for e in r.errors],
                report_dir=str((folder / "reports").resolve()))
     print_summary(console, dashboard_for(db, app_state.settings, run_id, lang))

@@ -50,6 +50,8 @@ def test_demo_discovers_and_audits_this_machine_only(demo, cli):
     assert "discovery" in data["sections"] and "audit" in data["sections"]
     shown = json.loads(cli("runs", "show", str(data["run"]["id"]), "--json", db=folder / "secops.db").stdout)
     assert shown["status"] == "ok"
+    assert [(s["stage"], s["status"]) for s in shown["stages"]] == [
+        ("discover", "ok"), ("audit", "ok"), ("grade", "ok"), ("report", "ok")]
     scope = (folder / "scope.yaml").read_text(encoding="utf-8")
     assert "127.0.0.1/32" in scope and scope.count("cidr:") == 1  # loopback only
     local = [f for f in data["fix"] if f["code"] == "SAMPLE-LOCAL"]

@@ -124,7 +124,7 @@ def _execute(app_state, run_id: int, schedule: ScheduleRow, jobs: JobFile, job: 
     done: dict[str, str] = {}
     outcomes: list[StageOutcome] = []
     for position, step in enumerate(job.stages):
-        outcome = _run_step(app_state, run_id, position, step, jobs, done, StageOptions(
+        outcome = run_step(app_state, run_id, position, step, jobs, done, StageOptions(
             agency_code=schedule.agency_code, lang=options.get("lang", settings.lang), report_dir=folder,
             extra=dict(step.options)))
         done[step.stage] = outcome.status
@@ -144,7 +144,7 @@ def _execute(app_state, run_id: int, schedule: ScheduleRow, jobs: JobFile, job: 
     return RunOutcome(run_id=run_id, status=final, stages=outcomes, report_dir=report_dir, latest=latest)
 
 
-def _run_step(app_state, run_id: int, position: int, step: StageStep, jobs: JobFile,  # type: ignore[no-untyped-def]
+def run_step(app_state, run_id: int, position: int, step: StageStep, jobs: JobFile,  # type: ignore[no-untyped-def]
               done: dict[str, str], options: StageOptions) -> StageOutcome:
     db: Database = app_state.db()
     with db.session() as session:

@@ -242,6 +242,10 @@ def test_hostile_output_cannot_break_framing_or_reports(audited) -> None:
     assert "&lt;script&gt;alert(&#34;uname&#34;)" in html
     assert "&lt;b&gt;never&lt;/b&gt;" in html  # failed check remediation, escaped
     assert "\x1b" not in audited["stdout"] and "deadbeef E 0 0" not in audited["stdout"]
+    pages = list((audited["work"] / "report").rglob("hosts/*.html"))
+    hostile_page = next(p for p in pages if "ep-hostile" in p.name).read_text()
+    assert "<script>" not in hostile_page and "\x1b" not in hostile_page
+    assert "&lt;b&gt;never&lt;/b&gt;" in hostile_page  # its failed check's remediation, escaped
 
 
 def test_dashboard_audit_section(audited) -> None:
@@ -253,3 +257,9 @@ def test_dashboard_audit_section(audited) -> None:
     failed = {f["check_id"] for f in rows["ep-stopped"]["failed"]}
     assert "9101" in failed
     assert all(f["remediation"] for f in rows["ep-stopped"]["failed"] if f["check_id"] == "9101")
+    # Each endpoint has its own page of results: every failed check with remediation, linked from the table.
+    report_dir = next((audited["work"] / "report").rglob("dashboard.json")).parent
+    page = (report_dir / rows["ep-stopped"]["page"]).read_text()
+    assert "9101" in page and rows["ep-stopped"]["failed"][0]["remediation"].split("'")[0][:20] in page
+    assert f'href="{rows["ep-stopped"]["page"]}"' in (report_dir / "dashboard.html").read_text()
+    assert "pages" not in section  # the pages' content is in the hosts list already

@@ -7,6 +7,7 @@ plus the totals.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -40,13 +41,19 @@ def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHos
     return out
 
 
-def _failed(session: Session, host_id: int) -> list[dict[str, Any]]:
+def _checks(session: Session, host_id: int, results: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id,
-                                                        CheckResultRow.result.in_(["failed", "error"])))
+                                                        CheckResultRow.result.in_(results)))
     items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity, 9), c.policy_id, c.check_id))
     return [{"policy_id": c.policy_id, "check_id": c.check_id, "title": c.title, "result": c.result,
              "severity": c.severity, "serves": c.serves, "reason": c.reason or "", "remediation": c.remediation or ""}
-            for c in items[:MAX_FAILED_PER_HOST]]
+            for c in items]
+
+
+def _page_path(index: int, row: AuditHostRow) -> str:
+    # The endpoint code or address may come from the network: only safe characters reach a file name.
+    slug = re.sub(r"[^A-Za-z0-9._-]", "_", row.endpoint_code or row.address)[:80].lstrip("._-") or "host"
+    return f"hosts/{index:04d}-{slug}.html"
 
 
 def audit_section(session: Session, dashboard: Dashboard, settings: Settings) -> dict[str, Any] | None:
@@ -62,8 +69,9 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         failed = sum(p.get("failed", 0) for p in row.policies or [])
         return (row.status == "ok", _ORDER.get(row.protection, 9), -failed, row.label)
 
-    listed = []
-    for row, agency in sorted(hosts, key=rank)[:MAX_HOSTS]:
+    listed, pages = [], []
+    for index, (row, agency) in enumerate(sorted(hosts, key=rank)[:MAX_HOSTS], start=1):
+        failed = _checks(session, row.id, ("failed", "error"))
         listed.append({
             "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
             "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),
@@ -73,6 +81,12 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
             # packs for another OS (the Windows pack on a Linux host) are noise here
             "policies": [p for p in row.policies or []
                          if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
-            "failed": _failed(session, row.id),
+            "failed": failed[:MAX_FAILED_PER_HOST], "failed_total": len(failed), "page": _page_path(index, row),
         })
-    return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS)}
+        # One page per endpoint: every failed check with its remediation, and what could not be
+        # evaluated (with the reason), so the officer fixing this host has it all in one place.
+        pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
+                      "context": {**listed[-1], "failed": failed,
+                                  "not_applicable": _checks(session, row.id, ("not_applicable",))}})
+    return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
+            "pages": pages}

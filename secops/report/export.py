@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 from secops.report.data import Dashboard
-from secops.report.render import render_html
+from secops.report.render import render_html, render_page
 
 GRADE_COLUMNS = ["run_id", "target_id", "agency_code", "agency_name", "agency_kind", "parent", "numerator",
                  "denominator", "unknown", "value", "threshold", "comparison", "status", "gap"]
@@ -50,21 +51,47 @@ def fix_csv(d: Dashboard) -> str:
     return out.getvalue()
 
 
+PAGE_PATH = re.compile(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.html")
+
+
+def section_pages(d: Dashboard) -> list[dict]:  # type: ignore[type-arg]
+    """Detail pages requested by sections as `pages: [{path, template, context}]`.
+
+    Paths come from data that may derive from the network (endpoint codes), so they are checked
+    against a strict pattern: one sub-folder, a plain file name, never `..` or an absolute path.
+    """
+    pages = []
+    for data in d.sections.values():
+        for page in (data.get("pages") or []) if isinstance(data, dict) else []:
+            if not PAGE_PATH.fullmatch(page["path"]):
+                raise ValueError(f"refusing to write report page {page['path']!r}")
+            pages.append(page)
+    return pages
+
+
 def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
     """Write each file to a temporary name and rename it, so a reader never sees half a report."""
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     if "html" in formats:
         files["dashboard.html"] = render_html(d, templates)
+    pages = section_pages(d)
+    if "html" in formats:
+        for page in pages:
+            files[page["path"]] = render_page(d, templates, page["template"], page["context"])
     if "json" in formats:
-        files["dashboard.json"] = d.model_dump_json(indent=2)
+        # The pages' content is already in the sections' own data: only their paths go to JSON.
+        files["dashboard.json"] = d.model_copy(update={"sections": {
+            name: {k: v for k, v in data.items() if k != "pages"} if isinstance(data, dict) else data
+            for name, data in d.sections.items()}}).model_dump_json(indent=2)
     if "csv" in formats:
         files["grades.csv"] = grades_csv(d)
         files["fix.csv"] = fix_csv(d)
     written: dict[str, Path] = {}
     for name, text in files.items():
         path = folder / name
-        tmp = path.with_name(f".{name}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         written[name] = path

@@ -48,6 +48,14 @@ def translator(templates: Path, lang: str) -> Any:
     return t
 
 
+def render_page(dashboard: Dashboard, templates: Path, template: str, context: dict[str, Any]) -> str:
+    """A detail page that a section links to (e.g. one audited endpoint), same style as the dashboard."""
+    env = environment(templates)
+    css = (templates / "dashboard.css").read_text(encoding="utf-8")
+    return env.get_template(template).render(d=dashboard, t=translator(templates, dashboard.lang), pct=pct,
+                                             css=css, page=context)
+
+
 def render_html(dashboard: Dashboard, templates: Path, *, fix_limit: int = 300) -> str:
     env = environment(templates)
     css = (templates / "dashboard.css").read_text(encoding="utf-8")

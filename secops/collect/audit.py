@@ -152,13 +152,19 @@ def audit_hosts(targets: list[HostTarget], policies: list[Policy], config: Audit
     try:
         with ThreadPoolExecutor(max_workers=min(config.concurrency, max(1, len(targets)))) as pool:
             futures = [pool.submit(audit_host, t, policies, config, store, overrides) for t in targets]
-            for future in as_completed(futures):
-                result = future.result()
-                done.append(result)
-                if on_done:
-                    on_done(result)
-                if bar is not None:
-                    bar.advance(task)
+            try:
+                for future in as_completed(futures):
+                    result = future.result()
+                    done.append(result)
+                    if on_done:
+                        on_done(result)
+                    if bar is not None:
+                        bar.advance(task)
+            except BaseException:
+                # Storing failed (database gone, Ctrl-C...): do not go on logging in to hosts whose
+                # results could not be kept.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         if bar is not None:
             bar.stop()

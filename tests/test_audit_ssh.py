@@ -263,3 +263,10 @@ def test_dashboard_audit_section(audited) -> None:
     assert "9101" in page and rows["ep-stopped"]["failed"][0]["remediation"].split("'")[0][:20] in page
     assert f'href="{rows["ep-stopped"]["page"]}"' in (report_dir / "dashboard.html").read_text()
     assert "pages" not in section  # the pages' content is in the hosts list already
+    # Findings, not noise: a host with no product gets ONE protection finding naming what was looked
+    # for; a host with ClamAV is not told that ESET, Sophos... are missing.
+    none = [f for f in rows["ep-none"]["failed"] if "T2" in f["serves"]]
+    assert len(none) == 1 and none[0]["check_id"] == "—" and "ClamAV" in none[0]["reason"]
+    assert "ESET" in none[0]["reason"] and none[0]["remediation"]
+    stopped = {f["title"] for f in rows["ep-stopped"]["failed"]}
+    assert not any("ESET" in title or "Sophos" in title for title in stopped)

@@ -8,6 +8,7 @@ plus the totals.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,9 @@ from sqlalchemy.orm import Session
 
 from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.config import Settings
+from secops.errors import SecopsError
+from secops.evaluate.sca_load import load_packs
+from secops.report.render import messages
 from secops.report.data import Dashboard
 from secops.store.tables import AgencyRow, EndpointRow
 
@@ -50,6 +54,42 @@ def _checks(session: Session, host_id: int, results: tuple[str, ...]) -> list[di
             for c in items]
 
 
+def _product_checks(settings: Settings) -> dict[tuple[str, str], tuple[str, str]]:
+    """(policy, check) -> (product, aspect) for the checks of the endpoint-protection packs."""
+    try:
+        packs = load_packs(Path(settings.checks))
+    except SecopsError:  # the report still renders; checks are then listed as they are
+        return {}
+    return {(p.id, str(c.id)): (c.secops.product, c.secops.aspect or "") for p in packs if p.secops.protection
+            for c in p.checks if c.secops.product}
+
+
+def _to_fix(failed: list[dict[str, Any]], passed: list[dict[str, Any]], products: dict[tuple[str, str], tuple[str, str]],
+            text: dict[str, str]) -> list[dict[str, Any]]:
+    """What an officer must fix on this host.
+
+    The protection packs test many products; "ESET is not installed" on a host protected by
+    ClamAV is not a finding. Checks of products that are not installed are therefore dropped, and
+    when no product at all is installed they become one finding listing what was looked for.
+    """
+    installed = {products[k][0] for k in ((c["policy_id"], str(c["check_id"])) for c in passed)
+                 if k in products and products[k][1] == "installed"}
+    kept, absent = [], []
+    for check in failed:
+        key = (check["policy_id"], str(check["check_id"]))
+        if key in products and products[key][0] not in installed:
+            absent.append(check)
+        else:
+            kept.append(check)
+    if absent and not installed:
+        names = sorted({products[(c["policy_id"], str(c["check_id"]))][0] for c in absent})
+        kept.insert(0, {"policy_id": absent[0]["policy_id"], "check_id": "—", "title": text["audit_no_product"],
+                        "result": "failed", "severity": "high", "reason": ", ".join(names),
+                        "serves": sorted({s for c in absent for s in c["serves"]}),
+                        "remediation": text["audit_no_product_fix"]})
+    return kept
+
+
 def _page_path(index: int, row: AuditHostRow) -> str:
     # The endpoint code or address may come from the network: only safe characters reach a file name.
     slug = re.sub(r"[^A-Za-z0-9._-]", "_", row.endpoint_code or row.address)[:80].lstrip("._-") or "host"
@@ -70,8 +110,10 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         return (row.status == "ok", _ORDER.get(row.protection, 9), -failed, row.label)
 
     listed, pages = [], []
+    products, text = _product_checks(settings), messages(settings.reports, dashboard.lang)
     for index, (row, agency) in enumerate(sorted(hosts, key=rank)[:MAX_HOSTS], start=1):
-        failed = _checks(session, row.id, ("failed", "error"))
+        failed = _to_fix(_checks(session, row.id, ("failed", "error")), _checks(session, row.id, ("passed",)),
+                         products, text)
         listed.append({
             "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
             "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),

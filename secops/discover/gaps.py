@@ -55,21 +55,3 @@ def stale_endpoints(session: Session, agency_codes: list[str], as_of: dt.datetim
 def never_seen(session: Session, agency_codes: list[str]) -> int:
     return session.scalar(select(func.count(EndpointRow.id)).join(AgencyRow, AgencyRow.id == EndpointRow.agency_id)
                           .where(AgencyRow.code.in_(agency_codes), EndpointRow.last_seen.is_(None))) or 0
-
-
-def subtree_codes(session: Session, agency_code: str) -> list[str]:
-    rows = session.execute(select(AgencyRow.id, AgencyRow.code, AgencyRow.parent_id)).all()
-    children: dict[int | None, list[tuple[int, str]]] = {}
-    root = None
-    for agency_id, code, parent in rows:
-        children.setdefault(parent, []).append((agency_id, code))
-        if code == agency_code:
-            root = agency_id
-    if root is None:
-        return []
-    out, stack = [agency_code], [root]
-    while stack:
-        for child_id, child_code in children.get(stack.pop(), []):
-            out.append(child_code)
-            stack.append(child_id)
-    return out

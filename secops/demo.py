@@ -104,7 +104,7 @@ def demo_command(
     finish_run(db, run_id, status, summary={"stages": {r.stage: r.status for r in results}},
                errors=[f"{r.stage}: {e}" for r in results for e in r.errors],
                report_dir=str((folder / "reports").resolve()))
-    print_summary(console, dashboard_for(db, app_state.settings, run_id, lang))
+    print_summary(console, dashboard_for(db, app_state.settings, run_id, lang), app_state.settings.reports)
     console.print(f"run {run_id}: {status.value}")
     for name in ("dashboard.html", "dashboard.json", "grades.csv", "fix.csv"):
         console.print(f"wrote {(folder / 'reports' / name).resolve()}", highlight=False, markup=False)

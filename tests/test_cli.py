@@ -36,8 +36,10 @@ def test_demo_writes_dashboard_with_province_figures(demo):
         assert f'{cell["value"] * 100:.1f}%' in card
         if cell["status"] == "not_met":
             assert f'cần thêm {cell["gap"]}' in card
-        # The terminal summary shows the same figures.
+        # The terminal summary shows the same figures, in Vietnamese by default.
         assert f'({cell["numerator"]}/{cell["denominator"]})' in result.stdout
+        if cell["status"] == "not_met":
+            assert f'cần thêm {cell["gap"]}' in result.stdout
     assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained
     assert str(reports / "dashboard.html") in result.stdout
 

@@ -67,6 +67,6 @@ def grade_command(
     app_state = state(ctx)
     run_id = run_grade(app_state, parse_as_of(as_of))
     dashboard = dashboard_for(app_state.db(), app_state.settings, run_id, lang, agency)
-    print_summary(console, dashboard)
+    print_summary(console, dashboard, app_state.settings.reports)
     console.print(f"recorded as run {run_id}; `secops report --run {run_id}` writes the dashboard")
     raise typer.Exit(exit_code(list(dashboard.scope.cells.values()), fail_on_gap, fail_under))

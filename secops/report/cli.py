@@ -37,6 +37,6 @@ def report_command(
     folder = out or app_state.settings.output
     dashboard, files = publish(app_state.db(), app_state.settings, folder, run_id=run, lang=lang,
                                agency_code=agency, formats=parse_formats(fmt))
-    print_summary(console, dashboard)
+    print_summary(console, dashboard, app_state.settings.reports)
     for name, path in files.items():
         console.print(f"wrote {path}", highlight=False, markup=False)

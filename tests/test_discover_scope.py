@@ -190,3 +190,33 @@ def test_file_wide_exclusions_hold_for_every_agency_and_overrides() -> None:
     assert "127.0.3.250/32" not in plan.networks and plan.addresses == 3
     with pytest.raises(SecopsError, match="inside the exclusion 127.0.3.250/32"):
         check_scope(scope, Path("scope.yaml"), "OTHER", ["127.0.3.250"], override_reason="incident 7, approved")
+
+
+def test_province_wide_run_shares_one_address_budget(tmp_path: Path, db_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from secops.cliutil import AppState
+    from secops.config import Settings
+    from secops.discover.stage import run_stage
+    from secops.runs import start_run
+    from secops.stages import StageOptions
+
+    seed_inventory(Database(f"sqlite:///{db_path}"), [])
+    scope = tmp_path / "scope.yaml"
+    scope.write_text(json.dumps({"version": 1, "limits": {"max_addresses": 6}, "agencies": {
+        AGENCY: {"authorised": [{"cidr": "127.0.3.0/30"}]}, "DISC-SO": {"authorised": [{"cidr": "127.0.3.4/30"}]}}}))
+    bin_dir, calls = recording_nmap(tmp_path / "bin")
+    monkeypatch.setenv("PATH", path_with(bin_dir))
+    state = AppState(Settings(db=str(db_path)))
+    run_id = start_run(state.db(), "discover")
+    result = run_stage(state, run_id, StageOptions(extra={"scope_file": str(scope), "profile": "quick"}))
+    assert result.status == "partial"  # 4 + 4 addresses > 6: the second agency is not scanned
+    assert any("DISC-SO: skipped" in e and "max_addresses" in e for e in result.errors)
+    assert "127.0.3.0/30" in calls.read_text() and "127.0.3.4/30" not in calls.read_text()
+
+
+def test_example_scope_file_is_valid_and_loopback_only() -> None:
+    path = Path(__file__).resolve().parent.parent / "examples" / "scope.yaml"
+    scope = load_scope(path)
+    assert all(ipaddress.ip_network(a.cidr).is_loopback for s in scope.agencies.values() for a in s.authorised)
+    with pytest.raises(SecopsError, match="inside the exclusion 127.0.0.53/32"):
+        check_scope(scope, path, "SAMPLE", ["127.0.0.53"])

@@ -88,10 +88,18 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
     with db.session() as session:
         known = set(session.scalars(select(AgencyRow.code)))
     results, errors = [], []
-    for agency in sorted(load_scope(scope_path).agencies):
+    scope = load_scope(scope_path)
+    budget = scope.limits.max_addresses  # the limit holds for the whole run, not per agency
+    for agency in sorted(scope.agencies):
         if agency not in known:
             errors.append(f"{agency}: in the scope file but not in the inventory; skipped")
             continue
+        addresses = check_scope(scope, scope_path, agency, []).addresses
+        if addresses > budget:
+            errors.append(f"{agency}: skipped: {addresses} addresses would exceed limits.max_addresses "
+                          f"({scope.limits.max_addresses}) for this run in {scope_path}")
+            continue
+        budget -= addresses
         try:
             results.append(_discover_agency(app_state, run_id, options.model_copy(update={"agency_code": agency})))
         except SecopsError as exc:  # one agency's bad scope must not stop the others

@@ -57,3 +57,17 @@ def test_bad_rows_name_file_row_and_column_and_import_nothing(db: Database, db_p
     missing.write_text("hostname,product\nws-01,x\n")
     done = cli("evidence", "import", str(missing), "--source", "X", db=db_path)
     assert done.returncode == 2 and "missing column(s): status, last_update" in done.stderr
+
+
+def test_conflicting_row_is_reported_not_guessed(db: Database, db_path: Path, cli, tmp_path: Path) -> None:
+    _inventory(db)
+    export = tmp_path / "export.csv"
+    # The IP is ws-01's, the name is ws-02's: discovery's matcher calls that a conflict.
+    export.write_text("Computer Name,IP Address,Product,Protection Status,Last Update\n"
+                      "ws-02,127.0.4.21,KES,Protected,2026-11-20 08:00:00\n", encoding="utf-8")
+    done = cli("evidence", "import", str(export), "--source", "KSC", db=db_path)
+    assert done.returncode == 0, done.stderr
+    assert "imported 0" in done.stdout and "1 unmatched" in done.stdout
+    assert "conflict" in done.stderr and "ws-01" in done.stderr and "ws-02" in done.stderr
+    with db.session() as s:
+        assert s.scalars(select(EvidenceRow)).all() == []

@@ -1,7 +1,8 @@
 """Import a protection console's CSV export as dated evidence (`secops evidence import`).
 
 Columns, status words and date formats come from policies/evidence_import.yaml. Rows are matched
-to inventory endpoints by IP address, then MAC, then hostname (case-insensitive, short name too).
+to inventory endpoints exactly as discovery matches hosts (secops/discover/reconcile.py: MAC, IP,
+hostname; when the rules disagree the row is a conflict, reported and not stored).
 All rows are validated first; any bad row aborts the import with `file:row: column: reason` and
 nothing is written. Unmatched rows are reported, not stored. Re-importing a file is idempotent.
 """
@@ -20,10 +21,12 @@ from sqlalchemy import select
 from secops.errors import InputRowsError, RowError, SecopsError
 from secops.models import EvidenceSource, normalise_mac
 from secops.config import policy_path
+from secops.discover.parse import Host
+from secops.discover.reconcile import EndpointIndex
 from secops.policyfile import load_model
 from secops.store.base import utcnow
 from secops.store.db import Database
-from secops.store.tables import EndpointRow, EvidenceRow
+from secops.store.tables import EvidenceRow
 
 
 class ImportMapping(BaseModel):
@@ -130,30 +133,21 @@ def read_rows(path: Path, mapping: ImportMapping) -> list[_Row]:
     return rows
 
 
-def _match(rows: list[EndpointRow]) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    by_ip, by_mac, by_name = {}, {}, {}
-    for r in rows:
-        for ip in r.ips or []:
-            by_ip[ip] = r.id
-        if r.mac:
-            by_mac[r.mac] = r.id
-        by_name[r.hostname.lower()] = r.id
-        by_name.setdefault(r.hostname.lower().split(".")[0], r.id)
-    return by_ip, by_mac, by_name
-
-
 def import_evidence(db: Database, path: Path, source_name: str, policies_dir: Path,
                     run_id: int | None = None) -> ImportResult:
     mapping = load_model(policy_path(policies_dir, "evidence_import.yaml"), ImportMapping)
     rows = read_rows(path, mapping)
     result = ImportResult()
     with db.session() as session:
-        by_ip, by_mac, by_name = _match(list(session.scalars(select(EndpointRow))))
+        # Matched exactly as discovery matches hosts (MAC, IP, hostname; disagreement = conflict,
+        # never a guess), so a console row and a scan of the same machine land on the same endpoint.
+        index = EndpointIndex(session)
         for row in rows:
-            endpoint_id = (by_ip.get(row.ip or "") or by_mac.get(row.mac or "")
-                           or by_name.get(row.hostname.lower()) or by_name.get(row.hostname.lower().split(".")[0]))
+            match = index.match(Host(address=row.ip or "", mac=row.mac, hostnames=[row.hostname] if row.hostname else []))
+            endpoint_id = match.endpoint_id
             if endpoint_id is None:
-                result.unmatched.append(f"{path}:{row.line}: {row.hostname or row.ip}")
+                why = f" (conflict: {match.candidates})" if match.status == "conflict" else ""
+                result.unmatched.append(f"{path}:{row.line}: {row.hostname or row.ip}{why}")
                 continue
             exists = session.scalar(select(EvidenceRow.id).where(
                 EvidenceRow.endpoint_id == endpoint_id, EvidenceRow.source == EvidenceSource.console.value,

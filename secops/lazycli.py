@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import click
 import typer
+from typer import _click as click  # typer 0.29 vendors click; its groups hold these types
 from typer.core import TyperGroup
 
 _REGISTRY: dict[str, str] = {}

@@ -12,8 +12,19 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secops.models import (Agency, AgencyKind, Endpoint, EndpointRole, EvidenceSource, InformationSystem,
-                           Lifecycle, OSFamily, ProtectionEvidence, ProtectionStatus, StaffMember)
+from secops.models import (
+    Agency,
+    AgencyKind,
+    Endpoint,
+    EndpointRole,
+    EvidenceSource,
+    InformationSystem,
+    Lifecycle,
+    OSFamily,
+    ProtectionEvidence,
+    ProtectionStatus,
+    StaffMember,
+)
 
 PROVINCE = ("SAMPLE", "Tỉnh Mẫu An Hòa (dữ liệu mẫu)")
 DEPARTMENTS = [

@@ -18,10 +18,14 @@ from secops.grade.engine import GradeCell
 from secops.grade.facts import AgencyNode, Facts, load_agencies
 from secops.grade.filters import matches
 from secops.grade.policy import TargetPolicy
+from secops.grade.sql import endpoint_max_age
 from secops.inventory.tree import find_agency, subtree
 from secops.store.tables import GradeRow, MetaRow, RunRow
 
 SCHEMA_VERSION = 1
+# Endpoint fix lists scale with the nation: the dashboard model keeps this many per target (what
+# the HTML page shows); fix.csv and dashboard.json stream every one of them (report/export.py).
+FIX_PREVIEW = 300
 
 
 class TargetInfo(BaseModel):
@@ -80,7 +84,8 @@ class Dashboard(BaseModel):
     targets: list[TargetInfo]
     agencies: list[AgencyGrades] = Field(description="the scope's subtree, parents before children")
     ranking: list[AgencyGrades] = Field(description="the scope's direct units, most targets missed first")
-    fix: list[FixItem]
+    fix: list[FixItem] = Field(description="records to fix, most urgent first; endpoints: the first FIX_PREVIEW "
+                                           "per target in memory, every one in the written exports")
     fix_counts: dict[str, int] = Field(description="target id -> number of records to fix")
     sections: dict[str, Any] = Field(default_factory=dict, description="stage-specific sections")
 
@@ -142,7 +147,7 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
                     agency_code: str | None = None, *, with_fix: bool = True) -> Dashboard:
     """The run's figures from its stored grade rows; the fix lists (unless with_fix is False, as
     for the terminal summary) from SQL over the store as of the run's as-of time."""
-    from secops.report.fixlist import fix_items  # it imports this module's FixItem
+    from secops.report.fixlist import fix_count, target_fix_items  # it imports this module's FixItem
 
     as_of = run.as_of or run.started_at
     all_agencies = load_agencies(session)
@@ -155,7 +160,14 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
     agencies = [_agency_grades(node, depth, parent_code.get(node.parent_id or -1), cells.get(node.code, {}))
                 for node, depth in tree]
     in_scope = None if len(tree) == len(all_agencies) else {node.id for node, _ in tree}
-    fix = list(fix_items(session, policy, as_of, in_scope)) if with_fix else []
+    fix: list[FixItem] = []
+    fix_counts: dict[str, int] = {}
+    if with_fix:
+        max_age = endpoint_max_age(policy)
+        for target in sorted(policy.targets, key=lambda t: t.id):
+            limit = FIX_PREVIEW if target.entity == "endpoints" else None
+            fix.extend(target_fix_items(session, target, as_of, max_age, in_scope, limit))
+            fix_counts[target.id] = fix_count(session, target, as_of, max_age, in_scope)
     meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).all())
     ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
     return Dashboard(
@@ -167,7 +179,7 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
         targets=[TargetInfo(id=t.id, key=t.key, title=t.title.get(lang), entity=t.entity, comparison=t.comparison,
                             threshold=str(t.threshold), fix=t.fix.get(lang) if t.fix else None)
                  for t in policy.targets],
-        fix=fix, fix_counts={t.id: sum(1 for f in fix if f.target_id == t.id) for t in policy.targets},
+        fix=fix, fix_counts={t.id: fix_counts.get(t.id, 0) for t in policy.targets},
     )
 
 

@@ -6,9 +6,10 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from secops.report.data import Dashboard
+from secops.report.data import Dashboard, FixItem
 from secops.report.render import render_html, render_page
 
 GRADE_COLUMNS = ["run_id", "target_id", "agency_code", "agency_name", "agency_kind", "parent", "numerator",
@@ -40,15 +41,42 @@ def grades_csv(d: Dashboard) -> str:
     return out.getvalue()
 
 
-def fix_csv(d: Dashboard) -> str:
+def fix_csv_chunks(items: Iterable[FixItem], rows_per_chunk: int = 2000) -> Iterator[str]:
+    """fix.csv a page at a time (the items may stream from a query)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FIX_COLUMNS)
-    for item in d.fix:
+    for n, item in enumerate(items, 1):
         writer.writerow([_safe_cell(v) for v in (
             item.target_id, item.entity, item.agency_code, item.agency_name, item.code, item.label, item.status,
             item.reason, json.dumps(item.detail, ensure_ascii=False, default=str) if item.detail else "")])
-    return out.getvalue()
+        if n % rows_per_chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def fix_csv(d: Dashboard) -> str:
+    return "".join(fix_csv_chunks(d.fix))
+
+
+FIX_SLOT = "__secops_fix_items__"
+
+
+def dashboard_json_chunks(d: Dashboard, items: Iterable[FixItem]) -> Iterator[str]:
+    """dashboard.json with its `fix` array written item by item (the same JSON as one dump)."""
+    # The pages' content is already in the sections' own data: only their paths go to JSON.
+    data = d.model_copy(update={"fix": [], "sections": {
+        name: {k: v for k, v in section.items() if k != "pages"} if isinstance(section, dict) else section
+        for name, section in d.sections.items()}}).model_dump(mode="json")
+    data["fix"] = FIX_SLOT
+    head, tail = json.dumps(data, indent=2, ensure_ascii=False).split(json.dumps(FIX_SLOT), 1)
+    yield head + "["
+    for n, item in enumerate(items):
+        text = json.dumps(item.model_dump(mode="json"), indent=2, ensure_ascii=False)
+        yield ("," if n else "") + "\n    " + text.replace("\n", "\n    ")
+    yield "\n  ]" + tail
 
 
 PAGE_PATH = re.compile(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.html")
@@ -69,8 +97,13 @@ def section_pages(d: Dashboard) -> list[dict]:  # type: ignore[type-arg]
     return pages
 
 
-def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
-    """Write each file to a temporary name and rename it, so a reader never sees half a report."""
+def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...] = FORMATS,
+                  fix_stream: Callable[[], Iterable[FixItem]] | None = None) -> dict[str, Path]:
+    """Write each file to a temporary name and rename it, so a reader never sees half a report.
+
+    fix_stream gives every record to fix (d.fix may hold only a preview); it is read once per
+    file that lists them, page by page, so memory does not grow with the province."""
+    stream = fix_stream or (lambda: d.fix)
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     if "html" in formats:
@@ -79,20 +112,20 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
     if "html" in formats:
         for page in pages:
             files[page["path"]] = render_page(d, templates, page["template"], page["context"])
+    streamed: dict[str, Callable[[], Iterable[str]]] = {}
     if "json" in formats:
-        # The pages' content is already in the sections' own data: only their paths go to JSON.
-        files["dashboard.json"] = d.model_copy(update={"sections": {
-            name: {k: v for k, v in data.items() if k != "pages"} if isinstance(data, dict) else data
-            for name, data in d.sections.items()}}).model_dump_json(indent=2)
+        streamed["dashboard.json"] = lambda: dashboard_json_chunks(d, stream())
     if "csv" in formats:
         files["grades.csv"] = grades_csv(d)
-        files["fix.csv"] = fix_csv(d)
+        streamed["fix.csv"] = lambda: fix_csv_chunks(stream())
     written: dict[str, Path] = {}
-    for name, text in files.items():
+    for name, chunks in [*((n, (lambda t=t: [t])) for n, t in files.items()), *streamed.items()]:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as handle:
+            for chunk in chunks():
+                handle.write(chunk)
         tmp.replace(path)
         written[name] = path
     return written

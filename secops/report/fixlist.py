@@ -56,21 +56,35 @@ def _item(target: Target, row: Any, as_of: dt.datetime, max_age: int | None) -> 
                    code=row.code, label=label, status=status, reason=reason, detail=detail)
 
 
-def target_fix_items(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
-                     agency_ids: Collection[int] | None = None) -> Iterator[FixItem]:
-    records = record_source(target.entity, as_of, max_age)
-    agencies = AgencyRow.__table__
+def _to_fix(target: Target, records: Any, as_of: dt.datetime, agency_ids: Collection[int] | None) -> list[Any]:
+    """WHERE clauses: in the target's denominator, not in its numerator (NULL-safe), in scope."""
     den = compile_filter(records.c, target.denominator, as_of)
     num = compile_filter(records.c, target.numerator, as_of)
+    where = [den, case((num, 0), else_=1) == 1]
+    if agency_ids is not None:
+        where.append(records.c.agency_id.in_(sorted(agency_ids)))
+    return where
+
+
+def target_fix_items(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
+                     agency_ids: Collection[int] | None = None, limit: int | None = None) -> Iterator[FixItem]:
+    records = record_source(target.entity, as_of, max_age)
+    agencies = AgencyRow.__table__
     stmt = (select(records, agencies.c.code.label("agency_code"), agencies.c.name.label("agency_name"))
             .join(agencies, agencies.c.id == records.c.agency_id)
-            .where(den, case((num, 0), else_=1) == 1)
+            .where(*_to_fix(target, records, as_of, agency_ids))
             .order_by(_rank(target.entity, records), _ordered(session, agencies.c.code),
-                      _ordered(session, records.c.code)))
-    if agency_ids is not None:
-        stmt = stmt.where(records.c.agency_id.in_(sorted(agency_ids)))
+                      _ordered(session, records.c.code))
+            .limit(limit))
     for row in session.execute(stmt.execution_options(yield_per=PAGE)):
         yield _item(target, row, as_of, max_age)
+
+
+def fix_count(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
+              agency_ids: Collection[int] | None = None) -> int:
+    records = record_source(target.entity, as_of, max_age)
+    stmt = select(func.count()).select_from(records).where(*_to_fix(target, records, as_of, agency_ids))
+    return int(session.scalar(stmt) or 0)
 
 
 def fix_items(session: Session, policy: TargetPolicy, as_of: dt.datetime,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from secops.config import Settings
+from secops.grade.facts import load_agencies
 from secops.grade.policy import load_targets
-from secops.report.data import Dashboard, build_dashboard, latest_grade_run
+from secops.inventory.tree import find_agency, subtree
+from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run
+from secops.report.fixlist import fix_items
 from secops.report.export import FORMATS, write_outputs
 from secops.report.sections import add_sections
 from secops.store.db import Database
@@ -28,7 +32,22 @@ def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, l
     return dashboard
 
 
+def fix_stream(db: Database, settings: Settings, dashboard: Dashboard, agency_code: str | None
+               ) -> Callable[[], Iterator[FixItem]]:
+    """Every record to fix in the dashboard's scope, streamed from SQL (a new session per pass)."""
+    def stream() -> Iterator[FixItem]:
+        policy = load_targets(settings.policies)
+        assert dashboard.run.as_of is not None
+        with db.session() as session:
+            agencies = load_agencies(session)
+            tree = subtree(agencies, find_agency(agencies, agency_code))
+            in_scope = None if len(tree) == len(agencies) else {node.id for node, _ in tree}
+            yield from fix_items(session, policy, dashboard.run.as_of, in_scope)
+    return stream
+
+
 def publish(db: Database, settings: Settings, folder: Path, *, run_id: int | None = None, lang: str = "vi",
             agency_code: str | None = None, formats: tuple[str, ...] = FORMATS) -> tuple[Dashboard, dict[str, Path]]:
     dashboard = dashboard_for(db, settings, run_id, lang, agency_code)
-    return dashboard, write_outputs(dashboard, folder, settings.reports, formats)
+    return dashboard, write_outputs(dashboard, folder, settings.reports, formats,
+                                    fix_stream(db, settings, dashboard, agency_code))

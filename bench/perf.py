@@ -4,11 +4,11 @@ each next to the plain-SQL aggregation of the same counts on the same database; 
 Run:  python bench/perf.py                      # 10k and 200k endpoints (a few minutes)
       python bench/perf.py --million            # adds 1M endpoints (several minutes more)
       python bench/perf.py --code /work/main     # the same bench against another checkout (before/after)
-      python bench/perf.py --sizes 10000 --skip-audit
+      python bench/perf.py --sizes 10000 --pg      # PostgreSQL beside SQLite
 
 Every step runs the real `secops` command in a child process; its wall time and its own peak RSS
-(from wait4) are printed. Everything is local: a temporary SQLite file, or --pg-url for PostgreSQL
-(only the load is compared there). The audit part starts loopback sshd hosts (bench/audit_floor.py).
+(from wait4) are printed. Everything is local: a temporary SQLite file, and with --pg a throwaway
+PostgreSQL server on loopback (tests/pg_server.py).
 """
 
 from __future__ import annotations
@@ -103,9 +103,22 @@ def bench_size(code: Path, endpoints: int, workdir: Path) -> None:
     db_file.unlink()
 
 
-def bench_pg(code: Path, endpoints: int, url: str, workdir: Path) -> None:
-    seconds, mib, _ = run_secops(code, url, "inventory", "sample", "--endpoints", str(endpoints))
-    line("load (PG)", seconds, mib)
+def bench_pg(code: Path, endpoints: int, workdir: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.pg_server import PostgresServer
+
+    print(f"{endpoints:,} endpoints (PostgreSQL, a fresh local server)", flush=True)
+    server = PostgresServer()
+    try:
+        url = server.start()
+        as_of = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        for label, args in (("load", ("inventory", "sample", "--endpoints", str(endpoints))),
+                            ("grade", ("grade", "--as-of", as_of.isoformat())),
+                            ("report", ("report", "--out", str(workdir / f"pg-out-{endpoints}")))):
+            seconds, mib, _ = run_secops(code, url, *args)
+            line(label, seconds, mib)
+    finally:
+        server.stop()
 
 
 def bench_version(code: Path) -> None:
@@ -118,7 +131,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,200000", help="comma-separated endpoint counts")
     parser.add_argument("--million", action="store_true", help="also 1,000,000 endpoints")
     parser.add_argument("--code", type=Path, default=ROOT, help="secops checkout to measure [this one]")
-    parser.add_argument("--pg-url", help="also time the load into this PostgreSQL database (emptied first)")
+    parser.add_argument("--pg", action="store_true",
+                        help="also load, grade and report on a throwaway PostgreSQL (tests/pg_server.py)")
     args = parser.parse_args()
     code = args.code.resolve()
     print(f"secops from {code}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}; sqlite {sqlite3.sqlite_version}")
@@ -127,8 +141,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="secops-bench-") as tmp:
         for size in sizes:
             bench_size(code, size, Path(tmp))
-            if args.pg_url:
-                bench_pg(code, size, args.pg_url, Path(tmp))
+            if args.pg:
+                bench_pg(code, size, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ the module is imported when click asks for that command (running it, or listing 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from typer import _click as click  # typer 0.29 vendors click; its groups hold these types
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # annotations only: typer 0.29 vendors click, older typer uses the click package
+    from typer import _click as click
 
 _REGISTRY: dict[str, str] = {}
 

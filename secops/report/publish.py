@@ -10,8 +10,8 @@ from secops.grade.facts import load_agencies
 from secops.grade.policy import load_targets
 from secops.inventory.tree import find_agency, subtree
 from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run
-from secops.report.fixlist import fix_items
 from secops.report.export import FORMATS, write_outputs
+from secops.report.fixlist import fix_items
 from secops.report.sections import add_sections
 from secops.store.db import Database
 from secops.store.tables import RunRow

@@ -47,7 +47,7 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
     overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output}.items() if v is not None}
-    ctx.obj = AppState(Settings(**overrides))
+    ctx.obj = AppState(Settings.model_validate(overrides))
 
 
 @app.command("init")

@@ -107,6 +107,7 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
                overrides: dict[str, str]) -> HostAudit:
     scope = None if target.local else scope_for(config, target)
     audit = HostAudit(target=target, transport="local" if target.local else "ssh", started_at=utcnow())
+    transport: LocalTransport | SSHTransport
     try:
         if target.local:
             transport = LocalTransport()

@@ -115,6 +115,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
 
 def _discover_agency(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
     opts = _options(options)
+    assert options.agency_code is not None  # run_stage splits a province-wide run into agencies
     policies: Path = app_state.settings.policies
     config = load_config(policies)
     profile = get_profile(config, opts.profile)

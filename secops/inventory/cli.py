@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
@@ -61,7 +61,7 @@ LIST_COLUMNS = {
     "endpoints": ("code", "hostname", "ips", "os_family", "role", "last_seen"),
     "staff": ("code", "is_head", "awareness_date", "informed_date", "training_date"),
 }
-TABLES = {"agencies": AgencyRow, "systems": SystemRow, "endpoints": EndpointRow, "staff": StaffRow}
+TABLES: dict[str, Any] = {"agencies": AgencyRow, "systems": SystemRow, "endpoints": EndpointRow, "staff": StaffRow}
 
 
 def _count_by_kind(session, ids: set[int]) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]

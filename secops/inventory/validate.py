@@ -51,7 +51,8 @@ def _agency_rules(agency: Agency, kinds: dict[str, AgencyKind]) -> str | None:
 
 
 def _cycle(code: str, parents: dict[str, str | None]) -> bool:
-    seen, current = set(), code
+    seen: set[str] = set()
+    current: str | None = code
     while current is not None:
         if current in seen:
             return True

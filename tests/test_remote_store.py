@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from discover_helpers import NMAP, Listeners, write_scope
 from sqlalchemy import func, select
 
-from discover_helpers import NMAP, Listeners, write_scope
 from secops.collect.tables import AuditHostRow
 from secops.discover.tables import DiscoveryScanRow
 from secops.remote.central import Unit, _validated, store_result
@@ -21,7 +21,7 @@ from secops.runs import start_run
 from secops.store.db import Database
 from secops.store.tables import EvidenceRow
 
-NOW = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
 INVENTORY = {"agencies": [{"code": "P", "name": "Tỉnh", "kind": "province"},
                           {"code": "SO-A", "name": "Sở A", "kind": "department", "parent": "P"}],
              "endpoints": [{"code": "ep1", "hostname": "h1", "ips": ["127.0.7.2"], "os_family": "linux",

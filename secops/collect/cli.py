@@ -42,7 +42,7 @@ def audit_command(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
-    from secops.collect.stage import run_stage
+    from secops.remote.stage import audit_stage as run_stage
     from secops.grade.stage import run_stage as grade_stage
 
     if sum(bool(x) for x in (hosts, local)) > 1:
@@ -61,7 +61,10 @@ def audit_command(
         raise
     finish_run(db, run_id, RunStatus(result.status), summary=result.summary, errors=result.errors)
     _print_hosts(db, run_id)
-    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {result.summary['protection']}; "
+    for error in result.errors:
+        if error.startswith("site "):  # remote sites' problems are not in the host table
+            err_console.print(error, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {result.summary.get('protection', 'see sites')}; "
                   f"graded into the same run — `secops report --run {run_id}` writes the dashboard",
                   markup=False, highlight=False)
 

@@ -46,6 +46,9 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
             targets = host_targets(session, list(extra["hosts"]))
         else:
             targets = agency_targets(session, options.agency_code)
+    # Agencies scanned by a remote site (secops/remote/stage.py) are not contacted from here.
+    excluded = set(extra.get("exclude_agencies") or [])
+    targets = [t for t in targets if not excluded & set(t.agency_codes)]
 
     def store(audit: HostAudit) -> None:
         record_host(db, run_id, audit)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from secops.cliutil import console, err_console, state, user_errors
 from secops.discover.diff import RunDiff, diff_runs, last_two_runs
 from secops.discover.risky import load_risky
-from secops.discover.stage import run_stage
+from secops.remote.stage import discover_stage as run_stage
 from secops.discover.store import decompress
 from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow, DiscoveryScanRow
 from secops.errors import SecopsError

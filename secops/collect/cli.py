@@ -13,7 +13,6 @@ from secops.cliutil import EXIT_USAGE, console, err_console, fail, state, user_e
 from secops.collect.config import load_config
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import InputRowsError, SecopsError
-from secops.evaluate.rules import parse_rule, substitute
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
@@ -119,24 +118,15 @@ def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="p
 
 @checks_app.command("validate")
 @user_errors
-def checks_validate(files: List[Path] = typer.Argument(..., help="policy files to check")) -> None:
-    """Parse every policy and rule; print the problems (exit 2) or a count per file."""
-    bad = 0
-    for path in files:
-        try:
-            policy = load_policy(path)
-        except SecopsError as exc:
-            bad += 1
-            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-            continue
-        unsupported = [f"{c.id}: {r}" for c in policy.checks for r in c.rules
-                       if parse_rule(substitute(r, policy.effective_variables()), policy.regex_type(c)).type
-                       not in ("f", "d", "p", "c", "r")]
-        console.print(f"{path}: ok, policy {policy.id}, {len(policy.checks)} checks"
-                      + (f", {len(unsupported)} rule(s) of an unsupported type (not_applicable)" if unsupported else ""),
-                      markup=False, highlight=False)
-    if bad:
-        raise typer.Exit(EXIT_USAGE)
+def checks_validate(
+    files: List[Path] = typer.Argument(..., help="policy files to check"),
+    strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+) -> None:
+    """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
+    from secops.evaluate.checks_cli import validate_files
+
+    raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
 
 
 @hosts_app.command("trust")

@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from secops.evaluate.facts import MISSING, NOT_REGULAR, OK, UNREADABLE, Facts, Request
-from secops.evaluate.rules import Rule
+from secops.evaluate.rules import InvalidTest, Rule, RuleSyntaxError
 from secops.evaluate.sca_load import Check, Condition, Policy
 
 Outcome = Literal["pass", "fail", "na", "error"]
@@ -54,6 +54,7 @@ class PolicyResult(BaseModel):
     name: str
     applicable: bool
     reason: str = ""
+    dialect: str = "4"  # the Wazuh SCA dialect the policy was read in ("4" or "5")
     checks: list[CheckResult] = Field(default_factory=list)
 
     def count(self, result: str) -> int:
@@ -226,6 +227,13 @@ def _registry_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
 
 
 def evaluate_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
+    try:
+        return _evaluate_rule(rule, facts, host_os)
+    except InvalidTest as exc:  # Wazuh reports the rule invalid: the check is not applicable
+        return RuleResult("na", f"invalid rule {rule.source!r}: {exc}")
+
+
+def _evaluate_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
     if rule.type == "f":
         result = _file_rule(rule, facts)
     elif rule.type == "d":
@@ -278,14 +286,27 @@ class PreparedPolicy:
     applicable: bool | None = None
     reason: str = ""
     errors: list[str] = field(default_factory=list)
+    bad_checks: dict[str, str] = field(default_factory=dict)  # check id -> why its rules cannot be parsed
 
     @classmethod
     def build(cls, policy: Policy, host_os: str, overrides: dict[str, str] | None = None) -> "PreparedPolicy":
         variables = policy.effective_variables(overrides)
-        reqs = policy.compiled(policy.requirements.rules, variables, policy.regex_type()) if policy.requirements else []
-        checks = [(c, policy.compiled(c.rules, variables, policy.regex_type(c))) for c in policy.checks]
         skip = "" if os_matches(policy.secops.os, host_os) else f"policy applies to {policy.secops.os} hosts only"
-        return cls(policy, reqs, checks, skip_reason=skip)
+        reqs: list[Rule] = []
+        if policy.requirements:
+            try:
+                reqs = policy.compiled(policy.requirements.rules, variables, policy.regex_type())
+            except RuleSyntaxError as exc:
+                skip = skip or f"requirements cannot be evaluated: {exc}"
+        checks: list[tuple[Check, list[Rule]]] = []
+        bad: dict[str, str] = {}
+        for check in policy.checks:
+            try:
+                checks.append((check, policy.compiled(check.rules, variables, policy.regex_type(check))))
+            except RuleSyntaxError as exc:  # one bad rule costs its check, never the policy
+                checks.append((check, []))
+                bad[str(check.id)] = f"invalid rule: {exc}"
+        return cls(policy, reqs, checks, skip_reason=skip, bad_checks=bad)
 
     def round1(self) -> set[Request]:
         if self.skip_reason:
@@ -308,7 +329,7 @@ class PreparedPolicy:
                                 [evaluate_rule(r, facts, host_os) for r in self.requirements])
         self.applicable = status == "passed"
         if not self.applicable:
-            title = self.policy.requirements.title or "requirements"
+            title = self.policy.requirements.title or self.policy.requirements.name or "requirements"
             self.reason = f"requirements not met: {title}" + (f" ({why})" if why else "")
 
     def round2(self, facts: Facts) -> set[Request]:
@@ -322,12 +343,15 @@ class PreparedPolicy:
 
     def evaluate(self, facts: Facts, host_os: str) -> PolicyResult:
         result = PolicyResult(policy_id=self.policy.id, name=self.policy.policy.name,
-                              applicable=bool(self.applicable), reason=self.reason)
+                              applicable=bool(self.applicable), reason=self.reason, dialect=self.policy.dialect)
         if not self.applicable:
             return result
         for check, rules in self.checks:
             ext = check.secops
-            if not os_matches(ext.os, host_os):
+            status: CheckStatus
+            if str(check.id) in self.bad_checks:
+                status, why = "not_applicable", self.bad_checks[str(check.id)]
+            elif not os_matches(ext.os, host_os):
                 status, why = "not_applicable", f"check applies to {ext.os} hosts only"
             else:
                 status, why = aggregate(check.condition, [evaluate_rule(r, facts, host_os) for r in rules])

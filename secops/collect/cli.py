@@ -39,6 +39,8 @@ def audit_command(
                                           "or <data dir>/audit.yaml]"),
     checks: Optional[Path] = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    save_facts: Optional[Path] = typer.Option(None, "--save-facts", help="also write what each host answered "
+                                              "(JSON) for `secops checks eval --facts`"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
     from secops.collect.stage import run_stage
@@ -50,7 +52,7 @@ def audit_command(
     db = app_state.db()
     extra = {"hosts": [h for h in (hosts or "").split(",") if h.strip()], "local": local, "endpoint": endpoint,
              "config": str(config) if config else None, "checks": str(checks) if checks else None,
-             "progress": progress and console.is_terminal}
+             "progress": progress and console.is_terminal, "save_facts": str(save_facts) if save_facts else None}
     run_id = start_run(db, "audit", agency_code=agency)
     try:
         result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
@@ -127,6 +129,22 @@ def checks_validate(
     from secops.evaluate.checks_cli import validate_files
 
     raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
+
+
+@checks_app.command("eval")
+@user_errors
+def checks_eval(
+    policies: List[Path] = typer.Argument(..., help="policy files"),
+    facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
+    host: Optional[str] = typer.Option(None, "--host", help="only this host (label or address)"),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+    show: str = typer.Option("failed,not_applicable,error", "--show", help="results listed per check"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+) -> None:
+    """Evaluate policies against saved host answers, with no host contacted."""
+    from secops.evaluate.checks_cli import eval_files
+
+    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json))
 
 
 @hosts_app.command("trust")

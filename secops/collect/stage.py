@@ -7,6 +7,7 @@ options.extra keys (all optional):
     config: str         audit config file (scopes, credentials references, known_hosts)
     checks: str         check-pack folder [default: the bundled checks/]
     progress: bool      show a progress bar
+    save_facts: str     write what each host answered to this JSON file (secops.evaluate.facts_file)
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
 
     audits = audit_hosts(targets, packs, config, overrides, on_done=store, progress=bool(extra.get("progress")))
     _advance_as_of(db, run_id)
+    if extra.get("save_facts"):
+        from secops.evaluate.facts_file import HostFacts, save_facts
+
+        save_facts(Path(extra["save_facts"]), [
+            HostFacts.from_facts(a.target.label, a.target.address, a.host_os, a.os_info, a.facts)
+            for a in audits if a.facts is not None])
     errors = [printable(f"{a.target.label} ({a.target.address}): error: {a.error_kind}: {a.message}") or ""
               for a in audits if a.status != "ok"]
     counts: dict[str, int] = {}

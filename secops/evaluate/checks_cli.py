@@ -48,3 +48,46 @@ def validate_files(files: list[Path], strict: bool = False, dialect: str | None 
     if refused:
         return EXIT_USAGE
     return EXIT_WARNINGS if strict and warned else EXIT_OK
+
+
+def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, dialect: str | None = None,
+               show: str = "failed,not_applicable,error,waived", as_json: bool = False) -> int:
+    """Evaluate policies against a saved facts file (no host contacted); print results per host."""
+    from rich.table import Table
+
+    from secops.evaluate.engine import evaluate_offline
+    from secops.evaluate.facts_file import load_facts
+
+    chosen = parse_dialect(dialect)
+    loaded = [load_policy(p, chosen) for p in policies]
+    saved = load_facts(facts_path)
+    hosts = [h for h in saved.hosts if host in (None, h.label, h.address)]
+    if not hosts:
+        raise SecopsError(f"{facts_path}: no host {host!r} in the facts file" if host
+                          else f"{facts_path}: the facts file holds no host")
+    wanted = {s.strip() for s in show.split(",") if s.strip()}
+    out: list[dict[str, object]] = []
+    for h in hosts:
+        facts = h.to_facts()
+        for policy in loaded:
+            result = evaluate_offline(policy, facts, host_os=h.os)
+            out.append({"host": h.label, **result.summary(),
+                        "checks": [c.model_dump() for c in result.checks]})
+            if as_json:
+                continue
+            console.print(f"{_plain(h.label)}: {_plain(policy.id)} (Wazuh {policy.dialect}.x dialect): "
+                          + (f"passed {result.count('passed')}, failed {result.count('failed')}, "
+                             f"not applicable {result.count('not_applicable')}, error {result.count('error')}"
+                             + (f", score {result.score:.0%}" if result.score is not None else "")
+                             if result.applicable else f"not applicable: {_plain(result.reason)}"))
+            rows = [c for c in result.checks if c.result in wanted]
+            if rows:
+                table = Table("check", "result", "title", "reason")
+                for c in rows:
+                    table.add_row(_plain(c.check_id), c.result, _plain(c.title), _plain(c.reason))
+                console.print(table)
+    if as_json:
+        import json
+
+        console.print_json(json.dumps(out, default=str))
+    return EXIT_OK

@@ -67,6 +67,7 @@ class PolicyResult(BaseModel):
 
     def summary(self) -> dict[str, object]:
         return {"policy": self.policy_id, "name": self.name, "applicable": self.applicable, "reason": self.reason,
+                "dialect": self.dialect,
                 "passed": self.count("passed"), "failed": self.count("failed"),
                 "not_applicable": self.count("not_applicable"), "error": self.count("error"), "score": self.score}
 
@@ -83,6 +84,8 @@ def rule_needs(rule: Rule) -> set[Request]:
     if rule.type == "p":
         return {Request("processes")}
     if rule.type == "c":
+        if rule.dialect == "4" and rule.content is None:
+            return set()  # 4.x passes a c: rule without a pattern without running it (wm_sca.c l.1694)
         return {Request("command", rule.location)}
     if rule.type == "r":
         return {Request("registry", rule.location)}
@@ -118,47 +121,55 @@ def _missing(facts: Facts, request: Request) -> RuleResult | None:
 
 
 def _file_rule(rule: Rule, facts: Facts) -> RuleResult:
+    """4.x: wm_sca.c l.1484-1680 (a list passes on the first file found/matching; a file that does not
+    exist or is not regular makes the rule invalid unless another file passes). 5.x: one path;
+    sca_policy_check.cpp l.103-180 (existence: a regular file; content: invalid if it is not one)."""
     kind = "file_read" if rule.content else "file_exists"
     reasons: list[str] = []
-    readable: list[list[str]] = []
+    found = False
     for loc in rule.locations:
         request = Request(kind, loc)  # type: ignore[arg-type]
         if (problem := _missing(facts, request)) is not None:
             return problem
         item = facts.items[request]
-        if not rule.content:
-            if item.status == OK:
-                return RuleResult("pass")
-            continue
         if item.status == OK:
-            readable.append(item.lines())
+            if rule.content is None or rule.content.any_line(item.lines()):
+                found = True
+                break
         elif item.status == MISSING:
-            reasons.append(f"file {loc} does not exist")
+            if rule.content is not None:
+                reasons.append(f"file {loc} does not exist")
         elif item.status == UNREADABLE:
             reasons.append(f"file {loc} cannot be read (permission denied)")
         elif item.status == NOT_REGULAR:
-            reasons.append(f"{loc} is not a regular file")
-    if not rule.content:
-        return RuleResult("fail")
-    if not readable:
-        return RuleResult("na", "; ".join(reasons))
-    assert rule.content is not None
-    return RuleResult("pass" if any(rule.content.any_line(lines) for lines in readable) else "fail")
+            if rule.content is not None or rule.dialect == "4":  # 5.x: f: on a directory just fails
+                reasons.append(f"{loc} is not a regular file")
+    if found:
+        return RuleResult("pass")
+    return RuleResult("na", "; ".join(reasons)) if reasons else RuleResult("fail")
 
 
 def _dir_rule(rule: Rule, facts: Facts) -> RuleResult:
+    """4.x: wm_sca.c l.841-880, 2049-2175; 5.x: sca_policy_check.cpp l.360-560."""
     kind = "dir_list" if rule.parts else "dir_exists"
-    existing = []
+    existing, reasons = [], []
     for loc in rule.locations:
         request = Request(kind, loc)  # type: ignore[arg-type]
         if (problem := _missing(facts, request)) is not None:
             return problem
-        if facts.items[request].status == OK:
+        status = facts.items[request].status
+        if status == OK:
             existing.append(loc)
+        elif status == NOT_REGULAR and rule.dialect == "4":
+            reasons.append(f"{loc} is not a directory")  # 4.x: opendir fails with ENOTDIR -> invalid
+        elif rule.parts:
+            reasons.append(f"directory {loc} does not exist")
     if not rule.parts:
-        return RuleResult("pass" if existing else "fail")
+        if existing:
+            return RuleResult("pass")
+        return RuleResult("na", "; ".join(reasons)) if reasons else RuleResult("fail")
     if not existing:
-        return RuleResult("na", f"directory {', '.join(rule.locations)} does not exist")
+        return RuleResult("na", "; ".join(reasons) or f"directory {', '.join(rule.locations)} does not exist")
     files = dir_files(rule, facts)
     if rule.content is None:
         return RuleResult("pass" if files else "fail")
@@ -179,6 +190,11 @@ def _process_rule(rule: Rule, facts: Facts) -> RuleResult:
     name = rule.location
     for line in facts.items[request].lines():
         comm, _, args = line.partition("\t")
+        if rule.dialect == "5":
+            # sca_policy_check.cpp l.565-615: equal to a process name or to its full command line
+            if name in (comm, args.rstrip()):
+                return RuleResult("pass")
+            continue
         argv0 = args.split(" ", 1)[0] if args else ""
         # /proc/PID/comm is cut to 15 characters, so compare the cut name too.
         if name in (comm, posixpath.basename(argv0)) or (len(name) > 15 and comm == name[:15]):
@@ -187,6 +203,9 @@ def _process_rule(rule: Rule, facts: Facts) -> RuleResult:
 
 
 def _command_rule(rule: Rule, facts: Facts) -> RuleResult:
+    """4.x: wm_sca.c l.1683-1763; 5.x: sca_policy_check.cpp l.240-330."""
+    if rule.dialect == "4" and rule.content is None:
+        return RuleResult("pass")  # "No pattern given. Returning FOUND." without running it
     request = Request("command", rule.location)
     if (problem := _missing(facts, request)) is not None:
         return problem
@@ -198,9 +217,15 @@ def _command_rule(rule: Rule, facts: Facts) -> RuleResult:
     if item.status == 124:
         return RuleResult("na", f"command timed out: {rule.location}")
     if rule.content is None:
-        # Wazuh requires content for c:; secops reads a bare command as "exits with status 0".
-        return RuleResult("pass" if item.status == 0 else "fail")
-    return RuleResult("pass" if rule.content.any_line(item.lines()) else "fail")
+        return RuleResult("pass")  # 5.x: the command ran, whatever its exit status
+    lines = item.lines()
+    if rule.dialect == "5":
+        if not item.text().strip("\n"):
+            return RuleResult("fail")  # PatternMatches on empty content is false (sca_utils.cpp l.245)
+        if rule.content.literal_line is not None:  # the whole output, trailing newlines cut, equals it
+            return RuleResult("pass" if item.text().strip("\n") == rule.content.literal_line else "fail")
+        lines = item.text().strip("\n").split("\n")
+    return RuleResult("pass" if rule.content.any_line(lines) else "fail")
 
 
 def _registry_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
@@ -319,6 +344,8 @@ class PreparedPolicy:
         return needs
 
     def decide_requirements(self, facts: Facts, host_os: str) -> None:
+        """4.x skips a policy whose requirements fail (wm_sca.c l.1340); 5.x reports every check
+        not applicable (sca_policy.cpp l.104-120), see evaluate()."""
         if self.skip_reason:
             self.applicable, self.reason = False, self.skip_reason
             return
@@ -345,6 +372,9 @@ class PreparedPolicy:
         result = PolicyResult(policy_id=self.policy.id, name=self.policy.policy.name,
                               applicable=bool(self.applicable), reason=self.reason, dialect=self.policy.dialect)
         if not self.applicable:
+            if self.policy.dialect == "5" and not self.skip_reason:
+                result.checks = [self._result(check, "not_applicable", "Policy requirements not met")
+                                 for check, _ in self.checks]
             return result
         for check, rules in self.checks:
             ext = check.secops
@@ -355,11 +385,14 @@ class PreparedPolicy:
                 status, why = "not_applicable", f"check applies to {ext.os} hosts only"
             else:
                 status, why = aggregate(check.condition, [evaluate_rule(r, facts, host_os) for r in rules])
-            result.checks.append(CheckResult(
-                policy_id=self.policy.id, check_id=str(check.id), title=check.title, result=status, reason=why,
-                severity=ext.severity, serves=ext.serves, remediation=check.remediation,
-                product=ext.product, aspect=ext.aspect))
+            result.checks.append(self._result(check, status, why))
         return result
+
+    def _result(self, check: Check, status: CheckStatus, why: str) -> CheckResult:
+        ext = check.secops
+        return CheckResult(policy_id=self.policy.id, check_id=str(check.id), title=check.title, result=status,
+                           reason=why, severity=ext.severity, serves=ext.serves, remediation=check.remediation,
+                           product=ext.product, aspect=ext.aspect)
 
 
 def evaluate_offline(policy: Policy, facts: Facts, host_os: str = "linux",

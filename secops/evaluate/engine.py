@@ -221,7 +221,7 @@ def _command_rule(rule: Rule, facts: Facts) -> RuleResult:
     lines = item.lines()
     if rule.dialect == "5":
         if not item.text().strip("\n"):
-            return RuleResult("fail")  # PatternMatches on empty content is false (sca_utils.cpp l.245)
+            return RuleResult("fail")  # PatternMatches on empty content is false (sca_utils.cpp l.265)
         if rule.content.literal_line is not None:  # the whole output, trailing newlines cut, equals it
             return RuleResult("pass" if item.text().strip("\n") == rule.content.literal_line else "fail")
         lines = item.text().strip("\n").split("\n")

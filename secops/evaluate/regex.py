@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 import pcre2  # type: ignore[import-untyped]
 
 Flavour = Literal["osregex", "pcre2", "pcre2_ci"]
-OS_PATTERN_MAXSIZE = 2048  # os_regex.h
+OS_PATTERN_MAXSIZE = 20480  # os_regex.h l.26
 
 # os_regex_internal.h / os_regex_maps.c, as documented for OS_Regex.
 _OS_CLASSES = {

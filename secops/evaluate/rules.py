@@ -118,7 +118,7 @@ class Test:
         if self.invalid:
             raise InvalidTest(self.invalid)
         if self.op == "literal":
-            # 4.x strcasecmp (wm_sca.c l.1996); 5.x exact compare (sca_utils.cpp l.186)
+            # 4.x strcasecmp (wm_sca.c l.1997); 5.x exact compare (sca_utils.cpp l.182)
             return line.lower() == self.text.lower() if self.dialect == "4" else line == self.text
         if self.never:
             return False
@@ -159,7 +159,7 @@ class Content:
     def any_line(self, lines: list[str]) -> bool:
         """Does the content (a file's or a command's lines) satisfy the pattern?"""
         if self.dialect == "5" and self.literal_line is None and len(self.tests) == 1 and self.tests[0].negated:
-            # sca_utils.cpp l.283-297: a lone negated test passes only if no line matches it
+            # sca_utils.cpp l.299-312: a lone negated test passes only if no line matches it
             return not any(self.tests[0].positive(line) for line in lines)
         return any(self.line_matches(line) for line in lines)
 
@@ -207,7 +207,7 @@ def parse_test(text: str, regex_type: RegexType = "osregex", dialect: Dialect = 
         matcher, why = _compile(body[2:], flavour)
         if matcher is None:
             # 4.x: a pattern that does not compile is "not found" (wm_sca.c l.1987-1989);
-            # 5.x: PCRE2 compile errors make the rule invalid (sca_utils.cpp l.28-40, l.321).
+            # 5.x: PCRE2 compile errors make the rule invalid (sca_utils.cpp l.28-40, l.338).
             return Test(negated, "regex", body[2:], dialect, never=why if dialect == "4" else "",
                         invalid=why if dialect == "5" else "")
         return Test(negated, "regex", body[2:], dialect, matcher=matcher)
@@ -225,7 +225,8 @@ def parse_test(text: str, regex_type: RegexType = "osregex", dialect: Dialect = 
 
 def parse_content(text: str, regex_type: RegexType = "osregex", dialect: Dialect = "4") -> Content:
     if dialect == "5" and not re.match(r"!?[rn]:", text):
-        # sca_utils.cpp IsRegexOrNumericPattern (l.356-361): otherwise the whole pattern is one line
+        # sca_utils.cpp IsRegexOrNumericPattern (l.356-361), sca_policy_check.cpp l.40, 59:
+        # otherwise the whole pattern is one literal line
         return Content((Test(False, "literal", text, dialect),), dialect, literal_line=text)
     tests = tuple(parse_test(part, regex_type, dialect) for part in text.split(" && "))
     return Content(tests, dialect)

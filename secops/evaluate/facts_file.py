@@ -33,7 +33,7 @@ from secops.errors import SecopsError
 from secops.evaluate.facts import Facts, Item, Kind, Request
 from secops.policyfile import format_validation
 
-FORMAT = "secops-facts/1"
+FORMAT: Literal["secops-facts/1"] = "secops-facts/1"
 
 
 class _Strict(BaseModel):
@@ -95,7 +95,7 @@ class HostFacts(_Strict):
 
 class FactsFile(_Strict):
     format: Literal["secops-facts/1"] = FORMAT
-    written_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    written_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
     hosts: list[HostFacts] = Field(default_factory=list)
 
 

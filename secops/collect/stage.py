@@ -38,6 +38,10 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
     extra = options.extra
     db = app_state.db()
     config = load_config(Path(extra["config"]) if extra.get("config") else None)
+    if extra.get("save_facts"):
+        from secops.evaluate.facts_file import check_target
+
+        check_target(Path(extra["save_facts"]))  # before any host is contacted
     packs = load_packs(Path(extra.get("checks") or app_state.settings.checks))
     overrides = load_protection_settings(app_state.settings.policies).variables()
     with db.session() as session:

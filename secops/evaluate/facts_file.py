@@ -112,14 +112,21 @@ def load_facts(path: Path) -> FactsFile:
         raise SecopsError(format_validation(path, exc)) from exc
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write via a fresh temporary file (O_EXCL|O_NOFOLLOW, mode 0600) renamed over `path`:
-    a symlink planted at either name is never followed, and a reader never sees half a file."""
-    path = Path(path)
+def check_target(path: Path) -> None:
+    """Refuse before any work is done: a symlink or a non-file at the output path, or no folder."""
     if path.is_symlink():
         raise SecopsError(f"{path}: is a symbolic link; refusing to write through it")
     if path.exists() and not path.is_file():
         raise SecopsError(f"{path}: exists and is not a regular file")
+    if not path.parent.is_dir():
+        raise SecopsError(f"{path}: folder {path.parent} does not exist")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write via a fresh temporary file (O_EXCL|O_NOFOLLOW, mode 0600) renamed over `path`:
+    a symlink planted at either name is never followed, and a reader never sees half a file."""
+    path = Path(path)
+    check_target(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:

@@ -41,6 +41,7 @@ def audit_command(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     save_facts: Optional[Path] = typer.Option(None, "--save-facts", help="also write what each host answered "
                                               "(JSON) for `secops checks eval --facts`"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
     from secops.collect.stage import run_stage
@@ -52,7 +53,8 @@ def audit_command(
     db = app_state.db()
     extra = {"hosts": [h for h in (hosts or "").split(",") if h.strip()], "local": local, "endpoint": endpoint,
              "config": str(config) if config else None, "checks": str(checks) if checks else None,
-             "progress": progress and console.is_terminal, "save_facts": str(save_facts) if save_facts else None}
+             "progress": progress and console.is_terminal, "save_facts": str(save_facts) if save_facts else None,
+             "waivers": str(waivers) if waivers else None}
     run_id = start_run(db, "audit", agency_code=agency)
     try:
         result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
@@ -72,14 +74,16 @@ def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
 
     from secops.collect.tables import AuditHostRow
 
-    table = Table("host", "address", "result", "protection", "product", "failed checks", title=f"audit run {run_id}")
+    table = Table("host", "address", "result", "protection", "product", "failed checks", "waived",
+                  title=f"audit run {run_id}")
     with db.session() as session:
         for host in session.scalars(select(AuditHostRow).where(AuditHostRow.run_id == run_id)
                                     .order_by(AuditHostRow.label)):
             failed = sum(1 for c in host.checks if c.result == "failed")
+            waived = sum(1 for c in host.checks if c.result == "waived")
             outcome = "ok" if host.status == "ok" else f"error: {host.error_kind}"
             table.add_row(_plain(host.label), _plain(host.address), _plain(outcome), host.protection,
-                          _plain(host.product or ""), str(failed))
+                          _plain(host.product or ""), str(failed), str(waived))
     console.print(table)
 
 

@@ -26,7 +26,7 @@ from secops.evaluate.rules import InvalidTest, Rule, RuleSyntaxError
 from secops.evaluate.sca_load import Check, Condition, Policy
 
 Outcome = Literal["pass", "fail", "na", "error"]
-CheckStatus = Literal["passed", "failed", "not_applicable", "error"]
+CheckStatus = Literal["passed", "failed", "not_applicable", "error", "waived"]  # waived: see waivers.py
 MAX_DIR_FILES = 200  # files read per d: content rule; bounded so /etc/** cannot flood a host
 
 
@@ -62,12 +62,13 @@ class PolicyResult(BaseModel):
 
     @property
     def score(self) -> float | None:
+        """passed / (passed + failed): not applicable, error and waived results are left out."""
         passed, failed = self.count("passed"), self.count("failed")
         return passed / (passed + failed) if passed + failed else None
 
     def summary(self) -> dict[str, object]:
         return {"policy": self.policy_id, "name": self.name, "applicable": self.applicable, "reason": self.reason,
-                "dialect": self.dialect,
+                "dialect": self.dialect, "waived": self.count("waived"),
                 "passed": self.count("passed"), "failed": self.count("failed"),
                 "not_applicable": self.count("not_applicable"), "error": self.count("error"), "score": self.score}
 

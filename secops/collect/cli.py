@@ -76,15 +76,29 @@ def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
 
     table = Table("host", "address", "result", "protection", "product", "failed checks", "waived",
                   title=f"audit run {run_id}")
+    packs: list[str] = []
     with db.session() as session:
         for host in session.scalars(select(AuditHostRow).where(AuditHostRow.run_id == run_id)
                                     .order_by(AuditHostRow.label)):
             failed = sum(1 for c in host.checks if c.result == "failed")
             waived = sum(1 for c in host.checks if c.result == "waived")
             outcome = "ok" if host.status == "ok" else f"error: {host.error_kind}"
+            packs += [f"{host.label}: {_pack_line(p)}" for p in host.policies or []
+                      if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies")]
             table.add_row(_plain(host.label), _plain(host.address), _plain(outcome), host.protection,
                           _plain(host.product or ""), str(failed), str(waived))
     console.print(table)
+    for line in packs[:200]:  # per host and pack: dialect and counts (details: the per-host report page)
+        console.print(line.replace("\x1b", "\\x1b"), markup=False, highlight=False, soft_wrap=True)
+
+
+def _pack_line(p: dict) -> str:  # type: ignore[type-arg]
+    """One policy on one host: dialect and counts, or why it did not apply."""
+    head = f"{p.get('policy')} (Wazuh {p.get('dialect', '4')}.x)"
+    if not p.get("applicable"):
+        return f"{head}: not applicable: {p.get('reason', '')}"
+    return (f"{head}: {p.get('passed', 0)} passed, {p.get('failed', 0)} failed, "
+            f"{p.get('not_applicable', 0)} n/a, {p.get('waived', 0)} waived")
 
 
 @checks_app.command("list")

@@ -152,17 +152,21 @@ def checks_validate(
 @checks_app.command("eval")
 @user_errors
 def checks_eval(
+    ctx: typer.Context,
     policies: List[Path] = typer.Argument(..., help="policy files"),
     facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
     host: Optional[str] = typer.Option(None, "--host", help="only this host (label or address)"),
     dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
-    show: str = typer.Option("failed,not_applicable,error", "--show", help="results listed per check"),
+    show: str = typer.Option("failed,not_applicable,error,waived", "--show", help="results listed per check"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Evaluate policies against saved host answers, with no host contacted."""
     from secops.evaluate.checks_cli import eval_files
 
-    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json))
+    path = waivers or Path(state(ctx).settings.policies) / "waivers.yaml"
+    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json,
+                                waivers_path=path))
 
 
 @hosts_app.command("trust")

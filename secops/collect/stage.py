@@ -81,7 +81,8 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
         from secops.evaluate.facts_file import HostFacts, save_facts
 
         save_facts(Path(extra["save_facts"]), [
-            HostFacts.from_facts(a.target.label, a.target.address, a.host_os, a.os_info, a.facts)
+            HostFacts.from_facts(a.target.label, a.target.address, a.host_os, a.os_info, a.facts,
+                                 a.target.endpoint_code, a.target.agency_codes)
             for a in audits if a.facts is not None])
     errors = [printable(f"{a.target.label} ({a.target.address}): error: {a.error_kind}: {a.message}") or ""
               for a in audits if a.status != "ok"]

@@ -51,8 +51,16 @@ def validate_files(files: list[Path], strict: bool = False, dialect: str | None 
 
 
 def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, dialect: str | None = None,
-               show: str = "failed,not_applicable,error,waived", as_json: bool = False) -> int:
-    """Evaluate policies against a saved facts file (no host contacted); print results per host."""
+               show: str = "failed,not_applicable,error,waived", as_json: bool = False,
+               waivers_path: Path | None = None) -> int:
+    """Evaluate policies against a saved facts file (no host contacted); print results per host.
+
+    Waivers apply as in an audit, as of today; a system scope needs the inventory, so here only
+    host and agency scopes match."""
+    import datetime as dt
+
+    from secops.evaluate.waivers import apply_waivers, load_waivers
+
     from rich.table import Table
 
     from secops.evaluate.engine import evaluate_offline
@@ -65,19 +73,23 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
     if not hosts:
         raise SecopsError(f"{facts_path}: no host {host!r} in the facts file" if host
                           else f"{facts_path}: the facts file holds no host")
+    waivers = load_waivers(waivers_path) if waivers_path else []
+    today = dt.date.today()
     wanted = {s.strip() for s in show.split(",") if s.strip()}
     out: list[dict[str, object]] = []
     for h in hosts:
         facts = h.to_facts()
         for policy in loaded:
             result = evaluate_offline(policy, facts, host_os=h.os)
+            apply_waivers([result], waivers, h.names(), set(h.agencies), {}, today)
             out.append({"host": h.label, **result.summary(),
                         "checks": [c.model_dump() for c in result.checks]})
             if as_json:
                 continue
             console.print(f"{_plain(h.label)}: {_plain(policy.id)} (Wazuh {policy.dialect}.x dialect): "
                           + (f"passed {result.count('passed')}, failed {result.count('failed')}, "
-                             f"not applicable {result.count('not_applicable')}, error {result.count('error')}"
+                             f"not applicable {result.count('not_applicable')}, error {result.count('error')}, "
+                             f"waived {result.count('waived')}"
                              + (f", score {result.score:.0%}" if result.score is not None else "")
                              if result.applicable else f"not applicable: {_plain(result.reason)}"))
             rows = [c for c in result.checks if c.result in wanted]

@@ -4,6 +4,7 @@ Format (JSON, `format: secops-facts/1`), one entry per host:
 
     {"format": "secops-facts/1", "written_at": "2026-12-01T05:00:00Z",
      "hosts": [{"label": "web1", "address": "127.0.0.1", "os": "linux", "os_info": "Linux 6.1 x86_64",
+                "endpoint_code": "EP-001", "agencies": ["SO-TTTT", "UBND-TINH"],
                 "answers": [{"kind": "file_read", "arg": "/etc/ssh/sshd_config", "status": 0,
                              "text": "PermitRootLogin no\\n"},
                             {"kind": "command", "arg": "sysctl kernel.randomize_va_space", "status": 0,
@@ -65,6 +66,8 @@ class HostFacts(_Strict):
     address: str = ""
     os: Literal["linux", "windows", "macos", "unknown"] = "linux"
     os_info: str = ""
+    endpoint_code: str | None = None
+    agencies: list[str] = Field(default_factory=list, description="the endpoint's agency and its ancestors (waivers)")
     answers: list[Answer] = Field(default_factory=list)
     errors: list[AnswerError] = Field(default_factory=list)
 
@@ -76,8 +79,12 @@ class HostFacts(_Strict):
             facts.errors[Request(e.kind, e.arg)] = e.error
         return facts
 
+    def names(self) -> set[str]:
+        return {n for n in (self.label, self.address, self.endpoint_code) if n}
+
     @classmethod
-    def from_facts(cls, label: str, address: str, host_os: str, os_info: str, facts: Facts) -> HostFacts:
+    def from_facts(cls, label: str, address: str, host_os: str, os_info: str, facts: Facts,
+                   endpoint_code: str | None = None, agencies: tuple[str, ...] = ()) -> HostFacts:
         answers = []
         for req in sorted(facts.items):
             item = facts.items[req]
@@ -90,7 +97,7 @@ class HostFacts(_Strict):
         errors = [AnswerError(kind=r.kind, arg=r.arg, error=msg) for r, msg in sorted(facts.errors.items())]
         os_name = host_os if host_os in ("linux", "windows", "macos") else "unknown"
         return cls(label=label, address=address, os=os_name, os_info=os_info, answers=answers,  # type: ignore[arg-type]
-                   errors=errors)
+                   errors=errors, endpoint_code=endpoint_code, agencies=list(agencies))
 
 
 class FactsFile(_Strict):

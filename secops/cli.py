@@ -19,6 +19,7 @@ from secops.discover.cli import app as discover_app
 from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_app
 from secops.schedule.cli import daemon_command, runs_app, schedule_app
 from secops.remote.cli import scanner_command, scanners_command
+from secops.evaluate.waivers_cli import waivers_app
 
 app = typer.Typer(
     name="secops",
@@ -70,6 +71,7 @@ app.add_typer(hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(runs_app, name="runs")
+app.add_typer(waivers_app, name="waivers")
 app.command("daemon")(daemon_command)
 app.command("scanner")(scanner_command)
 app.command("scanners")(scanners_command)

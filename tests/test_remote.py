@@ -258,9 +258,17 @@ def test_out_of_scope_target_is_refused_by_the_scanner(remote_run) -> None:
     assert overridden.returncode == 2 and "never travels" in overridden.stderr
 
 
-def test_site_without_live_scanner_is_reported_not_hung(redis_server: RedisServer, tmp_path: Path) -> None:
+@pytest.fixture
+def own_redis():
+    """A broker of the test's own: the module's scanners must not pick up this test's tasks."""
+    server = RedisServer(password=PASSWORD).start()
+    yield server
+    server.cleanup()
+
+
+def test_site_without_live_scanner_is_reported_not_hung(own_redis: RedisServer, tmp_path: Path) -> None:
     policies = _policies(tmp_path, scanner_wait_seconds=2)
-    env = _central(tmp_path, f"sqlite:///{tmp_path / 'c.db'}", policies, redis_server.url)
+    env = _central(tmp_path, f"sqlite:///{tmp_path / 'c.db'}", policies, own_redis.url)
     started = time.monotonic()
     done = run_cli("--db", str(tmp_path / "c.db"), "audit", "--agency", "SO-B", "--no-progress", env=env)
     assert time.monotonic() - started < 60
@@ -327,20 +335,20 @@ def test_redis_stopped_mid_run_ends_partial_naming_the_sites(tmp_path: Path) -> 
         server.cleanup()
 
 
-def test_killed_scanner_task_is_redelivered_and_stored_once(redis_server: RedisServer, labs,
+def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServer, labs,
                                                             tmp_path: Path) -> None:
     """SIGKILL the scanner of site A mid-audit: a second scanner of A gets the task after the visibility
     timeout, and the central stores the hosts once."""
     policies = _policies(tmp_path, visibility_timeout_seconds=6, scanner_wait_seconds=60)
     db_path = tmp_path / "c.db"
-    env = _central(tmp_path, f"sqlite:///{db_path}", policies, redis_server.url)
+    env = _central(tmp_path, f"sqlite:///{db_path}", policies, own_redis.url)
     files = _site_files(tmp_path, "A", labs["A"])
     checks = tmp_path / "checks"
     shutil.copytree(ROOT / "checks", checks)
     (checks / "slow.yml").write_text(yaml.safe_dump({
         "policy": {"id": "slow_test", "name": "slow", "file": "slow.yml"},
         "checks": [{"id": 1, "title": "takes a while", "condition": "all", "rules": ["c:sleep 5"]}]}))
-    first = _scanner("A", files, redis_server.url, policies, tmp_path / "scanner-1.log", checks=checks,
+    first = _scanner("A", files, own_redis.url, policies, tmp_path / "scanner-1.log", checks=checks,
                      name="siteA@one")
     job = subprocess.Popen([sys.executable, "-m", "secops", "--db", str(db_path), "audit", "--agency", "SO-A",
                             "--no-progress"], env={**os.environ, "PYTHONPATH": str(ROOT), **env},
@@ -353,7 +361,7 @@ def test_killed_scanner_task_is_redelivered_and_stored_once(redis_server: RedisS
             time.sleep(0.2)
         time.sleep(1)  # mid-audit: the hosts are being audited (each takes >= 5 s)
         first.kill()
-        second = _scanner("A", files, redis_server.url, policies, tmp_path / "scanner-2.log", checks=checks,
+        second = _scanner("A", files, own_redis.url, policies, tmp_path / "scanner-2.log", checks=checks,
                           name="siteA@two")
         out, err = job.communicate(timeout=180)
         assert job.returncode == 0, out + err

@@ -1,0 +1,31 @@
+"""`secops inventory export` (the register as files) and `secops report annual` (Form 08)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from secops.cliutil import console, fail, state, user_errors
+from secops.grade.facts import load_agencies
+from secops.inventory.tree import find_agency, subtree
+from secops.register.export import register_records, write_register
+
+
+@user_errors
+def export_command(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("secops-register"), "--out", help="folder to write"),
+    fmt: str = typer.Option("csv", "--format", help="csv (systems.csv + assessments.csv) or yaml (register.yaml)"),
+    agency: Optional[str] = typer.Option(None, "--agency", help="only this agency and its sub-units"),
+) -> None:
+    """Export the level-dossier register (systems and assessments) in the import format."""
+    if fmt not in ("csv", "yaml"):
+        raise fail("--format must be csv or yaml")
+    with state(ctx).db().session() as session:
+        agencies = load_agencies(session)
+        ids = {node.id for node, _ in subtree(agencies, find_agency(agencies, agency))} if agency else None
+        records = register_records(session, ids)
+    for path in write_register(records, out, fmt):
+        console.print(f"wrote {path}", highlight=False, markup=False)

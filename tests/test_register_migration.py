@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from secops.config import bundled
 from secops.grade.engine import grade
 from secops.grade.facts import load_facts
-from secops.grade.policy import load_targets  # noqa: I001
-from secops.config import bundled
+from secops.grade.policy import load_targets
 from secops.store.db import Database, current_revision, head_revision
 from secops.store.tables import AssessmentRow, GradeRow, SystemRow
 
@@ -63,7 +63,7 @@ def test_grades_after_migration_equal_the_previous_release(tmp_path):
     with db.session() as session:
         before = {(g.target_id, g.agency_code): (g.numerator, g.denominator, g.status, g.gap)
                   for g in session.scalars(select(GradeRow).where(GradeRow.run_id == 1))}
-        as_of = dt.datetime(2026, 12, 1, 23, 59, 59, tzinfo=dt.timezone.utc)
+        as_of = dt.datetime(2026, 12, 1, 23, 59, 59, tzinfo=dt.UTC)
         facts = load_facts(session, as_of, 7)
         after = {}
         for result in grade(targets, facts):

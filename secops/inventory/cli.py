@@ -18,6 +18,7 @@ from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
 from secops.inventory.readers import ENTITIES
 from secops.inventory.tree import find_agency, subtree
+from secops.register.regime import load_regimes
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
@@ -38,7 +39,8 @@ def import_command(
     app_state = state(ctx)
     levels = load_levels(app_state.settings.policies)
     try:
-        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid)  # type: ignore[arg-type]
+        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,  # type: ignore[arg-type]
+                              regimes=load_regimes(app_state.settings.policies))
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from secops.errors import RowError
 from secops.grade.policy import LevelPolicy
 from secops.inventory.readers import RawRow
+from secops.register.regime import Regime, regime_on
 from secops.models import Agency, AgencyKind, Assessment, Endpoint, InformationSystem, StaffMember
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -68,7 +69,8 @@ def _key(raw: RawRow) -> tuple[str, str]:
 
 
 def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind, str | None]],
-             levels: LevelPolicy, today: dt.date, known_systems: set[str] | None = None) -> Validated:
+             levels: LevelPolicy, today: dt.date, known_systems: set[str] | None = None,
+             regimes: list[Regime] | None = None) -> Validated:
     """known_agencies: code -> (kind, parent code) of agencies already in the database;
     known_systems: codes of information systems already in the database."""
     out = Validated()
@@ -105,11 +107,14 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind,
             if getattr(model, owner_field) not in valid_agencies:
                 reason = f"agency {getattr(model, owner_field)!r} is not in the file or the database"
             elif isinstance(model, InformationSystem) and model.approved_by and model.level:
-                expected = levels.approver(model.level)
+                expected, source = levels.approver(model.level), "policies/levels.yaml"
+                if regimes and model.approval_date:  # the approver of the regime in force that day
+                    regime = regime_on(regimes, model.approval_date)
+                    expected, source = regime.levels[model.level].approver, f"policies/regimes/{regime.id}.yaml"
                 if expected is not None and model.approved_by != expected:
                     reason_field = "approved_by"
                     reason = (f"level {model.level} is approved by {expected.value}, "
-                              f"not {model.approved_by.value} (policies/levels.yaml)")
+                              f"not {model.approved_by.value} ({source})")
             if reason:
                 out.errors.append(RowError(raw.file, raw.row, reason_field, reason))
             else:

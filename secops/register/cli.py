@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,7 +17,7 @@ def export_command(
     ctx: typer.Context,
     out: Path = typer.Option(Path("secops-register"), "--out", help="folder to write"),
     fmt: str = typer.Option("csv", "--format", help="csv (systems.csv + assessments.csv) or yaml (register.yaml)"),
-    agency: Optional[str] = typer.Option(None, "--agency", help="only this agency and its sub-units"),
+    agency: str | None = typer.Option(None, "--agency", help="only this agency and its sub-units"),
 ) -> None:
     """Export the level-dossier register (systems and assessments) in the import format."""
     if fmt not in ("csv", "yaml"):

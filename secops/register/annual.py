@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,3 +54,11 @@ def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[st
     t = translator(templates, lang)
     return [f"{v.code}: {t('annual_rule_' + v.rule, **v.params)} — {t('annual_fix')}: {t('annual_fix_' + v.rule)}"
             for v in result.violations]
+
+
+def current_year_report(db: Database, settings: Settings, folder: Path, today: dt.date, lang: str = "vi") -> AnnualResult:
+    """The annual report of the reporting period that holds `today` (used by `secops demo`)."""
+    from secops.register.report_section import report_year
+
+    regime = regime_on(load_regimes(settings.policies), today)
+    return annual_report(db, settings, report_year(regime, today), folder, lang=lang)

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 from annual_helpers import build_register
+
 from secops.inventory.importer import write_models
 from secops.models import ApprovalStatus, InformationSystem
 

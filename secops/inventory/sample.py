@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from secops.models import (Agency, AgencyKind, Endpoint, EndpointRole, EvidenceSource, InformationSystem,
                            Lifecycle, OSFamily, ProtectionEvidence, ProtectionStatus, StaffMember)
+from secops.register.sample import sample_system
 
 PROVINCE = ("SAMPLE", "Tỉnh Mẫu An Hòa (dữ liệu mẫu)")
 DEPARTMENTS = [
@@ -36,8 +37,6 @@ SYSTEM_KINDS = ["Cổng thông tin điện tử", "Hệ thống quản lý văn 
                 "Hệ thống một cửa điện tử", "Cơ sở dữ liệu chuyên ngành", "Hệ thống kế toán",
                 "Mạng nội bộ (LAN)", "Hệ thống hội nghị truyền hình", "Hệ thống quản lý hồ sơ",
                 "Phần mềm quản lý nhân sự"]
-from secops.register.sample import sample_system  # noqa: E402
-
 PRODUCTS = ["BKAV Endpoint", "Kaspersky Endpoint Security", "ESET Endpoint Security", "Trend Micro Apex One",
             "Microsoft Defender", "ClamAV"]
 COMMUNES = 178

@@ -26,6 +26,7 @@ PROVIDERS: dict[str, str] = {
     "audit": "secops.collect.report_section:audit_section",
     "trends": "secops.schedule.trends:trends_section",
     "sites": "secops.remote.report_section:sites_section",
+    "reporting": "secops.register.report_section:reporting_section",
 }
 
 

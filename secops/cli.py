@@ -46,7 +46,7 @@ def root(
     from secops.config import Settings
 
     overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output}.items() if v is not None}
-    ctx.obj = AppState(Settings(**overrides))
+    ctx.obj = AppState(Settings.model_validate(overrides))
 
 
 @app.command("init")
@@ -61,7 +61,7 @@ def init(ctx: typer.Context) -> None:
 
 lazy_command("inventory", "secops.inventory.cli:app")
 lazy_command("grade", "secops.grade.cli:grade_command")
-lazy_command("report", "secops.report.cli:report_command")
+lazy_command("report", "secops.register.cli:_report_group()")
 lazy_command("demo", "secops.demo:demo_command")
 lazy_command("discover", "secops.discover.cli:app")
 lazy_command("audit", "secops.collect.cli:audit_command")
@@ -70,7 +70,10 @@ lazy_command("hosts", "secops.collect.cli:hosts_app")
 lazy_command("evidence", "secops.collect.cli:evidence_app")
 lazy_command("schedule", "secops.schedule.cli:schedule_app")
 lazy_command("runs", "secops.schedule.cli:runs_app")
+lazy_command("waivers", "secops.evaluate.waivers_cli:waivers_app")
 lazy_command("daemon", "secops.schedule.cli:daemon_command")
+lazy_command("scanner", "secops.remote.cli:scanner_command")
+lazy_command("scanners", "secops.remote.cli:scanners_command")
 
 
 def main() -> None:

@@ -20,13 +20,16 @@ _REGISTRY: dict[str, str] = {}
 
 
 def lazy_command(name: str, target: str) -> None:
-    """Register `secops NAME` as TARGET ("package.module:app_or_function"), imported on first use."""
+    """Register `secops NAME` as TARGET ("package.module:app_or_function"), imported on first use;
+    "package.module:factory()" calls a function that returns the typer app."""
     _REGISTRY[name] = target
 
 
 def _load(name: str, target: str) -> click.Command:
     module_name, _, attribute = target.partition(":")
-    obj: Any = getattr(importlib.import_module(module_name), attribute)
+    obj: Any = getattr(importlib.import_module(module_name), attribute.removesuffix("()"))
+    if attribute.endswith("()"):
+        obj = obj()
     if isinstance(obj, typer.Typer):  # a group of sub-commands, as add_typer would make it
         command: click.Command = typer.main.get_group(obj)
     else:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from secops.config import policy_path
 from secops.models import Approver
 from secops.policyfile import load_model
 
@@ -16,7 +17,7 @@ Entity = Literal["systems", "endpoints", "staff"]
 # Fields a policy filter may name, per entity (see grade/facts.py for how each is computed).
 ENTITY_FIELDS: dict[str, set[str]] = {
     "systems": {"code", "level", "state", "approved_by", "approval_date", "plan_deployed_date",
-                "last_inspection_date"},
+                "last_inspection_date", "approval_status", "plan_deployment", "proposed_level"},
     "endpoints": {"code", "hostname", "os_family", "role", "protection", "last_seen"},
     "staff": {"code", "is_head", "awareness_date", "informed_date", "training_date"},
 }
@@ -113,8 +114,8 @@ class LevelPolicy(_Strict):
 
 
 def load_targets(policies_dir: Path) -> TargetPolicy:
-    return load_model(policies_dir / "targets.yaml", TargetPolicy)
+    return load_model(policy_path(policies_dir, "targets.yaml"), TargetPolicy)
 
 
 def load_levels(policies_dir: Path) -> LevelPolicy:
-    return load_model(policies_dir / "levels.yaml", LevelPolicy)
+    return load_model(policy_path(policies_dir, "levels.yaml"), LevelPolicy)

@@ -12,19 +12,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secops.models import (
-    Agency,
-    AgencyKind,
-    Endpoint,
-    EndpointRole,
-    EvidenceSource,
-    InformationSystem,
-    Lifecycle,
-    OSFamily,
-    ProtectionEvidence,
-    ProtectionStatus,
-    StaffMember,
-)
+from secops.models import (Agency, AgencyKind, Endpoint, EndpointRole, EvidenceSource, InformationSystem,
+                           Lifecycle, OSFamily, ProtectionEvidence, ProtectionStatus, StaffMember)
+from secops.register.sample import sample_system
 
 PROVINCE = ("SAMPLE", "Tỉnh Mẫu An Hòa (dữ liệu mẫu)")
 DEPARTMENTS = [
@@ -94,7 +84,7 @@ def _system(rng: random.Random, code: str, owner: Agency, name: str, today: dt.d
             fields["plan_deployed_date"] = approved + dt.timedelta(days=rng.randint(10, 50))
             if rng.random() < 0.5:
                 fields["last_inspection_date"] = today - dt.timedelta(days=rng.randint(5, 400))
-    return InformationSystem(**fields)
+    return sample_system(fields, today)  # completed into a level-dossier register row (issue 8)
 
 
 def _evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvidence | None:

@@ -7,3 +7,4 @@ from secops.collect import tables as _collect  # noqa: F401
 from secops.schedule import tables as _schedule  # noqa: F401
 
 metadata = Base.metadata
+from secops.remote import tables as _remote  # noqa: F401

@@ -47,14 +47,18 @@ def fix_csv_chunks(items: Iterable[FixItem], rows_per_chunk: int = 2000) -> Iter
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FIX_COLUMNS)
     for n, item in enumerate(items, 1):
-        writer.writerow([_safe_cell(v) for v in (
-            item.target_id, item.entity, item.agency_code, item.agency_name, item.code, item.label, item.status,
-            item.reason, json.dumps(item.detail, ensure_ascii=False, default=str) if item.detail else "")])
+        writer.writerow(_fix_row(item))
         if n % rows_per_chunk == 0:
             yield out.getvalue()
             out.seek(0)
             out.truncate()
     yield out.getvalue()
+
+
+def _fix_row(item: FixItem) -> list[str]:
+    return [_safe_cell(v) for v in (
+        item.target_id, item.entity, item.agency_code, item.agency_name, item.code, item.label, item.status,
+        item.reason, json.dumps(item.detail, ensure_ascii=False, default=str) if item.detail else "")]
 
 
 def fix_csv(d: Dashboard) -> str:
@@ -64,19 +68,58 @@ def fix_csv(d: Dashboard) -> str:
 FIX_SLOT = "__secops_fix_items__"
 
 
-def dashboard_json_chunks(d: Dashboard, items: Iterable[FixItem]) -> Iterator[str]:
-    """dashboard.json with its `fix` array written item by item (the same JSON as one dump)."""
+def _json_frame(d: Dashboard) -> tuple[str, str]:
+    """dashboard.json before and after its `fix` array's items (the same JSON as one dump)."""
     # The pages' content is already in the sections' own data: only their paths go to JSON.
     data = d.model_copy(update={"fix": [], "sections": {
         name: {k: v for k, v in section.items() if k != "pages"} if isinstance(section, dict) else section
         for name, section in d.sections.items()}}).model_dump(mode="json")
     data["fix"] = FIX_SLOT
     head, tail = json.dumps(data, indent=2, ensure_ascii=False).split(json.dumps(FIX_SLOT), 1)
-    yield head + "["
+    return head + "[", "\n  ]" + tail
+
+
+def _json_item(item: FixItem, first: bool) -> str:
+    text = json.dumps(item.model_dump(mode="json"), indent=2, ensure_ascii=False)
+    return ("" if first else ",") + "\n    " + text.replace("\n", "\n    ")
+
+
+def dashboard_json_chunks(d: Dashboard, items: Iterable[FixItem]) -> Iterator[str]:
+    head, tail = _json_frame(d)
+    yield head
     for n, item in enumerate(items):
-        text = json.dumps(item.model_dump(mode="json"), indent=2, ensure_ascii=False)
-        yield ("," if n else "") + "\n    " + text.replace("\n", "\n    ")
-    yield "\n  ]" + tail
+        yield _json_item(item, n == 0)
+    yield tail
+
+
+def _write_fix_exports(d: Dashboard, folder: Path, formats: tuple[str, ...], items: Iterable[FixItem]) -> list[str]:
+    """dashboard.json and fix.csv in one pass over the records to fix (one query, not one per file)."""
+    names = [n for n, f in (("dashboard.json", "json"), ("fix.csv", "csv")) if f in formats]
+    if not names:
+        return []
+    tmps = {name: (folder / name).with_name(f".{name}.tmp") for name in names}
+    handles = {name: tmp.open("w", encoding="utf-8") for name, tmp in tmps.items()}
+    try:
+        json_out, csv_out = handles.get("dashboard.json"), handles.get("fix.csv")
+        head, tail = _json_frame(d)
+        writer = csv.writer(csv_out, lineterminator="\n") if csv_out else None
+        if json_out:
+            json_out.write(head)
+        if writer:
+            writer.writerow(FIX_COLUMNS)
+        for n, item in enumerate(items):
+            if json_out:
+                json_out.write(_json_item(item, n == 0))
+            if writer:
+                writer.writerow(_fix_row(item))
+        if json_out:
+            json_out.write(tail)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    for name, tmp in tmps.items():
+        tmp.replace(folder / name)
+    return names
 
 
 PAGE_PATH = re.compile(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.html")
@@ -101,8 +144,8 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
                   fix_stream: Callable[[], Iterable[FixItem]] | None = None) -> dict[str, Path]:
     """Write each file to a temporary name and rename it, so a reader never sees half a report.
 
-    fix_stream gives every record to fix (d.fix may hold only a preview); it is read once per
-    file that lists them, page by page, so memory does not grow with the province."""
+    fix_stream gives every record to fix (d.fix may hold only a preview); it is read once, page
+    by page, for dashboard.json and fix.csv together, so memory does not grow with the province."""
     stream = fix_stream or (lambda: d.fix)
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
@@ -112,20 +155,16 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
     if "html" in formats:
         for page in pages:
             files[page["path"]] = render_page(d, templates, page["template"], page["context"])
-    streamed: dict[str, Callable[[], Iterable[str]]] = {}
-    if "json" in formats:
-        streamed["dashboard.json"] = lambda: dashboard_json_chunks(d, stream())
     if "csv" in formats:
         files["grades.csv"] = grades_csv(d)
-        streamed["fix.csv"] = lambda: fix_csv_chunks(stream())
     written: dict[str, Path] = {}
-    for name, chunks in [*((n, (lambda t=t: [t])) for n, t in files.items()), *streamed.items()]:
+    for name, text in files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            for chunk in chunks():
-                handle.write(chunk)
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         written[name] = path
+    for name in _write_fix_exports(d, folder, formats, stream()):
+        written[name] = folder / name
     return written

@@ -71,7 +71,7 @@ def _upsert(session: Session, table: type[Base], items: list[tuple[str, dict[str
         else:
             tally.unchanged += 1
     for batch in _batches(new):
-        session.execute(insert(table), batch)
+        session.execute(insert(table.__table__), batch)  # Core: one executemany per batch
     for batch in _batches(changed):
         session.execute(update(table), batch)  # ORM bulk UPDATE by primary key
     if inserted_codes is not None:
@@ -198,7 +198,7 @@ def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_
                             "source": ev.source.value, "observed_at": ev.observed_at, "detail": ev.detail,
                             "run_id": run_id})
     for batch in _batches(rows_to_add):
-        session.execute(insert(EvidenceRow), batch)
+        session.execute(insert(EvidenceRow.__table__), batch)
     return len(rows_to_add)
 
 

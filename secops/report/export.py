@@ -80,7 +80,7 @@ def _json_frame(d: Dashboard) -> tuple[str, str]:
 
 
 def _json_item(item: FixItem, first: bool) -> str:
-    text = json.dumps(item.model_dump(mode="json"), indent=2, ensure_ascii=False)
+    text = item.model_dump_json(indent=2)  # pydantic's serializer: json.dumps with indent is pure Python
     return ("" if first else ",") + "\n    " + text.replace("\n", "\n    ")
 
 

@@ -45,7 +45,7 @@ def run_secops(code: Path, db: str, *args: str) -> tuple[float, float, str]:
 
 def _stored(moment: dt.datetime) -> str:
     # How SQLAlchemy stores a UTC datetime in SQLite (secops.store.base.UTCDateTime).
-    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 PLAIN_SQL = {
@@ -89,7 +89,7 @@ def line(label: str, seconds: float, mib: float, floor: float | None = None) -> 
 def bench_size(code: Path, endpoints: int, workdir: Path) -> None:
     print(f"{endpoints:,} endpoints (SQLite)", flush=True)
     db_file = workdir / f"bench-{endpoints}.db"
-    as_of = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
     seconds, mib, _ = run_secops(code, str(db_file), "inventory", "sample", "--endpoints", str(endpoints))
     line("load", seconds, mib)
     floor = plain_sql_seconds(db_file, as_of)
@@ -111,7 +111,7 @@ def bench_pg(code: Path, endpoints: int, workdir: Path) -> None:
     server = PostgresServer()
     try:
         url = server.start()
-        as_of = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
         for label, args in (("load", ("inventory", "sample", "--endpoints", str(endpoints))),
                             ("grade", ("grade", "--as-of", as_of.isoformat())),
                             ("report", ("report", "--out", str(workdir / f"pg-out-{endpoints}")))):
@@ -135,7 +135,8 @@ def main() -> None:
                         help="also load, grade and report on a throwaway PostgreSQL (tests/pg_server.py)")
     args = parser.parse_args()
     code = args.code.resolve()
-    print(f"secops from {code}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}; sqlite {sqlite3.sqlite_version}")
+    print(f"secops from {code}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}; "
+          f"sqlite {sqlite3.sqlite_version}")
     bench_version(code)
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
     with tempfile.TemporaryDirectory(prefix="secops-bench-") as tmp:

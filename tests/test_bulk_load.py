@@ -13,7 +13,7 @@ from secops.inventory.load_sample import load_sample
 from secops.inventory.sample import generate
 from secops.store.tables import EndpointRow, EvidenceRow, StaffRow, SystemRow
 
-AS_OF = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
 
 def test_streamed_sample_is_the_same_province():

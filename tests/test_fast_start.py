@@ -29,8 +29,8 @@ print("LOADED", ",".join(loaded))
 
 def loaded_after(*args: str) -> tuple[str, set[str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", PROBE % (HEAVY, HEAVY), *args], capture_output=True, text=True, check=False,
-                            env=env, timeout=120)
+    result = subprocess.run([sys.executable, "-c", PROBE % (HEAVY, HEAVY), *args], capture_output=True, text=True,
+                            check=False, env=env, timeout=120)
     line = [ln for ln in result.stdout.splitlines() if ln.startswith("LOADED")][-1]
     return result.stdout, set(filter(None, line.removeprefix("LOADED ").split(",")))
 

@@ -25,7 +25,7 @@ from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
-BASE = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+BASE = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 STATES = ["planned", "dossier_submitted", "level_approved", "plan_deployed"]
 STATUSES = ["protected", "degraded", "unprotected", "unknown"]
 SOURCES = ["audit", "import", "sample"]
@@ -95,7 +95,7 @@ def store(db: Database, p: dict[str, Any]) -> None:
         s.execute(delete(AgencyRow).where(AgencyRow.parent_id.is_not(None)))
         s.execute(delete(AgencyRow))
         rows = []
-        for i, (code, parent) in enumerate(zip(p["codes"], p["parents"])):
+        for code, parent in zip(p["codes"], p["parents"], strict=True):
             row = AgencyRow(code=code, name=f"N {code}", kind="commune",
                             parent_id=rows[parent].id if parent is not None else None)
             s.add(row)

@@ -16,7 +16,7 @@ from secops.report.export import fix_csv
 from secops.report.publish import publish
 from secops.report.render import render_html
 
-AS_OF = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 
 
 def reference_outputs(app_state, dashboard):  # type: ignore[no-untyped-def]

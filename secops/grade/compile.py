@@ -37,7 +37,7 @@ def _within_days(column: ColumnElement[Any], days: int, as_of: dt.datetime) -> C
     if kind == "date":
         return and_(column.is_not(None), column >= first_day)
     if kind == "datetime":
-        start = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.timezone.utc)
+        start = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.UTC)
         return and_(column.is_not(None), column >= start)
     return false()  # not a date: the reference never matches either
 

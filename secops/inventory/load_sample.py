@@ -10,8 +10,8 @@ import datetime as dt
 
 from secops.inventory.importer import write_models
 from secops.inventory.sample import stream
-from secops.register.sample import sample_assessments
 from secops.inventory.upsert import Tally
+from secops.register.sample import sample_assessments
 from secops.store.db import Database
 from secops.store.tables import MetaRow
 

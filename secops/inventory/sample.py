@@ -12,8 +12,19 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secops.models import (Agency, AgencyKind, Endpoint, EndpointRole, EvidenceSource, InformationSystem,
-                           Lifecycle, OSFamily, ProtectionEvidence, ProtectionStatus, StaffMember)
+from secops.models import (
+    Agency,
+    AgencyKind,
+    Endpoint,
+    EndpointRole,
+    EvidenceSource,
+    InformationSystem,
+    Lifecycle,
+    OSFamily,
+    ProtectionEvidence,
+    ProtectionStatus,
+    StaffMember,
+)
 from secops.register.sample import sample_system
 
 PROVINCE = ("SAMPLE", "Tỉnh Mẫu An Hòa (dữ liệu mẫu)")
@@ -157,7 +168,7 @@ def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85) -> It
                             for i in range(start, min(start + ENDPOINT_CHUNK, endpoints))]
     staff: list[StaffMember] = []
     staff_index = 0
-    for unit, w in zip(units, weights):
+    for unit, w in zip(units, weights, strict=True):
         for n in range(max(5, round(w * 10))):
             staff_index += 1
             staff.append(_staff(rng, staff_index, unit, n == 0, today))

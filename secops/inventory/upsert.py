@@ -7,10 +7,10 @@ BATCH rows, not a flush per ORM object), inside the caller's transaction: still 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from secops.models import Agency, Assessment, Endpoint, InformationSystem, StaffMember
@@ -38,13 +38,18 @@ def _apply(row: Base, values: dict[str, Any]) -> bool:
 
 def _existing(session: Session, table: type[Base], codes: list[str], fields: list[str]) -> dict[str, Any]:
     """code -> (id, *fields) of the rows already stored, as plain tuples (no ORM objects)."""
-    columns = [getattr(table, "id"), *(getattr(table, f) for f in fields)]
-    code_column = getattr(table, "code")
+    columns = [table.id, *(getattr(table, f) for f in fields)]  # type: ignore[attr-defined]
+    code_column = table.code  # type: ignore[attr-defined]
     found: dict[str, Any] = {}
     for chunk in range(0, len(codes), LOOKUP):
         rows = session.execute(select(code_column, *columns).where(code_column.in_(codes[chunk:chunk + LOOKUP])))
         found.update((row[0], tuple(row[1:])) for row in rows)
     return found
+
+
+def _core(table: type[Base]) -> Table:
+    # Core, not the ORM class: ORM bulk inserts split a batch by which values are NULL.
+    return cast(Table, table.__table__)
 
 
 def _batches(rows: list[dict[str, Any]]) -> Any:
@@ -66,12 +71,12 @@ def _upsert(session: Session, table: type[Base], items: list[tuple[str, dict[str
         stored = existing.get(code)
         if stored is None:
             new.append({"code": code, **values})
-        elif any(old != values[f] for f, old in zip(fields, stored[1:])):
+        elif any(old != values[f] for f, old in zip(fields, stored[1:], strict=True)):
             changed.append({"id": stored[0], **values, "updated_at": now})
         else:
             tally.unchanged += 1
     for batch in _batches(new):
-        session.execute(insert(table.__table__), batch)  # Core: one executemany per batch
+        session.execute(insert(_core(table)), batch)  # Core: one executemany per batch
     for batch in _batches(changed):
         session.execute(update(table), batch)  # ORM bulk UPDATE by primary key
     if inserted_codes is not None:
@@ -198,7 +203,7 @@ def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_
                             "source": ev.source.value, "observed_at": ev.observed_at, "detail": ev.detail,
                             "run_id": run_id})
     for batch in _batches(rows_to_add):
-        session.execute(insert(EvidenceRow.__table__), batch)
+        session.execute(insert(_core(EvidenceRow)), batch)
     return len(rows_to_add)
 
 

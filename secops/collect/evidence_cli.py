@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError, SecopsError
@@ -116,8 +115,8 @@ def profile_list(ctx: typer.Context) -> None:
     for p in load_profiles(state(ctx).settings.policies):
         draft = " [draft]" if p.draft else ""
         recognise = ", ".join(p.recognise) or "(fallback: header aliases)"
-        console.print(f"{escape(p.name)}{draft}: {escape(p.title)} — {', '.join(p.formats)}; "
-                      f"recognises {escape(recognise)}", highlight=False)
+        console.print(f"{p.name}{draft}: {p.title} — {', '.join(p.formats)}; recognises {recognise}",
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 @profile_app.command("new")

@@ -132,10 +132,26 @@ class _Interpreter:
         if observed > self.reference + dt.timedelta(days=1):
             raise _FieldProblem(profile.observed_at or "observed_at", f"{self.cell(cells, profile.observed_at or '')} "
                                 "is in the future")
+        self._check_other(cells)
         status, reason = self._status(cells, observed)
         console = self.cell(cells, profile.console_status) if profile.console_status else ""
         return ConsoleRow(line, hostname, ip, mac, self.cell(cells, "product") or None, status,
                           printable(console, 200) or None, observed, reason)
+
+    def _check_other(self, cells: list[str]) -> None:
+        """Dates and day counts that do not decide the status are still read: a cell the profile
+        cannot read means the export is not what the profile describes."""
+        decided = {self.profile.observed_at, self.profile.signature_date, self.profile.signature_age}
+        for name, spec in self.profile.fields.items():
+            if name in decided or name not in self.cols:
+                continue
+            if spec.kind == "date":
+                self.when(cells, name)
+            elif spec.kind == "days":
+                try:
+                    parse_days(self.cell(cells, name), spec)
+                except ValueProblem as exc:
+                    raise _FieldProblem(name, str(exc)) from exc
 
     def _status(self, cells: list[str], observed: dt.datetime) -> tuple[str, str]:
         votes: list[tuple[str, str]] = []

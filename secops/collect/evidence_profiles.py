@@ -125,7 +125,7 @@ def resolve_columns(profile: Profile, header: list[str]) -> tuple[dict[str, int]
                 found[name] = lowered.index(norm_header(alias))
                 break
     missing = [name for name in profile.required if name not in found]
-    if "hostname" not in found and "ip" not in found:
+    if "hostname" not in found and "ip" not in found and not {"hostname", "ip"} & set(missing):
         missing.append("hostname or ip")
     return found, missing
 

@@ -80,7 +80,8 @@ def parse_when(text: str, profile: Profile, reference: dt.datetime, date_order: 
     return parsed.astimezone(dt.timezone.utc)
 
 
-def _by_formats(value: str, profile: Profile, date_order: DateOrder) -> dt.datetime:
+def _by_formats(original: str, profile: Profile, date_order: DateOrder) -> dt.datetime:
+    value = original
     for word, replacement in profile.am_pm.items():
         value = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", replacement, value)
     formats = [f for f in profile.date_formats if not date_order or _order_of(f) in ("", date_order)]
@@ -91,10 +92,10 @@ def _by_formats(value: str, profile: Profile, date_order: DateOrder) -> dt.datet
         except ValueError:
             continue
     if not readings:
-        raise ValueProblem(f"date {value!r} matches none of {', '.join(formats) or '(no formats)'}")
+        raise ValueProblem(f"date {original!r} matches none of {', '.join(formats) or '(no formats)'}")
     if len(readings) > 1:
         options = " or ".join(d.strftime("%d %b %Y") for d in sorted(readings))
-        raise ValueProblem(f"ambiguous date {value!r} ({options}): day/month order unknown; "
+        raise ValueProblem(f"ambiguous date {original!r} ({options}): day/month order unknown; "
                            "pass --date-order dmy or --date-order mdy")
     return next(iter(readings))
 

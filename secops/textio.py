@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,4 +167,6 @@ def iter_rows(path: Path, fmt: TextFormat, limits: Limits = DEFAULT_LIMITS) -> I
             if count > limits.max_rows:
                 raise SecopsError(f"{path}:{reader.line_num}: more than {limits.max_rows:,} rows; "
                                   "split the export or raise the limit")
-            yield reader.line_num, cells
+            # NFC: cp1258 (and some tools' UTF-8) write Vietnamese tones as combining marks, which
+            # would never equal the precomposed words of profiles and inventories.
+            yield reader.line_num, [c if c.isascii() else unicodedata.normalize("NFC", c) for c in cells]

@@ -27,10 +27,13 @@ def cp1258(text: str) -> bytes:
             out.append(char.encode("cp1258"))
         except UnicodeEncodeError:
             parts = unicodedata.normalize("NFD", char)
-            try:
-                out.append((unicodedata.normalize("NFC", parts[:2]) + parts[2:]).encode("cp1258"))
-            except UnicodeEncodeError:
-                out.append(parts.encode("cp1258"))
+            base, marks = parts[0], parts[1:]
+            for mark in marks:  # the hat (â, ê, ô, ơ, ư, ă) is precomposed; tones stay combining
+                joined = unicodedata.normalize("NFC", base + mark)
+                if len(joined) == 1 and joined.encode("cp1258", errors="ignore"):
+                    base, marks = joined, marks.replace(mark, "", 1)
+                    break
+            out.append((base + marks).encode("cp1258"))
     return b"".join(out)
 
 

@@ -9,6 +9,7 @@ policies/evidence_profiles/*.yaml (a site's policies folder may add or override 
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -112,7 +113,7 @@ def load_profiles(policies_dir: Path) -> list[Profile]:
 
 
 def norm_header(text: object) -> str:
-    return " ".join(str(text or "").replace("\ufeff", "").split()).lower()
+    return unicodedata.normalize("NFC", " ".join(str(text or "").replace("\ufeff", "").split()).lower())
 
 
 def resolve_columns(profile: Profile, header: list[str]) -> tuple[dict[str, int], list[str]]:

@@ -10,6 +10,7 @@ summary states which.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -74,17 +75,19 @@ def parse_when(text: str, profile: Profile, reference: dt.datetime, date_order: 
     try:
         parsed = dt.datetime.fromisoformat(value)  # ISO 8601 is never ambiguous: accepted everywhere
     except ValueError:
-        parsed = _by_formats(value, profile, date_order)
+        parsed = _by_formats(value, tuple(profile.date_formats), tuple(profile.am_pm.items()), date_order)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     return parsed.astimezone(dt.timezone.utc)
 
 
-def _by_formats(original: str, profile: Profile, date_order: DateOrder) -> dt.datetime:
+@functools.lru_cache(maxsize=4096)  # exports repeat the same times many times over
+def _by_formats(original: str, date_formats: tuple[str, ...], am_pm: tuple[tuple[str, str], ...],
+                date_order: DateOrder) -> dt.datetime:
     value = original
-    for word, replacement in profile.am_pm.items():
+    for word, replacement in am_pm:
         value = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", replacement, value)
-    formats = [f for f in profile.date_formats if not date_order or _order_of(f) in ("", date_order)]
+    formats = [f for f in date_formats if not date_order or _order_of(f) in ("", date_order)]
     readings: dict[dt.datetime, str] = {}
     for fmt in formats:
         try:

@@ -23,7 +23,7 @@ from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow
 FIX = Path(__file__).parent / "fixtures" / "evidence"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 EXPORTED = "2026-11-20T09:00:00+07:00"
-AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 P, D, U, K = "protected", "degraded", "unprotected", "unknown"
 
 # fixture, profile auto must choose, extra options, endpoint -> status, per-status line, T2 numerator (of 9)
@@ -113,11 +113,11 @@ def test_ksc_rows_keep_console_words_and_management(db: Database, db_path: Path,
     assert (ws01.console_status, ws01.centrally_managed, ws01.product) == ("OK", True, "Kaspersky Endpoint Security")
     assert ws01.reports_to_national_platform is None
     # "5 minutes ago" against the export time 02:00 UTC; KSC's local dates are UTC+7.
-    assert ws01.observed_at == dt.datetime(2026, 11, 20, 1, 55, tzinfo=dt.timezone.utc)
-    assert ws02.observed_at == dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.timezone.utc)
+    assert ws01.observed_at == dt.datetime(2026, 11, 20, 1, 55, tzinfo=dt.UTC)
+    assert ws02.observed_at == dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
     assert ws02.console_status == "Critical" and "realtime=Stopped" in ws02.detail
     assert "signatures 16 day(s) old" in rows["ws-04"].detail
-    assert ws07.observed_at == dt.datetime(2026, 11, 10, 2, 0, tzinfo=dt.timezone.utc)
+    assert ws07.observed_at == dt.datetime(2026, 11, 10, 2, 0, tzinfo=dt.UTC)
     defender = cli("evidence", "import", str(FIX / "defender_ps51.csv"), "--date-order", "mdy", "--exported-at",
                    EXPORTED, "--no-regrade", db=db_path)
     assert defender.returncode == 0, defender.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
@@ -27,7 +27,7 @@ def _when(text: str | None) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise SecopsError(f"--exported-at: {text!r} is not an ISO date/time (e.g. 2026-11-20T08:00+07:00)") from exc
-    return parsed.replace(tzinfo=dt.timezone.utc) if parsed.tzinfo is None else parsed
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed
 
 
 def _max_age(policies: Path) -> int | None:
@@ -42,15 +42,15 @@ def _max_age(policies: Path) -> int | None:
 @user_errors
 def evidence_import(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="export of a protection console (CSV/TSV text, xlsx, SpreadsheetML)"),
+    file: Annotated[Path, typer.Argument(help="export of a protection console (CSV/TSV text, xlsx, SpreadsheetML)")],
     profile: str = typer.Option("auto", "--profile", help="profile name (see `evidence profile list`), a profile "
                                 ".yaml file, or auto: recognised by the file's headers"),
-    source: Optional[str] = typer.Option(None, "--source", help="console name stored with the rows "
+    source: str | None = typer.Option(None, "--source", help="console name stored with the rows "
                                          "[default: the profile's title]"),
-    exported_at: Optional[str] = typer.Option(None, "--exported-at", help="when the console wrote the file (ISO; "
+    exported_at: str | None = typer.Option(None, "--exported-at", help="when the console wrote the file (ISO; "
                                               "no offset = UTC): relative times count from it [default: now]"),
-    date_order: Optional[str] = typer.Option(None, "--date-order", help="dmy or mdy, for dates like 05/11/2026"),
-    encoding: Optional[str] = typer.Option(None, "--encoding", help="text encoding when it is not Unicode, "
+    date_order: str | None = typer.Option(None, "--date-order", help="dmy or mdy, for dates like 05/11/2026"),
+    encoding: str | None = typer.Option(None, "--encoding", help="text encoding when it is not Unicode, "
                                            "e.g. cp1258 [default: detected UTF-8/UTF-16]"),
     max_rows: int = typer.Option(200_000, "--max-rows", min=1, help="refuse files with more rows"),
     regrade: bool = typer.Option(True, "--regrade/--no-regrade", help="grade into the import run"),
@@ -93,7 +93,7 @@ def evidence_import(
         err_console.print(f"unmatched {line}", markup=False, highlight=False, soft_wrap=True)
     if unmatched > len(result.unmatched):
         err_console.print(f"... and {unmatched - len(result.unmatched)} more unmatched row(s)", highlight=False)
-    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)
     say(f"profile {result.profile} ({result.profile_title}), {result.chosen}; file read as {result.table}"
         + ("; DRAFT profile: headers not yet confirmed by a real export" if result.draft else ""))
     reference = result.reference.isoformat(timespec="seconds") if result.reference else "-"
@@ -123,9 +123,10 @@ def profile_list(ctx: typer.Context) -> None:
 @user_errors
 def profile_new(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="a sample export of the console"),
-    out: Optional[Path] = typer.Option(None, "--out", help="where to write the proposal [default: FILE.profile.yaml]"),
-    encoding: Optional[str] = typer.Option(None, "--encoding", help="text encoding when it is not Unicode"),
+    file: Annotated[Path, typer.Argument(help="a sample export of the console")],
+    out: Annotated[Path | None, typer.Option("--out", help="where to write the proposal "
+                                             "[default: FILE.profile.yaml]")] = None,
+    encoding: str | None = typer.Option(None, "--encoding", help="text encoding when it is not Unicode"),
 ) -> None:
     """Propose a profile from a sample file's headers, for the officer to confirm."""
     from secops.collect.evidence_propose import propose, write_new

@@ -20,10 +20,23 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from secops.collect.evidence_profiles import Profile, choose_profile, find_header, load_profile, load_profiles, \
-    resolve_columns
+from secops.collect.evidence_profiles import (
+    Profile,
+    choose_profile,
+    find_header,
+    load_profile,
+    load_profiles,
+    resolve_columns,
+)
 from secops.collect.evidence_tables import open_table
-from secops.collect.evidence_values import DateOrder, ValueProblem, parse_days, parse_when, state_of, zone
+from secops.collect.evidence_values import (
+    DateOrder,
+    ValueProblem,
+    parse_days,
+    parse_when,
+    state_of,
+    zone,
+)
 from secops.discover.parse import Host
 from secops.discover.reconcile import EndpointIndex
 from secops.errors import InputRowsError, RowError, SecopsError
@@ -318,7 +331,7 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
 
 
 def _naive(when: dt.datetime) -> dt.datetime:
-    return when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _existing(session, endpoint_ids: list[int]) -> set[tuple[int, dt.datetime]]:  # type: ignore[no-untyped-def]

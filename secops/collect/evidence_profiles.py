@@ -22,6 +22,11 @@ from secops.policyfile import format_validation, read_yaml
 Status = Literal["protected", "degraded", "unprotected", "unknown"]
 Mapped = Literal["protected", "degraded", "unprotected", "unknown", "ignore"]
 IDENTITY = ("hostname", "ip", "mac", "product")
+Kind = Literal["text", "xlsx", "xml2003"]
+
+
+def _text_only() -> list[Kind]:
+    return ["text"]
 FOLDER = "evidence_profiles"
 
 
@@ -53,7 +58,7 @@ class Profile(BaseModel):
     draft: bool = False  # headers not yet confirmed against a real export
     centrally_managed: bool | None = True
     reports_to_national_platform: bool | None = None
-    formats: list[Literal["text", "xlsx", "xml2003"]] = Field(default_factory=lambda: ["text"])
+    formats: list[Kind] = Field(default_factory=_text_only)
     sheet: str | None = None  # spreadsheets: the sheet to read (else the first)
     header_search_rows: int = Field(default=10, ge=1, le=50)
     recognise: list[str] = Field(default_factory=list)

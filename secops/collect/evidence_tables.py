@@ -62,7 +62,7 @@ def _pick_sheet(names: list[str], wanted: list[str], path: Path) -> str:
 
 
 def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
-    import openpyxl
+    import openpyxl  # type: ignore[import-untyped]
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -84,9 +84,10 @@ def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
 
 
 def _xml2003(path: Path, sheets: list[str], limits: Limits) -> Table:
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import iterparse
     from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+    from defusedxml.ElementTree import iterparse  # type: ignore[import-untyped]
 
     def rows() -> Rows:
         chosen: str | None = None

@@ -64,7 +64,7 @@ def _order_of(fmt: str) -> str:
 
 
 def parse_when(text: str, profile: Profile, reference: dt.datetime, date_order: DateOrder = "",
-               tz: dt.tzinfo = dt.timezone.utc) -> dt.datetime | None:
+               tz: dt.tzinfo = dt.UTC) -> dt.datetime | None:
     """A UTC datetime for a cell, None for an empty or "never" cell."""
     value = " ".join(text.split())
     if not value or value.lower() in NEVER_WORDS:
@@ -78,7 +78,7 @@ def parse_when(text: str, profile: Profile, reference: dt.datetime, date_order: 
         parsed = _by_formats(value, tuple(profile.date_formats), tuple(profile.am_pm.items()), date_order)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(dt.timezone.utc)
+    return parsed.astimezone(dt.UTC)
 
 
 @functools.lru_cache(maxsize=4096)  # exports repeat the same times many times over

@@ -8,8 +8,8 @@ Console exports say more than protected/unprotected: the console's own status te
 beside the mapped status, with whether the endpoint is centrally managed and whether the console
 reports to the national platform (unknown = NULL, never assumed).
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0008"
 down_revision = "0004"

@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert
 
-from secops.collect.evidence_import import ImportOptions, import_evidence  # noqa: E402
-from secops.store.db import Database  # noqa: E402
-from secops.store.tables import AgencyRow, EndpointRow  # noqa: E402
+from secops.collect.evidence_import import ImportOptions, import_evidence
+from secops.store.db import Database
+from secops.store.tables import AgencyRow, EndpointRow
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 # Measured on the 2-core reference machine (shared), 2026-12-01: rows -> (seconds, peak MiB).

@@ -46,6 +46,7 @@ class TextFormat:
     encoding: str  # a Python codec name, e.g. utf-8-sig, utf-16
     delimiter: str
     label: str  # how it is described to the user, e.g. "UTF-16 LE with BOM, tab-separated"
+    encoding_option: bool = True  # the command offers --encoding (so hints may name it)
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -63,15 +64,16 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
-def _encoding_hint(path: Path, exc: UnicodeDecodeError, where: str) -> SecopsError:
+def _encoding_hint(path: Path, exc: UnicodeDecodeError, where: str, option: bool = True) -> SecopsError:
     byte = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+    fix = " or name the encoding with --encoding cp1258" if option else ""
     return SecopsError(
         f"{path}: encoding: not valid UTF-8 (byte 0x{byte} {where}); Excel's plain 'CSV' uses the "
-        "Windows code page (cp1258 for Vietnamese): save as 'CSV UTF-8' or 'Unicode Text', "
-        "or name the encoding with --encoding cp1258")
+        f"Windows code page (cp1258 for Vietnamese): save as 'CSV UTF-8' or 'Unicode Text'{fix}")
 
 
-def detect_encoding(path: Path, head: bytes, explicit: str | None = None) -> tuple[str, str]:
+def detect_encoding(path: Path, head: bytes, explicit: str | None = None,
+                    encoding_option: bool = True) -> tuple[str, str]:
     """(codec, label) for the file whose first bytes are `head`; refuses what cannot be decoded."""
     if explicit:
         try:
@@ -95,7 +97,7 @@ def detect_encoding(path: Path, head: bytes, explicit: str | None = None) -> tup
         # An incomplete multi-byte sequence at the sample's end is not an error.
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError as exc:
-        raise _encoding_hint(path, exc, f"at offset {exc.start}") from exc
+        raise _encoding_hint(path, exc, f"at offset {exc.start}", encoding_option) from exc
     return "utf-8", "UTF-8"
 
 
@@ -128,16 +130,18 @@ def _head(path: Path, limits: Limits) -> bytes:
 
 
 def detect_format(path: Path, encoding: str | None = None, delimiter: str | None = None,
-                  limits: Limits = DEFAULT_LIMITS) -> TextFormat:
+                  limits: Limits = DEFAULT_LIMITS, encoding_option: bool = True) -> TextFormat:
+    """How to read `path`; `encoding_option`: whether the command offers --encoding (named in hints)."""
     head = _head(path, limits)
-    codec, label = detect_encoding(path, head, encoding)
+    codec, label = detect_encoding(path, head, encoding, encoding_option)
     try:
         text = codecs.getincrementaldecoder(codec)(errors="strict").decode(head, final=False)
     except UnicodeDecodeError as exc:
         raise SecopsError(f"{path}: encoding: not valid {label} (offset {exc.start})") from exc
     if delimiter is None:
         delimiter = sniff_delimiter([ln for ln in text.splitlines()[:20] if ln.strip()])
-    return TextFormat(codec, delimiter, f"{label}, {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated")
+    return TextFormat(codec, delimiter, f"{label}, {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated",
+                      encoding_option)
 
 
 def iter_rows(path: Path, fmt: TextFormat, limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, list[str]]]:
@@ -158,7 +162,7 @@ def iter_rows(path: Path, fmt: TextFormat, limits: Limits = DEFAULT_LIMITS) -> I
                 return
             except UnicodeDecodeError as exc:
                 if fmt.encoding.startswith("utf-8"):
-                    raise _encoding_hint(path, exc, f"near line {reader.line_num + 1}") from exc
+                    raise _encoding_hint(path, exc, f"near line {reader.line_num + 1}", fmt.encoding_option) from exc
                 raise SecopsError(f"{path}: encoding: not valid {fmt.encoding} near line "
                                   f"{reader.line_num + 1}") from exc
             except csv.Error as exc:

@@ -116,4 +116,6 @@ def test_inventory_csv_as_excel_writes_it(tmp_path: Path, cli, codec: str) -> No
         assert done.returncode == 0, done.stderr
     else:
         assert done.returncode == 2
-        assert f"{staff}: encoding: not valid UTF-8" in done.stderr.replace("\n", "")
+        message = done.stderr.replace("\n", "")
+        assert f"{staff}: encoding: not valid UTF-8" in message and "save as 'CSV UTF-8'" in message
+        assert "--encoding" not in message

@@ -100,7 +100,7 @@ def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
         raise SecopsError(f"{path}: cannot tell what the CSV holds; name it agencies.csv, systems.csv, "
                           "endpoints.csv or staff.csv, or pass --kind")
     # secops.textio: BOM/UTF-16 detection, delimiter sniffing, bounded streaming (Excel writes all of these).
-    fmt = detect_format(path)
+    fmt = detect_format(path, encoding_option=False)  # inventory import has no --encoding
     rows_iter = iter_rows(path, fmt)
     first = next(rows_iter, None)
     if first is None or not any(c.strip() for c in first[1]):

@@ -19,6 +19,7 @@ from itertools import islice
 from pathlib import Path
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from secops.collect.evidence_profiles import (
     Profile,
@@ -237,7 +238,8 @@ def _pick(path: Path, options: ImportOptions, policies_dir: Path, limits: Limits
     return profile, head, table.rows
 
 
-def read_rows(path: Path, options: ImportOptions, policies_dir: Path, result: ImportResult) -> list[ConsoleRow]:
+def read_rows(path: Path, options: ImportOptions, policies_dir: Path,
+              result: ImportResult) -> tuple[Profile, list[ConsoleRow]]:
     limits = Limits(max_rows=options.max_rows)
     profile, head, rest = _pick(path, options, policies_dir, limits, result)
     result.profile, result.profile_title, result.draft = profile.name, profile.title, profile.draft
@@ -273,16 +275,14 @@ def read_rows(path: Path, options: ImportOptions, policies_dir: Path, result: Im
         raise InputRowsError(errors)
     for row in rows:
         result.statuses[row.status] += 1
-    return rows
+    return profile, rows
 
 
 def import_evidence(db: Database, path: Path, source_name: str | None, policies_dir: Path,
                     run_id: int | None = None, options: ImportOptions | None = None) -> ImportResult:
     options = options or ImportOptions()
     result = ImportResult()
-    rows = read_rows(path, options, policies_dir, result)
-    profile = load_profile(policies_dir, result.profile) if options.profile == "auto" else \
-        load_profile(policies_dir, options.profile)
+    profile, rows = read_rows(path, options, policies_dir, result)
     source_label = source_name or profile.title
     stale_before = (result.reference - dt.timedelta(days=options.max_age_days)
                     if options.max_age_days is not None and result.reference else None)
@@ -303,7 +303,8 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
                     result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)}{why}")
                 continue
             matched.append((match.endpoint_id, row))
-        seen = _existing(session, [e for e, _ in matched])
+        times = [row.observed_at for _, row in matched]
+        seen = _existing(session, [e for e, _ in matched], min(times), max(times)) if matched else set()
         batch: list[dict[str, object]] = []
         for endpoint_id, row in matched:
             key = (endpoint_id, _naive(row.observed_at))
@@ -334,15 +335,18 @@ def _naive(when: dt.datetime) -> dt.datetime:
     return when.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _existing(session, endpoint_ids: list[int]) -> set[tuple[int, dt.datetime]]:  # type: ignore[no-untyped-def]
-    """(endpoint, observed_at) of console evidence already stored, for the idempotent re-import."""
+def _existing(session: Session, endpoint_ids: list[int], first: dt.datetime,
+              last: dt.datetime) -> set[tuple[int, dt.datetime]]:
+    """(endpoint, observed_at) of console evidence already stored in this file's time span, for the
+    idempotent re-import (the span keeps a long history out of memory)."""
     found: set[tuple[int, dt.datetime]] = set()
     unique = sorted(set(endpoint_ids))
     for start in range(0, len(unique), CHUNK):
         chunk = unique[start:start + CHUNK]
         for endpoint_id, observed in session.execute(
                 select(EvidenceRow.endpoint_id, EvidenceRow.observed_at).where(
-                    EvidenceRow.endpoint_id.in_(chunk), EvidenceRow.source == EvidenceSource.console.value)):
+                    EvidenceRow.endpoint_id.in_(chunk), EvidenceRow.source == EvidenceSource.console.value,
+                    EvidenceRow.observed_at >= first, EvidenceRow.observed_at <= last)):
             found.add((endpoint_id, _naive(observed) if observed.tzinfo else observed))
     return found
 

@@ -112,6 +112,10 @@ class EvidenceRow(Base):
     observed_at: Mapped[dt.datetime]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
+    # From console exports (issue 15): the console's own words, and central management facts.
+    console_status: Mapped[str | None] = mapped_column(String(200))
+    centrally_managed: Mapped[bool | None] = mapped_column(Boolean)
+    reports_to_national_platform: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class StaffRow(Base):

@@ -1,7 +1,7 @@
 """evidence from protection consoles: console status text, central management (issue 15).
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 
 Console exports say more than protected/unprotected: the console's own status text is kept

@@ -26,7 +26,9 @@ class ImportResult(BaseModel):
 
 
 def known_agencies(session: Session) -> dict[str, tuple[AgencyKind, str | None]]:
-    rows = session.execute(select(AgencyRow.id, AgencyRow.code, AgencyRow.kind, AgencyRow.parent_id)).all()
+    """Active agencies: a retired one can no longer own records or parent new ones."""
+    rows = session.execute(select(AgencyRow.id, AgencyRow.code, AgencyRow.kind, AgencyRow.parent_id)
+                           .where(AgencyRow.retired_at.is_(None))).all()
     code_of = {r.id: r.code for r in rows}
     return {r.code: (AgencyKind(r.kind), code_of.get(r.parent_id)) for r in rows}
 

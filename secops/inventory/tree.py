@@ -22,6 +22,15 @@ def subtree(agencies: dict[int, AgencyNode], root: AgencyNode) -> list[tuple[Age
     return out
 
 
+def check_one_root(agencies: dict[int, AgencyNode]) -> None:
+    """Grading and reports need one province at the top; say which ones are there when not."""
+    roots = sorted(n.code for n in agencies.values() if n.parent_id is None)
+    if len(roots) > 1:
+        raise SecopsError(f"the inventory has {len(roots)} top-level agencies ({', '.join(roots[:5])}); one database "
+                          "holds one province: retire the wrong one with `secops inventory remove agencies CODE "
+                          "--reason ...` or merge them with `secops inventory reorganise`")
+
+
 def find_agency(agencies: dict[int, AgencyNode], code: str | None) -> AgencyNode:
     """The agency with that code, or the single root (the province) when code is None."""
     if code:

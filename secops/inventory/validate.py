@@ -60,9 +60,18 @@ def _cycle(code: str, parents: dict[str, str | None]) -> bool:
     return False
 
 
+def _second_root(agency: Agency, roots: list[str]) -> str | None:
+    """One inventory holds one province: a second top-level agency breaks every later grade and report."""
+    if agency.parent is not None or agency.code in roots or not roots:
+        return None
+    return (f"a second top-level agency: the inventory already holds {roots[0]!r}; one database holds one "
+            f"province (retire the old one with `secops inventory remove agencies {roots[0]}`, "
+            "or merge them with `secops inventory reorganise`)")
+
+
 def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind, str | None]],
-             levels: LevelPolicy, today: dt.date) -> Validated:
-    """known_agencies: code -> (kind, parent code) of agencies already in the database."""
+             levels: LevelPolicy, today: dt.date, *, one_root: bool = True) -> Validated:
+    """known_agencies: code -> (kind, parent code) of active agencies already in the database."""
     out = Validated()
     dupes = Counter((r.entity, str(r.data.get("code"))) for r in raw_rows)
     parsed: dict[str, list[tuple[RawRow, BaseModel]]] = {k: [] for k in MODELS}
@@ -79,8 +88,13 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind,
     parents = {code: parent for code, (_, parent) in known_agencies.items()}
     for _, agency in parsed["agencies"]:
         kinds[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
+    roots = [code for code, (_, parent) in known_agencies.items() if parent is None]
     for raw, agency in parsed["agencies"]:
         reason = _agency_rules(agency, kinds)  # type: ignore[arg-type]
+        if reason is None and one_root:
+            reason = _second_root(agency, roots)  # type: ignore[arg-type]
+            if reason is None and agency.parent is None and agency.code not in roots:  # type: ignore[attr-defined]
+                roots.append(agency.code)  # type: ignore[attr-defined]
         if reason is None and _cycle(agency.code, parents):  # type: ignore[attr-defined]
             reason = "parent chain loops back to this agency"
         if reason:

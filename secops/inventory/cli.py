@@ -16,9 +16,10 @@ from secops.errors import InputRowsError
 from secops.grade.facts import load_agencies
 from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
+from secops.inventory.kinds import load_kinds
 from secops.inventory.lifecycle_cli import remove_command
 from secops.inventory.readers import ENTITIES
-from secops.inventory.tree import find_agency, subtree
+from secops.inventory.tree import find_agency, kind_order, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
@@ -40,7 +41,8 @@ def import_command(
     app_state = state(ctx)
     levels = load_levels(app_state.settings.policies)
     try:
-        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid)  # type: ignore[arg-type]
+        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,  # type: ignore[arg-type]
+                              kinds=load_kinds(app_state.settings.policies))
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
@@ -120,7 +122,8 @@ def show_command(
             table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
         console.print(table)
     else:
-        kinds = ["province", "department", "district", "commune"]
+        present = {k for per_kind in data.values() for k in per_kind}  # type: ignore[union-attr]
+        kinds = sorted(present, key=lambda k: (kind_order().get(k, 99), k))
         table = Table("", *kinds, "total", title="inventory")
         for label, per_kind in data.items():  # type: ignore[union-attr]
             table.add_row(label, *(str(per_kind.get(k, 0)) for k in kinds), str(sum(per_kind.values())))

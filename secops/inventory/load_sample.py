@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from secops.inventory.history import add_link
 from secops.inventory.importer import write_models
-from secops.inventory.sample import generate
+from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, generate
 from secops.inventory.upsert import Tally
 from secops.store.db import Database
-from secops.store.tables import MetaRow
+from secops.store.tables import AgencyRow, MetaRow
 
 
 def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85) -> dict[str, Tally]:
@@ -16,4 +20,19 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     with db.session() as session:
         tallies = write_models(session, sample.as_rows())  # type: ignore[arg-type]
         session.merge(MetaRow(key="synthetic", value="true"))
+        add_former_provinces(session)
     return tallies
+
+
+def add_former_provinces(session: Session) -> None:
+    """The sample province was formed on 1 July 2025 from two former provinces: kept retired, linked."""
+    root = session.scalar(select(AgencyRow).where(AgencyRow.code == PROVINCE[0]))
+    assert root is not None
+    for code, name in FORMER_PROVINCES:
+        former = session.scalar(select(AgencyRow).where(AgencyRow.code == code))
+        if former is None:
+            former = AgencyRow(code=code, name=name, kind="province", parent_id=None, retired_at=MERGED_ON,
+                               retired_reason="sáp nhập tỉnh từ 1/7/2025 (Nghị quyết 202/2025/QH15)")
+            session.add(former)
+            session.flush()
+        add_link(session, former.id, root.id, "merge", MERGED_ON, "sample")

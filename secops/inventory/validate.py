@@ -10,17 +10,12 @@ from pydantic import BaseModel, ValidationError
 
 from secops.errors import RowError
 from secops.grade.policy import LevelPolicy
+from secops.inventory.kinds import KindPolicy
 from secops.inventory.readers import RawRow
-from secops.models import Agency, AgencyKind, Endpoint, InformationSystem, StaffMember
+from secops.models import Agency, Endpoint, InformationSystem, StaffMember
 
 MODELS: dict[str, type[BaseModel]] = {
     "agencies": Agency, "systems": InformationSystem, "endpoints": Endpoint, "staff": StaffMember,
-}
-# Which kinds of agency may sit under which (province -> departments/districts -> communes).
-ALLOWED_PARENTS: dict[AgencyKind, set[AgencyKind]] = {
-    AgencyKind.department: {AgencyKind.province, AgencyKind.department},
-    AgencyKind.district: {AgencyKind.province},
-    AgencyKind.commune: {AgencyKind.district},
 }
 OWNER_FIELD = {"systems": "owner", "endpoints": "owner", "staff": "agency"}
 
@@ -39,15 +34,17 @@ def _pydantic(raw: RawRow, today: dt.date) -> tuple[BaseModel | None, list[RowEr
                                e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
 
 
-def _agency_rules(agency: Agency, kinds: dict[str, AgencyKind]) -> str | None:
+def _agency_rules(agency: Agency, kinds: dict[str, str], policy: KindPolicy) -> str | None:
+    """Which kinds may sit under which comes from policies/agency_kinds.yaml."""
+    if agency.kind not in policy.kinds:
+        return f"kind {agency.kind!r} is not in policies/agency_kinds.yaml (one of {', '.join(policy.kinds)})"
     if agency.parent is None:
         return None
     parent_kind = kinds.get(agency.parent)
     if parent_kind is None:
         return f"parent agency {agency.parent!r} is not in the file or the database"
-    if parent_kind not in ALLOWED_PARENTS.get(agency.kind, set()):
-        return f"a {agency.kind.value} cannot sit under a {parent_kind.value} ({agency.parent})"
-    return None
+    reason = policy.parent_error(agency.kind, parent_kind)
+    return f"{reason} ({agency.parent})" if reason else None
 
 
 def _cycle(code: str, parents: dict[str, str | None]) -> bool:
@@ -69,8 +66,8 @@ def _second_root(agency: Agency, roots: list[str]) -> str | None:
             "or merge them with `secops inventory reorganise`)")
 
 
-def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind, str | None]],
-             levels: LevelPolicy, today: dt.date, *, one_root: bool = True) -> Validated:
+def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | None]],
+             levels: LevelPolicy, today: dt.date, *, kinds: KindPolicy, one_root: bool = True) -> Validated:
     """known_agencies: code -> (kind, parent code) of active agencies already in the database."""
     out = Validated()
     dupes = Counter((r.entity, str(r.data.get("code"))) for r in raw_rows)
@@ -84,13 +81,13 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind,
         if model is not None:
             parsed[raw.entity].append((raw, model))
 
-    kinds = {code: kind for code, (kind, _) in known_agencies.items()}
+    kind_of = {code: kind for code, (kind, _) in known_agencies.items()}
     parents = {code: parent for code, (_, parent) in known_agencies.items()}
     for _, agency in parsed["agencies"]:
-        kinds[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
+        kind_of[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
     roots = [code for code, (_, parent) in known_agencies.items() if parent is None]
     for raw, agency in parsed["agencies"]:
-        reason = _agency_rules(agency, kinds)  # type: ignore[arg-type]
+        reason = _agency_rules(agency, kind_of, policy=kinds)  # type: ignore[arg-type]
         if reason is None and one_root:
             reason = _second_root(agency, roots)  # type: ignore[arg-type]
             if reason is None and agency.parent is None and agency.code not in roots:  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from secops.grade.facts import load_agencies
 from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
 from secops.inventory.kinds import load_kinds
-from secops.inventory.lifecycle_cli import remove_command
+from secops.inventory.lifecycle_cli import remove_command, reorganise_command
 from secops.inventory.readers import ENTITIES
 from secops.inventory.tree import find_agency, kind_order, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
@@ -25,6 +25,7 @@ from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
                   no_args_is_help=True)
 app.command("remove")(remove_command)
+app.command("reorganise")(reorganise_command)
 
 
 @app.command("import")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
-from secops.cliutil import console, state, user_errors
-from secops.errors import SecopsError
+from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
+from secops.errors import InputRowsError, SecopsError
 from secops.inventory.retire import TABLES, retire
 
 
@@ -41,3 +44,41 @@ def remove_command(
     moved = ", ".join(f"{n} {entity}" for entity, n in counts.items() if n)
     console.print(f"retired from {day.isoformat()}: {moved}; grades recorded before stay as they were",
                   markup=False, highlight=False)
+
+
+@user_errors
+def reorganise_command(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="reorganisation file (.yaml for merges and splits, .csv for merges)"),
+) -> None:
+    """Merge or split agencies from a date: records move to the new agencies, the old ones are retired with
+    their history and linked as predecessors. All or nothing; re-running the same file changes nothing."""
+    from secops.grade.policy import load_levels
+    from secops.inventory.kinds import load_kinds
+    from secops.inventory.reorg_file import read_plan
+    from secops.inventory.reorganise import reorganise
+
+    app_state = state(ctx)
+    policies = app_state.settings.policies
+    try:
+        outcome = reorganise(app_state.db(), read_plan(file), load_levels(policies), load_kinds(policies))
+    except InputRowsError as exc:
+        for error in exc.errors:
+            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{len(exc.errors)} problem(s); nothing was changed", style="red")
+        raise typer.Exit(EXIT_USAGE) from exc
+    for tally_entity, tally in outcome.imported.items():
+        console.print(f"imported {tally_entity}: {tally.inserted} new, {tally.updated} updated", markup=False)
+    table = Table("row", "change", "from", "into", "effective", "moved", "status", title="reorganisation")
+    for entry in outcome.entries:
+        moved = "; ".join(f"{target}: " + ", ".join(f"{n} {entity}" for entity, n in counts.items() if n)
+                          for target, counts in entry.moved.items() if any(counts.values())) or "—"
+        status = entry.status + (f" (created {', '.join(entry.created)})" if entry.created else "")
+        table.add_row(str(entry.row), entry.kind, Text(", ".join(entry.olds)), Text(", ".join(entry.targets)),
+                      entry.effective_date.isoformat(), Text(moved), status)
+    console.print(table)
+    if not outcome.changed:
+        console.print("already applied: nothing changed", markup=False)
+    else:
+        console.print("old agencies retired with their history; grades recorded before stay as they were",
+                      markup=False)

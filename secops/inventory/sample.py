@@ -106,14 +106,14 @@ def _evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvidence | No
     return None  # never audited
 
 
-def _endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime, prefix: str = "") -> Endpoint:
+def _endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime, code_prefix: str = "") -> Endpoint:
     role = rng.choices(list(EndpointRole), weights=[70, 22, 8])[0]
     os_family = OSFamily.linux if role is EndpointRole.server and rng.random() < 0.6 else \
         rng.choices([OSFamily.windows, OSFamily.linux, OSFamily.macos], weights=[90, 7, 3])[0]
     ip = f"198.{18 + (index >> 16 & 1)}.{index >> 8 & 255}.{index & 255}"
     mac = "02:" + ":".join(f"{b:02X}" for b in index.to_bytes(5, "big"))
     prefix = "SRV" if role is EndpointRole.server else "PC"
-    return Endpoint(code=f"{prefix}EP{index:06d}", hostname=f"{owner.code.lower()}-{prefix.lower()}-{index:05d}",
+    return Endpoint(code=f"{code_prefix}EP{index:06d}", hostname=f"{owner.code.lower()}-{prefix.lower()}-{index:05d}",
                     ips=[ip], mac=mac, os_family=os_family, role=role, owner=owner.code,
                     protection=_evidence(rng, as_of))
 

@@ -236,3 +236,40 @@ reorganisations:
     again = cli("inventory", "reorganise", str(plan), db=p.path)
     assert again.returncode == 0 and "nothing changed" in again.stdout
     assert p.snapshot() == snap
+
+
+def test_dashboard_and_trends_on_both_sides_of_the_date(communes: Province, cli, tmp_path: Path) -> None:
+    import json
+
+    p = communes
+    first = p.first  # type: ignore[attr-defined]
+    second = p.grade(BEFORE + dt.timedelta(hours=6))
+    assert cli("inventory", "reorganise", str(FIXTURES / "merge_communes.yaml"), db=p.path).returncode == 0
+    after = p.grade(AFTER)
+    # Before the date: the dashboard of a run graded then shows the former communes as recorded.
+    old = tmp_path / "old"
+    assert cli("report", "--run", str(first), "--out", str(old), db=p.path).returncode == 0
+    old_data = json.loads((old / "dashboard.json").read_text(encoding="utf-8"))
+    old_cells = {a["code"]: a["cells"] for a in old_data["agencies"]}
+    assert old_cells["C2"]["T2"]["numerator"] == 2 and old_cells["C2"]["T2"]["denominator"] == 3
+    # After: the new commune, with its predecessors named, in both languages.
+    new = tmp_path / "new"
+    assert cli("report", "--run", str(after), "--out", str(new), db=p.path).returncode == 0
+    data = json.loads((new / "dashboard.json").read_text(encoding="utf-8"))
+    codes = [a["code"] for a in data["agencies"]]
+    assert "CX" in codes and not {"C1", "C2", "C3"} & set(codes)
+    assert [x["code"] for x in data["predecessors"]["CX"]] == ["C1", "C2", "C3"]
+    html = (new / "dashboard.html").read_text(encoding="utf-8")
+    assert "hình thành từ Xã Một <span class=\"mono\">(C1)</span>" in html
+    # Trends of the new commune: before the date, the sum of its predecessors, marked as such.
+    trend = tmp_path / "trend"
+    result = cli("report", "--agency", "CX", "--run", str(after), "--out", str(trend), "--lang", "en", db=p.path)
+    assert result.returncode == 0, result.stderr
+    section = json.loads((trend / "dashboard.json").read_text(encoding="utf-8"))["sections"]["trends"]
+    assert [r["id"] for r in section["runs"]] == [first, second, after]
+    t2 = next(t for t in section["targets"] if t["id"] == "T2")["points"]
+    assert [(pt["numerator"], pt["denominator"], pt.get("predecessors", False)) for pt in t2] == [
+        (4, 6, True), (4, 6, True), (4, 6, False)]  # (1+2+1)/(2+3+1) before; E1, E3, E4, E6 of six after
+    trend_html = (trend / "dashboard.html").read_text(encoding="utf-8")
+    assert "Before 2025-07-01: sum of the former agencies (Xã Một, Xã Hai, Xã Ba)" in trend_html
+    assert 'class="predecessor"' in trend_html and "sum of former agencies" in trend_html

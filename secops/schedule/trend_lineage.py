@@ -38,8 +38,7 @@ class Lineage:
         as_of = run.as_of or run.started_at
         if self.effective is None or as_of.date() >= self.effective:
             return None
-        rows = [cells.get((code, target.id)) for code in self.codes]
-        rows = [r for r in rows if r is not None]
+        rows = [row for code in self.codes if (row := cells.get((code, target.id))) is not None]
         if not rows:
             return None
         own = cells.get((self.scope, target.id))

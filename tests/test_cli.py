@@ -70,6 +70,8 @@ def test_sample_shape(demo):
     kinds = {a["kind"] for a in data["agencies"]}
     assert kinds == {"province", "department", "ward", "commune"}  # no districts since 1 July 2025
     assert all(a["parent"] == "SAMPLE" for a in data["agencies"][1:])  # communes directly under the province
+    assert "two tiers (department: 15, ward: 15, commune: 77" in demo[1].stdout.replace("\n", " ")
+    assert [p["code"] for p in data["predecessors"]["SAMPLE"]] == ["SAMPLE-BK-2025", "SAMPLE-TN-2025"]
 
 
 def test_hostile_hostname_is_escaped_everywhere(demo, cli, tmp_path):

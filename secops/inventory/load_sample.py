@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from secops.inventory.history import add_link
@@ -36,3 +36,14 @@ def add_former_provinces(session: Session) -> None:
             session.add(former)
             session.flush()
         add_link(session, former.id, root.id, "merge", MERGED_ON, "sample")
+
+
+def describe_sample(db: Database) -> str:
+    """One line on the sample's shape, for the demo: two tiers, and the provinces it was formed from."""
+    with db.session() as session:
+        kinds = dict(session.execute(select(AgencyRow.kind, func.count()).where(AgencyRow.retired_at.is_(None))
+                                     .group_by(AgencyRow.kind)).all())
+        former = session.scalars(select(AgencyRow.name).where(AgencyRow.code.in_([c for c, _ in FORMER_PROVINCES]))).all()
+    units = ", ".join(f"{k}: {kinds[k]}" for k in ("department", "ward", "commune", "special_zone") if kinds.get(k))
+    return (f"{PROVINCE[1]}: two tiers ({units} directly under the province); formed on "
+            f"{MERGED_ON.isoformat()} from {' + '.join(former)}")

@@ -273,3 +273,12 @@ def test_dashboard_and_trends_on_both_sides_of_the_date(communes: Province, cli,
     trend_html = (trend / "dashboard.html").read_text(encoding="utf-8")
     assert "Before 2025-07-01: sum of the former agencies (Xã Một, Xã Hai, Xã Ba)" in trend_html
     assert 'class="predecessor"' in trend_html and "sum of former agencies" in trend_html
+
+
+def test_old_inventory_file_after_a_merge_names_the_retirement(communes: Province, cli) -> None:
+    assert cli("inventory", "reorganise", str(FIXTURES / "merge_communes.yaml"), db=communes.path).returncode == 0
+    result = cli("inventory", "import", str(FIXTURES / "communes.yaml"), db=communes.path)
+    assert result.returncode == 2
+    flat = result.stderr.replace("\n", "")
+    assert "communes.yaml:6: parent: agency 'C1' is retired (since 2025-07-01: merged into CX" in flat
+    assert "owner: agency 'C1' is retired (since 2025-07-01: merged into CX" in flat

@@ -34,6 +34,12 @@ def known_agencies(session: Session) -> dict[str, tuple[str, str | None]]:
     return {r.code: (r.kind, code_of.get(r.parent_id)) for r in rows}
 
 
+def retired_agencies(session: Session) -> dict[str, str]:
+    rows = session.execute(select(AgencyRow.code, AgencyRow.retired_at, AgencyRow.retired_reason)
+                           .where(AgencyRow.retired_at.is_not(None)))
+    return {code: f"since {day.isoformat()}: {reason or 'no reason given'}" for code, day, reason in rows}
+
+
 def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int | None = None) -> dict[str, Tally]:
     return {
         "agencies": upsert_agencies(session, rows.get("agencies", [])),  # type: ignore[arg-type]
@@ -51,7 +57,7 @@ def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, ki
         raw.extend(read_file(path, kind))
     with db.session() as session:  # one transaction: validation failure or crash writes nothing
         checked = validate(raw, known_agencies(session), levels, today or dt.date.today(),
-                           kinds=kinds or load_kinds(bundled("policies")))
+                           kinds=kinds or load_kinds(bundled("policies")), retired=retired_agencies(session))
         if checked.errors and not skip_invalid:
             raise InputRowsError(checked.errors)
         models = {entity: [m for _, m in pairs] for entity, pairs in checked.rows.items()}

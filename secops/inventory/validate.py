@@ -34,7 +34,14 @@ def _pydantic(raw: RawRow, today: dt.date) -> tuple[BaseModel | None, list[RowEr
                                e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
 
 
-def _agency_rules(agency: Agency, kinds: dict[str, str], policy: KindPolicy) -> str | None:
+def _missing(code: str, retired: dict[str, str], what: str = "agency") -> str:
+    if code in retired:  # e.g. an old inventory file re-imported after a merge
+        return f"{what} {code!r} is retired ({retired[code]}); use its successor"
+    return f"{what} {code!r} is not in the file or the database"
+
+
+def _agency_rules(agency: Agency, kinds: dict[str, str], policy: KindPolicy,
+                  retired: dict[str, str]) -> str | None:
     """Which kinds may sit under which comes from policies/agency_kinds.yaml."""
     if agency.kind not in policy.kinds:
         return f"kind {agency.kind!r} is not in policies/agency_kinds.yaml (one of {', '.join(policy.kinds)})"
@@ -42,7 +49,7 @@ def _agency_rules(agency: Agency, kinds: dict[str, str], policy: KindPolicy) -> 
         return None
     parent_kind = kinds.get(agency.parent)
     if parent_kind is None:
-        return f"parent agency {agency.parent!r} is not in the file or the database"
+        return _missing(agency.parent, retired, "parent agency")
     reason = policy.parent_error(agency.kind, parent_kind)
     return f"{reason} ({agency.parent})" if reason else None
 
@@ -67,8 +74,11 @@ def _second_root(agency: Agency, roots: list[str]) -> str | None:
 
 
 def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | None]],
-             levels: LevelPolicy, today: dt.date, *, kinds: KindPolicy, one_root: bool = True) -> Validated:
-    """known_agencies: code -> (kind, parent code) of active agencies already in the database."""
+             levels: LevelPolicy, today: dt.date, *, kinds: KindPolicy, one_root: bool = True,
+             retired: dict[str, str] | None = None) -> Validated:
+    """known_agencies: code -> (kind, parent code) of active agencies already in the database;
+    retired: code -> reason of retired ones (named in errors)."""
+    retired = retired or {}
     out = Validated()
     dupes = Counter((r.entity, str(r.data.get("code"))) for r in raw_rows)
     parsed: dict[str, list[tuple[RawRow, BaseModel]]] = {k: [] for k in MODELS}
@@ -87,7 +97,10 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | 
         kind_of[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
     roots = [code for code, (_, parent) in known_agencies.items() if parent is None]
     for raw, agency in parsed["agencies"]:
-        reason = _agency_rules(agency, kind_of, policy=kinds)  # type: ignore[arg-type]
+        reason = _agency_rules(agency, kind_of, kinds, retired)  # type: ignore[arg-type]
+        if agency.code in retired:  # type: ignore[attr-defined]
+            # Re-importing an old file after a merge would move records back under a retired agency.
+            reason = f"agency {agency.code!r} is retired ({retired[agency.code]}); remove the row"  # type: ignore[attr-defined]
         if reason is None and one_root:
             reason = _second_root(agency, roots)  # type: ignore[arg-type]
             if reason is None and agency.parent is None and agency.code not in roots:  # type: ignore[attr-defined]
@@ -105,7 +118,7 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | 
             owner_field = OWNER_FIELD[entity]
             reason_field, reason = owner_field, None
             if getattr(model, owner_field) not in valid_agencies:
-                reason = f"agency {getattr(model, owner_field)!r} is not in the file or the database"
+                reason = _missing(getattr(model, owner_field), retired)
             elif isinstance(model, InformationSystem) and model.approved_by and model.level:
                 expected = levels.approver(model.level)
                 if expected is not None and model.approved_by != expected:

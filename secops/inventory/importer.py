@@ -37,7 +37,7 @@ def known_agencies(session: Session) -> dict[str, tuple[str, str | None]]:
 def retired_agencies(session: Session) -> dict[str, str]:
     rows = session.execute(select(AgencyRow.code, AgencyRow.retired_at, AgencyRow.retired_reason)
                            .where(AgencyRow.retired_at.is_not(None)))
-    return {code: f"since {day.isoformat()}: {reason or 'no reason given'}" for code, day, reason in rows}
+    return {code: f"since {day}: {reason or 'no reason given'}" for code, day, reason in rows}
 
 
 def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int | None = None) -> dict[str, Tally]:

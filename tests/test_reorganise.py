@@ -252,6 +252,7 @@ def test_dashboard_and_trends_on_both_sides_of_the_date(communes: Province, cli,
     old_data = json.loads((old / "dashboard.json").read_text(encoding="utf-8"))
     old_cells = {a["code"]: a["cells"] for a in old_data["agencies"]}
     assert old_cells["C2"]["T2"]["numerator"] == 2 and old_cells["C2"]["T2"]["denominator"] == 3
+    assert "CX" not in old_cells  # formed later: it had no grades then
     # After: the new commune, with its predecessors named, in both languages.
     new = tmp_path / "new"
     assert cli("report", "--run", str(after), "--out", str(new), db=p.path).returncode == 0

@@ -152,6 +152,8 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
     for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
         cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
     tree = subtree(facts.agencies, root)
+    if cells:  # agencies formed after this run (a later merge or split) had no grades then: not shown
+        tree = [(node, depth) for node, depth in tree if depth == 0 or node.code in cells]
     parent_code = {n.id: n.code for n in facts.agencies.values()}
     agencies = [_agency_grades(node, depth, parent_code.get(node.parent_id or -1), cells.get(node.code, {}))
                 for node, depth in tree]

@@ -1,7 +1,7 @@
 """evidence from protection consoles: console status text, central management (issue 15).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-01
 
 Console exports say more than protected/unprotected: the console's own status text is kept
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -137,7 +137,7 @@ def generate(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85, pre
     # Relative size of each unit: departments are big, wards middling, communes small.
     weight = {"department": 10.0, "ward": 3.0, "commune": 1.6}
     weights = [weight[u.kind] * rng.uniform(0.6, 1.4) for u in units]
-    systems_per = {"department": (7, 10)}
+    systems_per = {"department": (15, 19)}  # a merged province's departments run many systems
     for unit in units:
         low, high = systems_per.get(unit.kind, (0, 0))
         count = rng.randint(low, high) if unit.kind == "department" else int(rng.random() < 0.45)

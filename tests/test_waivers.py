@@ -21,6 +21,7 @@ checks:
   - {id: 3, title: expires today, condition: all, rules: ['f:/etc/passwd -> r:^nosuchuser_secops_b:']}
   - {id: 4, title: other host only, condition: all, rules: ['f:/etc/passwd -> r:^nosuchuser_secops_c:']}
   - {id: 5, title: other agency only, condition: all, rules: ['f:/etc/passwd -> r:^nosuchuser_secops_d:']}
+  - {id: 6, title: cannot tell, condition: all, rules: ['f:/nonexistent_secops_file -> r:x']}
 """
 
 
@@ -129,3 +130,6 @@ def test_waivers_on_a_real_local_audit(cli, tmp_path: Path, db_path: Path) -> No
     exported = json.loads((out / "dashboard.json").read_text())["sections"]["audit"]
     assert [w["days_left"] for w in exported["waivers"]] == [30, 0, 1, 1]
     assert exported["hosts"][0]["waived"][0]["check_id"] == "2"
+    assert exported["hosts"][0]["not_applicable"][0]["reason"] == "file /nonexistent_secops_file does not exist"
+    assert "file /nonexistent_secops_file does not exist" in page
+    assert {p["policy"]: p["dialect"] for p in exported["hosts"][0]["policies"]}["waiver_test"] == "4"

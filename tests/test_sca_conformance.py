@@ -100,6 +100,9 @@ CASES = [
     ("5", "p:/usr/sbin/sshd -D", "pass", "sca_policy_check.cpp l.576-605; process_rule_evaluator_test.cpp l.125"),
     ("5", "p:sshd", "pass", "process_rule_evaluator_test.cpp l.44"),
     ("5", "not p:/usr/sbin/sshd -D", "fail", "process_rule_evaluator_test.cpp l.138"),
+    ("4", "p:SSHD", "pass", "wm_sca.c l.2195-2200 pattern match on the name: literal is strcasecmp (l.1997)"),
+    ("4", "p:r:^cro", "pass", "wm_sca.c l.2195-2200, l.1983-1993 r: on the process name"),
+    ("4", "p:/usr/sbin/sshd -D", "fail", "os_utils.c l.33-60: the name (ps CMD column), not the command line"),
     # regexes Wazuh rejects: 4.x never matches; 5.x invalid rule
     ("4", "f:/etc/plain -> r:\\+", "fail", "os_regex_compile.c l.132 bad escape; wm_sca.c l.1987-1990 not found"),
     ("4", "f:/etc/plain -> !r:\\+", "pass", "wm_sca.c l.2025 negated ^ NOT_FOUND"),

@@ -196,9 +196,12 @@ def _process_rule(rule: Rule, facts: Facts) -> RuleResult:
             if name in (comm, args.rstrip()):
                 return RuleResult("pass")
             continue
-        argv0 = args.split(" ", 1)[0] if args else ""
-        # /proc/PID/comm is cut to 15 characters, so compare the cut name too.
-        if name in (comm, posixpath.basename(argv0)) or (len(name) > 15 and comm == name[:15]):
+        argv0 = posixpath.basename(args.split(" ", 1)[0]) if args else ""
+        if rule.content is not None and any(rule.content.line_matches(n) for n in (comm, argv0) if n):
+            return RuleResult("pass")  # 4.x: literal (case-insensitive) or r: pattern on the process name
+        # /proc/PID/comm is cut to 15 characters, so compare the cut name too (and argv[0]'s base name:
+        # a deviation, Wazuh 4.x sees only the cut name)
+        if name in (comm, argv0) or (len(name) > 15 and comm == name[:15]):
             return RuleResult("pass")
     return RuleResult("fail")
 

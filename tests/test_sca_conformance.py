@@ -197,3 +197,11 @@ def test_a_bad_rule_costs_its_check_in_both_dialects() -> None:
         result = evaluate_offline(policy, facts())
         assert [c.result for c in result.checks] == ["not_applicable", "passed"]
         assert "invalid rule" in result.checks[0].reason and "q:/what" in result.checks[0].reason
+
+
+def test_windows_policy_on_linux_is_skipped_not_listed_check_by_check() -> None:
+    # DEVIATION (README): Wazuh 5.x would list every check "not applicable" (sca_policy.cpp l.115-120);
+    # a policy whose requirements are all registry rules is skipped on other OSes instead.
+    policy = _policy("5", ["r:HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion -> ProductName -> r:^Windows"])
+    result = evaluate_offline(policy, facts(), host_os="linux")
+    assert not result.applicable and result.checks == [] and "Windows hosts only" in result.reason

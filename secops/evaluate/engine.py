@@ -327,6 +327,10 @@ class PreparedPolicy:
                 reqs = policy.compiled(policy.requirements.rules, variables, policy.regex_type())
             except RuleSyntaxError as exc:
                 skip = skip or f"requirements cannot be evaluated: {exc}"
+            if reqs and host_os != "windows" and all(r.type == "r" for r in reqs):
+                # A Windows policy (registry requirements) on another OS: not a finding per check,
+                # even in the 5.x dialect (which would list every check as not applicable).
+                skip = skip or "policy applies to Windows hosts only (its requirements are registry rules)"
         checks: list[tuple[Check, list[Rule]]] = []
         bad: dict[str, str] = {}
         for check in policy.checks:

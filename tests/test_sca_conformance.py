@@ -27,6 +27,7 @@ HOST: dict[str, Any] = {"label": "canned", "address": "127.0.0.1", "os": "linux"
     {"kind": "file_read", "arg": "/etc/nginx.conf", "status": 0, "text": "x ACCEPT all lo * 0.0.0.0/0\n"},
     {"kind": "file_read", "arg": "/etc/plain", "status": 0, "text": "ACCEPT all lo 0.0.0.0/0\nwindows\n"},
     {"kind": "file_read", "arg": "/missing", "status": 1},
+    {"kind": "file_read", "arg": "/etc/redos", "status": 0, "text": "a" * 40 + "!\n"},
     {"kind": "file_read", "arg": "/missing,/etc/plain", "status": 1},
     {"kind": "file_exists", "arg": "/etc", "status": 3},
     {"kind": "file_read", "arg": "/etc", "status": 3},
@@ -107,6 +108,7 @@ CASES = [
     ("4", "f:/etc/plain -> r:\\+", "fail", "os_regex_compile.c l.132 bad escape; wm_sca.c l.1987-1990 not found"),
     ("4", "f:/etc/plain -> !r:\\+", "pass", "wm_sca.c l.2025 negated ^ NOT_FOUND"),
     ("5", "f:/etc/plain -> r:^((a+)+$", "na", "sca_utils_test.cpp l.102 InvalidPCRE2RegexReturnsNullopt"),
+    ("5", "f:/etc/redos -> r:^(a+)+$", "na", "sca_utils.cpp l.66-72: a PCRE2 match error (match limit) is invalid"),
     ("5", "f:/etc/plain -> r:Access:\\s*(\"", "na", "sca_utils.cpp l.28-40 compile error (cis_nginx_1 23006)"),
     # OS_Regex: '*' after a plain character is a plain character (only escapes take + and *)
     ("4", "f:/etc/nginx.conf -> r:ACCEPT\\.*all\\.*lo\\.**\\.*0.0.0.0/0", "pass", "os_regex_execute.c l.243 isPlus"),

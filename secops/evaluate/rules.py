@@ -115,6 +115,12 @@ class Test:
 
     def positive(self, line: str) -> bool:
         """The test without its '!'; raises InvalidTest where Wazuh reports the rule invalid."""
+        try:
+            return self._positive(line)
+        except RegexError as exc:  # sca_utils.cpp l.66-72: a PCRE2 match error is an invalid rule
+            raise InvalidTest(str(exc)) from exc
+
+    def _positive(self, line: str) -> bool:
         if self.invalid:
             raise InvalidTest(self.invalid)
         if self.op == "literal":

@@ -125,6 +125,8 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
                          if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
             "failed": failed[:MAX_FAILED_PER_HOST], "failed_total": len(failed), "page": _page_path(index, row),
             "waived": _checks(session, row.id, ("waived",)),
+            # per not-applicable check, why (the JSON export; the per-host page lists them all)
+            "not_applicable": _checks(session, row.id, ("not_applicable",))[:MAX_FAILED_PER_HOST],
         })
         # One page per endpoint: every failed check with its remediation, and what could not be
         # evaluated (with the reason), so the officer fixing this host has it all in one place.

@@ -18,6 +18,7 @@ from secops.collect.config import AuditConfig, Scope
 from secops.collect.credentials import NoCredentials, resolve
 from secops.collect.hostkeys import HostKeyError, HostKeyStore
 from secops.collect.local import LocalTransport
+from secops.collect.smb import AccessDenied, RegistryUnavailable, SMBRegistryTransport
 from secops.collect.ssh import AuthFailed, SSHTransport, Unreachable
 from secops.evaluate.engine import PolicyResult, PreparedPolicy
 from secops.evaluate.facts import Facts, Request
@@ -83,8 +84,11 @@ def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], 
     prepared = [PreparedPolicy.build(p, host_os, overrides) for p in policies]
 
     def run(requests: set[Request]) -> Facts:
-        batch = build(sorted(requests), command_timeout)
         remaining = max(1.0, deadline - time.monotonic())
+        if isinstance(transport, SMBRegistryTransport):  # no script: registry calls over one binding
+            audit.round_trips += 1
+            return transport.collect(sorted(requests), remaining)
+        batch = build(sorted(requests), command_timeout)
         raw = transport.run(batch, remaining)
         audit.round_trips += 1
         return parse_output(batch, raw)
@@ -96,7 +100,8 @@ def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], 
     audit.os_info = os_item.text().splitlines()[0][:200] if os_item.data else ""
     for p in prepared:
         p.decide_requirements(facts, host_os)
-    second = set().union(*(p.round2(facts) for p in prepared)) - set(facts.items) - set(facts.errors)
+    second = (set().union(*(p.round2(facts) for p in prepared)) - set(facts.items) - set(facts.errors)
+              - set(facts.unsupported))
     if second:
         facts.merge(run(second))
     audit.results = [p.evaluate(facts, host_os) for p in prepared]
@@ -106,11 +111,18 @@ def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], 
 def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, store: HostKeyStore,
                overrides: dict[str, str]) -> HostAudit:
     scope = None if target.local else scope_for(config, target)
-    audit = HostAudit(target=target, transport="local" if target.local else "ssh", started_at=utcnow())
+    transport_name = "local" if target.local else (scope.transport if scope is not None else "ssh")
+    audit = HostAudit(target=target, transport=transport_name, started_at=utcnow())
+    transport: LocalTransport | SSHTransport | SMBRegistryTransport
     try:
         if target.local:
             transport = LocalTransport()
             command_timeout, host_timeout = 30, 300.0
+        elif scope is not None and scope.transport == "smb":
+            target.os_family = "windows"  # the remote registry exists only on Windows (and Samba)
+            transport = SMBRegistryTransport.connect(target.address, scope.port, resolve(scope), scope.domain or "",
+                                                     timeout=scope.connect_timeout)
+            command_timeout, host_timeout = scope.command_timeout, scope.host_timeout
         else:
             creds = resolve(scope)
             assert scope is not None
@@ -129,6 +141,10 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
         audit.fail("unreachable", str(exc))
     except AuthFailed as exc:
         audit.fail("auth", str(exc))
+    except AccessDenied as exc:
+        audit.fail("access denied", str(exc))
+    except RegistryUnavailable as exc:
+        audit.fail("registry unavailable", str(exc))
     except TimeoutError as exc:
         audit.fail("timeout", str(exc))
     except Exception as exc:  # noqa: BLE001 - one host's surprise must not stop the audit of the others

@@ -45,6 +45,9 @@ class Item:
 class Facts:
     items: dict[Request, Item] = field(default_factory=dict)
     errors: dict[Request, str] = field(default_factory=dict)  # collected but unusable (e.g. cut off)
+    # Kinds the transport cannot collect at all (e.g. commands over the SMB registry transport):
+    # their rules are "not applicable" with this reason, never passed, failed or errors.
+    unsupported: dict[Request, str] = field(default_factory=dict)
 
     def get(self, request: Request) -> Item | None:
         return self.items.get(request)
@@ -52,3 +55,4 @@ class Facts:
     def merge(self, other: "Facts") -> None:
         self.items.update(other.items)
         self.errors.update(other.errors)
+        self.unsupported.update(other.unsupported)

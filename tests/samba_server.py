@@ -114,6 +114,8 @@ class SambaServer:
 
     def import_registry(self, text: str) -> None:
         reg = self.dir / f"import-{secrets.token_hex(4)}.reg"
+        if not text.startswith("Windows Registry Editor"):
+            text = "Windows Registry Editor Version 5.00\n\n" + text
         # Samba's .reg parser drops the last value unless the file ends with an empty line.
         reg.write_text(text.rstrip("\n") + "\n\n", encoding="utf-8")
         self._net("registry", "import", str(reg))

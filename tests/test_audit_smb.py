@@ -8,15 +8,17 @@ impacket client and the real audit code path.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
-from samba_server import SambaServer
+from samba_server import FIXTURE, SambaServer, filetime_hex
 
 from secops.collect.audit import HostAudit, HostTarget, audit_host
 from secops.collect.config import AuditConfig, Scope
 from secops.collect.hostkeys import HostKeyStore
-from secops.evaluate.sca_load import load_policy
+from secops.collect.registry_evidence import load_registry_evidence
+from secops.evaluate.sca_load import load_packs, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "tests" / "fixtures" / "smb" / "registry_pack.yml"
@@ -126,3 +128,67 @@ def test_scope_validation() -> None:
         Scope(name="w", transport="smb", username="audit", key_files=[Path("/k")])
     with pytest.raises(ValueError, match="domain is an smb setting"):
         Scope(name="w", username="audit", domain="CORP", password_env="X")
+
+
+# --- endpoint protection over the registry ----------------------------------------------------
+
+def _signatures(days_old: float) -> str:
+    when = time.time() - days_old * 86400
+    return ("[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows Defender\\Signature Updates]\n"
+            f'"SignaturesLastUpdated"=hex:{filetime_hex(when)}\n'
+            f'"AVSignatureApplied"=hex:{filetime_hex(when - 3600)}\n')
+
+
+def _protection_audit(samba: SambaServer, tmp_path: Path) -> HostAudit:
+    os.environ[PASSWORD_ENV] = samba.password
+    try:
+        target = HostTarget(label="win-lab", address=samba.address)
+        return audit_host(target, load_packs(ROOT / "checks"), _config(samba), HostKeyStore(tmp_path / "kh"),
+                          {"$signature_max_age_days": "7"}, load_registry_evidence(ROOT / "policies"))
+    finally:
+        del os.environ[PASSWORD_ENV]
+
+
+def _rows(audit: HostAudit) -> dict[str, tuple[str, str]]:
+    pack = next(r for r in audit.results if r.policy_id == "secops_ep_windows")
+    return {c.check_id: (c.result, c.reason) for c in pack.checks}
+
+
+def test_protection_states_from_the_registry(tmp_path: Path) -> None:
+    server = SambaServer(registry=FIXTURE.read_text(encoding="utf-8") + "\n" + _signatures(1))
+    try:
+        server.start()
+        audit = _protection_audit(server, tmp_path)
+        assert audit.status == "ok", audit.message
+        rows = _rows(audit)
+        assert audit.protection.status == "protected" and "Microsoft Defender" in (audit.protection.product or "")
+        assert rows["9600"][0] == rows["9601"][0] == rows["reg-defender-signatures"][0] == "passed"
+        evidence = rows["reg-defender-signatures"][1]
+        assert "AVSignatureVersion = 1.421.512.0" in evidence and "SignaturesLastUpdated" in evidence
+        assert "1.0 days old" in evidence
+        assert rows["reg-eset-program"] == ("passed", "ESET Endpoint Antivirus 11.0.2032.0 (ESET, spol. s r.o.)")
+        assert rows["9640"][0] == "passed" and rows["reg-kaspersky-program"][0] == "failed"
+        # The command checks of the pack could not run over smb: n/a with the reason, never passed.
+        assert rows["9511"] == ("not_applicable", rows["9511"][1]) and "needs a command transport" in rows["9511"][1]
+
+        # Stale signatures: Defender runs but is out of date -> degraded.
+        server.import_registry(_signatures(30))
+        audit = _protection_audit(server, tmp_path)
+        assert _rows(audit)["reg-defender-signatures"][0] == "failed"
+        assert audit.protection.status == "degraded"
+
+        # Real-time monitoring turned off (fresh signatures again) -> degraded.
+        server.import_registry(_signatures(0.5) + "\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows Defender"
+                               "\\Real-Time Protection]\n\"DisableRealtimeMonitoring\"=dword:00000001\n")
+        audit = _protection_audit(server, tmp_path)
+        assert _rows(audit)["9601"][0] == "failed" and audit.protection.status == "degraded"
+
+        # No product left -> unprotected, with every product's evidence rows failed or n/a.
+        for key in (r"HKLM\SYSTEM\CurrentControlSet\Services\WinDefend", r"HKLM\SOFTWARE\ESET",
+                    r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"):
+            server._net("registry", "deletekey_recursive", key)
+        audit = _protection_audit(server, tmp_path)
+        assert audit.protection.status == "unprotected", audit.protection
+        assert _rows(audit)["reg-eset-program"][0] == "failed"
+    finally:
+        server.stop()

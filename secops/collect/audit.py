@@ -17,6 +17,7 @@ from secops.collect.batch_windows import build_powershell
 from secops.collect.config import AuditConfig, Scope
 from secops.collect.credentials import NoCredentials, resolve
 from secops.collect.hostkeys import HostKeyError, HostKeyStore
+from secops.collect import registry_evidence
 from secops.collect.local import LocalTransport
 from secops.collect.smb import AccessDenied, RegistryUnavailable, SMBRegistryTransport
 from secops.collect.ssh import AuthFailed, SSHTransport, Unreachable
@@ -77,7 +78,8 @@ def _host_os(target: HostTarget) -> str:
 
 
 def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], overrides: dict[str, str],  # type: ignore[no-untyped-def]
-                         command_timeout: int, host_timeout: float, audit: HostAudit) -> None:
+                         command_timeout: int, host_timeout: float, audit: HostAudit,
+                         evidence: registry_evidence.RegistryEvidenceFile | None = None) -> None:
     host_os = _host_os(target)
     build = build_powershell if host_os == "windows" else build_posix
     deadline = time.monotonic() + host_timeout
@@ -93,7 +95,9 @@ def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], 
         audit.round_trips += 1
         return parse_output(batch, raw)
 
-    facts = run({Request("os")}.union(*(p.round1() for p in prepared)))
+    if host_os != "windows":
+        evidence = None
+    facts = run({Request("os")}.union(*(p.round1() for p in prepared), registry_evidence.requests(evidence)))
     os_item = facts.get(Request("os"))
     if os_item is None:
         raise TimeoutError("the host did not answer the audit script: " + facts.errors.get(Request("os"), ""))
@@ -105,11 +109,12 @@ def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], 
     if second:
         facts.merge(run(second))
     audit.results = [p.evaluate(facts, host_os) for p in prepared]
+    registry_evidence.apply(evidence, audit.results, facts, overrides)
     audit.protection = host_protection(policies, {r.policy_id: r for r in audit.results})
 
 
 def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, store: HostKeyStore,
-               overrides: dict[str, str]) -> HostAudit:
+               overrides: dict[str, str], evidence: registry_evidence.RegistryEvidenceFile | None = None) -> HostAudit:
     scope = None if target.local else scope_for(config, target)
     transport_name = "local" if target.local else (scope.transport if scope is not None else "ssh")
     audit = HostAudit(target=target, transport=transport_name, started_at=utcnow())
@@ -130,7 +135,7 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
                                              timeout=scope.connect_timeout, os_family=_host_os(target))
             command_timeout, host_timeout = scope.command_timeout, scope.host_timeout
         try:
-            collect_and_evaluate(transport, target, policies, overrides, command_timeout, host_timeout, audit)
+            collect_and_evaluate(transport, target, policies, overrides, command_timeout, host_timeout, audit, evidence)
         finally:
             transport.close()
     except NoCredentials as exc:
@@ -154,7 +159,8 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
 
 
 def audit_hosts(targets: list[HostTarget], policies: list[Policy], config: AuditConfig, overrides: dict[str, str],
-                on_done: Callable[[HostAudit], None] | None = None, progress: bool = False) -> list[HostAudit]:
+                on_done: Callable[[HostAudit], None] | None = None, progress: bool = False,
+                evidence: registry_evidence.RegistryEvidenceFile | None = None) -> list[HostAudit]:
     """Audit every target with at most `config.concurrency` hosts at a time; on_done runs in this thread."""
     store = HostKeyStore(config.known_hosts_path())
     done: list[HostAudit] = []
@@ -167,7 +173,7 @@ def audit_hosts(targets: list[HostTarget], policies: list[Policy], config: Audit
         task = bar.add_task("audit", total=len(targets))
     try:
         with ThreadPoolExecutor(max_workers=min(config.concurrency, max(1, len(targets)))) as pool:
-            futures = [pool.submit(audit_host, t, policies, config, store, overrides) for t in targets]
+            futures = [pool.submit(audit_host, t, policies, config, store, overrides, evidence) for t in targets]
             try:
                 for future in as_completed(futures):
                     result = future.result()

@@ -32,7 +32,9 @@ from secops.collect.credentials import Credentials
 from secops.collect.ssh import AuthFailed, Unreachable
 from secops.evaluate.facts import MISSING, OK, Facts, Item, Request
 
-SUPPORTED = frozenset({"registry", "os"})
+SUPPORTED = frozenset({"registry", "registry_subkeys", "os"})
+MAX_SUBKEYS = 2000  # subkeys listed per key (uninstall lists hold a few hundred)
+_PROGRAM_VALUES = ("DisplayName", "DisplayVersion", "Publisher")
 NEEDS_COMMANDS = "needs a command transport (the smb transport reads only the registry)"
 OWN_HIVE = ("HKEY_CURRENT_USER over the remote registry is the audit account's own profile, "
             "not a user's: needs a command transport or HKEY_USERS\\<SID>")
@@ -186,30 +188,16 @@ class SMBRegistryTransport:
 
     def read_key(self, key: str) -> Item | str:
         """The key's values as "name<TAB>data" lines, MISSING, or an error message."""
-        hive_name, path = split_key(key)
-        if hive_name not in _HIVES:
-            return f"unknown registry hive {hive_name!r}"
-        hive = self._hive(hive_name)
-        handle = hive
-        if path:
-            try:
-                handle = rrp.hBaseRegOpenKey(self.dce, hive, path, samDesired=rrp.KEY_READ)["phkResult"]
-            except DCERPCException as exc:
-                if _code(exc) == ERROR_FILE_NOT_FOUND:
-                    return Item(status=MISSING)
-                if _code(exc) == ERROR_ACCESS_DENIED:
-                    return f"access denied: the audit account may not read {key}"
-                return f"cannot open {key}: {_describe(exc)}"
+        opened = self._open(key)
+        if not isinstance(opened, tuple):
+            return opened
+        hive, handle = opened
         try:
             return Item(status=OK, data="\n".join(self._values(handle)).encode("utf-8"))
         except DCERPCException as exc:
             return f"cannot read {key}: {_describe(exc)}"
         finally:
-            if handle is not hive:
-                try:
-                    rrp.hBaseRegCloseKey(self.dce, handle)
-                except DCERPCException:
-                    pass
+            self._close(hive, handle)
 
     def _values(self, handle: Any) -> Iterable[str]:
         info = self._query_info(handle)
@@ -230,6 +218,68 @@ class SMBRegistryTransport:
             data = b"".join(answer["lpData"])[: int(answer["lpcbData"])]
             lines.extend(f"{name}\t{line}" for line in render(int(answer["lpType"]), data))
         return lines
+
+    def _open(self, key: str) -> tuple[Any, Any] | Item | str:
+        """(hive handle, key handle), MISSING, or an error message."""
+        hive_name, path = split_key(key)
+        if hive_name not in _HIVES:
+            return f"unknown registry hive {hive_name!r}"
+        hive = self._hive(hive_name)
+        if not path:
+            return hive, hive
+        try:
+            return hive, rrp.hBaseRegOpenKey(self.dce, hive, path, samDesired=rrp.KEY_READ)["phkResult"]
+        except DCERPCException as exc:
+            if _code(exc) == ERROR_FILE_NOT_FOUND:
+                return Item(status=MISSING)
+            if _code(exc) == ERROR_ACCESS_DENIED:
+                return f"access denied: the audit account may not read {key}"
+            return f"cannot open {key}: {_describe(exc)}"
+
+    def _close(self, hive: Any, handle: Any) -> None:
+        if handle is not hive:
+            with contextlib.suppress(DCERPCException):
+                rrp.hBaseRegCloseKey(self.dce, handle)
+
+    def read_subkeys(self, key: str) -> Item | str:
+        """Each subkey as "name<TAB>DisplayName<TAB>DisplayVersion<TAB>Publisher" (installed programs)."""
+        opened = self._open(key)
+        if not isinstance(opened, tuple):
+            return opened
+        hive, handle = opened
+        lines: list[str] = []
+        try:
+            count = min(int(self._query_info(handle)["lpcSubKeys"]), MAX_SUBKEYS)
+            for index in range(count):
+                try:
+                    name = str(rrp.hBaseRegEnumKey(self.dce, handle, index)["lpNameOut"]).rstrip("\x00")
+                except DCERPCException as exc:
+                    if _code(exc) == ERROR_NO_MORE_ITEMS:
+                        break
+                    raise
+                lines.append("\t".join([name, *self._program(handle, name)]))
+        except DCERPCException as exc:
+            return f"cannot list {key}: {_describe(exc)}"
+        finally:
+            self._close(hive, handle)
+        return Item(status=OK, data="\n".join(lines).encode("utf-8"))
+
+    def _program(self, parent: Any, name: str) -> list[str]:
+        try:
+            handle = rrp.hBaseRegOpenKey(self.dce, parent, name, samDesired=rrp.KEY_QUERY_VALUE)["phkResult"]
+        except DCERPCException:
+            return ["", "", ""]  # an entry the account may not read: listed by name only
+        out = []
+        try:
+            for value in _PROGRAM_VALUES:
+                try:
+                    kind, data = rrp.hBaseRegQueryValue(self.dce, handle, value)
+                    out.append(" ".join(str(data).rstrip("\x00").split()) if kind in (rrp.REG_SZ, rrp.REG_EXPAND_SZ) else "")
+                except DCERPCException:
+                    out.append("")
+        finally:
+            self._close(None, handle)
+        return out
 
     def _os(self) -> Item:
         item = self.read_key(r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion")
@@ -259,7 +309,12 @@ class SMBRegistryTransport:
                 facts.errors[request] = "not read: the host's time budget ran out"
                 continue
             try:
-                answer = self._os() if request.kind == "os" else self.read_key(request.arg)
+                if request.kind == "os":
+                    answer: Item | str = self._os()
+                elif request.kind == "registry_subkeys":
+                    answer = self.read_subkeys(request.arg)
+                else:
+                    answer = self.read_key(request.arg)
             except (TimeoutError, NetBIOSTimeout) as exc:
                 raise TimeoutError(f"the remote registry stopped answering while reading {request.arg or 'os'}") from exc
             if isinstance(answer, Item):

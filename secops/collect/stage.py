@@ -17,6 +17,7 @@ from secops.collect.audit import HostAudit, audit_hosts
 from secops.collect.config import load_config
 from secops.collect.record import record_host
 from secops.textsafe import printable
+from secops.collect.registry_evidence import load_registry_evidence
 from secops.collect.targets import agency_targets, host_targets, load_protection_settings, local_target
 from secops.evaluate.sca_load import load_packs
 from secops.stages import StageOptions, StageResult
@@ -39,6 +40,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
     config = load_config(Path(extra["config"]) if extra.get("config") else None)
     packs = load_packs(Path(extra.get("checks") or app_state.settings.checks))
     overrides = load_protection_settings(app_state.settings.policies).variables()
+    evidence = load_registry_evidence(Path(app_state.settings.policies))
     with db.session() as session:
         if extra.get("local"):
             targets = [local_target(session, extra.get("endpoint"))]
@@ -50,7 +52,8 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
     def store(audit: HostAudit) -> None:
         record_host(db, run_id, audit)
 
-    audits = audit_hosts(targets, packs, config, overrides, on_done=store, progress=bool(extra.get("progress")))
+    audits = audit_hosts(targets, packs, config, overrides, on_done=store, progress=bool(extra.get("progress")),
+                         evidence=evidence)
     _advance_as_of(db, run_id)
     errors = [printable(f"{a.target.label} ({a.target.address}): error: {a.error_kind}: {a.message}") or ""
               for a in audits if a.status != "ok"]

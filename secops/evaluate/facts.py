@@ -14,7 +14,9 @@ from typing import Literal
 # dir_exists:  is PATH a directory             dir_list:  files under PATH (recursive, bounded)
 # processes:   running processes (name\targs)  command:   stdout and exit status of a shell command
 # registry:    a Windows registry key (values) os:        uname / os-release / Windows version
-Kind = Literal["file_exists", "file_read", "dir_exists", "dir_list", "processes", "command", "registry", "os"]
+# registry_subkeys: a key's subkeys with their DisplayName/DisplayVersion/Publisher (uninstall lists)
+Kind = Literal["file_exists", "file_read", "dir_exists", "dir_list", "processes", "command", "registry", "os",
+               "registry_subkeys"]
 
 # Status codes a collector reports per request (the END marker's first field).
 OK, MISSING, UNREADABLE, NOT_REGULAR = 0, 1, 2, 3

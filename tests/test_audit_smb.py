@@ -7,6 +7,7 @@ impacket client and the real audit code path.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -192,3 +193,41 @@ def test_protection_states_from_the_registry(tmp_path: Path) -> None:
         assert _rows(audit)["reg-eset-program"][0] == "failed"
     finally:
         server.stop()
+
+
+# --- the CLI end to end: audit config, stored results, the per-host page ---------------------
+
+def test_cli_audit_and_host_page(samba: SambaServer, tmp_path: Path) -> None:
+    from conftest import run_cli
+    from secops.store.db import Database
+    from secops.store.tables import AgencyRow, EndpointRow
+
+    db_path = tmp_path / "secops.db"
+    db = Database(f"sqlite:///{db_path}")
+    with db.session() as s:
+        agency = AgencyRow(code="WIN", name="Sở Windows", kind="department")
+        s.add(agency)
+        s.flush()
+        s.add(EndpointRow(code="ep-win", hostname="win.lab", ips=[samba.address], os_family="windows",
+                          role="workstation", agency_id=agency.id))
+    db.dispose()
+    config = tmp_path / "audit.yaml"
+    config.write_text(
+        "scopes:\n"
+        f"  - {{name: windows, agencies: [WIN], transport: smb, username: {samba.user}, port: {samba.port},\n"
+        f"     password_env: {PASSWORD_ENV}, connect_timeout: 5}}\n", encoding="utf-8")
+    env = {PASSWORD_ENV: samba.password, "SECOPS_OUTPUT": str(tmp_path / "report")}
+    done = run_cli("audit", "--agency", "WIN", "--config", str(config), "--no-progress", db=db_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert samba.password not in done.stdout + done.stderr
+    report = run_cli("report", "--lang", "vi", db=db_path, env=env)
+    assert report.returncode == 0, report.stdout + report.stderr
+    data = json.loads(next((tmp_path / "report").rglob("dashboard.json")).read_text())
+    (host,) = data["sections"]["audit"]["hosts"]
+    assert host["transport"] == "smb" and host["error"] is None
+    page = (next((tmp_path / "report").rglob("dashboard.json")).parent / host["page"]).read_text()
+    assert "Registry từ xa qua SMB" in page and 'id="transport-na"' in page
+    assert "secops_ep_windows:9511" in page.split('id="transport-na"')[1]  # a command check, listed there
+    # Nothing secret stored: the password is in no table.
+    raw = db_path.read_bytes()
+    assert samba.password.encode() not in raw

@@ -199,6 +199,7 @@ def test_protection_states_from_the_registry(tmp_path: Path) -> None:
 
 def test_cli_audit_and_host_page(samba: SambaServer, tmp_path: Path) -> None:
     from conftest import run_cli
+
     from secops.store.db import Database
     from secops.store.tables import AgencyRow, EndpointRow
 

@@ -57,6 +57,8 @@ class HostAudit:
     round_trips: int = 0
     results: list[PolicyResult] = field(default_factory=list)
     protection: ProtectionVerdict = field(default_factory=lambda: ProtectionVerdict("unknown", None, "not audited"))
+    facts: Facts | None = None  # what the host answered (kept for `--save-facts`)
+    host_os: str = "unknown"
 
     def fail(self, kind: str, message: str) -> "HostAudit":
         self.status, self.error_kind, self.message = "error", kind, message
@@ -108,6 +110,7 @@ def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], 
               - set(facts.unsupported))
     if second:
         facts.merge(run(second))
+    audit.facts, audit.host_os = facts, host_os
     audit.results = [p.evaluate(facts, host_os) for p in prepared]
     registry_evidence.apply(evidence, audit.results, facts, overrides)
     audit.protection = host_protection(policies, {r.policy_id: r for r in audit.results})

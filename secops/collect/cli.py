@@ -13,7 +13,6 @@ from secops.cliutil import EXIT_USAGE, console, err_console, fail, state, user_e
 from secops.collect.config import load_config
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import InputRowsError, SecopsError
-from secops.evaluate.rules import parse_rule, substitute
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
@@ -40,6 +39,9 @@ def audit_command(
                                           "or <data dir>/audit.yaml]"),
     checks: Optional[Path] = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    save_facts: Optional[Path] = typer.Option(None, "--save-facts", help="also write what each host answered "
+                                              "(JSON) for `secops checks eval --facts`"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
     from secops.collect.stage import run_stage
@@ -51,7 +53,8 @@ def audit_command(
     db = app_state.db()
     extra = {"hosts": [h for h in (hosts or "").split(",") if h.strip()], "local": local, "endpoint": endpoint,
              "config": str(config) if config else None, "checks": str(checks) if checks else None,
-             "progress": progress and console.is_terminal}
+             "progress": progress and console.is_terminal, "save_facts": str(save_facts) if save_facts else None,
+             "waivers": str(waivers) if waivers else None}
     run_id = start_run(db, "audit", agency_code=agency)
     try:
         result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
@@ -71,14 +74,16 @@ def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
 
     from secops.collect.tables import AuditHostRow
 
-    table = Table("host", "address", "result", "protection", "product", "failed checks", title=f"audit run {run_id}")
+    table = Table("host", "address", "result", "protection", "product", "failed checks", "waived",
+                  title=f"audit run {run_id}")
     with db.session() as session:
         for host in session.scalars(select(AuditHostRow).where(AuditHostRow.run_id == run_id)
                                     .order_by(AuditHostRow.label)):
             failed = sum(1 for c in host.checks if c.result == "failed")
+            waived = sum(1 for c in host.checks if c.result == "waived")
             outcome = "ok" if host.status == "ok" else f"error: {host.error_kind}"
             table.add_row(_plain(host.label), _plain(host.address), _plain(outcome), host.protection,
-                          _plain(host.product or ""), str(failed))
+                          _plain(host.product or ""), str(failed), str(waived))
     console.print(table)
 
 
@@ -119,24 +124,31 @@ def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="p
 
 @checks_app.command("validate")
 @user_errors
-def checks_validate(files: List[Path] = typer.Argument(..., help="policy files to check")) -> None:
-    """Parse every policy and rule; print the problems (exit 2) or a count per file."""
-    bad = 0
-    for path in files:
-        try:
-            policy = load_policy(path)
-        except SecopsError as exc:
-            bad += 1
-            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-            continue
-        unsupported = [f"{c.id}: {r}" for c in policy.checks for r in c.rules
-                       if parse_rule(substitute(r, policy.effective_variables()), policy.regex_type(c)).type
-                       not in ("f", "d", "p", "c", "r")]
-        console.print(f"{path}: ok, policy {policy.id}, {len(policy.checks)} checks"
-                      + (f", {len(unsupported)} rule(s) of an unsupported type (not_applicable)" if unsupported else ""),
-                      markup=False, highlight=False)
-    if bad:
-        raise typer.Exit(EXIT_USAGE)
+def checks_validate(
+    files: List[Path] = typer.Argument(..., help="policy files to check"),
+    strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+) -> None:
+    """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
+    from secops.evaluate.checks_cli import validate_files
+
+    raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
+
+
+@checks_app.command("eval")
+@user_errors
+def checks_eval(
+    policies: List[Path] = typer.Argument(..., help="policy files"),
+    facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
+    host: Optional[str] = typer.Option(None, "--host", help="only this host (label or address)"),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+    show: str = typer.Option("failed,not_applicable,error", "--show", help="results listed per check"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+) -> None:
+    """Evaluate policies against saved host answers, with no host contacted."""
+    from secops.evaluate.checks_cli import eval_files
+
+    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json))
 
 
 @hosts_app.command("trust")

@@ -232,3 +232,38 @@ def test_cli_audit_and_host_page(samba: SambaServer, tmp_path: Path) -> None:
     # Nothing secret stored: the password is in no table.
     raw = db_path.read_bytes()
     assert samba.password.encode() not in raw
+
+
+# --- the real Wazuh Windows policies --------------------------------------------------------
+
+SHARED_SCA = ROOT.parent / "shared" / "sca"
+
+
+@pytest.mark.parametrize("relative", ["wazuh-4.14/cis_win11_enterprise.yml", "wazuh-5.0/cis_win10_enterprise.yml"])
+def test_wazuh_windows_policy_has_no_errors(samba: SambaServer, tmp_path: Path, relative: str) -> None:
+    path = SHARED_SCA / relative
+    assert path.exists(), f"{path}: the real Wazuh policies are test data in ../shared/sca"
+    policy = load_policy(path)
+    os.environ[PASSWORD_ENV] = samba.password
+    try:
+        target = HostTarget(label="win-lab", address=samba.address)
+        # As shipped: Samba generates the values directly under Windows NT\CurrentVersion (no
+        # ProductName), so the "Windows 10/11" requirement is not met -> not applicable, not error.
+        as_is = audit_host(target, [policy], _config(samba), HostKeyStore(tmp_path / "kh"), {})
+        # Without the requirement, as on a real Windows 10/11 host: every check is evaluated.
+        bare = policy.model_copy(update={"requirements": None})
+        full = audit_host(target, [bare], _config(samba), HostKeyStore(tmp_path / "kh"), {})
+    finally:
+        del os.environ[PASSWORD_ENV]
+    assert as_is.status == full.status == "ok", as_is.message + full.message
+    (shipped,) = as_is.results
+    assert not shipped.applicable and "ProductName" in shipped.reason
+    assert all(c.result == "not_applicable" for c in shipped.checks)
+    (result,) = full.results
+    counts = {r: result.count(r) for r in ("passed", "failed", "not_applicable", "error")}
+    errors = [(c.check_id, c.reason) for c in result.checks if c.result == "error"]
+    assert not errors, errors
+    assert counts["passed"] > 50 and counts["failed"] > 100, counts
+    by_transport = [c for c in result.checks if "needs a command transport" in c.reason]
+    assert by_transport and all(c.result == "not_applicable" for c in by_transport)
+    assert full.round_trips <= 2

@@ -83,7 +83,7 @@ def filetime_hex(when: float) -> str:
 
 
 class SambaServer:
-    def __init__(self, registry: str | None = None) -> None:
+    def __init__(self, registry: str | None = None, extra_conf: str = "") -> None:
         if shutil.which("smbd") is None or not Path(DCERPCD).exists():
             raise RuntimeError("Samba's smbd not found: install Debian's samba package "
                                "(scripts/install-test-deps.sh does)")
@@ -101,6 +101,7 @@ class SambaServer:
         self.smbd: subprocess.Popen[bytes] | None = None
         self.dcerpcd: subprocess.Popen[bytes] | None = None
         self.user_sid = ""
+        self.extra_conf = extra_conf  # smb.conf lines appended to [global] (e.g. an SMB1-only server)
 
     # --- set-up -----------------------------------------------------------------------------
     def _net(self, *args: str) -> str:
@@ -128,7 +129,8 @@ class SambaServer:
     def start(self) -> SambaServer:
         for sub in ("lock", "state", "cache", "private", "pid", "ncalrpc", "bind-dns", "log"):
             (self.dir / sub).mkdir()
-        self.conf.write_text(_CONF.format(address=self.address, port=self.port, d=self.dir), encoding="utf-8")
+        self.conf.write_text(_CONF.format(address=self.address, port=self.port, d=self.dir) + self.extra_conf,
+                             encoding="utf-8")
         self._ensure_unix_user()
         _run(["smbpasswd", "-c", str(self.conf), "-s", "-a", self.user], stdin=f"{self.password}\n{self.password}\n")
         for line in _run(["pdbedit", "-s", str(self.conf), "-L", "-v", self.user]).splitlines():

@@ -58,7 +58,7 @@ def test_every_registry_rule_form(samba: SambaServer, tmp_path: Path) -> None:
     audit = _audit(samba, tmp_path)
     assert audit.status == "ok", audit.message
     assert audit.transport == "smb"
-    assert "signed" in audit.os_info and audit.round_trips == 1
+    assert "signed, encrypted" in audit.os_info and audit.round_trips == 1
     (result,) = audit.results
     assert result.applicable
     got = {c.check_id: c.result for c in result.checks}
@@ -119,6 +119,24 @@ def test_stopped_registry_then_stopped_server(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server._leftovers() == []
+
+
+def test_smb1_only_server_is_never_spoken_to_in_smb1(tmp_path: Path) -> None:
+    server = SambaServer(extra_conf="  server min protocol = NT1\n  server max protocol = NT1\n")
+    try:
+        server.start()
+        # Control: the server does answer an SMB1 client (so the refusal below is the protocol).
+        from impacket import smb
+        from impacket.smbconnection import SMBConnection
+        smb1 = SMBConnection(server.address, server.address, sess_port=server.port, timeout=5,
+                             preferredDialect=smb.SMB_DIALECT)
+        assert smb1.getDialect() == smb.SMB_DIALECT
+        smb1.close()
+        audit = _audit(server, tmp_path)
+    finally:
+        server.stop()
+    assert (audit.status, audit.error_kind) == ("error", "unreachable"), audit.message
+    assert "SMB2/3" in audit.message
 
 
 def test_scope_validation() -> None:

@@ -103,6 +103,17 @@ def test_unreachable_port(samba: SambaServer, tmp_path: Path) -> None:
     assert (audit.status, audit.error_kind) == ("error", "unreachable")
 
 
+def test_silent_server_is_a_timeout(samba: SambaServer, tmp_path: Path) -> None:
+    import socket
+
+    # A listener that completes TCP handshakes (kernel backlog) but never answers a byte.
+    with socket.socket() as silent:
+        silent.bind((samba.address, 0))
+        silent.listen(4)
+        audit = _audit(samba, tmp_path, port=silent.getsockname()[1], connect_timeout=1)
+    assert (audit.status, audit.error_kind) == ("error", "timeout"), audit.message
+
+
 def test_stopped_registry_then_stopped_server(tmp_path: Path) -> None:
     # A server of its own: this test stops its services.
     server = SambaServer()

@@ -103,6 +103,19 @@ def test_unreachable_port(samba: SambaServer, tmp_path: Path) -> None:
     assert (audit.status, audit.error_kind) == ("error", "unreachable")
 
 
+def test_account_without_remote_registry_access(tmp_path: Path) -> None:
+    # The account logs in but may not open \PIPE\winreg (on Windows: the winreg key of
+    # SecurePipeServers; here: IPC$ restricted to another user).
+    server = SambaServer(extra_conf="\n[IPC$]\n  path = /tmp\n  valid users = nobody\n")
+    try:
+        server.start()
+        audit = _audit(server, tmp_path)
+    finally:
+        server.stop()
+    assert (audit.status, audit.error_kind) == ("error", "access denied"), audit.message
+    assert "winreg" in audit.message and audit.protection.status == "unknown"
+
+
 def test_silent_server_is_a_timeout(samba: SambaServer, tmp_path: Path) -> None:
     import socket
 

@@ -116,7 +116,8 @@ class SMBRegistryTransport:
     def connect(cls, host: str, port: int, creds: Credentials, domain: str, *, timeout: float) -> SMBRegistryTransport:
         if creds.password is None:
             raise AuthFailed(f"the smb transport needs a password for {creds.username} (password_env or password_file)")
-        assert ntlm.USE_NTLMv2  # impacket's default; never fall back to NTLMv1
+        if not ntlm.USE_NTLMv2:  # impacket's default; something changed it: never answer with NTLMv1
+            raise AccessDenied("impacket is set to NTLMv1 (ntlm.USE_NTLMv2 is False); refusing to log in")
         try:
             smb = _SignedSMB3(host, host, sess_port=port, timeout=timeout)
             conn = SMBConnection(host, host, sess_port=port, timeout=timeout, existingConnection=smb)
@@ -149,6 +150,9 @@ class SMBRegistryTransport:
             dce = rpc.get_dce_rpc()
             dce.connect()
             dce.bind(rrp.MSRPC_UUID_RRP)
+        except (TimeoutError, NetBIOSTimeout) as exc:
+            conn.close()
+            raise TimeoutError(f"{host}:{port} did not answer while opening the remote registry") from exc
         except SessionError as exc:
             conn.close()
             # Windows answers "name not found" when RemoteRegistry is stopped; Samba, whose pipe is

@@ -228,7 +228,8 @@ def test_protection_states_from_the_registry(tmp_path: Path) -> None:
 
         # No product left -> unprotected, with every product's evidence rows failed or n/a.
         for key in (r"HKLM\SYSTEM\CurrentControlSet\Services\WinDefend", r"HKLM\SOFTWARE\ESET",
-                    r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"):
+                    r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
+                    r"\{8C1B5D0E-1F3C-4B2A-9A77-0B1E5B7C0001}"):
             server._net("registry", "deletekey_recursive", key)
         audit = _protection_audit(server, tmp_path)
         assert audit.protection.status == "unprotected", audit.protection

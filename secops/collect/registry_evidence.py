@@ -75,8 +75,13 @@ def requests(spec: RegistryEvidenceFile | None) -> set[Request]:
 
 
 def _programs(facts: Facts, keys: list[str]) -> list[list[str]] | str:
-    """Installed programs as [subkey, DisplayName, DisplayVersion, Publisher], or why not known."""
+    """Installed programs as [subkey, DisplayName, DisplayVersion, Publisher], or why not known.
+
+    Not known (not applicable) unless at least one list was read: a transport that cannot list
+    subkeys answers "missing", and a Windows host always has the 64-bit list.
+    """
     found: list[list[str]] = []
+    listed = False
     problems = []
     for key in keys:
         request = Request("registry_subkeys", key)
@@ -84,9 +89,10 @@ def _programs(facts: Facts, keys: list[str]) -> list[list[str]] | str:
         if request in facts.unsupported or request in facts.errors or item is None:
             problems.append(facts.unsupported.get(request) or facts.errors.get(request) or "not collected")
         elif item.status == OK:
+            listed = True
             found.extend((line.split("\t") + ["", "", ""])[:4] for line in item.lines() if line)
-    if not found and problems:
-        return "installed programs not listed: " + problems[0]
+    if not listed:
+        return "installed-programs list not available" + (f": {problems[0]}" if problems else "")
     return found
 
 

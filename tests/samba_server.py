@@ -127,6 +127,14 @@ class SambaServer:
                   f"O:BAG:SYD:(D;;RPCCRCSW;;;{self.user_sid})(A;;RPCCRCSW;;;WD)(A;;RPWPCCDCLCRCWOWDSDSW;;;BA)")
 
     def start(self) -> SambaServer:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # never leave an smbd or samba-dcerpcd behind a failed start
+            raise
+        return self
+
+    def _start(self) -> None:
         for sub in ("lock", "state", "cache", "private", "pid", "ncalrpc", "bind-dns", "log"):
             (self.dir / sub).mkdir()
         self.conf.write_text(_CONF.format(address=self.address, port=self.port, d=self.dir) + self.extra_conf,
@@ -143,7 +151,6 @@ class SambaServer:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         self._wait_listening()
-        return self
 
     def start_registry(self) -> None:
         self.dcerpcd = subprocess.Popen([DCERPCD, "--libexec-rpcds", "-F", "--no-process-group", "-s", str(self.conf)],

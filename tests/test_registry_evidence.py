@@ -51,3 +51,22 @@ def test_uninstall_lists_missing_means_unknown_not_absent() -> None:
     assert result.result == "passed" and result.reason == "ESET Endpoint Security 11.1 (ESET)"
     other = next(e for e in spec.evidence if e.id == "reg-bkav-program")
     assert judge(other, listed, 7, NOW, spec).result == "failed"
+
+
+def test_defender_realtime_check_reads_absent_value_as_on() -> None:
+    from secops.evaluate.engine import evaluate_offline
+    from secops.evaluate.sca_load import load_policy
+
+    pack = load_policy(ROOT / "checks" / "endpoint_protection_windows.yml")
+    rtp = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows Defender\Real-Time Protection"
+
+    def result(data: bytes | None) -> str:
+        item = Item(MISSING) if data is None else Item(OK, data)
+        facts = Facts(items={Request("registry", rtp): item})
+        checks = {c.check_id: c.result for c in evaluate_offline(pack, facts, "windows").checks}
+        return checks["9601"]
+
+    assert result(b"DisableRealtimeMonitoring\t0") == "passed"
+    assert result(b"DisableScanOnRealtimeEnable\t0") == "passed"  # value absent: monitoring is on
+    assert result(b"DisableRealtimeMonitoring\t1") == "failed"
+    assert result(None) == "not_applicable"  # no Defender key at all: says nothing

@@ -13,7 +13,8 @@ Format (JSON, `format: secops-facts/1`), one entry per host:
 `kind` is a Request kind of secops.evaluate.facts (file_exists, file_read, dir_exists, dir_list,
 processes, command, registry, registry_subkeys, os); `unsupported` lists the requests a transport
 cannot answer at all (commands over smb), whose rules are not applicable; `status` is 0 ok /
-1 missing / 2 unreadable / 3 not a regular file (not a directory for dir_exists), or a command's exit status (124 timeout, 127 not found).
+1 missing / 2 unreadable / 3 not a regular file (not a directory for dir_exists), or a command's
+exit status (124 timeout, 127 not found).
 `text` holds UTF-8 data, `b64` any other bytes. The file holds what the host answered (file contents,
 command outputs): treat it like the host's own configuration files.
 """

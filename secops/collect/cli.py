@@ -9,12 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from secops.cliutil import EXIT_USAGE, console, err_console, fail, state, user_errors
+from secops.cliutil import console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
 from secops.collect.evidence_cli import evidence_app  # noqa: F401  (secops/cli.py mounts it)
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
-from secops.errors import InputRowsError, SecopsError
-from secops.evaluate.sca_load import load_packs, load_policy
+from secops.errors import SecopsError
+from secops.evaluate.sca_load import load_packs
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
 from secops.stages import StageOptions

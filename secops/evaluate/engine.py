@@ -114,6 +114,8 @@ def followup_needs(rule: Rule, facts: Facts) -> set[Request]:
 # --- evaluating one rule ---------------------------------------------------------------------
 
 def _missing(facts: Facts, request: Request) -> RuleResult | None:
+    if request in facts.unsupported:
+        return RuleResult("na", f"{request.kind} {request.arg}: {facts.unsupported[request]}".replace("  ", " "))
     if request in facts.errors:
         return RuleResult("error", f"{request.kind} {request.arg}: {facts.errors[request]}")
     if facts.get(request) is None:

@@ -76,7 +76,7 @@ def test_every_automated_check_exists_and_serves_its_item():
     for policy in load_packs(ROOT / "checks"):
         packs[policy.id] = {str(c.id): c for c in policy.checks}
     for cat in load_all(POLICIES):
-        for _, item in cat.items():
+        for item in cat.all_items():
             refs = item.automated + [r for rs in item.automated_by_level.values() for r in rs]
             for ref in refs:
                 if ref.startswith("run:"):

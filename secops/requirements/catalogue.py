@@ -58,7 +58,7 @@ class Item(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Item":
+    def _consistent(self) -> Item:
         for name in ("frequency_months", "minimum_months", "automated_by_level"):
             early = [k for k in getattr(self, name) if k < self.from_level]
             if early:
@@ -102,7 +102,7 @@ class Catalogue(_Strict):
     groups: list[Group] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> "Catalogue":
+    def _unique(self) -> Catalogue:
         seen: set[str] = set()
         for group in self.groups:
             for item in group.items:
@@ -113,17 +113,20 @@ class Catalogue(_Strict):
             raise ValueError("standard.chapters must give levels 1-5")
         return self
 
-    def items(self) -> list[tuple[Group, Item]]:
-        return [(g, i) for g in self.groups for i in g.items]
+    def all_items(self) -> list[Item]:
+        return [i for g in self.groups for i in g.items]
+
+    def group_of(self, item_id: str) -> Group:
+        return next(g for g in self.groups if any(i.id == item_id for i in g.items))
 
     def item(self, item_id: str) -> Item:
-        for _, item in self.items():
+        for item in self.all_items():
             if item.id == item_id:
                 return item
         raise SecopsError(f"{self.standard.id}: no requirement {item_id!r}")
 
     def applicable(self, level: int) -> list[Item]:
-        return [i for _, i in self.items() if i.applies(level)]
+        return [i for i in self.all_items() if i.applies(level)]
 
     def clause(self, item: Item, level: int) -> str:
         if isinstance(item.clause, dict):

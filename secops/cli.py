@@ -18,6 +18,7 @@ from secops.demo import demo_command
 from secops.discover.cli import app as discover_app
 from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_app
 from secops.schedule.cli import daemon_command, runs_app, schedule_app
+from secops.requirements.cli import app as requirements_app
 
 app = typer.Typer(
     name="secops",
@@ -69,6 +70,7 @@ app.add_typer(hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(runs_app, name="runs")
+app.add_typer(requirements_app, name="requirements")
 app.command("daemon")(daemon_command)
 
 

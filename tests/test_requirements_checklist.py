@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from secops.discover.tables import DiscoveryScanRow
 from secops.requirements.catalogue import by_id
 from secops.requirements.checklist import add_months, checklist
@@ -19,7 +19,7 @@ from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, RunRow, SystemRow
 
 ROOT = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(day: str) -> dt.datetime:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from secops.config import bundled
 from secops.inventory.importer import write_models
 from secops.inventory.sample import generate
 from secops.inventory.upsert import Tally
+from secops.requirements.sample import add_sample_checklists
 from secops.store.db import Database
 from secops.store.tables import MetaRow
 
@@ -15,5 +17,7 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     sample = generate(as_of, endpoints=endpoints, seed=seed)
     with db.session() as session:
         tallies = write_models(session, sample.as_rows())  # type: ignore[arg-type]
+        session.flush()
+        add_sample_checklists(session, bundled("policies"), as_of, seed=seed)  # issue 11
         session.merge(MetaRow(key="synthetic", value="true"))
     return tallies

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import run_cli
+
 from secops.store.db import Database
 from secops.store.tables import SystemRow
 

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
 from secops.grade.engine import GradeCell
-from secops.grade.facts import AgencyNode, Facts, load_agencies
+from secops.grade.facts import AgencyNode, Facts, load_facts
 from secops.grade.filters import matches
 from secops.grade.policy import TargetPolicy
 from secops.inventory.tree import find_agency, subtree
+from secops.grade.record import endpoint_max_age
 from secops.store.tables import GradeRow, MetaRow, RunRow
 
 SCHEMA_VERSION = 1
@@ -93,8 +94,7 @@ def latest_grade_run(session: Session) -> RunRow:
     return run
 
 
-def reference_fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[FixItem]:
-    """The fix lists from loaded facts: the reference that tests compare report/fixlist.py with."""
+def _fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[FixItem]:
     as_of = facts.as_of.date()
     items: list[FixItem] = []
     for target in policy.targets:
@@ -139,23 +139,19 @@ def _fix_item(target_id: str, entity: str, agency: AgencyNode, record: dict[str,
 
 
 def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: str,
-                    agency_code: str | None = None, *, with_fix: bool = True) -> Dashboard:
-    """The run's figures from its stored grade rows; the fix lists (unless with_fix is False, as
-    for the terminal summary) from SQL over the store as of the run's as-of time."""
-    from secops.report.fixlist import fix_items  # it imports this module's FixItem
-
+                    agency_code: str | None = None) -> Dashboard:
     as_of = run.as_of or run.started_at
-    all_agencies = load_agencies(session)
-    root = find_agency(all_agencies, agency_code)
+    facts = load_facts(session, as_of, endpoint_max_age(policy))
+    root = find_agency(facts.agencies, agency_code)
     cells: dict[str, dict[str, GradeCell]] = {}
     for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
         cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
-    tree = subtree(all_agencies, root)
-    parent_code = {n.id: n.code for n in all_agencies.values()}
+    tree = subtree(facts.agencies, root)
+    parent_code = {n.id: n.code for n in facts.agencies.values()}
     agencies = [_agency_grades(node, depth, parent_code.get(node.parent_id or -1), cells.get(node.code, {}))
                 for node, depth in tree]
-    in_scope = None if len(tree) == len(all_agencies) else {node.id for node, _ in tree}
-    fix = list(fix_items(session, policy, as_of, in_scope)) if with_fix else []
+    in_scope = {node.id for node, _ in tree}
+    fix = _fix_items(policy, facts, in_scope)
     meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).all())
     ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
     return Dashboard(

@@ -14,17 +14,15 @@ from secops.store.tables import RunRow
 
 
 def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, lang: str = "vi",
-                  agency_code: str | None = None, *, summary_only: bool = False) -> Dashboard:
-    """The run's dashboard; summary_only: its stored figures only (no fix lists, no sections)."""
+                  agency_code: str | None = None) -> Dashboard:
     policy = load_targets(settings.policies)
     with db.session() as session:
         run = session.get(RunRow, run_id) if run_id is not None else latest_grade_run(session)
         if run is None:
             from secops.errors import SecopsError
             raise SecopsError(f"run {run_id} does not exist")
-        dashboard = build_dashboard(session, policy, run, lang, agency_code, with_fix=not summary_only)
-        if not summary_only:
-            add_sections(session, dashboard, settings)
+        dashboard = build_dashboard(session, policy, run, lang, agency_code)
+        add_sections(session, dashboard, settings)
     return dashboard
 
 

@@ -13,7 +13,7 @@ from secops.config import Settings
 from secops.store.db import safe_url
 from secops.inventory.cli import app as inventory_app
 from secops.grade.cli import grade_command
-from secops.report.cli import report_command
+from secops.register.cli import _report_group as report_group
 from secops.demo import demo_command
 from secops.discover.cli import app as discover_app
 from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_app
@@ -61,7 +61,7 @@ def init(ctx: typer.Context) -> None:
 
 app.add_typer(inventory_app, name="inventory")
 app.command("grade")(grade_command)
-app.command("report")(report_command)
+app.add_typer(report_group(), name="report")
 app.command("demo")(demo_command)
 app.add_typer(discover_app, name="discover")
 app.command("audit")(audit_command)

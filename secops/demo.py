@@ -21,6 +21,7 @@ from secops.inventory.load_sample import load_sample
 from secops.inventory.sample import PROVINCE
 from secops.inventory.upsert import upsert_endpoints
 from secops.models import Endpoint, EndpointRole, OSFamily
+from secops.register.annual import current_year_report
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
@@ -108,3 +109,7 @@ def demo_command(
     console.print(f"run {run_id}: {status.value}")
     for name in ("dashboard.html", "dashboard.json", "grades.csv", "fix.csv"):
         console.print(f"wrote {(folder / 'reports' / name).resolve()}", highlight=False, markup=False)
+    annual = current_year_report(db, app_state.settings, folder / "reports", dt.date.today(), lang)  # Form 08
+    console.print(f"annual report {annual.report.year}: {len(annual.violations)} consistency problem(s) to fix")
+    for path in annual.files:
+        console.print(f"wrote {path.resolve()}", highlight=False, markup=False)

@@ -36,6 +36,48 @@ class Lifecycle(str, enum.Enum):
     plan_deployed = "plan_deployed"
 
 
+class ApprovalStatus(str, enum.Enum):
+    """Approval status of a level dossier (Form 08 column 6, plus "not started")."""
+
+    not_started = "not_started"
+    drafting = "drafting"
+    sent_for_appraisal = "sent_for_appraisal"
+    appraised = "appraised"
+    approved = "approved"
+
+
+class PlanDeployment(str, enum.Enum):
+    """Deployment of the protection plan by level (Form 08 column 10)."""
+
+    not_deployed = "not_deployed"
+    partly_deployed = "partly_deployed"
+    fully_deployed = "fully_deployed"
+
+
+class AssessmentKind(str, enum.Enum):
+    before_operation = "before_operation"
+    periodic = "periodic"
+    ad_hoc = "ad_hoc"
+
+
+# The former single lifecycle state, as register fields (used by import of old files and migration 0005).
+STATE_TO_REGISTER: dict[str, tuple[str, str]] = {
+    "unclassified": ("not_started", "not_deployed"),
+    "dossier_submitted": ("sent_for_appraisal", "not_deployed"),
+    "level_approved": ("approved", "not_deployed"),
+    "plan_deployed": ("approved", "fully_deployed"),
+}
+
+
+def state_of(status: ApprovalStatus, plan: PlanDeployment) -> Lifecycle:
+    """The former lifecycle state that a register row corresponds to (kept for old readers)."""
+    if status is ApprovalStatus.approved:
+        return Lifecycle.plan_deployed if plan is PlanDeployment.fully_deployed else Lifecycle.level_approved
+    if status in (ApprovalStatus.sent_for_appraisal, ApprovalStatus.appraised):
+        return Lifecycle.dossier_submitted
+    return Lifecycle.unclassified
+
+
 class Approver(str, enum.Enum):
     owner = "owner"
     province = "province"
@@ -108,35 +150,106 @@ class Agency(_Model):
 
 
 class InformationSystem(_Model):
+    """One row of the level-dossier register (Decree 331/2026 Art. 36, Form 08 section 3).
+
+    `level` is the approved level; `proposed_level` the level the dossier asks for. Files of the
+    previous release give only `state`: the register fields are then derived from it.
+    """
+
     code: Code
     name: str = Field(min_length=1, max_length=300)
     owner: Code = Field(description="code of the owning agency")
-    level: int | None = Field(default=None, ge=1, le=5)
-    state: Lifecycle = Lifecycle.unclassified
+    operator: str | None = Field(default=None, max_length=300, description="unit that operates the system")
+    proposed_level: int | None = Field(default=None, ge=1, le=5)
+    level: int | None = Field(default=None, ge=1, le=5, description="approved level")
+    state: Lifecycle | None = Field(default=None, description="former lifecycle state; derived when omitted")
+    approval_status: ApprovalStatus = ApprovalStatus.not_started
     approval_decision: str | None = Field(default=None, max_length=120)
     approval_date: dt.date | None = None
     approved_by: Approver | None = None
+    approval_body: str | None = Field(default=None, max_length=300, description="name of the approving body")
+    regulation_decision: str | None = Field(default=None, max_length=120)
+    regulation_date: dt.date | None = None
+    regulation_body: str | None = Field(default=None, max_length=300)
+    expected_approval_date: dt.date | None = None
+    plan_deployment: PlanDeployment = PlanDeployment.not_deployed
     plan_deployed_date: dt.date | None = None
+    expected_deployment_date: dt.date | None = None
     last_inspection_date: dt.date | None = None
 
-    _dates = field_validator("approval_date", "plan_deployed_date", "last_inspection_date")(_no_future)
+    _dates = field_validator("approval_date", "plan_deployed_date", "last_inspection_date",
+                             "regulation_date")(_no_future)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_state(cls, data: Any) -> Any:
+        """A row with only the former `state` gets the register fields that state meant."""
+        if not isinstance(data, dict) or not data.get("state") or data.get("approval_status"):
+            return data
+        mapped = STATE_TO_REGISTER.get(str(getattr(data["state"], "value", data["state"])))
+        if mapped is None:
+            return data  # the enum check reports the bad value
+        data = dict(data, approval_status=mapped[0])
+        data.setdefault("plan_deployment", mapped[1])
+        if mapped[0] != "approved" and data.get("level") is not None and data.get("proposed_level") is None:
+            data["proposed_level"] = data.pop("level")  # a submitted dossier's level is only proposed
+        return data
+
+    @field_validator("operator", "approval_body", "regulation_body", "approval_decision", "regulation_decision")
+    @classmethod
+    def _no_controls(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("contains control characters")
+        return value
 
     @model_validator(mode="after")
-    def _lifecycle_rules(self) -> "InformationSystem":
-        approved = self.state in (Lifecycle.level_approved, Lifecycle.plan_deployed)
+    def _register_rules(self) -> "InformationSystem":
+        approved = self.approval_status is ApprovalStatus.approved
         if approved and self.level is None:
-            raise ValueError(f"state {self.state.value} requires an approved level (1-5)")
+            self.level = self.proposed_level
+        if approved and self.level is None:
+            raise ValueError("approval_status approved requires an approved level (1-5)")
         if approved and not (self.approval_decision and self.approval_date):
-            raise ValueError(f"state {self.state.value} requires approval_decision and approval_date")
+            raise ValueError("approval_status approved requires approval_decision and approval_date")
+        if not approved and self.level is not None:
+            raise ValueError(f"approval_status {self.approval_status.value} has no approved level; "
+                             "use proposed_level")
         if not approved and (self.approval_decision or self.approval_date):
-            raise ValueError(f"state {self.state.value} cannot carry an approval decision")
-        if self.state is not Lifecycle.plan_deployed and self.plan_deployed_date:
-            raise ValueError("plan_deployed_date given but state is not plan_deployed")
-        if self.state is Lifecycle.unclassified and self.level is not None:
-            raise ValueError("an unclassified system has no level; use dossier_submitted for a proposed level")
+            raise ValueError(f"approval_status {self.approval_status.value} cannot carry an approval decision")
+        if approved and self.proposed_level is None:
+            self.proposed_level = self.level
+        if self.plan_deployment is not PlanDeployment.fully_deployed and self.plan_deployed_date:
+            raise ValueError("plan_deployed_date given but plan_deployment is not fully_deployed")
         if self.plan_deployed_date and self.approval_date and self.plan_deployed_date < self.approval_date:
             raise ValueError("plan_deployed_date is before approval_date")
+        if bool(self.regulation_decision) != bool(self.regulation_date):
+            raise ValueError("regulation_decision and regulation_date go together")
+        derived = state_of(self.approval_status, self.plan_deployment)
+        if self.state is not None and self.state is not derived:
+            raise ValueError(f"state {self.state.value} contradicts approval_status {self.approval_status.value} "
+                             f"and plan_deployment {self.plan_deployment.value} (they mean {derived.value})")
+        self.state = derived
         return self
+
+
+class Assessment(_Model):
+    """A security assessment of a system (Form 08 column 12; Decree 331 Art. 27-28)."""
+
+    system: Code = Field(description="code of the assessed information system")
+    kind: AssessmentKind
+    date: dt.date
+    assessor: str = Field(min_length=1, max_length=300)
+    independent: bool = Field(default=False, description="assessor independent of the operator")
+    report_ref: str | None = Field(default=None, max_length=200)
+
+    _dates = field_validator("date")(_no_future)
+
+    @field_validator("assessor", "report_ref")
+    @classmethod
+    def _no_controls(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("contains control characters")
+        return value
 
 
 def normalise_mac(value: str | None) -> str | None:

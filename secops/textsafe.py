@@ -13,3 +13,18 @@ def printable(text: str | None, limit: int = 4000) -> str | None:
     if text is None:
         return None
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)[:limit]
+
+
+# A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral_cell(value: object) -> str:
+    """A CSV cell that no spreadsheet runs as a formula: a leading apostrophe, as Excel itself writes."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in FORMULA_START else text
+
+
+def restore_cell(text: str) -> str:
+    """Inverse of neutral_cell, so that an exported CSV imports back unchanged."""
+    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_START and text[1:2] != "" else text

@@ -44,6 +44,19 @@ def test_demo_writes_dashboard_with_province_figures(demo):
     assert str(reports / "dashboard.html") in result.stdout
 
 
+def test_demo_shows_the_reporting_section_and_writes_the_annual_report(demo):
+    folder, result = demo
+    reports = folder / "reports"
+    data = json.loads((reports / "dashboard.json").read_text(encoding="utf-8"))
+    section = data["sections"]["reporting"]
+    assert section["regime"] == "decree331_2026" and section["section1"]["total"] > 250
+    assert section["counts"]["incomplete"] > 0 and [d["id"] for d in section["deadlines"]] == ["to_owner", "to_ministry"]
+    assert 'id="reporting"' in (reports / "dashboard.html").read_text(encoding="utf-8")
+    year = section["year"]
+    for name in (f"form08-{year}-SAMPLE.xlsx", f"form08-{year}-SAMPLE.html", f"form08-{year}-SAMPLE-section3.csv"):
+        assert (reports / name).is_file() and str((reports / name).resolve()) in result.stdout
+
+
 def test_demo_discovers_and_audits_this_machine_only(demo, cli):
     folder, result = demo
     data = json.loads((folder / "reports" / "dashboard.json").read_text(encoding="utf-8"))

@@ -48,7 +48,8 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(db, tmp_path):
     assert f"{bad}:3: parent: parent agency 'NOPE' is not in the file or the database" in lines
     assert any(line.startswith(f"{bad}:6: ") and "requires an approved level" in line for line in lines)
     assert f"{bad}:7: approved_by: level 3 is approved by province, not owner (policies/levels.yaml)" in lines
-    assert any(line.startswith(f"{bad}:10: level: ") for line in lines)
+    # A submitted dossier's level is its proposed level in the register (issue 8).
+    assert any(line.startswith(f"{bad}:10: proposed_level: ") for line in lines)
     assert len(lines) == 4
     assert counts(db) == before  # the valid rows of the bad file (S9, OK1) were not written either
 
@@ -120,4 +121,4 @@ def test_readme_examples_import_cleanly(db):
                           LEVELS)
     assert result.skipped == []
     assert {k: v.inserted for k, v in result.tallies.items()} == {"agencies": 4, "systems": 3, "endpoints": 4,
-                                                                   "staff": 5}
+                                                                   "staff": 5, "assessments": 0}

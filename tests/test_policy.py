@@ -26,7 +26,7 @@ def test_shipped_policies_hold_the_province_targets():
 @pytest.mark.parametrize("old,new,message", [
     ('threshold: "0.70"', 'threshold: "1.7"', "targets.0.threshold: Input should be less than or equal to 1"),
     ('comparison: ">"', 'comparison: "=>"', "targets.3.comparison: Input should be '>=' or '>'"),
-    ("state: plan_deployed", "status: plan_deployed", "unknown field 'status' for systems"),
+    ("approval_status: approved", "status: approved", "unknown field 'status' for systems"),
     ("entity: staff\n    denominator:\n      is_head", "entity: people\n    denominator:\n      is_head",
      "targets.2.entity"),
 ])

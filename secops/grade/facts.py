@@ -68,7 +68,9 @@ def load_facts(session: Session, as_of: dt.datetime, evidence_max_age_days: int 
     facts.records["systems"] = [
         {"agency_id": s.agency_id, "code": s.code, "name": s.name, "level": s.level, "state": s.state,
          "approved_by": s.approved_by, "approval_date": s.approval_date,
-         "plan_deployed_date": s.plan_deployed_date, "last_inspection_date": s.last_inspection_date}
+         "plan_deployed_date": s.plan_deployed_date, "last_inspection_date": s.last_inspection_date,
+         "approval_status": s.approval_status, "plan_deployment": s.plan_deployment,
+         "proposed_level": s.proposed_level}
         for s in session.scalars(select(SystemRow).order_by(SystemRow.code))
     ]
     evidence = newest_evidence(session, as_of)

@@ -16,7 +16,7 @@ Entity = Literal["systems", "endpoints", "staff"]
 # Fields a policy filter may name, per entity (see grade/facts.py for how each is computed).
 ENTITY_FIELDS: dict[str, set[str]] = {
     "systems": {"code", "level", "state", "approved_by", "approval_date", "plan_deployed_date",
-                "last_inspection_date"},
+                "last_inspection_date", "approval_status", "plan_deployment", "proposed_level"},
     "endpoints": {"code", "hostname", "os_family", "role", "protection", "last_seen"},
     "staff": {"code", "is_head", "awareness_date", "informed_date", "training_date"},
 }

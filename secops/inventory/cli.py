@@ -18,6 +18,7 @@ from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
 from secops.inventory.readers import ENTITIES
 from secops.inventory.tree import find_agency, subtree
+from secops.register.regime import load_regimes
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
@@ -38,7 +39,8 @@ def import_command(
     app_state = state(ctx)
     levels = load_levels(app_state.settings.policies)
     try:
-        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid)  # type: ignore[arg-type]
+        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,  # type: ignore[arg-type]
+                              regimes=load_regimes(app_state.settings.policies))
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
@@ -57,7 +59,7 @@ def import_command(
 
 LIST_COLUMNS = {
     "agencies": ("code", "name", "kind"),
-    "systems": ("code", "name", "level", "state", "approval_decision"),
+    "systems": ("code", "name", "level", "approval_status", "plan_deployment", "approval_decision"),
     "endpoints": ("code", "hostname", "ips", "os_family", "role", "last_seen"),
     "staff": ("code", "is_head", "awareness_date", "informed_date", "training_date"),
 }
@@ -99,13 +101,13 @@ def _cell(value: object) -> str:
 def show_command(
     ctx: typer.Context,
     agency: Optional[str] = typer.Option(None, "--agency", help="only this agency and its sub-units"),
-    entity: Optional[str] = typer.Option(None, "--list", help=f"list records: {', '.join(ENTITIES)}"),
+    entity: Optional[str] = typer.Option(None, "--list", help="list records: agencies, systems, endpoints, staff"),
     limit: int = typer.Option(200, "--limit", min=1, help="at most this many listed records"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Counts of agencies, systems, endpoints and staff per agency kind, or a list of records."""
-    if entity is not None and entity not in ENTITIES:
-        raise typer.BadParameter(f"--list must be one of {', '.join(ENTITIES)}")
+    if entity is not None and entity not in LIST_COLUMNS:
+        raise typer.BadParameter(f"--list must be one of {', '.join(LIST_COLUMNS)}")
     with state(ctx).db().session() as session:
         agencies = load_agencies(session)
         ids = {node.id for node, _ in subtree(agencies, find_agency(agencies, agency))} if agencies else set()
@@ -142,3 +144,8 @@ def sample_command(
     for entity, tally in tallies.items():
         table.add_row(entity, str(tally.inserted), str(tally.updated), str(tally.unchanged))
     console.print(table)
+
+
+from secops.register.cli import export_command  # noqa: E402 - the register's export, beside import
+
+app.command("export")(export_command)

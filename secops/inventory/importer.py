@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 from secops.errors import InputRowsError, RowError
 from secops.grade.policy import LevelPolicy
 from secops.inventory.readers import EntityName, RawRow, read_file
-from secops.inventory.upsert import Tally, upsert_agencies, upsert_endpoints, upsert_staff, upsert_systems
+from secops.inventory.upsert import (Tally, upsert_agencies, upsert_assessments, upsert_endpoints, upsert_staff,
+                                     upsert_systems)
 from secops.inventory.validate import validate
+from secops.register.regime import Regime
 from secops.models import AgencyKind
 from secops.store.db import Database
-from secops.store.tables import AgencyRow
+from secops.store.tables import AgencyRow, SystemRow
 
 
 class ImportResult(BaseModel):
@@ -37,16 +39,19 @@ def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int
         "systems": upsert_systems(session, rows.get("systems", [])),  # type: ignore[arg-type]
         "endpoints": upsert_endpoints(session, rows.get("endpoints", []), run_id),  # type: ignore[arg-type]
         "staff": upsert_staff(session, rows.get("staff", [])),  # type: ignore[arg-type]
+        "assessments": upsert_assessments(session, rows.get("assessments", [])),  # type: ignore[arg-type]
     }
 
 
 def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, kind: EntityName | None = None,
-                 skip_invalid: bool = False, today: dt.date | None = None) -> ImportResult:
+                 skip_invalid: bool = False, today: dt.date | None = None,
+                 regimes: list[Regime] | None = None) -> ImportResult:
     raw: list[RawRow] = []
     for path in paths:
         raw.extend(read_file(path, kind))
     with db.session() as session:  # one transaction: validation failure or crash writes nothing
-        checked = validate(raw, known_agencies(session), levels, today or dt.date.today())
+        checked = validate(raw, known_agencies(session), levels, today or dt.date.today(),
+                           set(session.scalars(select(SystemRow.code))), regimes)
         if checked.errors and not skip_invalid:
             raise InputRowsError(checked.errors)
         models = {entity: [m for _, m in pairs] for entity, pairs in checked.rows.items()}

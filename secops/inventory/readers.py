@@ -10,9 +10,10 @@ from typing import Any, Literal
 import yaml
 
 from secops.errors import SecopsError
+from secops.textsafe import restore_cell
 
-EntityName = Literal["agencies", "systems", "endpoints", "staff"]
-ENTITIES: tuple[EntityName, ...] = ("agencies", "systems", "endpoints", "staff")
+EntityName = Literal["agencies", "systems", "endpoints", "staff", "assessments"]
+ENTITIES: tuple[EntityName, ...] = ("agencies", "systems", "endpoints", "staff", "assessments")
 # In CSV, nested endpoint protection evidence is flattened into protection_* columns.
 NESTED_PREFIXES = {"protection_": "protection"}
 
@@ -94,7 +95,7 @@ def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
     entity = entity or entity_from_name(path)
     if entity is None:
         raise SecopsError(f"{path}: cannot tell what the CSV holds; name it agencies.csv, systems.csv, "
-                          "endpoints.csv or staff.csv, or pass --kind")
+                          "endpoints.csv, staff.csv or assessments.csv, or pass --kind")
     with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel's UTF-8 BOM
         reader = csv.DictReader(handle)
         if not reader.fieldnames:
@@ -103,7 +104,8 @@ def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
         for record in reader:
             if None in record:
                 raise SecopsError(f"{path}:{reader.line_num}: more cells than header columns")
-            cleaned = {k.strip(): (v.strip() or None) if isinstance(v, str) else v for k, v in record.items()}
+            cleaned = {k.strip(): (restore_cell(v.strip()) or None) if isinstance(v, str) else v
+                       for k, v in record.items()}
             if all(v is None for v in cleaned.values()):
                 continue
             # An empty cell means "not given", so the model's default applies (e.g. role, is_head).

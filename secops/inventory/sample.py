@@ -36,6 +36,8 @@ SYSTEM_KINDS = ["Cổng thông tin điện tử", "Hệ thống quản lý văn 
                 "Hệ thống một cửa điện tử", "Cơ sở dữ liệu chuyên ngành", "Hệ thống kế toán",
                 "Mạng nội bộ (LAN)", "Hệ thống hội nghị truyền hình", "Hệ thống quản lý hồ sơ",
                 "Phần mềm quản lý nhân sự"]
+from secops.register.sample import sample_system  # noqa: E402
+
 PRODUCTS = ["BKAV Endpoint", "Kaspersky Endpoint Security", "ESET Endpoint Security", "Trend Micro Apex One",
             "Microsoft Defender", "ClamAV"]
 COMMUNES = 178
@@ -82,7 +84,7 @@ def _system(rng: random.Random, code: str, owner: Agency, name: str, today: dt.d
             fields["plan_deployed_date"] = approved + dt.timedelta(days=rng.randint(10, 50))
             if rng.random() < 0.5:
                 fields["last_inspection_date"] = today - dt.timedelta(days=rng.randint(5, 400))
-    return InformationSystem(**fields)
+    return sample_system(fields, today)  # completed into a level-dossier register row (issue 8)
 
 
 def _evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvidence | None:

@@ -9,9 +9,9 @@ from pydantic import BaseModel
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from secops.models import Agency, Endpoint, InformationSystem, StaffMember
+from secops.models import Agency, Assessment, Endpoint, InformationSystem, StaffMember
 from secops.store.base import Base
-from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
+from secops.store.tables import AgencyRow, AssessmentRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
 
 
 class Tally(BaseModel):
@@ -76,11 +76,42 @@ def upsert_agencies(session: Session, agencies: Sequence[Agency]) -> Tally:
 def upsert_systems(session: Session, systems: Sequence[InformationSystem]) -> Tally:
     ids = agency_ids(session)
     return _upsert(session, SystemRow, [(s.code, {
-        "name": s.name, "agency_id": ids[s.owner], "level": s.level, "state": s.state.value,
+        "name": s.name, "agency_id": ids[s.owner], "level": s.level,
+        "state": s.state.value if s.state else "unclassified",
         "approval_decision": s.approval_decision, "approval_date": s.approval_date,
         "approved_by": s.approved_by.value if s.approved_by else None,
         "plan_deployed_date": s.plan_deployed_date, "last_inspection_date": s.last_inspection_date,
+        **{name: getattr(s, name) for name in REGISTER_TEXT},
+        "approval_status": s.approval_status.value, "plan_deployment": s.plan_deployment.value,
     }) for s in systems])
+
+
+# Register fields copied as they are (enums are handled beside them).
+REGISTER_TEXT = ("operator", "proposed_level", "approval_body", "regulation_decision", "regulation_date",
+                 "regulation_body", "expected_approval_date", "expected_deployment_date")
+
+
+def upsert_assessments(session: Session, assessments: Sequence[Assessment]) -> Tally:
+    """Assessments keyed by (system, kind, date): re-importing a file changes nothing."""
+    tally = Tally()
+    if not assessments:
+        return tally
+    system_ids = dict(session.execute(select(SystemRow.code, SystemRow.id)).all())
+    existing = {(r.system_id, r.kind, r.date): r for r in session.scalars(
+        select(AssessmentRow).where(AssessmentRow.system_id.in_({system_ids[a.system] for a in assessments})))}
+    for item in assessments:
+        key = (system_ids[item.system], item.kind.value, item.date)
+        values = {"assessor": item.assessor, "independent": item.independent, "report_ref": item.report_ref}
+        row = existing.get(key)
+        if row is None:
+            session.add(AssessmentRow(system_id=key[0], kind=key[1], date=key[2], **values))
+            tally.inserted += 1
+        elif _apply(row, values):
+            tally.updated += 1
+        else:
+            tally.unchanged += 1
+    session.flush()
+    return tally
 
 
 def upsert_endpoints(session: Session, endpoints: Sequence[Endpoint], run_id: int | None = None) -> Tally:

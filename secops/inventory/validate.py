@@ -11,10 +11,12 @@ from pydantic import BaseModel, ValidationError
 from secops.errors import RowError
 from secops.grade.policy import LevelPolicy
 from secops.inventory.readers import RawRow
-from secops.models import Agency, AgencyKind, Endpoint, InformationSystem, StaffMember
+from secops.register.regime import Regime, regime_on
+from secops.models import Agency, AgencyKind, Assessment, Endpoint, InformationSystem, StaffMember
 
 MODELS: dict[str, type[BaseModel]] = {
     "agencies": Agency, "systems": InformationSystem, "endpoints": Endpoint, "staff": StaffMember,
+    "assessments": Assessment,
 }
 # Which kinds of agency may sit under which (province -> departments/districts -> communes).
 ALLOWED_PARENTS: dict[AgencyKind, set[AgencyKind]] = {
@@ -60,15 +62,24 @@ def _cycle(code: str, parents: dict[str, str | None]) -> bool:
     return False
 
 
+def _key(raw: RawRow) -> tuple[str, str]:
+    if raw.entity == "assessments":  # an assessment is one kind of check of one system on one day
+        return raw.entity, "/".join(str(raw.data.get(k)) for k in ("system", "kind", "date"))
+    return raw.entity, str(raw.data.get("code"))
+
+
 def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind, str | None]],
-             levels: LevelPolicy, today: dt.date) -> Validated:
-    """known_agencies: code -> (kind, parent code) of agencies already in the database."""
+             levels: LevelPolicy, today: dt.date, known_systems: set[str] | None = None,
+             regimes: list[Regime] | None = None) -> Validated:
+    """known_agencies: code -> (kind, parent code) of agencies already in the database;
+    known_systems: codes of information systems already in the database."""
     out = Validated()
-    dupes = Counter((r.entity, str(r.data.get("code"))) for r in raw_rows)
+    dupes = Counter(_key(r) for r in raw_rows)
     parsed: dict[str, list[tuple[RawRow, BaseModel]]] = {k: [] for k in MODELS}
     for raw in raw_rows:
-        if dupes[(raw.entity, str(raw.data.get("code")))] > 1:
-            out.errors.append(RowError(raw.file, raw.row, "code", f"{raw.data.get('code')!r} appears more than once"))
+        if dupes[_key(raw)] > 1:
+            field_name = "code" if raw.entity != "assessments" else "date"
+            out.errors.append(RowError(raw.file, raw.row, field_name, f"{_key(raw)[1]!r} appears more than once"))
             continue
         model, errors = _pydantic(raw, today)
         out.errors.extend(errors)
@@ -96,14 +107,24 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind,
             if getattr(model, owner_field) not in valid_agencies:
                 reason = f"agency {getattr(model, owner_field)!r} is not in the file or the database"
             elif isinstance(model, InformationSystem) and model.approved_by and model.level:
-                expected = levels.approver(model.level)
+                expected, source = levels.approver(model.level), "policies/levels.yaml"
+                if regimes and model.approval_date:  # the approver of the regime in force that day
+                    regime = regime_on(regimes, model.approval_date)
+                    expected, source = regime.levels[model.level].approver, f"policies/regimes/{regime.id}.yaml"
                 if expected is not None and model.approved_by != expected:
                     reason_field = "approved_by"
                     reason = (f"level {model.level} is approved by {expected.value}, "
-                              f"not {model.approved_by.value} (policies/levels.yaml)")
+                              f"not {model.approved_by.value} ({source})")
             if reason:
                 out.errors.append(RowError(raw.file, raw.row, reason_field, reason))
             else:
                 out.rows[entity].append((raw, model))
+    valid_systems = (known_systems or set()) | {s.code for _, s in out.rows["systems"]}  # type: ignore[attr-defined]
+    for raw, model in parsed["assessments"]:
+        if model.system not in valid_systems:  # type: ignore[attr-defined]
+            out.errors.append(RowError(raw.file, raw.row, "system",
+                                       f"information system {model.system!r} is not in the file or the database"))  # type: ignore[attr-defined]
+        else:
+            out.rows["assessments"].append((raw, model))
     out.errors.sort(key=lambda e: (e.file, e.row))
     return out

@@ -31,6 +31,8 @@ def report_command(
     out: Optional[Path] = typer.Option(None, "--out", help="folder to write [default: the --output folder]"),
 ) -> None:
     """Write the gap dashboard and exports of a graded run."""
+    if ctx.invoked_subcommand:  # `secops report annual ...`: that sub-command does the work
+        return
     if lang not in ("vi", "en"):
         raise fail("--lang must be vi or en")
     app_state = state(ctx)

@@ -43,8 +43,39 @@ class SystemRow(Base):
     plan_deployed_date: Mapped[dt.date | None]
     last_inspection_date: Mapped[dt.date | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Level-dossier register (issue 8; Decree 331/2026 Form 08). `level` is the approved level and
+    # `state` the former lifecycle state, kept in step with these fields for older readers.
+    operator: Mapped[str | None] = mapped_column(String(300))
+    proposed_level: Mapped[int | None] = mapped_column(Integer)
+    approval_status: Mapped[str] = mapped_column(String(30), default="not_started", index=True)
+    approval_body: Mapped[str | None] = mapped_column(String(300))
+    regulation_decision: Mapped[str | None] = mapped_column(String(120))
+    regulation_date: Mapped[dt.date | None]
+    regulation_body: Mapped[str | None] = mapped_column(String(300))
+    expected_approval_date: Mapped[dt.date | None]
+    plan_deployment: Mapped[str] = mapped_column(String(20), default="not_deployed", index=True)
+    expected_deployment_date: Mapped[dt.date | None]
 
     agency: Mapped[AgencyRow] = relationship()
+    assessments: Mapped[list["AssessmentRow"]] = relationship(back_populates="system", cascade="all, delete-orphan",
+                                                              order_by="AssessmentRow.date")
+
+
+class AssessmentRow(Base):
+    """A security assessment of an information system (before operation, periodic, ad hoc)."""
+
+    __tablename__ = "system_assessments"
+    __table_args__ = (UniqueConstraint("system_id", "kind", "date", name="uq_assessment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("information_systems.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    date: Mapped[dt.date]
+    assessor: Mapped[str] = mapped_column(String(300))
+    independent: Mapped[bool] = mapped_column(Boolean, default=False)
+    report_ref: Mapped[str | None] = mapped_column(String(200))
+
+    system: Mapped[SystemRow] = relationship(back_populates="assessments")
 
 
 class EndpointRow(Base):

@@ -1,0 +1,64 @@
+"""`secops report annual`: check Form 08's consistency rules, then write the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from secops.config import Settings
+from secops.errors import SecopsError
+from secops.register.form08 import Form08, build_form08
+from secops.register.outputs import FORMATS, write_report
+from secops.register.regime import Regime, load_regimes, regime_on
+from secops.register.rules import Violation, check
+from secops.report.render import translator
+from secops.store.db import Database
+from secops.store.tables import MetaRow
+
+
+@dataclass
+class AnnualResult:
+    report: Form08
+    regime: Regime
+    violations: list[Violation]
+    files: list[Path] = field(default_factory=list)
+    refused: bool = False
+
+
+def parse_formats(value: str) -> tuple[str, ...]:
+    formats = tuple(part.strip() for part in value.split(",") if part.strip())
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise SecopsError(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, owner: str | None = None,
+                  strict: bool = False, formats: tuple[str, ...] = FORMATS, lang: str = "vi") -> AnnualResult:
+    regimes = load_regimes(settings.policies)
+    with db.session() as session:
+        synthetic = session.scalar(select(MetaRow.value).where(MetaRow.key == "synthetic")) == "true"
+        report = build_form08(session, regimes, year, settings.policies, owner, synthetic)
+    result = AnnualResult(report, regime_on(regimes, report.period_end), check(report))
+    if strict and result.violations:
+        result.refused = True
+        return result
+    result.files = write_report(report, result.regime, folder, formats, settings.reports, lang)
+    return result
+
+
+def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[str]:
+    t = translator(templates, lang)
+    return [f"{v.code}: {t('annual_rule_' + v.rule, **v.params)} — {t('annual_fix')}: {t('annual_fix_' + v.rule)}"
+            for v in result.violations]
+
+
+def current_year_report(db: Database, settings: Settings, folder: Path, today: dt.date, lang: str = "vi") -> AnnualResult:
+    """The annual report of the reporting period that holds `today` (used by `secops demo`)."""
+    from secops.register.report_section import report_year
+
+    regime = regime_on(load_regimes(settings.policies), today)
+    return annual_report(db, settings, report_year(regime, today), folder, lang=lang)

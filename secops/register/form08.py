@@ -1,0 +1,159 @@
+"""Build the annual report (Decree 331/2026 Form 08) from the register: sections 1-3 as data.
+
+Column 12 says "Định kỳ" (periodic) when the system had a periodic assessment no older than its
+level's interval (policies/regimes/*.yaml) at the end of the data period, and "Trước khi đưa vào
+sử dụng" when it was assessed before operation. Section 1 counts what the table holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from secops.config import policy_path
+from secops.errors import SecopsError
+from secops.grade.facts import load_agencies
+from secops.inventory.tree import find_agency, subtree
+from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
+from secops.policyfile import load_model
+from secops.register.regime import Regime, regime_on
+from secops.store.tables import AssessmentRow, SystemRow
+
+CONTACTS_FILE = "report_contacts.yaml"
+
+
+class Row(BaseModel):
+    number: int
+    code: str
+    name: str
+    owner: str
+    operator: str | None
+    proposed_level: int | None
+    level: int | None
+    approval_status: ApprovalStatus
+    approval_decision: str | None
+    approval_date: dt.date | None
+    approval_body: str | None
+    regulation_decision: str | None
+    regulation_date: dt.date | None
+    regulation_body: str | None
+    expected_approval: dt.date | None
+    plan_deployment: PlanDeployment
+    expected_deployment: dt.date | None
+    assessments: list[AssessmentKind] = Field(description="kinds shown in column 12 (before_operation, periodic)")
+
+    @property
+    def approved(self) -> bool:
+        return self.approval_status is ApprovalStatus.approved
+
+
+class Section1(BaseModel):
+    total: int
+    classified: int
+    dossier_built: int
+    appraised: int
+    approved: int
+    assessed_periodically: int
+    expected_all_approved: dt.date | None
+
+
+class Party(BaseModel):
+    name: str | None = None
+    mandate: str | None = None
+    representative: str | None = None
+    address: str | None = None
+    contact: str | None = None
+
+
+class Contacts(BaseModel):
+    owner: Party = Field(default_factory=Party)
+    unit: Party = Field(default_factory=Party)
+
+
+class ContactsFile(BaseModel):
+    version: int = 1
+    agencies: dict[str, Contacts] = Field(default_factory=dict)
+
+
+class Form08(BaseModel):
+    year: int
+    regime_id: str
+    period_start: dt.date
+    period_end: dt.date
+    owner_code: str
+    owner_name: str
+    synthetic: bool = False
+    section1: Section1
+    section2: Contacts
+    rows: list[Row]
+
+
+def load_contacts(policies: Path) -> ContactsFile:
+    path = policy_path(policies, CONTACTS_FILE)
+    return load_model(path, ContactsFile) if path.exists() else ContactsFile()
+
+
+def _column12(assessments: list[AssessmentRow], interval: int | None, start: dt.date, end: dt.date) -> list[AssessmentKind]:
+    kinds = []
+    if any(a.kind == AssessmentKind.before_operation.value and a.date <= end for a in assessments):
+        kinds.append(AssessmentKind.before_operation)
+    oldest = end - dt.timedelta(days=interval) if interval else start
+    if any(a.kind == AssessmentKind.periodic.value and oldest <= a.date <= end for a in assessments):
+        kinds.append(AssessmentKind.periodic)
+    return kinds
+
+
+def section1(rows: list[Row]) -> Section1:
+    built = {ApprovalStatus.sent_for_appraisal, ApprovalStatus.appraised, ApprovalStatus.approved}
+    pending = [r.expected_approval for r in rows if not r.approved]
+    return Section1(
+        total=len(rows),
+        classified=sum(r.proposed_level is not None for r in rows),
+        dossier_built=sum(r.approval_status in built for r in rows),
+        appraised=sum(r.approval_status in (ApprovalStatus.appraised, ApprovalStatus.approved) for r in rows),
+        approved=sum(r.approved for r in rows),
+        assessed_periodically=sum(r.approved and AssessmentKind.periodic in r.assessments for r in rows),
+        expected_all_approved=max((d for d in pending if d), default=None) if all(pending) else None)
+
+
+def build_form08(session: Session, regimes: list[Regime], year: int, policies: Path,
+                 owner_code: str | None = None, synthetic: bool = False) -> Form08:
+    """Form 08 of `year` for the province (or one agency's subtree with owner_code)."""
+    regime = regime_on(regimes, dt.date(year, 12, 14))
+    if regime.form is None or regime.reporting is None:
+        raise SecopsError(f"the regime in force for {year} ({regime.id}) prescribes no annual report form; "
+                          "Form 08 exists from Decree 331/2026 (report years 2026 and later)")
+    start, end = regime.period(year)
+    agencies = load_agencies(session)
+    if not agencies:
+        raise SecopsError("the inventory is empty: import agencies and systems first")
+    root = find_agency(agencies, owner_code)
+    scope = {node.id: node for node, _ in subtree(agencies, root)}
+    systems = session.scalars(select(SystemRow).where(SystemRow.agency_id.in_(scope)).order_by(SystemRow.code)).all()
+    by_system: dict[int, list[AssessmentRow]] = {}
+    ids = [s.id for s in systems]
+    for chunk in range(0, len(ids), 500):
+        for a in session.scalars(select(AssessmentRow).where(AssessmentRow.system_id.in_(ids[chunk:chunk + 500]))):
+            by_system.setdefault(a.system_id, []).append(a)
+    rows = []
+    for number, s in enumerate(systems, start=1):
+        level = s.level or s.proposed_level
+        interval = regime.levels[level].periodic_assessment_days if level else None
+        body = s.approval_body
+        if body is None and s.approval_status == "approved" and s.level and s.approval_date:
+            body = regime_on(regimes, s.approval_date).levels[s.level].body.vi  # the body of that day's regime
+        rows.append(Row(
+            number=number, code=s.code, name=s.name, owner=scope[s.agency_id].name, operator=s.operator,
+            proposed_level=s.proposed_level, level=s.level, approval_status=ApprovalStatus(s.approval_status),
+            approval_decision=s.approval_decision, approval_date=s.approval_date, approval_body=body,
+            regulation_decision=s.regulation_decision, regulation_date=s.regulation_date,
+            regulation_body=s.regulation_body, expected_approval=s.expected_approval_date,
+            plan_deployment=PlanDeployment(s.plan_deployment), expected_deployment=s.expected_deployment_date,
+            assessments=_column12(by_system.get(s.id, []), interval, start, end)))
+    contacts = load_contacts(policies).agencies.get(root.code, Contacts())
+    return Form08(year=year, regime_id=regime.id, period_start=start, period_end=end, owner_code=root.code,
+                  owner_name=root.name, synthetic=synthetic, section1=section1(rows), section2=contacts, rows=rows)

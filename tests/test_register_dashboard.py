@@ -1,0 +1,46 @@
+"""The dashboard's reporting section: days left to 20/12 and 25/12, incomplete rows, overdue
+periodic assessments (interval per level from the regime file), approvals expected this period."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from annual_helpers import build_register
+from secops.inventory.importer import write_models
+from secops.models import ApprovalStatus, InformationSystem
+
+
+def test_reporting_section_on_the_dashboard(db, db_path, tmp_path, cli):
+    build_register(db)
+    extra = [
+        InformationSystem(code="OLD3", name="<b>Hệ thống cũ</b>", owner="S1", approval_status=ApprovalStatus.approved,
+                          level=3, approval_decision="9/QĐ", approval_date=dt.date(2025, 1, 10),
+                          regulation_decision="8/QĐ", regulation_date=dt.date(2025, 1, 2), plan_deployment="fully_deployed"),
+        InformationSystem(code="SOON", name="Sắp duyệt", owner="S2", approval_status=ApprovalStatus.appraised,
+                          proposed_level=2, expected_approval_date=dt.date(2026, 12, 10),
+                          expected_deployment_date=dt.date(2027, 3, 1)),
+    ]
+    with db.session() as session:
+        write_models(session, {"systems": extra})
+    graded = cli("grade", "--as-of", "2026-12-01", db=db_path)
+    assert graded.returncode == 0, graded.stderr
+    out = tmp_path / "dash"
+    for lang in ("en", "vi"):
+        done = cli("report", "--lang", lang, "--out", str(out / lang), db=db_path)
+        assert done.returncode == 0, done.stderr
+    section = json.loads((out / "en" / "dashboard.json").read_text(encoding="utf-8"))["sections"]["reporting"]
+    assert section["year"] == 2026 and section["regime"] == "decree331_2026"
+    assert [(d["id"], d["date"], d["days_left"]) for d in section["deadlines"]] == [
+        ("to_owner", "2026-12-20", 19), ("to_ministry", "2026-12-25", 24)]
+    # 12 not started + 18 unapproved rows claiming a periodic assessment (see annual_helpers).
+    assert section["counts"] == {"incomplete": 30, "overdue": 1, "expected": 1}
+    overdue = section["overdue"][0]
+    assert (overdue["code"], overdue["interval"], overdue["last"], overdue["due"]) == ("OLD3", 182, None, "2025-07-11")
+    assert section["expected"][0]["code"] == "SOON"
+    html_en = (out / "en" / "dashboard.html").read_text(encoding="utf-8")
+    html_vi = (out / "vi" / "dashboard.html").read_text(encoding="utf-8")
+    assert 'id="reporting"' in html_en and "19 days left" in html_en and "Approvals expected in this period" in html_en
+    assert "Còn 19 ngày" in html_vi and "Hệ thống dự kiến được phê duyệt trong kỳ này" in html_vi
+    assert "&lt;b&gt;Hệ thống cũ&lt;/b&gt;" in html_en and "<b>Hệ thống cũ" not in html_en
+    assert "&lt;script&gt;" in html_en and "<script>alert" not in html_en

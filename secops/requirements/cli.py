@@ -162,3 +162,24 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
     extra = f" (override: {dep.override_reason})" if dep.override_reason else ""
     console.print(f"plan deployment: {dep.value} — {dep.met}/{dep.applicable} items met{extra}",
                   markup=False, highlight=False)
+
+
+@app.command("apply")
+@user_errors
+def apply_command(ctx: typer.Context,
+                  systems: Annotated[list[str] | None, typer.Argument(help="system codes [default: all]")] = None,
+                  as_of: Annotated[str | None, typer.Option("--as-of", help="judge as of this date")] = None,
+                  dry_run: Annotated[bool, typer.Option("--dry-run", help="show, do not write")] = False) -> None:
+    """Write each checklist's roll-up into the register's plan deployment (Form 08 column 10, T1)."""
+    from secops.requirements.register_link import apply_rollup
+
+    when = parse_as_of(as_of)
+    with state(ctx).db().session() as session:
+        changes = apply_rollup(session, state(ctx).settings.policies, when, set(systems) if systems else None,
+                               dry_run=dry_run)
+        if dry_run:
+            session.rollback()
+    for change in changes:
+        console.print(f"{change.code}: {change.old} -> {change.new}", markup=False, highlight=False)
+    console.print(f"{len(changes)} system(s) {'would change' if dry_run else 'updated'}", markup=False,
+                  highlight=False)

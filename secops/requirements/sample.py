@@ -1,8 +1,8 @@
 """Plausible checklists for the synthetic sample province (labelled synthetic like the rest of it).
 
-Deterministic per seed, as-of date and system code. Systems whose plan is deployed meet most
-items (about a third all of them, on time); approved systems about half; systems still in the
-dossier stage none yet. Dates are relative
+Deterministic per seed, as-of date and system code. Statuses follow the register's plan
+deployment (issue 8) so the roll-up agrees with it: fully deployed systems meet every item on
+time, partly deployed ones about 60% (some periodic ones overdue), not deployed ones none. Dates are relative
 to the as-of date, so some periodic activities are always overdue. A few endpoints of the owner
 agency are linked to each system, and protection-management facts (2026 rules) are added for
 most endpoints, with some left unknown on purpose.
@@ -26,7 +26,8 @@ from secops.requirements.tables import (
 )
 from secops.store.tables import EndpointRow, SystemRow
 
-P_MET = {"plan_deployed": 0.86, "level_approved": 0.5, "dossier_submitted": 0.0}
+# Share of items met, by the register's plan deployment (issue 8), so the roll-up agrees with it.
+P_MET = {"fully_deployed": 1.0, "partly_deployed": 0.6, "not_deployed": 0.0}
 UNITS = ["Phòng Công nghệ thông tin", "Văn phòng", "Trung tâm Chuyển đổi số", "Bộ phận quản trị hệ thống"]
 DOCS = ["Biên bản kiểm tra số {n}/BB", "Quyết định số {n}/QĐ", "Báo cáo số {n}/BC", "Kế hoạch số {n}/KH"]
 
@@ -68,8 +69,8 @@ def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, 
     for system in session.scalars(select(SystemRow).where(SystemRow.level.is_not(None)).order_by(SystemRow.code)):
         rng = random.Random(f"{seed}-{system.code}")
         level = system.level or 1
-        exemplary = system.state == "plan_deployed" and rng.random() < 0.35
-        p_met = 1.0 if exemplary else P_MET.get(system.state, 0.3)
+        p_met = P_MET.get(system.plan_deployment, 0.5)
+        exemplary = p_met == 1.0
         statements += [_statement(rng, cat, item.id, level, p_met, exemplary, system.id, as_of)
                        for item in cat.applicable(level)]
         own = endpoints_of.get(system.agency_id, [])

@@ -93,7 +93,8 @@ def test_import_is_all_or_nothing_with_file_row_field_reason(province, db, tmp_p
         assert s.query(RequirementStatusRow).count() == 0
     good = tmp_path / "checklist.yaml"
     good.write_text("statuses:\n"
-                    "  - {system: HT-A, item: R26-BACKUP-POLICY, status: met, evidence: QĐ 1, evidence_date: 2026-05-01}\n"
+                    "  - {system: HT-A, item: R26-BACKUP-POLICY, status: met, evidence: QĐ 1,"
+                    " evidence_date: 2026-05-01}\n"
                     "  - {system: HT-A, item: R26-PENTEST, status: not_met, milestone: 2027-03-31,"
                     " responsible_unit: Trung tâm CNTT}\n", encoding="utf-8")
     done = run_cli("requirements", "import", str(good), db=tmp_path / "secops.db")

@@ -111,8 +111,8 @@ def _results(db_path: Path) -> dict[str, dict[str, str]]:
     db = Database(f"sqlite:///{db_path}")
     with db.session() as s:
         hosts = s.scalars(select(AuditHostRow)).all()
-        out = {h.endpoint_code or h.label: {c.check_id: c.result for c in h.checks if c.policy_id == "secops_level_linux"}
-               for h in hosts}
+        out = {h.endpoint_code or h.label: {c.check_id: c.result for c in h.checks
+                                            if c.policy_id == "secops_level_linux"} for h in hosts}
         errors = {h.endpoint_code: h.message for h in hosts if h.status != "ok"}
     db.dispose()
     assert not errors, errors

@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from conftest import run_cli
+
 from secops.requirements.catalogue import by_id
 from secops.requirements.store import Statement, record
 from secops.store.db import Database

@@ -141,7 +141,8 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 reader = csv.DictReader(handle)
                 unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
                 if unknown:
-                    raise SecopsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; expected {', '.join(COLUMNS)}")
+                    raise SecopsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; "
+                                      f"expected {', '.join(COLUMNS)}")
                 return [(reader.line_num, {k: v for k, v in row.items() if k is not None}) for row in reader]
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

@@ -183,3 +183,23 @@ def apply_command(ctx: typer.Context,
         console.print(f"{change.code}: {change.old} -> {change.new}", markup=False, highlight=False)
     console.print(f"{len(changes)} system(s) {'would change' if dry_run else 'updated'}", markup=False,
                   highlight=False)
+
+
+@app.command("protection-import")
+@user_errors
+def protection_import_command(ctx: typer.Context,
+                              files: Annotated[list[Path], typer.Argument(help="CSV or YAML console exports")]) -> None:
+    """Import central management / national-platform reporting per endpoint (blank = not known)."""
+    from secops.requirements.protection import import_management
+
+    total = 0
+    try:
+        with state(ctx).db().session() as session:
+            for path in files:
+                total += import_management(session, path)
+    except InputRowsError as exc:
+        for error in exc.errors:
+            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+        raise typer.Exit(EXIT_USAGE) from exc
+    console.print(f"{total} endpoint fact(s) imported", markup=False, highlight=False)

@@ -47,11 +47,12 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
         result.refused = True
         return result
     result.files = write_report(report, result.regime, folder, formats, settings.reports, lang)
-    result.files.append(write_unmet_annex(db, settings, report, folder, lang))  # issue 11
+    if (annex := write_unmet_annex(db, settings, report, folder, lang)) is not None:  # issue 11
+        result.files.append(annex)
     return result
 
 
-def write_unmet_annex(db: Database, settings: Settings, report: Form08, folder: Path, lang: str) -> Path:
+def write_unmet_annex(db: Database, settings: Settings, report: Form08, folder: Path, lang: str) -> Path | None:
     """Annex: per system, the level requirements not (fully) met and their remediation milestones."""
     from secops.register.outputs import file_stem
     from secops.requirements.register_link import write_annex

@@ -4,7 +4,7 @@
   `plan_deployment`, which Form 08 column 10 and target T1 read. Only systems that have a
   checklist (an officer statement, an override or linked hosts) are touched: a register value
   typed by an officer for a system nobody has a checklist for stays as it is.
-- `unmet_annex` lists, per approved system, the requirements not (fully) met with their
+- `unmet_annex` lists, per system with a checklist, the requirements not (fully) met with their
   remediation milestone: the annex of the annual report. `write_annex` writes it as CSV
   (cells neutralised against spreadsheet formulas) next to the report.
 """
@@ -76,10 +76,13 @@ def apply_rollup(session: Session, policies: Path, as_of: dt.datetime, codes: se
 
 def unmet_annex(session: Session, policies: Path, as_of: dt.datetime, codes: set[str] | None = None,
                 lang: str = "vi") -> list[dict[str, object]]:
-    """Open requirements (not met, partly met, overdue) of systems with a level, with their milestones."""
+    """Open requirements (not met, partly met, overdue) of systems that have a checklist, with milestones."""
     cat = in_force(policies, as_of.date())
+    eligible = _with_checklist(session)
     rows: list[dict[str, object]] = []
     for system in _systems(session, codes):
+        if system.id not in eligible:  # nobody keeps a checklist for it: the register's typed value stands
+            continue
         for e in checklist(session, system, cat, as_of):
             if e.open:
                 rows.append({"system": system.code, "system_name": system.name, "level": system.level,
@@ -99,9 +102,11 @@ def annex_csv(rows: list[dict[str, object]]) -> bytes:
 
 
 def write_annex(session: Session, policies: Path, codes: set[str], period_end: dt.date, path: Path,
-                lang: str = "vi") -> Path:
-    """The annual report's annex of unmet requirements, judged at the end of the data period."""
+                lang: str = "vi") -> Path | None:
+    """The annual report's annex of unmet requirements, judged at the end of the data period;
+    None (no file) when no system of the report has an open requirement."""
     from secops.register.files import write_atomic
 
     as_of = dt.datetime.combine(period_end, dt.time(23, 59, 59), tzinfo=dt.UTC)
-    return write_atomic(path, annex_csv(unmet_annex(session, policies, as_of, codes, lang)))
+    rows = unmet_annex(session, policies, as_of, codes, lang)
+    return write_atomic(path, annex_csv(rows)) if rows else None

@@ -22,7 +22,7 @@ from secops.requirements.catalogue import in_force
 from secops.requirements.checklist import Entry, checklist
 from secops.requirements.rollup import deployment
 from secops.requirements.tables import ProtectionManagementRow
-from secops.store.tables import AgencyRow, EndpointRow, SystemRow
+from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, SystemRow
 
 MAX_OVERDUE_PER_AGENCY = 30
 TOP_UNMET = 10
@@ -56,6 +56,34 @@ def _direct_unit(parents: dict[int, int | None], scope_id: int, agency_id: int) 
     return None
 
 
+def _newest(session: Session, table: Any, managed: Any, national: Any, as_of: dt.datetime,
+            *where: Any) -> dict[int, tuple[dt.datetime, bool | None, bool | None]]:
+    newest = (select(table.endpoint_id, func.max(table.observed_at).label("at"))
+              .where(table.observed_at <= as_of, *where).group_by(table.endpoint_id).subquery())
+    rows = session.execute(select(table.endpoint_id, table.observed_at, managed, national)
+                           .join(newest, (newest.c.endpoint_id == table.endpoint_id)
+                                 & (newest.c.at == table.observed_at)).where(*where))
+    return {e: (at, m, n) for e, at, m, n in rows}
+
+
+def management_facts(session: Session, as_of: dt.datetime) -> dict[int, tuple[bool | None, bool | None]]:
+    """Endpoint -> (centrally managed, reports nationally), from the newest fact up to as_of.
+
+    Facts come from protection_management (issue 11 imports, sample) and, once issue 15's console
+    import is merged, from the same columns on protection_evidence: the newer observation wins.
+    """
+    facts = _newest(session, ProtectionManagementRow, ProtectionManagementRow.centrally_managed,
+                    ProtectionManagementRow.reports_national, as_of)
+    managed = getattr(EvidenceRow, "centrally_managed", None)
+    national = getattr(EvidenceRow, "reports_to_national_platform", None)
+    if managed is not None and national is not None:
+        known = (managed.is_not(None)) | (national.is_not(None))
+        for endpoint_id, fact in _newest(session, EvidenceRow, managed, national, as_of, known).items():
+            if endpoint_id not in facts or facts[endpoint_id][0] < fact[0]:
+                facts[endpoint_id] = fact
+    return {e: (m, n) for e, (_, m, n) in facts.items()}
+
+
 def _protection_2026(session: Session, dashboard: Dashboard, as_of: dt.datetime) -> list[dict[str, Any]]:
     """Per direct unit: endpoints, and how many are known centrally managed / reporting nationally."""
     agencies = dict(session.execute(select(AgencyRow.code, AgencyRow.id)).all())
@@ -63,14 +91,7 @@ def _protection_2026(session: Session, dashboard: Dashboard, as_of: dt.datetime)
     scope_id = agencies.get(dashboard.scope.code)
     if scope_id is None:
         return []
-    newest = (select(ProtectionManagementRow.endpoint_id, func.max(ProtectionManagementRow.observed_at).label("at"))
-              .where(ProtectionManagementRow.observed_at <= as_of).group_by(ProtectionManagementRow.endpoint_id)
-              .subquery())
-    mgmt = {e: (m, n) for e, m, n in session.execute(
-        select(ProtectionManagementRow.endpoint_id, ProtectionManagementRow.centrally_managed,
-               ProtectionManagementRow.reports_national)
-        .join(newest, (newest.c.endpoint_id == ProtectionManagementRow.endpoint_id)
-              & (newest.c.at == ProtectionManagementRow.observed_at)))}
+    mgmt = management_facts(session, as_of)
     if not mgmt:
         return []
     rows: dict[int, Counter[str]] = {}  # direct unit -> counts over its subtree

@@ -18,6 +18,8 @@ from secops.demo import demo_command
 from secops.discover.cli import app as discover_app
 from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_app
 from secops.schedule.cli import daemon_command, runs_app, schedule_app
+from secops.remote.cli import scanner_command, scanners_command
+from secops.evaluate.waivers_cli import waivers_app
 from secops.requirements.cli import app as requirements_app
 
 app = typer.Typer(
@@ -48,7 +50,7 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
     overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output}.items() if v is not None}
-    ctx.obj = AppState(Settings(**overrides))
+    ctx.obj = AppState(Settings.model_validate(overrides))
 
 
 @app.command("init")
@@ -70,8 +72,11 @@ app.add_typer(hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(runs_app, name="runs")
+app.add_typer(waivers_app, name="waivers")
 app.add_typer(requirements_app, name="requirements")
 app.command("daemon")(daemon_command)
+app.command("scanner")(scanner_command)
+app.command("scanners")(scanners_command)
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ class StageResult(BaseModel):
 
 # name -> "module:function". Stages whose module is not there yet are reported as unavailable.
 STAGES: dict[str, str] = {
-    "discover": "secops.discover.stage:run_stage",
-    "audit": "secops.collect.stage:run_stage",
+    "discover": "secops.remote.stage:discover_stage",  # in-process unless policies/sites.yaml sends it to a site
+    "audit": "secops.remote.stage:audit_stage",
     "grade": "secops.grade.stage:run_stage",
     "report": "secops.report.stage:run_stage",
 }

@@ -115,7 +115,7 @@ def test_csv_is_neutralised_and_html_escaped(register, db_path, tmp_path):
 
 
 def test_owner_limits_the_report_to_its_subtree(register, db_path, tmp_path):
-    db, index, policies = register
+    db, _, policies = register
     result = annual_report(db, _settings(db_path, policies, tmp_path), 2026, tmp_path / "out", owner="S1",
                            formats=("csv",))
     assert result.report.owner_code == "S1" and len(result.report.rows) == 30

@@ -20,8 +20,12 @@ def test_checks_list_show_validate(cli, tmp_path: Path, db_path: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.count(": ok, policy") == len(packs) >= 3
     bad = tmp_path / "bad.yml"
     bad.write_text("policy: {id: b}\nchecks:\n  - {id: 1, title: t, condition: all, rules: ['f:/x -> n:x compare ~ 1']}\n")
-    done = cli("checks", "validate", str(bad), db=db_path)
-    assert done.returncode == 2 and f"{bad}: check 1: numeric test" in done.stderr
+    done = cli("checks", "validate", str(bad), db=db_path)  # a bad rule is a per-check warning, not a refusal
+    assert done.returncode == 0 and f"warning: {bad}: check 1: rule" in done.stdout and "Unrecognized" in done.stdout
+    assert cli("checks", "validate", "--strict", str(bad), db=db_path).returncode == 1
+    bad.write_text("policy: {id: b}\nchecks:\n  - {id: 1, title: t, condition: all, rules: []}\n")
+    done = cli("checks", "validate", str(bad), db=db_path)  # structural fault: refused
+    assert done.returncode == 2 and f"{bad}: checks.0.rules" in done.stderr
 
 
 def test_hosts_trust_refuses_a_wrong_fingerprint_and_unreachable(cli, tmp_path: Path, db_path: Path) -> None:

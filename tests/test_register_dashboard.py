@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 from annual_helpers import build_register
+
 from secops.inventory.importer import write_models
 from secops.models import ApprovalStatus, InformationSystem
 
@@ -44,3 +45,15 @@ def test_reporting_section_on_the_dashboard(db, db_path, tmp_path, cli):
     assert "Còn 19 ngày" in html_vi and "Hệ thống dự kiến được phê duyệt trong kỳ này" in html_vi
     assert "&lt;b&gt;Hệ thống cũ&lt;/b&gt;" in html_en and "<b>Hệ thống cũ" not in html_en
     assert "&lt;script&gt;" in html_en and "<script>alert" not in html_en
+
+
+def test_the_report_shown_is_this_years_until_its_last_deadline():
+    from secops.config import bundled
+    from secops.register.regime import load_regimes, regime_on
+    from secops.register.report_section import report_year
+
+    regime = regime_on(load_regimes(bundled("policies")), dt.date(2026, 12, 1))
+    assert report_year(regime, dt.date(2026, 12, 14)) == 2026
+    assert report_year(regime, dt.date(2026, 12, 22)) == 2026  # period closed, report still due by 25/12
+    assert report_year(regime, dt.date(2026, 12, 25)) == 2026
+    assert report_year(regime, dt.date(2026, 12, 26)) == 2027

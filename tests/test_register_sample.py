@@ -9,7 +9,7 @@ from secops.inventory.sample import generate
 from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
 from secops.register.sample import sample_assessments
 
-AS_OF = dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
 
 
 def test_sample_register_has_every_combination_and_keeps_t1():

@@ -55,6 +55,8 @@ class HostAudit:
     round_trips: int = 0
     results: list[PolicyResult] = field(default_factory=list)
     protection: ProtectionVerdict = field(default_factory=lambda: ProtectionVerdict("unknown", None, "not audited"))
+    facts: Facts | None = None  # what the host answered (kept for `--save-facts`)
+    host_os: str = "unknown"
 
     def fail(self, kind: str, message: str) -> "HostAudit":
         self.status, self.error_kind, self.message = "error", kind, message
@@ -99,6 +101,7 @@ def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], 
     second = set().union(*(p.round2(facts) for p in prepared)) - set(facts.items) - set(facts.errors)
     if second:
         facts.merge(run(second))
+    audit.facts, audit.host_os = facts, host_os
     audit.results = [p.evaluate(facts, host_os) for p in prepared]
     audit.protection = host_protection(policies, {r.policy_id: r for r in audit.results})
 
@@ -107,6 +110,7 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
                overrides: dict[str, str]) -> HostAudit:
     scope = None if target.local else scope_for(config, target)
     audit = HostAudit(target=target, transport="local" if target.local else "ssh", started_at=utcnow())
+    transport: LocalTransport | SSHTransport
     try:
         if target.local:
             transport = LocalTransport()

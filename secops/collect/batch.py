@@ -54,7 +54,7 @@ def _file_read(i: int, path: str) -> str:
 
 def _dir_exists(i: int, path: str) -> str:
     p = shlex.quote(path)
-    return f"b {i}; if [ -d {p} ]; then s=0; else s=1; fi; e {i} $s"
+    return f"b {i}; if [ -d {p} ]; then s=0; elif [ -e {p} ]; then s=3; else s=1; fi; e {i} $s"
 
 
 def _dir_list(i: int, path: str) -> str:

@@ -11,9 +11,9 @@ from rich.table import Table
 
 from secops.cliutil import EXIT_USAGE, console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
+from secops.collect.evidence_cli import evidence_app  # noqa: F401  (secops/cli.py mounts it)
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import InputRowsError, SecopsError
-from secops.evaluate.rules import parse_rule, substitute
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
@@ -21,7 +21,6 @@ from secops.stages import StageOptions
 
 checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
-evidence_app = typer.Typer(help="Protection evidence from other sources.", no_args_is_help=True)
 
 
 def _plain(text: object) -> str:
@@ -40,9 +39,12 @@ def audit_command(
                                           "or <data dir>/audit.yaml]"),
     checks: Optional[Path] = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    save_facts: Optional[Path] = typer.Option(None, "--save-facts", help="also write what each host answered "
+                                              "(JSON) for `secops checks eval --facts`"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
-    from secops.collect.stage import run_stage
+    from secops.remote.stage import audit_stage as run_stage
     from secops.grade.stage import run_stage as grade_stage
 
     if sum(bool(x) for x in (hosts, local)) > 1:
@@ -51,7 +53,8 @@ def audit_command(
     db = app_state.db()
     extra = {"hosts": [h for h in (hosts or "").split(",") if h.strip()], "local": local, "endpoint": endpoint,
              "config": str(config) if config else None, "checks": str(checks) if checks else None,
-             "progress": progress and console.is_terminal}
+             "progress": progress and console.is_terminal, "save_facts": str(save_facts) if save_facts else None,
+             "waivers": str(waivers) if waivers else None}
     run_id = start_run(db, "audit", agency_code=agency)
     try:
         result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
@@ -61,7 +64,10 @@ def audit_command(
         raise
     finish_run(db, run_id, RunStatus(result.status), summary=result.summary, errors=result.errors)
     _print_hosts(db, run_id)
-    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {result.summary['protection']}; "
+    for error in result.errors:
+        if error.startswith("site "):  # remote sites' problems are not in the host table
+            err_console.print(error, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {result.summary.get('protection', 'see sites')}; "
                   f"graded into the same run — `secops report --run {run_id}` writes the dashboard",
                   markup=False, highlight=False)
 
@@ -71,15 +77,31 @@ def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
 
     from secops.collect.tables import AuditHostRow
 
-    table = Table("host", "address", "result", "protection", "product", "failed checks", title=f"audit run {run_id}")
+    table = Table("host", "address", "result", "protection", "product", "failed checks", "waived",
+                  title=f"audit run {run_id}")
+    packs: list[str] = []
     with db.session() as session:
         for host in session.scalars(select(AuditHostRow).where(AuditHostRow.run_id == run_id)
                                     .order_by(AuditHostRow.label)):
             failed = sum(1 for c in host.checks if c.result == "failed")
+            waived = sum(1 for c in host.checks if c.result == "waived")
             outcome = "ok" if host.status == "ok" else f"error: {host.error_kind}"
+            packs += [f"{host.label}: {_pack_line(p)}" for p in host.policies or []
+                      if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies")]
             table.add_row(_plain(host.label), _plain(host.address), _plain(outcome), host.protection,
-                          _plain(host.product or ""), str(failed))
+                          _plain(host.product or ""), str(failed), str(waived))
     console.print(table)
+    for line in packs[:200]:  # per host and pack: dialect and counts (details: the per-host report page)
+        console.print(line.replace("\x1b", "\\x1b"), markup=False, highlight=False, soft_wrap=True)
+
+
+def _pack_line(p: dict) -> str:  # type: ignore[type-arg]
+    """One policy on one host: dialect and counts, or why it did not apply."""
+    head = f"{p.get('policy')} (Wazuh {p.get('dialect', '4')}.x)"
+    if not p.get("applicable"):
+        return f"{head}: not applicable: {p.get('reason', '')}"
+    return (f"{head}: {p.get('passed', 0)} passed, {p.get('failed', 0)} failed, "
+            f"{p.get('not_applicable', 0)} n/a, {p.get('waived', 0)} waived")
 
 
 @checks_app.command("list")
@@ -119,24 +141,35 @@ def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="p
 
 @checks_app.command("validate")
 @user_errors
-def checks_validate(files: List[Path] = typer.Argument(..., help="policy files to check")) -> None:
-    """Parse every policy and rule; print the problems (exit 2) or a count per file."""
-    bad = 0
-    for path in files:
-        try:
-            policy = load_policy(path)
-        except SecopsError as exc:
-            bad += 1
-            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-            continue
-        unsupported = [f"{c.id}: {r}" for c in policy.checks for r in c.rules
-                       if parse_rule(substitute(r, policy.effective_variables()), policy.regex_type(c)).type
-                       not in ("f", "d", "p", "c", "r")]
-        console.print(f"{path}: ok, policy {policy.id}, {len(policy.checks)} checks"
-                      + (f", {len(unsupported)} rule(s) of an unsupported type (not_applicable)" if unsupported else ""),
-                      markup=False, highlight=False)
-    if bad:
-        raise typer.Exit(EXIT_USAGE)
+def checks_validate(
+    files: List[Path] = typer.Argument(..., help="policy files to check"),
+    strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+) -> None:
+    """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
+    from secops.evaluate.checks_cli import validate_files
+
+    raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
+
+
+@checks_app.command("eval")
+@user_errors
+def checks_eval(
+    ctx: typer.Context,
+    policies: List[Path] = typer.Argument(..., help="policy files"),
+    facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
+    host: Optional[str] = typer.Option(None, "--host", help="only this host (label or address)"),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+    show: str = typer.Option("failed,not_applicable,error,waived", "--show", help="results listed per check"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
+) -> None:
+    """Evaluate policies against saved host answers, with no host contacted."""
+    from secops.evaluate.checks_cli import eval_files
+
+    path = waivers or Path(state(ctx).settings.policies) / "waivers.yaml"
+    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json,
+                                waivers_path=path))
 
 
 @hosts_app.command("trust")
@@ -186,43 +219,3 @@ def hosts_list(config: Optional[Path] = typer.Option(None, "--config")) -> None:
         for keytype, key in store.keys[name].items():
             table.add_row(_plain(name), keytype, fingerprint(key))
     console.print(table)
-
-
-@evidence_app.command("import")
-@user_errors
-def evidence_import(
-    ctx: typer.Context,
-    file: Path = typer.Argument(..., help="CSV export of a protection console"),
-    source: str = typer.Option(..., "--source", help="console name, e.g. 'Kaspersky Security Center'"),
-    regrade: bool = typer.Option(True, "--regrade/--no-regrade", help="grade into the import run"),
-) -> None:
-    """Import console evidence (hostname, IP, product, status, last update) matched to endpoints."""
-    from secops.collect.evidence_import import import_evidence
-    from secops.grade.stage import run_stage as grade_stage
-
-    app_state = state(ctx)
-    db = app_state.db()
-    run_id = start_run(db, "import")
-    try:
-        result = import_evidence(db, file, source, app_state.settings.policies, run_id=run_id)
-    except InputRowsError as exc:
-        for error in exc.errors:
-            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        finish_run(db, run_id, RunStatus.failed, errors=[f"{len(exc.errors)} invalid row(s)"])
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
-        raise typer.Exit(EXIT_USAGE) from exc
-    except SecopsError as exc:
-        finish_run(db, run_id, RunStatus.failed, errors=[str(exc)])
-        raise
-    if regrade:
-        try:
-            grade_stage(app_state, run_id, StageOptions())
-        except Exception as exc:  # the evidence is stored; the run must not stay "running"
-            finish_run(db, run_id, RunStatus.partial, errors=[f"evidence imported, regrade failed: {exc}"])
-            raise
-    summary = {"imported": result.imported, "duplicates": result.duplicates, "unmatched": len(result.unmatched)}
-    finish_run(db, run_id, RunStatus.ok, summary=summary)
-    for line in result.unmatched:
-        err_console.print(f"unmatched {line}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"imported {result.imported} evidence row(s), {result.duplicates} already present, "
-                  f"{len(result.unmatched)} unmatched; run {run_id}", markup=False, highlight=False)

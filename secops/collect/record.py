@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+from sqlalchemy.orm import Session
+
 from secops.collect.audit import HostAudit
 from secops.textsafe import printable
 from secops.collect.tables import AuditHostRow, CheckResultRow
@@ -15,27 +17,32 @@ from secops.store.tables import EvidenceRow
 
 def record_host(db: Database, run_id: int, audit: HostAudit) -> int:
     """One transaction per host, so a crash later in the audit keeps what was already done."""
+    with db.session() as session:
+        return add_host(session, run_id, audit)
+
+
+def add_host(session: Session, run_id: int, audit: HostAudit) -> int:
+    """record_host inside the caller's transaction (a remote scanner's task is stored in one)."""
     target, verdict = audit.target, audit.protection
     finished = audit.finished_at or audit.started_at
-    with db.session() as session:
-        host = AuditHostRow(
-            run_id=run_id, endpoint_id=target.endpoint_id, endpoint_code=target.endpoint_code, label=target.label,
-            address=target.address, transport=audit.transport, status=audit.status, error_kind=audit.error_kind,
-            message=printable(audit.message or None), os_info=printable(audit.os_info or None),
-            protection=verdict.status, product=verdict.product, protection_detail=printable(verdict.detail), started_at=audit.started_at,
-            finished_at=finished, round_trips=audit.round_trips,
-            policies=[r.summary() for r in audit.results])
-        for result in audit.results:
-            for check in result.checks:
-                host.checks.append(CheckResultRow(
-                    policy_id=check.policy_id, check_id=check.check_id, title=check.title, result=check.result,
-                    reason=printable(check.reason or None), severity=check.severity, serves=check.serves,
-                    remediation=check.remediation or None))
-        session.add(host)
-        if target.endpoint_id is not None:
-            detail = verdict.detail if audit.status == "ok" else f"audit error: {audit.error_kind}: {audit.message}"
-            session.add(EvidenceRow(endpoint_id=target.endpoint_id, status=verdict.status, product=verdict.product,
-                                    source=EvidenceSource.audit.value, observed_at=finished, run_id=run_id,
-                                    detail=printable(detail, 2000)))
-        session.flush()
-        return host.id
+    host = AuditHostRow(
+        run_id=run_id, endpoint_id=target.endpoint_id, endpoint_code=target.endpoint_code, label=target.label,
+        address=target.address, transport=audit.transport, status=audit.status, error_kind=audit.error_kind,
+        message=printable(audit.message or None), os_info=printable(audit.os_info or None),
+        protection=verdict.status, product=verdict.product, protection_detail=printable(verdict.detail), started_at=audit.started_at,
+        finished_at=finished, round_trips=audit.round_trips,
+        policies=[r.summary() for r in audit.results])
+    for result in audit.results:
+        for check in result.checks:
+            host.checks.append(CheckResultRow(
+                policy_id=check.policy_id, check_id=check.check_id, title=check.title, result=check.result,
+                reason=printable(check.reason or None), severity=check.severity, serves=check.serves,
+                remediation=check.remediation or None))
+    session.add(host)
+    if target.endpoint_id is not None:
+        detail = verdict.detail if audit.status == "ok" else f"audit error: {audit.error_kind}: {audit.message}"
+        session.add(EvidenceRow(endpoint_id=target.endpoint_id, status=verdict.status, product=verdict.product,
+                                source=EvidenceSource.audit.value, observed_at=finished, run_id=run_id,
+                                detail=printable(detail, 2000)))
+    session.flush()
+    return host.id

@@ -124,6 +124,7 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
             "policies": [p for p in row.policies or []
                          if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
             "failed": failed[:MAX_FAILED_PER_HOST], "failed_total": len(failed), "page": _page_path(index, row),
+            "waived": _checks(session, row.id, ("waived",)),
         })
         # One page per endpoint: every failed check with its remediation, and what could not be
         # evaluated (with the reason), so the officer fixing this host has it all in one place.
@@ -131,4 +132,20 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
                       "context": {**listed[-1], "failed": failed,
                                   "not_applicable": _checks(session, row.id, ("not_applicable",))}})
     return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
-            "pages": pages}
+            "pages": pages, "waivers": _waivers(settings)}
+
+
+def _waivers(settings: Settings) -> list[dict[str, Any]]:
+    """Every waiver in the waiver file, with the days left as of today (negative: expired)."""
+    import datetime as dt
+
+    from secops.evaluate.waivers import load_waivers
+
+    today = dt.date.today()
+    try:
+        waivers = load_waivers(Path(settings.policies) / "waivers.yaml")
+    except SecopsError:  # the report still renders; `secops waivers list` shows the file's problem
+        return []
+    return [{"check": w.check, "scope": {k: v for k, v in w.scope.model_dump().items() if v}, "reason": w.reason,
+             "approver": w.approver, "expires": w.expires.isoformat(), "days_left": w.days_left(today),
+             "active": w.active(today)} for w in waivers]

@@ -40,7 +40,7 @@ class SSHTransport:
             client.get_host_keys().add(host_id(host, port), keytype, key)
         client.set_missing_host_key_policy(VerifyPolicy(store, host, port, tofu))
         try:
-            client.connect(host, port=port, username=creds.username, key_filename=creds.key_files or None,
+            client.connect(host, port=port, username=creds.username, key_filename=creds.key_files or None,  # type: ignore[arg-type]  # paramiko accepts a list
                            passphrase=creds.passphrase, password=creds.password, allow_agent=creds.use_agent,
                            look_for_keys=False, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout)
         except HostKeyError:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from secops.collect.audit import HostTarget
 from secops.errors import SecopsError
-from secops.grade.facts import load_agencies
+from secops.grade.facts import AgencyNode, load_agencies
 from secops.config import policy_path
 from secops.policyfile import load_model
 from secops.store.tables import AgencyRow, EndpointRow
@@ -35,7 +35,9 @@ def _ancestors(session: Session) -> dict[int, tuple[str, ...]]:
     agencies = load_agencies(session)
     out: dict[int, tuple[str, ...]] = {}
     for node in agencies.values():
-        chain, current, depth = [], node, 0
+        chain: list[str] = []
+        current: AgencyNode | None = node
+        depth = 0
         while current is not None and depth < 64:
             chain.append(current.code)
             current = agencies.get(current.parent_id) if current.parent_id else None

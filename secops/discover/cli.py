@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -14,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from secops.cliutil import console, err_console, state, user_errors
 from secops.discover.diff import RunDiff, diff_runs, last_two_runs
 from secops.discover.risky import load_risky
-from secops.discover.stage import run_stage
+from secops.remote.stage import discover_stage as run_stage
 from secops.discover.store import decompress
 from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow, DiscoveryScanRow
 from secops.errors import SecopsError
@@ -129,8 +130,7 @@ def _hosts_table(app_state, run_id: int) -> None:  # type: ignore[no-untyped-def
         console.print(f"... {len(hosts) - SHOW_LIMIT} more: `secops discover show {run_id} --json`")
 
 
-def _plain(value: object) -> object:
-    from rich.text import Text
+def _plain(value: object) -> Text:
 
     return Text("" if value is None else str(value))
 

@@ -44,6 +44,7 @@ class DiscoverOptions(BaseModel):
     parallel: int | None = None
     chunk_timeout_seconds: int | None = None
     no_ping: bool | None = None
+    exclude_agencies: list[str] = Field(default_factory=list, description="scanned by remote sites instead")
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -90,7 +91,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
     results, errors = [], []
     scope = load_scope(scope_path)
     budget = scope.limits.max_addresses  # the limit holds for the whole run, not per agency
-    for agency in sorted(scope.agencies):
+    for agency in sorted(set(scope.agencies) - set(opts.exclude_agencies)):
         if agency not in known:
             errors.append(f"{agency}: in the scope file but not in the inventory; skipped")
             continue
@@ -115,6 +116,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
 
 def _discover_agency(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
     opts = _options(options)
+    assert options.agency_code is not None  # run_stage splits a province-wide run into agencies
     policies: Path = app_state.settings.policies
     config = load_config(policies)
     profile = get_profile(config, opts.profile)

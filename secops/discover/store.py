@@ -74,6 +74,12 @@ class ChunkRecord:
 
 def record_chunk(db: Database, run_id: int, scan_id: int, out: ChunkOutput) -> ChunkRecord:
     """Store one chunk whole: a failed parse stores the chunk as failed, with its raw output only."""
+    with db.session() as session:
+        return store_chunk(session, run_id, scan_id, out)
+
+
+def store_chunk(session: Session, run_id: int, scan_id: int, out: ChunkOutput) -> ChunkRecord:
+    """record_chunk inside the caller's transaction (a remote scanner's task is stored in one)."""
     parsed: ScanOutput | None = None
     status, error = out.status, out.error
     if status == "ok":
@@ -81,11 +87,10 @@ def record_chunk(db: Database, run_id: int, scan_id: int, out: ChunkOutput) -> C
             parsed = parse_nmap_xml(out.xml, f"nmap output for {' '.join(out.targets)}")
         except NmapParseError as exc:
             status, error = "failed", str(exc)
-    with db.session() as session:
-        row = _chunk_row(scan_id, out, status, error, len(parsed.hosts) if parsed else 0)
-        session.add(row)
-        session.flush()
-        matches = store_hosts(session, run_id, row.id, parsed, out.finished_at) if parsed else Counter()
+    row = _chunk_row(scan_id, out, status, error, len(parsed.hosts) if parsed else 0)
+    session.add(row)
+    session.flush()
+    matches = store_hosts(session, run_id, row.id, parsed, out.finished_at) if parsed else Counter()
     return ChunkRecord(targets=out.targets, status=status, error=error, parsed=parsed, matches=matches)
 
 

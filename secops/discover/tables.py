@@ -22,7 +22,8 @@ class DiscoveryScanRow(Base):
     __tablename__ = "discovery_scans"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), unique=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True,
+                                        doc="one scan per agency of the run (a province-wide run has several)")
     agency_code: Mapped[str] = mapped_column(String(64), index=True)
     profile: Mapped[str] = mapped_column(String(40))
     arguments: Mapped[list[Any]] = mapped_column(doc="nmap arguments (without targets)")

@@ -22,11 +22,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from secops.evaluate.facts import MISSING, NOT_REGULAR, OK, UNREADABLE, Facts, Request
-from secops.evaluate.rules import Rule
+from secops.evaluate.rules import InvalidTest, Rule, RuleSyntaxError
 from secops.evaluate.sca_load import Check, Condition, Policy
 
 Outcome = Literal["pass", "fail", "na", "error"]
-CheckStatus = Literal["passed", "failed", "not_applicable", "error"]
+CheckStatus = Literal["passed", "failed", "not_applicable", "error", "waived"]  # waived: see waivers.py
 MAX_DIR_FILES = 200  # files read per d: content rule; bounded so /etc/** cannot flood a host
 
 
@@ -54,6 +54,7 @@ class PolicyResult(BaseModel):
     name: str
     applicable: bool
     reason: str = ""
+    dialect: str = "4"  # the Wazuh SCA dialect the policy was read in ("4" or "5")
     checks: list[CheckResult] = Field(default_factory=list)
 
     def count(self, result: str) -> int:
@@ -61,11 +62,13 @@ class PolicyResult(BaseModel):
 
     @property
     def score(self) -> float | None:
+        """passed / (passed + failed): not applicable, error and waived results are left out."""
         passed, failed = self.count("passed"), self.count("failed")
         return passed / (passed + failed) if passed + failed else None
 
     def summary(self) -> dict[str, object]:
         return {"policy": self.policy_id, "name": self.name, "applicable": self.applicable, "reason": self.reason,
+                "dialect": self.dialect, "waived": self.count("waived"),
                 "passed": self.count("passed"), "failed": self.count("failed"),
                 "not_applicable": self.count("not_applicable"), "error": self.count("error"), "score": self.score}
 
@@ -82,6 +85,8 @@ def rule_needs(rule: Rule) -> set[Request]:
     if rule.type == "p":
         return {Request("processes")}
     if rule.type == "c":
+        if rule.dialect == "4" and rule.content is None:
+            return set()  # 4.x passes a c: rule without a pattern without running it (wm_sca.c l.1694)
         return {Request("command", rule.location)}
     if rule.type == "r":
         return {Request("registry", rule.location)}
@@ -117,47 +122,55 @@ def _missing(facts: Facts, request: Request) -> RuleResult | None:
 
 
 def _file_rule(rule: Rule, facts: Facts) -> RuleResult:
+    """4.x: wm_sca.c l.1484-1680 (a list passes on the first file found/matching; a file that does not
+    exist or is not regular makes the rule invalid unless another file passes). 5.x: one path;
+    sca_policy_check.cpp l.103-180 (existence: a regular file; content: invalid if it is not one)."""
     kind = "file_read" if rule.content else "file_exists"
     reasons: list[str] = []
-    readable: list[list[str]] = []
+    found = False
     for loc in rule.locations:
         request = Request(kind, loc)  # type: ignore[arg-type]
         if (problem := _missing(facts, request)) is not None:
             return problem
         item = facts.items[request]
-        if not rule.content:
-            if item.status == OK:
-                return RuleResult("pass")
-            continue
         if item.status == OK:
-            readable.append(item.lines())
+            if rule.content is None or rule.content.any_line(item.lines()):
+                found = True
+                break
         elif item.status == MISSING:
-            reasons.append(f"file {loc} does not exist")
+            if rule.content is not None:
+                reasons.append(f"file {loc} does not exist")
         elif item.status == UNREADABLE:
             reasons.append(f"file {loc} cannot be read (permission denied)")
         elif item.status == NOT_REGULAR:
-            reasons.append(f"{loc} is not a regular file")
-    if not rule.content:
-        return RuleResult("fail")
-    if not readable:
-        return RuleResult("na", "; ".join(reasons))
-    assert rule.content is not None
-    return RuleResult("pass" if any(rule.content.any_line(lines) for lines in readable) else "fail")
+            if rule.content is not None or rule.dialect == "4":  # 5.x: f: on a directory just fails
+                reasons.append(f"{loc} is not a regular file")
+    if found:
+        return RuleResult("pass")
+    return RuleResult("na", "; ".join(reasons)) if reasons else RuleResult("fail")
 
 
 def _dir_rule(rule: Rule, facts: Facts) -> RuleResult:
+    """4.x: wm_sca.c l.841-880, 2049-2175; 5.x: sca_policy_check.cpp l.360-560."""
     kind = "dir_list" if rule.parts else "dir_exists"
-    existing = []
+    existing, reasons = [], []
     for loc in rule.locations:
         request = Request(kind, loc)  # type: ignore[arg-type]
         if (problem := _missing(facts, request)) is not None:
             return problem
-        if facts.items[request].status == OK:
+        status = facts.items[request].status
+        if status == OK:
             existing.append(loc)
+        elif status == NOT_REGULAR and rule.dialect == "4":
+            reasons.append(f"{loc} is not a directory")  # 4.x: opendir fails with ENOTDIR -> invalid
+        elif rule.parts:
+            reasons.append(f"directory {loc} does not exist")
     if not rule.parts:
-        return RuleResult("pass" if existing else "fail")
+        if existing:
+            return RuleResult("pass")
+        return RuleResult("na", "; ".join(reasons)) if reasons else RuleResult("fail")
     if not existing:
-        return RuleResult("na", f"directory {', '.join(rule.locations)} does not exist")
+        return RuleResult("na", "; ".join(reasons) or f"directory {', '.join(rule.locations)} does not exist")
     files = dir_files(rule, facts)
     if rule.content is None:
         return RuleResult("pass" if files else "fail")
@@ -178,6 +191,11 @@ def _process_rule(rule: Rule, facts: Facts) -> RuleResult:
     name = rule.location
     for line in facts.items[request].lines():
         comm, _, args = line.partition("\t")
+        if rule.dialect == "5":
+            # sca_policy_check.cpp l.565-615: equal to a process name or to its full command line
+            if name in (comm, args.rstrip()):
+                return RuleResult("pass")
+            continue
         argv0 = args.split(" ", 1)[0] if args else ""
         # /proc/PID/comm is cut to 15 characters, so compare the cut name too.
         if name in (comm, posixpath.basename(argv0)) or (len(name) > 15 and comm == name[:15]):
@@ -186,6 +204,9 @@ def _process_rule(rule: Rule, facts: Facts) -> RuleResult:
 
 
 def _command_rule(rule: Rule, facts: Facts) -> RuleResult:
+    """4.x: wm_sca.c l.1683-1763; 5.x: sca_policy_check.cpp l.240-330."""
+    if rule.dialect == "4" and rule.content is None:
+        return RuleResult("pass")  # "No pattern given. Returning FOUND." without running it
     request = Request("command", rule.location)
     if (problem := _missing(facts, request)) is not None:
         return problem
@@ -197,9 +218,15 @@ def _command_rule(rule: Rule, facts: Facts) -> RuleResult:
     if item.status == 124:
         return RuleResult("na", f"command timed out: {rule.location}")
     if rule.content is None:
-        # Wazuh requires content for c:; secops reads a bare command as "exits with status 0".
-        return RuleResult("pass" if item.status == 0 else "fail")
-    return RuleResult("pass" if rule.content.any_line(item.lines()) else "fail")
+        return RuleResult("pass")  # 5.x: the command ran, whatever its exit status
+    lines = item.lines()
+    if rule.dialect == "5":
+        if not item.text().strip("\n"):
+            return RuleResult("fail")  # PatternMatches on empty content is false (sca_utils.cpp l.265)
+        if rule.content.literal_line is not None:  # the whole output, trailing newlines cut, equals it
+            return RuleResult("pass" if item.text().strip("\n") == rule.content.literal_line else "fail")
+        lines = item.text().strip("\n").split("\n")
+    return RuleResult("pass" if rule.content.any_line(lines) else "fail")
 
 
 def _registry_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
@@ -226,6 +253,13 @@ def _registry_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
 
 
 def evaluate_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
+    try:
+        return _evaluate_rule(rule, facts, host_os)
+    except InvalidTest as exc:  # Wazuh reports the rule invalid: the check is not applicable
+        return RuleResult("na", f"invalid rule {rule.source!r}: {exc}")
+
+
+def _evaluate_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
     if rule.type == "f":
         result = _file_rule(rule, facts)
     elif rule.type == "d":
@@ -278,14 +312,27 @@ class PreparedPolicy:
     applicable: bool | None = None
     reason: str = ""
     errors: list[str] = field(default_factory=list)
+    bad_checks: dict[str, str] = field(default_factory=dict)  # check id -> why its rules cannot be parsed
 
     @classmethod
     def build(cls, policy: Policy, host_os: str, overrides: dict[str, str] | None = None) -> "PreparedPolicy":
         variables = policy.effective_variables(overrides)
-        reqs = policy.compiled(policy.requirements.rules, variables, policy.regex_type()) if policy.requirements else []
-        checks = [(c, policy.compiled(c.rules, variables, policy.regex_type(c))) for c in policy.checks]
         skip = "" if os_matches(policy.secops.os, host_os) else f"policy applies to {policy.secops.os} hosts only"
-        return cls(policy, reqs, checks, skip_reason=skip)
+        reqs: list[Rule] = []
+        if policy.requirements:
+            try:
+                reqs = policy.compiled(policy.requirements.rules, variables, policy.regex_type())
+            except RuleSyntaxError as exc:
+                skip = skip or f"requirements cannot be evaluated: {exc}"
+        checks: list[tuple[Check, list[Rule]]] = []
+        bad: dict[str, str] = {}
+        for check in policy.checks:
+            try:
+                checks.append((check, policy.compiled(check.rules, variables, policy.regex_type(check))))
+            except RuleSyntaxError as exc:  # one bad rule costs its check, never the policy
+                checks.append((check, []))
+                bad[str(check.id)] = f"invalid rule: {exc}"
+        return cls(policy, reqs, checks, skip_reason=skip, bad_checks=bad)
 
     def round1(self) -> set[Request]:
         if self.skip_reason:
@@ -298,6 +345,8 @@ class PreparedPolicy:
         return needs
 
     def decide_requirements(self, facts: Facts, host_os: str) -> None:
+        """4.x skips a policy whose requirements fail (wm_sca.c l.1340); 5.x reports every check
+        not applicable (sca_policy.cpp l.104-120), see evaluate()."""
         if self.skip_reason:
             self.applicable, self.reason = False, self.skip_reason
             return
@@ -308,7 +357,7 @@ class PreparedPolicy:
                                 [evaluate_rule(r, facts, host_os) for r in self.requirements])
         self.applicable = status == "passed"
         if not self.applicable:
-            title = self.policy.requirements.title or "requirements"
+            title = self.policy.requirements.title or self.policy.requirements.name or "requirements"
             self.reason = f"requirements not met: {title}" + (f" ({why})" if why else "")
 
     def round2(self, facts: Facts) -> set[Request]:
@@ -322,20 +371,29 @@ class PreparedPolicy:
 
     def evaluate(self, facts: Facts, host_os: str) -> PolicyResult:
         result = PolicyResult(policy_id=self.policy.id, name=self.policy.policy.name,
-                              applicable=bool(self.applicable), reason=self.reason)
+                              applicable=bool(self.applicable), reason=self.reason, dialect=self.policy.dialect)
         if not self.applicable:
+            if self.policy.dialect == "5" and not self.skip_reason:
+                result.checks = [self._result(check, "not_applicable", "Policy requirements not met")
+                                 for check, _ in self.checks]
             return result
         for check, rules in self.checks:
             ext = check.secops
-            if not os_matches(ext.os, host_os):
+            status: CheckStatus
+            if str(check.id) in self.bad_checks:
+                status, why = "not_applicable", self.bad_checks[str(check.id)]
+            elif not os_matches(ext.os, host_os):
                 status, why = "not_applicable", f"check applies to {ext.os} hosts only"
             else:
                 status, why = aggregate(check.condition, [evaluate_rule(r, facts, host_os) for r in rules])
-            result.checks.append(CheckResult(
-                policy_id=self.policy.id, check_id=str(check.id), title=check.title, result=status, reason=why,
-                severity=ext.severity, serves=ext.serves, remediation=check.remediation,
-                product=ext.product, aspect=ext.aspect))
+            result.checks.append(self._result(check, status, why))
         return result
+
+    def _result(self, check: Check, status: CheckStatus, why: str) -> CheckResult:
+        ext = check.secops
+        return CheckResult(policy_id=self.policy.id, check_id=str(check.id), title=check.title, result=status,
+                           reason=why, severity=ext.severity, serves=ext.serves, remediation=check.remediation,
+                           product=ext.product, aspect=ext.aspect)
 
 
 def evaluate_offline(policy: Policy, facts: Facts, host_os: str = "linux",

@@ -15,7 +15,9 @@ product's installed-aspect errored and nothing better was found, the status is u
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from secops.evaluate.engine import PolicyResult
 from secops.evaluate.sca_load import Policy, ProtectionExt
@@ -39,7 +41,7 @@ def aspect_state(results: list[str]) -> str:
     return "not_applicable"
 
 
-def _rule_matches(when: dict[str, str | list[str]], states: dict[str, str]) -> bool:
+def _rule_matches(when: Mapping[Any, str | list[str]], states: dict[str, str]) -> bool:
     for aspect, wanted in when.items():
         allowed = [wanted] if isinstance(wanted, str) else wanted
         if states.get(aspect, "none") not in allowed:

@@ -13,13 +13,14 @@ not discovered on the 500th host.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from secops.errors import SecopsError
-from secops.evaluate.rules import RegexType, Rule, RuleSyntaxError, parse_rule, substitute
+from secops.evaluate.rules import Dialect, RegexType, Rule, RuleSyntaxError, parse_rule, substitute
 from secops.policyfile import format_validation, read_yaml
 
 Condition = Literal["all", "any", "none"]
@@ -79,6 +80,7 @@ class PolicyMeta(_Loose):
 
 class Requirements(_Loose):
     title: str = ""
+    name: str = ""  # 5.x dialect
     description: str = ""
     condition: Condition
     rules: list[str] = Field(min_length=1)
@@ -86,7 +88,7 @@ class Requirements(_Loose):
 
 class Check(_Loose):
     id: int | str
-    title: str
+    title: str = Field(default="", description="4.x dialect; 5.x calls it `name` (copied here)")
     description: str = ""
     rationale: str = ""
     remediation: str = ""
@@ -94,6 +96,42 @@ class Check(_Loose):
     rules: list[str] = Field(min_length=1)
     regex_type: RegexType | None = None
     secops: CheckExt = Field(default_factory=CheckExt)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _title_or_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "title" not in data and isinstance(data.get("name"), str):
+            return {**data, "title": data["name"]}
+        return data
+
+    @model_validator(mode="after")
+    def _has_title(self) -> "Check":
+        if not self.title:
+            raise ValueError("a check needs a 'title' (Wazuh 4.x) or a 'name' (Wazuh 5.x)")
+        return self
+
+
+def detect_dialect(data: dict[str, Any]) -> Dialect:
+    """Checks with `name` and no `title` are written for Wazuh 5.x, otherwise 4.x."""
+    checks = data.get("checks")
+    if isinstance(checks, list):
+        for check in checks:
+            if isinstance(check, dict) and "name" in check and "title" not in check:
+                return "5"
+    return "4"
+
+
+@dataclass(frozen=True)
+class RuleWarning:
+    """A rule Wazuh would not evaluate as written; it costs its check, never the policy."""
+
+    check_id: str  # "requirements" for the requirements block
+    rule: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = "requirements" if self.check_id == "requirements" else f"check {self.check_id}"
+        return f"{where}: rule {self.rule!r}: {self.reason}"
 
 
 class Policy(_Loose):
@@ -104,6 +142,8 @@ class Policy(_Loose):
     secops: PolicyExt = Field(default_factory=PolicyExt)
 
     path: str | None = Field(default=None, exclude=True)
+    dialect: Dialect = Field(default="4", exclude=True, description="set by load_policy from the file's shape")
+    warnings: list[RuleWarning] = Field(default_factory=list, exclude=True)
 
     @field_validator("variables")
     @classmethod
@@ -129,33 +169,45 @@ class Policy(_Loose):
         return (check.regex_type if check and check.regex_type else None) or self.policy.regex_type
 
     def compiled(self, rules: list[str], variables: dict[str, str], regex_type: RegexType) -> list[Rule]:
-        return [parse_rule(substitute(text, variables), regex_type) for text in rules]
+        """Parse rules; raises RuleSyntaxError on the first one that cannot be parsed."""
+        return [parse_rule(substitute(text, variables), regex_type, self.dialect) for text in rules]
 
     def effective_variables(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
         return {**self.variables, **{k: v for k, v in (overrides or {}).items() if k in self.variables}}
 
 
-def validate_rules(policy: Policy, where: str) -> None:
-    """Parse every rule with the policy's own variables; raise naming the check and the rule."""
+def rule_warnings(policy: Policy) -> list[RuleWarning]:
+    """Every rule that cannot be parsed, or holds a test Wazuh rejects, with the check id and reason."""
     variables = policy.effective_variables()
-    problems: list[str] = []
+    found: list[RuleWarning] = []
+    blocks: list[tuple[str, list[str], RegexType]] = []
     if policy.requirements:
-        for text in policy.requirements.rules:
+        blocks.append(("requirements", policy.requirements.rules, policy.regex_type()))
+    blocks += [(str(c.id), c.rules, policy.regex_type(c)) for c in policy.checks]
+    for check_id, rules, regex_type in blocks:
+        for text in rules:
             try:
-                parse_rule(substitute(text, variables), policy.regex_type())
+                rule = parse_rule(substitute(text, variables), regex_type, policy.dialect)
             except RuleSyntaxError as exc:
-                problems.append(f"{where}: requirements: {exc}")
-    for check in policy.checks:
-        for text in check.rules:
-            try:
-                parse_rule(substitute(text, variables), policy.regex_type(check))
-            except RuleSyntaxError as exc:
-                problems.append(f"{where}: check {check.id}: {exc}")
+                found.append(RuleWarning(check_id, text, str(exc)))
+                continue
+            found.extend(RuleWarning(check_id, text, why) for why in rule.problems)
+    return found
+
+
+def validate_rules(policy: Policy, where: str) -> None:
+    """Raise naming the check and the rule when any rule has a problem (`checks validate --strict`)."""
+    problems = [f"{where}: {w}" for w in rule_warnings(policy)]
     if problems:
         raise SecopsError("\n".join(problems))
 
 
-def load_policy(path: Path) -> Policy:
+def load_policy(path: Path, dialect: Dialect | None = None) -> Policy:
+    """Load a policy; refused (SecopsError) only for structural faults, as Wazuh does.
+
+    A rule that does not parse costs its check only: it is listed in `policy.warnings` and the
+    check evaluates to not_applicable with the reason.
+    """
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise SecopsError(f"{path}: a check pack is a YAML mapping with 'policy' and 'checks'")
@@ -164,7 +216,8 @@ def load_policy(path: Path) -> Policy:
     except ValidationError as exc:
         raise SecopsError(format_validation(path, exc)) from exc
     policy.path = str(path)
-    validate_rules(policy, str(path))
+    policy.dialect = dialect or detect_dialect(data)
+    policy.warnings = rule_warnings(policy)
     return policy
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from secops.config import policy_path
 from secops.models import Approver
 from secops.policyfile import load_model
 
@@ -113,8 +114,8 @@ class LevelPolicy(_Strict):
 
 
 def load_targets(policies_dir: Path) -> TargetPolicy:
-    return load_model(policies_dir / "targets.yaml", TargetPolicy)
+    return load_model(policy_path(policies_dir, "targets.yaml"), TargetPolicy)
 
 
 def load_levels(policies_dir: Path) -> LevelPolicy:
-    return load_model(policies_dir / "levels.yaml", LevelPolicy)
+    return load_model(policy_path(policies_dir, "levels.yaml"), LevelPolicy)

@@ -108,6 +108,8 @@ def _column12(assessments: list[AssessmentRow], interval: int | None, start: dt.
 
 
 def section1(rows: list[Row]) -> Section1:
+    """Section 1 counted from the table. "Classified" (type determined) is read as "has a proposed
+    level"; "dossier built" as sent for appraisal or later; "appraised" as appraised or approved."""
     built = {ApprovalStatus.sent_for_appraisal, ApprovalStatus.appraised, ApprovalStatus.approved}
     pending = [r.expected_approval for r in rows if not r.approved]
     return Section1(

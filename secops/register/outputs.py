@@ -29,7 +29,9 @@ def _csv(rows: list[list[object]]) -> bytes:
 def section3_csv(report: Form08, regime: Regime) -> bytes:
     assert regime.form is not None
     columns = regime.form.section3.columns
-    rows: list[list[object]] = [["code"] + [c.vi for c in columns], [""] + [f"({c.col})" for c in columns]]
+    headings: list[object] = ["code", *(c.vi for c in columns)]
+    numbers: list[object] = ["", *(f"({c.col})" for c in columns)]
+    rows: list[list[object]] = [headings, numbers]
     rows += [[r.code, *row_cells(r, regime.form)] for r in report.rows]
     return _csv(rows)
 

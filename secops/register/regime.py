@@ -5,6 +5,7 @@ form, its deadlines and reporting period. The regime applied is the one in force
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -179,7 +180,7 @@ def regime_files(policies: Path) -> list[Path]:
 def load_regimes(policies: Path) -> list[Regime]:
     regimes = [load_model(path, Regime) for path in regime_files(policies)]
     ordered = sorted(regimes, key=lambda r: r.effective_from)
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in itertools.pairwise(ordered):
         if before.effective_until is None or before.effective_until >= after.effective_from:
             raise SecopsError(f"regimes {before.id} and {after.id} overlap: {before.id} must end before "
                               f"{after.effective_from.isoformat()} (policies/{REGIME_DIR}/)")

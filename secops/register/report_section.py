@@ -26,9 +26,12 @@ MAX_ROWS = 200
 
 
 def report_year(regime: Regime, today: dt.date) -> int:
-    """The year whose data period holds `today` (from 15/12 a period counts for the next year)."""
-    _, end = regime.period(today.year)
-    return today.year if today <= end else today.year + 1
+    """The report being prepared on `today`: this year's until its last deadline (25/12) has passed,
+    even though from 15/12 the data of the next period already accrue; then next year's."""
+    if regime.reporting is None:
+        raise SecopsError(f"regime {regime.id} defines no annual report")
+    last = max(d.on(today.year) for d in regime.reporting.deadlines)
+    return today.year if today <= last else today.year + 1
 
 
 def _overdue(session: Session, form: Form08, regime: Regime, today: dt.date) -> list[dict[str, Any]]:

@@ -72,20 +72,17 @@ def sample_assessments(systems: Iterable[InformationSystem], today: dt.date) -> 
     out = []
     for system in systems:
         rng = _rng("a:" + system.code)
-        seen: set[tuple[AssessmentKind, dt.date]] = set()
-
-        def add(kind: AssessmentKind, day: dt.date) -> None:
-            if (kind, day) in seen or day > today:
-                return
-            seen.add((kind, day))
+        wanted: dict[tuple[AssessmentKind, dt.date], None] = {}  # ordered, one per kind and day
+        if system.plan_deployed_date and rng.random() < 0.7:
+            wanted[(AssessmentKind.before_operation, system.plan_deployed_date)] = None
+        if system.last_inspection_date:
+            wanted[(AssessmentKind.periodic, system.last_inspection_date)] = None
+        if system.approval_date and rng.random() < 0.15:
+            wanted[(AssessmentKind.ad_hoc, today - _days(rng, 1, 300))] = None
+        for kind, day in wanted:
+            if day > today:
+                continue
             assessor, independent = rng.choice(ASSESSORS)
             out.append(Assessment(system=system.code, kind=kind, date=day, assessor=assessor, independent=independent,
                                   report_ref=f"BC-{system.code}-{day:%Y%m%d}" if rng.random() < 0.8 else None))
-
-        if system.plan_deployed_date and rng.random() < 0.7:
-            add(AssessmentKind.before_operation, system.plan_deployed_date)
-        if system.last_inspection_date:
-            add(AssessmentKind.periodic, system.last_inspection_date)
-        if system.approval_date and rng.random() < 0.15:
-            add(AssessmentKind.ad_hoc, today - _days(rng, 1, 300))
     return out

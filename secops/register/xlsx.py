@@ -4,6 +4,7 @@ of the allowed values; columns 6, 10 and 12 carry a drop-down of exactly those v
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
@@ -24,7 +25,7 @@ THIN = Side(style="thin")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 
 
-def put(ws: Worksheet, row: int, col: int, value: object, *, bold: bool = False) -> Cell:
+def put(ws: Worksheet, row: int, col: int, value: Any, *, bold: bool = False) -> Cell:
     """A cell that is always data: text starting like a formula stays text (never evaluated)."""
     if isinstance(value, str):
         value = ILLEGAL_CHARACTERS_RE.sub("", value)
@@ -83,11 +84,11 @@ def _section_3(ws: Worksheet, report: Form08, regime: Regime, row: int) -> None:
     first = head + 2
     for offset, item in enumerate(report.rows):
         for col, value in enumerate(row_cells(item, regime.form), start=1):
-            cell = put(ws, first + offset, col, value)
-            cell.border = BOX
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            written = put(ws, first + offset, col, value)
+            written.border = BOX
+            written.alignment = Alignment(wrap_text=True, vertical="top")
     last = max(first, first + len(report.rows) - 1)
-    ws.freeze_panes = ws.cell(row=first, column=3)
+    ws.freeze_panes = f"C{first}"  # names and codes stay in view while scrolling
     _validations(ws, regime, first, last)
 
 
@@ -130,6 +131,7 @@ def _values_sheet(wb: Workbook, regime: Regime) -> None:
 def workbook_bytes(report: Form08, regime: Regime) -> bytes:
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new workbook has one worksheet
     ws.title = SHEET
     for col, width in enumerate(WIDTHS, start=1):
         ws.column_dimensions[get_column_letter(col)].width = width

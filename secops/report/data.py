@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
 from secops.grade.engine import GradeCell
-from secops.grade.facts import AgencyNode, Facts, load_facts
+from secops.grade.facts import AgencyNode, Facts, load_agencies, load_facts
 from secops.grade.filters import matches
 from secops.grade.policy import TargetPolicy
 from secops.inventory.tree import find_agency, subtree
@@ -84,6 +84,10 @@ class Dashboard(BaseModel):
     fix: list[FixItem]
     fix_counts: dict[str, int] = Field(description="target id -> number of records to fix")
     sections: dict[str, Any] = Field(default_factory=dict, description="stage-specific sections")
+    kind_labels: dict[str, str] = Field(default_factory=dict, description="agency kind -> label (agency_kinds.yaml)")
+    kind_groups: list[dict[str, Any]] = Field(default_factory=list, description="kinds present, in display order")
+    predecessors: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict, description="agency code -> the agencies it was formed from (merges, splits)")
 
 
 def latest_grade_run(session: Session) -> RunRow:
@@ -142,11 +146,14 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
                     agency_code: str | None = None) -> Dashboard:
     as_of = run.as_of or run.started_at
     facts = load_facts(session, as_of, endpoint_max_age(policy))
-    root = find_agency(facts.agencies, agency_code)
+    # The scope is today's province (or the agency asked for), also for runs graded before a merge.
+    root = find_agency(facts.agencies, agency_code or find_agency(load_agencies(session), None).code)
     cells: dict[str, dict[str, GradeCell]] = {}
     for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
         cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
     tree = subtree(facts.agencies, root)
+    if cells:  # agencies formed after this run (a later merge or split) had no grades then: not shown
+        tree = [(node, depth) for node, depth in tree if depth == 0 or node.code in cells]
     parent_code = {n.id: n.code for n in facts.agencies.values()}
     agencies = [_agency_grades(node, depth, parent_code.get(node.parent_id or -1), cells.get(node.code, {}))
                 for node, depth in tree]

@@ -8,6 +8,7 @@ from secops.config import Settings
 from secops.grade.policy import load_targets
 from secops.report.data import Dashboard, build_dashboard, latest_grade_run
 from secops.report.export import FORMATS, write_outputs
+from secops.report.lineage import add_lineage
 from secops.report.sections import add_sections
 from secops.store.db import Database
 from secops.store.tables import RunRow
@@ -22,6 +23,7 @@ def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, l
             from secops.errors import SecopsError
             raise SecopsError(f"run {run_id} does not exist")
         dashboard = build_dashboard(session, policy, run, lang, agency_code)
+        add_lineage(session, dashboard, settings)
         add_sections(session, dashboard, settings)
     return dashboard
 

@@ -25,6 +25,7 @@ PROVIDERS: dict[str, str] = {
     "discovery": "secops.discover.report:discovery_section",
     "audit": "secops.collect.report_section:audit_section",
     "trends": "secops.schedule.trends:trends_section",
+    "sites": "secops.remote.report_section:sites_section",
     "reporting": "secops.register.report_section:reporting_section",
     "requirements": "secops.requirements.report_section:requirements_section",
 }

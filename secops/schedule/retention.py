@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -69,7 +70,7 @@ def prune(db: Database, config: RetentionConfig, output: Path | None = None) -> 
     return result
 
 
-def _old_folders(finished: list[RunRow], config: RetentionConfig, output: Path | None) -> list[Path]:
+def _old_folders(finished: Sequence[RunRow], config: RetentionConfig, output: Path | None) -> list[Path]:
     if config.keep_report_folders is None or output is None:
         return []
     root = output.resolve()

@@ -168,11 +168,11 @@ def run_step(app_state, run_id: int, position: int, step: StageStep, jobs: JobFi
         else:
             result, status = _call(function, app_state, run_id, options, step.stage)
     with db.session() as session:
-        row = session.get(RunStageRow, row_id)
-        assert row is not None
-        row.status, row.finished_at = status, utcnow()
-        row.summary = _jsonable(result.summary)
-        row.errors = [str(e) for e in result.errors]
+        stage_row = session.get(RunStageRow, row_id)
+        assert stage_row is not None
+        stage_row.status, stage_row.finished_at = status, utcnow()
+        stage_row.summary = _jsonable(result.summary)
+        stage_row.errors = [str(e) for e in result.errors]
     log.info("run %s: stage %s %s", run_id, step.stage, status)
     return StageOutcome(stage=step.stage, status=status, errors=[str(e) for e in result.errors])
 

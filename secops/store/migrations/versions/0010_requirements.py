@@ -1,7 +1,7 @@
 """requirements: system hosts, checklist status history, plan overrides, protection management (issue 11).
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0010"
-down_revision = "0005"  # was "0004" on branch issue-11; chained after issue 8 when it was merged in
+down_revision = "0013"  # was "0004"; chained after main's head (0013) when main was merged into issue-11
 branch_labels = None
 depends_on = None
 

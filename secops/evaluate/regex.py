@@ -1,0 +1,156 @@
+"""Regex flavours of Wazuh SCA, behind one interface: `compile_pattern(pattern, flavour)`.
+
+- `osregex`  Wazuh 4.x OS_Regex (src/os_regex/os_regex_compile.c): case-insensitive; escapes are
+             only \\d \\w \\s \\p \\( \\) \\\\ \\D \\W \\S \\. \\t \\$ \\| \\< (any other escape is a
+             compile error, and Wazuh 4.x then treats the test as "no match"); `+`/`*` repeat only
+             the escape right before them (after a plain character they are plain characters);
+             one level of parentheses, `|` only outside them; `^`/`$` anchor each alternative.
+             Translated to Python `re` (deviation: Python backtracks fully, OS_Regex does not).
+- `pcre2`    Wazuh 4.x PCRE2 (src/shared/expression.c: pcre2_compile with options 0): case-sensitive.
+- `pcre2_ci` Wazuh 5.x (sca_impl/src/sca_utils.cpp:26): PCRE2_MULTILINE | PCRE2_CASELESS.
+
+PCRE2 patterns run on the real PCRE2 library through the `pcre2` binding, so syntax Python `re`
+lacks or reads differently (possessive quantifiers, \\K, (*VERB)s, \\h, POSIX classes) behaves
+as in Wazuh.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, Protocol
+
+import pcre2  # type: ignore[import-untyped]
+
+Flavour = Literal["osregex", "pcre2", "pcre2_ci"]
+OS_PATTERN_MAXSIZE = 20480  # os_regex.h l.26
+
+# os_regex_internal.h / os_regex_maps.c, as documented for OS_Regex.
+_OS_CLASSES = {
+    "w": r"[A-Za-z0-9\-@_]", "W": r"[^A-Za-z0-9\-@_]", "d": r"[0-9]", "D": r"[^0-9]",
+    "s": r" ", "S": r"[^ ]", "t": r"\t", "p": r"[()*+,\-.:;<=>?\[\]!\"'#$%&|{}]", ".": r".",
+    "$": r"\$", "(": r"\(", ")": r"\)", "\\": r"\\", "|": r"\|", "<": "<",
+}
+
+
+class RegexError(ValueError):
+    """A pattern its flavour's compiler rejects."""
+
+
+class Matcher(Protocol):
+    @property
+    def groups(self) -> int: ...
+
+    def first_value(self, line: str) -> str | None:
+        """None if no match; else the first group (or the whole match when there is no group)."""
+
+    def search(self, line: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _ReMatcher:
+    compiled: re.Pattern[str]
+
+    @property
+    def groups(self) -> int:
+        return self.compiled.groups
+
+    def search(self, line: str) -> bool:
+        return self.compiled.search(line) is not None
+
+    def first_value(self, line: str) -> str | None:
+        match = self.compiled.search(line)
+        if match is None:
+            return None
+        return match.group(1) if self.compiled.groups else match.group(0)
+
+
+@dataclass(frozen=True)
+class _Pcre2Matcher:
+    compiled: pcre2.Pattern
+
+    @property
+    def groups(self) -> int:
+        return int(self.compiled.groups)
+
+    def search(self, line: str) -> bool:
+        return self.compiled.search(line) is not None
+
+    def first_value(self, line: str) -> str | None:
+        match = self.compiled.search(line)
+        if match is None:
+            return None
+        if self.groups:
+            value = match.group(1)
+            return "" if value is None else str(value)
+        return str(match.group(0))
+
+
+def osregex_to_python(pattern: str) -> str:
+    """Translate OS_Regex to Python `re`, rejecting what OSRegex_Compile rejects."""
+    if len(pattern) > OS_PATTERN_MAXSIZE:
+        raise RegexError(f"OS_Regex pattern longer than {OS_PATTERN_MAXSIZE} characters")
+    alternatives: list[str] = []
+    depth = 0
+    out: list[str] = []
+    i = 0
+    begin = True  # at the start of an alternative: '^' anchors
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            nxt = pattern[i + 1] if i + 1 < len(pattern) else ""
+            if nxt not in _OS_CLASSES:
+                raise RegexError(f"OS_Regex has no escape '\\{nxt}'")
+            out.append(_OS_CLASSES[nxt])
+            i += 2
+            if i < len(pattern) and pattern[i] in "+*":
+                out.append(pattern[i])
+                i += 1
+            begin = False
+            continue
+        if ch == "^" and begin:
+            out.append("^")
+        elif ch == "$" and (i + 1 == len(pattern) or pattern[i + 1] == "|" and depth == 0):
+            out.append("$")
+        elif ch == "(":
+            depth += 1
+            if depth > 1:
+                raise RegexError("OS_Regex allows one level of parentheses")
+            out.append("(")
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise RegexError("unbalanced ')' in OS_Regex")
+            out.append(")")
+        elif ch == "|":
+            if depth:
+                raise RegexError("'|' inside parentheses in OS_Regex")
+            alternatives.append("".join(out))
+            out = []
+            begin = True
+            i += 1
+            continue
+        else:
+            out.append(re.escape(ch))
+        begin = False
+        i += 1
+    if depth:
+        raise RegexError("unclosed '(' in OS_Regex")
+    alternatives.append("".join(out))
+    return "|".join(f"(?:{alt})" for alt in alternatives) if len(alternatives) > 1 else alternatives[0]
+
+
+@lru_cache(maxsize=4096)
+def compile_pattern(pattern: str, flavour: Flavour) -> Matcher:
+    """Compile once per (pattern, flavour); raises RegexError with the compiler's reason."""
+    if flavour == "osregex":
+        try:
+            return _ReMatcher(re.compile(osregex_to_python(pattern), re.IGNORECASE))
+        except re.error as exc:  # a translation bug; report it like a bad pattern
+            raise RegexError(str(exc)) from exc
+    flags = pcre2.IGNORECASE | pcre2.MULTILINE if flavour == "pcre2_ci" else 0
+    try:
+        return _Pcre2Matcher(pcre2.compile(pattern, flags=flags))
+    except Exception as exc:
+        raise RegexError(f"PCRE2: {exc}") from exc

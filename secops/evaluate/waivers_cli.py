@@ -1,0 +1,79 @@
+"""`secops waivers add|list`: accept a failing check for a scope, until a date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+from rich.markup import escape
+from rich.table import Table
+
+from secops.cliutil import console, state, user_errors
+from secops.errors import SecopsError
+from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers
+
+waivers_app = typer.Typer(help="Waivers: failing checks an officer accepted, for a scope, until a date.",
+                          no_args_is_help=True)
+
+
+def _path(ctx: typer.Context, given: Path | None) -> Path:
+    return given or Path(state(ctx).settings.policies) / "waivers.yaml"
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@waivers_app.command("add")
+@user_errors
+def waivers_add(
+    ctx: typer.Context,
+    check: str = typer.Argument(..., help="policy_id:check_id"),
+    hosts: Optional[str] = typer.Option(None, "--hosts", help='comma-separated endpoint codes, hostnames, IPs ("*" = all)'),
+    agencies: Optional[str] = typer.Option(None, "--agencies", help="comma-separated agency codes"),
+    systems: Optional[str] = typer.Option(None, "--systems", help="comma-separated information-system codes"),
+    reason: str = typer.Option(..., "--reason", help="why the failing check is accepted"),
+    approver: str = typer.Option(..., "--approver", help="who approved it"),
+    expires: str = typer.Option(..., "--expires", help="YYYY-MM-DD: the check counts as failed again from this day"),
+    file: Optional[Path] = typer.Option(None, "--file", help="waiver file [default: <policies>/waivers.yaml]"),
+) -> None:
+    """Add a waiver to the waiver file (created if missing; written without following symlinks)."""
+    try:
+        until = dt.date.fromisoformat(expires)
+    except ValueError as exc:
+        raise SecopsError(f"--expires {expires!r}: give a date as YYYY-MM-DD") from exc
+    if until <= dt.date.today():
+        raise SecopsError(f"--expires {expires}: the date has passed; a waiver must end in the future")
+    path = _path(ctx, file)
+    waivers = load_waivers(path)
+    try:
+        waiver = Waiver(check=check, scope=WaiverScope(hosts=_split(hosts), agencies=_split(agencies),
+                                                        systems=_split(systems)),
+                        reason=reason, approver=approver, expires=until, created=dt.date.today())
+    except ValidationError as exc:
+        why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise SecopsError(f"waiver for {check!r}: {why}") from exc
+    save_waivers(path, [*waivers, waiver])
+    console.print(f"waiver added to {path}: {waiver.check} until {until} ({waiver.days_left(dt.date.today())} days)",
+                  markup=False, highlight=False)
+
+
+@waivers_app.command("list")
+@user_errors
+def waivers_list(
+    ctx: typer.Context,
+    file: Optional[Path] = typer.Option(None, "--file", help="waiver file [default: <policies>/waivers.yaml]"),
+) -> None:
+    """Every waiver with its scope, approver and days left (expired ones are marked)."""
+    path = _path(ctx, file)
+    today = dt.date.today()
+    table = Table("check", "scope", "reason", "approver", "expires", "days left", title=str(path))
+    for w in load_waivers(path):
+        scope = "; ".join(f"{k}: {', '.join(v)}" for k, v in w.scope.model_dump().items() if v)
+        left = w.days_left(today)
+        table.add_row(escape(w.check), escape(scope), escape(w.reason), escape(w.approver), w.expires.isoformat(),
+                      str(left) if left > 0 else "expired")
+    console.print(table)

@@ -1,0 +1,52 @@
+"""The broker URL: from an option, SECOPS_BROKER_URL or a secret file; never printed with its password."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from secops.errors import SecopsError
+
+SCHEMES = ("redis", "rediss")
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable broker URL>"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _from_file(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SecopsError(f"{path}: cannot read the broker URL file: {exc.strerror or exc}") from exc
+    url = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not url:
+        raise SecopsError(f"{path}: the broker URL file is empty")
+    return url
+
+
+def broker_url(explicit: str | None = None, url_file: Path | None = None) -> str | None:
+    """--broker / --broker-file, else SECOPS_BROKER_URL / SECOPS_BROKER_URL_FILE, else None (in-process)."""
+    url = explicit or (_from_file(url_file) if url_file else None)
+    if url is None and os.environ.get("SECOPS_BROKER_URL"):
+        url = os.environ["SECOPS_BROKER_URL"]
+    if url is None and os.environ.get("SECOPS_BROKER_URL_FILE"):
+        url = _from_file(Path(os.environ["SECOPS_BROKER_URL_FILE"]))
+    if url is None:
+        return None
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in SCHEMES:
+        raise SecopsError(f"broker URL {redact(url)!r}: use redis://HOST:PORT/DB or rediss:// (TLS)")
+    return url

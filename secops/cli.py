@@ -20,6 +20,7 @@ from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_ap
 from secops.schedule.cli import daemon_command, runs_app, schedule_app
 from secops.remote.cli import scanner_command, scanners_command
 from secops.evaluate.waivers_cli import waivers_app
+from secops.requirements.cli import app as requirements_app
 
 app = typer.Typer(
     name="secops",
@@ -72,6 +73,7 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(runs_app, name="runs")
 app.add_typer(waivers_app, name="waivers")
+app.add_typer(requirements_app, name="requirements")
 app.command("daemon")(daemon_command)
 app.command("scanner")(scanner_command)
 app.command("scanners")(scanners_command)

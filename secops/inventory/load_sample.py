@@ -7,11 +7,13 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from secops.config import bundled
 from secops.inventory.history import add_link
 from secops.inventory.importer import write_models
 from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, generate
 from secops.register.sample import sample_assessments
 from secops.inventory.upsert import Tally
+from secops.requirements.sample import add_sample_checklists
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, MetaRow
 
@@ -21,6 +23,8 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     with db.session() as session:
         rows = {**sample.as_rows(), "assessments": sample_assessments(sample.systems, as_of.date())}
         tallies = write_models(session, rows)  # type: ignore[arg-type]
+        session.flush()
+        add_sample_checklists(session, bundled("policies"), as_of, seed=seed)  # issue 11
         session.merge(MetaRow(key="synthetic", value="true"))
         add_former_provinces(session)
     return tallies

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from secops.cliutil import console, err_console, state, user_errors
-from secops.inventory.load_sample import load_sample
+from secops.inventory.load_sample import describe_sample, load_sample
 from secops.inventory.sample import PROVINCE
 from secops.inventory.upsert import upsert_endpoints
 from secops.models import Endpoint, EndpointRole, OSFamily
@@ -98,6 +98,7 @@ def demo_command(
     db = app_state.db()
     console.print(f"database: {safe_url(db.url)}", highlight=False, markup=False)
     load_sample(db, dt.datetime.now(dt.timezone.utc), endpoints=endpoints, seed=seed)
+    console.print(describe_sample(db), highlight=False, markup=False)
     register_local_machine(app_state)
     run_id = start_run(db, "job", job_name="demo", agency_code=PROVINCE[0])
     results = run_demo_stages(app_state, run_id, demo_stages(folder, lang))

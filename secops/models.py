@@ -21,10 +21,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class AgencyKind(str, enum.Enum):
+    """The kinds secops ships (policies/agency_kinds.yaml); a site may add its own there."""
+
     province = "province"
     department = "department"
-    district = "district"
+    district = "district"  # before 1 July 2025 only
     commune = "commune"
+    ward = "ward"
+    special_zone = "special_zone"
 
 
 class Lifecycle(str, enum.Enum):
@@ -135,15 +139,20 @@ def _no_future(value: dt.date | None, info: ValidationInfo) -> dt.date | None:
 class Agency(_Model):
     code: Code
     name: str = Field(min_length=1, max_length=300, description="Vietnamese name, with diacritics")
-    kind: AgencyKind
+    kind: str = Field(pattern=r"^[a-z][a-z_]{0,19}$", description="a kind of policies/agency_kinds.yaml")
     parent: Code | None = None
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind_name(cls, value: Any) -> Any:
+        return value.value if isinstance(value, AgencyKind) else value
 
     @model_validator(mode="after")
     def _parent_rule(self) -> "Agency":
-        if self.kind is AgencyKind.province and self.parent:
+        if self.kind == AgencyKind.province.value and self.parent:
             raise ValueError("a province has no parent")
-        if self.kind is not AgencyKind.province and not self.parent:
-            raise ValueError(f"a {self.kind.value} needs a parent agency")
+        if self.kind != AgencyKind.province.value and not self.parent:
+            raise ValueError(f"a {self.kind} needs a parent agency")
         if self.parent == self.code:
             raise ValueError("an agency cannot be its own parent")
         return self

@@ -62,6 +62,7 @@ class Host:
     files: dict[str, bytes | Path] = field(default_factory=dict)
     mtimes: dict[str, float] = field(default_factory=dict)  # path -> seconds since epoch
     processes: list[str] = field(default_factory=list)  # command lines started before sshd
+    extra_dirs: tuple[str, ...] = ()  # more folders to overlay (e.g. "/etc"), besides OVERLAY_DIRS
     root: Path | None = None
     host_key: Path | None = None
     log: Path | None = None
@@ -99,7 +100,7 @@ class SshLab:
             "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "LogLevel VERBOSE", "MaxStartups 50", ""]))
         steps = ["set -e", "mount -t tmpfs tmpfs /run", "mkdir -p /run/sshd"]
-        for directory in OVERLAY_DIRS:
+        for directory in OVERLAY_DIRS + host.extra_dirs:
             upper, work = root / "upper" / directory.strip("/"), root / "work" / directory.strip("/")
             upper.mkdir(parents=True)
             work.mkdir(parents=True)

@@ -15,8 +15,9 @@ def test_checks_list_show_validate(cli, tmp_path: Path, db_path: Path) -> None:
     shown = cli("checks", "show", "secops_ep_linux:9102", db=db_path)
     assert shown.returncode == 0 and "signature_max_age_days" in shown.stdout and "freshclam" in shown.stdout
     assert cli("checks", "show", "nope", db=db_path).returncode == 2
-    ok = cli("checks", "validate", *map(str, sorted((ROOT / "checks").glob("*.yml"))), db=db_path)
-    assert ok.returncode == 0 and ok.stdout.count(": ok, policy") == 3
+    packs = sorted((ROOT / "checks").glob("*.yml"))
+    ok = cli("checks", "validate", *map(str, packs), db=db_path)
+    assert ok.returncode == 0 and ok.stdout.count(": ok, policy") == len(packs) >= 3
     bad = tmp_path / "bad.yml"
     bad.write_text("policy: {id: b}\nchecks:\n  - {id: 1, title: t, condition: all, rules: ['f:/x -> n:x compare ~ 1']}\n")
     done = cli("checks", "validate", str(bad), db=db_path)  # a bad rule is a per-check warning, not a refusal

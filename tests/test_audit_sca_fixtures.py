@@ -93,3 +93,18 @@ def test_shared_policies_evaluate_without_error_when_present(local_audit: HostAu
         assert debian12.applicable and debian12.dialect == "4"  # this host meets its requirements
     # without ../shared/sca the fixtures above carry the assertions; this states the count honestly
     assert len(local_audit.results) == len(policy_files())
+
+
+def test_checks_validate_accepts_every_policy_file(cli, db_path: Path) -> None:
+    """`secops checks validate` exits 0 on each file and lists per-check warnings (id, rule, reason)."""
+    files = policy_files()
+    done = cli("checks", "validate", *map(str, files), db=db_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(": ok, policy") == len(files)
+    if SHARED.is_dir():
+        assert "check 33192: rule 'f:/etc/security/faillock.conf -> n:root_unlock_time >= 60': Keyword 'compare'" \
+            in done.stdout
+        assert "check 23006: rule" in done.stdout and "missing closing parenthesis" in done.stdout
+        assert "Wazuh 5.x dialect" in done.stdout and "Wazuh 4.x dialect" in done.stdout
+        strict = cli("checks", "validate", "--strict", str(SHARED / "wazuh-5.0" / "cis_nginx_1.yml"), db=db_path)
+        assert strict.returncode == 1

@@ -27,7 +27,7 @@ def test_demo_writes_dashboard_with_province_figures(demo):
     data = json.loads((reports / "dashboard.json").read_text(encoding="utf-8"))
     html = (reports / "dashboard.html").read_text(encoding="utf-8")
     assert data["synthetic"] is True and data["scope"]["code"] == "SAMPLE"
-    assert len(data["agencies"]) == 1 + 20 + 9 + 178
+    assert len(data["agencies"]) == 1 + 15 + 15 + 77  # two tiers: departments, wards, communes (issue 14)
     assert "DỮ LIỆU MẪU" in html and 'lang="vi"' in html
     for target in data["targets"]:
         cell = data["scope"]["cells"][target["id"]]
@@ -78,10 +78,13 @@ def test_sample_shape(demo):
     data = json.loads((demo[0] / "reports" / "dashboard.json").read_text(encoding="utf-8"))
     t2 = data["scope"]["cells"]["T2"]
     assert t2["denominator"] == 10_001 and t2["unknown"] > 0  # the sample plus this machine
-    assert 250 <= data["scope"]["cells"]["T1"]["denominator"] <= 350
-    assert 5_000 <= data["scope"]["cells"]["T4"]["denominator"] <= 7_000
+    assert 280 <= data["scope"]["cells"]["T1"]["denominator"] <= 320  # about 300 systems in the register
+    assert 2_500 <= data["scope"]["cells"]["T4"]["denominator"] <= 4_500
     kinds = {a["kind"] for a in data["agencies"]}
-    assert kinds == {"province", "department", "district", "commune"}
+    assert kinds == {"province", "department", "ward", "commune"}  # no districts since 1 July 2025
+    assert all(a["parent"] == "SAMPLE" for a in data["agencies"][1:])  # communes directly under the province
+    assert "two tiers (department: 15, ward: 15, commune: 77" in demo[1].stdout.replace("\n", " ")
+    assert [p["code"] for p in data["predecessors"]["SAMPLE"]] == ["SAMPLE-BK-2025", "SAMPLE-TN-2025"]
 
 
 def test_hostile_hostname_is_escaped_everywhere(demo, cli, tmp_path):
@@ -149,8 +152,8 @@ def test_help_everywhere(cli, command):
 
 def test_inventory_show_counts_and_lists_a_subtree(demo, cli):
     db = demo[0] / "secops.db"
-    counts = json.loads(cli("inventory", "show", "--agency", "H-CAMLO", "--json", db=db).stdout)
-    assert counts["agencies"] == {"district": 1, "commune": 20}
+    counts = json.loads(cli("inventory", "show", "--json", db=db).stdout)
+    assert counts["agencies"] == {"province": 1, "department": 15, "ward": 15, "commune": 77}  # former provinces retired
     listed = json.loads(cli("inventory", "show", "--agency", "SYT", "--list", "systems", "--json", db=db).stdout)
     assert listed and all(row["agency"] == "SYT" for row in listed)
     assert cli("inventory", "show", "--agency", "NOPE", db=db).returncode == 2

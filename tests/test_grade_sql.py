@@ -45,14 +45,15 @@ def provinces(draw: Any) -> dict[str, Any]:
     systems = draw(st.lists(st.fixed_dictionaries({
         "agency": agency, "level": st.one_of(st.none(), st.integers(1, 5)), "state": st.sampled_from(STATES),
         "approval_date": maybe_date, "plan_deployed_date": maybe_date, "last_inspection_date": maybe_date,
-        "approved_by": st.sampled_from([None, "owner", "province"])}), max_size=12))
+        "approved_by": st.sampled_from([None, "owner", "province"]), "retired_at": maybe_date}), max_size=12))
     endpoints = draw(st.lists(st.fixed_dictionaries({
         "agency": agency, "role": st.sampled_from(["workstation", "server"]), "last_seen": maybe_time,
+        "retired_at": maybe_date,
         "evidence": st.lists(st.tuples(st.sampled_from(STATUSES), st.sampled_from(SOURCES),
                                        st.integers(-40, 40)), max_size=3)}), max_size=15))
     staff = draw(st.lists(st.fixed_dictionaries({
         "agency": agency, "is_head": st.booleans(), "awareness_date": maybe_date, "informed_date": maybe_date,
-        "training_date": maybe_date}), max_size=15))
+        "training_date": maybe_date, "retired_at": maybe_date}), max_size=15))
     return {"parents": parents, "codes": codes, "systems": systems, "endpoints": endpoints, "staff": staff}
 
 
@@ -105,7 +106,8 @@ def store(db: Database, p: dict[str, Any]) -> None:
             s.add(SystemRow(code=f"S{n}", name=f"sys {n}", agency_id=rows[sy.pop("agency")].id, **sy))
         for n, ep in enumerate(p["endpoints"]):
             row = EndpointRow(code=f"E{n:02d}", hostname=f"h{n}", ips=[f"127.0.0.{n}"], os_family="linux",
-                              role=ep["role"], agency_id=rows[ep["agency"]].id, last_seen=ep["last_seen"])
+                              role=ep["role"], agency_id=rows[ep["agency"]].id, last_seen=ep["last_seen"],
+                              retired_at=ep["retired_at"])
             s.add(row)
             s.flush()
             seen = set()

@@ -20,7 +20,7 @@ def test_sample_register_has_every_combination_and_keeps_t1():
     assert set(combos) == {(a, p) for a in ApprovalStatus for p in PlanDeployment}
     # The former lifecycle is kept: T1 (approved and fully deployed) counts what plan_deployed counted.
     assert sum(s.state.value == "plan_deployed" for s in systems) == combos[
-        (ApprovalStatus.approved, PlanDeployment.fully_deployed)] == 201
+        (ApprovalStatus.approved, PlanDeployment.fully_deployed)] == 193
     assert any(s.operator for s in systems) and any(s.operator is None for s in systems)
     approved = [s for s in systems if s.approval_status is ApprovalStatus.approved]
     assert any(s.regulation_date and s.regulation_date > s.approval_date for s in approved)  # for the rules to catch

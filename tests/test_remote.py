@@ -103,7 +103,10 @@ def _policies(base: Path, **link: int) -> Path:
     (folder / "sites.yaml").write_text(yaml.safe_dump({"version": 1, "link": settings, "sites": [
         {"code": "siteA", "name": "Site A", "agencies": ["SO-A"]},
         {"code": "siteB", "name": "Site B", "agencies": ["SO-B"]}]}))
-    # Discovery of the lab networks on the lab's own ports only keeps nmap quick and deterministic.
+    # Waivers are central data: they apply to what a site returns as to local results.
+    (folder / "waivers.yaml").write_text(yaml.safe_dump({"waivers": [
+        {"check": "secops_ep_linux:9110", "scope": {"agencies": ["SO-B"]}, "reason": "Wazuh not used at site B",
+         "approver": "CISO", "expires": "2099-12-31"}]}))
     (folder / "jobs.yaml").write_text(yaml.safe_dump({"version": 1, "jobs": {
         "remote": {"stages": ["discover", "audit", "grade"]},
         "audit-grade": {"stages": ["audit", "grade"]}}}))
@@ -178,6 +181,8 @@ def test_scheduled_job_stores_both_sites_once(remote_run) -> None:
             ("ep-a-none", "unprotected"), ("ep-a-run", "protected"),
             ("ep-b-run", "protected"), ("ep-b-stopped", "degraded")]
         assert all(h.endpoint_id is not None and h.transport == "ssh" for h in hosts)
+        wazuh = {h.endpoint_code: next(c.result for c in h.checks if c.check_id == "9110") for h in hosts}
+        assert wazuh == {"ep-a-none": "failed", "ep-a-run": "failed", "ep-b-run": "waived", "ep-b-stopped": "waived"}
         assert s.scalar(select(func.count()).select_from(EvidenceRow).where(EvidenceRow.run_id == run.id)) == 4
         scans = s.scalars(select(DiscoveryScanRow).where(DiscoveryScanRow.run_id == run.id)).all()
         assert sorted((sc.agency_code, sc.targets) for sc in scans) == [("SO-A", ["127.0.7.0/29"]),

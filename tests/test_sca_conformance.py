@@ -27,6 +27,7 @@ HOST: dict[str, Any] = {"label": "canned", "address": "127.0.0.1", "os": "linux"
     {"kind": "file_read", "arg": "/etc/nginx.conf", "status": 0, "text": "x ACCEPT all lo * 0.0.0.0/0\n"},
     {"kind": "file_read", "arg": "/etc/plain", "status": 0, "text": "ACCEPT all lo 0.0.0.0/0\nwindows\n"},
     {"kind": "file_read", "arg": "/missing", "status": 1},
+    {"kind": "file_read", "arg": "/etc/redos", "status": 0, "text": "a" * 40 + "!\n"},
     {"kind": "file_read", "arg": "/missing,/etc/plain", "status": 1},
     {"kind": "file_exists", "arg": "/etc", "status": 3},
     {"kind": "file_read", "arg": "/etc", "status": 3},
@@ -100,10 +101,14 @@ CASES = [
     ("5", "p:/usr/sbin/sshd -D", "pass", "sca_policy_check.cpp l.576-605; process_rule_evaluator_test.cpp l.125"),
     ("5", "p:sshd", "pass", "process_rule_evaluator_test.cpp l.44"),
     ("5", "not p:/usr/sbin/sshd -D", "fail", "process_rule_evaluator_test.cpp l.138"),
+    ("4", "p:SSHD", "pass", "wm_sca.c l.2195-2200 pattern match on the name: literal is strcasecmp (l.1997)"),
+    ("4", "p:r:^cro", "pass", "wm_sca.c l.2195-2200, l.1983-1993 r: on the process name"),
+    ("4", "p:/usr/sbin/sshd -D", "fail", "os_utils.c l.33-60: the name (ps CMD column), not the command line"),
     # regexes Wazuh rejects: 4.x never matches; 5.x invalid rule
     ("4", "f:/etc/plain -> r:\\+", "fail", "os_regex_compile.c l.132 bad escape; wm_sca.c l.1987-1990 not found"),
     ("4", "f:/etc/plain -> !r:\\+", "pass", "wm_sca.c l.2025 negated ^ NOT_FOUND"),
     ("5", "f:/etc/plain -> r:^((a+)+$", "na", "sca_utils_test.cpp l.102 InvalidPCRE2RegexReturnsNullopt"),
+    ("5", "f:/etc/redos -> r:^(a+)+$", "na", "sca_utils.cpp l.66-72: a PCRE2 match error (match limit) is invalid"),
     ("5", "f:/etc/plain -> r:Access:\\s*(\"", "na", "sca_utils.cpp l.28-40 compile error (cis_nginx_1 23006)"),
     # OS_Regex: '*' after a plain character is a plain character (only escapes take + and *)
     ("4", "f:/etc/nginx.conf -> r:ACCEPT\\.*all\\.*lo\\.**\\.*0.0.0.0/0", "pass", "os_regex_execute.c l.243 isPlus"),
@@ -194,3 +199,11 @@ def test_a_bad_rule_costs_its_check_in_both_dialects() -> None:
         result = evaluate_offline(policy, facts())
         assert [c.result for c in result.checks] == ["not_applicable", "passed"]
         assert "invalid rule" in result.checks[0].reason and "q:/what" in result.checks[0].reason
+
+
+def test_windows_policy_on_linux_is_skipped_not_listed_check_by_check() -> None:
+    # DEVIATION (README): Wazuh 5.x would list every check "not applicable" (sca_policy.cpp l.115-120);
+    # a policy whose requirements are all registry rules is skipped on other OSes instead.
+    policy = _policy("5", ["r:HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion -> ProductName -> r:^Windows"])
+    result = evaluate_offline(policy, facts(), host_os="linux")
+    assert not result.applicable and result.checks == [] and "Windows hosts only" in result.reason

@@ -21,6 +21,7 @@ checks:
   - {id: 3, title: expires today, condition: all, rules: ['f:/etc/passwd -> r:^nosuchuser_secops_b:']}
   - {id: 4, title: other host only, condition: all, rules: ['f:/etc/passwd -> r:^nosuchuser_secops_c:']}
   - {id: 5, title: other agency only, condition: all, rules: ['f:/etc/passwd -> r:^nosuchuser_secops_d:']}
+  - {id: 6, title: cannot tell, condition: all, rules: ['f:/nonexistent_secops_file -> r:x']}
 """
 
 
@@ -129,3 +130,11 @@ def test_waivers_on_a_real_local_audit(cli, tmp_path: Path, db_path: Path) -> No
     exported = json.loads((out / "dashboard.json").read_text())["sections"]["audit"]
     assert [w["days_left"] for w in exported["waivers"]] == [30, 0, 1, 1]
     assert exported["hosts"][0]["waived"][0]["check_id"] == "2"
+    assert exported["hosts"][0]["not_applicable"][0]["reason"] == "file /nonexistent_secops_file does not exist"
+    assert "file /nonexistent_secops_file does not exist" in page
+    rows = (out / "audit_checks.csv").read_text().splitlines()
+    assert rows[0].startswith("host,code,address,agency,policy_id,dialect,check_id,result")
+    waived_rows = [r for r in rows if ",waived," in r]
+    assert len(waived_rows) == 1 and ",waiver_test,4,2,waived," in waived_rows[0] and "CISO A" in waived_rows[0]
+    assert any(",not_applicable," in r and "does not exist" in r for r in rows)
+    assert {p["policy"]: p["dialect"] for p in exported["hosts"][0]["policies"]}["waiver_test"] == "4"

@@ -17,7 +17,9 @@ from secops.collect.batch_windows import build_powershell
 from secops.collect.config import AuditConfig, Scope
 from secops.collect.credentials import NoCredentials, resolve
 from secops.collect.hostkeys import HostKeyError, HostKeyStore
+from secops.collect import registry_evidence
 from secops.collect.local import LocalTransport
+from secops.collect.smb import AccessDenied, RegistryUnavailable, SMBRegistryTransport
 from secops.collect.ssh import AuthFailed, SSHTransport, Unreachable
 from secops.evaluate.engine import PolicyResult, PreparedPolicy
 from secops.evaluate.facts import Facts, Request
@@ -78,43 +80,57 @@ def _host_os(target: HostTarget) -> str:
 
 
 def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], overrides: dict[str, str],  # type: ignore[no-untyped-def]
-                         command_timeout: int, host_timeout: float, audit: HostAudit) -> None:
+                         command_timeout: int, host_timeout: float, audit: HostAudit,
+                         evidence: registry_evidence.RegistryEvidenceFile | None = None) -> None:
     host_os = _host_os(target)
     build = build_powershell if host_os == "windows" else build_posix
     deadline = time.monotonic() + host_timeout
     prepared = [PreparedPolicy.build(p, host_os, overrides) for p in policies]
 
     def run(requests: set[Request]) -> Facts:
-        batch = build(sorted(requests), command_timeout)
         remaining = max(1.0, deadline - time.monotonic())
+        if isinstance(transport, SMBRegistryTransport):  # no script: registry calls over one binding
+            audit.round_trips += 1
+            return transport.collect(sorted(requests), remaining)
+        batch = build(sorted(requests), command_timeout)
         raw = transport.run(batch, remaining)
         audit.round_trips += 1
         return parse_output(batch, raw)
 
-    facts = run({Request("os")}.union(*(p.round1() for p in prepared)))
+    if host_os != "windows":
+        evidence = None
+    facts = run({Request("os")}.union(*(p.round1() for p in prepared), registry_evidence.requests(evidence)))
     os_item = facts.get(Request("os"))
     if os_item is None:
         raise TimeoutError("the host did not answer the audit script: " + facts.errors.get(Request("os"), ""))
     audit.os_info = os_item.text().splitlines()[0][:200] if os_item.data else ""
     for p in prepared:
         p.decide_requirements(facts, host_os)
-    second = set().union(*(p.round2(facts) for p in prepared)) - set(facts.items) - set(facts.errors)
+    second = (set().union(*(p.round2(facts) for p in prepared)) - set(facts.items) - set(facts.errors)
+              - set(facts.unsupported))
     if second:
         facts.merge(run(second))
     audit.facts, audit.host_os = facts, host_os
     audit.results = [p.evaluate(facts, host_os) for p in prepared]
+    registry_evidence.apply(evidence, audit.results, facts, overrides)
     audit.protection = host_protection(policies, {r.policy_id: r for r in audit.results})
 
 
 def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, store: HostKeyStore,
-               overrides: dict[str, str]) -> HostAudit:
+               overrides: dict[str, str], evidence: registry_evidence.RegistryEvidenceFile | None = None) -> HostAudit:
     scope = None if target.local else scope_for(config, target)
-    audit = HostAudit(target=target, transport="local" if target.local else "ssh", started_at=utcnow())
-    transport: LocalTransport | SSHTransport
+    transport_name = "local" if target.local else (scope.transport if scope is not None else "ssh")
+    audit = HostAudit(target=target, transport=transport_name, started_at=utcnow())
+    transport: LocalTransport | SSHTransport | SMBRegistryTransport
     try:
         if target.local:
             transport = LocalTransport()
             command_timeout, host_timeout = 30, 300.0
+        elif scope is not None and scope.transport == "smb":
+            target.os_family = "windows"  # the remote registry exists only on Windows (and Samba)
+            transport = SMBRegistryTransport.connect(target.address, scope.port, resolve(scope), scope.domain or "",
+                                                     timeout=scope.connect_timeout)
+            command_timeout, host_timeout = scope.command_timeout, scope.host_timeout
         else:
             creds = resolve(scope)
             assert scope is not None
@@ -122,7 +138,7 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
                                              timeout=scope.connect_timeout, os_family=_host_os(target))
             command_timeout, host_timeout = scope.command_timeout, scope.host_timeout
         try:
-            collect_and_evaluate(transport, target, policies, overrides, command_timeout, host_timeout, audit)
+            collect_and_evaluate(transport, target, policies, overrides, command_timeout, host_timeout, audit, evidence)
         finally:
             transport.close()
     except NoCredentials as exc:
@@ -133,6 +149,10 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
         audit.fail("unreachable", str(exc))
     except AuthFailed as exc:
         audit.fail("auth", str(exc))
+    except AccessDenied as exc:
+        audit.fail("access denied", str(exc))
+    except RegistryUnavailable as exc:
+        audit.fail("registry unavailable", str(exc))
     except TimeoutError as exc:
         audit.fail("timeout", str(exc))
     except Exception as exc:  # noqa: BLE001 - one host's surprise must not stop the audit of the others
@@ -142,7 +162,8 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
 
 
 def audit_hosts(targets: list[HostTarget], policies: list[Policy], config: AuditConfig, overrides: dict[str, str],
-                on_done: Callable[[HostAudit], None] | None = None, progress: bool = False) -> list[HostAudit]:
+                on_done: Callable[[HostAudit], None] | None = None, progress: bool = False,
+                evidence: registry_evidence.RegistryEvidenceFile | None = None) -> list[HostAudit]:
     """Audit every target with at most `config.concurrency` hosts at a time; on_done runs in this thread."""
     store = HostKeyStore(config.known_hosts_path())
     done: list[HostAudit] = []
@@ -155,7 +176,7 @@ def audit_hosts(targets: list[HostTarget], policies: list[Policy], config: Audit
         task = bar.add_task("audit", total=len(targets))
     try:
         with ThreadPoolExecutor(max_workers=min(config.concurrency, max(1, len(targets)))) as pool:
-            futures = [pool.submit(audit_host, t, policies, config, store, overrides) for t in targets]
+            futures = [pool.submit(audit_host, t, policies, config, store, overrides, evidence) for t in targets]
             try:
                 for future in as_completed(futures):
                     result = future.result()

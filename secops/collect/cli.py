@@ -9,18 +9,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from secops.cliutil import EXIT_USAGE, console, err_console, fail, state, user_errors
+from secops.cliutil import console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
+from secops.collect.evidence_cli import evidence_app  # noqa: F401  (secops/cli.py mounts it)
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
-from secops.errors import InputRowsError, SecopsError
-from secops.evaluate.sca_load import load_packs, load_policy
+from secops.errors import SecopsError
+from secops.evaluate.sca_load import load_packs
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
 from secops.stages import StageOptions
 
 checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
-evidence_app = typer.Typer(help="Protection evidence from other sources.", no_args_is_help=True)
 
 
 def _plain(text: object) -> str:
@@ -219,43 +219,3 @@ def hosts_list(config: Optional[Path] = typer.Option(None, "--config")) -> None:
         for keytype, key in store.keys[name].items():
             table.add_row(_plain(name), keytype, fingerprint(key))
     console.print(table)
-
-
-@evidence_app.command("import")
-@user_errors
-def evidence_import(
-    ctx: typer.Context,
-    file: Path = typer.Argument(..., help="CSV export of a protection console"),
-    source: str = typer.Option(..., "--source", help="console name, e.g. 'Kaspersky Security Center'"),
-    regrade: bool = typer.Option(True, "--regrade/--no-regrade", help="grade into the import run"),
-) -> None:
-    """Import console evidence (hostname, IP, product, status, last update) matched to endpoints."""
-    from secops.collect.evidence_import import import_evidence
-    from secops.grade.stage import run_stage as grade_stage
-
-    app_state = state(ctx)
-    db = app_state.db()
-    run_id = start_run(db, "import")
-    try:
-        result = import_evidence(db, file, source, app_state.settings.policies, run_id=run_id)
-    except InputRowsError as exc:
-        for error in exc.errors:
-            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        finish_run(db, run_id, RunStatus.failed, errors=[f"{len(exc.errors)} invalid row(s)"])
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
-        raise typer.Exit(EXIT_USAGE) from exc
-    except SecopsError as exc:
-        finish_run(db, run_id, RunStatus.failed, errors=[str(exc)])
-        raise
-    if regrade:
-        try:
-            grade_stage(app_state, run_id, StageOptions())
-        except Exception as exc:  # the evidence is stored; the run must not stay "running"
-            finish_run(db, run_id, RunStatus.partial, errors=[f"evidence imported, regrade failed: {exc}"])
-            raise
-    summary = {"imported": result.imported, "duplicates": result.duplicates, "unmatched": len(result.unmatched)}
-    finish_run(db, run_id, RunStatus.ok, summary=summary)
-    for line in result.unmatched:
-        err_console.print(f"unmatched {line}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"imported {result.imported} evidence row(s), {result.duplicates} already present, "
-                  f"{len(result.unmatched)} unmatched; run {run_id}", markup=False, highlight=False)

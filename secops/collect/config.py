@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,8 +26,10 @@ class Scope(_Strict):
     name: str
     agencies: list[str] = Field(default_factory=list, description="agency codes; their subtrees are included")
     hosts: list[str] = Field(default_factory=list, description="endpoint codes, hostnames or addresses")
+    transport: Literal["ssh", "smb"] = Field(default="ssh", description="ssh (commands) or smb (remote registry)")
+    domain: str | None = Field(default=None, description="smb: the account's domain; none for a local account")
     username: str | None = None
-    port: int = Field(default=22, ge=1, le=65535)
+    port: int = Field(default=22, ge=1, le=65535, description="[default: 22 for ssh, 445 for smb]")
     key_files: list[Path] = Field(default_factory=list)
     passphrase_env: str | None = Field(default=None, description="env var holding the key passphrase")
     use_agent: bool = False
@@ -41,6 +44,14 @@ class Scope(_Strict):
     def _one_password_source(self) -> "Scope":
         if self.password_env and self.password_file:
             raise ValueError("give password_env or password_file, not both")
+        if self.transport == "smb":
+            if "port" not in self.model_fields_set:
+                self.port = 445
+            if self.key_files or self.use_agent or self.passphrase_env or self.trust_on_first_use:
+                raise ValueError("the smb transport logs in with a password (password_env or password_file); "
+                                 "key_files, use_agent, passphrase_env and trust_on_first_use are ssh settings")
+        elif self.domain:
+            raise ValueError("domain is an smb setting; for ssh write the account as the username")
         if self.trust_on_first_use and (self.password_env or self.password_file):
             # On first contact the key is not verified yet: a password would go to whoever answers.
             raise ValueError("trust_on_first_use cannot be combined with a password; use key files or the agent, "

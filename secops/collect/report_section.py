@@ -22,6 +22,8 @@ from secops.report.render import messages
 from secops.report.data import Dashboard
 from secops.store.tables import AgencyRow, EndpointRow
 
+# The reason a transport gives for rules it cannot evaluate (secops.collect.smb.NEEDS_COMMANDS).
+TRANSPORT_LIMIT = "needs a command transport"
 MAX_HOSTS = 300
 MAX_FAILED_PER_HOST = 50
 _ORDER = {"unknown": 0, "unprotected": 1, "degraded": 2, "protected": 3}
@@ -125,12 +127,16 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
                          if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
             "failed": failed[:MAX_FAILED_PER_HOST], "failed_total": len(failed), "page": _page_path(index, row),
             "waived": _checks(session, row.id, ("waived",)),
+            # per not-applicable check, why (the JSON export; the per-host page lists them all)
+            "not_applicable": _checks(session, row.id, ("not_applicable",))[:MAX_FAILED_PER_HOST],
         })
         # One page per endpoint: every failed check with its remediation, and what could not be
         # evaluated (with the reason), so the officer fixing this host has it all in one place.
+        not_applicable = _checks(session, row.id, ("not_applicable",))
+        by_transport = [c for c in not_applicable if TRANSPORT_LIMIT in c["reason"]]
         pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
-                      "context": {**listed[-1], "failed": failed,
-                                  "not_applicable": _checks(session, row.id, ("not_applicable",))}})
+                      "context": {**listed[-1], "failed": failed, "transport_na": by_transport,
+                                  "not_applicable": [c for c in not_applicable if c not in by_transport]}})
     return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
             "pages": pages, "waivers": _waivers(settings)}
 

@@ -20,6 +20,7 @@ from secops.collect.audit import HostAudit, audit_hosts
 from secops.collect.config import load_config
 from secops.collect.record import record_host
 from secops.textsafe import printable
+from secops.collect.registry_evidence import load_registry_evidence
 from secops.collect.targets import agency_targets, host_targets, load_protection_settings, local_target
 from secops.evaluate.sca_load import load_packs
 from secops.stages import StageOptions, StageResult
@@ -55,6 +56,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
         check_target(Path(extra["save_facts"]))  # before any host is contacted
     packs = load_packs(Path(extra.get("checks") or app_state.settings.checks))
     overrides = load_protection_settings(app_state.settings.policies).variables()
+    evidence = load_registry_evidence(Path(app_state.settings.policies))
     with db.session() as session:
         if extra.get("local"):
             targets = [local_target(session, extra.get("endpoint"))]
@@ -78,7 +80,8 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
                       today)
         record_host(db, run_id, audit)
 
-    audits = audit_hosts(targets, packs, config, overrides, on_done=store, progress=bool(extra.get("progress")))
+    audits = audit_hosts(targets, packs, config, overrides, on_done=store, progress=bool(extra.get("progress")),
+                         evidence=evidence)
     _advance_as_of(db, run_id)
     if extra.get("save_facts"):
         from secops.evaluate.facts_file import HostFacts, save_facts

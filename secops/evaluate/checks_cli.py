@@ -92,7 +92,7 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
                              f"waived {result.count('waived')}"
                              + (f", score {result.score:.0%}" if result.score is not None else "")
                              if result.applicable else f"not applicable: {_plain(result.reason)}"))
-            rows = [c for c in result.checks if c.result in wanted]
+            rows = [c for c in result.checks if c.result in wanted] if result.applicable else []
             if rows:
                 table = Table("check", "result", "title", "reason")
                 for c in rows:

@@ -114,6 +114,8 @@ def followup_needs(rule: Rule, facts: Facts) -> set[Request]:
 # --- evaluating one rule ---------------------------------------------------------------------
 
 def _missing(facts: Facts, request: Request) -> RuleResult | None:
+    if request in facts.unsupported:
+        return RuleResult("na", f"{request.kind} {request.arg}: {facts.unsupported[request]}".replace("  ", " "))
     if request in facts.errors:
         return RuleResult("error", f"{request.kind} {request.arg}: {facts.errors[request]}")
     if facts.get(request) is None:
@@ -196,9 +198,12 @@ def _process_rule(rule: Rule, facts: Facts) -> RuleResult:
             if name in (comm, args.rstrip()):
                 return RuleResult("pass")
             continue
-        argv0 = args.split(" ", 1)[0] if args else ""
-        # /proc/PID/comm is cut to 15 characters, so compare the cut name too.
-        if name in (comm, posixpath.basename(argv0)) or (len(name) > 15 and comm == name[:15]):
+        argv0 = posixpath.basename(args.split(" ", 1)[0]) if args else ""
+        if rule.content is not None and any(rule.content.line_matches(n) for n in (comm, argv0) if n):
+            return RuleResult("pass")  # 4.x: literal (case-insensitive) or r: pattern on the process name
+        # /proc/PID/comm is cut to 15 characters, so compare the cut name too (and argv[0]'s base name:
+        # a deviation, Wazuh 4.x sees only the cut name)
+        if name in (comm, argv0) or (len(name) > 15 and comm == name[:15]):
             return RuleResult("pass")
     return RuleResult("fail")
 
@@ -324,6 +329,10 @@ class PreparedPolicy:
                 reqs = policy.compiled(policy.requirements.rules, variables, policy.regex_type())
             except RuleSyntaxError as exc:
                 skip = skip or f"requirements cannot be evaluated: {exc}"
+            if reqs and host_os != "windows" and all(r.type == "r" for r in reqs):
+                # A Windows policy (registry requirements) on another OS: not a finding per check,
+                # even in the 5.x dialect (which would list every check as not applicable).
+                skip = skip or "policy applies to Windows hosts only (its requirements are registry rules)"
         checks: list[tuple[Check, list[Rule]]] = []
         bad: dict[str, str] = {}
         for check in policy.checks:

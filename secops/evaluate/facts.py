@@ -14,7 +14,9 @@ from typing import Literal
 # dir_exists:  is PATH a directory             dir_list:  files under PATH (recursive, bounded)
 # processes:   running processes (name\targs)  command:   stdout and exit status of a shell command
 # registry:    a Windows registry key (values) os:        uname / os-release / Windows version
-Kind = Literal["file_exists", "file_read", "dir_exists", "dir_list", "processes", "command", "registry", "os"]
+# registry_subkeys: a key's subkeys with their DisplayName/DisplayVersion/Publisher (uninstall lists)
+Kind = Literal["file_exists", "file_read", "dir_exists", "dir_list", "processes", "command", "registry", "os",
+               "registry_subkeys"]
 
 # Status codes a collector reports per request (the END marker's first field).
 OK, MISSING, UNREADABLE, NOT_REGULAR = 0, 1, 2, 3
@@ -45,6 +47,9 @@ class Item:
 class Facts:
     items: dict[Request, Item] = field(default_factory=dict)
     errors: dict[Request, str] = field(default_factory=dict)  # collected but unusable (e.g. cut off)
+    # Kinds the transport cannot collect at all (e.g. commands over the SMB registry transport):
+    # their rules are "not applicable" with this reason, never passed, failed or errors.
+    unsupported: dict[Request, str] = field(default_factory=dict)
 
     def get(self, request: Request) -> Item | None:
         return self.items.get(request)
@@ -52,3 +57,4 @@ class Facts:
     def merge(self, other: "Facts") -> None:
         self.items.update(other.items)
         self.errors.update(other.errors)
+        self.unsupported.update(other.unsupported)

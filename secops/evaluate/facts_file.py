@@ -12,8 +12,10 @@ Format (JSON, `format: secops-facts/1`), one entry per host:
                 "errors": [{"kind": "command", "arg": "slow", "error": "no answer (cut off)"}]}]}
 
 `kind` is a Request kind of secops.evaluate.facts (file_exists, file_read, dir_exists, dir_list,
-processes, command, registry, os); `status` is 0 ok / 1 missing / 2 unreadable / 3 not a regular
-file (not a directory for dir_exists), or a command's exit status (124 timeout, 127 not found).
+processes, command, registry, registry_subkeys, os); `unsupported` lists the requests a transport
+cannot answer at all (commands over smb), whose rules are not applicable; `status` is 0 ok /
+1 missing / 2 unreadable / 3 not a regular file (not a directory for dir_exists), or a command's
+exit status (124 timeout, 127 not found).
 `text` holds UTF-8 data, `b64` any other bytes. The file holds what the host answered (file contents,
 command outputs): treat it like the host's own configuration files.
 """
@@ -70,6 +72,8 @@ class HostFacts(_Strict):
     agencies: list[str] = Field(default_factory=list, description="the endpoint's agency and its ancestors (waivers)")
     answers: list[Answer] = Field(default_factory=list)
     errors: list[AnswerError] = Field(default_factory=list)
+    # requests the transport could not answer at all (commands over smb): rules become n/a
+    unsupported: list[AnswerError] = Field(default_factory=list)
 
     def to_facts(self) -> Facts:
         facts = Facts()
@@ -77,6 +81,8 @@ class HostFacts(_Strict):
             facts.items[Request(a.kind, a.arg)] = Item(a.status, a.data(), a.truncated)
         for e in self.errors:
             facts.errors[Request(e.kind, e.arg)] = e.error
+        for e in self.unsupported:
+            facts.unsupported[Request(e.kind, e.arg)] = e.error
         return facts
 
     def names(self) -> set[str]:
@@ -95,9 +101,11 @@ class HostFacts(_Strict):
             answers.append(Answer(kind=req.kind, arg=req.arg, status=item.status, text=text or None, b64=b64,
                                   truncated=item.truncated))
         errors = [AnswerError(kind=r.kind, arg=r.arg, error=msg) for r, msg in sorted(facts.errors.items())]
+        unsupported = [AnswerError(kind=r.kind, arg=r.arg, error=msg) for r, msg in sorted(facts.unsupported.items())]
         os_name = host_os if host_os in ("linux", "windows", "macos") else "unknown"
         return cls(label=label, address=address, os=os_name, os_info=os_info, answers=answers,  # type: ignore[arg-type]
-                   errors=errors, endpoint_code=endpoint_code, agencies=list(agencies))
+                   errors=errors, unsupported=unsupported, endpoint_code=endpoint_code,
+                   agencies=list(agencies))
 
 
 class FactsFile(_Strict):

@@ -74,11 +74,17 @@ class _Pcre2Matcher:
     def groups(self) -> int:
         return int(self.compiled.groups)
 
+    def _search(self, line: str):  # type: ignore[no-untyped-def]
+        try:
+            return self.compiled.search(line)
+        except Exception as exc:  # match limit hit and the like: Wazuh 5.x reports the rule invalid
+            raise RegexError(f"PCRE2 match error: {exc}") from exc
+
     def search(self, line: str) -> bool:
-        return self.compiled.search(line) is not None
+        return self._search(line) is not None
 
     def first_value(self, line: str) -> str | None:
-        match = self.compiled.search(line)
+        match = self._search(line)
         if match is None:
             return None
         if self.groups:

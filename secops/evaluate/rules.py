@@ -115,6 +115,12 @@ class Test:
 
     def positive(self, line: str) -> bool:
         """The test without its '!'; raises InvalidTest where Wazuh reports the rule invalid."""
+        try:
+            return self._positive(line)
+        except RegexError as exc:  # sca_utils.cpp l.66-72: a PCRE2 match error is an invalid rule
+            raise InvalidTest(str(exc)) from exc
+
+    def _positive(self, line: str) -> bool:
         if self.invalid:
             raise InvalidTest(self.invalid)
         if self.op == "literal":
@@ -275,6 +281,10 @@ def parse_rule(text: str, regex_type: RegexType = "osregex", dialect: Dialect = 
             content = parse_content(pattern, regex_type, dialect)
         else:
             parts = (pattern,)  # p: only tests existence; the pattern is ignored (both dialects)
+    if rtype == "p" and dialect == "4":
+        # 4.x tests the value as a pattern against each process name (`ps -p PID`'s CMD column):
+        # wm_sca.c l.2195-2200 wm_sca_pattern_matches(p_path, value); os_utils.c l.33-60, 100-110
+        content = parse_content(location, regex_type, dialect)
     return Rule(source=source, negated=negated, type=rtype, location=location, parts=parts,
                 content=content, name_test=name_test, dialect=dialect)
 

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from secops.models import ProtectionStatus
@@ -83,31 +83,45 @@ def newest_evidence(session: Session, as_of: dt.datetime) -> dict[int, EvidenceR
     return newest
 
 
-def load_agencies(session: Session) -> dict[int, AgencyNode]:
+def active_on(table: Any, day: dt.date) -> Any:
+    """Records not retired on or before `day` (retired ones keep their history but stop counting)."""
+    return or_(table.retired_at.is_(None), table.retired_at > day)
+
+
+def load_agencies(session: Session, on: dt.date | None = None) -> dict[int, AgencyNode]:
+    """Agencies active on that day (default: today, UTC)."""
+    day = on or dt.datetime.now(dt.timezone.utc).date()
     return {row.id: AgencyNode(row.id, row.code, row.name, row.kind, row.parent_id)
-            for row in session.scalars(select(AgencyRow).order_by(AgencyRow.id))}
+            for row in session.scalars(select(AgencyRow).where(active_on(AgencyRow, day)).order_by(AgencyRow.id))}
+
+
+def _active_records(table: Any, day: dt.date) -> Any:
+    """A record counts when neither it nor its agency is retired on or before `day`."""
+    return select(table).join(AgencyRow, AgencyRow.id == table.agency_id) \
+        .where(active_on(table, day), active_on(AgencyRow, day))
 
 
 def load_facts(session: Session, as_of: dt.datetime, evidence_max_age_days: int | None) -> Facts:
-    facts = Facts(as_of=as_of, agencies=load_agencies(session))
+    day = as_of.date()
+    facts = Facts(as_of=as_of, agencies=load_agencies(session, day))
     facts.records["systems"] = [_then(
         {"agency_id": s.agency_id, "code": s.code, "name": s.name, "level": s.level, "state": s.state,
          "approved_by": s.approved_by, "approval_date": s.approval_date,
          "plan_deployed_date": s.plan_deployed_date, "last_inspection_date": s.last_inspection_date,
          "approval_status": s.approval_status, "plan_deployment": s.plan_deployment,
          "proposed_level": s.proposed_level}, as_of)
-        for s in session.scalars(select(SystemRow).order_by(SystemRow.code))
+        for s in session.scalars(_active_records(SystemRow, day).order_by(SystemRow.code))
     ]
     evidence = newest_evidence(session, as_of)
     facts.records["endpoints"] = [
         {"agency_id": e.agency_id, "code": e.code, "hostname": e.hostname, "ips": e.ips, "mac": e.mac,
          "os_family": e.os_family, "role": e.role, "last_seen": known_then(e.last_seen, as_of),
          **protection_of(evidence.get(e.id), as_of, evidence_max_age_days)}
-        for e in session.scalars(select(EndpointRow).order_by(EndpointRow.code))
+        for e in session.scalars(_active_records(EndpointRow, day).order_by(EndpointRow.code))
     ]
     facts.records["staff"] = [_then(
         {"agency_id": s.agency_id, "code": s.code, "is_head": s.is_head, "awareness_date": s.awareness_date,
          "informed_date": s.informed_date, "training_date": s.training_date}, as_of)
-        for s in session.scalars(select(StaffRow).order_by(StaffRow.code))
+        for s in session.scalars(_active_records(StaffRow, day).order_by(StaffRow.code))
     ]
     return facts

@@ -62,4 +62,4 @@ def grade_sql(session: Session, policy: TargetPolicy, as_of: dt.datetime) -> lis
     for entity in dict.fromkeys(t.entity for t in policy.targets):
         targets = [t for t in policy.targets if t.entity == entity]
         own.update(entity_counts(session, entity, targets, as_of, max_age))
-    return cells_from_counts(policy, own, load_agencies(session))
+    return cells_from_counts(policy, own, load_agencies(session, as_of.date()))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from secops.grade.facts import load_agencies
 from secops.grade.policy import load_targets
 from secops.grade.record import grade_store, record_grades
+from secops.inventory.tree import check_one_root
 from secops.stages import StageOptions, StageResult
 from secops.store.tables import RunRow
 
@@ -15,6 +17,8 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
         run = session.get(RunRow, run_id)
         assert run is not None, f"run {run_id} vanished"
         as_of = run.as_of or run.started_at
+    with db.session() as session:  # refuse before grading, so the run is recorded as failed
+        check_one_root(load_agencies(session))  # today's tree: former provinces are retired, not roots
     cells = grade_store(db, policy, as_of)
     record_grades(db, run_id, cells)
     met = sum(1 for c in cells if c.status == "met")

@@ -16,13 +16,17 @@ from secops.errors import InputRowsError
 from secops.grade.facts import load_agencies
 from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
+from secops.inventory.kinds import load_kinds
+from secops.inventory.lifecycle_cli import remove_command, reorganise_command
 from secops.inventory.readers import ENTITIES
-from secops.inventory.tree import find_agency, subtree
+from secops.inventory.tree import find_agency, kind_order, subtree
 from secops.register.regime import load_regimes
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
                   no_args_is_help=True)
+app.command("remove")(remove_command)
+app.command("reorganise")(reorganise_command)
 
 
 @app.command("import")
@@ -40,7 +44,8 @@ def import_command(
     levels = load_levels(app_state.settings.policies)
     try:
         result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,  # type: ignore[arg-type]
-                              regimes=load_regimes(app_state.settings.policies))
+                              regimes=load_regimes(app_state.settings.policies),
+                              kinds=load_kinds(app_state.settings.policies))
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
@@ -73,7 +78,7 @@ def _count_by_kind(session, ids: set[int]) -> dict[str, dict[str, int]]:  # type
         query = select(AgencyRow.kind, func.count()).select_from(table)
         if table is not AgencyRow:
             query = query.join(AgencyRow, table.agency_id == AgencyRow.id)
-        query = query.where(agency_col.in_(ids)).group_by(AgencyRow.kind)
+        query = query.where(agency_col.in_(ids), table.retired_at.is_(None)).group_by(AgencyRow.kind)
         counts[label] = dict(session.execute(query).all())
     return counts
 
@@ -82,7 +87,7 @@ def _rows(session, entity: str, ids: set[int], limit: int) -> list[dict[str, obj
     table = TABLES[entity]
     agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
     query = select(table, AgencyRow.code).join(AgencyRow, agency_col == AgencyRow.id) \
-        .where(agency_col.in_(ids)).order_by(table.code).limit(limit)
+        .where(agency_col.in_(ids), table.retired_at.is_(None)).order_by(table.code).limit(limit)
     out = []
     for row, agency_code in session.execute(query):
         record = {col: getattr(row, col) for col in LIST_COLUMNS[entity]}
@@ -120,7 +125,8 @@ def show_command(
             table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
         console.print(table)
     else:
-        kinds = ["province", "department", "district", "commune"]
+        present = {k for per_kind in data.values() for k in per_kind}  # type: ignore[union-attr]
+        kinds = sorted(present, key=lambda k: (kind_order().get(k, 99), k))
         table = Table("", *kinds, "total", title="inventory")
         for label, per_kind in data.items():  # type: ignore[union-attr]
             table.add_row(label, *(str(per_kind.get(k, 0)) for k in kinds), str(sum(per_kind.values())))

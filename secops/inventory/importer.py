@@ -10,14 +10,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from secops.config import bundled
 from secops.errors import InputRowsError, RowError
 from secops.grade.policy import LevelPolicy
+from secops.inventory.kinds import KindPolicy, load_kinds
 from secops.inventory.readers import EntityName, RawRow, read_file
 from secops.inventory.upsert import (Tally, upsert_agencies, upsert_assessments, upsert_endpoints, upsert_staff,
                                      upsert_systems)
 from secops.inventory.validate import validate
 from secops.register.regime import Regime
-from secops.models import AgencyKind
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, SystemRow
 
@@ -27,10 +28,18 @@ class ImportResult(BaseModel):
     skipped: list[str] = Field(default_factory=list, description="file:row: field: reason of rows not imported")
 
 
-def known_agencies(session: Session) -> dict[str, tuple[AgencyKind, str | None]]:
-    rows = session.execute(select(AgencyRow.id, AgencyRow.code, AgencyRow.kind, AgencyRow.parent_id)).all()
+def known_agencies(session: Session) -> dict[str, tuple[str, str | None]]:
+    """Active agencies: a retired one can no longer own records or parent new ones."""
+    rows = session.execute(select(AgencyRow.id, AgencyRow.code, AgencyRow.kind, AgencyRow.parent_id)
+                           .where(AgencyRow.retired_at.is_(None))).all()
     code_of = {r.id: r.code for r in rows}
-    return {r.code: (AgencyKind(r.kind), code_of.get(r.parent_id)) for r in rows}
+    return {r.code: (r.kind, code_of.get(r.parent_id)) for r in rows}
+
+
+def retired_agencies(session: Session) -> dict[str, str]:
+    rows = session.execute(select(AgencyRow.code, AgencyRow.retired_at, AgencyRow.retired_reason)
+                           .where(AgencyRow.retired_at.is_not(None)))
+    return {code: f"since {day}: {reason or 'no reason given'}" for code, day, reason in rows}
 
 
 def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int | None = None) -> dict[str, Tally]:
@@ -45,13 +54,14 @@ def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int
 
 def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, kind: EntityName | None = None,
                  skip_invalid: bool = False, today: dt.date | None = None,
-                 regimes: list[Regime] | None = None) -> ImportResult:
+                 regimes: list[Regime] | None = None, kinds: KindPolicy | None = None) -> ImportResult:
     raw: list[RawRow] = []
     for path in paths:
         raw.extend(read_file(path, kind))
     with db.session() as session:  # one transaction: validation failure or crash writes nothing
         checked = validate(raw, known_agencies(session), levels, today or dt.date.today(),
-                           set(session.scalars(select(SystemRow.code))), regimes)
+                           set(session.scalars(select(SystemRow.code))), regimes,
+                           kinds=kinds or load_kinds(bundled("policies")), retired=retired_agencies(session))
         if checked.errors and not skip_invalid:
             raise InputRowsError(checked.errors)
         models = {entity: [m for _, m in pairs] for entity, pairs in checked.rows.items()}

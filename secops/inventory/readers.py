@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -10,6 +9,7 @@ from typing import Any, Literal
 import yaml
 
 from secops.errors import SecopsError
+from secops.textio import detect_format, iter_rows
 from secops.textsafe import restore_cell
 
 EntityName = Literal["agencies", "systems", "endpoints", "staff", "assessments"]
@@ -49,7 +49,11 @@ def _strip_lines(value: Any) -> Any:
 
 def read_yaml(path: Path) -> list[RawRow]:
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SecopsError(f"{path}: encoding: not valid UTF-8 (offset {exc.start}); save the file as UTF-8") from exc
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise SecopsError(f"{path}:{mark.line + 1 if mark else 0}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
@@ -73,7 +77,7 @@ def read_yaml(path: Path) -> list[RawRow]:
 def entity_from_name(path: Path) -> EntityName | None:
     stem = path.stem.lower()
     for entity in ENTITIES:
-        if stem == entity or stem.endswith(f"_{entity}") or stem.endswith(f"-{entity}"):
+        if stem == entity or stem.endswith((f"_{entity}", f"-{entity}")):
             return entity
     return None
 
@@ -96,21 +100,23 @@ def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
     if entity is None:
         raise SecopsError(f"{path}: cannot tell what the CSV holds; name it agencies.csv, systems.csv, "
                           "endpoints.csv, staff.csv or assessments.csv, or pass --kind")
-    with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel's UTF-8 BOM
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames:
-            raise SecopsError(f"{path}:1: empty file or no header row")
-        rows = []
-        for record in reader:
-            if None in record:
-                raise SecopsError(f"{path}:{reader.line_num}: more cells than header columns")
-            cleaned = {k.strip(): (restore_cell(v.strip()) or None) if isinstance(v, str) else v
-                       for k, v in record.items()}
-            if all(v is None for v in cleaned.values()):
-                continue
-            # An empty cell means "not given", so the model's default applies (e.g. role, is_head).
-            given = {k: v for k, v in cleaned.items() if v is not None}
-            rows.append(RawRow(entity, str(path), reader.line_num, _unflatten(given)))
+    # secops.textio: BOM/UTF-16 detection, delimiter sniffing, bounded streaming (Excel writes all of these).
+    fmt = detect_format(path, encoding_option=False)  # inventory import has no --encoding
+    rows_iter = iter_rows(path, fmt)
+    first = next(rows_iter, None)
+    if first is None or not any(c.strip() for c in first[1]):
+        raise SecopsError(f"{path}:1: empty file or no header row")
+    header = [h.strip() for h in first[1]]
+    rows = []
+    for line, cells in rows_iter:
+        if len(cells) > len(header):
+            raise SecopsError(f"{path}:{line}: more cells than header columns")
+        cleaned = {k: (restore_cell(v.strip()) or None) for k, v in zip(header, cells)}
+        if all(v is None for v in cleaned.values()):
+            continue
+        # An empty cell means "not given", so the model's default applies (e.g. role, is_head).
+        given = {k: v for k, v in cleaned.items() if v is not None}
+        rows.append(RawRow(entity, str(path), line, _unflatten(given)))
     return rows
 
 

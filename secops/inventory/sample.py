@@ -12,37 +12,27 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secops.models import (
-    Agency,
-    AgencyKind,
-    Endpoint,
-    EndpointRole,
-    EvidenceSource,
-    InformationSystem,
-    Lifecycle,
-    OSFamily,
-    ProtectionEvidence,
-    ProtectionStatus,
-    StaffMember,
-)
+from secops.models import (Agency, AgencyKind, Endpoint, EndpointRole, EvidenceSource, InformationSystem,
+                           Lifecycle, OSFamily, ProtectionEvidence, ProtectionStatus, StaffMember)
 from secops.register.sample import sample_system
 
-PROVINCE = ("SAMPLE", "Tỉnh Mẫu An Hòa (dữ liệu mẫu)")
+# The two-tier province since 1 July 2025: the provincial People's Committee and its departments and
+# agencies, and communes and wards directly under the province (no districts). The default example is
+# a province formed by merging two former provinces (Thái Nguyên and Bắc Kạn, as in the 2025 reform);
+# load_sample records the former provinces as retired predecessors.
+PROVINCE = ("SAMPLE", "Tỉnh Thái Nguyên (dữ liệu mẫu)")
+FORMER_PROVINCES = [("SAMPLE-TN-2025", "Tỉnh Thái Nguyên cũ (trước 1/7/2025, dữ liệu mẫu)"),
+                    ("SAMPLE-BK-2025", "Tỉnh Bắc Kạn (trước 1/7/2025, dữ liệu mẫu)")]
+MERGED_ON = dt.date(2025, 7, 1)
 DEPARTMENTS = [
     ("VP-UBND", "Văn phòng UBND tỉnh"), ("SNV", "Sở Nội vụ"), ("STC", "Sở Tài chính"),
-    ("SKHDT", "Sở Kế hoạch và Đầu tư"), ("STTTT", "Sở Thông tin và Truyền thông"), ("SYT", "Sở Y tế"),
-    ("SGDDT", "Sở Giáo dục và Đào tạo"), ("STP", "Sở Tư pháp"), ("SCT", "Sở Công Thương"),
-    ("SNNPTNT", "Sở Nông nghiệp và Phát triển nông thôn"), ("SGTVT", "Sở Giao thông vận tải"),
-    ("SXD", "Sở Xây dựng"), ("STNMT", "Sở Tài nguyên và Môi trường"),
-    ("SLDTBXH", "Sở Lao động - Thương binh và Xã hội"), ("SVHTTDL", "Sở Văn hóa, Thể thao và Du lịch"),
-    ("SKHCN", "Sở Khoa học và Công nghệ"), ("TTT", "Thanh tra tỉnh"), ("BDT", "Ban Dân tộc"),
-    ("BQLKCN", "Ban Quản lý các khu công nghiệp"), ("VP-DDBQH", "Văn phòng Đoàn ĐBQH và HĐND tỉnh"),
+    ("SKHCN", "Sở Khoa học và Công nghệ"), ("SYT", "Sở Y tế"), ("SGDDT", "Sở Giáo dục và Đào tạo"),
+    ("STP", "Sở Tư pháp"), ("SCT", "Sở Công Thương"), ("SNNMT", "Sở Nông nghiệp và Môi trường"),
+    ("SXD", "Sở Xây dựng"), ("SVHTTDL", "Sở Văn hóa, Thể thao và Du lịch"), ("SDTTG", "Sở Dân tộc và Tôn giáo"),
+    ("TTT", "Thanh tra tỉnh"), ("BQLKCN", "Ban Quản lý các khu công nghiệp"),
+    ("VP-DDBQH", "Văn phòng Đoàn ĐBQH và HĐND tỉnh"),
 ]
-DISTRICTS = [
-    ("TP-ANHOA", "Thành phố An Hòa"), ("TX-BINHSON", "Thị xã Bình Sơn"), ("H-CAMLO", "Huyện Cẩm Lộ"),
-    ("H-DAKHE", "Huyện Đá Khê"), ("H-GIANGTHUY", "Huyện Giang Thủy"), ("H-HOANGMAI", "Huyện Hoàng Mai"),
-    ("H-LAMDONG", "Huyện Lâm Động"), ("H-MYXUYEN", "Huyện Mỹ Xuyên"), ("H-NGOCLAC", "Huyện Ngọc Lạc"),
-]
+WARDS = 15  # phường
 COMMUNE_NAMES = ["An", "Bình", "Cát", "Đông", "Hòa", "Hưng", "Khánh", "Lạc", "Long", "Minh", "Nghĩa",
                  "Phong", "Phú", "Quang", "Sơn", "Tân", "Thạnh", "Thuận", "Trung", "Vĩnh"]
 SYSTEM_KINDS = ["Cổng thông tin điện tử", "Hệ thống quản lý văn bản và điều hành", "Hệ thống thư điện tử",
@@ -51,7 +41,7 @@ SYSTEM_KINDS = ["Cổng thông tin điện tử", "Hệ thống quản lý văn 
                 "Phần mềm quản lý nhân sự"]
 PRODUCTS = ["BKAV Endpoint", "Kaspersky Endpoint Security", "ESET Endpoint Security", "Trend Micro Apex One",
             "Microsoft Defender", "ClamAV"]
-COMMUNES = 178
+COMMUNES = 77  # xã; with the wards, 92 commune-level units as in the merged province
 
 
 @dataclass
@@ -66,17 +56,17 @@ class SampleProvince:
                 "staff": self.staff}
 
 
-def _agencies() -> list[Agency]:
-    agencies = [Agency(code=PROVINCE[0], name=PROVINCE[1], kind=AgencyKind.province)]
-    agencies += [Agency(code=c, name=n, kind=AgencyKind.department, parent=PROVINCE[0]) for c, n in DEPARTMENTS]
-    agencies += [Agency(code=c, name=n, kind=AgencyKind.district, parent=PROVINCE[0]) for c, n in DISTRICTS]
-    for i in range(COMMUNES):
-        district = DISTRICTS[i % len(DISTRICTS)]
-        number = i // len(DISTRICTS) + 1
+def _agencies(prefix: str = "") -> list[Agency]:
+    root = prefix + PROVINCE[0]
+    agencies = [Agency(code=root, name=PROVINCE[1], kind=AgencyKind.province)]
+    agencies += [Agency(code=prefix + c, name=n, kind=AgencyKind.department, parent=root) for c, n in DEPARTMENTS]
+    for i in range(WARDS + COMMUNES):
+        ward = i < WARDS
+        number = (i if ward else i - WARDS) + 1
         base = COMMUNE_NAMES[i % len(COMMUNE_NAMES)]
-        kind = "Phường" if district[0].startswith(("TP-", "TX-")) else "Xã"
-        agencies.append(Agency(code=f"{district[0]}-X{number:02d}", name=f"{kind} {base} {number}",
-                               kind=AgencyKind.commune, parent=district[0]))
+        agencies.append(Agency(code=f"{prefix}{'P' if ward else 'X'}{number:02d}",
+                               name=f"{'Phường' if ward else 'Xã'} {base} {number}",
+                               kind=AgencyKind.ward if ward else AgencyKind.commune, parent=root))
     return agencies
 
 
@@ -118,22 +108,23 @@ def _evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvidence | No
     return None  # never audited
 
 
-def _endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime) -> Endpoint:
+def _endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime, code_prefix: str = "") -> Endpoint:
     role = rng.choices(list(EndpointRole), weights=[70, 22, 8])[0]
     os_family = OSFamily.linux if role is EndpointRole.server and rng.random() < 0.6 else \
         rng.choices([OSFamily.windows, OSFamily.linux, OSFamily.macos], weights=[90, 7, 3])[0]
     ip = f"198.{18 + (index >> 16 & 1)}.{index >> 8 & 255}.{index & 255}"
     mac = "02:" + ":".join(f"{b:02X}" for b in index.to_bytes(5, "big"))
     prefix = "SRV" if role is EndpointRole.server else "PC"
-    return Endpoint(code=f"EP{index:06d}", hostname=f"{owner.code.lower()}-{prefix.lower()}-{index:05d}",
+    return Endpoint(code=f"{code_prefix}EP{index:06d}", hostname=f"{owner.code.lower()}-{prefix.lower()}-{index:05d}",
                     ips=[ip], mac=mac, os_family=os_family, role=role, owner=owner.code,
                     protection=_evidence(rng, as_of))
 
 
-def _staff(rng: random.Random, index: int, agency: Agency, is_head: bool, today: dt.date) -> StaffMember:
+def _staff(rng: random.Random, index: int, agency: Agency, is_head: bool, today: dt.date,
+           prefix: str = "") -> StaffMember:
     def maybe(p: float) -> dt.date | None:
         return today - dt.timedelta(days=rng.randint(1, 700)) if rng.random() < p else None
-    return StaffMember(code=f"CB{index:06d}", agency=agency.code, is_head=is_head,
+    return StaffMember(code=f"{prefix}CB{index:06d}", agency=agency.code, is_head=is_head,
                        awareness_date=maybe(0.93) if is_head else None,
                        informed_date=maybe(0.89), training_date=maybe(0.74))
 
@@ -141,43 +132,45 @@ def _staff(rng: random.Random, index: int, agency: Agency, is_head: bool, today:
 ENDPOINT_CHUNK = 20_000  # endpoints generated (and written by the loader) at a time
 
 
-def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85) -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
+def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85,
+           prefix: str = "") -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
     """The sample as (entity, rows) parts in write order; endpoints come in chunks, so a loader
     never holds a million of them. The random draws are in the same order as ever: same seed,
-    same province."""
+    same province. prefix goes before every code, so that two generated provinces can share a
+    database (merge tests)."""
     rng = random.Random(seed)
     today = as_of.date()
-    agencies = _agencies()
+    agencies = _agencies(prefix)
     yield "agencies", agencies
     units = agencies[1:]
-    # Relative size of each unit: departments and districts are big, communes small.
-    weight = {"department": 10.0, "district": 12.0, "commune": 1.6}
-    weights = [weight[u.kind.value] * rng.uniform(0.6, 1.4) for u in units]
-    systems_per = {"department": (7, 10), "district": (6, 9), "commune": (0, 0)}
+    # Relative size of each unit: departments are big, wards middling, communes small.
+    weight = {"department": 10.0, "ward": 3.0, "commune": 1.6}
+    weights = [weight[u.kind] * rng.uniform(0.6, 1.4) for u in units]
+    systems_per = {"department": (15, 19)}  # a merged province's departments run many systems
     systems: list[InformationSystem] = []
     for unit in units:
-        low, high = systems_per[unit.kind.value]
-        count = rng.randint(low, high) if unit.kind is not AgencyKind.commune else int(rng.random() < 0.35)
+        low, high = systems_per.get(unit.kind, (0, 0))
+        count = rng.randint(low, high) if unit.kind == "department" else int(rng.random() < 0.45)
         for n in range(count):
             code = f"HT-{unit.code}-{n + 1:02d}"
             systems.append(_system(rng, code, unit, SYSTEM_KINDS[n % len(SYSTEM_KINDS)], today))
     yield "systems", systems
     owners = rng.choices(units, weights=weights, k=endpoints)
     for start in range(0, endpoints, ENDPOINT_CHUNK):
-        yield "endpoints", [_endpoint(rng, i + 1, owners[i], as_of)
+        yield "endpoints", [_endpoint(rng, i + 1, owners[i], as_of, prefix)
                             for i in range(start, min(start + ENDPOINT_CHUNK, endpoints))]
     staff: list[StaffMember] = []
     staff_index = 0
     for unit, w in zip(units, weights, strict=True):
         for n in range(max(5, round(w * 10))):
             staff_index += 1
-            staff.append(_staff(rng, staff_index, unit, n == 0, today))
-    staff.insert(0, _staff(rng, 0, agencies[0], True, today))  # drawn last, listed first (as ever)
+            staff.append(_staff(rng, staff_index, unit, n == 0, today, prefix))
+    staff.insert(0, _staff(rng, 0, agencies[0], True, today, prefix))  # drawn last, listed first (as ever)
     yield "staff", staff
 
 
-def generate(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85) -> SampleProvince:
+def generate(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85, prefix: str = "") -> SampleProvince:
     sample = SampleProvince()
-    for entity, rows in stream(as_of, endpoints=endpoints, seed=seed):
+    for entity, rows in stream(as_of, endpoints=endpoints, seed=seed, prefix=prefix):
         getattr(sample, entity).extend(rows)
     return sample

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import functools
+
 from secops.errors import SecopsError
 from secops.grade.facts import AgencyNode
 
-KIND_ORDER = {"province": 0, "department": 1, "district": 2, "commune": 3}
+
+@functools.cache
+def kind_order() -> dict[str, int]:
+    """Display order of kinds from the bundled policies/agency_kinds.yaml (units of unknown kinds last)."""
+    from secops.config import bundled
+    from secops.inventory.kinds import load_kinds
+
+    return {name: info.order for name, info in load_kinds(bundled("policies")).kinds.items()}
 
 
 def subtree(agencies: dict[int, AgencyNode], root: AgencyNode) -> list[tuple[AgencyNode, int]]:
     children: dict[int | None, list[AgencyNode]] = {}
     for node in agencies.values():
         children.setdefault(node.parent_id, []).append(node)
+    order = kind_order()
     out: list[tuple[AgencyNode, int]] = []
     stack = [(root, 0)]
     while stack:  # depth-first, parents before children
         node, depth = stack.pop()
         out.append((node, depth))
-        kids = sorted(children.get(node.id, []), key=lambda n: (KIND_ORDER.get(n.kind, 9), n.code), reverse=True)
+        kids = sorted(children.get(node.id, []), key=lambda n: (order.get(n.kind, 99), n.code), reverse=True)
         stack.extend((kid, depth + 1) for kid in kids)
     return out
+
+
+def check_one_root(agencies: dict[int, AgencyNode]) -> None:
+    """Grading and reports need one province at the top; say which ones are there when not."""
+    roots = sorted(n.code for n in agencies.values() if n.parent_id is None)
+    if len(roots) > 1:
+        raise SecopsError(f"the inventory has {len(roots)} top-level agencies ({', '.join(roots[:5])}); one database "
+                          "holds one province: retire the wrong one with `secops inventory remove agencies CODE "
+                          "--reason ...` or merge them with `secops inventory reorganise`")
 
 
 def find_agency(agencies: dict[int, AgencyNode], code: str | None) -> AgencyNode:

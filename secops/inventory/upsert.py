@@ -103,7 +103,7 @@ def upsert_agencies(session: Session, agencies: Sequence[Agency]) -> Tally:
     for agency in sorted(agencies, key=lambda a: _depth(a.code, parents)):
         ids = agency_ids(session) if agency.parent else {}
         step = _upsert(session, AgencyRow, [(agency.code, {
-            "name": agency.name, "kind": agency.kind.value,
+            "name": agency.name, "kind": agency.kind,
             "parent_id": ids.get(agency.parent) if agency.parent else None})])
         tally = Tally(**{k: getattr(tally, k) + getattr(step, k) for k in Tally.model_fields})
     return tally

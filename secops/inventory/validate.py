@@ -10,19 +10,14 @@ from pydantic import BaseModel, ValidationError
 
 from secops.errors import RowError
 from secops.grade.policy import LevelPolicy
+from secops.inventory.kinds import KindPolicy
 from secops.inventory.readers import RawRow
+from secops.models import Agency, Assessment, Endpoint, InformationSystem, StaffMember
 from secops.register.regime import Regime, regime_on
-from secops.models import Agency, AgencyKind, Assessment, Endpoint, InformationSystem, StaffMember
 
 MODELS: dict[str, type[BaseModel]] = {
     "agencies": Agency, "systems": InformationSystem, "endpoints": Endpoint, "staff": StaffMember,
     "assessments": Assessment,
-}
-# Which kinds of agency may sit under which (province -> departments/districts -> communes).
-ALLOWED_PARENTS: dict[AgencyKind, set[AgencyKind]] = {
-    AgencyKind.department: {AgencyKind.province, AgencyKind.department},
-    AgencyKind.district: {AgencyKind.province},
-    AgencyKind.commune: {AgencyKind.district},
 }
 OWNER_FIELD = {"systems": "owner", "endpoints": "owner", "staff": "agency"}
 
@@ -41,15 +36,24 @@ def _pydantic(raw: RawRow, today: dt.date) -> tuple[BaseModel | None, list[RowEr
                                e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
 
 
-def _agency_rules(agency: Agency, kinds: dict[str, AgencyKind]) -> str | None:
+def _missing(code: str, retired: dict[str, str], what: str = "agency") -> str:
+    if code in retired:  # e.g. an old inventory file re-imported after a merge
+        return f"{what} {code!r} is retired ({retired[code]}); use its successor"
+    return f"{what} {code!r} is not in the file or the database"
+
+
+def _agency_rules(agency: Agency, kinds: dict[str, str], policy: KindPolicy,
+                  retired: dict[str, str]) -> str | None:
+    """Which kinds may sit under which comes from policies/agency_kinds.yaml."""
+    if agency.kind not in policy.kinds:
+        return f"kind {agency.kind!r} is not in policies/agency_kinds.yaml (one of {', '.join(policy.kinds)})"
     if agency.parent is None:
         return None
     parent_kind = kinds.get(agency.parent)
     if parent_kind is None:
-        return f"parent agency {agency.parent!r} is not in the file or the database"
-    if parent_kind not in ALLOWED_PARENTS.get(agency.kind, set()):
-        return f"a {agency.kind.value} cannot sit under a {parent_kind.value} ({agency.parent})"
-    return None
+        return _missing(agency.parent, retired, "parent agency")
+    reason = policy.parent_error(agency.kind, parent_kind)
+    return f"{reason} ({agency.parent})" if reason else None
 
 
 def _cycle(code: str, parents: dict[str, str | None]) -> bool:
@@ -69,11 +73,23 @@ def _key(raw: RawRow) -> tuple[str, str]:
     return raw.entity, str(raw.data.get("code"))
 
 
-def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind, str | None]],
+def _second_root(agency: Agency, roots: list[str]) -> str | None:
+    """One inventory holds one province: a second top-level agency breaks every later grade and report."""
+    if agency.parent is not None or agency.code in roots or not roots:
+        return None
+    return (f"a second top-level agency: the inventory already holds {roots[0]!r}; one database holds one "
+            f"province (retire the old one with `secops inventory remove agencies {roots[0]}`, "
+            "or merge them with `secops inventory reorganise`)")
+
+
+def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | None]],
              levels: LevelPolicy, today: dt.date, known_systems: set[str] | None = None,
-             regimes: list[Regime] | None = None) -> Validated:
-    """known_agencies: code -> (kind, parent code) of agencies already in the database;
-    known_systems: codes of information systems already in the database."""
+             regimes: list[Regime] | None = None, *, kinds: KindPolicy, one_root: bool = True,
+             retired: dict[str, str] | None = None) -> Validated:
+    """known_agencies: code -> (kind, parent code) of active agencies already in the database;
+    known_systems: codes of information systems already in the database;
+    retired: code -> reason of retired ones (named in errors)."""
+    retired = retired or {}
     out = Validated()
     dupes = Counter(_key(r) for r in raw_rows)
     parsed: dict[str, list[tuple[RawRow, BaseModel]]] = {k: [] for k in MODELS}
@@ -87,12 +103,20 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind,
         if model is not None:
             parsed[raw.entity].append((raw, model))
 
-    kinds = {code: kind for code, (kind, _) in known_agencies.items()}
+    kind_of = {code: kind for code, (kind, _) in known_agencies.items()}
     parents = {code: parent for code, (_, parent) in known_agencies.items()}
     for _, agency in parsed["agencies"]:
-        kinds[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
+        kind_of[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
+    roots = [code for code, (_, parent) in known_agencies.items() if parent is None]
     for raw, agency in parsed["agencies"]:
-        reason = _agency_rules(agency, kinds)  # type: ignore[arg-type]
+        reason = _agency_rules(agency, kind_of, kinds, retired)  # type: ignore[arg-type]
+        if agency.code in retired:  # type: ignore[attr-defined]
+            # Re-importing an old file after a merge would move records back under a retired agency.
+            reason = f"agency {agency.code!r} is retired ({retired[agency.code]}); remove the row"  # type: ignore[attr-defined]
+        if reason is None and one_root:
+            reason = _second_root(agency, roots)  # type: ignore[arg-type]
+            if reason is None and agency.parent is None and agency.code not in roots:  # type: ignore[attr-defined]
+                roots.append(agency.code)  # type: ignore[attr-defined]
         if reason is None and _cycle(agency.code, parents):  # type: ignore[attr-defined]
             reason = "parent chain loops back to this agency"
         if reason:
@@ -106,7 +130,7 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[AgencyKind,
             owner_field = OWNER_FIELD[entity]
             reason_field, reason = owner_field, None
             if getattr(model, owner_field) not in valid_agencies:
-                reason = f"agency {getattr(model, owner_field)!r} is not in the file or the database"
+                reason = _missing(getattr(model, owner_field), retired)
             elif isinstance(model, InformationSystem) and model.approved_by and model.level:
                 expected, source = levels.approver(model.level), "policies/levels.yaml"
                 if regimes and model.approval_date:  # the approver of the regime in force that day

@@ -47,7 +47,19 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
         result.refused = True
         return result
     result.files = write_report(report, result.regime, folder, formats, settings.reports, lang)
+    if (annex := write_unmet_annex(db, settings, report, folder, lang)) is not None:  # issue 11
+        result.files.append(annex)
     return result
+
+
+def write_unmet_annex(db: Database, settings: Settings, report: Form08, folder: Path, lang: str) -> Path | None:
+    """Annex: per system, the level requirements not (fully) met and their remediation milestones."""
+    from secops.register.outputs import file_stem
+    from secops.requirements.register_link import write_annex
+
+    with db.session() as session:
+        return write_annex(session, settings.policies, {r.code for r in report.rows}, report.period_end,
+                           folder / f"{file_stem(report)}-annex-unmet.csv", lang)
 
 
 def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[str]:

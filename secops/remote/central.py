@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ from secops.store.db import Database
 from secops.textsafe import printable
 
 # Celery raises RuntimeError when its result backend gives up reconnecting ("Retry limit exceeded ...").
+HostHook = Callable[[HostAudit], None]
 LINK_ERRORS = (KombuError, RedisError, OSError, RuntimeError)
 
 
@@ -151,7 +153,8 @@ def _store_discover(session: Any, run_id: int, unit: Unit, result: DiscoverResul
     return tally
 
 
-def _store_audit(session: Any, run_id: int, unit: Unit, result: AuditResult) -> dict[str, Any]:
+def _store_audit(session: Any, run_id: int, unit: Unit, result: AuditResult,
+                 before_store: HostHook | None = None) -> dict[str, Any]:
     assert isinstance(unit.payload, AuditTask)
     asked: dict[tuple[str, str | None], TargetSpec] = {(t.address, t.endpoint_code): t for t in unit.payload.targets}
     for host in result.hosts:
@@ -169,12 +172,15 @@ def _store_audit(session: Any, run_id: int, unit: Unit, result: AuditResult) -> 
                           round_trips=host.round_trips, results=host.results,
                           protection=ProtectionVerdict(host.protection.status, host.protection.product,
                                                        host.protection.detail))
+        if before_store is not None:
+            before_store(audit)  # central policy on results, e.g. waivers (never the scanner's)
         add_host(session, run_id, audit)
         counts[host.protection.status] = counts.get(host.protection.status, 0) + 1
     return {"audited_hosts": len(result.hosts), "refused": len(result.refused), "protection": counts}
 
 
-def store_result(db: Database, run_id: int, unit: Unit, result: DiscoverResult | AuditResult) -> SiteOutcome:
+def store_result(db: Database, run_id: int, unit: Unit, result: DiscoverResult | AuditResult,
+                 before_store: HostHook | None = None) -> SiteOutcome:
     """One transaction: the result's rows and the task row marked `stored`; a second call stores nothing."""
     code, agency = unit.site.code, unit.payload.agency_code
     errors = [printable(f"site {code}: {e}", 2000) or "" for e in result.errors]
@@ -188,7 +194,7 @@ def store_result(db: Database, run_id: int, unit: Unit, result: DiscoverResult |
         if isinstance(result, DiscoverResult):
             summary = _store_discover(session, run_id, unit, result)
         else:
-            summary = _store_audit(session, run_id, unit, result)
+            summary = _store_audit(session, run_id, unit, result, before_store)
         row.status = "stored" if result.status != "refused" else "refused"
         row.scanner, row.finished_at = printable(result.scanner, 255), utcnow()
         row.error = printable("; ".join(result.errors), 4000) or None
@@ -196,7 +202,8 @@ def store_result(db: Database, run_id: int, unit: Unit, result: DiscoverResult |
     return SiteOutcome(code, agency, "refused" if result.status == "refused" else "stored", errors, summary)
 
 
-def dispatch(db: Database, run_id: int, units: list[Unit], url: str, link: Link) -> list[SiteOutcome]:
+def dispatch(db: Database, run_id: int, units: list[Unit], url: str, link: Link,
+             before_store: HostHook | None = None) -> list[SiteOutcome]:
     """Send every unit (so sites work in parallel), then wait for and store each in turn."""
     app = make_app(url, link)
     sent: list[tuple[Unit, float]] = []
@@ -219,7 +226,7 @@ def dispatch(db: Database, run_id: int, units: list[Unit], url: str, link: Link)
             continue
         try:
             result = _validated(unit, value, link)
-            outcomes.append(store_result(db, run_id, unit, result))
+            outcomes.append(store_result(db, run_id, unit, result, before_store))
         except (ValidationError, ValueError) as exc:
             message = printable(f"site {unit.site.code}: result refused: {exc}", 2000) or ""
             _record_end(db, unit.payload.task_id, "failed", message)

@@ -17,6 +17,7 @@ from pathlib import Path
 from secops import __version__
 from secops.collect.audit import HostAudit, HostTarget, audit_hosts
 from secops.collect.config import load_config as load_audit_config
+from secops.collect.registry_evidence import load_registry_evidence
 from secops.collect.targets import load_protection_settings
 from secops.discover import nmap_runner
 from secops.discover.profiles import build_arguments, get_profile
@@ -128,7 +129,8 @@ def run_audit(ctx: ScannerContext, task: AuditTask) -> AuditResult:
     by_key = {(s.address, s.endpoint_code): s for s in allowed}
     targets = [HostTarget(label=s.label, address=s.address, os_family=s.os_family, endpoint_id=None,
                           endpoint_code=s.endpoint_code, agency_codes=tuple(s.agency_codes)) for s in allowed]
-    audits = audit_hosts(targets, packs, config, overrides) if targets else []
+    evidence = load_registry_evidence(ctx.policies)
+    audits = audit_hosts(targets, packs, config, overrides, evidence=evidence) if targets else []
     hosts = [_host_payload(a, by_key[(a.target.address, a.target.endpoint_code)]) for a in audits]
     errors = [f"{a}: refused: outside the scope of site {ctx.site}" for a in refused]
     errors += [f"{h.target.label} ({h.target.address}): error: {h.error_kind}: {h.message}" for h in hosts

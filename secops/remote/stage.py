@@ -122,6 +122,27 @@ def _local_discover(app_state: Any, run_id: int, options: StageOptions, sites: S
     return local_discover(app_state, run_id, options.model_copy(update={"extra": extra})), []
 
 
+def _waiver_hook(app_state: Any, extra: dict[str, Any]) -> Any:
+    """Waivers are central data: applied to a site's results as to local ones (secops/collect/stage.py)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from secops.collect.stage import _system_agencies
+    from secops.evaluate.waivers import apply_waivers, load_waivers
+
+    waivers = load_waivers(Path(extra.get("waivers") or Path(app_state.settings.policies) / "waivers.yaml"))
+    if not waivers:
+        return None
+    with app_state.db().session() as session:
+        system_agencies = _system_agencies(session)
+    today = dt.date.today()
+
+    def hook(audit: Any) -> None:
+        apply_waivers(audit.results, waivers, audit.target.names(), set(audit.target.agency_codes), system_agencies,
+                      today)
+    return hook
+
+
 def audit_stage(app_state: Any, run_id: int, options: StageOptions) -> StageResult:
     from secops.collect.stage import run_stage as local_audit
 
@@ -150,7 +171,7 @@ def audit_stage(app_state: Any, run_id: int, options: StageOptions) -> StageResu
                      for t in agency_targets(session, agency)]
             units.append(Unit(site, AuditTask(task_id=new_task_id(), run_id=run_id, site=site.code,
                                               agency_code=agency, targets=specs)))
-    outcomes = dispatch(db, run_id, units, _broker(sites), sites.link)
+    outcomes = dispatch(db, run_id, units, _broker(sites), sites.link, _waiver_hook(app_state, extra))
     _advance_as_of(db, run_id)
     result = _combine("audit", local, outcomes, [])
     result.errors = errors + result.errors

@@ -88,6 +88,10 @@ class Dashboard(BaseModel):
                                            "per target in memory, every one in the written exports")
     fix_counts: dict[str, int] = Field(description="target id -> number of records to fix")
     sections: dict[str, Any] = Field(default_factory=dict, description="stage-specific sections")
+    kind_labels: dict[str, str] = Field(default_factory=dict, description="agency kind -> label (agency_kinds.yaml)")
+    kind_groups: list[dict[str, Any]] = Field(default_factory=list, description="kinds present, in display order")
+    predecessors: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict, description="agency code -> the agencies it was formed from (merges, splits)")
 
 
 def latest_grade_run(session: Session) -> RunRow:
@@ -143,6 +147,27 @@ def _fix_item(target_id: str, entity: str, agency: AgencyNode, record: dict[str,
                    code=record["code"], label=label, status=status, reason=reason, detail=detail)
 
 
+def scope_tree(session: Session, run: RunRow, agency_code: str | None
+               ) -> tuple[dict[int, AgencyNode], list[tuple[AgencyNode, int]], dict[str, dict[str, GradeCell]]]:
+    """Agencies active at the run's as-of date, the scope's subtree shown, and the run's cells."""
+    as_of = run.as_of or run.started_at
+    all_agencies = load_agencies(session, as_of.date())
+    # The scope is today's province (or the agency asked for), also for runs graded before a merge.
+    root = find_agency(all_agencies, agency_code or find_agency(load_agencies(session), None).code)
+    cells: dict[str, dict[str, GradeCell]] = {}
+    for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
+        cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
+    tree = subtree(all_agencies, root)
+    if cells:  # agencies formed after this run (a later merge or split) had no grades then: not shown
+        tree = [(node, depth) for node, depth in tree if depth == 0 or node.code in cells]
+    return all_agencies, tree, cells
+
+
+def scope_ids(all_agencies: dict[int, AgencyNode], tree: list[tuple[AgencyNode, int]]) -> set[int] | None:
+    """The agency ids whose records are listed; None when that is every active agency."""
+    return None if len(tree) == len(all_agencies) else {node.id for node, _ in tree}
+
+
 def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: str,
                     agency_code: str | None = None, *, with_fix: bool = True) -> Dashboard:
     """The run's figures from its stored grade rows; the fix lists (unless with_fix is False, as
@@ -150,16 +175,11 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
     from secops.report.fixlist import fix_count, target_fix_items  # it imports this module's FixItem
 
     as_of = run.as_of or run.started_at
-    all_agencies = load_agencies(session)
-    root = find_agency(all_agencies, agency_code)
-    cells: dict[str, dict[str, GradeCell]] = {}
-    for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
-        cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
-    tree = subtree(all_agencies, root)
+    all_agencies, tree, cells = scope_tree(session, run, agency_code)
     parent_code = {n.id: n.code for n in all_agencies.values()}
     agencies = [_agency_grades(node, depth, parent_code.get(node.parent_id or -1), cells.get(node.code, {}))
                 for node, depth in tree]
-    in_scope = None if len(tree) == len(all_agencies) else {node.id for node, _ in tree}
+    in_scope = scope_ids(all_agencies, tree)
     fix: list[FixItem] = []
     fix_counts: dict[str, int] = {}
     if with_fix:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from secops.collect.audit_csv import audit_csv as _audit_csv
 from secops.report.data import Dashboard, FixItem
 from secops.report.render import render_html, render_page
 
@@ -157,6 +158,8 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
             files[page["path"]] = render_page(d, templates, page["template"], page["context"])
     if "csv" in formats:
         files["grades.csv"] = grades_csv(d)
+        if (audit := _audit_csv(d.sections.get("audit"))) is not None:  # issue 9: per-check audit results
+            files["audit_checks.csv"] = audit
     written: dict[str, Path] = {}
     for name, text in files.items():
         path = folder / name

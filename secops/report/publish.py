@@ -6,12 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from secops.config import Settings
-from secops.grade.facts import load_agencies
 from secops.grade.policy import load_targets
-from secops.inventory.tree import find_agency, subtree
-from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run
+from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, write_outputs
 from secops.report.fixlist import fix_items
+from secops.report.lineage import add_lineage
 from secops.report.sections import add_sections
 from secops.store.db import Database
 from secops.store.tables import RunRow
@@ -27,6 +26,7 @@ def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, l
             from secops.errors import SecopsError
             raise SecopsError(f"run {run_id} does not exist")
         dashboard = build_dashboard(session, policy, run, lang, agency_code, with_fix=not summary_only)
+        add_lineage(session, dashboard, settings)
         if not summary_only:
             add_sections(session, dashboard, settings)
     return dashboard
@@ -39,10 +39,10 @@ def fix_stream(db: Database, settings: Settings, dashboard: Dashboard, agency_co
         policy = load_targets(settings.policies)
         assert dashboard.run.as_of is not None
         with db.session() as session:
-            agencies = load_agencies(session)
-            tree = subtree(agencies, find_agency(agencies, agency_code))
-            in_scope = None if len(tree) == len(agencies) else {node.id for node, _ in tree}
-            yield from fix_items(session, policy, dashboard.run.as_of, in_scope)
+            run = session.get(RunRow, dashboard.run.id)
+            assert run is not None
+            all_agencies, tree, _ = scope_tree(session, run, agency_code)
+            yield from fix_items(session, policy, dashboard.run.as_of, scope_ids(all_agencies, tree))
     return stream
 
 

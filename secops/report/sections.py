@@ -27,6 +27,7 @@ PROVIDERS: dict[str, str] = {
     "trends": "secops.schedule.trends:trends_section",
     "sites": "secops.remote.report_section:sites_section",
     "reporting": "secops.register.report_section:reporting_section",
+    "requirements": "secops.requirements.report_section:requirements_section",
 }
 
 

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 from secops.config import Settings
 from secops.report.data import Dashboard
 from secops.schedule.config import load_schedule_config
+from secops.schedule.trend_lineage import scope_lineage
 from secops.store.tables import GradeRow, RunRow
 
 
-def _graded_runs(session: Session, scope: str, up_to: int, limit: int) -> list[RunRow]:
+def _graded_runs(session: Session, codes: list[str], up_to: int, limit: int) -> list[RunRow]:
     runs = session.scalars(
         select(RunRow).where(RunRow.id <= up_to,
-                             RunRow.id.in_(select(GradeRow.run_id).where(GradeRow.agency_code == scope)))
+                             RunRow.id.in_(select(GradeRow.run_id).where(GradeRow.agency_code.in_(codes))))
         .order_by(RunRow.id.desc()).limit(limit)).all()
     return list(reversed(runs))
 
@@ -49,13 +50,15 @@ def _change(agency: Any, target_id: str, before: GradeRow, after: GradeRow) -> d
 def trends_section(session: Session, dashboard: Dashboard, settings: Settings) -> dict[str, Any] | None:
     config = load_schedule_config(settings.policies).trends
     scope = dashboard.scope.code
-    runs = _graded_runs(session, scope, dashboard.run.id, config.runs)
+    lineage = scope_lineage(session, scope)
+    runs = _graded_runs(session, [scope, *lineage.codes], dashboard.run.id, config.runs)
     if len(runs) < 2:
         return None  # one run has no trend; the section appears from the second graded run on
     by_run = {run.id: _cells(session, run.id) for run in runs}
     targets = []
     for target in dashboard.targets:
-        points = [_point(by_run[run.id].get((scope, target.id))) for run in runs]
+        points = [lineage.point(run, by_run[run.id], target) or _point(by_run[run.id].get((scope, target.id)))
+                  for run in runs]
         current, previous = points[-1], points[-2]
         delta = None
         if current and previous and current["value"] is not None and previous["value"] is not None:
@@ -80,4 +83,5 @@ def trends_section(session: Session, dashboard: Dashboard, settings: Settings) -
         "improved": improved[:config.max_changes], "improved_total": len(improved),
         "slipped": slipped[:config.max_changes], "slipped_total": len(slipped),
         "previous_detail": compared > 0 or len(dashboard.agencies) == 1,
+        "predecessors": lineage.describe(),
     }

@@ -23,6 +23,8 @@ class AgencyRow(Base):
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(20))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    retired_at: Mapped[dt.date | None] = mapped_column(doc="retired from this date on (kept for history)")
+    retired_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     parent: Mapped["AgencyRow | None"] = relationship(remote_side=[id])
@@ -42,6 +44,8 @@ class SystemRow(Base):
     approved_by: Mapped[str | None] = mapped_column(String(30))
     plan_deployed_date: Mapped[dt.date | None]
     last_inspection_date: Mapped[dt.date | None]
+    retired_at: Mapped[dt.date | None] = mapped_column(doc="retired from this date on (kept for history)")
+    retired_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Level-dossier register (issue 8; Decree 331/2026 Form 08). `level` is the approved level and
     # `state` the former lifecycle state, kept in step with these fields for older readers.
@@ -90,6 +94,8 @@ class EndpointRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
     last_seen: Mapped[dt.datetime | None] = mapped_column(doc="last time discovery saw the host")
+    retired_at: Mapped[dt.date | None] = mapped_column(doc="retired from this date on (kept for history)")
+    retired_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     agency: Mapped[AgencyRow] = relationship()
@@ -112,6 +118,10 @@ class EvidenceRow(Base):
     observed_at: Mapped[dt.datetime]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
+    # From console exports (issue 15): the console's own words, and central management facts.
+    console_status: Mapped[str | None] = mapped_column(String(200))
+    centrally_managed: Mapped[bool | None] = mapped_column(Boolean)
+    reports_to_national_platform: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class StaffRow(Base):
@@ -125,6 +135,8 @@ class StaffRow(Base):
     awareness_date: Mapped[dt.date | None]
     informed_date: Mapped[dt.date | None]
     training_date: Mapped[dt.date | None]
+    retired_at: Mapped[dt.date | None] = mapped_column(doc="retired from this date on (kept for history)")
+    retired_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -1,14 +1,14 @@
 """remote scanners: the tasks sent to each site and their outcome (issue 13).
 
 Revision ID: 0013
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0013"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,205 @@
+"""`secops requirements ...`: checklists of level requirements per information system."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
+from secops.errors import InputRowsError
+from secops.grade.cli import parse_as_of
+from secops.requirements import store
+from secops.requirements.catalogue import by_id, in_force
+from secops.requirements.checklist import checklist
+from secops.requirements.rollup import deployment
+
+app = typer.Typer(help="Level requirements: catalogues, per-system checklists, evidence and plan deployment.",
+                  no_args_is_help=True)
+
+STANDARD_HELP = "catalogue (standard id, e.g. TCVN-14423-2026) [default: the one in force on the date]"
+
+
+def _catalogue(ctx: typer.Context, standard: str | None, on: dt.date):  # type: ignore[no-untyped-def]
+    policies = state(ctx).settings.policies
+    return by_id(policies, standard) if standard else in_force(policies, on)
+
+
+@app.command("catalogue")
+@user_errors
+def catalogue_command(ctx: typer.Context, level: Annotated[int, typer.Option("--level", min=1, max=5)],
+                      standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
+                      lang: Annotated[str, typer.Option("--lang", help="vi | en")] = "vi") -> None:
+    """List the items that apply at a level, with clause and frequency."""
+    cat = _catalogue(ctx, standard, dt.date.today())
+    table = Table("item", "clause", "requirement", "every (months)", "secops checks", title=cat.standard.id)
+    for item in cat.applicable(level):
+        freq = item.frequency_months.get(level)
+        table.add_row(item.id, cat.clause(item, level), Text(getattr(item.text, lang, item.text.vi)),
+                      str(freq or ""), ", ".join(item.checks_for(level)))
+    console.print(table)
+
+
+@app.command("set")
+@user_errors
+def set_command(
+    ctx: typer.Context,
+    system: Annotated[str, typer.Argument(help="system code")],
+    item: Annotated[str, typer.Argument(help="requirement item id, e.g. R26-BACKUP-POLICY")],
+    status: Annotated[str, typer.Option("--status", help="met | partly_met | not_met | not_applicable")],
+    evidence: Annotated[str | None, typer.Option("--evidence", help="document reference, or run:N")] = None,
+    evidence_date: Annotated[str | None, typer.Option("--date", help="when the activity was done (YYYY-MM-DD)")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="responsible unit")] = None,
+    milestone: Annotated[str | None, typer.Option("--milestone", help="remediation deadline (YYYY-MM-DD)")] = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
+) -> None:
+    """Record an officer's statement about one item (a new row; earlier ones stay as history)."""
+    from pydantic import ValidationError
+
+    from secops.errors import SecopsError
+    from secops.policyfile import format_validation
+
+    try:
+        st = store.Statement.model_validate({
+            "system": system, "item": item, "status": status, "evidence": evidence, "evidence_date": evidence_date,
+            "responsible_unit": unit, "milestone": milestone, "note": note})
+    except ValidationError as exc:
+        raise SecopsError(format_validation("requirements set", exc)) from exc
+    cat = _catalogue(ctx, standard, dt.date.today())
+    with state(ctx).db().session() as session:
+        store.record(session, cat, st)
+    console.print(f"{system} {item}: {status} recorded ({cat.standard.id})", markup=False, highlight=False)
+
+
+@app.command("import")
+@user_errors
+def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(help="CSV or YAML files")],
+                   standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None) -> None:
+    """Import statements: every row of every file is checked first; all are written, or none."""
+    cat = _catalogue(ctx, standard, dt.date.today())
+    total = 0
+    try:
+        with state(ctx).db().session() as session:
+            for path in files:
+                total += store.import_file(session, cat, path)
+    except InputRowsError as exc:
+        for error in exc.errors:
+            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+        raise typer.Exit(EXIT_USAGE) from exc
+    console.print(f"{total} statement(s) imported ({cat.standard.id})", markup=False, highlight=False)
+
+
+@app.command("link")
+@user_errors
+def link_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
+                 endpoints: Annotated[list[str], typer.Argument(help="endpoint codes of the system")]) -> None:
+    """Link endpoints to a system: their audits and discovery scans become the system's evidence."""
+    with state(ctx).db().session() as session:
+        added = store.link_hosts(session, system, endpoints)
+    console.print(f"{added} endpoint(s) linked to {system}", markup=False, highlight=False)
+
+
+@app.command("override")
+@user_errors
+def override_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
+                     reason: Annotated[str, typer.Option("--reason", help="why (kept with the override)")],
+                     deployment_value: Annotated[str | None, typer.Option(
+                         "--deployment", help="not_deployed | partly_deployed | fully_deployed")] = None,
+                     clear: Annotated[bool, typer.Option("--clear", help="go back to the computed value")] = False,
+                     ) -> None:
+    """Override the computed plan deployment of a system, with a recorded reason."""
+    from secops.errors import SecopsError
+
+    if clear == (deployment_value is not None):
+        raise SecopsError("give --deployment VALUE or --clear")
+    with state(ctx).db().session() as session:
+        store.override(session, system, None if clear else deployment_value, reason)
+    console.print(f"{system}: plan deployment {'override cleared' if clear else deployment_value}",
+                  markup=False, highlight=False)
+
+
+@app.command("show")
+@user_errors
+def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
+                 as_of: Annotated[str | None, typer.Option("--as-of", help="judge as of this date")] = None,
+                 standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
+                 as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Show a system's checklist: status, evidence, due date and milestone of each item."""
+    when = parse_as_of(as_of)
+    cat = _catalogue(ctx, standard, when.date())
+    with state(ctx).db().session() as session:
+        row = store.find_system(session, system)
+        entries = checklist(session, row, cat, when)
+        dep = deployment(session, row.id, entries, when)
+        level = row.level
+    if as_json:
+        print(json.dumps({
+            "system": system, "level": level, "standard": cat.standard.id, "as_of": when.isoformat(),
+            "deployment": dep.value, "computed_deployment": dep.computed, "override_reason": dep.override_reason,
+            "items": [{"item": e.item.id, "clause": e.clause, "status": e.status, "source": e.source,
+                       "evidence": e.evidence, "evidence_date": str(e.evidence_date) if e.evidence_date else None,
+                       "run_id": e.run_id, "due": str(e.due) if e.due else None,
+                       "milestone": str(e.milestone) if e.milestone else None,
+                       "responsible_unit": e.responsible_unit, "detail": e.detail} for e in entries]},
+            ensure_ascii=False, indent=2))
+        return
+    if level is None:
+        console.print(f"{system} has no level yet: no checklist", markup=False, highlight=False)
+        return
+    table = Table("item", "clause", "status", "evidence", "due", "milestone", "unit",
+                  title=f"{system} — level {level} — {cat.standard.id}")
+    for e in entries:
+        table.add_row(e.item.id, e.clause, e.status, Text(" ".join(x for x in (e.evidence or "", e.detail) if x)),
+                      str(e.due or ""), str(e.milestone or ""), Text(e.responsible_unit or ""))
+    console.print(table)
+    extra = f" (override: {dep.override_reason})" if dep.override_reason else ""
+    console.print(f"plan deployment: {dep.value} — {dep.met}/{dep.applicable} items met{extra}",
+                  markup=False, highlight=False)
+
+
+@app.command("apply")
+@user_errors
+def apply_command(ctx: typer.Context,
+                  systems: Annotated[list[str] | None, typer.Argument(help="system codes [default: all]")] = None,
+                  as_of: Annotated[str | None, typer.Option("--as-of", help="judge as of this date")] = None,
+                  dry_run: Annotated[bool, typer.Option("--dry-run", help="show, do not write")] = False) -> None:
+    """Write each checklist's roll-up into the register's plan deployment (Form 08 column 10, T1)."""
+    from secops.requirements.register_link import apply_rollup
+
+    when = parse_as_of(as_of)
+    with state(ctx).db().session() as session:
+        changes = apply_rollup(session, state(ctx).settings.policies, when, set(systems) if systems else None,
+                               dry_run=dry_run)
+        if dry_run:
+            session.rollback()
+    for change in changes:
+        console.print(f"{change.code}: {change.old} -> {change.new}", markup=False, highlight=False)
+    console.print(f"{len(changes)} system(s) {'would change' if dry_run else 'updated'}", markup=False,
+                  highlight=False)
+
+
+@app.command("protection-import")
+@user_errors
+def protection_import_command(ctx: typer.Context,
+                              files: Annotated[list[Path], typer.Argument(help="CSV or YAML console exports")]) -> None:
+    """Import central management / national-platform reporting per endpoint (blank = not known)."""
+    from secops.requirements.protection import import_management
+
+    total = 0
+    try:
+        with state(ctx).db().session() as session:
+            for path in files:
+                total += import_management(session, path)
+    except InputRowsError as exc:
+        for error in exc.errors:
+            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+        raise typer.Exit(EXIT_USAGE) from exc
+    console.print(f"{total} endpoint fact(s) imported", markup=False, highlight=False)

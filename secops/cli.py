@@ -59,6 +59,22 @@ def init(ctx: typer.Context) -> None:
     console.print(f"database ready: {safe_url(database.url)}", highlight=False, markup=False)
 
 
+lazy_command("inventory", "secops.inventory.cli:app")
+lazy_command("grade", "secops.grade.cli:grade_command")
+lazy_command("report", "secops.register.cli:_report_group()")
+lazy_command("demo", "secops.demo:demo_command")
+lazy_command("discover", "secops.discover.cli:app")
+lazy_command("audit", "secops.collect.cli:audit_command")
+lazy_command("checks", "secops.collect.cli:checks_app")
+lazy_command("hosts", "secops.collect.cli:hosts_app")
+lazy_command("evidence", "secops.collect.cli:evidence_app")
+lazy_command("schedule", "secops.schedule.cli:schedule_app")
+lazy_command("runs", "secops.schedule.cli:runs_app")
+lazy_command("waivers", "secops.evaluate.waivers_cli:waivers_app")
+lazy_command("requirements", "secops.requirements.cli:app")
+lazy_command("daemon", "secops.schedule.cli:daemon_command")
+lazy_command("scanner", "secops.remote.cli:scanner_command")
+lazy_command("scanners", "secops.remote.cli:scanners_command")
 
 
 def main() -> None:

@@ -47,7 +47,8 @@ def test_grade_help_does_not_import_ssh_or_nmap():
 
 
 @pytest.mark.parametrize("name", ["inventory", "grade", "report", "demo", "discover", "audit", "checks", "hosts",
-                                  "evidence", "schedule", "runs", "daemon"])
+                                  "evidence", "schedule", "runs", "daemon", "waivers", "requirements", "scanner",
+                                  "scanners"])
 def test_every_lazy_command_loads(cli, name):
     result = cli(name, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout, result.stderr

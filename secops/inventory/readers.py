@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 
 from secops.errors import SecopsError
+from secops.yamlsafe import BoundedSafeLoader, load_yaml
 
 EntityName = Literal["agencies", "systems", "endpoints", "staff"]
 ENTITIES: tuple[EntityName, ...] = ("agencies", "systems", "endpoints", "staff")
@@ -25,7 +26,7 @@ class RawRow:
     data: dict[str, Any]
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(BoundedSafeLoader):
     """SafeLoader that records the line of every mapping, for `file:row:` errors."""
 
 
@@ -47,11 +48,7 @@ def _strip_lines(value: Any) -> Any:
 
 
 def read_yaml(path: Path) -> list[RawRow]:
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SecopsError(f"{path}:{mark.line + 1 if mark else 0}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    doc = load_yaml(path, _LineLoader)
     if not isinstance(doc, dict):
         raise SecopsError(f"{path}:1: expected a mapping with keys {', '.join(ENTITIES)}")
     unknown = sorted(set(doc) - set(ENTITIES) - {"__line__", "version"})

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from secops.report.data import Dashboard
+from secops.yamlsafe import load_yaml
 
 
 @lru_cache(maxsize=4)
@@ -17,8 +17,7 @@ def messages(templates: Path, lang: str) -> dict[str, str]:
     """i18n/<lang>.yaml plus every i18n/<section>.<lang>.yaml a stage adds for its own section."""
     table: dict[str, str] = {}
     for path in [templates / "i18n" / f"{lang}.yaml", *sorted((templates / "i18n").glob(f"*.{lang}.yaml"))]:
-        with path.open(encoding="utf-8") as handle:
-            table.update(yaml.safe_load(handle) or {})
+        table.update(load_yaml(path) or {})  # templates may be a user's copy: bounded loader
     return table
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from secops import __version__
+from secops import __version__, interrupts
 from secops.cliutil import AppState, console, state, user_errors
 from secops.config import Settings
 from secops.store.db import safe_url
@@ -46,6 +46,7 @@ def root(
                                           help="folder for reports [default: ./secops-reports]"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
+    interrupts.install()  # SIGTERM/SIGHUP stop a command the way Ctrl-C does
     overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output}.items() if v is not None}
     ctx.obj = AppState(Settings(**overrides))
 

@@ -9,12 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from secops import interrupts
 from secops.cliutil import EXIT_USAGE, console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import InputRowsError, SecopsError
 from secops.evaluate.rules import parse_rule, substitute
 from secops.evaluate.sca_load import load_packs, load_policy
+from secops.interrupts import stop_children
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
 from secops.stages import StageOptions
@@ -56,6 +58,12 @@ def audit_command(
     try:
         result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
         grade_stage(app_state, run_id, StageOptions(agency_code=agency))
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: what was stored stays, the run says so
+        stop_children()
+        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
+        err_console.print(f"audit run {run_id} {interrupts.reason(exc)}; results stored so far are kept",
+                          markup=False, highlight=False)
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
     except Exception as exc:
         finish_run(db, run_id, RunStatus.failed, errors=[f"audit failed: {exc}"])
         raise

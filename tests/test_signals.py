@@ -103,7 +103,7 @@ def test_signal_stops_nmap_and_records_interrupted(lab, sig: signal.Signals) -> 
     proc = start_slow_scan(lab)
     try:
         os.kill(proc.pid, sig)  # secops alone, not its process group
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
         assert "Traceback" not in err
         deadline = time.monotonic() + 10

@@ -166,6 +166,8 @@ def hosts_trust(
     fp = fingerprint(key)
     console.print(f"{host}:{port} presents {key.get_name()} {fp}", markup=False, highlight=False)
     known = store.known(host, port)
+    if expected is not None and expected != fp:  # checked first: "already trusted" must not hide it
+        raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
     if key.get_name() in known and known[key.get_name()] == key:
         console.print("already trusted", markup=False)
         return

@@ -115,3 +115,11 @@ def test_legitimate_anchors_still_load() -> None:
     assert packs
     for path in packs:
         assert isinstance(load_yaml(path), dict), path
+
+
+def test_example_audit_config_is_there_and_valid() -> None:
+    """The README promises an audit config in examples/: it exists and loads."""
+    from secops.collect.config import load_config
+
+    config = load_config(ROOT / "examples" / "audit.yaml")
+    assert config.scopes and all(scope.username for scope in config.scopes)

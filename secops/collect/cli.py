@@ -18,6 +18,7 @@ from secops.evaluate.rules import parse_rule, substitute
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.interrupts import stop_children
 from secops.models import RunStatus
+from secops.narrow import fitted_table
 from secops.runs import finish_run, start_run
 from secops.stages import StageOptions
 
@@ -69,7 +70,8 @@ def audit_command(
         raise
     finish_run(db, run_id, RunStatus(result.status), summary=result.summary, errors=result.errors)
     _print_hosts(db, run_id)
-    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {result.summary['protection']}; "
+    protection = ", ".join(f"{k} {v}" for k, v in (result.summary.get("protection") or {}).items()) or "none"
+    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {protection}; "
                   f"graded into the same run — `secops report --run {run_id}` writes the dashboard",
                   markup=False, highlight=False)
 
@@ -191,7 +193,7 @@ def hosts_trust(
 def hosts_list(config: Optional[Path] = typer.Option(None, "--config")) -> None:
     """Host keys in secops' known_hosts file."""
     store = HostKeyStore(load_config(config).known_hosts_path())
-    table = Table("host", "key type", "fingerprint", title=str(store.path))
+    table, _ = fitted_table(console, ["host", "key type", "fingerprint"], title=str(store.path))
     for name in store.keys.keys():
         for keytype, key in store.keys[name].items():
             table.add_row(_plain(name), keytype, fingerprint(key))

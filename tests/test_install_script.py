@@ -52,8 +52,8 @@ def test_install_uses_python3_and_a_venv_where_pip_is_refused(tmp_path: Path) ->
     assert "command not found" not in done.stderr
     calls = log.read_text(encoding="utf-8").splitlines()
     assert any(c.startswith("-m pip install") for c in calls), calls
-    externally_managed = subprocess.run([str(SYSTEM_PYTHON), "-c", "import sysconfig, pathlib; print((pathlib.Path("
-                                         "sysconfig.get_path('stdlib')) / 'EXTERNALLY-MANAGED').exists())"],
+    probe = "import sysconfig, pathlib; print((pathlib.Path(sysconfig.get_path('stdlib')) / 'EXTERNALLY-MANAGED').exists())"
+    externally_managed = subprocess.run([str(SYSTEM_PYTHON), "-c", probe],
                                         capture_output=True, text=True, check=True).stdout.strip() == "True"
     if externally_managed:
         assert "-m venv .venv" in calls and "PEP 668" in done.stderr and ".venv/bin/secops" in done.stderr

@@ -50,3 +50,12 @@ def test_hosts_list_at_80_columns(cli, tmp_path: Path) -> None:  # type: ignore[
     assert done.returncode == 0, done.stderr
     fits(done.stdout)
     assert fingerprint(key) in "".join(done.stdout.split()), "the fingerprint is whole, maybe folded"
+
+
+def test_audit_summary_is_words_not_a_python_dict(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "secops.db"
+    assert cli("inventory", "import", str(ROOT / "examples" / "inventory.yaml"), db=db).returncode == 0
+    done = cli("audit", "--local", "--endpoint", "QT-STTTT-SRV01", "--no-progress", db=db)
+    assert done.returncode == 0, done.stderr
+    line = " ".join(done.stdout.split())
+    assert "protection: " in line and "{" not in line and "':" not in line, line

@@ -23,6 +23,7 @@ from secops.models import EvidenceSource, normalise_mac
 from secops.config import policy_path
 from secops.discover.parse import Host
 from secops.discover.reconcile import EndpointIndex
+from secops.inputguard import input_errors
 from secops.policyfile import load_model
 from secops.store.base import utcnow
 from secops.store.db import Database
@@ -136,7 +137,8 @@ def read_rows(path: Path, mapping: ImportMapping) -> list[_Row]:
 def import_evidence(db: Database, path: Path, source_name: str, policies_dir: Path,
                     run_id: int | None = None) -> ImportResult:
     mapping = load_model(policy_path(policies_dir, "evidence_import.yaml"), ImportMapping)
-    rows = read_rows(path, mapping)
+    with input_errors(path):  # undecodable bytes, NULs: `file: reason`, not a traceback
+        rows = read_rows(path, mapping)
     result = ImportResult()
     with db.session() as session:
         # Matched exactly as discovery matches hosts (MAC, IP, hostname; disagreement = conflict,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 
 from secops.errors import SecopsError
+from secops.inputguard import input_errors
 from secops.yamlsafe import BoundedSafeLoader, load_yaml
 
 EntityName = Literal["agencies", "systems", "endpoints", "staff"]
@@ -116,5 +117,6 @@ def read_file(path: Path, entity: EntityName | None = None) -> list[RawRow]:
     if suffix in (".yaml", ".yml"):
         return read_yaml(path)
     if suffix == ".csv":
-        return read_csv(path, entity)
+        with input_errors(path):  # undecodable bytes, NULs: `file: reason`, not a traceback
+            return read_csv(path, entity)
     raise SecopsError(f"{path}: unsupported format {suffix or '(none)'}; use .yaml, .yml or .csv")

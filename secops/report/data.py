@@ -84,6 +84,8 @@ class Dashboard(BaseModel):
     fix: list[FixItem]
     fix_counts: dict[str, int] = Field(description="target id -> number of records to fix")
     sections: dict[str, Any] = Field(default_factory=dict, description="stage-specific sections")
+    stages: list[dict[str, str]] = Field(default_factory=list,
+                                         description="a job run's stages and their state when the report was written")
 
 
 def latest_grade_run(session: Session) -> RunRow:
@@ -164,7 +166,15 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
                             threshold=str(t.threshold), fix=t.fix.get(lang) if t.fix else None)
                  for t in policy.targets],
         fix=fix, fix_counts={t.id: sum(1 for f in fix if f.target_id == t.id) for t in policy.targets},
+        stages=_stages(session, run.id),
     )
+
+
+def _stages(session: Session, run_id: int) -> list[dict[str, str]]:
+    from secops.schedule.tables import RunStageRow  # the schedule package builds on this one
+
+    rows = session.scalars(select(RunStageRow).where(RunStageRow.run_id == run_id).order_by(RunStageRow.position))
+    return [{"stage": r.stage, "status": r.status} for r in rows]
 
 
 def _agency_grades(node: AgencyNode, depth: int, parent: str | None, cells: dict[str, GradeCell]) -> AgencyGrades:

@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from secops.report import visible
 from secops.report.data import Dashboard
 from secops.yamlsafe import load_yaml
 
@@ -25,7 +26,8 @@ def environment(templates: Path) -> jinja2.Environment:
     # autoescape=True for every template, whatever its extension: hostnames, banners and command
     # output are untrusted and must never become markup.
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             finalize=visible.finalize)  # bidi/zero-width characters shown, not obeyed
     env.filters["pct"] = pct
     return env
 
@@ -59,5 +61,6 @@ def render_html(dashboard: Dashboard, templates: Path, *, fix_limit: int = 300) 
     env = environment(templates)
     css = (templates / "dashboard.css").read_text(encoding="utf-8")
     template = env.get_template("dashboard.html.j2")
-    return template.render(d=dashboard, t=translator(templates, dashboard.lang), pct=pct, css=css,
-                           fix_limit=fix_limit)
+    t = translator(templates, dashboard.lang)
+    return template.render(d=dashboard, t=t, pct=pct, css=css, fix_limit=fix_limit,
+                           reason_text=visible.reason_text(t), missing_text=visible.missing_text(t))

@@ -171,7 +171,8 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
 
 
 def _stages(session: Session, run_id: int) -> list[dict[str, str]]:
-    from secops.schedule.tables import RunStageRow  # the schedule package builds on this one
+    # Imported here: the schedule package builds on this one.
+    from secops.schedule.tables import RunStageRow
 
     rows = session.scalars(select(RunStageRow).where(RunStageRow.run_id == run_id).order_by(RunStageRow.position))
     return [{"stage": r.stage, "status": r.status} for r in rows]

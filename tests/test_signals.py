@@ -154,3 +154,48 @@ def test_run_from_before_a_reboot_is_interrupted_even_if_its_pid_is_alive(lab, c
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+SLOW_PACK = """policy: {id: test_slow, name: "Slow check"}
+secops: {os: linux}
+checks:
+  - id: 1
+    title: "A command that takes minutes"
+    condition: all
+    rules:
+      - 'c:sleep 300 -> r:never'
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_stops_a_local_audit(cli, tmp_path: Path, sig: signal.Signals) -> None:  # type: ignore[no-untyped-def]
+    db_path = tmp_path / "secops.db"
+    assert cli("inventory", "import", str(ROOT / "examples" / "inventory.yaml"), db=db_path).returncode == 0
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "slow.yml").write_text(SLOW_PACK, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "secops", "--db", str(db_path), "audit", "--local", "--endpoint",
+                             "QT-STTTT-SRV01", "--checks", str(checks), "--no-progress"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(_comm(p) == "sleep" for p in descendants(proc.pid)):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        assert any(_comm(p) == "sleep" for p in descendants(proc.pid)), "the slow check did not start"
+        os.kill(proc.pid, sig)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err and f"interrupted by {sig.name}" in err
+        assert session_processes(proc.pid) == [], "the check's command kept running"
+    finally:
+        stop_all(proc)
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        with db.session() as session:
+            run = session.scalars(select(RunRow).where(RunRow.kind == "audit")).one()
+            assert run.status == "interrupted" and f"interrupted by {sig.name}" in run.errors
+        check_db(db)
+    finally:
+        db.dispose()

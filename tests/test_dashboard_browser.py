@@ -90,7 +90,7 @@ def render_in_chromium(html: Path, work: Path) -> dict:  # type: ignore[type-arg
                                "--disable-background-networking", "--disable-component-update", "--no-first-run",
                                f"--user-data-dir={profile}", "--window-size=1280,900", "--dump-dom",
                                page.as_uri()], capture_output=True, text=True, timeout=120, check=False)
-    match = re.search(r'<pre id="secops-checker">(.*?)</pre>', done.stdout, re.S)
+    match = re.search(r'<pre id="secops-checker">(.*?)</pre>', done.stdout, re.DOTALL)
     assert match, f"checker did not run: {done.stderr[-2000:]}"
     raw = match.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
     return json.loads(raw)

@@ -38,6 +38,8 @@ def test_reasons_and_missing_fields_in_vietnamese() -> None:
         "bằng chứng quá cũ: 40 ngày (tối đa 30), trước đó: Được bảo vệ"
     assert reason("console export KSC: x.csv row 3") == "console export KSC: x.csv row 3"  # data stays data
     assert missing("missing training_date") == "thiếu ngày đào tạo"
+    assert reason("unreachable: [Errno 111] Connection refused") == "không kết nối được: [Errno 111] Connection refused"
+    assert reason("error: no credentials: ") == "chưa cấu hình thông tin đăng nhập"
 
 
 def test_bidi_and_zero_width_characters_are_shown() -> None:

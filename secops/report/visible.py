@@ -17,6 +17,9 @@ from typing import Any
 _INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _TOO_OLD = re.compile(r"^evidence too old: (\d+) days \(max (\d+)\), was (\w+)$")
 _KNOWN_REASONS = {"no evidence": "reason_no_evidence", "no protection product found": "reason_no_product"}
+# Audit failures are "<kind>: <message>" (secops/collect/audit.py): the kind is ours, the message
+# is the remote side's or the OS's own words and stays as it is.
+_ERROR = re.compile(r"^(?:error: )?(host key|unreachable|auth|no credentials|timeout|collect): ?(.*)$", re.DOTALL)
 
 
 def visible(text: str) -> str:
@@ -34,6 +37,10 @@ def reason_text(t: Callable[..., str]) -> Callable[[str | None], str]:
             return ""
         if reason in _KNOWN_REASONS:
             return t(_KNOWN_REASONS[reason])
+        error = _ERROR.match(reason)
+        if error:
+            kind = t("error_" + error.group(1).replace(" ", "_"))
+            return f"{kind}: {error.group(2)}" if error.group(2) else kind
         old = _TOO_OLD.match(reason)
         if old:
             return t("reason_too_old", days=old.group(1), max=old.group(2), was=t("protection_" + old.group(3)))

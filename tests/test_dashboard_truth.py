@@ -45,3 +45,13 @@ def test_reasons_and_missing_fields_in_vietnamese() -> None:
 def test_bidi_and_zero_width_characters_are_shown() -> None:
     assert visible("a\u202eb\u200bc") == "a⟦U+202E⟧b⟦U+200B⟧c"
     assert visible("Sở Tài chính") == "Sở Tài chính"
+
+
+def test_macro_output_is_not_escaped_twice() -> None:
+    """finalize once turned a macro's escaped Markup back into text: `&amp;lt;` on the page."""
+    from markupsafe import Markup
+
+    from secops.report.visible import finalize
+
+    out = finalize(Markup("&lt;img&gt; \u202e"))
+    assert isinstance(out, Markup) and str(out) == "&lt;img&gt; ⟦U+202E⟧"

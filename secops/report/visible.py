@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from markupsafe import Markup
+
 _INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _TOO_OLD = re.compile(r"^evidence too old: (\d+) days \(max (\d+)\), was (\w+)$")
 _KNOWN_REASONS = {"no evidence": "reason_no_evidence", "no protection product found": "reason_no_product"}
@@ -27,7 +29,12 @@ def visible(text: str) -> str:
 
 
 def finalize(value: Any) -> Any:
-    """Jinja2 `finalize`: applied to every {{ value }} before autoescaping."""
+    """Jinja2 `finalize`: applied to every {{ value }} before autoescaping.
+
+    Markup (a macro's output) is already escaped: it stays Markup, or it would be escaped twice.
+    The marks inserted contain no HTML special characters, so that is safe."""
+    if isinstance(value, Markup):
+        return Markup(visible(str(value)))
     return visible(value) if isinstance(value, str) else value
 
 

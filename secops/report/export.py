@@ -11,6 +11,7 @@ from pathlib import Path
 from secops.collect.audit_csv import audit_csv as _audit_csv
 from secops.report.data import Dashboard
 from secops.report.render import render_html, render_page
+from secops.safeio import ensure_folder, subfolder, write_file
 
 GRADE_COLUMNS = ["run_id", "target_id", "agency_code", "agency_name", "agency_kind", "parent", "numerator",
                  "denominator", "unknown", "value", "threshold", "comparison", "status", "gap"]
@@ -72,7 +73,7 @@ def section_pages(d: Dashboard) -> list[dict]:  # type: ignore[type-arg]
 
 def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
     """Write each file to a temporary name and rename it, so a reader never sees half a report."""
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)  # a file in the way, another user's folder, read-only: `path: reason`
     files: dict[str, str] = {}
     if "html" in formats:
         files["dashboard.html"] = render_html(d, templates)
@@ -92,10 +93,7 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
             files["audit_checks.csv"] = audit
     written: dict[str, Path] = {}
     for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written[name] = path
+        relative = Path(name)
+        parent = subfolder(folder, relative.parent) if relative.parent != Path(".") else folder
+        written[name] = write_file(parent / relative.name, text)  # unique temp name, no symlink followed
     return written

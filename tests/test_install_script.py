@@ -1,69 +1,79 @@
-"""scripts/install.sh on a plain Debian: `python3` only (no `python`), system Python marked
-externally managed (PEP 668). The Python it finds is a wrapper that logs its arguments and runs
-the real /usr/bin/python3, except `pip install` and `venv`, which it only records (no network,
-nothing installed system-wide)."""
+"""scripts/install.sh on a plain Debian: `python3` only (no `python`), no venv module's ensurepip,
+system Python marked externally managed (PEP 668). The Python it finds is a wrapper that logs its
+arguments and runs the real interpreter, except `pip install`, `venv` and the ensurepip probe, which
+it only records (no network, nothing installed); `apt-get` is a stub that records what it was asked."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
-SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 WRAPPER = """#!/bin/sh
 echo "$*" >> "{log}"
 case "$*" in
   "-m pip install"*) exit 0;;
   "-m venv .venv") mkdir -p .venv/bin && ln -sf "{self}" .venv/bin/python && exit 0;;
+  "-c import ensurepip, venv") exit {ensurepip};;
 esac
 exec {real} "$@"
 """
 
 
-def _setup(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+def _setup(tmp_path: Path, ensurepip: bool) -> tuple[Path, Path, Path, dict[str, str]]:
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "install.sh", repo / "scripts" / "install.sh")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    log = tmp_path / "calls.log"
+    log, apt_log = tmp_path / "calls.log", tmp_path / "apt.log"
     wrapper = bin_dir / "python3"
-    wrapper.write_text(WRAPPER.format(log=log, self=wrapper, real=SYSTEM_PYTHON), encoding="utf-8")
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    for tool in ("nmap",):  # present, so the script does not call apt-get
+    wrapper.write_text(WRAPPER.format(log=log, self=wrapper, real=sys.executable, ensurepip=0 if ensurepip else 1),
+                       encoding="utf-8")
+    apt = bin_dir / "apt-get"
+    apt.write_text(f'#!/bin/sh\necho "$*" >> "{apt_log}"\n', encoding="utf-8")
+    for script in (wrapper, apt):
+        script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    for tool in ("nmap", "ssh"):  # present, so the script does not ask for them
         (bin_dir / tool).symlink_to("/bin/true")
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    return repo, log, env
+    # Only this folder and the basic tools: no `python` command, as on a plain Debian.
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for name in ("bash", "sh", "mkdir", "ln", "id", "dirname", "cat", "echo", "true"):
+        found = shutil.which(name)
+        if found and not (tools / name).exists():
+            (tools / name).symlink_to(found)
+    env = {"PATH": f"{bin_dir}:{tools}", "HOME": str(tmp_path)}
+    return repo, log, apt_log, env
 
 
-@pytest.mark.skipif(not SYSTEM_PYTHON.exists() or shutil.which("python", path="/usr/bin:/bin") is not None,
-                    reason="needs a Debian-like system: /usr/bin/python3 and no `python` command")
-def test_install_uses_python3_and_a_venv_where_pip_is_refused(tmp_path: Path) -> None:
-    repo, log, env = _setup(tmp_path)
-    done = subprocess.run(["bash", str(repo / "scripts" / "install.sh")], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+def _run(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([shutil.which("bash") or "/bin/bash", str(repo / "scripts" / "install.sh"), *args],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_install_uses_python3_and_its_own_venv(tmp_path: Path) -> None:
+    repo, log, apt_log, env = _setup(tmp_path, ensurepip=True)
+    done = _run(repo, env)
     assert done.returncode == 0, done.stderr
     assert "command not found" not in done.stderr
     calls = log.read_text(encoding="utf-8").splitlines()
-    assert any(c.startswith("-m pip install") for c in calls), calls
-    probe = "import sysconfig, pathlib; print((pathlib.Path(sysconfig.get_path('stdlib')) / 'EXTERNALLY-MANAGED').exists())"
-    externally_managed = subprocess.run([str(SYSTEM_PYTHON), "-c", probe],
-                                        capture_output=True, text=True, check=True).stdout.strip() == "True"
-    if externally_managed:
-        assert "-m venv .venv" in calls and "PEP 668" in done.stderr and ".venv/bin/secops" in done.stderr
+    assert "-m venv .venv" in calls  # created with python3, never `python`
+    assert any(c.startswith("-m pip install") and c.endswith(" .") for c in calls), calls
+    assert ".venv/bin/secops" in done.stderr
+    assert not apt_log.exists()  # nothing missing, nothing installed
 
 
-def test_install_inside_an_active_virtualenv_installs_there(tmp_path: Path) -> None:
-    repo, log, env = _setup(tmp_path)
-    done = subprocess.run(["bash", str(repo / "scripts" / "install.sh")], env={**env, "VIRTUAL_ENV": str(tmp_path)},
-                          capture_output=True, text=True, timeout=120, check=False)
+def test_missing_ensurepip_is_installed_from_debian(tmp_path: Path) -> None:
+    repo, log, apt_log, env = _setup(tmp_path, ensurepip=False)
+    done = _run(repo, env, "test")
     assert done.returncode == 0, done.stderr
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    asked = apt_log.read_text(encoding="utf-8")
+    assert f"install -y -qq python{version}-venv" in asked
     calls = log.read_text(encoding="utf-8").splitlines()
-    assert "-m venv .venv" not in calls and any(c.startswith("-m pip install") for c in calls)
-    assert os.path.exists(repo / "scripts" / "install.sh")
+    assert any(c.startswith("-m pip install") and c.endswith('-e .[test]') for c in calls), calls

@@ -6,12 +6,13 @@ the heavy libraries they use) are imported only when that command runs.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from secops import __version__
+from secops import __version__, faults, interrupts
 from secops.cliutil import AppState, console, state, user_errors
 from secops.lazycli import LazyGroup, lazy_command
 
@@ -42,9 +43,13 @@ def root(
     output: Optional[Path] = typer.Option(None, "--output", "-o", envvar="SECOPS_OUTPUT",
                                           help="folder for reports [default: ./secops-reports]"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+    debug: bool = typer.Option(False, "--debug", help="show a Python traceback for unexpected errors"),
 ) -> None:
     from secops.config import Settings
 
+    if debug:
+        os.environ[faults.DEBUG_ENV] = "1"
+    interrupts.install()  # SIGTERM/SIGHUP stop a command the way Ctrl-C does
     overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output}.items() if v is not None}
     ctx.obj = AppState(Settings.model_validate(overrides))
 
@@ -78,7 +83,7 @@ lazy_command("scanners", "secops.remote.cli:scanners_command")
 
 
 def main() -> None:
-    app()
+    faults.run_cli(app)  # environment faults (database, disk) as `where: reason`, exit 2
 
 
 if __name__ == "__main__":

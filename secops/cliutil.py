@@ -39,9 +39,15 @@ class AppState:
 
     def db(self) -> Database:
         if self._db is None:
-            from secops.store.db import Database
+            from secops import faults
+            from secops.store.db import Database, safe_url
 
+            faults.database_label = f"database {safe_url(self.settings.db_url)}"
             self._db = Database(self.settings.db_url)
+            # Any command, not only a daemon start, closes runs whose process died (kill -9, power cut).
+            from secops.schedule.recovery import reap_interrupted
+
+            reap_interrupted(self._db)
         return self._db
 
 

@@ -30,6 +30,7 @@ from secops.schedule.runner import StageOutcome, run_status, run_step
 from secops.store.db import safe_url
 from secops.textsafe import printable
 from secops.stages import StageOptions
+from secops.safeio import write_file
 
 LOCAL_ENDPOINT = "SAMPLE-LOCAL"
 DEMO_SCOPE = f"""# Written by `secops demo`: the demo may scan this machine's loopback address and nothing else.
@@ -54,7 +55,7 @@ def register_local_machine(app_state) -> None:  # type: ignore[no-untyped-def]
 
 def demo_stages(folder: Path, lang: str) -> list[tuple[str, StageOptions]]:
     scope = folder / "scope.yaml"
-    scope.write_text(DEMO_SCOPE, encoding="utf-8")
+    write_file(scope, DEMO_SCOPE)
     agency = PROVINCE[0]
     return [
         ("discover", StageOptions(agency_code=agency, extra={"targets": ["127.0.0.1"], "profile": "standard",

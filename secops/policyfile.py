@@ -5,25 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from secops.errors import SecopsError
+from secops.yamlsafe import load_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml(path: Path) -> object:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            # libyaml's loader when built in: real SCA policies are large (seconds with the pure-Python one)
-            return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except FileNotFoundError as exc:
-        raise SecopsError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise SecopsError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    """Parse a YAML file within bounds (size, nesting, alias expansion): see secops.yamlsafe."""
+    return load_yaml(path)
 
 
 def format_validation(path: Path | str, exc: ValidationError) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 from typing import Any
 
 from secops.models import RunStatus
@@ -16,12 +17,35 @@ from secops.store.db import Database
 from secops.store.tables import RunRow
 
 
+def boot_id() -> str | None:
+    """This boot's id (Linux): a run recorded under another boot id died in a reboot or power cut."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> str | None:
+    """Start time of a process in clock ticks since boot: tells a reused pid from the original."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_identity() -> dict[str, Any]:
+    """What the next command needs to tell whether this run's process is gone (see schedule.recovery)."""
+    return {"host": socket.gethostname(), "boot_id": boot_id(), "pid_start": process_start(os.getpid())}
+
+
 def start_run(db: Database, kind: str, *, trigger: str = "manual", job_name: str | None = None,
               agency_code: str | None = None, as_of: dt.datetime | None = None) -> int:
     with db.session() as session:
         run = RunRow(kind=kind, trigger=trigger, job_name=job_name, agency_code=agency_code,
                      as_of=as_of or utcnow(), status=RunStatus.running.value, pid=os.getpid(),
-                     summary={}, errors=[])
+                     summary=process_identity(), errors=[])
         session.add(run)
         session.flush()
         return run.id

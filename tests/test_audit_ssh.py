@@ -177,6 +177,16 @@ def test_hosts_trust_yes_never_replaces_a_changed_key(audited, lab: SshLab, cli)
     assert audited["known_hosts"].read_text() == before
 
 
+def test_hosts_trust_wrong_fingerprint_on_a_trusted_host_is_a_mismatch(audited, lab: SshLab, cli) -> None:
+    """It used to print "already trusted" and exit 0: the officer's fingerprint was never compared."""
+    before = audited["known_hosts"].read_text()
+    done = cli("hosts", "trust", "127.0.4.6", "--port", str(lab.port), "--fingerprint", "SHA256:WRONG",
+               "--config", str(audited["config"]), db=audited["db_path"])
+    assert done.returncode == 2 and "fingerprint mismatch" in done.stderr, done.stdout + done.stderr
+    assert "already trusted" not in done.stdout
+    assert audited["known_hosts"].read_text() == before
+
+
 def test_unknown_key_without_tofu_is_refused(lab: SshLab, tmp_path: Path, db_path: Path, cli) -> None:
     config = tmp_path / "audit.yaml"
     config.write_text(json.dumps({"known_hosts": str(tmp_path / "kh"), "scopes": [

@@ -60,6 +60,16 @@ def test_guard_refuses_with_target_and_rule(targets: list[str], message: str) ->
         check_scope(SCOPE, Path("scope.yaml"), "DISC", targets)
 
 
+def test_refusal_lists_every_uncovered_block() -> None:
+    """It used to name only the first block: fixing the scope took one refusal per block."""
+    with pytest.raises(SecopsError) as refused:
+        check_scope(SCOPE, Path("scope.yaml"), "DISC", ["127.0.3.250-127.0.4.2", "127.0.3.1", "127.0.9.0/30"])
+    message = str(refused.value)
+    assert "not covered: 127.0.4.0/31, 127.0.4.2/32" in message
+    assert "target 127.0.9.0/30 is outside" in message and "not covered: 127.0.9.0/30" in message
+    assert "127.0.3.1 is outside" not in message
+
+
 def test_unknown_agency_and_size_limit() -> None:
     with pytest.raises(SecopsError, match=r"agency 'OTHER' has no authorised ranges \(known: DISC\)"):
         check_scope(SCOPE, Path("scope.yaml"), "OTHER", ["127.0.3.1"])

@@ -21,7 +21,7 @@ from secops.store.tables import AgencyRow, EndpointRow, GradeRow, StaffRow, Syst
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reorganise"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BEFORE = dt.datetime(2025, 6, 30, 12, 0, tzinfo=UTC)  # first graded run: the data begins here
 AFTER = dt.datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
 
@@ -108,13 +108,13 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 BAD = {
-    "twice": ("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
-              "  - {merge: [C1, C2], into: C4}\n  - {merge: [C2, C3], into: C4}\n",
+    "twice": (("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
+              "  - {merge: [C1, C2], into: C4}\n  - {merge: [C2, C3], into: C4}\n"),
               ":5: merge: agency 'C2' is mapped twice (also on row 4)"),
     "retired": ("version: 1\neffective_date: 2025-07-01\nreorganisations:\n  - {merge: [C1], into: C3}\n",
                 ":4: into: cannot map into 'C3': it is retired (on 2025-07-01: nhập trùng)"),
-    "cycle": ("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
-              "  - {merge: [C1], into: C2}\n  - {merge: [C2], into: C1}\n", ": into: a cycle: C1 → C2 → C1"),
+    "cycle": (("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
+              "  - {merge: [C1], into: C2}\n  - {merge: [C2], into: C1}\n"), ": into: a cycle: C1 → C2 → C1"),
     "self": ("version: 1\neffective_date: 2025-07-01\nreorganisations:\n  - {merge: [C1, C2], into: C1}\n",
              ":4: into: a cycle: C1 → C1"),
     "early": ("version: 1\neffective_date: 2025-06-01\nreorganisations:\n  - {merge: [C1], into: C4}\n",
@@ -123,14 +123,14 @@ BAD = {
                ":4: effective_date: 2999-01-01 is in the future"),
     "unknown": ("version: 1\neffective_date: 2025-07-01\nreorganisations:\n  - {merge: [C1], into: NEW}\n",
                 ":4: into: agency 'NEW' is not in the inventory; describe it"),
-    "kind": ("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
-             "  - {merge: [C1], into: NEW, new: {name: Huyện, kind: district, parent: S1}}\n",
+    "kind": (("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
+             "  - {merge: [C1], into: NEW, new: {name: Huyện, kind: district, parent: S1}}\n"),
              ":4: new.parent: a district cannot sit under a department"),
-    "split-unassigned": ("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
-                         "  - split: C2\n    parts:\n      - {into: C1, systems: [SY2]}\n      - {into: C4, endpoints: [E3]}\n",
+    "split-unassigned": (("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
+                         "  - split: C2\n    parts:\n      - {into: C1, systems: [SY2]}\n      - {into: C4, endpoints: [E3]}\n"),
                          ":4: parts: 3 record(s) of 'C2' are not assigned (endpoints E4, endpoints E5, staff K3)"),
-    "split-foreign": ("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
-                      "  - split: C2\n    parts:\n      - {into: C1, endpoints: [E7]}\n      - {into: C4, rest: true}\n",
+    "split-foreign": (("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
+                      "  - split: C2\n    parts:\n      - {into: C1, endpoints: [E7]}\n      - {into: C4, rest: true}\n"),
                       ":4: parts.endpoints: endpoints 'E7' does not belong to 'C2'"),
 }
 

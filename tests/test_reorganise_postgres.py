@@ -24,7 +24,7 @@ from tests.pg_server import PostgresServer
 FIXTURES = Path(__file__).parent / "fixtures" / "reorganise"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 LEVELS, KINDS = load_levels(POLICIES), load_kinds(POLICIES)
-AFTER = dt.datetime(2025, 7, 3, 12, 0, tzinfo=dt.timezone.utc)
+AFTER = dt.datetime(2025, 7, 3, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from secops.store.tables import AgencyRow, EndpointRow, RunRow, StaffRow, System
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 GOOD = [FIXTURES / "small.yaml", FIXTURES / "endpoints.csv", FIXTURES / "staff.csv"]
-AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 SECOND = """\
 agencies:
   - {code: Q, name: "Tỉnh Thứ Hai", kind: province}
@@ -104,15 +104,15 @@ def test_retiring_an_agency_retires_its_subtree_and_grading_ignores_it_from_that
     assert (after.numerator, after.denominator) == (10 - 9, 16 - 11)
     assert all(c.agency_code not in {"D1", "C1", "C2"} for c in grade_store(small, load_targets(POLICIES), AS_OF))
     # As of a date before the retirement, the agency still counts (on the day itself it no longer does).
-    old = cell(small, "T1", "P", dt.datetime(2026, 6, 30, 23, 0, tzinfo=dt.timezone.utc))
+    old = cell(small, "T1", "P", dt.datetime(2026, 6, 30, 23, 0, tzinfo=dt.UTC))
     assert old.denominator == 5
-    assert cell(small, "T1", "P", dt.datetime(2026, 7, 1, 1, 0, tzinfo=dt.timezone.utc)).denominator == 5 - 2
+    assert cell(small, "T1", "P", dt.datetime(2026, 7, 1, 1, 0, tzinfo=dt.UTC)).denominator == 5 - 2
 
 
 def test_retiring_one_endpoint(small, db_path, cli):
     result = cli("inventory", "remove", "endpoints", "E1", "--reason", "thanh lý", db=db_path)
     assert result.returncode == 0, result.stderr
-    after = cell(small, "T2", "P", dt.datetime.now(dt.timezone.utc))
+    after = cell(small, "T2", "P", dt.datetime.now(dt.UTC))
     assert after.denominator == 15
 
 

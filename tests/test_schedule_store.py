@@ -205,7 +205,8 @@ def test_cron_expressions(expr: str, after: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("expr, message", [("0 2 * *", "expected 5 fields"), ("61 * * * *", "61"),
-                                          ("0 2 * * 8", "weekday")])
+                                          ("0 2 * * 8", "weekday"),
+                                          ("0 0 30 2 *", "never occurs"), ("0 0 31 4 *", "never occurs")])
 def test_bad_cron_is_a_clear_error(expr: str, message: str) -> None:
     with pytest.raises(SecopsError, match=message):
         cron_trigger(expr, "UTC")

@@ -25,6 +25,7 @@ from secops.evaluate.engine import PolicyResult, PreparedPolicy
 from secops.evaluate.facts import Facts, Request
 from secops.evaluate.protection import ProtectionVerdict, host_protection
 from secops.evaluate.sca_load import Policy
+from secops.interrupts import stop_children
 from secops.store.base import utcnow
 
 
@@ -185,9 +186,11 @@ def audit_hosts(targets: list[HostTarget], policies: list[Policy], config: Audit
                         on_done(result)
                     if bar is not None:
                         bar.advance(task)
-            except BaseException:
+            except BaseException as exc:
                 # Storing failed (database gone, Ctrl-C...): do not go on logging in to hosts whose
                 # results could not be kept.
+                if isinstance(exc, KeyboardInterrupt):
+                    stop_children()  # local checks' commands: a SIGTERM reached secops alone
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     finally:

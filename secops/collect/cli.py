@@ -9,13 +9,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from secops import interrupts
 from secops.cliutil import console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
 from secops.collect.evidence_cli import evidence_app  # noqa: F401  (secops/cli.py mounts it)
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_packs
+from secops.interrupts import stop_children
 from secops.models import RunStatus
+from secops.narrow import fitted_table
 from secops.runs import finish_run, start_run
 from secops.stages import StageOptions
 
@@ -59,6 +62,12 @@ def audit_command(
     try:
         result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
         grade_stage(app_state, run_id, StageOptions(agency_code=agency))
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: what was stored stays, the run says so
+        stop_children()
+        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
+        err_console.print(f"audit run {run_id} {interrupts.reason(exc)}; results stored so far are kept",
+                          markup=False, highlight=False)
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
     except Exception as exc:
         finish_run(db, run_id, RunStatus.failed, errors=[f"audit failed: {exc}"])
         raise
@@ -67,7 +76,8 @@ def audit_command(
     for error in result.errors:
         if error.startswith("site "):  # remote sites' problems are not in the host table
             err_console.print(error, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {result.summary.get('protection', 'see sites')}; "
+    protection = ", ".join(f"{k} {v}" for k, v in (result.summary.get("protection") or {}).items()) or "none"
+    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {protection}; "
                   f"graded into the same run — `secops report --run {run_id}` writes the dashboard",
                   markup=False, highlight=False)
 
@@ -191,6 +201,8 @@ def hosts_trust(
     fp = fingerprint(key)
     console.print(f"{host}:{port} presents {key.get_name()} {fp}", markup=False, highlight=False)
     known = store.known(host, port)
+    if expected is not None and expected != fp:  # checked first: "already trusted" must not hide it
+        raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
     if key.get_name() in known and known[key.get_name()] == key:
         console.print("already trusted", markup=False)
         return
@@ -214,7 +226,7 @@ def hosts_trust(
 def hosts_list(config: Optional[Path] = typer.Option(None, "--config")) -> None:
     """Host keys in secops' known_hosts file."""
     store = HostKeyStore(load_config(config).known_hosts_path())
-    table = Table("host", "key type", "fingerprint", title=str(store.path))
+    table, _ = fitted_table(console, ["host", "key type", "fingerprint"], title=str(store.path))
     for name in store.keys.keys():
         for keytype, key in store.keys[name].items():
             table.add_row(_plain(name), keytype, fingerprint(key))

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import socket
-import tempfile
 import threading
 from pathlib import Path
 
 import paramiko
+
+from secops.safeio import ensure_folder, write_file
 
 
 class HostKeyError(Exception):
@@ -53,12 +53,10 @@ class HostKeyStore:
             if self.path.exists():
                 fresh.load(str(self.path))
             fresh.add(host_id(host, port), key.get_name(), key)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".known_hosts.")
-            os.close(fd)
-            fresh.save(tmp)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
+            ensure_folder(self.path.parent)
+            # HostKeys.save() opens by name; the same lines go through write_file (no link followed).
+            lines = "".join(entry.to_line() or "" for entry in fresh._entries)  # type: ignore[attr-defined]
+            write_file(self.path, lines, mode=0o600)
             self.keys = fresh
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from secops import interrupts
 from secops.cliutil import console, err_console, state, user_errors
 from secops.discover.diff import RunDiff, diff_runs, last_two_runs
 from secops.discover.risky import load_risky
@@ -19,6 +20,7 @@ from secops.remote.stage import discover_stage as run_stage
 from secops.discover.store import decompress
 from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow, DiscoveryScanRow
 from secops.errors import SecopsError
+from secops.interrupts import stop_children
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
 from secops.stages import StageOptions, StageResult
@@ -37,6 +39,10 @@ def run_discover(app_state, agency: str, extra: dict, *, trigger: str = "manual"
     run_id = start_run(db, "discover", trigger=trigger, job_name=job_name, agency_code=agency)
     try:
         result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
+    except KeyboardInterrupt as exc:  # stopped before the scan started (or while it was being recorded)
+        stop_children()
+        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
+        raise
     except BaseException as exc:  # refused by the guard, bad config, nmap missing...: recorded, then raised
         finish_run(db, run_id, RunStatus.failed, errors=[f"discovery failed: {exc}"])
         raise

@@ -7,6 +7,7 @@ the template escapes it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -46,7 +47,35 @@ def discovery_section(session: Session, dashboard: Dashboard, settings: Settings
         "stale": [{"code": e.code, "hostname": e.hostname, "ips": e.ips, "agency": a.code, "agency_name": a.name,
                    "last_seen": e.last_seen.isoformat() if e.last_seen else None} for e, a in stale[:LIST_LIMIT]],
         "limit": LIST_LIMIT,
+        "skipped": skipped_agencies([run for _, run in scans], set(codes)),
     }
+
+
+# The discover stage records an agency it left out as an error line (secops/discover/stage.py);
+# the dashboard shows each one, in the report's language, so a partial run cannot look complete.
+_SKIPPED = [
+    ("budget", re.compile(r"^(?P<agency>[^:]+): skipped: (?P<addresses>\d+) addresses would exceed "
+                          r"limits\.max_addresses \((?P<limit>\d+)\)")),
+    ("not_in_inventory", re.compile(r"^(?P<agency>[^:]+): in the scope file but not in the inventory; skipped")),
+    ("failed", re.compile(r"^(?P<agency>[^:\s]+): (?P<reason>.+)$")),
+]
+
+
+def skipped_agencies(runs: list[Any], codes: set[str]) -> list[dict[str, str]]:
+    """Agencies a discovery run left out (budget, not in the inventory) or could not scan (in `codes`)."""
+    out: list[dict[str, str]] = []
+    seen: set[int] = set()
+    for run in runs:
+        if run.id in seen:
+            continue
+        seen.add(run.id)
+        for line in run.errors or []:
+            for kind, pattern in _SKIPPED:
+                match = pattern.match(str(line))
+                if match and (kind != "failed" or match.group("agency") in codes):
+                    out.append({"run_id": str(run.id), "kind": kind, **match.groupdict()})
+                    break
+    return out
 
 
 def _host(host, risky) -> dict[str, Any]:  # type: ignore[no-untyped-def]

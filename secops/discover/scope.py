@@ -178,6 +178,7 @@ def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: l
     planned: list[Net] = []
     outside: list[str] = []
     trimmed: list[str] = []
+    refused: list[str] = []  # every uncovered block of every target, so one fix covers them all
     for target in requested:
         nets = parse_target(target)
         uncovered = nets
@@ -185,10 +186,11 @@ def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: l
             uncovered = _subtract(uncovered, auth)
         if uncovered:
             if not override:
-                raise SecopsError(
+                refused.append(
                     f"target {target} is outside the ranges authorised for {agency_code} in {scope_path} "
-                    f"(authorised: {', '.join(str(a) for a in authorised) or 'none'}; not covered: {uncovered[0]}); "
-                    "nothing was scanned")
+                    f"(authorised: {', '.join(str(a) for a in authorised) or 'none'}; "
+                    f"not covered: {', '.join(str(n) for n in uncovered)})")
+                continue
             outside.extend(str(n) for n in uncovered)
         for cut, reason in exclusions:
             remaining = _subtract(nets, cut)
@@ -199,6 +201,8 @@ def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: l
                 trimmed.append(f"{cut} ({reason}) removed from {target}")
                 nets = remaining
         planned.extend(nets)
+    if refused:
+        raise SecopsError("\n".join(refused) + "; nothing was scanned")
     networks = list(ipaddress.collapse_addresses(planned))
     addresses = sum(n.num_addresses for n in networks)
     if addresses > scope.limits.max_addresses:

@@ -17,12 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
+from secops import interrupts
 from secops.cliutil import console
 from secops.discover import nmap_runner
 from secops.discover.profiles import ScanSettings, build_arguments, get_profile, load_config
 from secops.discover.scope import check_scope, load_scope, locate_scope_file, plan_chunks, split_targets
 from secops.discover.store import ChunkRecord, create_scan, finish_scan, record_chunk, record_interrupted
 from secops.errors import SecopsError
+from secops.interrupts import stop_children
 from secops.policyfile import format_validation
 from secops.stages import StageOptions, StageResult
 from secops.store.tables import AgencyRow
@@ -167,9 +169,11 @@ def _scan_chunks(db, run_id: int, scan_id: int, nmap_path: str, chunks: list[lis
                 _count(tally, record_chunk(db, run_id, scan_id, future.result()))
                 if progress is not None and task is not None:
                     progress.advance(task)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         tally["interrupted"] = True
+        tally["interrupted_by"] = interrupts.reason(exc)
         pending = [chunk for future, chunk in futures.items() if not future.done() or future.cancelled()]
+        stop_children()  # a SIGTERM reached secops alone: its nmap processes must not scan on
         for future in futures:
             future.cancel()
         for chunk in pending:

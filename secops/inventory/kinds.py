@@ -32,7 +32,7 @@ class KindPolicy(BaseModel):
     kinds: dict[str, KindInfo] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "KindPolicy":
+    def _consistent(self) -> KindPolicy:
         for name, info in self.kinds.items():
             if not re.match(KIND_NAME, name):
                 raise ValueError(f"kind {name!r}: lower-case letters and _ only, at most 20")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -17,7 +16,7 @@ from secops.inventory.retire import TABLES, retire
 
 def parse_day(value: str | None, option: str) -> dt.date:
     if not value:
-        return dt.datetime.now(dt.timezone.utc).date()
+        return dt.datetime.now(dt.UTC).date()
     try:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
@@ -30,7 +29,7 @@ def remove_command(
     kind: str = typer.Argument(..., help=f"what to retire: {', '.join(TABLES)}"),
     code: str = typer.Argument(..., help="its code"),
     reason: str = typer.Option(..., "--reason", help="why (kept with the record)"),
-    on: Optional[str] = typer.Option(None, "--date", help="retired from this date on [default: today]"),
+    on: str | None = typer.Option(None, "--date", help="retired from this date on [default: today]"),
 ) -> None:
     """Retire a record (an agency with its sub-units and records): kept with its history, no longer graded."""
     if kind not in TABLES:

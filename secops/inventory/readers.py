@@ -11,6 +11,8 @@ import yaml
 from secops.errors import SecopsError
 from secops.textio import detect_format, iter_rows
 from secops.textsafe import restore_cell
+from secops.inputguard import input_errors
+from secops.yamlsafe import BoundedSafeLoader, load_yaml
 
 EntityName = Literal["agencies", "systems", "endpoints", "staff", "assessments"]
 ENTITIES: tuple[EntityName, ...] = ("agencies", "systems", "endpoints", "staff", "assessments")
@@ -26,7 +28,7 @@ class RawRow:
     data: dict[str, Any]
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(BoundedSafeLoader):
     """SafeLoader that records the line of every mapping, for `file:row:` errors."""
 
 
@@ -48,15 +50,7 @@ def _strip_lines(value: Any) -> Any:
 
 
 def read_yaml(path: Path) -> list[RawRow]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SecopsError(f"{path}: encoding: not valid UTF-8 (offset {exc.start}); save the file as UTF-8") from exc
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SecopsError(f"{path}:{mark.line + 1 if mark else 0}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    doc = load_yaml(path, _LineLoader)
     if not isinstance(doc, dict):
         raise SecopsError(f"{path}:1: expected a mapping with keys {', '.join(ENTITIES)}")
     unknown = sorted(set(doc) - set(ENTITIES) - {"__line__", "version"})
@@ -127,5 +121,6 @@ def read_file(path: Path, entity: EntityName | None = None) -> list[RawRow]:
     if suffix in (".yaml", ".yml"):
         return read_yaml(path)
     if suffix == ".csv":
-        return read_csv(path, entity)
+        with input_errors(path):  # undecodable bytes, NULs: `file: reason`, not a traceback
+            return read_csv(path, entity)
     raise SecopsError(f"{path}: unsupported format {suffix or '(none)'}; use .yaml, .yml or .csv")

@@ -29,8 +29,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from secops.errors import InputRowsError, RowError, SecopsError
-from secops.models import Code
 from secops.inventory.readers import _LineLoader, _strip_lines
+from secops.models import Code
 
 
 class _Strict(BaseModel):
@@ -63,7 +63,7 @@ class Entry(_Strict):
     effective_date: dt.date | None = None
 
     @model_validator(mode="after")
-    def _shape(self) -> "Entry":
+    def _shape(self) -> Entry:
         if (self.merge is None) == (self.split is None):
             raise ValueError("give either `merge: [old codes]` with `into`, or `split: old code` with `parts`")
         if self.merge is not None and (not self.into or self.parts):
@@ -105,7 +105,7 @@ def _entry(file: str, row: int, data: dict[str, Any], default_date: Any) -> tupl
 
 def read_yaml_plan(path: Path) -> Plan:
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SecopsError(f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("reorganisations"), list):

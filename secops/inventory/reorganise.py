@@ -27,7 +27,14 @@ from secops.inventory.reorg_file import Entry, NewAgency, Plan
 from secops.inventory.tables import AgencyLinkRow
 from secops.inventory.validate import validate
 from secops.store.db import Database
-from secops.store.tables import AgencyRow, EndpointRow, GradeRow, RunRow, StaffRow, SystemRow
+from secops.store.tables import (
+    AgencyRow,
+    EndpointRow,
+    GradeRow,
+    RunRow,
+    StaffRow,
+    SystemRow,
+)
 
 RECORDS: dict[str, Any] = {"systems": SystemRow, "endpoints": EndpointRow, "staff": StaffRow}
 
@@ -188,9 +195,9 @@ class _Checker:
         pools = {"agencies": self.children(old), **{n: self.owned(t, old) for n, t in RECORDS.items()}}
         listed: dict[tuple[str, str], str] = {}
         for part in entry.parts:
-            for entity in pools:
+            for entity, pool in pools.items():
                 for code in getattr(part, entity):
-                    if code not in pools[entity]:
+                    if code not in pool:
                         self.error(entry, f"parts.{entity}", f"{entity} {code!r} does not belong to {old.code!r} "
                                                              "(or is retired)")
                     elif (entity, code) in listed:
@@ -314,7 +321,7 @@ def _one_root(session: Session) -> None:
 
 def reorganise(db: Database, plan: Plan, levels: LevelPolicy, kinds: KindPolicy,
                today: dt.date | None = None) -> Outcome:
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     with db.session() as session:  # one transaction: any refusal or crash writes nothing
         checker = _Checker(session, plan, kinds, today)
         applied = [e for e in plan.entries if checker.applied(e)]

@@ -92,6 +92,8 @@ class Dashboard(BaseModel):
     kind_groups: list[dict[str, Any]] = Field(default_factory=list, description="kinds present, in display order")
     predecessors: dict[str, list[dict[str, Any]]] = Field(
         default_factory=dict, description="agency code -> the agencies it was formed from (merges, splits)")
+    stages: list[dict[str, str]] = Field(default_factory=list,
+                                         description="a job run's stages and their state when the report was written")
 
 
 def latest_grade_run(session: Session) -> RunRow:
@@ -200,7 +202,16 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
                             threshold=str(t.threshold), fix=t.fix.get(lang) if t.fix else None)
                  for t in policy.targets],
         fix=fix, fix_counts={t.id: fix_counts.get(t.id, 0) for t in policy.targets},
+        stages=_stages(session, run.id),
     )
+
+
+def _stages(session: Session, run_id: int) -> list[dict[str, str]]:
+    # Imported here: the schedule package builds on this one.
+    from secops.schedule.tables import RunStageRow
+
+    rows = session.scalars(select(RunStageRow).where(RunStageRow.run_id == run_id).order_by(RunStageRow.position))
+    return [{"stage": r.stage, "status": r.status} for r in rows]
 
 
 def _agency_grades(node: AgencyNode, depth: int, parent: str | None, cells: dict[str, GradeCell]) -> AgencyGrades:

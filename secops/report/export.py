@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -12,6 +13,7 @@ from pathlib import Path
 from secops.collect.audit_csv import audit_csv as _audit_csv
 from secops.report.data import Dashboard, FixItem
 from secops.report.render import render_html, render_page
+from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 
 GRADE_COLUMNS = ["run_id", "target_id", "agency_code", "agency_name", "agency_kind", "parent", "numerator",
                  "denominator", "unknown", "value", "threshold", "comparison", "status", "gap"]
@@ -98,9 +100,8 @@ def _write_fix_exports(d: Dashboard, folder: Path, formats: tuple[str, ...], ite
     names = [n for n, f in (("dashboard.json", "json"), ("fix.csv", "csv")) if f in formats]
     if not names:
         return []
-    tmps = {name: (folder / name).with_name(f".{name}.tmp") for name in names}
-    handles = {name: tmp.open("w", encoding="utf-8") for name, tmp in tmps.items()}
-    try:
+    with contextlib.ExitStack() as files:  # each file: unique temp name, no link followed, renamed at the end
+        handles = {name: files.enter_context(writing_file(folder / name)) for name in names}
         json_out, csv_out = handles.get("dashboard.json"), handles.get("fix.csv")
         head, tail = _json_frame(d)
         writer = csv.writer(csv_out, lineterminator="\n") if csv_out else None
@@ -115,11 +116,6 @@ def _write_fix_exports(d: Dashboard, folder: Path, formats: tuple[str, ...], ite
                 writer.writerow(_fix_row(item))
         if json_out:
             json_out.write(tail)
-    finally:
-        for handle in handles.values():
-            handle.close()
-    for name, tmp in tmps.items():
-        tmp.replace(folder / name)
     return names
 
 
@@ -148,7 +144,7 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
     fix_stream gives every record to fix (d.fix may hold only a preview); it is read once, page
     by page, for dashboard.json and fix.csv together, so memory does not grow with the province."""
     stream = fix_stream or (lambda: d.fix)
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)  # a file in the way, another user's folder, read-only: `path: reason`
     files: dict[str, str] = {}
     if "html" in formats:
         files["dashboard.html"] = render_html(d, templates)
@@ -162,12 +158,9 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
             files["audit_checks.csv"] = audit
     written: dict[str, Path] = {}
     for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written[name] = path
+        relative = Path(name)
+        parent = subfolder(folder, relative.parent) if relative.parent != Path(".") else folder
+        written[name] = write_file(parent / relative.name, text)  # unique temp name, no symlink followed
     for name in _write_fix_exports(d, folder, formats, stream()):
         written[name] = folder / name
     return written

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
+from secops.report import visible
 from secops.report.data import Dashboard
+from secops.yamlsafe import load_yaml
 
 
 @lru_cache(maxsize=4)
@@ -17,8 +18,7 @@ def messages(templates: Path, lang: str) -> dict[str, str]:
     """i18n/<lang>.yaml plus every i18n/<section>.<lang>.yaml a stage adds for its own section."""
     table: dict[str, str] = {}
     for path in [templates / "i18n" / f"{lang}.yaml", *sorted((templates / "i18n").glob(f"*.{lang}.yaml"))]:
-        with path.open(encoding="utf-8") as handle:
-            table.update(yaml.safe_load(handle) or {})
+        table.update(load_yaml(path) or {})  # templates may be a user's copy: bounded loader
     return table
 
 
@@ -26,7 +26,8 @@ def environment(templates: Path) -> jinja2.Environment:
     # autoescape=True for every template, whatever its extension: hostnames, banners and command
     # output are untrusted and must never become markup.
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             finalize=visible.finalize)  # bidi/zero-width characters shown, not obeyed
     env.filters["pct"] = pct
     return env
 
@@ -60,5 +61,6 @@ def render_html(dashboard: Dashboard, templates: Path, *, fix_limit: int = 300) 
     env = environment(templates)
     css = (templates / "dashboard.css").read_text(encoding="utf-8")
     template = env.get_template("dashboard.html.j2")
-    return template.render(d=dashboard, t=translator(templates, dashboard.lang), pct=pct, css=css,
-                           fix_limit=fix_limit)
+    t = translator(templates, dashboard.lang)
+    return template.render(d=dashboard, t=t, pct=pct, css=css, fix_limit=fix_limit,
+                           reason_text=visible.reason_text(t), missing_text=visible.missing_text(t))

@@ -18,7 +18,7 @@ def summary_table(d: Dashboard, templates: Path) -> Table:
     t = translator(templates, d.lang)
     table = Table(title=Text(f"{d.scope.name} ({d.scope.code}) — {t('run')} #{d.run.id}"), title_justify="left")
     for key in ("target", "value", "threshold", "status", "gap", "unknown"):
-        table.add_column(t(key), justify="left" if key in ("target", "status") else "right")
+        table.add_column(t(key), justify="left" if key in ("target", "status") else "right", overflow="fold")
     for target in d.targets:
         c = d.scope.cells.get(target.id)
         if c is None:

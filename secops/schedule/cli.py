@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from secops.cliutil import console, fail, state, user_errors
+from secops.narrow import fitted_table
 from secops.schedule.config import load_schedule_config
 from secops.textsafe import printable
 from secops.schedule.daemon import Daemon
@@ -128,11 +129,14 @@ def runs_list_command(
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], ensure_ascii=False, indent=2))
         return
-    table = Table("id", "kind", "schedule", "trigger", "started (UTC)", "took", "status", "grades", "errors", "reports")
+    # At 80 columns: schedule, trigger and reports are left to `runs show` / --json (secops.narrow).
+    table, keep = fitted_table(console, ["id", "kind", "schedule", "trigger", "started (UTC)", "took", "status",
+                                         "grades", "errors", "reports"], optional={"schedule", "trigger", "reports"})
     for r in runs:
         took = f"{r.duration:.1f}s" if r.duration is not None else "—"
-        table.add_row(*(Text(str(v)) for v in (r.id, r.kind, r.job_name or "—", r.trigger, _when(r.started_at), took,
-                                               r.status, r.grade_rows, len(r.errors), r.report_dir or "—")))
+        values = (r.id, r.kind, r.job_name or "—", r.trigger, _when(r.started_at), took,
+                  r.status, r.grade_rows, len(r.errors), r.report_dir or "—")
+        table.add_row(*(Text(str(values[i])) for i in keep))
     console.print(table)
 
 

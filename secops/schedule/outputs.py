@@ -18,6 +18,8 @@ import os
 import shutil
 from pathlib import Path
 
+from secops.safeio import copy_tree, private_tempdir, write_file
+
 RUN_MARKER = "RUN"
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -59,21 +61,21 @@ def update_latest(source: Path, base: Path, run_id: int) -> Path | None:
     current = marked_run(latest)
     if current is not None and current > run_id:
         return None
-    tmp = base / f".latest-run{run_id}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    (tmp / RUN_MARKER).write_text(f"{run_id}\n", encoding="ascii")
-    if latest.is_dir() and not latest.is_symlink():
-        if _exchange(tmp, latest):
-            shutil.rmtree(tmp)  # now holds the previous latest
+    # The new copy is built in a folder with an unpredictable name (mkdtemp): nobody can plant a
+    # link there that the copy would write through.
+    with private_tempdir(base, f".latest-run{run_id}.") as tmp:
+        copy_tree(source, tmp)
+        write_file(tmp / RUN_MARKER, f"{run_id}\n")
+        tmp.chmod(0o755)  # mkdtemp makes it 0700; latest/ is read by whoever serves the reports
+        if latest.is_dir() and not latest.is_symlink():
+            if _exchange(tmp, latest):
+                return latest  # tmp now holds the previous latest: removed on leaving
+            old = Path(f"{tmp}.old")
+            latest.rename(old)
+            tmp.rename(latest)
+            shutil.rmtree(old)
             return latest
-        old = base / f".latest-run{run_id}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        latest.rename(old)
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
         tmp.rename(latest)
-        shutil.rmtree(old)
-        return latest
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    tmp.rename(latest)
     return latest

@@ -1,8 +1,9 @@
 """Mark runs left `running` by a process that no longer exists as `interrupted`.
 
 A run is orphaned when we can tell its process is gone:
-- it ran on this host (its summary says so, or it does not say: runs of manual commands) and its
-  pid no longer exists;
+- it ran on this host (its summary says so, or it does not say: runs of older versions) and the
+  machine restarted since (boot id), or its pid no longer exists or now belongs to a younger
+  process (start time);
 - it ran on another host and the lease it held (`schedule:<name>`) has expired or passed to
   someone else: a live job renews its lease, so an expired lease means a dead holder.
 What the run already stored (grades, evidence, finished stages) is kept: only its status, end
@@ -17,6 +18,7 @@ import os
 from sqlalchemy import select, update
 
 from secops.models import RunStatus
+from secops.runs import boot_id, process_start
 from secops.schedule.lock import Lease, pid_alive, this_host
 from secops.schedule.tables import RunStageRow
 from secops.store.base import utcnow
@@ -30,7 +32,15 @@ def _orphaned(db: Database, run: RunRow) -> bool:
     summary = run.summary or {}
     host = summary.get("host")
     if host in (None, this_host()):
-        return run.pid is not None and run.pid != os.getpid() and not pid_alive(run.pid)
+        if run.pid is None or run.pid == os.getpid():
+            return False
+        recorded_boot = summary.get("boot_id")
+        if recorded_boot and boot_id() and recorded_boot != boot_id():
+            return True  # the machine restarted since: power cut or reboot
+        if not pid_alive(run.pid):
+            return True
+        recorded_start = summary.get("pid_start")
+        return bool(recorded_start) and process_start(run.pid) not in (None, recorded_start)  # pid reused
     lock, owner = summary.get("lock"), summary.get("lock_owner")
     if not lock or not owner:
         return False  # another host's run without a lease: we cannot tell, leave it

@@ -7,6 +7,7 @@ APScheduler 3 numbers Monday as 0, so numeric weekdays are rewritten as day name
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from apscheduler.triggers.base import BaseTrigger
@@ -52,10 +53,14 @@ def cron_trigger(expr: str, timezone: str | None = None) -> CronTrigger:
                           "or 6 with seconds first")
     second, minute, hour, day, month, weekday = fields
     try:
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                           day_of_week=crontab_weekday(weekday), timezone=timezone)
+        trigger = CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                              day_of_week=crontab_weekday(weekday), timezone=timezone)
     except (ValueError, LookupError) as exc:
         raise SecopsError(f"--cron {expr!r}: {exc}") from exc
+    # 30 February, 31 April...: a valid-looking expression that would silently never run.
+    if trigger.get_next_fire_time(None, dt.datetime.now(trigger.timezone)) is None:
+        raise SecopsError(f"--cron {expr!r}: this date never occurs (e.g. 30 February), so the job would never run")
+    return trigger
 
 
 def make_trigger(cron: str | None, every_seconds: int | None, timezone: str | None = None) -> BaseTrigger:

@@ -8,8 +8,8 @@ Agencies, systems, endpoints and staff gain `retired_at` (a date) and `retired_r
 record is kept with its history and leaves grading from that date on. `agency_links` records
 merges and splits (predecessor -> successor, effective date).
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0005"

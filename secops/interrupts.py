@@ -1,0 +1,102 @@
+"""SIGTERM and SIGHUP end a command the way Ctrl-C does, and leave no child process behind.
+
+Ctrl-C in a terminal signals the whole foreground process group, so nmap children stop with
+secops. `kill PID`, a closed SSH session (SIGHUP) or systemd (SIGTERM) signal secops alone: the
+handlers here turn those into the same KeyboardInterrupt (so every stage's Ctrl-C path records
+the run `interrupted`), and `stop_children` ends whatever processes secops started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from types import FrameType
+
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop request by signal; KeyboardInterrupt so the Ctrl-C paths handle it unchanged."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    # A second signal during cleanup would cut the cleanup short: ignore further ones.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def install() -> None:
+    """Make SIGTERM/SIGHUP raise Interrupted in the main thread (no-op off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_IGN and sig == signal.SIGHUP:
+            continue  # started under nohup: the user asked to survive a hang-up
+        signal.signal(sig, _raise_interrupt)
+
+
+def reason(exc: BaseException) -> str:
+    name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT (Ctrl-C)"
+    return f"interrupted by {name}"
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                found += [int(p) for p in handle.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid: int | None = None) -> list[int]:
+    """Every process below `pid` (default: this one), children first; Linux /proc only."""
+    out: list[int] = []
+    queue = _children(pid or os.getpid())
+    while queue and len(out) < 10_000:
+        child = queue.pop(0)
+        out.append(child)
+        queue += _children(child)
+    return out
+
+
+def stop_children(grace: float = 3.0) -> list[int]:
+    """SIGTERM every descendant, wait up to `grace` seconds, SIGKILL the ones still there."""
+    pids = descendants()
+    for pid in pids:
+        _send(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if _alive(pid):
+            _send(pid, signal.SIGKILL)
+    return pids
+
+
+def _send(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False

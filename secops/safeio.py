@@ -1,0 +1,171 @@
+"""Write files without following links someone else planted, and never leave half a file.
+
+Every file secops writes (reports, exports, `latest/`, known_hosts, demo files) goes through
+`write_file`: the content is written to a fresh, unpredictable name in the target folder
+(`tempfile.mkstemp`: O_CREAT|O_EXCL, so an existing name or symlink there makes it pick another),
+flushed to disk, then renamed over the target. A rename replaces a symlink at the target instead
+of writing through it. Folders are created one level at a time and a symlink among the levels
+secops creates is refused; an output folder owned by another user (who could swap its entries
+between our steps) is refused too. OS failures (read-only, immutable, full disk, a file where a
+folder should be) become `SecopsError`s that name the path and the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from secops.errors import SecopsError
+
+
+def os_error(path: Path | str, exc: OSError, doing: str = "cannot write") -> SecopsError:
+    reason = exc.strerror or str(exc)
+    if exc.errno is not None and exc.errno == getattr(os, "EROFS", None):
+        reason = "read-only file system"
+    return SecopsError(f"{path}: {doing}: {reason}")
+
+
+def check_owner(folder: Path) -> None:
+    """Refuse a folder another user controls: they could replace its entries between our steps."""
+    info = folder.stat()
+    me = os.geteuid()
+    if info.st_uid == me:
+        return
+    if info.st_uid == 0 and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return  # a root-owned folder nobody else can write to
+    raise SecopsError(f"{folder}: owned by another user (uid {info.st_uid}) or writable by others; "
+                      "refusing to write reports there (use a folder of your own)")
+
+
+def ensure_folder(folder: Path, *, check: bool = True) -> Path:
+    """Create `folder` (and missing parents) and check it is a folder we may safely write in."""
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise SecopsError(f"{folder}: is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise SecopsError(f"{folder}: a file is in the way of this folder") from exc
+    except NotADirectoryError as exc:
+        raise SecopsError(f"{folder}: a parent of this folder is a file") from exc
+    except OSError as exc:
+        raise os_error(folder, exc, "cannot create the folder") from exc
+    if check:
+        check_owner(folder)
+    return folder
+
+
+def subfolder(root: Path, relative: Path) -> Path:
+    """`root/relative`, created level by level; a symlink or file among the levels is refused."""
+    current = root
+    for part in relative.parts:
+        if part in ("", ".", "..") or os.sep in part:
+            raise SecopsError(f"{root / relative}: unsafe path")
+        current = current / part
+        try:
+            os.mkdir(current, 0o755)
+        except FileExistsError:
+            if current.is_symlink() or not current.is_dir():
+                raise SecopsError(f"{current}: expected a folder, found a link or a file; refusing to write "
+                                  "through it") from None
+        except OSError as exc:
+            raise os_error(current, exc, "cannot create the folder") from exc
+    return current
+
+
+def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
+    """Atomically replace `path` with `data` (str is written as UTF-8), never following a link."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    folder = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise os_error(folder, exc) from exc
+    try:
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fchmod(handle.fileno(), mode)
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except IsADirectoryError as exc:
+            raise SecopsError(f"{path}: a folder is in the way of this file") from exc
+        except OSError as exc:
+            raise os_error(path, exc) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(folder)
+    return path
+
+
+@contextlib.contextmanager
+def writing_file(path: Path, mode: int = 0o644) -> Iterator[TextIO]:
+    """write_file for text written piece by piece (streamed exports): a unique temporary file in
+    the same folder, never following a link, renamed over `path` only when the block succeeds."""
+    folder = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise os_error(folder, exc) from exc
+    try:
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                yield handle
+                handle.flush()
+                os.fchmod(handle.fileno(), mode)
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except IsADirectoryError as exc:
+            raise SecopsError(f"{path}: a folder is in the way of this file") from exc
+        except OSError as exc:
+            raise os_error(path, exc) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename itself must survive a power cut; best effort where folders cannot be opened.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def private_tempdir(folder: Path, prefix: str) -> Iterator[Path]:
+    """A fresh folder with an unpredictable name inside `folder`, removed unless kept (renamed away)."""
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=folder, prefix=prefix))
+    except OSError as exc:
+        raise os_error(folder, exc, "cannot create a temporary folder") from exc
+    try:
+        yield tmp
+    finally:
+        if tmp.exists() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy the files under `source` into the existing folder `target`, with write_file."""
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_symlink():
+            continue  # a report folder holds no links; never copy what one points to
+        if path.is_dir():
+            subfolder(target, relative)
+        elif path.is_file():
+            parent = subfolder(target, relative.parent) if relative.parent != Path(".") else target
+            write_file(parent / path.name, path.read_bytes())

@@ -1,0 +1,204 @@
+"""Property/fuzz suite over every parser of untrusted or user-given input.
+
+Inputs: real example files, mutated (bytes flipped, slices cut, duplicated or spliced with YAML,
+CSV and XML metacharacters, anchors and aliases, BOMs, NULs), and raw random bytes. For each:
+- the parser returns, or raises SecopsError naming the file; any other exception is a failure
+  (it would be a traceback for the user);
+- the case takes bounded time and memory (tracemalloc peak);
+- an import that fails writes nothing (the database's row counts are unchanged).
+A few cases also go through the real CLI in a child process with a capped address space.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from secops.collect.config import load_config
+from secops.collect.evidence_import import import_evidence
+from secops.config import bundled
+from secops.discover.parse import parse_nmap_xml
+from secops.discover.scope import load_scope
+from secops.errors import SecopsError
+from secops.evaluate.sca_load import load_policy
+from secops.grade.policy import load_levels
+from secops.inventory.importer import import_files
+from secops.store.db import Database
+from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_SECONDS = 5.0  # per case; the parsers take milliseconds on these sizes
+MAX_PEAK_BYTES = 200 * 1024 * 1024
+FUZZ = settings(max_examples=int(os.environ.get("SECOPS_FUZZ_EXAMPLES", "60")), deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                       HealthCheck.data_too_large])
+
+TOKENS = [b"&a ", b"*a", b"&b [*a,*a,*a,*a,*a,*a,*a,*a]", b"[", b"]", b"{", b"}", b": ", b"- ", b"\n", b"\n  ",
+          b"!!python/object/apply:os.system ['id']", b"\x00", b"\xff\xfe", b"\xef\xbb\xbf", b"\"", b"'", b",",
+          b"\r\n", b"=cmd|' /C calc'!A0", b"<", b">", b"</host>", b"<!DOCTYPE x [<!ENTITY e \"eeeeeeeeee\">]>",
+          b"&e;", b"\xe2\x80\xae", b"\xe2\x80\x8b", b"9" * 40, b"2026-02-30", b"-1", b"1e999", b"~", b"%", b"|"]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, seed: bytes) -> bytes:
+    """A seed file with a few edits: flip, cut, duplicate, or splice in a metacharacter."""
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["flip", "cut", "dup", "token", "truncate"]))
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "flip" and data:
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "cut":
+            del data[pos:pos + draw(st.integers(1, 40))]
+        elif op == "dup":
+            chunk = data[pos:pos + draw(st.integers(1, 80))]
+            data[pos:pos] = chunk * draw(st.integers(1, 4))
+        elif op == "token":
+            data[pos:pos] = draw(st.sampled_from(TOKENS))
+        else:
+            del data[pos:]
+    return bytes(data)
+
+
+def inputs(seed: Path) -> st.SearchStrategy[bytes]:
+    return st.one_of(mutated(seed.read_bytes()), st.binary(max_size=2048))
+
+
+def bounded(path: Path, call: Callable[[], object]) -> None:
+    """Run one parse: success or SecopsError naming the file, in bounded time and memory."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        call()
+    except SecopsError as exc:
+        assert str(path) in str(exc) or path.name in str(exc), f"error does not name the file: {exc}"
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert time.monotonic() - started < MAX_SECONDS
+    assert peak < MAX_PEAK_BYTES, f"peak {peak} bytes"
+
+
+def counts(db: Database) -> tuple[int, ...]:
+    with db.session() as session:
+        return tuple(session.scalar(select(func.count()).select_from(t)) or 0
+                     for t in (AgencyRow, SystemRow, EndpointRow, StaffRow))
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> Database:  # type: ignore[no-untyped-def]
+    database = Database(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'secops.db'}")
+    import_files(database, [ROOT / "examples" / "inventory.yaml"], load_levels(bundled("policies")))
+    yield database
+    database.dispose()
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("seed, name", [("examples/inventory.yaml", "inventory.yaml"),
+                                        ("examples/endpoints.csv", "endpoints.csv"),
+                                        ("examples/staff.csv", "staff.csv")])
+def test_inventory_import_is_all_or_nothing(db: Database, tmp_path: Path, seed: str, name: str) -> None:
+    levels = load_levels(bundled("policies"))
+
+    @FUZZ
+    @given(data=inputs(ROOT / seed))
+    def case(data: bytes) -> None:
+        path = _write(tmp_path, name, data)
+        before = counts(db)
+        failed = []
+
+        def run() -> None:
+            try:
+                import_files(db, [path], levels)
+            except SecopsError:
+                failed.append(True)
+                raise
+
+        bounded(path, run)
+        if failed:
+            assert counts(db) == before, "a refused import wrote rows"
+
+    case()
+
+
+@pytest.mark.parametrize("seed, name, parse", [
+    ("examples/scope.yaml", "scope.yaml", load_scope),
+    ("examples/audit.yaml", "audit.yaml", load_config),
+    ("checks/linux_ssh_hardening.yml", "pack.yml", load_policy),
+    ("checks/endpoint_protection_linux.yml", "pack.yml", load_policy),
+])
+def test_yaml_configs(tmp_path: Path, seed: str, name: str, parse: Callable[[Path], object]) -> None:
+    @FUZZ
+    @given(data=inputs(ROOT / seed))
+    def case(data: bytes) -> None:
+        path = _write(tmp_path, name, data)
+        bounded(path, lambda: parse(path))
+
+    case()
+
+
+def test_evidence_csv(db: Database, tmp_path: Path) -> None:
+    @FUZZ
+    @given(data=inputs(ROOT / "tests" / "fixtures" / "audit" / "console_export.csv"))
+    def case(data: bytes) -> None:
+        path = _write(tmp_path, "console.csv", data)
+        bounded(path, lambda: import_evidence(db, path, "console", bundled("policies")))
+
+    case()
+
+
+@pytest.mark.parametrize("seed", ["loopback_services_os.xml", "lan_sample.xml"])
+def test_nmap_xml(tmp_path: Path, seed: str) -> None:
+    @FUZZ
+    @given(data=inputs(ROOT / "tests" / "fixtures" / "discover" / seed))
+    def case(data: bytes) -> None:
+        path = _write(tmp_path, "chunk.xml", data)
+        bounded(path, lambda: parse_nmap_xml(data, source=str(path)))
+
+    case()
+
+
+def test_nmap_xml_entity_bomb_is_refused(tmp_path: Path) -> None:
+    bomb = ('<?xml version="1.0"?><!DOCTYPE n [<!ENTITY a "aaaaaaaaaa">'
+            + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+            + ']><nmaprun>&i;</nmaprun>')
+    path = tmp_path / "bomb.xml"
+    bounded(path, lambda: parse_nmap_xml(bomb, source=str(path)))
+
+
+# -- the same through the real CLI, in a child process with capped memory ------------------------
+
+def _capped() -> None:
+    limit = 1536 * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@settings(max_examples=int(os.environ.get("SECOPS_FUZZ_CLI_EXAMPLES", "6")), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=inputs(ROOT / "examples" / "inventory.yaml"))
+def test_cli_import_never_shows_a_traceback(tmp_path_factory, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("cli")
+    path = _write(folder, "inventory.yaml", data)
+    done = subprocess.run([sys.executable, "-m", "secops", "--db", str(folder / "s.db"), "inventory", "import",
+                           str(path)], capture_output=True, text=True, timeout=60, preexec_fn=_capped, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode in (0, 2), done.stderr
+    assert "Traceback" not in done.stderr
+    if done.returncode == 2:
+        assert str(path) in done.stderr.replace("\n", "") or "inventory.yaml" in done.stderr

@@ -1,0 +1,61 @@
+"""`runs list`, `hosts list` and the grade summary stay readable at 80 columns: nothing cut to "…"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from secops.collect.hostkeys import HostKeyStore, fingerprint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    from tests.conftest import run_cli
+
+    db = tmp_path_factory.mktemp("narrow") / "secops.db"
+    assert run_cli("inventory", "import", str(ROOT / "examples" / "inventory.yaml"), db=db).returncode == 0
+    assert run_cli("grade", db=db).returncode == 0
+    return db
+
+
+def fits(output: str) -> None:
+    assert "…" not in output, output
+    assert all(len(line) <= 80 for line in output.splitlines()), output
+
+
+def test_runs_list_at_80_columns(cli, graded: Path) -> None:  # type: ignore[no-untyped-def]
+    done = cli("runs", "list", db=graded, env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    fits(done.stdout)
+    assert "started (UTC)" in done.stdout and "status" in done.stdout
+
+
+def test_grade_summary_at_80_columns(cli, graded: Path) -> None:  # type: ignore[no-untyped-def]
+    done = cli("grade", db=graded, env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    fits(done.stdout)
+
+
+def test_hosts_list_at_80_columns(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    known = tmp_path / "known_hosts"
+    key = paramiko.ECDSAKey.generate()
+    HostKeyStore(known).add("127.0.0.1", 2222, key)
+    config = tmp_path / "audit.yaml"
+    config.write_text(f"known_hosts: {known}\n", encoding="utf-8")
+    done = cli("hosts", "list", "--config", str(config), env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    fits(done.stdout)
+    assert fingerprint(key) in "".join(done.stdout.split()), "the fingerprint is whole, maybe folded"
+
+
+def test_audit_summary_is_words_not_a_python_dict(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "secops.db"
+    assert cli("inventory", "import", str(ROOT / "examples" / "inventory.yaml"), db=db).returncode == 0
+    done = cli("audit", "--local", "--endpoint", "QT-STTTT-SRV01", "--no-progress", db=db)
+    assert done.returncode == 0, done.stderr
+    line = " ".join(done.stdout.split())
+    assert "protection: " in line and "{" not in line and "':" not in line, line

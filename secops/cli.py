@@ -1,4 +1,8 @@
-"""The `secops` command: one sub-command per pipeline stage."""
+"""The `secops` command: one sub-command per pipeline stage.
+
+Sub-commands are registered with `lazy_command(name, "module:attribute")`: their modules (and
+the heavy libraries they use) are imported only when that command runs.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +14,12 @@ import typer
 
 from secops import __version__, faults, interrupts
 from secops.cliutil import AppState, console, state, user_errors
-from secops.config import Settings
-from secops.store.db import safe_url
-from secops.inventory.cli import app as inventory_app
-from secops.grade.cli import grade_command
-from secops.register.cli import _report_group as report_group
-from secops.demo import demo_command
-from secops.discover.cli import app as discover_app
-from secops.collect.cli import audit_command, checks_app, evidence_app, hosts_app
-from secops.schedule.cli import daemon_command, runs_app, schedule_app
-from secops.remote.cli import scanner_command, scanners_command
-from secops.evaluate.waivers_cli import waivers_app
-from secops.requirements.cli import app as requirements_app
+from secops.lazycli import LazyGroup, lazy_command
 
 app = typer.Typer(
     name="secops",
     help="Agentless information-security compliance scanner for level-based security programmes.",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -51,6 +45,8 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
     debug: bool = typer.Option(False, "--debug", help="show a Python traceback for unexpected errors"),
 ) -> None:
+    from secops.config import Settings
+
     if debug:
         os.environ[faults.DEBUG_ENV] = "1"
     interrupts.install()  # SIGTERM/SIGHUP stop a command the way Ctrl-C does
@@ -62,26 +58,28 @@ def root(
 @user_errors
 def init(ctx: typer.Context) -> None:
     """Create the database (or migrate it to the current schema)."""
+    from secops.store.db import safe_url
+
     database = state(ctx).db()
     console.print(f"database ready: {safe_url(database.url)}", highlight=False, markup=False)
 
 
-app.add_typer(inventory_app, name="inventory")
-app.command("grade")(grade_command)
-app.add_typer(report_group(), name="report")
-app.command("demo")(demo_command)
-app.add_typer(discover_app, name="discover")
-app.command("audit")(audit_command)
-app.add_typer(checks_app, name="checks")
-app.add_typer(hosts_app, name="hosts")
-app.add_typer(evidence_app, name="evidence")
-app.add_typer(schedule_app, name="schedule")
-app.add_typer(runs_app, name="runs")
-app.add_typer(waivers_app, name="waivers")
-app.add_typer(requirements_app, name="requirements")
-app.command("daemon")(daemon_command)
-app.command("scanner")(scanner_command)
-app.command("scanners")(scanners_command)
+lazy_command("inventory", "secops.inventory.cli:app")
+lazy_command("grade", "secops.grade.cli:grade_command")
+lazy_command("report", "secops.register.cli:_report_group()")
+lazy_command("demo", "secops.demo:demo_command")
+lazy_command("discover", "secops.discover.cli:app")
+lazy_command("audit", "secops.collect.cli:audit_command")
+lazy_command("checks", "secops.collect.cli:checks_app")
+lazy_command("hosts", "secops.collect.cli:hosts_app")
+lazy_command("evidence", "secops.collect.cli:evidence_app")
+lazy_command("schedule", "secops.schedule.cli:schedule_app")
+lazy_command("runs", "secops.schedule.cli:runs_app")
+lazy_command("waivers", "secops.evaluate.waivers_cli:waivers_app")
+lazy_command("requirements", "secops.requirements.cli:app")
+lazy_command("daemon", "secops.schedule.cli:daemon_command")
+lazy_command("scanner", "secops.remote.cli:scanner_command")
+lazy_command("scanners", "secops.remote.cli:scanners_command")
 
 
 def main() -> None:

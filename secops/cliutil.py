@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from secops.config import Settings
 from secops.errors import SecopsError
-from secops.store.db import Database
+
+if TYPE_CHECKING:  # imported when used: `secops --version` must not pay for SQLAlchemy and Alembic
+    from secops.config import Settings
+    from secops.store.db import Database
 
 EXIT_OK, EXIT_TARGETS_NOT_MET, EXIT_USAGE = 0, 1, 2
 
@@ -38,7 +40,7 @@ class AppState:
     def db(self) -> Database:
         if self._db is None:
             from secops import faults
-            from secops.store.db import safe_url
+            from secops.store.db import Database, safe_url
 
             faults.database_label = f"database {safe_url(self.settings.db_url)}"
             self._db = Database(self.settings.db_url)
@@ -52,6 +54,8 @@ class AppState:
 def state(ctx: typer.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):
+        from secops.config import Settings
+
         root.obj = AppState(Settings())
     return root.obj
 

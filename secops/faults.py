@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-
-from sqlalchemy import exc as sa_exc
+from typing import TYPE_CHECKING
 
 from secops.errors import SecopsError
+
+if TYPE_CHECKING:
+    from sqlalchemy import exc as sa_exc
 
 EXIT_FAULT = 2
 DEBUG_ENV = "SECOPS_DEBUG"
@@ -31,6 +33,8 @@ def _database(error: sa_exc.DBAPIError) -> str:
     if "file is not a database" in text or "malformed" in text or "disk image" in text:
         return (f"{where}: not a usable SQLite database ({first}); restore it from a backup or point --db at "
                 "another file")
+    from sqlalchemy import exc as sa_exc  # loaded already: the error came from it
+
     if isinstance(error, sa_exc.OperationalError):
         if "readonly" in text or "read-only" in text:
             return f"{where}: the database file or its folder is read-only ({first})"
@@ -44,9 +48,12 @@ def describe(error: BaseException) -> str | None:
     """A one-line user message for an environment fault, or None for a genuine bug."""
     if isinstance(error, SecopsError):
         return str(error)
-    if isinstance(error, sa_exc.DBAPIError):
+    # SQLAlchemy is imported only by commands that use it (fast start): if it is not loaded, the
+    # error cannot be one of its exceptions.
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(error, sa_exc.DBAPIError):
         return _database(error)
-    if isinstance(error, sa_exc.SQLAlchemyError):
+    if sa_exc is not None and isinstance(error, sa_exc.SQLAlchemyError):
         return f"database error: {str(error).splitlines()[0][:500]}"
     if isinstance(error, UnicodeDecodeError):
         return f"input is not UTF-8 text (byte {error.start}: {error.reason})"

@@ -19,6 +19,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from secops.errors import SecopsError
 
@@ -103,6 +104,34 @@ def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
         raise
     _fsync_folder(folder)
     return path
+
+
+@contextlib.contextmanager
+def writing_file(path: Path, mode: int = 0o644) -> Iterator[TextIO]:
+    """write_file for text written piece by piece (streamed exports): a unique temporary file in
+    the same folder, never following a link, renamed over `path` only when the block succeeds."""
+    folder = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise os_error(folder, exc) from exc
+    try:
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                yield handle
+                handle.flush()
+                os.fchmod(handle.fileno(), mode)
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except IsADirectoryError as exc:
+            raise SecopsError(f"{path}: a folder is in the way of this file") from exc
+        except OSError as exc:
+            raise os_error(path, exc) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(folder)
 
 
 def _fsync_folder(folder: Path) -> None:

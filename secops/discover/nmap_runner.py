@@ -7,10 +7,12 @@ nothing from untrusted data can become an nmap option.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import ipaddress
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 
 import nmap
@@ -41,11 +43,28 @@ def find_nmap() -> str:
     return path
 
 
+_checked: dict[tuple[str, int, int], nmap.PortScanner] = {}
+_checked_lock = threading.Lock()
+
+
 def scanner(nmap_path: str) -> nmap.PortScanner:
+    """A fresh PortScanner for one scan. python-nmap runs `nmap -V` in its constructor; that
+    check is done once per nmap binary (path, mtime, size) and later scanners are copies of the
+    checked one (each scan keeps its results on its own copy, so threads do not share them)."""
     try:
-        return nmap.PortScanner(nmap_search_path=(nmap_path,))
-    except nmap.PortScannerError as exc:
+        info = os.stat(nmap_path)
+    except OSError as exc:
         raise SecopsError(f"nmap at {nmap_path} does not work ({exc}): {INSTALL_HINT}") from exc
+    key = (nmap_path, info.st_mtime_ns, info.st_size)
+    with _checked_lock:
+        template = _checked.get(key)
+        if template is None:
+            try:
+                template = nmap.PortScanner(nmap_search_path=(nmap_path,))
+            except nmap.PortScannerError as exc:
+                raise SecopsError(f"nmap at {nmap_path} does not work ({exc}): {INSTALL_HINT}") from exc
+            _checked[key] = template
+    return copy.copy(template)
 
 
 def nmap_version(port_scanner: nmap.PortScanner) -> str:

@@ -66,7 +66,8 @@ def grade_command(
         raise fail("--lang must be vi or en")
     app_state = state(ctx)
     run_id = run_grade(app_state, parse_as_of(as_of))
-    dashboard = dashboard_for(app_state.db(), app_state.settings, run_id, lang, agency)
+    # The summary reads the grade rows just stored: the data is not read a second time.
+    dashboard = dashboard_for(app_state.db(), app_state.settings, run_id, lang, agency, summary_only=True)
     print_summary(console, dashboard, app_state.settings.reports)
     console.print(f"recorded as run {run_id}; `secops report --run {run_id}` writes the dashboard")
     raise typer.Exit(exit_code(list(dashboard.scope.cells.values()), fail_on_gap, fail_under))

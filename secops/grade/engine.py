@@ -103,11 +103,17 @@ def subtree_counts(own: dict[int, Counts], agencies: dict[int, AgencyNode]) -> d
     return total
 
 
-def grade(policy: TargetPolicy, facts: Facts) -> list[GradeCell]:
+def cells_from_counts(policy: TargetPolicy, own: dict[str, dict[int, Counts]],
+                      agencies: dict[int, AgencyNode]) -> list[GradeCell]:
     """One cell per target and agency, ordered by target then agency code (deterministic)."""
     cells: list[GradeCell] = []
+    order = sorted(agencies, key=lambda i: agencies[i].code)
     for target in policy.targets:
-        totals = subtree_counts(own_counts(target, facts), facts.agencies)
-        for agency_id in sorted(facts.agencies, key=lambda i: facts.agencies[i].code):
-            cells.append(cell(target, facts.agencies[agency_id].code, totals[agency_id]))
+        totals = subtree_counts(own.get(target.id, {}), agencies)
+        cells.extend(cell(target, agencies[agency_id].code, totals[agency_id]) for agency_id in order)
     return cells
+
+
+def grade(policy: TargetPolicy, facts: Facts) -> list[GradeCell]:
+    """The reference grader in Python over loaded facts; `secops grade` counts in SQL (grade/sql.py)."""
+    return cells_from_counts(policy, {t.id: own_counts(t, facts) for t in policy.targets}, facts.agencies)

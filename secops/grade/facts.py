@@ -2,7 +2,11 @@
 
 Endpoint protection is derived here, once, from evidence: the newest observation at or before
 the as-of time decides; evidence older than the target's max age makes the endpoint `unknown`
-(never `protected`), and so does having no evidence at all.
+(never `protected`), and so does having no evidence at all. Dates after the as-of time (a training
+recorded later, a plan deployed later) are ignored: a past as-of date grades what was true then.
+
+This is the reference implementation: `secops grade` counts in the database (grade/sql.py), and
+tests compare the two on generated provinces.
 """
 
 from __future__ import annotations
@@ -37,16 +41,37 @@ class Facts:
 def protection_of(evidence: EvidenceRow | None, as_of: dt.datetime, max_age_days: int | None) -> dict[str, Any]:
     """Protection status of one endpoint from its newest evidence, with the reason for it."""
     if evidence is None:
+        return protection_from(None, None, None, None, None, as_of, max_age_days)
+    return protection_from(evidence.status, evidence.product, evidence.source, evidence.observed_at,
+                           evidence.detail, as_of, max_age_days)
+
+
+def protection_from(status: str | None, product: str | None, source: str | None, observed_at: dt.datetime | None,
+                    detail: str | None, as_of: dt.datetime, max_age_days: int | None) -> dict[str, Any]:
+    """protection_of on plain values (the SQL grader fetches columns, not ORM rows)."""
+    if status is None or observed_at is None:
         return {"protection": ProtectionStatus.unknown.value, "protection_reason": "no evidence",
                 "product": None, "evidence_source": None, "observed_at": None}
-    base = {"product": evidence.product, "evidence_source": evidence.source,
-            "observed_at": evidence.observed_at, "protection": evidence.status,
-            "protection_reason": evidence.detail or ""}
-    if max_age_days is not None and as_of - evidence.observed_at > dt.timedelta(days=max_age_days):
-        age = (as_of - evidence.observed_at).days
+    base = {"product": product, "evidence_source": source, "observed_at": observed_at, "protection": status,
+            "protection_reason": detail or ""}
+    if max_age_days is not None and as_of - observed_at > dt.timedelta(days=max_age_days):
+        age = (as_of - observed_at).days
         base.update(protection=ProtectionStatus.unknown.value,
-                    protection_reason=f"evidence too old: {age} days (max {max_age_days}), was {evidence.status}")
+                    protection_reason=f"evidence too old: {age} days (max {max_age_days}), was {status}")
     return base
+
+
+def known_then(value: Any, as_of: dt.datetime) -> Any:
+    """A date or time after the as-of time was not true then: grading as of a past date ignores it."""
+    if isinstance(value, dt.datetime):
+        return None if value > as_of else value
+    if isinstance(value, dt.date):
+        return None if value > as_of.date() else value
+    return value
+
+
+def _then(record: dict[str, Any], as_of: dt.datetime) -> dict[str, Any]:
+    return {key: known_then(value, as_of) for key, value in record.items()}
 
 
 def newest_evidence(session: Session, as_of: dt.datetime) -> dict[int, EvidenceRow]:
@@ -79,24 +104,24 @@ def _active_records(table: Any, day: dt.date) -> Any:
 def load_facts(session: Session, as_of: dt.datetime, evidence_max_age_days: int | None) -> Facts:
     day = as_of.date()
     facts = Facts(as_of=as_of, agencies=load_agencies(session, day))
-    facts.records["systems"] = [
+    facts.records["systems"] = [_then(
         {"agency_id": s.agency_id, "code": s.code, "name": s.name, "level": s.level, "state": s.state,
          "approved_by": s.approved_by, "approval_date": s.approval_date,
          "plan_deployed_date": s.plan_deployed_date, "last_inspection_date": s.last_inspection_date,
          "approval_status": s.approval_status, "plan_deployment": s.plan_deployment,
-         "proposed_level": s.proposed_level}
+         "proposed_level": s.proposed_level}, as_of)
         for s in session.scalars(_active_records(SystemRow, day).order_by(SystemRow.code))
     ]
     evidence = newest_evidence(session, as_of)
     facts.records["endpoints"] = [
         {"agency_id": e.agency_id, "code": e.code, "hostname": e.hostname, "ips": e.ips, "mac": e.mac,
-         "os_family": e.os_family, "role": e.role, "last_seen": e.last_seen,
+         "os_family": e.os_family, "role": e.role, "last_seen": known_then(e.last_seen, as_of),
          **protection_of(evidence.get(e.id), as_of, evidence_max_age_days)}
         for e in session.scalars(_active_records(EndpointRow, day).order_by(EndpointRow.code))
     ]
-    facts.records["staff"] = [
+    facts.records["staff"] = [_then(
         {"agency_id": s.agency_id, "code": s.code, "is_head": s.is_head, "awareness_date": s.awareness_date,
-         "informed_date": s.informed_date, "training_date": s.training_date}
+         "informed_date": s.informed_date, "training_date": s.training_date}, as_of)
         for s in session.scalars(_active_records(StaffRow, day).order_by(StaffRow.code))
     ]
     return facts

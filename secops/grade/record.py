@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from secops.grade.engine import GradeCell, grade
-from secops.grade.facts import load_facts
+from secops.grade.engine import GradeCell
 from secops.grade.policy import TargetPolicy
+from secops.grade.sql import endpoint_max_age, grade_sql
 from secops.store.db import Database
 from secops.store.tables import GradeRow, RunRow
 
 
-def endpoint_max_age(policy: TargetPolicy) -> int | None:
-    ages = [t.evidence_max_age_days for t in policy.targets if t.entity == "endpoints"]
-    return min((a for a in ages if a is not None), default=None)
-
-
 def grade_store(db: Database, policy: TargetPolicy, as_of: dt.datetime) -> list[GradeCell]:
     with db.session() as session:
-        facts = load_facts(session, as_of, endpoint_max_age(policy))
-    return grade(policy, facts)
+        return grade_sql(session, policy, as_of)
+
+
+__all__ = ["endpoint_max_age", "grade_store", "record_grades"]
 
 
 def record_grades(db: Database, run_id: int, cells: list[GradeCell]) -> None:

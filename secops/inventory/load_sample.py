@@ -10,19 +10,31 @@ from sqlalchemy.orm import Session
 from secops.config import bundled
 from secops.inventory.history import add_link
 from secops.inventory.importer import write_models
-from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, generate
-from secops.register.sample import sample_assessments
+from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, stream
 from secops.inventory.upsert import Tally
+from secops.register.sample import sample_assessments
 from secops.requirements.sample import add_sample_checklists
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, MetaRow
 
 
+def _add(tallies: dict[str, Tally], entity: str, step: Tally) -> None:
+    tallies[entity] = Tally(**{k: getattr(tallies[entity], k) + getattr(step, k) for k in Tally.model_fields})
+
+
 def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85) -> dict[str, Tally]:
-    sample = generate(as_of, endpoints=endpoints, seed=seed)
+    """Generated and written part by part (endpoints in chunks, bulk inserts): memory stays
+    bounded at a million endpoints, and a failure anywhere still writes nothing."""
+    tallies: dict[str, Tally] = {name: Tally() for name in ("agencies", "systems", "endpoints", "staff")}
     with db.session() as session:
-        rows = {**sample.as_rows(), "assessments": sample_assessments(sample.systems, as_of.date())}
-        tallies = write_models(session, rows)  # type: ignore[arg-type]
+        systems: list = []  # type: ignore[type-arg]
+        for entity, rows in stream(as_of, endpoints=endpoints, seed=seed):
+            _add(tallies, entity, write_models(session, {entity: rows})[entity])
+            if entity == "systems":
+                systems = rows
+        assessments = sample_assessments(systems, as_of.date())
+        written = write_models(session, {"assessments": assessments})  # type: ignore[dict-item]
+        tallies["assessments"] = written["assessments"]
         session.flush()
         add_sample_checklists(session, bundled("policies"), as_of, seed=seed)  # issue 11
         session.merge(MetaRow(key="synthetic", value="true"))

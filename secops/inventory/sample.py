@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from secops.models import (Agency, AgencyKind, Endpoint, EndpointRole, EvidenceSource, InformationSystem,
@@ -128,28 +129,48 @@ def _staff(rng: random.Random, index: int, agency: Agency, is_head: bool, today:
                        informed_date=maybe(0.89), training_date=maybe(0.74))
 
 
-def generate(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85, prefix: str = "") -> SampleProvince:
-    """prefix goes before every code, so that two generated provinces can share a database (merge tests)."""
+ENDPOINT_CHUNK = 20_000  # endpoints generated (and written by the loader) at a time
+
+
+def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85,
+           prefix: str = "") -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
+    """The sample as (entity, rows) parts in write order; endpoints come in chunks, so a loader
+    never holds a million of them. The random draws are in the same order as ever: same seed,
+    same province. prefix goes before every code, so that two generated provinces can share a
+    database (merge tests)."""
     rng = random.Random(seed)
     today = as_of.date()
-    sample = SampleProvince(agencies=_agencies(prefix))
-    units = sample.agencies[1:]
+    agencies = _agencies(prefix)
+    yield "agencies", agencies
+    units = agencies[1:]
     # Relative size of each unit: departments are big, wards middling, communes small.
     weight = {"department": 10.0, "ward": 3.0, "commune": 1.6}
     weights = [weight[u.kind] * rng.uniform(0.6, 1.4) for u in units]
     systems_per = {"department": (15, 19)}  # a merged province's departments run many systems
+    systems: list[InformationSystem] = []
     for unit in units:
         low, high = systems_per.get(unit.kind, (0, 0))
         count = rng.randint(low, high) if unit.kind == "department" else int(rng.random() < 0.45)
         for n in range(count):
             code = f"HT-{unit.code}-{n + 1:02d}"
-            sample.systems.append(_system(rng, code, unit, SYSTEM_KINDS[n % len(SYSTEM_KINDS)], today))
+            systems.append(_system(rng, code, unit, SYSTEM_KINDS[n % len(SYSTEM_KINDS)], today))
+    yield "systems", systems
     owners = rng.choices(units, weights=weights, k=endpoints)
-    sample.endpoints = [_endpoint(rng, i + 1, owner, as_of, prefix) for i, owner in enumerate(owners)]
+    for start in range(0, endpoints, ENDPOINT_CHUNK):
+        yield "endpoints", [_endpoint(rng, i + 1, owners[i], as_of, prefix)
+                            for i in range(start, min(start + ENDPOINT_CHUNK, endpoints))]
+    staff: list[StaffMember] = []
     staff_index = 0
-    for unit, w in zip(units, weights):
+    for unit, w in zip(units, weights, strict=True):
         for n in range(max(5, round(w * 10))):
             staff_index += 1
-            sample.staff.append(_staff(rng, staff_index, unit, n == 0, today, prefix))
-    sample.staff.insert(0, _staff(rng, 0, sample.agencies[0], True, today, prefix))
+            staff.append(_staff(rng, staff_index, unit, n == 0, today, prefix))
+    staff.insert(0, _staff(rng, 0, agencies[0], True, today, prefix))  # drawn last, listed first (as ever)
+    yield "staff", staff
+
+
+def generate(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85, prefix: str = "") -> SampleProvince:
+    sample = SampleProvince()
+    for entity, rows in stream(as_of, endpoints=endpoints, seed=seed, prefix=prefix):
+        getattr(sample, entity).extend(rows)
     return sample

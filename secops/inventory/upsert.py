@@ -1,17 +1,24 @@
-"""Write validated inventory models to the store, upserting by code (re-import is idempotent)."""
+"""Write validated inventory models to the store, upserting by code (re-import is idempotent).
+
+Rows are written in batches with Core `insert()`/`update()` executemany (one statement per
+BATCH rows, not a flush per ORM object), inside the caller's transaction: still all-or-nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from secops.models import Agency, Assessment, Endpoint, InformationSystem, StaffMember
-from secops.store.base import Base
+from secops.store.base import Base, utcnow
 from secops.store.tables import AgencyRow, AssessmentRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
+
+BATCH = 5000  # rows per executemany
+LOOKUP = 500  # codes per IN (...): stays under SQLite's bound-parameter limit
 
 
 class Tally(BaseModel):
@@ -29,23 +36,52 @@ def _apply(row: Base, values: dict[str, Any]) -> bool:
     return changed
 
 
-def _upsert(session: Session, table: type[Base], items: list[tuple[str, dict[str, Any]]]) -> Tally:
+def _existing(session: Session, table: type[Base], codes: list[str], fields: list[str]) -> dict[str, Any]:
+    """code -> (id, *fields) of the rows already stored, as plain tuples (no ORM objects)."""
+    columns = [table.id, *(getattr(table, f) for f in fields)]  # type: ignore[attr-defined]
+    code_column = table.code  # type: ignore[attr-defined]
+    found: dict[str, Any] = {}
+    for chunk in range(0, len(codes), LOOKUP):
+        rows = session.execute(select(code_column, *columns).where(code_column.in_(codes[chunk:chunk + LOOKUP])))
+        found.update((row[0], tuple(row[1:])) for row in rows)
+    return found
+
+
+def _core(table: type[Base]) -> Table:
+    # Core, not the ORM class: ORM bulk inserts split a batch by which values are NULL.
+    return cast(Table, table.__table__)
+
+
+def _batches(rows: list[dict[str, Any]]) -> Any:
+    for start in range(0, len(rows), BATCH):
+        yield rows[start:start + BATCH]
+
+
+def _upsert(session: Session, table: type[Base], items: list[tuple[str, dict[str, Any]]],
+            inserted_codes: set[str] | None = None) -> Tally:
     tally = Tally()
-    codes = [code for code, _ in items]
-    existing = {}
-    for chunk in range(0, len(codes), 500):  # stay under SQLite's bound-parameter limit
-        part = codes[chunk:chunk + 500]
-        existing.update({r.code: r for r in session.scalars(select(table).where(table.code.in_(part)))})  # type: ignore[attr-defined]
+    if not items:
+        return tally
+    fields = list(items[0][1])
+    existing = _existing(session, table, [code for code, _ in items], fields)
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    now = utcnow()
     for code, values in items:
-        row = existing.get(code)
-        if row is None:
-            session.add(table(code=code, **values))
-            tally.inserted += 1
-        elif _apply(row, values):
-            tally.updated += 1
+        stored = existing.get(code)
+        if stored is None:
+            new.append({"code": code, **values})
+        elif any(old != values[f] for f, old in zip(fields, stored[1:], strict=True)):
+            changed.append({"id": stored[0], **values, "updated_at": now})
         else:
             tally.unchanged += 1
-    session.flush()
+    for batch in _batches(new):
+        session.execute(insert(_core(table)), batch)  # Core: one executemany per batch
+    for batch in _batches(changed):
+        session.execute(update(table), batch)  # ORM bulk UPDATE by primary key
+    if inserted_codes is not None:
+        inserted_codes.update(row["code"] for row in new)
+    tally.inserted, tally.updated = len(new), len(changed)
     return tally
 
 
@@ -116,22 +152,38 @@ def upsert_assessments(session: Session, assessments: Sequence[Assessment]) -> T
 
 def upsert_endpoints(session: Session, endpoints: Sequence[Endpoint], run_id: int | None = None) -> Tally:
     ids = agency_ids(session)
+    inserted: set[str] = set()
     tally = _upsert(session, EndpointRow, [(e.code, {
         "hostname": e.hostname, "ips": list(e.ips), "mac": e.mac, "os_family": e.os_family.value,
         "role": e.role.value, "agency_id": ids[e.owner],
-    }) for e in endpoints])
-    add_inventory_evidence(session, endpoints, run_id)
+    }) for e in endpoints], inserted)
+    add_inventory_evidence(session, endpoints, run_id, new_endpoints=inserted)
     return tally
 
 
-def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_id: int | None) -> int:
-    """Evidence declared in the inventory, added once per (endpoint, source, observed_at)."""
+def _endpoint_ids(session: Session, codes: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in range(0, len(codes), LOOKUP):
+        rows = session.execute(select(EndpointRow.code, EndpointRow.id)
+                               .where(EndpointRow.code.in_(codes[chunk:chunk + LOOKUP])))
+        found.update((code, endpoint_id) for code, endpoint_id in rows)
+    return found
+
+
+def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_id: int | None,
+                           new_endpoints: set[str] | None = None) -> int:
+    """Evidence declared in the inventory, added once per (endpoint, source, observed_at).
+
+    Endpoints inserted by this same import (new_endpoints) cannot have stored evidence yet, so
+    only the others are looked up.
+    """
     with_evidence = [e for e in endpoints if e.protection is not None]
     if not with_evidence:
         return 0
-    endpoint_ids = dict(session.execute(select(EndpointRow.code, EndpointRow.id)).all())
+    endpoint_ids = _endpoint_ids(session, [e.code for e in with_evidence])
+    new = new_endpoints or set()
     keys = {(endpoint_ids[e.code], e.protection.source.value, e.protection.observed_at)  # type: ignore[union-attr]
-            for e in with_evidence}
+            for e in with_evidence if e.code not in new}
     seen: set[tuple[int, str, Any]] = set()
     key_list = sorted(keys, key=lambda k: (k[0], k[1]))
     for chunk in range(0, len(key_list), 300):
@@ -139,7 +191,7 @@ def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_
         rows = session.execute(select(EvidenceRow.endpoint_id, EvidenceRow.source, EvidenceRow.observed_at)
                                .where(tuple_(EvidenceRow.endpoint_id, EvidenceRow.source).in_([k[:2] for k in part])))
         seen.update((eid, src, obs) for eid, src, obs in rows)
-    added = 0
+    rows_to_add: list[dict[str, Any]] = []
     for endpoint in with_evidence:
         ev = endpoint.protection
         assert ev is not None
@@ -147,11 +199,12 @@ def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_
         if key in seen:
             continue
         seen.add(key)
-        session.add(EvidenceRow(endpoint_id=key[0], status=ev.status.value, product=ev.product,
-                                source=ev.source.value, observed_at=ev.observed_at, detail=ev.detail, run_id=run_id))
-        added += 1
-    session.flush()
-    return added
+        rows_to_add.append({"endpoint_id": key[0], "status": ev.status.value, "product": ev.product,
+                            "source": ev.source.value, "observed_at": ev.observed_at, "detail": ev.detail,
+                            "run_id": run_id})
+    for batch in _batches(rows_to_add):
+        session.execute(insert(_core(EvidenceRow)), batch)
+    return len(rows_to_add)
 
 
 def upsert_staff(session: Session, staff: Sequence[StaffMember]) -> Tally:

@@ -15,14 +15,17 @@ from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
 from secops.grade.engine import GradeCell
-from secops.grade.facts import AgencyNode, Facts, load_agencies, load_facts
+from secops.grade.facts import AgencyNode, Facts, load_agencies
 from secops.grade.filters import matches
 from secops.grade.policy import TargetPolicy
+from secops.grade.sql import endpoint_max_age
 from secops.inventory.tree import find_agency, subtree
-from secops.grade.record import endpoint_max_age
 from secops.store.tables import GradeRow, MetaRow, RunRow
 
 SCHEMA_VERSION = 1
+# Endpoint fix lists scale with the nation: the dashboard model keeps this many per target (what
+# the HTML page shows); fix.csv and dashboard.json stream every one of them (report/export.py).
+FIX_PREVIEW = 300
 
 
 class TargetInfo(BaseModel):
@@ -81,7 +84,8 @@ class Dashboard(BaseModel):
     targets: list[TargetInfo]
     agencies: list[AgencyGrades] = Field(description="the scope's subtree, parents before children")
     ranking: list[AgencyGrades] = Field(description="the scope's direct units, most targets missed first")
-    fix: list[FixItem]
+    fix: list[FixItem] = Field(description="records to fix, most urgent first; endpoints: the first FIX_PREVIEW "
+                                           "per target in memory, every one in the written exports")
     fix_counts: dict[str, int] = Field(description="target id -> number of records to fix")
     sections: dict[str, Any] = Field(default_factory=dict, description="stage-specific sections")
     kind_labels: dict[str, str] = Field(default_factory=dict, description="agency kind -> label (agency_kinds.yaml)")
@@ -100,7 +104,8 @@ def latest_grade_run(session: Session) -> RunRow:
     return run
 
 
-def _fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[FixItem]:
+def reference_fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[FixItem]:
+    """The fix lists from loaded facts: the reference that tests compare report/fixlist.py with."""
     as_of = facts.as_of.date()
     items: list[FixItem] = []
     for target in policy.targets:
@@ -144,23 +149,47 @@ def _fix_item(target_id: str, entity: str, agency: AgencyNode, record: dict[str,
                    code=record["code"], label=label, status=status, reason=reason, detail=detail)
 
 
-def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: str,
-                    agency_code: str | None = None) -> Dashboard:
+def scope_tree(session: Session, run: RunRow, agency_code: str | None
+               ) -> tuple[dict[int, AgencyNode], list[tuple[AgencyNode, int]], dict[str, dict[str, GradeCell]]]:
+    """Agencies active at the run's as-of date, the scope's subtree shown, and the run's cells."""
     as_of = run.as_of or run.started_at
-    facts = load_facts(session, as_of, endpoint_max_age(policy))
+    all_agencies = load_agencies(session, as_of.date())
     # The scope is today's province (or the agency asked for), also for runs graded before a merge.
-    root = find_agency(facts.agencies, agency_code or find_agency(load_agencies(session), None).code)
+    root = find_agency(all_agencies, agency_code or find_agency(load_agencies(session), None).code)
     cells: dict[str, dict[str, GradeCell]] = {}
     for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
         cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
-    tree = subtree(facts.agencies, root)
+    tree = subtree(all_agencies, root)
     if cells:  # agencies formed after this run (a later merge or split) had no grades then: not shown
         tree = [(node, depth) for node, depth in tree if depth == 0 or node.code in cells]
-    parent_code = {n.id: n.code for n in facts.agencies.values()}
+    return all_agencies, tree, cells
+
+
+def scope_ids(all_agencies: dict[int, AgencyNode], tree: list[tuple[AgencyNode, int]]) -> set[int] | None:
+    """The agency ids whose records are listed; None when that is every active agency."""
+    return None if len(tree) == len(all_agencies) else {node.id for node, _ in tree}
+
+
+def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: str,
+                    agency_code: str | None = None, *, with_fix: bool = True) -> Dashboard:
+    """The run's figures from its stored grade rows; the fix lists (unless with_fix is False, as
+    for the terminal summary) from SQL over the store as of the run's as-of time."""
+    from secops.report.fixlist import fix_count, target_fix_items  # it imports this module's FixItem
+
+    as_of = run.as_of or run.started_at
+    all_agencies, tree, cells = scope_tree(session, run, agency_code)
+    parent_code = {n.id: n.code for n in all_agencies.values()}
     agencies = [_agency_grades(node, depth, parent_code.get(node.parent_id or -1), cells.get(node.code, {}))
                 for node, depth in tree]
-    in_scope = {node.id for node, _ in tree}
-    fix = _fix_items(policy, facts, in_scope)
+    in_scope = scope_ids(all_agencies, tree)
+    fix: list[FixItem] = []
+    fix_counts: dict[str, int] = {}
+    if with_fix:
+        max_age = endpoint_max_age(policy)
+        for target in sorted(policy.targets, key=lambda t: t.id):
+            limit = FIX_PREVIEW if target.entity == "endpoints" else None
+            fix.extend(target_fix_items(session, target, as_of, max_age, in_scope, limit))
+            fix_counts[target.id] = fix_count(session, target, as_of, max_age, in_scope)
     meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).all())
     ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
     return Dashboard(
@@ -172,7 +201,7 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
         targets=[TargetInfo(id=t.id, key=t.key, title=t.title.get(lang), entity=t.entity, comparison=t.comparison,
                             threshold=str(t.threshold), fix=t.fix.get(lang) if t.fix else None)
                  for t in policy.targets],
-        fix=fix, fix_counts={t.id: sum(1 for f in fix if f.target_id == t.id) for t in policy.targets},
+        fix=fix, fix_counts={t.id: fix_counts.get(t.id, 0) for t in policy.targets},
         stages=_stages(session, run.id),
     )
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from secops.collect.audit_csv import audit_csv as _audit_csv
-from secops.report.data import Dashboard
+from secops.report.data import Dashboard, FixItem
 from secops.report.render import render_html, render_page
-from secops.safeio import ensure_folder, subfolder, write_file
+from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 
 GRADE_COLUMNS = ["run_id", "target_id", "agency_code", "agency_name", "agency_kind", "parent", "numerator",
                  "denominator", "unknown", "value", "threshold", "comparison", "status", "gap"]
@@ -42,15 +44,79 @@ def grades_csv(d: Dashboard) -> str:
     return out.getvalue()
 
 
-def fix_csv(d: Dashboard) -> str:
+def fix_csv_chunks(items: Iterable[FixItem], rows_per_chunk: int = 2000) -> Iterator[str]:
+    """fix.csv a page at a time (the items may stream from a query)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FIX_COLUMNS)
-    for item in d.fix:
-        writer.writerow([_safe_cell(v) for v in (
-            item.target_id, item.entity, item.agency_code, item.agency_name, item.code, item.label, item.status,
-            item.reason, json.dumps(item.detail, ensure_ascii=False, default=str) if item.detail else "")])
-    return out.getvalue()
+    for n, item in enumerate(items, 1):
+        writer.writerow(_fix_row(item))
+        if n % rows_per_chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def _fix_row(item: FixItem) -> list[str]:
+    return [_safe_cell(v) for v in (
+        item.target_id, item.entity, item.agency_code, item.agency_name, item.code, item.label, item.status,
+        item.reason, json.dumps(item.detail, ensure_ascii=False, default=str) if item.detail else "")]
+
+
+def fix_csv(d: Dashboard) -> str:
+    return "".join(fix_csv_chunks(d.fix))
+
+
+FIX_SLOT = "__secops_fix_items__"
+
+
+def _json_frame(d: Dashboard) -> tuple[str, str]:
+    """dashboard.json before and after its `fix` array's items (the same JSON as one dump)."""
+    # The pages' content is already in the sections' own data: only their paths go to JSON.
+    data = d.model_copy(update={"fix": [], "sections": {
+        name: {k: v for k, v in section.items() if k != "pages"} if isinstance(section, dict) else section
+        for name, section in d.sections.items()}}).model_dump(mode="json")
+    data["fix"] = FIX_SLOT
+    head, tail = json.dumps(data, indent=2, ensure_ascii=False).split(json.dumps(FIX_SLOT), 1)
+    return head + "[", "\n  ]" + tail
+
+
+def _json_item(item: FixItem, first: bool) -> str:
+    text = item.model_dump_json(indent=2)  # pydantic's serializer: json.dumps with indent is pure Python
+    return ("" if first else ",") + "\n    " + text.replace("\n", "\n    ")
+
+
+def dashboard_json_chunks(d: Dashboard, items: Iterable[FixItem]) -> Iterator[str]:
+    head, tail = _json_frame(d)
+    yield head
+    for n, item in enumerate(items):
+        yield _json_item(item, n == 0)
+    yield tail
+
+
+def _write_fix_exports(d: Dashboard, folder: Path, formats: tuple[str, ...], items: Iterable[FixItem]) -> list[str]:
+    """dashboard.json and fix.csv in one pass over the records to fix (one query, not one per file)."""
+    names = [n for n, f in (("dashboard.json", "json"), ("fix.csv", "csv")) if f in formats]
+    if not names:
+        return []
+    with contextlib.ExitStack() as files:  # each file: unique temp name, no link followed, renamed at the end
+        handles = {name: files.enter_context(writing_file(folder / name)) for name in names}
+        json_out, csv_out = handles.get("dashboard.json"), handles.get("fix.csv")
+        head, tail = _json_frame(d)
+        writer = csv.writer(csv_out, lineterminator="\n") if csv_out else None
+        if json_out:
+            json_out.write(head)
+        if writer:
+            writer.writerow(FIX_COLUMNS)
+        for n, item in enumerate(items):
+            if json_out:
+                json_out.write(_json_item(item, n == 0))
+            if writer:
+                writer.writerow(_fix_row(item))
+        if json_out:
+            json_out.write(tail)
+    return names
 
 
 PAGE_PATH = re.compile(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.html")
@@ -71,8 +137,13 @@ def section_pages(d: Dashboard) -> list[dict]:  # type: ignore[type-arg]
     return pages
 
 
-def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
-    """Write each file to a temporary name and rename it, so a reader never sees half a report."""
+def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...] = FORMATS,
+                  fix_stream: Callable[[], Iterable[FixItem]] | None = None) -> dict[str, Path]:
+    """Write each file to a temporary name and rename it, so a reader never sees half a report.
+
+    fix_stream gives every record to fix (d.fix may hold only a preview); it is read once, page
+    by page, for dashboard.json and fix.csv together, so memory does not grow with the province."""
+    stream = fix_stream or (lambda: d.fix)
     ensure_folder(folder)  # a file in the way, another user's folder, read-only: `path: reason`
     files: dict[str, str] = {}
     if "html" in formats:
@@ -81,14 +152,8 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
     if "html" in formats:
         for page in pages:
             files[page["path"]] = render_page(d, templates, page["template"], page["context"])
-    if "json" in formats:
-        # The pages' content is already in the sections' own data: only their paths go to JSON.
-        files["dashboard.json"] = d.model_copy(update={"sections": {
-            name: {k: v for k, v in data.items() if k != "pages"} if isinstance(data, dict) else data
-            for name, data in d.sections.items()}}).model_dump_json(indent=2)
     if "csv" in formats:
         files["grades.csv"] = grades_csv(d)
-        files["fix.csv"] = fix_csv(d)
         if (audit := _audit_csv(d.sections.get("audit"))) is not None:  # issue 9: per-check audit results
             files["audit_checks.csv"] = audit
     written: dict[str, Path] = {}
@@ -96,4 +161,6 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
         relative = Path(name)
         parent = subfolder(folder, relative.parent) if relative.parent != Path(".") else folder
         written[name] = write_file(parent / relative.name, text)  # unique temp name, no symlink followed
+    for name in _write_fix_exports(d, folder, formats, stream()):
+        written[name] = folder / name
     return written

@@ -22,6 +22,7 @@ def messages(templates: Path, lang: str) -> dict[str, str]:
     return table
 
 
+@lru_cache(maxsize=4)  # one per templates folder: a report with hundreds of pages compiles each template once
 def environment(templates: Path) -> jinja2.Environment:
     # autoescape=True for every template, whatever its extension: hostnames, banners and command
     # output are untrusted and must never become markup.

@@ -1,0 +1,150 @@
+"""Performance bench (issue 12): load, grade and report of the sample province at several sizes,
+each next to the plain-SQL aggregation of the same counts on the same database; `secops --version`.
+
+Run:  python bench/perf.py                      # 10k and 200k endpoints (a few minutes)
+      python bench/perf.py --million            # adds 1M endpoints (several minutes more)
+      python bench/perf.py --code /work/main     # the same bench against another checkout (before/after)
+      python bench/perf.py --sizes 10000 --pg      # PostgreSQL beside SQLite
+
+Every step runs the real `secops` command in a child process; its wall time and its own peak RSS
+(from wait4) are printed. Everything is local: a temporary SQLite file, and with --pg a throwaway
+PostgreSQL server on loopback (tests/pg_server.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_secops(code: Path, db: str, *args: str) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) of the child and its stdout, for one `secops` command."""
+    env = {**os.environ, "PYTHONPATH": str(code), "COLUMNS": "120"}
+    env.pop("SECOPS_DB", None)
+    command = [sys.executable, "-m", "secops", *(["--db", db] if db else []), *args]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=code)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0, 1):  # 1: targets not met is a normal outcome of grade
+        raise SystemExit(f"`secops {' '.join(args)}` failed ({proc.returncode}):\n{out[-3000:]}")
+    return elapsed, usage.ru_maxrss / 1024, out
+
+
+def _stored(moment: dt.datetime) -> str:
+    # How SQLAlchemy stores a UTC datetime in SQLite (secops.store.base.UTCDateTime).
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+PLAIN_SQL = {
+    "systems": """SELECT agency_id, COUNT(*), SUM(state = 'plan_deployed' AND level IS NOT NULL)
+                  FROM information_systems GROUP BY agency_id""",
+    "endpoints": """WITH ranked AS (
+                      SELECT endpoint_id, status, observed_at, ROW_NUMBER() OVER (
+                        PARTITION BY endpoint_id ORDER BY observed_at DESC, id DESC) AS rn
+                      FROM protection_evidence WHERE observed_at <= :as_of)
+                    SELECT e.agency_id, COUNT(*),
+                           SUM(r.status = 'protected' AND r.observed_at >= :cutoff),
+                           SUM(r.endpoint_id IS NULL OR r.observed_at < :cutoff OR r.status = 'unknown')
+                    FROM endpoints e LEFT JOIN ranked r ON r.endpoint_id = e.id AND r.rn = 1
+                    GROUP BY e.agency_id""",
+    "staff": """SELECT agency_id, SUM(is_head), SUM(is_head AND awareness_date <= :day), COUNT(*),
+                       SUM(informed_date <= :day), SUM(training_date <= :day)
+                FROM staff GROUP BY agency_id""",
+}
+
+
+def plain_sql_seconds(db_file: Path, as_of: dt.datetime, max_age_days: int = 7) -> float:
+    """The floor: the same per-agency counts (T1..T5) by hand-written SQL, best of three."""
+    params = {"as_of": _stored(as_of), "cutoff": _stored(as_of - dt.timedelta(days=max_age_days)),
+              "day": as_of.date().isoformat()}
+    best = float("inf")
+    for _ in range(3):
+        conn = sqlite3.connect(db_file)
+        start = time.perf_counter()
+        for sql in PLAIN_SQL.values():
+            conn.execute(sql, params).fetchall()
+        best = min(best, time.perf_counter() - start)
+        conn.close()
+    return best
+
+
+def line(label: str, seconds: float, mib: float, floor: float | None = None) -> None:
+    ratio = f"   {seconds / floor:6.1f}x plain SQL ({floor:.2f} s)" if floor else ""
+    print(f"  {label:<10} {seconds:8.2f} s  peak {mib:7.1f} MiB{ratio}", flush=True)
+
+
+def bench_size(code: Path, endpoints: int, workdir: Path) -> None:
+    print(f"{endpoints:,} endpoints (SQLite)", flush=True)
+    db_file = workdir / f"bench-{endpoints}.db"
+    as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    seconds, mib, _ = run_secops(code, str(db_file), "inventory", "sample", "--endpoints", str(endpoints))
+    line("load", seconds, mib)
+    floor = plain_sql_seconds(db_file, as_of)
+    seconds, mib, _ = run_secops(code, str(db_file), "grade", "--as-of", as_of.isoformat())
+    line("grade", seconds, mib, floor)
+    out = workdir / f"out-{endpoints}"
+    seconds, mib, _ = run_secops(code, str(db_file), "report", "--out", str(out))
+    line("report", seconds, mib, floor)
+    sizes = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+    print("  outputs    " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())), flush=True)
+    db_file.unlink()
+
+
+def bench_pg(code: Path, endpoints: int, workdir: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.pg_server import PostgresServer
+
+    print(f"{endpoints:,} endpoints (PostgreSQL, a fresh local server)", flush=True)
+    server = PostgresServer()
+    try:
+        url = server.start()
+        as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        for label, args in (("load", ("inventory", "sample", "--endpoints", str(endpoints))),
+                            ("grade", ("grade", "--as-of", as_of.isoformat())),
+                            ("report", ("report", "--out", str(workdir / f"pg-out-{endpoints}")))):
+            seconds, mib, _ = run_secops(code, url, *args)
+            line(label, seconds, mib)
+    finally:
+        server.stop()
+
+
+def bench_version(code: Path) -> None:
+    times = sorted(run_secops(code, "", "--version")[0] for _ in range(7))
+    print(f"secops --version: median {times[3]:.3f} s, best {times[0]:.3f} s (7 runs)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,200000", help="comma-separated endpoint counts")
+    parser.add_argument("--million", action="store_true", help="also 1,000,000 endpoints")
+    parser.add_argument("--code", type=Path, default=ROOT, help="secops checkout to measure [this one]")
+    parser.add_argument("--pg", action="store_true",
+                        help="also load, grade and report on a throwaway PostgreSQL (tests/pg_server.py)")
+    args = parser.parse_args()
+    code = args.code.resolve()
+    print(f"secops from {code}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}; "
+          f"sqlite {sqlite3.sqlite_version}")
+    bench_version(code)
+    sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
+    with tempfile.TemporaryDirectory(prefix="secops-bench-") as tmp:
+        for size in sizes:
+            bench_size(code, size, Path(tmp))
+            if args.pg:
+                bench_pg(code, size, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The records that targets are graded on, as SQL: one subquery per entity, as of a time.
+
+Mirrors grade/facts.py (the reference) column for column: every column of the entity's table,
+with dates after the as-of time read as NULL (what was not yet true then), and for endpoints the
+protection derived from the newest evidence at or before the as-of time (a window function, the
+same on SQLite and PostgreSQL), `unknown` when there is none or it is older than the max age.
+Records retired on or before the as-of day, or whose agency is, do not count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Subquery, Table, case, func, null, or_, select, true, type_coerce
+
+from secops.grade.compile import date_kind
+from secops.models import ProtectionStatus
+from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
+
+TABLES: dict[str, Any] = {"systems": SystemRow.__table__, "endpoints": EndpointRow.__table__,
+                          "staff": StaffRow.__table__}
+
+
+def known_then(column: ColumnElement[Any], as_of: dt.datetime) -> ColumnElement[Any]:
+    kind = date_kind(column)
+    if kind is None:
+        return column
+    bound: dt.date = as_of if kind == "datetime" else as_of.date()
+    return type_coerce(case((column > bound, null()), else_=column), column.type)
+
+
+def newest_evidence(as_of: dt.datetime) -> Subquery:
+    """Per endpoint, its newest evidence observed at or before as_of (ties: the highest id)."""
+    ev = EvidenceRow.__table__
+    rank = func.row_number().over(partition_by=ev.c.endpoint_id, order_by=(ev.c.observed_at.desc(), ev.c.id.desc()))
+    ranked = (select(ev.c.endpoint_id, ev.c.status, ev.c.product, ev.c.source, ev.c.observed_at, ev.c.detail,
+                     rank.label("rn"))
+              .where(ev.c.observed_at <= as_of).subquery("ranked"))
+    return (select(ranked.c.endpoint_id, ranked.c.status, ranked.c.product, ranked.c.source,
+                   ranked.c.observed_at, ranked.c.detail)
+            .where(ranked.c.rn == 1).subquery("newest"))
+
+
+def _active(table: Any, day: dt.date) -> ColumnElement[bool]:
+    """Not retired on or before day (grade/facts.py active_on); tables without retirement: all."""
+    if "retired_at" not in table.c:
+        return true()
+    return or_(table.c.retired_at.is_(None), table.c.retired_at > day)
+
+
+def _counted(stmt: Select[Any], table: Any, as_of: dt.datetime) -> Select[Any]:
+    # A record counts when neither it nor its agency is retired on or before the as-of day.
+    agencies = AgencyRow.__table__
+    day = as_of.date()
+    return stmt.join(agencies, agencies.c.id == table.c.agency_id).where(_active(table, day), _active(agencies, day))
+
+
+def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None) -> Subquery:
+    table: Table = TABLES[entity]
+    columns: list[ColumnElement[Any]] = [known_then(c, as_of).label(c.name) for c in table.c]
+    if entity != "endpoints":
+        return _counted(select(*columns).select_from(table), table, as_of).subquery(entity)
+    ev = newest_evidence(as_of)
+    whens: list[tuple[ColumnElement[bool], str]] = [(ev.c.endpoint_id.is_(None), ProtectionStatus.unknown.value)]
+    if max_age_days is not None:
+        whens.append((ev.c.observed_at < as_of - dt.timedelta(days=max_age_days), ProtectionStatus.unknown.value))
+    protection = case(*whens, else_=ev.c.status)
+    stmt = (select(*columns, protection.label("protection"), ev.c.status.label("evidence_status"),
+                   ev.c.product.label("product"), ev.c.source.label("evidence_source"),
+                   ev.c.observed_at.label("observed_at"), ev.c.detail.label("evidence_detail"))
+            .select_from(table.outerjoin(ev, ev.c.endpoint_id == table.c.id)))
+    return _counted(stmt, table, as_of).subquery(entity)

@@ -1,0 +1,53 @@
+"""Sub-commands imported only when used: `secops --version` and `secops grade` do not pay for
+nmap, paramiko, jinja2 or APScheduler.
+
+A sub-command is registered by name and "module:attribute" (a typer app or a command function);
+the module is imported when click asks for that command (running it, or listing `--help`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # annotations only: typer 0.29 vendors click, older typer uses the click package
+    from typer import _click as click
+
+_REGISTRY: dict[str, str] = {}
+
+
+def lazy_command(name: str, target: str) -> None:
+    """Register `secops NAME` as TARGET ("package.module:app_or_function"), imported on first use;
+    "package.module:factory()" calls a function that returns the typer app."""
+    _REGISTRY[name] = target
+
+
+def _load(name: str, target: str) -> click.Command:
+    module_name, _, attribute = target.partition(":")
+    obj: Any = getattr(importlib.import_module(module_name), attribute.removesuffix("()"))
+    if attribute.endswith("()"):
+        obj = obj()
+    if isinstance(obj, typer.Typer):  # a group of sub-commands, as add_typer would make it
+        command: click.Command = typer.main.get_group(obj)
+    else:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name)(obj)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """The root group: eager commands as typer defines them, plus the lazily imported ones."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        eager = super().list_commands(ctx)
+        return eager + [name for name in _REGISTRY if name not in eager]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _REGISTRY and cmd_name not in self.commands:
+            self.commands[cmd_name] = _load(cmd_name, _REGISTRY[cmd_name])
+        return super().get_command(ctx, cmd_name)

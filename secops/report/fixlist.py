@@ -1,0 +1,95 @@
+"""The lists of records to fix, streamed from SQL page by page (never all records in memory).
+
+For each target (by id), the records in its denominator that do not meet its numerator, most
+urgent first: unprotected before degraded before unknown endpoints, higher-level systems first,
+then by agency code and record code — the order report/data.py's reference sort gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal, select
+from sqlalchemy.orm import Session
+
+from secops.grade.compile import compile_filter
+from secops.grade.facts import protection_from
+from secops.grade.policy import Target, TargetPolicy
+from secops.grade.sources import record_source
+from secops.grade.sql import endpoint_max_age
+from secops.report.data import FixItem
+from secops.store.tables import AgencyRow
+
+PAGE = 2000
+PROTECTION_URGENCY = {"unprotected": 0, "degraded": 1, "unknown": 2}
+
+
+def _rank(entity: str, records: Any) -> ColumnElement[Any]:
+    if entity == "endpoints":
+        return case(*((records.c.protection == status, rank) for status, rank in PROTECTION_URGENCY.items()),
+                    else_=3)
+    if entity == "systems":
+        return -func.coalesce(records.c.level, 0)
+    return literal(0)
+
+
+def _ordered(session: Session, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    # Python sorts strings by code point; PostgreSQL's default collation may not: ask for "C".
+    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
+
+
+def _item(target: Target, row: Any, as_of: dt.datetime, max_age: int | None) -> FixItem:
+    entity = target.entity
+    if entity == "systems":
+        label, status, reason, detail = row.name, row.state, "", {"level": row.level}
+    elif entity == "endpoints":
+        prot = protection_from(row.evidence_status, row.product, row.evidence_source, row.observed_at,
+                               row.evidence_detail, as_of, max_age)
+        label, status, reason = row.hostname, row.protection, prot["protection_reason"]
+        detail = {"ips": row.ips, "product": prot["product"], "source": prot["evidence_source"],
+                  "observed_at": prot["observed_at"].isoformat() if prot["observed_at"] else None}
+    else:
+        label, status, reason, detail = row.code, "missing " + ", ".join(sorted(target.numerator)), "", {}
+    return FixItem(target_id=target.id, entity=entity, agency_code=row.agency_code, agency_name=row.agency_name,
+                   code=row.code, label=label, status=status, reason=reason, detail=detail)
+
+
+def _to_fix(target: Target, records: Any, as_of: dt.datetime, agency_ids: Collection[int] | None) -> list[Any]:
+    """WHERE clauses: in the target's denominator, not in its numerator (NULL-safe), in scope."""
+    den = compile_filter(records.c, target.denominator, as_of)
+    num = compile_filter(records.c, target.numerator, as_of)
+    where = [den, case((num, 0), else_=1) == 1]
+    if agency_ids is not None:
+        where.append(records.c.agency_id.in_(sorted(agency_ids)))
+    return where
+
+
+def target_fix_items(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
+                     agency_ids: Collection[int] | None = None, limit: int | None = None) -> Iterator[FixItem]:
+    records = record_source(target.entity, as_of, max_age)
+    agencies = AgencyRow.__table__
+    stmt = (select(records, agencies.c.code.label("agency_code"), agencies.c.name.label("agency_name"))
+            .join(agencies, agencies.c.id == records.c.agency_id)
+            .where(*_to_fix(target, records, as_of, agency_ids))
+            .order_by(_rank(target.entity, records), _ordered(session, agencies.c.code),
+                      _ordered(session, records.c.code))
+            .limit(limit))
+    for row in session.execute(stmt.execution_options(yield_per=PAGE)):
+        yield _item(target, row, as_of, max_age)
+
+
+def fix_count(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
+              agency_ids: Collection[int] | None = None) -> int:
+    records = record_source(target.entity, as_of, max_age)
+    stmt = select(func.count()).select_from(records).where(*_to_fix(target, records, as_of, agency_ids))
+    return int(session.scalar(stmt) or 0)
+
+
+def fix_items(session: Session, policy: TargetPolicy, as_of: dt.datetime,
+              agency_ids: Collection[int] | None = None) -> Iterator[FixItem]:
+    """Every target's list, targets in id order; agency_ids None means every agency."""
+    max_age = endpoint_max_age(policy)
+    for target in sorted(policy.targets, key=lambda t: t.id):
+        yield from target_fix_items(session, target, as_of, max_age, agency_ids)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from secops.cliutil import AppState  # noqa: E402
-from secops.config import Settings  # noqa: E402
-from secops.grade.cli import run_grade  # noqa: E402
-from secops.inventory.load_sample import load_sample  # noqa: E402
-from secops.report.publish import publish  # noqa: E402
+from secops.cliutil import AppState
+from secops.config import Settings
+from secops.grade.cli import run_grade
+from secops.inventory.load_sample import load_sample
+from secops.report.publish import publish
 
 
 def peak_mib() -> float:
@@ -38,7 +38,7 @@ def bench(endpoints: int) -> None:
     print(f"sample province with {endpoints} endpoints")
     with tempfile.TemporaryDirectory() as tmp:
         state = AppState(Settings(db=str(Path(tmp) / "bench.db"), output=Path(tmp) / "out"))
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         timed("load sample", lambda: load_sample(state.db(), now, endpoints=endpoints))
         timed("reload (idempotent)", lambda: load_sample(state.db(), now, endpoints=endpoints))
         run_id = timed("grade", lambda: run_grade(state, now))

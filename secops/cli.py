@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -36,11 +35,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Optional[str] = typer.Option(None, "--db", envvar="SECOPS_DB",
+    db: str | None = typer.Option(None, "--db", envvar="SECOPS_DB",
                                      help="SQLAlchemy URL or SQLite file path [default: user data dir]"),
-    policies: Optional[Path] = typer.Option(None, "--policies", envvar="SECOPS_POLICIES",
+    policies: Path | None = typer.Option(None, "--policies", envvar="SECOPS_POLICIES",
                                             help="policies folder; files missing there fall back to the bundled ones"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", envvar="SECOPS_OUTPUT",
+    output: Path | None = typer.Option(None, "--output", "-o", envvar="SECOPS_OUTPUT",
                                           help="folder for reports [default: ./secops-reports]"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
     debug: bool = typer.Option(False, "--debug", help="show a Python traceback for unexpected errors"),

@@ -25,12 +25,12 @@ from secops.register.annual import current_year_report
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
+from secops.safeio import write_file
 from secops.schedule.jobs import StageStep, load_jobs
 from secops.schedule.runner import StageOutcome, run_status, run_step
+from secops.stages import StageOptions
 from secops.store.db import safe_url
 from secops.textsafe import printable
-from secops.stages import StageOptions
-from secops.safeio import write_file
 
 LOCAL_ENDPOINT = "SAMPLE-LOCAL"
 DEMO_SCOPE = f"""# Written by `secops demo`: the demo may scan this machine's loopback address and nothing else.
@@ -98,7 +98,7 @@ def demo_command(
     folder.mkdir(parents=True, exist_ok=True)
     db = app_state.db()
     console.print(f"database: {safe_url(db.url)}", highlight=False, markup=False)
-    load_sample(db, dt.datetime.now(dt.timezone.utc), endpoints=endpoints, seed=seed)
+    load_sample(db, dt.datetime.now(dt.UTC), endpoints=endpoints, seed=seed)
     console.print(describe_sample(db), highlight=False, markup=False)
     register_local_machine(app_state)
     run_id = start_run(db, "job", job_name="demo", agency_code=PROVINCE[0])

@@ -148,7 +148,7 @@ class Agency(_Model):
         return value.value if isinstance(value, AgencyKind) else value
 
     @model_validator(mode="after")
-    def _parent_rule(self) -> "Agency":
+    def _parent_rule(self) -> Agency:
         if self.kind == AgencyKind.province.value and self.parent:
             raise ValueError("a province has no parent")
         if self.kind != AgencyKind.province.value and not self.parent:
@@ -212,7 +212,7 @@ class InformationSystem(_Model):
         return value
 
     @model_validator(mode="after")
-    def _register_rules(self) -> "InformationSystem":
+    def _register_rules(self) -> InformationSystem:
         approved = self.approval_status is ApprovalStatus.approved
         if approved and self.level is None:
             self.level = self.proposed_level
@@ -281,7 +281,7 @@ class ProtectionEvidence(_Model):
     @classmethod
     def _aware(cls, value: dt.datetime) -> dt.datetime:
         # Naive timestamps are taken as UTC so comparisons with max-age never mix kinds.
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class Endpoint(_Model):

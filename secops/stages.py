@@ -12,8 +12,9 @@ only for a failure of the stage itself (the caller then records the stage as `fa
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 

@@ -112,4 +112,4 @@ def path_with(folder: Path) -> str:
 
 
 def days_ago(days: int) -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=days)

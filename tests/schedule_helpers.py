@@ -97,7 +97,7 @@ class DaemonProcess:
                    "-o", str(output), "daemon"]
         self.proc = subprocess.Popen(command, stdout=self.handle, stderr=subprocess.STDOUT, env=child_env(),
                                      cwd=str(log.parent))
-        self.started = dt.datetime.now(dt.timezone.utc)
+        self.started = dt.datetime.now(dt.UTC)
 
     @property
     def pid(self) -> int:

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from annual_helpers import build_register, policies_with_contacts
+
 from secops.config import Settings
 from secops.register.annual import annual_report
 

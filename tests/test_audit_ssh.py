@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
+from audit_helpers import Host, SshLab, keygen, sha256_fingerprint
 from sqlalchemy import select
 
-from audit_helpers import Host, SshLab, keygen, sha256_fingerprint
 from secops.collect.tables import AuditHostRow
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, GradeRow, RunRow

@@ -24,8 +24,17 @@ from secops.discover.gaps import stale_endpoints
 from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow
 from secops.store.db import Database
 from secops.store.tables import EndpointRow, RunRow
-from tests.discover_helpers import (AGENCY, NMAP, Listeners, days_ago, free_port, path_with, recording_nmap,
-                                    seed_inventory, write_scope)
+from tests.discover_helpers import (
+    AGENCY,
+    NMAP,
+    Listeners,
+    days_ago,
+    free_port,
+    path_with,
+    recording_nmap,
+    seed_inventory,
+    write_scope,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(240)

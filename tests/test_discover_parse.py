@@ -34,7 +34,7 @@ def test_recorded_loopback_scan_with_services_and_os() -> None:
     # The best OS match (highest accuracy) is kept with its accuracy.
     assert (web.os_name, web.os_accuracy, web.os_family) == ("Linux 5.0 - 5.2", 97, "Linux")
     assert scan.hosts[1].os_name is None and scan.hosts[1].open_ports() == []
-    assert scan.finished_at == dt.datetime(2026, 11, 23, 11, 16, 53, tzinfo=dt.timezone.utc)
+    assert scan.finished_at == dt.datetime(2026, 11, 23, 11, 16, 53, tzinfo=dt.UTC)
 
 
 def test_ping_scan_has_hosts_without_ports() -> None:
@@ -82,7 +82,7 @@ def test_incomplete_or_foreign_documents_are_refused(text: str, expected: str) -
 
 
 def _chunk(xml: str, targets: list[str]) -> ChunkOutput:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return ChunkOutput(targets=targets, command=["nmap", "-oX", "-", *targets], started_at=now, finished_at=now, xml=xml)
 
 

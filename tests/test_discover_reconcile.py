@@ -72,7 +72,7 @@ def test_conflicts_are_reported(inventory, host: Host, candidates: dict) -> None
 
 def test_store_updates_last_seen_only_for_matches(inventory) -> None:  # type: ignore[no-untyped-def]
     db = inventory
-    earlier, now = days_ago(3), dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    earlier, now = days_ago(3), dt.datetime.now(dt.UTC).replace(microsecond=0)
     with db.session() as session:
         session.get(EndpointRow, 3).last_seen = earlier  # type: ignore[union-attr]
         before = {e.code: e.updated_at for e in session.scalars(select(EndpointRow))}

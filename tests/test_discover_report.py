@@ -24,7 +24,7 @@ def test_hostile_strings_are_escaped_and_risky_ports_flagged(cli, db_path: Path,
     run_id = start_run(db, "discover", agency_code=AGENCY)
     plan = ScopePlan(agency_code=AGENCY, scope_file="scope.yaml", requested=["192.0.2.0/29"], networks=["192.0.2.0/29"])
     scan_id = create_scan(db, run_id, plan, "services", ["-sV"], "7.93")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     record = record_chunk(db, run_id, scan_id, ChunkOutput(targets=["192.0.2.0/29"], command=[], started_at=now,
                                                            finished_at=now, xml=FIXTURE.read_text(encoding="utf-8")))
     assert dict(record.matches) == {"matched": 1, "unregistered": 1}  # PC01 by MAC

@@ -17,7 +17,7 @@ from secops.inventory.importer import import_files
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
-AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 # (target, agency) -> (numerator, denominator, unknown, status, gap), worked out by hand from the fixture.
 EXPECTED = {
@@ -75,7 +75,7 @@ def test_rollup_sums_counts_not_percentages(small_db):
 
 def test_stale_evidence_becomes_fresh_when_as_of_moves_back(small_db):
     # As of 2026-11-05, E2's evidence (2026-11-01) is 4 days old: protected; E1's (11-19) is in the future.
-    cells = cells_by_key(grade_store(small_db, load_targets(POLICIES), dt.datetime(2026, 11, 5, tzinfo=dt.timezone.utc)))
+    cells = cells_by_key(grade_store(small_db, load_targets(POLICIES), dt.datetime(2026, 11, 5, tzinfo=dt.UTC)))
     s1 = cells[("T2", "S1")]
     assert (s1.numerator, s1.unknown) == (1, 4)  # E2 protected; E1, E3, E5 (all later) and E4 (none) unknown
 

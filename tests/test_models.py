@@ -59,4 +59,4 @@ def test_agency_parent_rules():
 
 def test_naive_evidence_time_is_utc():
     ev = ProtectionEvidence(status="protected", observed_at=dt.datetime(2026, 1, 1, 8, 0))
-    assert ev.observed_at.tzinfo is dt.timezone.utc
+    assert ev.observed_at.tzinfo is dt.UTC

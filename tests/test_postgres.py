@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from secops.errors import InputRowsError
 from secops.grade.policy import load_levels, load_targets
 from secops.grade.record import grade_store
 from secops.inventory.importer import import_files
-from secops.errors import InputRowsError
 from secops.store.db import Database, current_revision, head_revision
 from tests.pg_server import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 FILES = [FIXTURES / "small.yaml", FIXTURES / "endpoints.csv", FIXTURES / "staff.csv"]
-AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,8 @@ BAD = {
              "  - {merge: [C1], into: NEW, new: {name: Huyện, kind: district, parent: S1}}\n"),
              ":4: new.parent: a district cannot sit under a department"),
     "split-unassigned": (("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
-                         "  - split: C2\n    parts:\n      - {into: C1, systems: [SY2]}\n      - {into: C4, endpoints: [E3]}\n"),
+                         "  - split: C2\n    parts:\n      - {into: C1, systems: [SY2]}\n"
+                         "      - {into: C4, endpoints: [E3]}\n"),
                          ":4: parts: 3 record(s) of 'C2' are not assigned (endpoints E4, endpoints E5, staff K3)"),
     "split-foreign": (("version: 1\neffective_date: 2025-07-01\nreorganisations:\n"
                       "  - split: C2\n    parts:\n      - {into: C1, endpoints: [E7]}\n      - {into: C4, rest: true}\n"),

@@ -9,7 +9,7 @@ import pytest
 from secops.report.data import AgencyGrades, Dashboard, RunInfo
 from secops.report.export import section_pages
 
-NOW = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
 
 def dashboard_with(path: str) -> Dashboard:

@@ -12,7 +12,7 @@ from secops.store.db import Database
 
 def seeded(db_path: Path) -> None:
     database = Database(f"sqlite:///{db_path}")
-    load_sample(database, dt.datetime.now(dt.timezone.utc), endpoints=200)
+    load_sample(database, dt.datetime.now(dt.UTC), endpoints=200)
     database.dispose()
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from schedule_helpers import DaemonProcess, job_runs, make_policies, wait_until
 from sqlalchemy import func, select
 
-from schedule_helpers import DaemonProcess, job_runs, make_policies, wait_until
 from secops.inventory.load_sample import load_sample
 from secops.schedule.jobs import load_jobs
 from secops.schedule.schedules import add_schedule, remove_schedule
@@ -23,7 +23,7 @@ from secops.schedule.tables import LockRow, RunStageRow, apscheduler_jobs
 from secops.store.db import Database
 from secops.store.tables import GradeRow, RunRow
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 JOBS = {
     "grade": {"stages": ["grade"]},
     "grade-report": {"stages": ["grade", {"stage": "report", "needs": ["grade"]}]},
@@ -140,7 +140,7 @@ def test_no_overlap_when_a_run_outlasts_the_interval(lab: Lab) -> None:
     assert code == 0, daemon.text()
     runs = lab.runs("slow")
     assert len(runs) >= 2 and all(r.status == "ok" for r in runs), [(r.id, r.status) for r in runs]
-    for earlier, later in zip(runs, runs[1:]):
+    for earlier, later in zip(runs, runs[1:], strict=False):
         assert earlier.finished_at is not None and later.started_at >= earlier.finished_at, "runs overlapped"
     assert "maximum number of running instances reached" in daemon.text()
 
@@ -199,7 +199,7 @@ def test_two_daemons_on_one_database_never_double_run(lab: Lab) -> None:
     assert len(pids) == 1, f"runs by {pids}"
     active, standby = (a, b) if pids == {a.pid} else (b, a)
     assert "standing by" in standby.text() and "active daemon" not in standby.text()
-    for earlier, later in zip(runs, runs[1:]):
+    for earlier, later in zip(runs, runs[1:], strict=False):
         assert later.started_at >= earlier.finished_at  # type: ignore[operator]
 
     active.kill()

@@ -6,9 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from schedule_helpers import make_policies
 from sqlalchemy import func, select
 
-from schedule_helpers import make_policies
 from secops.cliutil import AppState
 from secops.config import Settings
 from secops.errors import SecopsError
@@ -33,7 +33,7 @@ JOBS = {
 def state(tmp_path: Path) -> AppState:
     policies = make_policies(tmp_path / "policies", jobs=JOBS)
     app_state = AppState(Settings(db=str(tmp_path / "s.db"), output=tmp_path / "out", policies=policies))
-    load_sample(app_state.db(), dt.datetime.now(dt.timezone.utc), endpoints=200)
+    load_sample(app_state.db(), dt.datetime.now(dt.UTC), endpoints=200)
     return app_state
 
 

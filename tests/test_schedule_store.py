@@ -13,9 +13,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from schedule_helpers import make_policies
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, func, inspect, select
 
-from schedule_helpers import make_policies
 from secops.cliutil import AppState
 from secops.config import Settings
 from secops.errors import SecopsError
@@ -36,7 +36,7 @@ from secops.store.db import Database, upgrade
 from secops.store.metadata import metadata
 from secops.store.tables import GradeRow, RunRow
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MY_TABLES = ("schedules", "run_stages", "scheduler_locks", JOBSTORE_TABLE)
 
 
@@ -265,6 +265,7 @@ def test_apscheduler_uses_the_migrated_table(db: Database) -> None:
 
 def test_downgrade_and_upgrade_again(db: Database) -> None:
     from alembic import command
+
     from secops.store.db import alembic_config
 
     cfg = alembic_config(str(db.engine.url))

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from schedule_helpers import make_policies
 from sqlalchemy import func, select
 
-from schedule_helpers import make_policies
 from secops.cliutil import AppState
 from secops.config import Settings
 from secops.grade.cli import run_grade
@@ -18,7 +18,7 @@ from secops.inventory.load_sample import load_sample
 from secops.report.publish import publish
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, GradeRow
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime.now(UTC).replace(microsecond=0)
 EVIL = '<script>alert("x")</script> Huyện & "Co"'
 
@@ -32,7 +32,8 @@ class Province:
         with self.db.session() as session:
             # Two leaf agencies (no sub-units) with the most endpoints: their grade is their own endpoints.
             parents = select(AgencyRow.parent_id).where(AgencyRow.parent_id.is_not(None))
-            ranked = session.execute(select(AgencyRow.code, func.count()).join(EndpointRow, EndpointRow.agency_id == AgencyRow.id)
+            ranked = session.execute(select(AgencyRow.code, func.count())
+                                     .join(EndpointRow, EndpointRow.agency_id == AgencyRow.id)
                                      .where(AgencyRow.id.not_in(parents))
                                      .group_by(AgencyRow.code).order_by(func.count().desc(), AgencyRow.code)).all()
             self.better, self.worse = ranked[0][0], ranked[1][0]

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from secops.collect import registry_evidence
 from secops.collect.batch import build_posix, parse_output
 from secops.collect.batch_windows import build_powershell
 from secops.collect.config import AuditConfig, Scope
 from secops.collect.credentials import NoCredentials, resolve
 from secops.collect.hostkeys import HostKeyError, HostKeyStore
-from secops.collect import registry_evidence
 from secops.collect.local import LocalTransport
 from secops.collect.smb import AccessDenied, RegistryUnavailable, SMBRegistryTransport
 from secops.collect.ssh import AuthFailed, SSHTransport, Unreachable
@@ -61,7 +61,7 @@ class HostAudit:
     facts: Facts | None = None  # what the host answered (kept for `--save-facts`)
     host_os: str = "unknown"
 
-    def fail(self, kind: str, message: str) -> "HostAudit":
+    def fail(self, kind: str, message: str) -> HostAudit:
         self.status, self.error_kind, self.message = "error", kind, message
         self.protection = ProtectionVerdict("unknown", None, f"error: {kind}: {message}")
         return self
@@ -156,7 +156,7 @@ def audit_host(target: HostTarget, policies: list[Policy], config: AuditConfig, 
         audit.fail("registry unavailable", str(exc))
     except TimeoutError as exc:
         audit.fail("timeout", str(exc))
-    except Exception as exc:  # noqa: BLE001 - one host's surprise must not stop the audit of the others
+    except Exception as exc:
         audit.fail("collect", f"{type(exc).__name__}: {exc}")
     audit.finished_at = utcnow()
     return audit

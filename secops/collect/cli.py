@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.markup import escape
@@ -34,21 +33,21 @@ def _plain(text: object) -> str:
 @user_errors
 def audit_command(
     ctx: typer.Context,
-    agency: Optional[str] = typer.Option(None, "--agency", help="audit this agency's endpoints (and its sub-units')"),
-    hosts: Optional[str] = typer.Option(None, "--hosts", help="comma-separated endpoint codes, hostnames or IPs"),
+    agency: str | None = typer.Option(None, "--agency", help="audit this agency's endpoints (and its sub-units')"),
+    hosts: str | None = typer.Option(None, "--hosts", help="comma-separated endpoint codes, hostnames or IPs"),
     local: bool = typer.Option(False, "--local", help="audit the machine secops runs on"),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="with --local: its endpoint code"),
-    config: Optional[Path] = typer.Option(None, "--config", help="audit config [default: $SECOPS_AUDIT_CONFIG "
+    endpoint: str | None = typer.Option(None, "--endpoint", help="with --local: its endpoint code"),
+    config: Path | None = typer.Option(None, "--config", help="audit config [default: $SECOPS_AUDIT_CONFIG "
                                           "or <data dir>/audit.yaml]"),
-    checks: Optional[Path] = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
+    checks: Path | None = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    save_facts: Optional[Path] = typer.Option(None, "--save-facts", help="also write what each host answered "
+    save_facts: Path | None = typer.Option(None, "--save-facts", help="also write what each host answered "
                                               "(JSON) for `secops checks eval --facts`"),
-    waivers: Optional[Path] = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
+    waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
-    from secops.remote.stage import audit_stage as run_stage
     from secops.grade.stage import run_stage as grade_stage
+    from secops.remote.stage import audit_stage as run_stage
 
     if sum(bool(x) for x in (hosts, local)) > 1:
         raise fail("give --hosts or --local, not both")
@@ -116,7 +115,7 @@ def _pack_line(p: dict) -> str:  # type: ignore[type-arg]
 
 @checks_app.command("list")
 @user_errors
-def checks_list(ctx: typer.Context, folder: Optional[Path] = typer.Option(None, "--checks")) -> None:
+def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--checks")) -> None:
     """List the check packs and how many checks each has."""
     packs = load_packs(folder or state(ctx).settings.checks)
     table = Table("policy", "name", "os", "checks", "protection", "file")
@@ -129,7 +128,7 @@ def checks_list(ctx: typer.Context, folder: Optional[Path] = typer.Option(None, 
 @checks_app.command("show")
 @user_errors
 def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="policy id, or policy_id:check_id"),
-                folder: Optional[Path] = typer.Option(None, "--checks")) -> None:
+                folder: Path | None = typer.Option(None, "--checks")) -> None:
     """Show a pack's checks, or one check with its rules and remediation."""
     pid, _, cid = policy_id.partition(":")
     pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
@@ -152,9 +151,9 @@ def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="p
 @checks_app.command("validate")
 @user_errors
 def checks_validate(
-    files: List[Path] = typer.Argument(..., help="policy files to check"),
+    files: list[Path] = typer.Argument(..., help="policy files to check"),
     strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
-    dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
 ) -> None:
     """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
     from secops.evaluate.checks_cli import validate_files
@@ -166,13 +165,13 @@ def checks_validate(
 @user_errors
 def checks_eval(
     ctx: typer.Context,
-    policies: List[Path] = typer.Argument(..., help="policy files"),
+    policies: list[Path] = typer.Argument(..., help="policy files"),
     facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
-    host: Optional[str] = typer.Option(None, "--host", help="only this host (label or address)"),
-    dialect: Optional[str] = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+    host: str | None = typer.Option(None, "--host", help="only this host (label or address)"),
+    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
     show: str = typer.Option("failed,not_applicable,error,waived", "--show", help="results listed per check"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
-    waivers: Optional[Path] = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
+    waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Evaluate policies against saved host answers, with no host contacted."""
     from secops.evaluate.checks_cli import eval_files
@@ -188,15 +187,15 @@ def hosts_trust(
     ctx: typer.Context,
     host: str = typer.Argument(..., help="address or hostname"),
     port: int = typer.Option(22, "--port", min=1, max=65535),
-    expected: Optional[str] = typer.Option(None, "--fingerprint", help="record only if the key has this SHA256 fingerprint"),
+    expected: str | None = typer.Option(None, "--fingerprint", help="record only if the key has this SHA256 fingerprint"),
     yes: bool = typer.Option(False, "--yes", help="do not ask (the fingerprint is still printed)"),
-    config: Optional[Path] = typer.Option(None, "--config", help="audit config (for its known_hosts path)"),
+    config: Path | None = typer.Option(None, "--config", help="audit config (for its known_hosts path)"),
 ) -> None:
     """Fetch HOST's key, show its fingerprint, and record it after the officer confirms."""
     store = HostKeyStore(load_config(config).known_hosts_path())
     try:
         key = fetch_host_key(host, port)
-    except Exception as exc:  # noqa: BLE001 - any connect failure is the user's to see
+    except Exception as exc:
         raise SecopsError(f"{host}:{port}: cannot fetch the host key: {exc}") from exc
     fp = fingerprint(key)
     console.print(f"{host}:{port} presents {key.get_name()} {fp}", markup=False, highlight=False)
@@ -223,7 +222,7 @@ def hosts_trust(
 
 @hosts_app.command("list")
 @user_errors
-def hosts_list(config: Optional[Path] = typer.Option(None, "--config")) -> None:
+def hosts_list(config: Path | None = typer.Option(None, "--config")) -> None:
     """Host keys in secops' known_hosts file."""
     store = HostKeyStore(load_config(config).known_hosts_path())
     table, _ = fitted_table(console, ["host", "key type", "fingerprint"], title=str(store.path))

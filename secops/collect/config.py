@@ -41,7 +41,7 @@ class Scope(_Strict):
     host_timeout: float = Field(default=300, gt=0, le=7200, description="whole audit of one host")
 
     @model_validator(mode="after")
-    def _one_password_source(self) -> "Scope":
+    def _one_password_source(self) -> Scope:
         if self.password_env and self.password_file:
             raise ValueError("give password_env or password_file, not both")
         if self.transport == "smb":

@@ -93,7 +93,9 @@ def evidence_import(
         err_console.print(f"unmatched {line}", markup=False, highlight=False, soft_wrap=True)
     if unmatched > len(result.unmatched):
         err_console.print(f"... and {unmatched - len(result.unmatched)} more unmatched row(s)", highlight=False)
-    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
     say(f"profile {result.profile} ({result.profile_title}), {result.chosen}; file read as {result.table}"
         + ("; DRAFT profile: headers not yet confirmed by a real export" if result.draft else ""))
     reference = result.reference.isoformat(timespec="seconds") if result.reference else "-"

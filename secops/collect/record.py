@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-
 from sqlalchemy.orm import Session
 
 from secops.collect.audit import HostAudit
-from secops.textsafe import printable
 from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.models import EvidenceSource
 from secops.store.db import Database
 from secops.store.tables import EvidenceRow
-
-
+from secops.textsafe import printable
 
 
 def record_host(db: Database, run_id: int, audit: HostAudit) -> int:
@@ -29,7 +26,8 @@ def add_host(session: Session, run_id: int, audit: HostAudit) -> int:
         run_id=run_id, endpoint_id=target.endpoint_id, endpoint_code=target.endpoint_code, label=target.label,
         address=target.address, transport=audit.transport, status=audit.status, error_kind=audit.error_kind,
         message=printable(audit.message or None), os_info=printable(audit.os_info or None),
-        protection=verdict.status, product=verdict.product, protection_detail=printable(verdict.detail), started_at=audit.started_at,
+        protection=verdict.status, product=verdict.product, protection_detail=printable(verdict.detail),
+        started_at=audit.started_at,
         finished_at=finished, round_trips=audit.round_trips,
         policies=[r.summary() for r in audit.results])
     for result in audit.results:

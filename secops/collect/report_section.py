@@ -18,8 +18,8 @@ from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.config import Settings
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_packs
-from secops.report.render import messages
 from secops.report.data import Dashboard
+from secops.report.render import messages
 from secops.store.tables import AgencyRow, EndpointRow
 
 # The reason a transport gives for rules it cannot evaluate (secops.collect.smb.NEEDS_COMMANDS).

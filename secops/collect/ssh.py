@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import paramiko
@@ -32,7 +31,7 @@ class SSHTransport:
 
     @classmethod
     def connect(cls, host: str, port: int, creds: Credentials, store: HostKeyStore, *, tofu: bool,
-                timeout: float, os_family: str) -> "SSHTransport":
+                timeout: float, os_family: str) -> SSHTransport:
         client = paramiko.SSHClient()
         # Only secops' own known_hosts: load this host's known keys so paramiko negotiates one of
         # those key types and raises BadHostKeyException itself on a changed key.
@@ -53,7 +52,7 @@ class SSHTransport:
         except paramiko.AuthenticationException as exc:
             client.close()
             raise AuthFailed(f"authentication failed for {creds.describe()}") from exc
-        except (OSError, socket.timeout, paramiko.SSHException, EOFError) as exc:
+        except (TimeoutError, OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
             raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
         return cls(client, os_family)
@@ -78,7 +77,7 @@ class SSHTransport:
                     channel.recv_stderr(65536)
                 try:
                     data = channel.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 if not data:
                     break

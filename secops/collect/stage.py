@@ -19,13 +19,13 @@ from pathlib import Path
 from secops.collect.audit import HostAudit, audit_hosts
 from secops.collect.config import load_config
 from secops.collect.record import record_host
-from secops.textsafe import printable
 from secops.collect.registry_evidence import load_registry_evidence
 from secops.collect.targets import agency_targets, host_targets, load_protection_settings, local_target
 from secops.evaluate.sca_load import load_packs
 from secops.stages import StageOptions, StageResult
 from secops.store.base import utcnow
 from secops.store.tables import RunRow
+from secops.textsafe import printable
 
 
 def _advance_as_of(db, run_id: int) -> None:  # type: ignore[no-untyped-def]

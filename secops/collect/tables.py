@@ -39,7 +39,7 @@ class AuditHostRow(Base):
     round_trips: Mapped[int] = mapped_column(Integer, default=0)
     policies: Mapped[list[Any]] = mapped_column(default=list, doc="per-policy summary: counts, score, n/a reason")
 
-    checks: Mapped[list["CheckResultRow"]] = relationship(back_populates="host", cascade="all, delete-orphan",
+    checks: Mapped[list[CheckResultRow]] = relationship(back_populates="host", cascade="all, delete-orphan",
                                                           order_by="CheckResultRow.id")
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.collect.audit import HostTarget
+from secops.config import policy_path
 from secops.errors import SecopsError
 from secops.grade.facts import AgencyNode, load_agencies
-from secops.config import policy_path
 from secops.policyfile import load_model
 from secops.store.tables import AgencyRow, EndpointRow
 

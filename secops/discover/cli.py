@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -16,12 +15,12 @@ from secops import interrupts
 from secops.cliutil import console, err_console, state, user_errors
 from secops.discover.diff import RunDiff, diff_runs, last_two_runs
 from secops.discover.risky import load_risky
-from secops.remote.stage import discover_stage as run_stage
 from secops.discover.store import decompress
 from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow, DiscoveryScanRow
 from secops.errors import SecopsError
 from secops.interrupts import stop_children
 from secops.models import RunStatus
+from secops.remote.stage import discover_stage as run_stage
 from secops.runs import finish_run, start_run
 from secops.stages import StageOptions, StageResult
 
@@ -55,25 +54,25 @@ def run_discover(app_state, agency: str, extra: dict, *, trigger: str = "manual"
 @user_errors
 def discover(
     ctx: typer.Context,
-    agency: Optional[str] = typer.Option(None, "--agency", help="agency code whose authorised networks are scanned"),
-    targets: Optional[List[str]] = typer.Option(None, "--targets", "-t",
+    agency: str | None = typer.Option(None, "--agency", help="agency code whose authorised networks are scanned"),
+    targets: list[str] | None = typer.Option(None, "--targets", "-t",
                                                 help="IPv4 addresses, CIDRs or ranges (a.b.c.d-e), comma-separated "
                                                      "[default: every range authorised for the agency]"),
     profile: str = typer.Option("standard", "--profile", help="quick | standard | services (policies/discovery.yaml)"),
-    scope: Optional[Path] = typer.Option(None, "--scope", help="scope file [default: $SECOPS_SCOPE, then "
+    scope: Path | None = typer.Option(None, "--scope", help="scope file [default: $SECOPS_SCOPE, then "
                                                                "<user config dir>/secops/scope.yaml]"),
-    override_scope: Optional[str] = typer.Option(None, "--override-scope", metavar="REASON",
+    override_scope: str | None = typer.Option(None, "--override-scope", metavar="REASON",
                                                  help="scan targets outside the authorised ranges; the reason is "
                                                       "recorded in the run (exclusions still apply)"),
-    ports: Optional[str] = typer.Option(None, "--ports", help="nmap port list instead of the profile's top ports"),
-    timing: Optional[int] = typer.Option(None, "--timing", min=0, max=5, help="nmap -T0..5"),
-    max_rate: Optional[int] = typer.Option(None, "--max-rate", min=1, help="nmap --max-rate (packets/second)"),
-    host_timeout: Optional[str] = typer.Option(None, "--host-timeout", help="nmap --host-timeout (e.g. 5m)"),
-    parallel: Optional[int] = typer.Option(None, "--parallel", min=1, max=16, help="chunks scanned at once"),
-    chunk_prefix: Optional[int] = typer.Option(None, "--chunk-prefix", min=16, max=32,
+    ports: str | None = typer.Option(None, "--ports", help="nmap port list instead of the profile's top ports"),
+    timing: int | None = typer.Option(None, "--timing", min=0, max=5, help="nmap -T0..5"),
+    max_rate: int | None = typer.Option(None, "--max-rate", min=1, help="nmap --max-rate (packets/second)"),
+    host_timeout: str | None = typer.Option(None, "--host-timeout", help="nmap --host-timeout (e.g. 5m)"),
+    parallel: int | None = typer.Option(None, "--parallel", min=1, max=16, help="chunks scanned at once"),
+    chunk_prefix: int | None = typer.Option(None, "--chunk-prefix", min=16, max=32,
                                                help="split ranges into chunks of this prefix length"),
-    chunk_timeout: Optional[int] = typer.Option(None, "--chunk-timeout", min=1, help="seconds per nmap process"),
-    no_ping: Optional[bool] = typer.Option(None, "--no-ping/--ping", help="nmap -Pn: skip host discovery"),
+    chunk_timeout: int | None = typer.Option(None, "--chunk-timeout", min=1, help="seconds per nmap process"),
+    no_ping: bool | None = typer.Option(None, "--no-ping/--ping", help="nmap -Pn: skip host discovery"),
     as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
 ) -> None:
     """Scan an agency's authorised networks (`secops discover --agency CODE`), or run a sub-command."""
@@ -145,9 +144,9 @@ def _plain(value: object) -> Text:
 @user_errors
 def diff_command(
     ctx: typer.Context,
-    run_a: Optional[int] = typer.Argument(None, help="earlier discovery run [default: the second latest]"),
-    run_b: Optional[int] = typer.Argument(None, help="later discovery run [default: the latest]"),
-    agency: Optional[str] = typer.Option(None, "--agency", help="with no runs given: the agency's last two runs"),
+    run_a: int | None = typer.Argument(None, help="earlier discovery run [default: the second latest]"),
+    run_b: int | None = typer.Argument(None, help="later discovery run [default: the latest]"),
+    agency: str | None = typer.Option(None, "--agency", help="with no runs given: the agency's last two runs"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     fail_on_risky: bool = typer.Option(False, "--fail-on-risky", help="exit 1 if a risky service newly opened"),
 ) -> None:
@@ -192,7 +191,7 @@ def _print_diff(d: RunDiff) -> None:
 @user_errors
 def show_command(
     ctx: typer.Context,
-    run: Optional[int] = typer.Argument(None, help="discovery run [default: the latest]"),
+    run: int | None = typer.Argument(None, help="discovery run [default: the latest]"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """The hosts and ports one discovery run found, with their reconciliation."""

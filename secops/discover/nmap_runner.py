@@ -82,7 +82,7 @@ def _check_targets(targets: list[str]) -> str:
 def run_chunk(nmap_path: str, targets: list[str], arguments: list[str], timeout_seconds: int) -> ChunkOutput:
     """Scan one chunk; a failure or timeout is returned as the chunk's status, not raised."""
     hosts = _check_targets(targets)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     port_scanner = scanner(nmap_path)
     command = [nmap_path, "-oX", "-", *targets, *arguments]
     out = ChunkOutput(targets=targets, command=command, started_at=started, finished_at=started)
@@ -99,5 +99,5 @@ def run_chunk(nmap_path: str, targets: list[str], arguments: list[str], timeout_
     if out.status != "timeout":  # after a timeout python-nmap holds no output of this scan
         raw = port_scanner.get_nmap_last_output()
         out.xml = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
-    out.finished_at = dt.datetime.now(dt.timezone.utc)
+    out.finished_at = dt.datetime.now(dt.UTC)
     return out

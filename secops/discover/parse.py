@@ -71,7 +71,7 @@ def _text(value: str | None, limit: int) -> str | None:
 def _time(value: str | None) -> dt.datetime | None:
     if not value or not value.isdigit():
         return None
-    return dt.datetime.fromtimestamp(int(value), tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
 
 
 def _addresses(node: ET.Element, where: str) -> tuple[str, str | None, str | None]:

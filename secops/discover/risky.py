@@ -19,7 +19,7 @@ class RiskyService(BaseModel):
     reason: str = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _something_to_match(self) -> "RiskyService":
+    def _something_to_match(self) -> RiskyService:
         if self.port is None and not self.service:
             raise ValueError("give a port, a service name, or both")
         return self

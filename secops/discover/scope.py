@@ -12,8 +12,8 @@ import getpass
 import ipaddress
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator

@@ -36,7 +36,7 @@ class DiscoveryScanRow(Base):
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]
 
-    chunks: Mapped[list["DiscoveryChunkRow"]] = relationship(back_populates="scan", cascade="all, delete-orphan")
+    chunks: Mapped[list[DiscoveryChunkRow]] = relationship(back_populates="scan", cascade="all, delete-orphan")
 
 
 class DiscoveryChunkRow(Base):
@@ -85,7 +85,7 @@ class DiscoveredHostRow(Base):
     endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("endpoints.id", ondelete="SET NULL"), index=True)
     match_detail: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="candidates per rule on conflict")
 
-    ports: Mapped[list["DiscoveredPortRow"]] = relationship(back_populates="host", cascade="all, delete-orphan",
+    ports: Mapped[list[DiscoveredPortRow]] = relationship(back_populates="host", cascade="all, delete-orphan",
                                                             order_by="DiscoveredPortRow.port")
 
 

@@ -59,12 +59,11 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
     host and agency scopes match."""
     import datetime as dt
 
-    from secops.evaluate.waivers import apply_waivers, load_waivers
-
     from rich.table import Table
 
     from secops.evaluate.engine import evaluate_offline
     from secops.evaluate.facts_file import load_facts
+    from secops.evaluate.waivers import apply_waivers, load_waivers
 
     chosen = parse_dialect(dialect)
     loaded = [load_policy(p, chosen) for p in policies]

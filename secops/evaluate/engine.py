@@ -320,7 +320,7 @@ class PreparedPolicy:
     bad_checks: dict[str, str] = field(default_factory=dict)  # check id -> why its rules cannot be parsed
 
     @classmethod
-    def build(cls, policy: Policy, host_os: str, overrides: dict[str, str] | None = None) -> "PreparedPolicy":
+    def build(cls, policy: Policy, host_os: str, overrides: dict[str, str] | None = None) -> PreparedPolicy:
         variables = policy.effective_variables(overrides)
         skip = "" if os_matches(policy.secops.os, host_os) else f"policy applies to {policy.secops.os} hosts only"
         reqs: list[Rule] = []

@@ -54,7 +54,7 @@ class Facts:
     def get(self, request: Request) -> Item | None:
         return self.items.get(request)
 
-    def merge(self, other: "Facts") -> None:
+    def merge(self, other: Facts) -> None:
         self.items.update(other.items)
         self.errors.update(other.errors)
         self.unsupported.update(other.unsupported)

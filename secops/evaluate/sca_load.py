@@ -44,7 +44,7 @@ class CheckExt(_Strict):
     aspect: Literal["installed", "running", "signatures"] | None = None
 
     @model_validator(mode="after")
-    def _product_aspect(self) -> "CheckExt":
+    def _product_aspect(self) -> CheckExt:
         if (self.product is None) != (self.aspect is None):
             raise ValueError("product and aspect go together")
         return self
@@ -105,7 +105,7 @@ class Check(_Loose):
         return data
 
     @model_validator(mode="after")
-    def _has_title(self) -> "Check":
+    def _has_title(self) -> Check:
         if not self.title:
             raise ValueError("a check needs a 'title' (Wazuh 4.x) or a 'name' (Wazuh 5.x)")
         return self
@@ -154,7 +154,7 @@ class Policy(_Loose):
         return {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Policy":
+    def _unique_ids(self) -> Policy:
         ids = [str(c.id) for c in self.checks]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
 
 import typer
 from pydantic import ValidationError
@@ -32,13 +31,13 @@ def _split(text: str | None) -> list[str]:
 def waivers_add(
     ctx: typer.Context,
     check: str = typer.Argument(..., help="policy_id:check_id"),
-    hosts: Optional[str] = typer.Option(None, "--hosts", help='comma-separated endpoint codes, hostnames, IPs ("*" = all)'),
-    agencies: Optional[str] = typer.Option(None, "--agencies", help="comma-separated agency codes"),
-    systems: Optional[str] = typer.Option(None, "--systems", help="comma-separated information-system codes"),
+    hosts: str | None = typer.Option(None, "--hosts", help='comma-separated endpoint codes, hostnames, IPs ("*" = all)'),
+    agencies: str | None = typer.Option(None, "--agencies", help="comma-separated agency codes"),
+    systems: str | None = typer.Option(None, "--systems", help="comma-separated information-system codes"),
     reason: str = typer.Option(..., "--reason", help="why the failing check is accepted"),
     approver: str = typer.Option(..., "--approver", help="who approved it"),
     expires: str = typer.Option(..., "--expires", help="YYYY-MM-DD: the check counts as failed again from this day"),
-    file: Optional[Path] = typer.Option(None, "--file", help="waiver file [default: <policies>/waivers.yaml]"),
+    file: Path | None = typer.Option(None, "--file", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Add a waiver to the waiver file (created if missing; written without following symlinks)."""
     try:
@@ -65,7 +64,7 @@ def waivers_add(
 @user_errors
 def waivers_list(
     ctx: typer.Context,
-    file: Optional[Path] = typer.Option(None, "--file", help="waiver file [default: <policies>/waivers.yaml]"),
+    file: Path | None = typer.Option(None, "--file", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Every waiver with its scope, approver and days left (expired ones are marked)."""
     path = _path(ctx, file)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 import typer
 
@@ -19,14 +18,14 @@ from secops.stages import StageOptions
 
 def parse_as_of(value: str | None) -> dt.datetime:
     if not value:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError as exc:
         raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD or an ISO date-time") from exc
     if len(value) == 10:  # a date: take the end of that day, so that day's evidence counts
         parsed = parsed.replace(hour=23, minute=59, second=59)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def exit_code(cells: list[GradeCell], fail_on_gap: bool, fail_under: float | None) -> int:
@@ -54,11 +53,11 @@ def run_grade(app_state, as_of: dt.datetime, *, trigger: str = "manual", job_nam
 @user_errors
 def grade_command(
     ctx: typer.Context,
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="grade as of this date (evidence age) [default: now]"),
-    agency: Optional[str] = typer.Option(None, "--agency", help="show and gate on this agency's subtree"),
+    as_of: str | None = typer.Option(None, "--as-of", help="grade as of this date (evidence age) [default: now]"),
+    agency: str | None = typer.Option(None, "--agency", help="show and gate on this agency's subtree"),
     lang: str = typer.Option("vi", "--lang", help="vi or en (target titles)"),
     fail_on_gap: bool = typer.Option(False, "--fail-on-gap", help="exit 1 if any target is not met"),
-    fail_under: Optional[float] = typer.Option(None, "--fail-under", min=0, max=100,
+    fail_under: float | None = typer.Option(None, "--fail-under", min=0, max=100,
                                                help="exit 1 if any target's value is below this percent"),
 ) -> None:
     """Grade every agency against every target; record the grades as a new run."""

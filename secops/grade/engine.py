@@ -39,7 +39,7 @@ class Counts(BaseModel):
     denominator: int = 0
     unknown: int = 0
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(numerator=self.numerator + other.numerator, denominator=self.denominator + other.denominator,
                       unknown=self.unknown + other.unknown)
 

@@ -90,7 +90,7 @@ def active_on(table: Any, day: dt.date) -> Any:
 
 def load_agencies(session: Session, on: dt.date | None = None) -> dict[int, AgencyNode]:
     """Agencies active on that day (default: today, UTC)."""
-    day = on or dt.datetime.now(dt.timezone.utc).date()
+    day = on or dt.datetime.now(dt.UTC).date()
     return {row.id: AgencyNode(row.id, row.code, row.name, row.kind, row.parent_id)
             for row in session.scalars(select(AgencyRow).where(active_on(AgencyRow, day)).order_by(AgencyRow.id))}
 

@@ -57,7 +57,7 @@ class Target(_Strict):
         return str(value) if isinstance(value, float) else value
 
     @model_validator(mode="after")
-    def _filters_name_known_fields(self) -> "Target":
+    def _filters_name_known_fields(self) -> Target:
         allowed = ENTITY_FIELDS[self.entity]
         for part in ("denominator", "numerator", "unknown"):
             for field, cond in (getattr(self, part) or {}).items():
@@ -77,7 +77,7 @@ class TargetPolicy(_Strict):
     targets: list[Target] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> "TargetPolicy":
+    def _unique(self) -> TargetPolicy:
         ids = [t.id for t in self.targets]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

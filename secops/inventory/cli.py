@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -33,8 +33,8 @@ app.command("reorganise")(reorganise_command)
 @user_errors
 def import_command(
     ctx: typer.Context,
-    files: List[Path] = typer.Argument(..., help="YAML or CSV files (CSV: one entity per file)"),
-    kind: Optional[str] = typer.Option(None, "--kind", help=f"entity of CSV files: {', '.join(ENTITIES)}"),
+    files: list[Path] = typer.Argument(..., help="YAML or CSV files (CSV: one entity per file)"),
+    kind: str | None = typer.Option(None, "--kind", help=f"entity of CSV files: {', '.join(ENTITIES)}"),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="import the good rows, report the rest"),
 ) -> None:
     """Validate every row, then write all of them in one transaction (or none on any error)."""
@@ -105,8 +105,8 @@ def _cell(value: object) -> str:
 @user_errors
 def show_command(
     ctx: typer.Context,
-    agency: Optional[str] = typer.Option(None, "--agency", help="only this agency and its sub-units"),
-    entity: Optional[str] = typer.Option(None, "--list", help="list records: agencies, systems, endpoints, staff"),
+    agency: str | None = typer.Option(None, "--agency", help="only this agency and its sub-units"),
+    entity: str | None = typer.Option(None, "--list", help="list records: agencies, systems, endpoints, staff"),
     limit: int = typer.Option(200, "--limit", min=1, help="at most this many listed records"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
@@ -145,7 +145,7 @@ def sample_command(
 
     from secops.inventory.load_sample import load_sample
 
-    tallies = load_sample(state(ctx).db(), dt.datetime.now(dt.timezone.utc), endpoints=endpoints, seed=seed)
+    tallies = load_sample(state(ctx).db(), dt.datetime.now(dt.UTC), endpoints=endpoints, seed=seed)
     table = Table("entity", "inserted", "updated", "unchanged", title="synthetic sample province")
     for entity, tally in tallies.items():
         table.add_row(entity, str(tally.inserted), str(tally.updated), str(tally.unchanged))

@@ -15,8 +15,14 @@ from secops.errors import InputRowsError, RowError
 from secops.grade.policy import LevelPolicy
 from secops.inventory.kinds import KindPolicy, load_kinds
 from secops.inventory.readers import EntityName, RawRow, read_file
-from secops.inventory.upsert import (Tally, upsert_agencies, upsert_assessments, upsert_endpoints, upsert_staff,
-                                     upsert_systems)
+from secops.inventory.upsert import (
+    Tally,
+    upsert_agencies,
+    upsert_assessments,
+    upsert_endpoints,
+    upsert_staff,
+    upsert_systems,
+)
 from secops.inventory.validate import validate
 from secops.register.regime import Regime
 from secops.store.db import Database

@@ -9,9 +9,9 @@ from typing import Any, Literal
 import yaml
 
 from secops.errors import SecopsError
+from secops.inputguard import input_errors
 from secops.textio import detect_format, iter_rows
 from secops.textsafe import restore_cell
-from secops.inputguard import input_errors
 from secops.yamlsafe import BoundedSafeLoader, load_yaml
 
 EntityName = Literal["agencies", "systems", "endpoints", "staff", "assessments"]
@@ -105,7 +105,7 @@ def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
     for line, cells in rows_iter:
         if len(cells) > len(header):
             raise SecopsError(f"{path}:{line}: more cells than header columns")
-        cleaned = {k: (restore_cell(v.strip()) or None) for k, v in zip(header, cells)}
+        cleaned = {k: (restore_cell(v.strip()) or None) for k, v in zip(header, cells, strict=False)}
         if all(v is None for v in cleaned.values()):
             continue
         # An empty cell means "not given", so the model's default applies (e.g. role, is_head).

@@ -12,8 +12,19 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secops.models import (Agency, AgencyKind, Endpoint, EndpointRole, EvidenceSource, InformationSystem,
-                           Lifecycle, OSFamily, ProtectionEvidence, ProtectionStatus, StaffMember)
+from secops.models import (
+    Agency,
+    AgencyKind,
+    Endpoint,
+    EndpointRole,
+    EvidenceSource,
+    InformationSystem,
+    Lifecycle,
+    OSFamily,
+    ProtectionEvidence,
+    ProtectionStatus,
+    StaffMember,
+)
 from secops.register.sample import sample_system
 
 # The two-tier province since 1 July 2025: the provincial People's Committee and its departments and

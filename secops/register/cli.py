@@ -34,7 +34,8 @@ def export_command(
 def annual_command(
     ctx: typer.Context,
     year: int = typer.Option(..., "--year", min=2000, max=2100, help="report year (data 15/12 of the year before to 14/12)"),
-    owner: str | None = typer.Option(None, "--owner", help="one owner (agency code) and its sub-units [default: the province]"),
+    owner: str | None = typer.Option(None, "--owner",
+                                     help="one owner (agency code) and its sub-units [default: the province]"),
     strict: bool = typer.Option(False, "--strict", help="write nothing while any consistency rule is broken"),
     fmt: str = typer.Option("xlsx,csv,html", "--format", help="comma-separated: xlsx, csv, html"),
     lang: str = typer.Option("vi", "--lang", help="vi (default) or en: messages and the HTML page's glosses"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -24,11 +23,11 @@ def parse_formats(value: str) -> tuple[str, ...]:
 @user_errors
 def report_command(
     ctx: typer.Context,
-    run: Optional[int] = typer.Option(None, "--run", help="run id [default: the newest graded run]"),
+    run: int | None = typer.Option(None, "--run", help="run id [default: the newest graded run]"),
     lang: str = typer.Option("vi", "--lang", help="vi (default) or en"),
-    agency: Optional[str] = typer.Option(None, "--agency", help="report on this agency's subtree only"),
+    agency: str | None = typer.Option(None, "--agency", help="report on this agency's subtree only"),
     fmt: str = typer.Option("html,json,csv", "--format", help="comma-separated: html, json, csv"),
-    out: Optional[Path] = typer.Option(None, "--out", help="folder to write [default: the --output folder]"),
+    out: Path | None = typer.Option(None, "--out", help="folder to write [default: the --output folder]"),
 ) -> None:
     """Write the gap dashboard and exports of a graded run."""
     if ctx.invoked_subcommand:  # `secops report annual ...`: that sub-command does the work
@@ -40,5 +39,5 @@ def report_command(
     dashboard, files = publish(app_state.db(), app_state.settings, folder, run_id=run, lang=lang,
                                agency_code=agency, formats=parse_formats(fmt))
     print_summary(console, dashboard, app_state.settings.reports)
-    for name, path in files.items():
+    for path in files.values():
         console.print(f"wrote {path}", highlight=False, markup=False)

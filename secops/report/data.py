@@ -193,7 +193,7 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
     meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).all())
     ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
     return Dashboard(
-        generated_at=dt.datetime.now(dt.timezone.utc), lang=lang, synthetic=meta.get("synthetic") == "true",
+        generated_at=dt.datetime.now(dt.UTC), lang=lang, synthetic=meta.get("synthetic") == "true",
         plan=policy.plan,
         run=RunInfo(id=run.id, kind=run.kind, status=run.status, started_at=run.started_at,
                     finished_at=run.finished_at, as_of=as_of),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -14,13 +13,13 @@ from rich.text import Text
 from secops.cliutil import console, fail, state, user_errors
 from secops.narrow import fitted_table
 from secops.schedule.config import load_schedule_config
-from secops.textsafe import printable
 from secops.schedule.daemon import Daemon
 from secops.schedule.history import RunInfo, list_runs, show_run
 from secops.schedule.jobs import load_jobs
 from secops.schedule.retention import prune
 from secops.schedule.runner import run_schedule
 from secops.schedule.schedules import add_schedule, list_schedules, remove_schedule
+from secops.textsafe import printable
 
 schedule_app = typer.Typer(help="Named schedules that `secops daemon` runs (cron or fixed interval).",
                            no_args_is_help=True)
@@ -36,11 +35,11 @@ def _when(value: object) -> str:
 def add_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="name of the schedule"),
-    cron: Optional[str] = typer.Option(None, "--cron", help='"min hour day month weekday", or 6 fields with seconds first'),
-    every: Optional[int] = typer.Option(None, "--every", min=1, help="run every SECONDS instead of a cron"),
+    cron: str | None = typer.Option(None, "--cron", help='"min hour day month weekday", or 6 fields with seconds first'),
+    every: int | None = typer.Option(None, "--every", min=1, help="run every SECONDS instead of a cron"),
     job: str = typer.Option("nightly", "--job", help="job from policies/jobs.yaml"),
-    agency: Optional[str] = typer.Option(None, "--agency", help="limit the run (and its reports) to this agency"),
-    lang: Optional[str] = typer.Option(None, "--lang", help="report language: vi or en [default: settings]"),
+    agency: str | None = typer.Option(None, "--agency", help="limit the run (and its reports) to this agency"),
+    lang: str | None = typer.Option(None, "--lang", help="report language: vi or en [default: settings]"),
     replace: bool = typer.Option(False, "--replace", help="overwrite a schedule of that name"),
 ) -> None:
     """Add a schedule (the running daemon picks it up within its poll interval)."""
@@ -120,8 +119,8 @@ def daemon_command(
 def runs_list_command(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", min=1, max=10_000),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="only runs of this schedule"),
-    status: Optional[str] = typer.Option(None, "--status", help="ok, partial, failed, interrupted or running"),
+    schedule: str | None = typer.Option(None, "--schedule", help="only runs of this schedule"),
+    status: str | None = typer.Option(None, "--status", help="ok, partial, failed, interrupted or running"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List runs, newest first."""
@@ -175,7 +174,8 @@ def _print_run(r: RunInfo) -> None:
         for s in r.stages:
             took = f"{(s.finished_at - s.started_at).total_seconds():.1f}s" if s.finished_at else "—"
             summary = ", ".join(f"{k}={v}" for k, v in s.summary.items() if not isinstance(v, (list, dict)))
-            table.add_row(*(Text(str(v)) for v in (s.position + 1, s.stage, s.status, took, summary, "; ".join(map(str, s.errors)))))
+            cells = (s.position + 1, s.stage, s.status, took, summary, "; ".join(map(str, s.errors)))
+            table.add_row(*(Text(str(v)) for v in cells))
         console.print(table)
     for error in r.errors:
         console.print(Text(f"error: {printable(error)}"))
@@ -184,7 +184,7 @@ def _print_run(r: RunInfo) -> None:
 @runs_app.command("prune")
 @user_errors
 def runs_prune_command(ctx: typer.Context,
-                       keep: Optional[int] = typer.Option(None, "--keep", min=2, help="runs whose detail to keep "
+                       keep: int | None = typer.Option(None, "--keep", min=2, help="runs whose detail to keep "
                                                           "[default: retention.keep_detail_runs]")) -> None:
     """Apply the retention policy now (it also runs after every scheduled run)."""
     app_state = state(ctx)

@@ -29,7 +29,7 @@ class DaemonConfig(_Strict):
     timezone: str | None = None
 
     @model_validator(mode="after")
-    def _lease_outlives_poll(self) -> "DaemonConfig":
+    def _lease_outlives_poll(self) -> DaemonConfig:
         # The lease is renewed every poll; it must survive at least two missed renewals.
         if self.lease_seconds < 2 * self.poll_seconds:
             raise ValueError(f"lease_seconds ({self.lease_seconds}) must be at least twice "

@@ -48,7 +48,7 @@ JOB_FUNCTION = "secops.schedule.daemon:fire"
 
 # APScheduler stores jobs as a textual reference to a module-level function plus pickled args
 # (only the schedule name). The function finds the daemon of this process here.
-_ACTIVE: "Daemon | None" = None
+_ACTIVE: Daemon | None = None
 
 
 def fire(name: str) -> None:

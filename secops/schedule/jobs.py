@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from secops.config import policy_path
 from secops.errors import SecopsError
 from secops.policyfile import load_model
-from secops.config import policy_path
 from secops.stages import STAGES, StageResult, stage_function
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -41,7 +42,7 @@ class JobDef(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _needs_come_first(self) -> "JobDef":
+    def _needs_come_first(self) -> JobDef:
         seen: set[str] = set()
         for step in self.stages:
             missing = [n for n in step.needs if n not in seen]
@@ -58,7 +59,7 @@ class JobFile(_Strict):
     jobs: dict[str, JobDef]
 
     @model_validator(mode="after")
-    def _stages_known(self) -> "JobFile":
+    def _stages_known(self) -> JobFile:
         for name, ref in self.stages.items():
             if name in STAGES:
                 raise ValueError(f"stages.{name}: shadows the built-in stage of that name")

@@ -130,7 +130,7 @@ class LeaseKeeper:
             except Exception:  # a database hiccup: try again next period; the lease has slack
                 pass
 
-    def __enter__(self) -> "LeaseKeeper":
+    def __enter__(self) -> LeaseKeeper:
         self._thread.start()
         return self
 

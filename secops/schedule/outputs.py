@@ -30,7 +30,7 @@ def base_folder(output: Path, agency_code: str | None) -> Path:
 
 
 def run_folder(output: Path, agency_code: str | None, run_id: int, started_at: dt.datetime) -> Path:
-    stamp = started_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H%MZ")
+    stamp = started_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H%MZ")
     return base_folder(output, agency_code) / "runs" / f"{stamp}-run{run_id}"
 
 

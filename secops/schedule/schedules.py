@@ -87,6 +87,6 @@ def list_schedules(db: Database) -> list[ScheduleInfo]:
         out.append(ScheduleInfo(
             name=row.name, when=describe(row.cron, row.every_seconds), job=row.job, agency_code=row.agency_code,
             options=row.options or {},
-            next_run=dt.datetime.fromtimestamp(stamp, dt.timezone.utc) if stamp is not None else None,
+            next_run=dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp is not None else None,
             last_run_id=last, last_status=statuses.get(last) if last else None))
     return out

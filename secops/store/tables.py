@@ -27,7 +27,7 @@ class AgencyRow(Base):
     retired_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    parent: Mapped["AgencyRow | None"] = relationship(remote_side=[id])
+    parent: Mapped[AgencyRow | None] = relationship(remote_side=[id])
 
 
 class SystemRow(Base):
@@ -61,7 +61,7 @@ class SystemRow(Base):
     expected_deployment_date: Mapped[dt.date | None]
 
     agency: Mapped[AgencyRow] = relationship()
-    assessments: Mapped[list["AssessmentRow"]] = relationship(back_populates="system", cascade="all, delete-orphan",
+    assessments: Mapped[list[AssessmentRow]] = relationship(back_populates="system", cascade="all, delete-orphan",
                                                               order_by="AssessmentRow.date")
 
 
@@ -168,7 +168,7 @@ class RunRow(Base):
     report_dir: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer, doc="process that runs it; for interrupted detection")
 
-    grades: Mapped[list["GradeRow"]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    grades: Mapped[list[GradeRow]] = relationship(back_populates="run", cascade="all, delete-orphan")
 
 
 class GradeRow(Base):

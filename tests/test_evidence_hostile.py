@@ -92,6 +92,12 @@ def test_hostile_xml_and_broken_workbooks(db_path: Path, cli, tmp_path: Path) ->
     garbage.write_bytes(os.urandom(1) * 0 + bytes(range(256)) * 40)
     err = refused(cli("evidence", "import", str(garbage), db=db_path))
     assert f"{garbage}: encoding: binary data" in err
+    # Regression (found by the fuzz suite): zip content under another name reached openpyxl's
+    # extension check and ended in a traceback. The content decides, and a broken one is refused.
+    zipped = tmp_path / "console.csv"
+    zipped.write_bytes(b"PK\x03\x04" + bytes(200))
+    err = refused(cli("evidence", "import", str(zipped), db=db_path))
+    assert f"{zipped}: not a readable xlsx workbook" in err
     xls = tmp_path / "old.xls"
     xls.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
     err = refused(cli("evidence", "import", str(xls), db=db_path))
@@ -131,3 +137,13 @@ def test_million_rows_refused_in_bounded_memory(db: Database, db_path: Path, tmp
     with db.session() as s:
         run = s.scalars(select(RunRow).order_by(RunRow.id.desc())).first()
         assert run is not None and run.status == "failed"
+
+
+def test_workbook_named_like_a_text_export_is_read_by_its_content(db: Database, db_path: Path, cli,
+                                                                   tmp_path: Path) -> None:
+    inventory(db)
+    renamed = tmp_path / "ksc_report.csv"  # an xlsx that a console or an officer saved under another name
+    renamed.write_bytes((FIX / "ksc_report.xlsx").read_bytes())
+    done = cli("evidence", "import", str(renamed), "--profile", "auto", "--exported-at", EXPORTED, db=db_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert evidence_count(db) > 0

@@ -64,11 +64,20 @@ def _pick_sheet(names: list[str], wanted: list[str], path: Path) -> str:
 def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
     import openpyxl  # type: ignore[import-untyped]
 
+    from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
+
+    # A file object, not the name: openpyxl refuses names without an xlsx extension, and consoles
+    # name their exports freely (the content decides, see open_table).
+    handle = path.open("rb")
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        name = _pick_sheet(book.sheetnames, sheets, path)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        handle.close()
         raise SecopsError(f"{path}: not a readable xlsx workbook: {exc}") from exc
-    name = _pick_sheet(book.sheetnames, sheets, path)
+    except SecopsError:
+        handle.close()
+        raise
 
     def rows() -> Rows:
         try:
@@ -79,6 +88,7 @@ def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
             raise SecopsError(f"{path}: sheet {name}: unreadable: {exc}") from exc
         finally:
             book.close()
+            handle.close()
 
     return Table("xlsx", f"xlsx, sheet {name}", _bounded(path, rows(), limits))
 

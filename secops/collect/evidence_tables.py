@@ -63,7 +63,6 @@ def _pick_sheet(names: list[str], wanted: list[str], path: Path) -> str:
 
 def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
     import openpyxl  # type: ignore[import-untyped]
-
     from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
 
     # A file object, not the name: openpyxl refuses names without an xlsx extension, and consoles

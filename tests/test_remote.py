@@ -352,7 +352,9 @@ def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServ
     shutil.copytree(ROOT / "checks", checks)
     (checks / "slow.yml").write_text(yaml.safe_dump({
         "policy": {"id": "slow_test", "name": "slow", "file": "slow.yml"},
-        "checks": [{"id": 1, "title": "takes a while", "condition": "all", "rules": ["c:sleep 5"]}]}))
+        # The command leaves a marker (the lab hosts share this machine's /tmp), then takes a while.
+        "checks": [{"id": 1, "title": "takes a while", "condition": "all",
+                    "rules": [f"c:sh -c 'touch {tmp_path}/auditing; sleep 8; echo slow' -> r:^slow"]}]}))
     first = _scanner("A", files, own_redis.url, policies, tmp_path / "scanner-1.log", checks=checks,
                      name="siteA@one")
     job = subprocess.Popen([sys.executable, "-m", "secops", "--db", str(db_path), "audit", "--agency", "SO-A",
@@ -360,11 +362,10 @@ def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServ
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     second = None
     try:
-        deadline = time.monotonic() + 60
-        while "Task secops.remote.audit" not in (tmp_path / "scanner-1.log").read_text(errors="replace"):
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "auditing").exists():  # scanner one is auditing the hosts right now
             assert time.monotonic() < deadline, (tmp_path / "scanner-1.log").read_text()
             time.sleep(0.2)
-        time.sleep(1)  # mid-audit: the hosts are being audited (each takes >= 5 s)
         first.kill()
         second = _scanner("A", files, own_redis.url, policies, tmp_path / "scanner-2.log", checks=checks,
                           name="siteA@two")

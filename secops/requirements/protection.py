@@ -84,7 +84,7 @@ def _rows(path: Path) -> list[tuple[int, Any]]:
 def import_management(session: Session, path: Path, source: str = "import") -> int:
     errors: list[RowError] = []
     good: list[tuple[int, ManagementFact]] = []
-    codes = dict(session.execute(select(EndpointRow.code, EndpointRow.id)).tuples().all())
+    codes = {code: endpoint_id for code, endpoint_id in session.execute(select(EndpointRow.code, EndpointRow.id))}
     for number, raw in _rows(path):
         if not isinstance(raw, dict):
             errors.append(RowError(str(path), number, "(row)", "expected a mapping"))

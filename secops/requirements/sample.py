@@ -87,7 +87,8 @@ def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, 
                                "console": "sample", "source": "sample"})
     if statements:
         session.execute(insert(RequirementStatusRow), statements)
-    existing = set(session.execute(select(SystemHostRow.system_id, SystemHostRow.endpoint_id)).tuples())
+    existing = {(system_id, endpoint_id) for system_id, endpoint_id
+                in session.execute(select(SystemHostRow.system_id, SystemHostRow.endpoint_id))}
     links = [link for link in links if (link["system_id"], link["endpoint_id"]) not in existing]
     if links:  # loading the sample again keeps the links it made the first time
         session.execute(insert(SystemHostRow), links)

@@ -166,16 +166,21 @@ def _pg_ctl(server: PostgresServer, action: str) -> None:
 
 
 def _descendant_nmaps(pid: int) -> list[int]:
+    """nmap processes under pid that are scanning (`-oX -`), not the `nmap -V` version check, which
+    ends at once and would let the test stop the database before any scan started."""
     from secops.interrupts import descendants
 
     out = []
     for child in descendants(pid):
         try:
             with open(f"/proc/{child}/comm", encoding="utf-8") as handle:
-                if handle.read().strip() == "nmap":
-                    out.append(child)
+                comm = handle.read().strip()
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
         except OSError:
             continue
+        if comm == "nmap" and b"-oX" in argv:
+            out.append(child)
     return out
 
 

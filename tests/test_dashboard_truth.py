@@ -19,7 +19,7 @@ def test_skipped_agencies_are_read_from_the_run_errors() -> None:
     run = SimpleNamespace(id=7, status="partial", errors=[
         "QT-H2: skipped: 70000 addresses would exceed limits.max_addresses (65536) for this run in scope.yaml",
         "QT-X: in the scope file but not in the inventory; skipped",
-        "QT-H1: target 10.0.0.0/8 is outside the ranges authorised",
+        "QT-H1: target 10.0.0.0/8 is outside the ranges authorised",  # not scanned: message text
         "interrupted: 2 of 4 chunk(s) did not finish",
         "chunk 127.0.3.0/32: failed: nmap failed"])
     skipped = skipped_agencies([run, run], {"QT-H1", "QT-H2"})

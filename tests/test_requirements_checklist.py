@@ -139,7 +139,7 @@ def test_frequency_item_is_met_then_overdue_then_met_again(province, db):
         for ep in s.query(EndpointRow):
             s.add(SystemHostRow(system_id=system.id, endpoint_id=ep.id))
     first = _discovery(db, at("2026-01-10T02:00:00"), ["127.0.9.0/24"])
-    _discovery(db, at("2026-04-01T02:00:00"), ["10.0.0.0/8"])  # another network: proves nothing here
+    _discovery(db, at("2026-04-01T02:00:00"), ["10.0.0.0/8"])  # not scanned: a stored row
     half = _discovery(db, at("2026-08-10T02:00:00"), ["127.0.9.1/32"])
 
     def grade(day: str):

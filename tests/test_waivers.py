@@ -67,7 +67,7 @@ def test_scopes_and_expiry_unit() -> None:
         Waiver(check="p:3", scope=WaiverScope(systems=["HTTT-2"]), reason="r", approver="a", expires=dt.date(2027, 1, 1)),
         Waiver(check="p:4", scope=WaiverScope(hosts=["web1"]), reason="r", approver="a", expires=today),
     ]
-    n = apply_waivers([result], waivers, {"web1", "10.0.0.1"}, {"SO-A", "UBND-TINH"},
+    n = apply_waivers([result], waivers, {"web1", "10.0.0.1"}, {"SO-A", "UBND-TINH"},  # not scanned
                       {"HTTT-1": "UBND-TINH", "HTTT-2": "SO-B"}, today)
     assert n == 2 and [c.result for c in result.checks] == ["waived", "waived", "failed", "failed"]
     assert result.count("failed") == 2 and result.count("waived") == 2  # waived is not failed, and not passed

@@ -19,7 +19,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from secops.errors import SecopsError
 
@@ -81,28 +81,8 @@ def subfolder(root: Path, relative: Path) -> Path:
 def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
     """Atomically replace `path` with `data` (str is written as UTF-8), never following a link."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    folder = path.parent
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise os_error(folder, exc) from exc
-    try:
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fchmod(handle.fileno(), mode)
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except IsADirectoryError as exc:
-            raise SecopsError(f"{path}: a folder is in the way of this file") from exc
-        except OSError as exc:
-            raise os_error(path, exc) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(folder)
+    with _replacing(path, mode, "wb") as handle:
+        handle.write(payload)
     return path
 
 
@@ -110,6 +90,13 @@ def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
 def writing_file(path: Path, mode: int = 0o644) -> Iterator[TextIO]:
     """write_file for text written piece by piece (streamed exports): a unique temporary file in
     the same folder, never following a link, renamed over `path` only when the block succeeds."""
+    with _replacing(path, mode, "w") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, mode: int, open_mode: str) -> Iterator[Any]:
+    """A fresh mkstemp file beside `path` (O_EXCL: no link followed), fsynced and renamed over it."""
     folder = path.parent
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
@@ -117,7 +104,7 @@ def writing_file(path: Path, mode: int = 0o644) -> Iterator[TextIO]:
         raise os_error(folder, exc) from exc
     try:
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            with os.fdopen(fd, open_mode, encoding=None if "b" in open_mode else "utf-8") as handle:
                 yield handle
                 handle.flush()
                 os.fchmod(handle.fileno(), mode)

@@ -17,7 +17,7 @@ import codecs
 import csv
 import io
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,3 +174,16 @@ def iter_rows(path: Path, fmt: TextFormat, limits: Limits = DEFAULT_LIMITS) -> I
             # NFC: cp1258 (and some tools' UTF-8) write Vietnamese tones as combining marks, which
             # would never equal the precomposed words of profiles and inventories.
             yield reader.line_num, [c if c.isascii() else unicodedata.normalize("NFC", c) for c in cells]
+
+
+def csv_records(path: Path, columns: Sequence[str]) -> list[tuple[int, dict[str, str | None]]]:
+    """(line, {column: cell}) for a small CSV import with a fixed set of columns, read like every other
+    CSV input (BOM, UTF-16, delimiter, bounds). An unknown column is refused; a missing cell is None."""
+    rows = iter_rows(path, detect_format(path, encoding_option=False))
+    first = next(rows, None)
+    header = [h.strip() for h in first[1]] if first else []
+    unknown = [c for c in header if c not in columns]
+    if unknown:
+        raise SecopsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; expected {', '.join(columns)}")
+    return [(line, {name: (cells[i] if i < len(cells) else None) for i, name in enumerate(header)})
+            for line, cells in rows]

@@ -123,3 +123,17 @@ def test_example_audit_config_is_there_and_valid() -> None:
 
     config = load_config(ROOT / "examples" / "audit.yaml")
     assert config.scopes and all(scope.username for scope in config.scopes)
+
+
+@pytest.mark.parametrize("command, section", [
+    (["requirements", "import"], "statuses"),
+    (["requirements", "protection-import"], "endpoints"),
+    (["inventory", "reorganise"], "reorganisations"),
+])
+def test_requirement_and_reorganisation_file_bombs_refused(tmp_path: Path, command: list[str],
+                                                           section: str) -> None:
+    """Regression: these three readers called yaml directly, past the bounded loader."""
+    path = tmp_path / "input.yaml"
+    path.write_text(bomb(section))
+    result = run_capped(*command, str(path), db=tmp_path / "s.db")
+    assert_refused(result, path, "alias")

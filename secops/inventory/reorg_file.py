@@ -25,12 +25,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from secops.errors import InputRowsError, RowError, SecopsError
 from secops.inventory.readers import _LineLoader, _strip_lines
 from secops.models import Code
+from secops.yamlsafe import load_yaml
 
 
 class _Strict(BaseModel):
@@ -104,10 +104,7 @@ def _entry(file: str, row: int, data: dict[str, Any], default_date: Any) -> tupl
 
 
 def read_yaml_plan(path: Path) -> Plan:
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SecopsError(f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    doc = load_yaml(path, _LineLoader)  # bounded: size, nesting, aliases (secops/yamlsafe.py)
     if not isinstance(doc, dict) or not isinstance(doc.get("reorganisations"), list):
         raise SecopsError(f"{path}:1: expected a mapping with a `reorganisations` list")
     unknown = sorted(set(doc) - {"__line__", "version", "effective_date", "inventories", "reorganisations"})

@@ -5,12 +5,10 @@ a blank cell means "not known" and is stored as NULL, never as "no". All rows or
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +16,8 @@ from sqlalchemy.orm import Session
 from secops.errors import InputRowsError, RowError, SecopsError
 from secops.requirements.tables import ProtectionManagementRow
 from secops.store.tables import EndpointRow
+from secops.textio import csv_records
+from secops.yamlsafe import load_yaml
 
 COLUMNS = ("endpoint", "centrally_managed", "reports_national", "console", "observed_at")
 YES, NO = {"yes", "true", "1", "có", "co"}, {"no", "false", "0", "không", "khong"}
@@ -62,20 +62,9 @@ class ManagementFact(BaseModel):
 
 
 def _rows(path: Path) -> list[tuple[int, Any]]:
-    try:
-        if path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                reader = csv.DictReader(handle)
-                unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
-                if unknown:
-                    raise SecopsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; "
-                                      f"expected {', '.join(COLUMNS)}")
-                return [(reader.line_num, dict(row)) for row in reader]
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SecopsError(f"{path}: file not found") from exc
-    except (yaml.YAMLError, UnicodeDecodeError, csv.Error) as exc:
-        raise SecopsError(f"{path}: cannot read: {exc}") from exc
+    if path.suffix.lower() == ".csv":
+        return list(csv_records(path, COLUMNS))
+    data = load_yaml(path)  # bounded: size, nesting, aliases (secops/yamlsafe.py)
     if not isinstance(data, list):
         raise SecopsError(f"{path}: expected a list of endpoints")
     return list(enumerate(data, start=1))

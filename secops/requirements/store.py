@@ -6,14 +6,12 @@ system and the item; the item must exist in the catalogue in force and apply at 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import getpass
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -36,6 +34,8 @@ from secops.requirements.tables import (
 )
 from secops.store.base import utcnow
 from secops.store.tables import EndpointRow, RunRow, SystemRow
+from secops.textio import csv_records
+from secops.yamlsafe import load_yaml
 
 RUN_REF = re.compile(r"^run:(\d+)$")
 COLUMNS = ("system", "item", "status", "evidence", "evidence_date", "responsible_unit", "milestone", "note")
@@ -135,20 +135,9 @@ def record(session: Session, cat: Catalogue, st: Statement, *, source: str = "cl
 
 
 def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        if path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                reader = csv.DictReader(handle)
-                unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
-                if unknown:
-                    raise SecopsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; "
-                                      f"expected {', '.join(COLUMNS)}")
-                return [(reader.line_num, {k: v for k, v in row.items() if k is not None}) for row in reader]
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SecopsError(f"{path}: file not found") from exc
-    except (yaml.YAMLError, UnicodeDecodeError, csv.Error) as exc:
-        raise SecopsError(f"{path}: cannot read: {exc}") from exc
+    if path.suffix.lower() == ".csv":
+        return list(csv_records(path, COLUMNS))
+    data = load_yaml(path)  # bounded: size, nesting, aliases (secops/yamlsafe.py)
     rows = data.get("statuses") if isinstance(data, dict) else data
     if not isinstance(rows, list):
         raise SecopsError(f"{path}: expected a list of statements (or a mapping with 'statuses:')")

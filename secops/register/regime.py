@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from secops.config import bundled, policy_path
 from secops.errors import SecopsError
+from secops.grade.policy import Text  # the same vi/en text as targets use
 from secops.models import ApprovalStatus, Approver, AssessmentKind, PlanDeployment
 from secops.policyfile import load_model
 
@@ -20,14 +21,6 @@ REGIME_DIR = "regimes"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Text(_Strict):
-    vi: str
-    en: str
-
-    def get(self, lang: str) -> str:
-        return self.en if lang == "en" else self.vi
 
 
 class LevelRule(_Strict):

@@ -17,6 +17,7 @@ from secops.collect.batch import build_posix, parse_output
 from secops.collect.batch_windows import build_powershell
 from secops.collect.config import AuditConfig, Scope
 from secops.collect.credentials import NoCredentials, resolve
+from secops.collect.guards import HostPlan, plan_host
 from secops.collect.hostkeys import HostKeyError, HostKeyStore
 from secops.collect.local import LocalTransport
 from secops.collect.smb import AccessDenied, RegistryUnavailable, SMBRegistryTransport
@@ -80,27 +81,42 @@ def _host_os(target: HostTarget) -> str:
     return "windows" if target.os_family == "windows" else ("linux" if target.local else target.os_family)
 
 
+def first_round(prepared: list[PreparedPolicy], host_os: str, command_timeout: int,
+                evidence: registry_evidence.RegistryEvidenceFile | None = None,
+                host_side_plan: bool = True) -> tuple[set[Request], HostPlan | None]:
+    """The requests of a host's first (normally only) round, and the decisions left to the host."""
+    first = {Request("os")}.union(*(p.round1() for p in prepared), registry_evidence.requests(evidence))
+    if host_os == "windows" or not host_side_plan:
+        return first, None
+    # One round trip (issue 12): gated commands and directory contents are decided on the host.
+    plan = plan_host(prepared, host_os, command_timeout)
+    return first | set(plan.gated), plan
+
+
 def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], overrides: dict[str, str],  # type: ignore[no-untyped-def]
                          command_timeout: int, host_timeout: float, audit: HostAudit,
-                         evidence: registry_evidence.RegistryEvidenceFile | None = None) -> None:
+                         evidence: registry_evidence.RegistryEvidenceFile | None = None,
+                         host_side_plan: bool = True) -> None:
     host_os = _host_os(target)
     build = build_powershell if host_os == "windows" else build_posix
     deadline = time.monotonic() + host_timeout
     prepared = [PreparedPolicy.build(p, host_os, overrides) for p in policies]
 
-    def run(requests: set[Request]) -> Facts:
+    def run(requests: set[Request], plan: HostPlan | None = None) -> Facts:
         remaining = max(1.0, deadline - time.monotonic())
         if isinstance(transport, SMBRegistryTransport):  # no script: registry calls over one binding
             audit.round_trips += 1
             return transport.collect(sorted(requests), remaining)
-        batch = build(sorted(requests), command_timeout)
+        batch = build_posix(sorted(requests), command_timeout, plan=plan) if plan is not None else build(sorted(requests),
+                                                                                           command_timeout)
         raw = transport.run(batch, remaining)
         audit.round_trips += 1
         return parse_output(batch, raw)
 
     if host_os != "windows":
         evidence = None
-    facts = run({Request("os")}.union(*(p.round1() for p in prepared), registry_evidence.requests(evidence)))
+    first, plan = first_round(prepared, host_os, command_timeout, evidence, host_side_plan)
+    facts = run(first, plan)
     os_item = facts.get(Request("os"))
     if os_item is None:
         raise TimeoutError("the host did not answer the audit script: " + facts.errors.get(Request("os"), ""))

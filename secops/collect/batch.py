@@ -23,6 +23,7 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
+from secops.collect.guards import MAX_DIR_FILES, HostPlan
 from secops.evaluate.facts import Facts, Item, Request
 
 MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per request
@@ -38,6 +39,10 @@ if command -v timeout >/dev/null 2>&1; then tmo() {{ timeout "$@"; }}; else tmo(
 printf '\n%s H %s\n' "$N" "$E"
 b() {{ printf '\n%s B %s\n' "$N" "$1"; }}
 e() {{ printf '\n%s E %s %s\n' "$N" "$1" "$2"; }}
+k() {{ printf '\n%s S %s\n' "$N" "$1"; }}
+r() {{ printf '\n%s F %s\n' "$N" "$(printf '%s' "$1" | enc)"; if [ -f "$1" ]; then if [ -r "$1" ]; then
+  head -c {max_output} -- "$1" 2>/dev/null | enc; t=0; else t=2; fi; elif [ -e "$1" ]; then t=3; else t=1; fi
+  printf '\n%s G %s\n' "$N" "$t"; }}
 """
 
 
@@ -57,11 +62,20 @@ def _dir_exists(i: int, path: str) -> str:
     return f"b {i}; if [ -d {p} ]; then s=0; elif [ -e {p} ]; then s=3; else s=1; fi; e {i} $s"
 
 
-def _dir_list(i: int, path: str) -> str:
+def _dir_list(i: int, path: str, reads: list[str] | None | bool = False) -> str:
+    """List PATH; with `reads` (a name filter, None = every file) also read the listed files whose
+    path holds one of the filter's strings, up to MAX_DIR_FILES in sorted order (issue 12: the
+    contents come in the same round trip as the listing)."""
     # find has no `--`: a relative path starting with "-" would be read as an option, so anchor it.
     p = shlex.quote(path if path.startswith("/") else "./" + path)
-    return (f"b {i}; if [ -d {p} ]; then find {p} -maxdepth {DIR_DEPTH} \\( -type f -o -type l \\) 2>/dev/null "
-            f"| head -n {MAX_DIR_ENTRIES} | enc; s=0; else s=1; fi; e {i} $s")
+    listing = f"find {p} -maxdepth {DIR_DEPTH} \\( -type f -o -type l \\) 2>/dev/null | head -n {MAX_DIR_ENTRIES}"
+    if reads is False:
+        return f"b {i}; if [ -d {p} ]; then {listing} | enc; s=0; else s=1; fi; e {i} $s"
+    keep = "cat" if reads is None or reads is True else "grep -iF " + " ".join(f"-e {shlex.quote(x)}" for x in reads)
+    return (f"b {i}; if [ -d {p} ]; then l=$({listing}); if [ -n \"$l\" ]; then printf '%s\\n' \"$l\" | enc; fi; s=0; "
+            f"else l=; s=1; fi; e {i} $s\n"
+            f"if [ -n \"$l\" ]; then printf '%s\\n' \"$l\" | {keep} | sort | head -n {MAX_DIR_FILES} | "
+            "while IFS= read -r f; do r \"$f\"; done; fi")
 
 
 def _processes(i: int) -> str:
@@ -94,9 +108,19 @@ class Batch:
     nonce: str
 
 
-def build_posix(requests: list[Request], command_timeout: int, nonce: str | None = None) -> Batch:
+def _gated(i: int, block: str, guards: set[int]) -> str:
+    """Run a command block only if one of its policies' requirement guards holds (see guards.py)."""
+    test = " || ".join(f"[ \"$g{g}\" = 1 ]" for g in sorted(guards))
+    return f"if {test}; then {block}; else k {i}; fi"
+
+
+def build_posix(requests: list[Request], command_timeout: int, nonce: str | None = None,
+                plan: HostPlan | None = None) -> Batch:
     nonce = nonce or secrets.token_hex(16)
-    lines = [_PRELUDE.format(nonce=nonce)]
+    plan = plan or HostPlan()
+    lines = [_PRELUDE.format(nonce=nonce, max_output=MAX_OUTPUT)]
+    lines += [f"if {guard}; then g{n}=1; else g{n}=0; fi" for n, guard in enumerate(plan.guards)]
+    always = plan.always()
     for i, req in enumerate(requests):
         if req.kind == "file_exists":
             lines.append(_file_exists(i, req.arg))
@@ -105,11 +129,13 @@ def build_posix(requests: list[Request], command_timeout: int, nonce: str | None
         elif req.kind == "dir_exists":
             lines.append(_dir_exists(i, req.arg))
         elif req.kind == "dir_list":
-            lines.append(_dir_list(i, req.arg))
+            lines.append(_dir_list(i, req.arg, plan.dir_reads[req.arg] if req.arg in plan.dir_reads else False))
         elif req.kind == "processes":
             lines.append(_processes(i))
         elif req.kind == "command":
-            lines.append(_command(i, req.arg, command_timeout))
+            block = _command(i, req.arg, command_timeout)
+            gated = req in plan.gated and req not in always
+            lines.append(_gated(i, block, plan.gated[req]) if gated else block)
         elif req.kind == "os":
             lines.append(_os(i))
         else:  # registry on a POSIX host: answer "missing" without running anything
@@ -126,12 +152,16 @@ def _decode(payload: str, encoding: str) -> bytes:
 
 
 def parse_output(batch: Batch, raw: bytes) -> Facts:
-    """Split framed output into Facts; anything outside markers (login banners...) is ignored."""
+    """Split framed output into Facts; anything outside markers (login banners...) is ignored.
+
+    Besides the numbered requests (B … E), the host may send files it read on its own (F <path> …
+    G <status>: a directory's files, see _dir_list) and say a gated command was skipped (S <index>:
+    its policy's requirements cannot hold, so it is neither an answer nor an error)."""
     facts = Facts()
     text = raw.decode("ascii", errors="replace")
-    marker = re.compile(rf"^{re.escape(batch.nonce)} (H|B|E) ?(.*)$")
+    marker = re.compile(rf"^{re.escape(batch.nonce)} (H|B|E|S|F|G) ?(.*)$")
     encoding = "b64"
-    current: int | None = None
+    current: int | str | None = None  # a request's index, or the path of a file the host chose to read
     chunks: list[str] = []
     done: set[int] = set()
     for line in text.splitlines():
@@ -145,6 +175,22 @@ def parse_output(batch: Batch, raw: bytes) -> Facts:
             encoding = rest[0] if rest and rest[0] in ("b64", "hex") else "b64"
         elif tag == "B" and rest and rest[0].isdigit():
             current, chunks = int(rest[0]), []
+        elif tag == "S" and rest and rest[0].isdigit():
+            done.add(int(rest[0]))
+            current = None
+        elif tag == "F":
+            try:
+                current = _decode(rest[0] if rest else "", encoding).decode("utf-8", errors="replace")
+            except (ValueError, binascii.Error):
+                current = None
+            chunks = []
+        elif tag == "G" and isinstance(current, str) and rest:
+            request, current = Request("file_read", current), None
+            try:
+                data, status = _decode("".join(chunks), encoding), int(rest[0])
+            except (ValueError, binascii.Error):
+                continue  # asked again in the next round if it is needed
+            facts.items[request] = Item(status=status, data=data, truncated=len(data) >= MAX_OUTPUT)
         elif tag == "E" and len(rest) >= 2 and rest[0].isdigit() and current == int(rest[0]):
             index = current
             current = None
@@ -160,6 +206,6 @@ def parse_output(batch: Batch, raw: bytes) -> Facts:
             facts.items[request] = Item(status=status, data=data, truncated=len(data) >= MAX_OUTPUT)
             done.add(index)
     for index, request in enumerate(batch.requests):
-        if index not in done and request not in facts.errors:
+        if index not in done and request not in facts.errors and request not in facts.items:
             facts.errors[request] = "no answer (the script was cut off or timed out)"
     return facts

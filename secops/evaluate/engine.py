@@ -353,6 +353,19 @@ class PreparedPolicy:
                     needs |= rule_needs(rule)
         return needs
 
+    def gated_commands(self) -> set[Request]:
+        """Commands of checks that run only when the policy's requirements hold."""
+        if self.skip_reason or not self.requirements:
+            return set()
+        return {need for _, rules in self.checks for rule in rules if rule.type == "c" for need in rule_needs(rule)}
+
+    def content_dir_rules(self) -> list[Rule]:
+        """`d:` rules that read the files they list (requirements and checks)."""
+        if self.skip_reason:
+            return []
+        rules = [*self.requirements, *(rule for _, rules in self.checks for rule in rules)]
+        return [rule for rule in rules if rule.type == "d" and rule.content is not None and rule.name_test is not None]
+
     def decide_requirements(self, facts: Facts, host_os: str) -> None:
         """4.x skips a policy whose requirements fail (wm_sca.c l.1340); 5.x reports every check
         not applicable (sca_policy.cpp l.104-120), see evaluate()."""

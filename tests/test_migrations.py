@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from secops.store.db import Database, current_revision, head_revision, upgrade
+from secops.store.db import HEAD_REVISION, Database, current_revision, head_revision, upgrade
 from secops.store.metadata import metadata
 
 
@@ -55,3 +59,20 @@ def test_opening_a_database_migrates_it_once(tmp_path):
     again = Database(url)  # second open: already at head, nothing to do
     assert current_revision(again.engine) == head_revision(url)
     again.dispose()
+
+
+def test_head_constant_is_alembics_head(tmp_path):
+    """Database() compares with HEAD_REVISION instead of loading Alembic: it must be the real head."""
+    assert HEAD_REVISION == head_revision(f"sqlite:///{tmp_path / 'x.db'}")
+
+
+def test_opening_an_up_to_date_database_does_not_load_alembic(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fast.db'}"
+    Database(url).dispose()  # made and migrated here
+    code = ("import sys; from secops.store.db import Database; d = Database(sys.argv[1]); "
+            "d.dispose(); print('alembic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "False"
+    # (a database at an older revision is still upgraded on open: test_register_migration.py opens
+    # one made by the 0004 release)

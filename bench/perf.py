@@ -5,6 +5,7 @@ Run:  python bench/perf.py                      # 10k and 200k endpoints (a few 
       python bench/perf.py --million            # adds 1M endpoints (several minutes more)
       python bench/perf.py --code /work/main     # the same bench against another checkout (before/after)
       python bench/perf.py --sizes 10000 --pg      # PostgreSQL beside SQLite
+      python bench/perf.py --db .benchdb/r1m.db --repeat 3   # report only, on a database built and graded once
 
 Every step runs the real `secops` command in a child process; its wall time and its own peak RSS
 (from wait4) are printed. Everything is local: a temporary SQLite file, and with --pg a throwaway
@@ -26,6 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+LAST_CPU = [0.0]  # CPU seconds (user + sys) of the last child: on a loaded machine wall time is mostly waiting
+
+
 def run_secops(code: Path, db: str, *args: str) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MiB) of the child and its stdout, for one `secops` command."""
     env = {**os.environ, "PYTHONPATH": str(code), "COLUMNS": "120"}
@@ -38,6 +42,7 @@ def run_secops(code: Path, db: str, *args: str) -> tuple[float, float, str]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - start
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     if proc.returncode not in (0, 1):  # 1: targets not met is a normal outcome of grade
         raise SystemExit(f"`secops {' '.join(args)}` failed ({proc.returncode}):\n{out[-3000:]}")
     return elapsed, usage.ru_maxrss / 1024, out
@@ -83,7 +88,7 @@ def plain_sql_seconds(db_file: Path, as_of: dt.datetime, max_age_days: int = 7) 
 
 def line(label: str, seconds: float, mib: float, floor: float | None = None) -> None:
     ratio = f"   {seconds / floor:6.1f}x plain SQL ({floor:.2f} s)" if floor else ""
-    print(f"  {label:<10} {seconds:8.2f} s  peak {mib:7.1f} MiB{ratio}", flush=True)
+    print(f"  {label:<10} {seconds:8.2f} s  cpu {LAST_CPU[0]:7.2f} s  peak {mib:7.1f} MiB{ratio}", flush=True)
 
 
 def bench_size(code: Path, endpoints: int, workdir: Path) -> None:
@@ -101,6 +106,19 @@ def bench_size(code: Path, endpoints: int, workdir: Path) -> None:
     sizes = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
     print("  outputs    " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())), flush=True)
     db_file.unlink()
+
+
+def bench_report(code: Path, db_file: Path, workdir: Path, repeat: int) -> None:
+    """`secops report` on an existing database (built with `inventory sample` and graded once)."""
+    print(f"report on {db_file} ({db_file.stat().st_size / 1e6:.0f} MB); load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    for n in range(repeat):
+        out = workdir / f"out-{n}"
+        seconds, mib, _ = run_secops(code, str(db_file), "report", "--out", str(out))
+        line("report", seconds, mib)
+    sizes = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+    print("  outputs    " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())), flush=True)
+    print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
 
 
 def bench_pg(code: Path, endpoints: int, workdir: Path) -> None:
@@ -133,8 +151,14 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="secops checkout to measure [this one]")
     parser.add_argument("--pg", action="store_true",
                         help="also load, grade and report on a throwaway PostgreSQL (tests/pg_server.py)")
+    parser.add_argument("--db", type=Path, help="only `secops report`, on this graded SQLite file (kept)")
+    parser.add_argument("--repeat", type=int, default=1, help="with --db: reports to run [1]")
     args = parser.parse_args()
     code = args.code.resolve()
+    if args.db:
+        with tempfile.TemporaryDirectory(prefix="secops-bench-") as tmp:
+            bench_report(code, args.db.resolve(), Path(tmp), max(1, min(args.repeat, 20)))
+        return
     print(f"secops from {code}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}; "
           f"sqlite {sqlite3.sqlite_version}")
     bench_version(code)

@@ -33,12 +33,17 @@ _SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHostRow, str | None]]:
     as_of = dashboard.run.as_of or dashboard.run.started_at
     in_scope = {a.code for a in dashboard.agencies}
-    agency_of = dict(session.execute(select(EndpointRow.id, AgencyRow.code)
-                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)).all())
     newest: dict[str, AuditHostRow] = {}
     for row in session.scalars(select(AuditHostRow).where(AuditHostRow.started_at <= as_of).order_by(AuditHostRow.id)):
         key = f"e{row.endpoint_id}" if row.endpoint_id is not None else f"a{row.address}"
         newest[key] = row
+    # The agencies of the audited endpoints only (not a map of every endpoint: a million at national scale).
+    audited = sorted({row.endpoint_id for row in newest.values() if row.endpoint_id is not None})
+    agency_of: dict[int, str] = {}
+    for start in range(0, len(audited), 500):
+        agency_of.update((endpoint_id, code) for endpoint_id, code in session.execute(
+            select(EndpointRow.id, AgencyRow.code).join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)
+            .where(EndpointRow.id.in_(audited[start:start + 500]))))
     out = []
     for row in newest.values():
         agency = agency_of.get(row.endpoint_id) if row.endpoint_id is not None else None

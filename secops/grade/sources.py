@@ -42,6 +42,15 @@ def newest_evidence(as_of: dt.datetime) -> Subquery:
             .where(ranked.c.rn == 1).subquery("newest"))
 
 
+def newest_evidence_id(endpoints: Any, as_of: dt.datetime) -> ColumnElement[Any]:
+    """The id of an endpoint's newest evidence at or before as_of (ties: the highest id), as a
+    correlated subquery: one index seek per endpoint (ix_evidence_endpoint_time), where the
+    ROW_NUMBER() window of newest_evidence ranks every evidence row first. Same row chosen."""
+    ev = EvidenceRow.__table__.alias("candidate")
+    return (select(ev.c.id).where(ev.c.endpoint_id == endpoints.c.id, ev.c.observed_at <= as_of)
+            .order_by(ev.c.observed_at.desc(), ev.c.id.desc()).limit(1).correlate(endpoints).scalar_subquery())
+
+
 def _active(table: Any, day: dt.date) -> ColumnElement[bool]:
     """Not retired on or before day (grade/facts.py active_on); tables without retirement: all."""
     if "retired_at" not in table.c:
@@ -56,12 +65,20 @@ def _counted(stmt: Select[Any], table: Any, as_of: dt.datetime) -> Select[Any]:
     return stmt.join(agencies, agencies.c.id == table.c.agency_id).where(_active(table, day), _active(agencies, day))
 
 
-def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None) -> Subquery:
+def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None, *, seek: bool = False) -> Subquery:
+    """seek: find each endpoint's newest evidence by an index seek (newest_evidence_id) rather than
+    the window; the same records (the report's fix lists use it: tests/test_report_fast.py)."""
     table: Table = TABLES[entity]
     columns: list[ColumnElement[Any]] = [known_then(c, as_of).label(c.name) for c in table.c]
     if entity != "endpoints":
         return _counted(select(*columns).select_from(table), table, as_of).subquery(entity)
-    ev = newest_evidence(as_of)
+    ev: Any
+    if seek:
+        ev = EvidenceRow.__table__.alias("newest")
+        joined = table.outerjoin(ev, ev.c.id == newest_evidence_id(table, as_of))
+    else:
+        ev = newest_evidence(as_of)
+        joined = table.outerjoin(ev, ev.c.endpoint_id == table.c.id)
     whens: list[tuple[ColumnElement[bool], str]] = [(ev.c.endpoint_id.is_(None), ProtectionStatus.unknown.value)]
     if max_age_days is not None:
         whens.append((ev.c.observed_at < as_of - dt.timedelta(days=max_age_days), ProtectionStatus.unknown.value))
@@ -69,5 +86,5 @@ def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None) -> 
     stmt = (select(*columns, protection.label("protection"), ev.c.status.label("evidence_status"),
                    ev.c.product.label("product"), ev.c.source.label("evidence_source"),
                    ev.c.observed_at.label("observed_at"), ev.c.detail.label("evidence_detail"))
-            .select_from(table.outerjoin(ev, ev.c.endpoint_id == table.c.id)))
+            .select_from(joined))
     return _counted(stmt, table, as_of).subquery(entity)

@@ -9,9 +9,11 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from secops.collect.audit_csv import audit_csv as _audit_csv
 from secops.report.data import Dashboard, FixItem
+from secops.report.fixlist import FixFields
 from secops.report.render import render_html, render_page
 from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 
@@ -87,36 +89,143 @@ def _json_item(item: FixItem, first: bool) -> str:
     return ("" if first else ",") + "\n    " + text.replace("\n", "\n    ")
 
 
-def dashboard_json_chunks(d: Dashboard, items: Iterable[FixItem]) -> Iterator[str]:
-    head, tail = _json_frame(d)
-    yield head
-    for n, item in enumerate(items):
-        yield _json_item(item, n == 0)
-    yield tail
+class _Unusual(Exception):
+    """A detail value the fast JSON path does not write (float, nested dict...): pydantic writes it."""
 
 
-def _write_fix_exports(d: Dashboard, folder: Path, formats: tuple[str, ...], items: Iterable[FixItem]) -> list[str]:
-    """dashboard.json and fix.csv in one pass over the records to fix (one query, not one per file)."""
-    names = [n for n, f in (("dashboard.json", "json"), ("fix.csv", "csv")) if f in formats]
-    if not names:
-        return []
-    with contextlib.ExitStack() as files:  # each file: unique temp name, no link followed, renamed at the end
-        handles = {name: files.enter_context(writing_file(folder / name)) for name in names}
-        json_out, csv_out = handles.get("dashboard.json"), handles.get("fix.csv")
-        head, tail = _json_frame(d)
-        writer = csv.writer(csv_out, lineterminator="\n") if csv_out else None
-        if json_out:
-            json_out.write(head)
-        if writer:
-            writer.writerow(FIX_COLUMNS)
-        for n, item in enumerate(items):
-            if json_out:
-                json_out.write(_json_item(item, n == 0))
-            if writer:
-                writer.writerow(_fix_row(item))
-        if json_out:
-            json_out.write(tail)
-    return names
+_quote = json.encoder.encode_basestring  # C; the escapes of pydantic's JSON for str (tests/test_report_fast.py)
+
+
+def _json_value(value: Any, indent: str) -> str:
+    """A detail value as pydantic's model_dump_json(indent=2) writes it at this indent."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _quote(value)
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is list:
+        if not value:
+            return "[]"
+        inner = indent + "  "
+        return "[\n" + ",\n".join(inner + _json_value(v, inner) for v in value) + "\n" + indent + "]"
+    raise _Unusual
+
+
+def _compact(value: Any) -> str:
+    """A detail value as json.dumps(..., ensure_ascii=False) writes it (fix.csv's detail cell)."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _quote(value)
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is list:
+        return "[" + ", ".join([_compact(v) for v in value]) + "]"
+    raise _Unusual
+
+
+def fix_json_item(target_id: str, entity: str, fields: FixFields, first: bool) -> str:
+    """_json_item(FixItem(target_id, entity, *fields), first) without building the model."""
+    agency_code, agency_name, code, label, status, reason, detail = fields
+    try:  # _quote refuses anything but a str (TypeError): such an item goes through pydantic
+        if detail:
+            detail_text = "{\n" + ",\n".join([
+                "        " + _quote(k) + ": " + _json_value(v, "        ") for k, v in detail.items()]) + "\n      }"
+        else:
+            detail_text = "{}"
+        return ("" if first else ",") + (
+            '\n    {\n      "target_id": ' + _quote(target_id) + ',\n      "entity": ' + _quote(entity)
+            + ',\n      "agency_code": ' + _quote(agency_code) + ',\n      "agency_name": ' + _quote(agency_name)
+            + ',\n      "code": ' + _quote(code) + ',\n      "label": ' + _quote(label)
+            + ',\n      "status": ' + _quote(status) + ',\n      "reason": ' + _quote(reason)
+            + ',\n      "detail": ' + detail_text + "\n    }")
+    except (_Unusual, TypeError):
+        return _json_item(FixItem(target_id=target_id, entity=entity, agency_code=agency_code,
+                                  agency_name=agency_name, code=code, label=label, status=status, reason=reason,
+                                  detail=detail), first)
+
+
+def _detail_cell(detail: dict[str, Any]) -> str:
+    """json.dumps(detail, ensure_ascii=False, default=str), written by hand for plain values."""
+    try:
+        return "{" + ", ".join([_quote(k) + ": " + _compact(v) for k, v in detail.items()]) + "}"
+    except (_Unusual, TypeError):
+        return json.dumps(detail, ensure_ascii=False, default=str)
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text and text[0] in "=+-@\t\r" else text  # _safe_cell for a str
+
+
+def fix_csv_row(target_id: str, entity: str, fields: FixFields) -> list[str]:
+    """_fix_row(FixItem(target_id, entity, *fields)) without building the model: same cells, same
+    neutralisation of formula-like text (_safe_cell)."""
+    agency_code, agency_name, code, label, status, reason, detail = fields
+    if (type(agency_code) is str and type(agency_name) is str and type(code) is str and type(label) is str
+            and type(status) is str and type(reason) is str and type(target_id) is str and type(entity) is str):
+        return [_cell(target_id), _cell(entity), _cell(agency_code), _cell(agency_name), _cell(code), _cell(label),
+                _cell(status), _cell(reason), _cell(_detail_cell(detail)) if detail else ""]
+    return [_safe_cell(v) for v in (target_id, entity, agency_code, agency_name, code, label, status, reason,
+                                    _detail_cell(detail) if detail else "")]
+
+
+class FixExports:
+    """dashboard.json and fix.csv written in one pass over every record to fix (tuples from
+    fixlist.target_fix_fields), keeping the dashboard's preview (FIX_PREVIEW endpoint items per
+    target, every other item) and the exact counts. The JSON around the `fix` array is the
+    dashboard's own dump: its head before the pass, its tail (counts, sections) after it."""
+
+    def __init__(self, d: Dashboard, folder: Path, formats: tuple[str, ...], files: contextlib.ExitStack,
+                 rows_per_write: int = 2000) -> None:
+        self.d, self.rows_per_write = d, rows_per_write
+        self.json_out = files.enter_context(writing_file(folder / "dashboard.json")) if "json" in formats else None
+        self.csv_out = files.enter_context(writing_file(folder / "fix.csv")) if "csv" in formats else None
+        self.names = [n for n, out in (("dashboard.json", self.json_out), ("fix.csv", self.csv_out)) if out]
+        self.writer = csv.writer(self.csv_out, lineterminator="\n") if self.csv_out else None
+        self.preview: list[FixItem] = []
+        self.counts: dict[str, int] = {}
+        self.first = True
+        if self.json_out:
+            self.json_out.write(_json_frame(d)[0])
+        if self.writer:
+            self.writer.writerow(FIX_COLUMNS)
+
+    def add_target(self, target_id: str, entity: str, rows: Iterable[FixFields], preview: int | None) -> None:
+        json_parts: list[str] = []
+        csv_rows: list[list[str]] = []
+        n = 0
+        for n, fields in enumerate(rows, 1):
+            if preview is None or n <= preview:
+                self.preview.append(FixItem(target_id=target_id, entity=entity, agency_code=fields[0],
+                                            agency_name=fields[1], code=fields[2], label=fields[3],
+                                            status=fields[4], reason=fields[5], detail=fields[6]))
+            if self.json_out:
+                json_parts.append(fix_json_item(target_id, entity, fields, self.first))
+                self.first = False
+            if self.writer:
+                csv_rows.append(fix_csv_row(target_id, entity, fields))
+            if n % self.rows_per_write == 0:
+                self._flush(json_parts, csv_rows)
+        self._flush(json_parts, csv_rows)
+        self.counts[target_id] = n
+
+    def _flush(self, json_parts: list[str], csv_rows: list[list[str]]) -> None:
+        if self.json_out and json_parts:
+            self.json_out.write("".join(json_parts))
+            json_parts.clear()
+        if self.writer and csv_rows:
+            self.writer.writerows(csv_rows)
+            csv_rows.clear()
+
+    def finish(self) -> None:
+        """Call after the pass and after the dashboard got its fix preview and counts."""
+        if self.json_out:
+            self.json_out.write(_json_frame(self.d)[1])
 
 
 PAGE_PATH = re.compile(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.html")
@@ -137,14 +246,7 @@ def section_pages(d: Dashboard) -> list[dict]:  # type: ignore[type-arg]
     return pages
 
 
-def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...] = FORMATS,
-                  fix_stream: Callable[[], Iterable[FixItem]] | None = None) -> dict[str, Path]:
-    """Write each file to a temporary name and rename it, so a reader never sees half a report.
-
-    fix_stream gives every record to fix (d.fix may hold only a preview); it is read once, page
-    by page, for dashboard.json and fix.csv together, so memory does not grow with the province."""
-    stream = fix_stream or (lambda: d.fix)
-    ensure_folder(folder)  # a file in the way, another user's folder, read-only: `path: reason`
+def _rendered(d: Dashboard, templates: Path, formats: tuple[str, ...]) -> dict[str, str]:
     files: dict[str, str] = {}
     if "html" in formats:
         files["dashboard.html"] = render_html(d, templates)
@@ -156,11 +258,32 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
         files["grades.csv"] = grades_csv(d)
         if (audit := _audit_csv(d.sections.get("audit"))) is not None:  # issue 9: per-check audit results
             files["audit_checks.csv"] = audit
+    return files
+
+
+def _write_rendered(folder: Path, files: dict[str, str]) -> dict[str, Path]:
     written: dict[str, Path] = {}
     for name, text in files.items():
         relative = Path(name)
         parent = subfolder(folder, relative.parent) if relative.parent != Path(".") else folder
         written[name] = write_file(parent / relative.name, text)  # unique temp name, no symlink followed
-    for name in _write_fix_exports(d, folder, formats, stream()):
-        written[name] = folder / name
+    return written
+
+
+def write_report(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...],
+                 fix_pass: Callable[[FixExports], None]) -> dict[str, Path]:
+    """`secops report`'s writer: d comes without fix lists; fix_pass(exports) streams every target's
+    records to fix into exports.add_target, once; d then gets the preview and counts, and the
+    HTML, pages and grades are rendered from it. Each file is written to a temporary name and
+    renamed (the exports last), so a reader never sees half a report."""
+    ensure_folder(folder)  # a file in the way, another user's folder, read-only: `path: reason`
+    with contextlib.ExitStack() as files:
+        exports = FixExports(d, folder, formats, files)
+        fix_pass(exports)
+        d.fix = exports.preview
+        d.fix_counts = {t.id: exports.counts.get(t.id, 0) for t in d.targets}
+        exports.finish()
+        written = _write_rendered(folder, _rendered(d, templates, formats))
+        for name in exports.names:
+            written[name] = folder / name
     return written

@@ -3,6 +3,10 @@
 For each target (by id), the records in its denominator that do not meet its numerator, most
 urgent first: unprotected before degraded before unknown endpoints, higher-level systems first,
 then by agency code and record code — the order report/data.py's reference sort gives.
+
+Two forms of the same lists: `fix_items` yields FixItem models (the dashboard model, tests);
+`target_fix_fields` yields plain tuples from the columns a fix item needs, found by an index seek
+per endpoint, for `secops report`'s one pass writing fix.csv and dashboard.json (report/export.py).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import datetime as dt
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
@@ -66,18 +70,58 @@ def _to_fix(target: Target, records: Any, as_of: dt.datetime, agency_ids: Collec
     return where
 
 
-def target_fix_items(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
-                     agency_ids: Collection[int] | None = None, limit: int | None = None) -> Iterator[FixItem]:
-    records = record_source(target.entity, as_of, max_age)
+def _fix_select(session: Session, target: Target, records: Any, columns: list[Any], as_of: dt.datetime,
+                agency_ids: Collection[int] | None, limit: int | None = None) -> Select[Any]:
     agencies = AgencyRow.__table__
-    stmt = (select(records, agencies.c.code.label("agency_code"), agencies.c.name.label("agency_name"))
+    return (select(*columns, agencies.c.code.label("agency_code"), agencies.c.name.label("agency_name"))
             .join(agencies, agencies.c.id == records.c.agency_id)
             .where(*_to_fix(target, records, as_of, agency_ids))
             .order_by(_rank(target.entity, records), _ordered(session, agencies.c.code),
                       _ordered(session, records.c.code))
             .limit(limit))
+
+
+def target_fix_items(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
+                     agency_ids: Collection[int] | None = None, limit: int | None = None) -> Iterator[FixItem]:
+    records = record_source(target.entity, as_of, max_age)
+    stmt = _fix_select(session, target, records, [records], as_of, agency_ids, limit)
     for row in session.execute(stmt.execution_options(yield_per=PAGE)):
         yield _item(target, row, as_of, max_age)
+
+
+# What a fix item is made of, in FixItem's field order after target_id and entity:
+# agency_code, agency_name, code, label, status, reason, detail.
+FixFields = tuple[str, str, str, str, str, str, dict[str, Any]]
+FIELD_COLUMNS = {"systems": ("code", "name", "state", "level"),
+                 "endpoints": ("code", "hostname", "ips", "protection", "evidence_status", "product",
+                               "evidence_source", "observed_at", "evidence_detail"),
+                 "staff": ("code",)}
+
+
+def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
+                      agency_ids: Collection[int] | None = None) -> Iterator[FixFields]:
+    """target_fix_items as tuples (FixItem(target_id, entity, *fields) is the same item): only the
+    columns needed, Core rows (no ORM), the newest evidence by index seek (record_source seek=True)."""
+    entity = target.entity
+    records = record_source(entity, as_of, max_age, seek=True)
+    columns = [records.c[name] for name in FIELD_COLUMNS.get(entity, ("code",))]
+    stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
+    rows = session.connection().execute(stmt.execution_options(yield_per=PAGE))
+    if entity == "systems":
+        for code, name, state, level, agency_code, agency_name in rows:
+            yield agency_code, agency_name, code, name, state, "", {"level": level}
+    elif entity == "endpoints":
+        for (code, hostname, ips, protection, ev_status, product, ev_source, observed_at, ev_detail,
+             agency_code, agency_name) in rows:
+            prot = protection_from(ev_status, product, ev_source, observed_at, ev_detail, as_of, max_age)
+            seen = prot["observed_at"]
+            yield (agency_code, agency_name, code, hostname, protection, prot["protection_reason"],
+                   {"ips": ips, "product": prot["product"], "source": prot["evidence_source"],
+                    "observed_at": seen.isoformat() if seen else None})
+    else:
+        status = "missing " + ", ".join(sorted(target.numerator))
+        for code, agency_code, agency_name in rows:
+            yield agency_code, agency_name, code, code, status, "", {}
 
 
 def fix_count(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from secops.config import Settings
 from secops.grade.policy import load_targets
-from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run, scope_ids, scope_tree
-from secops.report.export import FORMATS, write_outputs
-from secops.report.fixlist import fix_items
+from secops.grade.sql import endpoint_max_age
+from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
+from secops.report.export import FORMATS, FixExports, write_report
+from secops.report.fixlist import target_fix_fields
 from secops.report.lineage import add_lineage
 from secops.report.sections import add_sections
 from secops.store.db import Database
@@ -17,37 +18,48 @@ from secops.store.tables import RunRow
 
 
 def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, lang: str = "vi",
-                  agency_code: str | None = None, *, summary_only: bool = False) -> Dashboard:
-    """The run's dashboard; summary_only: its stored figures only (no fix lists, no sections)."""
+                  agency_code: str | None = None, *, summary_only: bool = False, with_fix: bool = True) -> Dashboard:
+    """The run's dashboard; summary_only: its stored figures only (no fix lists, no sections);
+    with_fix False: no fix lists (publish fills them in its one pass over the records)."""
     policy = load_targets(settings.policies)
     with db.session() as session:
         run = session.get(RunRow, run_id) if run_id is not None else latest_grade_run(session)
         if run is None:
             from secops.errors import SecopsError
             raise SecopsError(f"run {run_id} does not exist")
-        dashboard = build_dashboard(session, policy, run, lang, agency_code, with_fix=not summary_only)
+        dashboard = build_dashboard(session, policy, run, lang, agency_code,
+                                    with_fix=with_fix and not summary_only)
         add_lineage(session, dashboard, settings)
         if not summary_only:
             add_sections(session, dashboard, settings)
     return dashboard
 
 
-def fix_stream(db: Database, settings: Settings, dashboard: Dashboard, agency_code: str | None
-               ) -> Callable[[], Iterator[FixItem]]:
-    """Every record to fix in the dashboard's scope, streamed from SQL (a new session per pass)."""
-    def stream() -> Iterator[FixItem]:
+def fix_pass(db: Database, settings: Settings, dashboard: Dashboard, agency_code: str | None
+             ) -> Callable[[FixExports], None]:
+    """Every target's records to fix (targets in id order), one query each, into the exports;
+    the exports keep the dashboard's preview (FIX_PREVIEW endpoints per target) and counts."""
+    def run_pass(exports: FixExports) -> None:
         policy = load_targets(settings.policies)
-        assert dashboard.run.as_of is not None
+        as_of = dashboard.run.as_of
+        assert as_of is not None
+        max_age = endpoint_max_age(policy)
         with db.session() as session:
             run = session.get(RunRow, dashboard.run.id)
             assert run is not None
             all_agencies, tree, _ = scope_tree(session, run, agency_code)
-            yield from fix_items(session, policy, dashboard.run.as_of, scope_ids(all_agencies, tree))
-    return stream
+            in_scope = scope_ids(all_agencies, tree)
+            for target in sorted(policy.targets, key=lambda t: t.id):
+                rows = target_fix_fields(session, target, as_of, max_age, in_scope)
+                exports.add_target(target.id, target.entity, rows,
+                                   FIX_PREVIEW if target.entity == "endpoints" else None)
+    return run_pass
 
 
 def publish(db: Database, settings: Settings, folder: Path, *, run_id: int | None = None, lang: str = "vi",
             agency_code: str | None = None, formats: tuple[str, ...] = FORMATS) -> tuple[Dashboard, dict[str, Path]]:
-    dashboard = dashboard_for(db, settings, run_id, lang, agency_code)
-    return dashboard, write_outputs(dashboard, folder, settings.reports, formats,
-                                    fix_stream(db, settings, dashboard, agency_code))
+    """The dashboard is built without fix lists; one pass over the records to fix writes
+    dashboard.json and fix.csv and gives it its preview and counts, then the HTML is rendered."""
+    dashboard = dashboard_for(db, settings, run_id, lang, agency_code, with_fix=False)
+    return dashboard, write_report(dashboard, folder, settings.reports, formats,
+                                   fix_pass(db, settings, dashboard, agency_code))

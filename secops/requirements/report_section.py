@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from secops.config import Settings
@@ -56,32 +56,59 @@ def _direct_unit(parents: dict[int, int | None], scope_id: int, agency_id: int) 
     return None
 
 
-def _newest(session: Session, table: Any, managed: Any, national: Any, as_of: dt.datetime,
-            *where: Any) -> dict[int, tuple[dt.datetime, bool | None, bool | None]]:
-    newest = (select(table.endpoint_id, func.max(table.observed_at).label("at"))
-              .where(table.observed_at <= as_of, *where).group_by(table.endpoint_id).subquery())
-    rows = session.execute(select(table.endpoint_id, table.observed_at, managed, national)
-                           .join(newest, (newest.c.endpoint_id == table.endpoint_id)
-                                 & (newest.c.at == table.observed_at)).where(*where))
-    return {e: (at, m, n) for e, at, m, n in rows}
+def _newest_id(table: Any, endpoints: Any, as_of: dt.datetime) -> Any:
+    """The id of an endpoint's newest row of `table` at or before as_of (ties: the highest id),
+    one index seek per endpoint ((endpoint_id, observed_at) indexes)."""
+    row = table.__table__.alias()
+    return (select(row.c.id).where(row.c.endpoint_id == endpoints.c.id, row.c.observed_at <= as_of)
+            .order_by(row.c.observed_at.desc(), row.c.id.desc()).limit(1).correlate(endpoints).scalar_subquery())
 
 
-def management_facts(session: Session, as_of: dt.datetime) -> dict[int, tuple[bool | None, bool | None]]:
-    """Endpoint -> (centrally managed, reports nationally), from the newest fact up to as_of.
+def management_counts(session: Session, as_of: dt.datetime) -> list[tuple[int, int, int, int, int, int, int]]:
+    """Per agency: endpoints, endpoints with a management fact, and how many are known centrally
+    managed / managed, known reporting nationally / reporting, from each endpoint's newest fact up
+    to as_of — counted in SQL, never an endpoint in Python.
 
     Facts come from protection_management (issue 11 imports, sample) and, once issue 15's console
-    import is merged, from the same columns on protection_evidence: the newer observation wins.
-    """
-    facts = _newest(session, ProtectionManagementRow, ProtectionManagementRow.centrally_managed,
-                    ProtectionManagementRow.reports_national, as_of)
-    managed = getattr(EvidenceRow, "centrally_managed", None)
-    national = getattr(EvidenceRow, "reports_to_national_platform", None)
-    if managed is not None and national is not None:
-        known = (managed.is_not(None)) | (national.is_not(None))
-        for endpoint_id, fact in _newest(session, EvidenceRow, managed, national, as_of, known).items():
-            if endpoint_id not in facts or facts[endpoint_id][0] < fact[0]:
-                facts[endpoint_id] = fact
-    return {e: (m, n) for e, (_, m, n) in facts.items()}
+    import is merged, from the same columns on protection_evidence: the newer observation wins
+    (protection_management on equal times)."""
+    endpoints = EndpointRow.__table__
+    pm = ProtectionManagementRow.__table__.alias("pm")
+    joined = endpoints.outerjoin(pm, pm.c.id == _newest_id(ProtectionManagementRow, endpoints, as_of))
+    managed: Any = pm.c.centrally_managed
+    national: Any = pm.c.reports_national
+    has_fact: Any = pm.c.id.is_not(None)
+    if "centrally_managed" in EvidenceRow.__table__.c and "reports_to_national_platform" in EvidenceRow.__table__.c:
+        # Few evidence rows carry management facts: rank those (a window over them), no seek per endpoint.
+        table = EvidenceRow.__table__
+        rank = func.row_number().over(partition_by=table.c.endpoint_id,
+                                      order_by=(table.c.observed_at.desc(), table.c.id.desc()))
+        ranked = (select(table.c.endpoint_id, table.c.observed_at, table.c.centrally_managed,
+                         table.c.reports_to_national_platform, rank.label("rn"))
+                  .where(table.c.observed_at <= as_of, table.c.centrally_managed.is_not(None)
+                         | table.c.reports_to_national_platform.is_not(None)).subquery("ranked"))
+        ev = select(ranked).where(ranked.c.rn == 1).subquery("ev")
+        joined = joined.outerjoin(ev, ev.c.endpoint_id == endpoints.c.id)
+        newer = ev.c.endpoint_id.is_not(None) & (pm.c.id.is_(None) | (pm.c.observed_at < ev.c.observed_at))
+        managed = case((newer, ev.c.centrally_managed), else_=managed)
+        national = case((newer, ev.c.reports_to_national_platform), else_=national)
+        has_fact = has_fact | ev.c.endpoint_id.is_not(None)
+    facts = (select(endpoints.c.agency_id.label("agency_id"), case((has_fact, 1), else_=0).label("has_fact"),
+                    managed.label("managed"), national.label("national"))
+             .select_from(joined).subquery("facts"))
+
+    def total(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    c = facts.c
+    rows = session.execute(select(c.agency_id, func.count(), func.coalesce(func.sum(c.has_fact), 0),
+                                  total(c.managed.is_not(None)), total(c.managed.is_(True)),
+                                  total(c.national.is_not(None)), total(c.national.is_(True)))
+                           .group_by(c.agency_id).order_by(c.agency_id))
+    return [tuple(int(v) for v in row) for row in rows]  # type: ignore[misc]
+
+
+TALLY_KEYS = ("endpoints", "managed_known", "managed", "national_known", "national")
 
 
 def _protection_2026(session: Session, dashboard: Dashboard, as_of: dt.datetime) -> list[dict[str, Any]]:
@@ -91,21 +118,17 @@ def _protection_2026(session: Session, dashboard: Dashboard, as_of: dt.datetime)
     scope_id = agencies.get(dashboard.scope.code)
     if scope_id is None:
         return []
-    mgmt = management_facts(session, as_of)
-    if not mgmt:
+    counts = management_counts(session, as_of)
+    if not any(with_fact for _, _, with_fact, *_ in counts):
         return []
     rows: dict[int, Counter[str]] = {}  # direct unit -> counts over its subtree
-    for endpoint_id, agency_id in session.execute(select(EndpointRow.id, EndpointRow.agency_id)):
+    for agency_id, n, _, managed_known, managed, national_known, national in counts:
         unit = _direct_unit(parents, scope_id, agency_id)
         if unit is None:
             continue
         tally = rows.setdefault(unit, Counter())
-        tally["endpoints"] += 1
-        managed, national = mgmt.get(endpoint_id, (None, None))
-        tally["managed_known"] += managed is not None
-        tally["managed"] += bool(managed)
-        tally["national_known"] += national is not None
-        tally["national"] += bool(national)
+        for key, value in zip(TALLY_KEYS, (n, managed_known, managed, national_known, national), strict=True):
+            tally[key] += value
     by_code = {a.code: a for a in [dashboard.scope, *dashboard.ranking]}
     code_of = {v: k for k, v in agencies.items()}
     out: list[dict[str, Any]] = []

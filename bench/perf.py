@@ -6,6 +6,7 @@ Run:  python bench/perf.py                      # 10k and 200k endpoints (a few 
       python bench/perf.py --code /work/main     # the same bench against another checkout (before/after)
       python bench/perf.py --sizes 10000 --pg      # PostgreSQL beside SQLite
       python bench/perf.py --db .benchdb/r1m.db --repeat 3   # report only, on a database built and graded once
+      python bench/perf.py --million --pg --audit 50   # everything the issue asks, in one command (root)
 
 Every step runs the real `secops` command in a child process; its wall time and its own peak RSS
 (from wait4) are printed. Everything is local: a temporary SQLite file, and with --pg a throwaway
@@ -144,6 +145,13 @@ def bench_version(code: Path) -> None:
     print(f"secops --version: median {times[3]:.3f} s, best {times[0]:.3f} s (7 runs)", flush=True)
 
 
+def bench_audit(hosts: int) -> None:
+    """The audit half of the issue's bench, in the same command: bench/audit.py prints its own table."""
+    print(f"audit of {hosts} loopback sshd hosts (bench/audit.py):", flush=True)
+    subprocess.run([sys.executable, str(ROOT / "bench" / "audit.py"), "--hosts", str(max(1, min(hosts, 250)))],
+                   check=True, timeout=3 * 3600)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,200000", help="comma-separated endpoint counts")
@@ -153,6 +161,9 @@ def main() -> None:
                         help="also load, grade and report on a throwaway PostgreSQL (tests/pg_server.py)")
     parser.add_argument("--db", type=Path, help="only `secops report`, on this graded SQLite file (kept)")
     parser.add_argument("--repeat", type=int, default=1, help="with --db: reports to run [1]")
+    parser.add_argument("--audit", type=int, metavar="HOSTS", default=0,
+                        help="also audit HOSTS loopback sshd hosts against the ssh floor and Ansible "
+                             "(bench/audit.py; needs root)")
     args = parser.parse_args()
     code = args.code.resolve()
     if args.db:
@@ -168,6 +179,8 @@ def main() -> None:
             bench_size(code, size, Path(tmp))
             if args.pg:
                 bench_pg(code, size, Path(tmp))
+    if args.audit:
+        bench_audit(args.audit)
 
 
 if __name__ == "__main__":

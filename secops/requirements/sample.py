@@ -14,7 +14,7 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.requirements.catalogue import Catalogue, in_force
@@ -24,12 +24,17 @@ from secops.requirements.tables import (
     RequirementStatusRow,
     SystemHostRow,
 )
+from secops.store.bulk import insert_rows
 from secops.store.tables import EndpointRow, SystemRow
 
 # Share of items met, by the register's plan deployment (issue 8), so the roll-up agrees with it.
 P_MET = {"fully_deployed": 1.0, "partly_deployed": 0.6, "not_deployed": 0.0}
 UNITS = ["Phòng Công nghệ thông tin", "Văn phòng", "Trung tâm Chuyển đổi số", "Bộ phận quản trị hệ thống"]
 DOCS = ["Biên bản kiểm tra số {n}/BB", "Quyết định số {n}/QĐ", "Báo cáo số {n}/BC", "Kế hoạch số {n}/KH"]
+
+
+STATEMENT_COLUMNS = ("system_id", "standard", "item_id", "source", "recorded_by", "responsible_unit", "status",
+                     "evidence", "evidence_date", "note", "milestone", "recorded_at")
 
 
 def _statement(rng: random.Random, cat: Catalogue, item_id: str, level: int, p_met: float, exemplary: bool,
@@ -85,13 +90,13 @@ def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, 
             management.append({"endpoint_id": endpoint_id, "observed_at": as_of - dt.timedelta(days=rng.randint(0, 6)),
                                "centrally_managed": managed, "reports_national": national,
                                "console": "sample", "source": "sample"})
-    if statements:
-        session.execute(insert(RequirementStatusRow), statements)
+    # Every statement names every column it may set (None where the ORM insert left one out), so
+    # the rows go in a few batches (or one COPY), not one INSERT per change of shape.
+    shape = dict.fromkeys(STATEMENT_COLUMNS)
+    insert_rows(session, RequirementStatusRow, [{**shape, **row} for row in statements])
     existing = {(system_id, endpoint_id) for system_id, endpoint_id
                 in session.execute(select(SystemHostRow.system_id, SystemHostRow.endpoint_id))}
     links = [link for link in links if (link["system_id"], link["endpoint_id"]) not in existing]
-    if links:  # loading the sample again keeps the links it made the first time
-        session.execute(insert(SystemHostRow), links)
-    if management:
-        session.execute(insert(ProtectionManagementRow), management)
+    insert_rows(session, SystemHostRow, links)  # loading the sample again keeps the links it made the first time
+    insert_rows(session, ProtectionManagementRow, management)
     return len(statements)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Column, Connection, Table, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -64,20 +65,25 @@ def _copy(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> Non
     defaults = [_default(c) for c in columns]
     names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
     target = dialect.identifier_preparer.format_table(table)
+    statement = f"COPY {target} ({names}) FROM STDIN"
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            values = []
-            for column, process, default in zip(columns, processors, defaults, strict=True):
-                if column.name in row:
-                    value = row[column.name]
-                else:
-                    value = default() if default is not None else None
-                if value is not None and process is not None:
-                    value = process(value)
-                values.append(value)
-            copy.write_row(values)
+    dbapi = dialect.loaded_dbapi
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = []
+                for column, process, default in zip(columns, processors, defaults, strict=True):
+                    if column.name in row:
+                        value = row[column.name]
+                    else:
+                        value = default() if default is not None else None
+                    if value is not None and process is not None:
+                        value = process(value)
+                    values.append(value)
+                copy.write_row(values)
+    except dbapi.Error as error:  # the same exception classes an INSERT raises (IntegrityError, DataError...)
+        raise DBAPIError.instance(statement, None, error, dbapi.Error, dialect=dialect) from error
 
 
 def insert_rows(bind: Session | Connection, table: Any, rows: Iterable[dict[str, Any]], *,

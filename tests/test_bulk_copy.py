@@ -84,27 +84,41 @@ def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def without_copy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk, "uses_copy", lambda bind: False)
+def previous_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """insert_rows through Core insert() executemany, as before COPY and the raw sqlite3 path."""
+    monkeypatch.setattr(bulk, "writer", lambda bind: "core")
 
 
-def test_sample_through_copy_is_row_for_row_the_executemany_and_sqlite_load(db, fresh_pg, monkeypatch):
+@pytest.fixture
+def sqlite_core(tmp_path: Path) -> Iterator[Database]:
+    """A second SQLite database, for the previous (Core executemany) writer."""
+    database = Database(f"sqlite:///{tmp_path / 'core.db'}")
+    yield database
+    database.dispose()
+
+
+def test_sample_through_copy_is_row_for_row_the_executemany_and_sqlite_load(db, sqlite_core, fresh_pg, monkeypatch):
     monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 700)  # several chunks, one transaction
     monkeypatch.setattr(bulk, "COPY_CHUNK", 450)  # several COPYs per table
+    monkeypatch.setattr(bulk, "BATCH", 333)  # several sqlite3 executemany per table
     copied, executed = fresh_pg(), fresh_pg()
     load_sample(copied, AS_OF, endpoints=1800)
     load_sample(db, AS_OF, endpoints=1800)
     with monkeypatch.context() as m:
-        without_copy(m)
+        previous_writer(m)
         load_sample(executed, AS_OF, endpoints=1800)
+        load_sample(sqlite_core, AS_OF, endpoints=1800)
     via_copy, via_executemany, on_sqlite = snapshot(copied), snapshot(executed), snapshot(db)
+    sqlite_before = snapshot(sqlite_core)
     assert len(via_copy["endpoints"]) == 1800 and via_copy["protection_evidence"]
     assert via_copy["system_assessments"] and via_copy["requirement_status"] and via_copy["protection_management"]
     for table in via_copy:
         assert via_copy[table] == via_executemany[table], table
+        assert on_sqlite[table] == sqlite_before[table], table
         assert via_copy[table] == on_sqlite[table], table
-    again = load_sample(copied, AS_OF, endpoints=1800)  # idempotent through the ANY(:array) lookups too
-    assert all(t.inserted == 0 and t.updated == 0 for t in again.values())
+    for target in (copied, db):  # idempotent through the ANY(:array) / IN lookups too
+        again = load_sample(target, AS_OF, endpoints=1800)
+        assert all(t.inserted == 0 and t.updated == 0 for t in again.values())
 
 
 def _hostile_files(tmp_path: Path) -> list[Path]:
@@ -131,21 +145,24 @@ def _hostile_files(tmp_path: Path) -> list[Path]:
     return [path]
 
 
-def test_hostile_import_through_copy_is_intact_and_the_same_everywhere(db, fresh_pg, monkeypatch, tmp_path):
+def test_hostile_import_through_copy_is_intact_and_the_same_everywhere(db, sqlite_core, fresh_pg, monkeypatch,
+                                                                       tmp_path):
     files, levels = _hostile_files(tmp_path), load_levels(POLICIES)
     copied, executed = fresh_pg(), fresh_pg()
     for target in (copied, db):
         result = import_files(target, files, levels, today=AS_OF.date())
         assert result.tallies["endpoints"].inserted == len(HOSTILE) and not result.skipped
     with monkeypatch.context() as m:
-        without_copy(m)
+        previous_writer(m)
         import_files(executed, files, levels, today=AS_OF.date())
+        import_files(sqlite_core, files, levels, today=AS_OF.date())
     via_copy = snapshot(copied)
-    assert via_copy == snapshot(executed) == snapshot(db)
-    with copied.session() as s:  # the text arrived byte for byte
-        assert sorted(s.scalars(select(EvidenceRow.detail))) == sorted(f"{h}x" for h in HOSTILE)
-        assert sorted(s.scalars(select(AssessmentRow.report_ref))) == sorted(f"{h}x" for h in HOSTILE)
-        assert sorted(s.scalars(select(StaffRow.name))) == sorted(f"Nguyễn {h}x" for h in HOSTILE)
+    assert via_copy == snapshot(executed) == snapshot(db) == snapshot(sqlite_core)
+    for target in (copied, db):  # the text arrived byte for byte
+        with target.session() as s:
+            assert sorted(s.scalars(select(EvidenceRow.detail))) == sorted(f"{h}x" for h in HOSTILE)
+            assert sorted(s.scalars(select(AssessmentRow.report_ref))) == sorted(f"{h}x" for h in HOSTILE)
+            assert sorted(s.scalars(select(StaffRow.name))) == sorted(f"Nguyễn {h}x" for h in HOSTILE)
     again = import_files(copied, files, levels, today=AS_OF.date())
     assert all(t.inserted == 0 and t.updated == 0 for t in again.tallies.values())
 
@@ -153,18 +170,16 @@ def test_hostile_import_through_copy_is_intact_and_the_same_everywhere(db, fresh
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                                max_size=40), min_size=1, max_size=30))
-def test_any_text_but_nul_goes_through_copy_as_through_insert(fresh_pg_pair, values):
-    copied, executed = fresh_pg_pair
+def test_any_text_but_nul_goes_through_copy_as_through_insert(fresh_pg_pair, db, sqlite_core, values):
     rows = [{"key": f"k{i}", "value": v} for i, v in enumerate(values)]
-    for target, copy in ((copied, True), (executed, False)):
+    for target, how in ((fresh_pg_pair[0], "copy"), (fresh_pg_pair[1], "core"), (db, "sqlite"), (sqlite_core, "core")):
         with target.session() as s:
             s.execute(delete(MetaRow))
-            assert bulk.uses_copy(s)
-            if copy:
-                bulk.insert_rows(s, MetaRow, rows)
+            if how == "core":
+                bulk._write(s.connection(), MetaRow.__table__, rows, "core")  # the previous writer
             else:
-                bulk._write(s.connection(), MetaRow.__table__, rows, copy=False)  # the executemany path
-    for target in (copied, executed):
+                assert bulk.writer(s) == how
+                bulk.insert_rows(s, MetaRow, rows)
         with target.session() as s:
             assert [tuple(r) for r in s.execute(select(MetaRow.key, MetaRow.value).order_by(MetaRow.key))] == \
                 sorted((r["key"], r["value"]) for r in rows)
@@ -175,22 +190,24 @@ def fresh_pg_pair(fresh_pg):
     return fresh_pg(), fresh_pg()
 
 
-def test_nul_is_refused_by_copy_as_by_insert(fresh_pg_pair):
-    copied, executed = fresh_pg_pair
-    for target, copy in ((copied, True), (executed, False)):
+def test_nul_is_refused_by_copy_as_by_insert_and_kept_by_sqlite(fresh_pg_pair, db, sqlite_core):
+    rows = [{"key": "a", "value": "ok"}, {"key": "b", "value": "nul\x00here"}]
+    for target, how in ((fresh_pg_pair[0], "copy"), (fresh_pg_pair[1], "core")):
         with pytest.raises(DataError), target.session() as s:
-            if copy:
-                bulk.insert_rows(s, MetaRow, [{"key": "a", "value": "ok"}, {"key": "b", "value": "nul\x00here"}])
-            else:
-                bulk._write(s.connection(), MetaRow.__table__, [{"key": "b", "value": "nul\x00"}], copy=False)
+            bulk._write(s.connection(), MetaRow.__table__, rows, how)
         with target.session() as s:
             assert s.scalar(select(func.count()).select_from(MetaRow)) == 0
+    for target, how in ((db, "sqlite"), (sqlite_core, "core")):
+        with target.session() as s:
+            bulk._write(s.connection(), MetaRow.__table__, rows, how)
+        with target.session() as s:
+            assert s.scalar(select(MetaRow.value).where(MetaRow.key == "b")) == "nul\x00here"
 
 
-def test_copy_raises_the_insert_exceptions(fresh_pg_pair):
-    copied, _ = fresh_pg_pair
-    with pytest.raises(IntegrityError), copied.session() as s:  # what the CLI reports for an INSERT too
-        bulk.insert_rows(s, MetaRow, [{"key": "same", "value": "1"}, {"key": "same", "value": "2"}])
+def test_fast_writers_raise_the_insert_exceptions(fresh_pg_pair, db):
+    for target in (fresh_pg_pair[0], db):  # what the CLI reports for an INSERT too
+        with pytest.raises(IntegrityError), target.session() as s:
+            bulk.insert_rows(s, MetaRow, [{"key": "same", "value": "1"}, {"key": "same", "value": "2"}])
 
 
 def _count(db: Database, table: Any) -> int:

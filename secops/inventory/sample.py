@@ -126,10 +126,16 @@ def _protection(status: ProtectionStatus, product: str | None, observed_at: dt.d
     return ProtectionEvidence.model_construct(**{k: v for k, v in given.items() if v is not None})
 
 
+# Cumulative weights given to rng.choices once: the same draws as weights=[70, 22, 8] / [90, 7, 3]
+# (choices accumulates them itself), without rebuilding the lists per endpoint.
+ROLES, ROLE_CUM = list(EndpointRole), [70, 92, 100]
+OS_FAMILIES, OS_CUM = [OSFamily.windows, OSFamily.linux, OSFamily.macos], [90, 97, 100]
+
+
 def _endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime, code_prefix: str = "") -> Endpoint:
-    role = rng.choices(list(EndpointRole), weights=[70, 22, 8])[0]
+    role = rng.choices(ROLES, cum_weights=ROLE_CUM)[0]
     os_family = OSFamily.linux if role is EndpointRole.server and rng.random() < 0.6 else \
-        rng.choices([OSFamily.windows, OSFamily.linux, OSFamily.macos], weights=[90, 7, 3])[0]
+        rng.choices(OS_FAMILIES, cum_weights=OS_CUM)[0]
     ip = f"198.{18 + (index >> 16 & 1)}.{index >> 8 & 255}.{index & 255}"
     mac = "02:" + ":".join(f"{b:02X}" for b in index.to_bytes(5, "big"))
     prefix = "SRV" if role is EndpointRole.server else "PC"

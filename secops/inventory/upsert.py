@@ -14,7 +14,17 @@ from pydantic import BaseModel
 from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from secops.models import Agency, Assessment, Endpoint, InformationSystem, StaffMember
+from secops.models import (
+    Agency,
+    Assessment,
+    Endpoint,
+    EndpointRole,
+    EvidenceSource,
+    InformationSystem,
+    OSFamily,
+    ProtectionStatus,
+    StaffMember,
+)
 from secops.store.base import Base, utcnow
 from secops.store.bulk import in_keys, insert_rows
 from secops.store.tables import AgencyRow, AssessmentRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
@@ -160,12 +170,17 @@ def upsert_assessments(session: Session, assessments: Sequence[Assessment]) -> T
     return tally
 
 
+# Enum member -> its value by dict (Enum.value is a descriptor call per row: measurable at 1M rows).
+_VALUES: dict[Any, str] = {m: m.value for enum in (OSFamily, EndpointRole, ProtectionStatus, EvidenceSource)
+                           for m in enum}
+
+
 def upsert_endpoints(session: Session, endpoints: Sequence[Endpoint], run_id: int | None = None) -> Tally:
     ids = agency_ids(session)
     inserted: set[str] = set()
     tally = _upsert(session, EndpointRow, [(e.code, {
-        "hostname": e.hostname, "ips": list(e.ips), "mac": e.mac, "os_family": e.os_family.value,
-        "role": e.role.value, "agency_id": ids[e.owner],
+        "hostname": e.hostname, "ips": list(e.ips), "mac": e.mac, "os_family": _VALUES[e.os_family],
+        "role": _VALUES[e.role], "agency_id": ids[e.owner],
     }) for e in endpoints], inserted)
     add_inventory_evidence(session, endpoints, run_id, new_endpoints=inserted)
     return tally
@@ -193,7 +208,7 @@ def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_
         return 0
     endpoint_ids = _endpoint_ids(session, [e.code for e in with_evidence])
     new = new_endpoints or set()
-    keys = {(endpoint_ids[e.code], e.protection.source.value, e.protection.observed_at)  # type: ignore[union-attr]
+    keys = {(endpoint_ids[e.code], _VALUES[e.protection.source], e.protection.observed_at)  # type: ignore[union-attr]
             for e in with_evidence if e.code not in new}
     seen: set[tuple[int, str, Any]] = set()
     key_list = sorted(keys, key=lambda k: (k[0], k[1]))
@@ -206,12 +221,12 @@ def add_inventory_evidence(session: Session, endpoints: Sequence[Endpoint], run_
     for endpoint in with_evidence:
         ev = endpoint.protection
         assert ev is not None
-        key = (endpoint_ids[endpoint.code], ev.source.value, ev.observed_at)
+        key = (endpoint_ids[endpoint.code], _VALUES[ev.source], ev.observed_at)
         if key in seen:
             continue
         seen.add(key)
-        rows_to_add.append({"endpoint_id": key[0], "status": ev.status.value, "product": ev.product,
-                            "source": ev.source.value, "observed_at": ev.observed_at, "detail": ev.detail,
+        rows_to_add.append({"endpoint_id": key[0], "status": _VALUES[ev.status], "product": ev.product,
+                            "source": key[1], "observed_at": ev.observed_at, "detail": ev.detail,
                             "run_id": run_id})
     insert_rows(session, EvidenceRow, rows_to_add, batch=BATCH)
     return len(rows_to_add)

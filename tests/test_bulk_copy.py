@@ -10,6 +10,7 @@ or an import leaves nothing on either database.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,28 @@ def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
             order = list(table.primary_key.columns) or columns
             out[table.name] = [tuple(r) for r in session.execute(select(*columns).order_by(*order))]
     return out
+
+
+def digest(tables: dict[str, list[tuple[Any, ...]]]) -> str:
+    out = hashlib.sha256()
+    for name in sorted(tables):
+        if tables[name]:
+            out.update(f"{name}:{len(tables[name])}\n".encode())
+            for row in tables[name]:
+                out.update((repr(row) + "\n").encode())
+    return out.hexdigest()
+
+
+# digest(snapshot(...)) of load_sample(AS_OF, endpoints=3000, seed=7) into SQLite as commit 50a8034
+# (ORM checklist inserts, one INSERT per assessment, validated endpoints, Core executemany) wrote it.
+PREVIOUS_WRITER_3000 = "15ef5e7139fe35d6ff151b2bbe1fc357c08a155eedcb96be93d0ea9ed981a0b6"
+
+
+def test_sample_is_row_for_row_what_the_previous_writer_stored(db, fresh_pg):
+    copied = fresh_pg()
+    for target in (db, copied):
+        load_sample(target, AS_OF, endpoints=3000, seed=7)
+        assert digest(snapshot(target)) == PREVIOUS_WRITER_3000
 
 
 def previous_writer(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,7 +285,7 @@ def test_user_files_are_still_validated_row_by_row(db, tmp_path):
 @given(seed=st.integers(0, 10_000), prefix=st.sampled_from(["", "A-", "X9."]),
        minutes=st.integers(0, 60 * 24 * 400), aware=st.booleans())
 def test_sample_endpoints_built_unvalidated_equal_validated_ones(seed, prefix, minutes, aware):
-    as_of = dt.datetime(2026, 1, 1) + dt.timedelta(minutes=minutes)
+    as_of = dt.datetime(2025, 1, 1) + dt.timedelta(minutes=minutes)  # in the past: staff dates are checked
     sample = generate(as_of.replace(tzinfo=dt.UTC) if aware else as_of, endpoints=60, seed=seed, prefix=prefix)
     for endpoint in sample.endpoints:
         checked = Endpoint.model_validate(endpoint.model_dump(exclude_unset=True))
@@ -270,3 +293,16 @@ def test_sample_endpoints_built_unvalidated_equal_validated_ones(seed, prefix, m
         assert checked.model_fields_set == endpoint.model_fields_set
         if endpoint.protection is not None:
             assert checked.protection.model_fields_set == endpoint.protection.model_fields_set  # type: ignore[union-attr]
+
+
+@given(moment=st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
+                           timezones=st.one_of(st.none(), st.just(dt.UTC),
+                                               st.builds(dt.timezone, st.timedeltas(dt.timedelta(hours=-23),
+                                                                                    dt.timedelta(hours=23))))))
+def test_sqlite_datetime_shortcut_is_sqlalchemys_processing(moment):
+    from sqlalchemy.dialects import sqlite
+
+    column = EvidenceRow.__table__.c.observed_at
+    dialect = sqlite.dialect()
+    assert bulk._processor(column, dialect) is bulk._sqlite_utc
+    assert bulk._sqlite_utc(moment) == column.type._cached_bind_processor(dialect)(moment)

@@ -7,10 +7,12 @@ Addresses come from 198.18.0.0/15 (RFC 2544 benchmarking range): never a real ho
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from secops.models import (
     Agency,
@@ -52,6 +54,7 @@ SYSTEM_KINDS = ["Cổng thông tin điện tử", "Hệ thống quản lý văn 
                 "Phần mềm quản lý nhân sự"]
 PRODUCTS = ["BKAV Endpoint", "Kaspersky Endpoint Security", "ESET Endpoint Security", "Trend Micro Apex One",
             "Microsoft Defender", "ClamAV"]
+T = TypeVar("T")
 COMMUNES = 77  # xã; with the wards, 92 commune-level units as in the merged province
 
 
@@ -126,16 +129,22 @@ def _protection(status: ProtectionStatus, product: str | None, observed_at: dt.d
     return ProtectionEvidence.model_construct(**{k: v for k, v in given.items() if v is not None})
 
 
-# Cumulative weights given to rng.choices once: the same draws as weights=[70, 22, 8] / [90, 7, 3]
+# Cumulative weights computed once: the same draws as rng.choices(..., weights=[70, 22, 8] / [90, 7, 3])
 # (choices accumulates them itself), without rebuilding the lists per endpoint.
 ROLES, ROLE_CUM = list(EndpointRole), [70, 92, 100]
 OS_FAMILIES, OS_CUM = [OSFamily.windows, OSFamily.linux, OSFamily.macos], [90, 97, 100]
 
 
+def pick(rng: random.Random, population: list[T], cum_weights: list[int]) -> T:
+    """rng.choices(population, cum_weights=cum_weights)[0], draw for draw (the same one random()
+    call and the same bisect as CPython's Random.choices), without its per-call list work."""
+    return population[bisect.bisect(cum_weights, rng.random() * (cum_weights[-1] + 0.0), 0, len(population) - 1)]
+
+
 def _endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime, code_prefix: str = "") -> Endpoint:
-    role = rng.choices(ROLES, cum_weights=ROLE_CUM)[0]
+    role = pick(rng, ROLES, ROLE_CUM)
     os_family = OSFamily.linux if role is EndpointRole.server and rng.random() < 0.6 else \
-        rng.choices(OS_FAMILIES, cum_weights=OS_CUM)[0]
+        pick(rng, OS_FAMILIES, OS_CUM)
     ip = f"198.{18 + (index >> 16 & 1)}.{index >> 8 & 255}.{index & 255}"
     mac = "02:" + ":".join(f"{b:02X}" for b in index.to_bytes(5, "big"))
     prefix = "SRV" if role is EndpointRole.server else "PC"

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from secops.inventory.sample import pick
 from secops.requirements.catalogue import Catalogue, in_force
 from secops.requirements.checklist import add_months
 from secops.requirements.tables import (
@@ -33,6 +34,8 @@ UNITS = ["Phòng Công nghệ thông tin", "Văn phòng", "Trung tâm Chuyển �
 DOCS = ["Biên bản kiểm tra số {n}/BB", "Quyết định số {n}/QĐ", "Báo cáo số {n}/BC", "Kế hoạch số {n}/KH"]
 
 
+FACTS: list[bool | None] = [True, False, None]
+MANAGED_CUM, NATIONAL_CUM = [68, 85, 100], [42, 72, 100]
 STATEMENT_COLUMNS = ("system_id", "standard", "item_id", "source", "recorded_by", "responsible_unit", "status",
                      "evidence", "evidence_date", "note", "milestone", "recorded_at")
 
@@ -85,8 +88,8 @@ def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, 
     management = []
     for ids in endpoints_of.values():
         for endpoint_id in ids:
-            managed = rng.choices([True, False, None], weights=[68, 17, 15])[0]
-            national = rng.choices([True, False, None], weights=[42, 30, 28])[0]
+            managed = pick(rng, FACTS, MANAGED_CUM)  # = rng.choices(FACTS, weights=[68, 17, 15])[0]
+            national = pick(rng, FACTS, NATIONAL_CUM)  # = rng.choices(FACTS, weights=[42, 30, 28])[0]
             management.append({"endpoint_id": endpoint_id, "observed_at": as_of - dt.timedelta(days=rng.randint(0, 6)),
                                "centrally_managed": managed, "reports_national": national,
                                "console": "sample", "source": "sample"})

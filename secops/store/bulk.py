@@ -17,6 +17,7 @@ array) on PostgreSQL, `IN (...)` elsewhere.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
@@ -25,8 +26,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from secops.store.base import UTCDateTime
+
 BATCH = 5000  # rows per executemany (non-PostgreSQL)
 COPY_CHUNK = 20_000  # rows converted at a time for COPY (bounded memory)
+SQLITE_DATETIME = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
 
 
 def _table(table: Any) -> Table:
@@ -63,6 +67,21 @@ def _default(column: Column[Any]) -> Callable[[], Any] | None:
     return lambda: arg
 
 
+def _sqlite_utc(value: dt.datetime) -> str:
+    """UTCDateTime's bind processing then SQLite DATETIME's default storage format, in one step:
+    naive UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' (tests/test_bulk_copy.py compares the two)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _processor(column: Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
+    if dialect.name == "sqlite" and isinstance(column.type, UTCDateTime) and \
+            getattr(column.type.impl_instance.dialect_impl(dialect), "_storage_format", None) == SQLITE_DATETIME:
+        return _sqlite_utc
+    return cast(Callable[[Any], Any] | None, column.type._cached_bind_processor(dialect))
+
+
 def _bound(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[Column[Any]], Any]:
     """The columns to write and an iterator of each row's values as the DBAPI gets them from an
     INSERT: the column type's bind processor applied (UTC datetimes made naive, JSON serialised),
@@ -74,7 +93,7 @@ def _bound(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> tu
     columns = [table.c[k] for k in keys]
     # Columns with a Python default that no row names are filled like Core insert() fills them.
     columns += [c for c in table.c if c.name not in keys and _default(c) is not None]
-    plan = [(c.name, c.type._cached_bind_processor(dialect), _default(c)) for c in columns]
+    plan = [(c.name, _processor(c, dialect), _default(c)) for c in columns]
 
     def values() -> Any:
         for row in rows:

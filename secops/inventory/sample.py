@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from secops.models import (
     Agency,
@@ -124,8 +124,9 @@ def _protection(status: ProtectionStatus, product: str | None, observed_at: dt.d
                 detail: str | None) -> ProtectionEvidence:
     if observed_at.tzinfo is None:  # as the model's validator does: naive is UTC
         observed_at = observed_at.replace(tzinfo=dt.UTC)
-    given = {"status": status, "product": product, "source": EvidenceSource.sample, "observed_at": observed_at,
-             "detail": detail}  # product and detail named only when drawn, as before (same fields_set)
+    # product and detail are named only when drawn, as before (the same fields_set)
+    given: dict[str, Any] = {"status": status, "product": product, "source": EvidenceSource.sample,
+                             "observed_at": observed_at, "detail": detail}
     return ProtectionEvidence.model_construct(**{k: v for k, v in given.items() if v is not None})
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import select
@@ -65,6 +66,17 @@ def _statement(rng: random.Random, cat: Catalogue, item_id: str, level: int, p_m
     return row
 
 
+def _management(rng: random.Random, endpoints_of: dict[int, list[int]],
+                as_of: dt.datetime) -> Iterator[dict[str, object]]:
+    for ids in endpoints_of.values():
+        for endpoint_id in ids:
+            managed = pick(rng, FACTS, MANAGED_CUM)  # = rng.choices(FACTS, weights=[68, 17, 15])[0]
+            national = pick(rng, FACTS, NATIONAL_CUM)  # = rng.choices(FACTS, weights=[42, 30, 28])[0]
+            yield {"endpoint_id": endpoint_id, "observed_at": as_of - dt.timedelta(days=rng.randint(0, 6)),
+                   "centrally_managed": managed, "reports_national": national, "console": "sample",
+                   "source": "sample"}
+
+
 def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, *, seed: int = 85) -> int:
     """Write sample checklists, system-host links and protection-management facts; returns statements."""
     cat = in_force(policies, as_of.date())
@@ -84,15 +96,8 @@ def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, 
         own = endpoints_of.get(system.agency_id, [])
         links += [{"system_id": system.id, "endpoint_id": e, "linked_at": as_of}
                   for e in rng.sample(own, min(len(own), rng.randint(2, 6)))]
-    rng = random.Random(seed)
-    management = []
-    for ids in endpoints_of.values():
-        for endpoint_id in ids:
-            managed = pick(rng, FACTS, MANAGED_CUM)  # = rng.choices(FACTS, weights=[68, 17, 15])[0]
-            national = pick(rng, FACTS, NATIONAL_CUM)  # = rng.choices(FACTS, weights=[42, 30, 28])[0]
-            management.append({"endpoint_id": endpoint_id, "observed_at": as_of - dt.timedelta(days=rng.randint(0, 6)),
-                               "centrally_managed": managed, "reports_national": national,
-                               "console": "sample", "source": "sample"})
+    # Written as drawn (a generator, not a list of a million dicts): same rows, same order.
+    management = _management(random.Random(seed), endpoints_of, as_of)
     # Every statement names every column it may set (None where the ORM insert left one out), so
     # the rows go in a few batches (or one COPY), not one INSERT per change of shape.
     shape = dict.fromkeys(STATEMENT_COLUMNS)

@@ -5,6 +5,7 @@ Run:  python bench/perf.py                      # 10k and 200k endpoints (a few 
       python bench/perf.py --million            # adds 1M endpoints (several minutes more)
       python bench/perf.py --code /work/main     # the same bench against another checkout (before/after)
       python bench/perf.py --sizes 10000 --pg      # PostgreSQL beside SQLite
+      python bench/perf.py --sizes 200000 --pg --load-only   # only `inventory sample`
       python bench/perf.py --db .benchdb/r1m.db --repeat 3   # report only, on a database built and graded once
       python bench/perf.py --million --pg --audit 50   # everything the issue asks, in one command (root)
 
@@ -92,12 +93,19 @@ def line(label: str, seconds: float, mib: float, floor: float | None = None) -> 
     print(f"  {label:<10} {seconds:8.2f} s  cpu {LAST_CPU[0]:7.2f} s  peak {mib:7.1f} MiB{ratio}", flush=True)
 
 
-def bench_size(code: Path, endpoints: int, workdir: Path) -> None:
-    print(f"{endpoints:,} endpoints (SQLite)", flush=True)
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def bench_size(code: Path, endpoints: int, workdir: Path, load_only: bool = False) -> None:
+    print(f"{endpoints:,} endpoints (SQLite); {load_average()}", flush=True)
     db_file = workdir / f"bench-{endpoints}.db"
     as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
     seconds, mib, _ = run_secops(code, str(db_file), "inventory", "sample", "--endpoints", str(endpoints))
     line("load", seconds, mib)
+    if load_only:
+        db_file.unlink()
+        return
     floor = plain_sql_seconds(db_file, as_of)
     seconds, mib, _ = run_secops(code, str(db_file), "grade", "--as-of", as_of.isoformat())
     line("grade", seconds, mib, floor)
@@ -122,11 +130,11 @@ def bench_report(code: Path, db_file: Path, workdir: Path, repeat: int) -> None:
     print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
 
 
-def bench_pg(code: Path, endpoints: int, workdir: Path) -> None:
+def bench_pg(code: Path, endpoints: int, workdir: Path, load_only: bool = False) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.pg_server import PostgresServer
 
-    print(f"{endpoints:,} endpoints (PostgreSQL, a fresh local server)", flush=True)
+    print(f"{endpoints:,} endpoints (PostgreSQL, a fresh local server); {load_average()}", flush=True)
     server = PostgresServer()
     try:
         url = server.start()
@@ -134,6 +142,8 @@ def bench_pg(code: Path, endpoints: int, workdir: Path) -> None:
         for label, args in (("load", ("inventory", "sample", "--endpoints", str(endpoints))),
                             ("grade", ("grade", "--as-of", as_of.isoformat())),
                             ("report", ("report", "--out", str(workdir / f"pg-out-{endpoints}")))):
+            if load_only and label != "load":
+                continue
             seconds, mib, _ = run_secops(code, url, *args)
             line(label, seconds, mib)
     finally:
@@ -164,6 +174,7 @@ def main() -> None:
     parser.add_argument("--audit", type=int, metavar="HOSTS", default=0,
                         help="also audit HOSTS loopback sshd hosts against the ssh floor and Ansible "
                              "(bench/audit.py; needs root)")
+    parser.add_argument("--load-only", action="store_true", help="only `inventory sample` (no grade, report)")
     args = parser.parse_args()
     code = args.code.resolve()
     if args.db:
@@ -176,9 +187,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
     with tempfile.TemporaryDirectory(prefix="secops-bench-") as tmp:
         for size in sizes:
-            bench_size(code, size, Path(tmp))
+            bench_size(code, size, Path(tmp), args.load_only)
             if args.pg:
-                bench_pg(code, size, Path(tmp))
+                bench_pg(code, size, Path(tmp), args.load_only)
     if args.audit:
         bench_audit(args.audit)
 

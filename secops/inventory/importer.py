@@ -25,6 +25,7 @@ from secops.inventory.upsert import (
 )
 from secops.inventory.validate import validate
 from secops.register.regime import Regime
+from secops.store.bulk import bulk_load
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, SystemRow
 
@@ -64,7 +65,7 @@ def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, ki
     raw: list[RawRow] = []
     for path in paths:
         raw.extend(read_file(path, kind))
-    with db.session() as session:  # one transaction: validation failure or crash writes nothing
+    with db.session() as session, bulk_load(session):  # one transaction: a failure or crash writes nothing
         checked = validate(raw, known_agencies(session), levels, today or dt.date.today(),
                            set(session.scalars(select(SystemRow.code))), regimes,
                            kinds=kinds or load_kinds(bundled("policies")), retired=retired_agencies(session))

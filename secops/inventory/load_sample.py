@@ -14,6 +14,7 @@ from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, strea
 from secops.inventory.upsert import Tally
 from secops.register.sample import sample_assessments
 from secops.requirements.sample import add_sample_checklists
+from secops.store.bulk import bulk_load
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, MetaRow
 
@@ -26,7 +27,7 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     """Generated and written part by part (endpoints in chunks, bulk inserts): memory stays
     bounded at a million endpoints, and a failure anywhere still writes nothing."""
     tallies: dict[str, Tally] = {name: Tally() for name in ("agencies", "systems", "endpoints", "staff")}
-    with db.session() as session:
+    with db.session() as session, bulk_load(session):
         systems: list = []  # type: ignore[type-arg]
         for entity, rows in stream(as_of, endpoints=endpoints, seed=seed):
             _add(tallies, entity, write_models(session, {entity: rows})[entity])

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from secops.inventory.sample import pick
 from secops.requirements.catalogue import Catalogue, in_force
 from secops.requirements.checklist import add_months
 from secops.requirements.tables import (
@@ -24,12 +26,19 @@ from secops.requirements.tables import (
     RequirementStatusRow,
     SystemHostRow,
 )
+from secops.store.bulk import insert_rows
 from secops.store.tables import EndpointRow, SystemRow
 
 # Share of items met, by the register's plan deployment (issue 8), so the roll-up agrees with it.
 P_MET = {"fully_deployed": 1.0, "partly_deployed": 0.6, "not_deployed": 0.0}
 UNITS = ["Phòng Công nghệ thông tin", "Văn phòng", "Trung tâm Chuyển đổi số", "Bộ phận quản trị hệ thống"]
 DOCS = ["Biên bản kiểm tra số {n}/BB", "Quyết định số {n}/QĐ", "Báo cáo số {n}/BC", "Kế hoạch số {n}/KH"]
+
+
+FACTS: list[bool | None] = [True, False, None]
+MANAGED_CUM, NATIONAL_CUM = [68, 85, 100], [42, 72, 100]
+STATEMENT_COLUMNS = ("system_id", "standard", "item_id", "source", "recorded_by", "responsible_unit", "status",
+                     "evidence", "evidence_date", "note", "milestone", "recorded_at")
 
 
 def _statement(rng: random.Random, cat: Catalogue, item_id: str, level: int, p_met: float, exemplary: bool,
@@ -57,6 +66,17 @@ def _statement(rng: random.Random, cat: Catalogue, item_id: str, level: int, p_m
     return row
 
 
+def _management(rng: random.Random, endpoints_of: dict[int, list[int]],
+                as_of: dt.datetime) -> Iterator[dict[str, object]]:
+    for ids in endpoints_of.values():
+        for endpoint_id in ids:
+            managed = pick(rng, FACTS, MANAGED_CUM)  # = rng.choices(FACTS, weights=[68, 17, 15])[0]
+            national = pick(rng, FACTS, NATIONAL_CUM)  # = rng.choices(FACTS, weights=[42, 30, 28])[0]
+            yield {"endpoint_id": endpoint_id, "observed_at": as_of - dt.timedelta(days=rng.randint(0, 6)),
+                   "centrally_managed": managed, "reports_national": national, "console": "sample",
+                   "source": "sample"}
+
+
 def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, *, seed: int = 85) -> int:
     """Write sample checklists, system-host links and protection-management facts; returns statements."""
     cat = in_force(policies, as_of.date())
@@ -76,22 +96,15 @@ def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, 
         own = endpoints_of.get(system.agency_id, [])
         links += [{"system_id": system.id, "endpoint_id": e, "linked_at": as_of}
                   for e in rng.sample(own, min(len(own), rng.randint(2, 6)))]
-    rng = random.Random(seed)
-    management = []
-    for ids in endpoints_of.values():
-        for endpoint_id in ids:
-            managed = rng.choices([True, False, None], weights=[68, 17, 15])[0]
-            national = rng.choices([True, False, None], weights=[42, 30, 28])[0]
-            management.append({"endpoint_id": endpoint_id, "observed_at": as_of - dt.timedelta(days=rng.randint(0, 6)),
-                               "centrally_managed": managed, "reports_national": national,
-                               "console": "sample", "source": "sample"})
-    if statements:
-        session.execute(insert(RequirementStatusRow), statements)
+    # Written as drawn (a generator, not a list of a million dicts): same rows, same order.
+    management = _management(random.Random(seed), endpoints_of, as_of)
+    # Every statement names every column it may set (None where the ORM insert left one out), so
+    # the rows go in a few batches (or one COPY), not one INSERT per change of shape.
+    shape = dict.fromkeys(STATEMENT_COLUMNS)
+    insert_rows(session, RequirementStatusRow, [{**shape, **row} for row in statements])
     existing = {(system_id, endpoint_id) for system_id, endpoint_id
                 in session.execute(select(SystemHostRow.system_id, SystemHostRow.endpoint_id))}
     links = [link for link in links if (link["system_id"], link["endpoint_id"]) not in existing]
-    if links:  # loading the sample again keeps the links it made the first time
-        session.execute(insert(SystemHostRow), links)
-    if management:
-        session.execute(insert(ProtectionManagementRow), management)
+    insert_rows(session, SystemHostRow, links)  # loading the sample again keeps the links it made the first time
+    insert_rows(session, ProtectionManagementRow, management)
     return len(statements)

@@ -229,6 +229,7 @@ def test_a_real_loopback_scan_is_stored_alike(lab: Lab, tmp_path: Path) -> None:
         listeners.close()
     assert out.status == "ok", out.error
     parsed = parse_nmap_xml(out.xml)
+    assert out.document is not None and parse_nmap_xml(out.document) == parsed  # what storing a chunk reuses
     assert len(parsed.hosts) == 8 and sum(len(h.open_ports()) for h in parsed.hosts) >= 3
     inventory = [{"code": f"EP-{n}", "hostname": f"h{n}", "ips": [f"127.0.3.{n}"], "mac": None, "last_seen": None}
                  for n in (1, 2, 3)]

@@ -44,6 +44,9 @@ class ChunkOutput:
     status: str = "ok"  # ok | failed | timeout
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The XML as parsed once here (run_chunk checks that nmap wrote XML), so storing does not
+    # parse the document a second time; not sent anywhere, not compared.
+    document: ET.Element | None = field(default=None, repr=False, compare=False)
 
 
 def find_nmap() -> str:
@@ -198,7 +201,7 @@ def run_chunk(nmap_path: str, targets: list[str], arguments: list[str], timeout_
         text, err = stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")
         out.xml, out.warnings = text, _stderr_lines(err)
         try:
-            ET.fromstring(stdout)
+            out.document = ET.fromstring(stdout)
         except ET.ParseError:
             # No XML is a failure, named by stderr (else stdout) in the words python-nmap used
             # (its PortScannerError printed the repr of the text), so stored errors read as before.

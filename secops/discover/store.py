@@ -97,7 +97,8 @@ def store_chunk(session: Session, run_id: int, scan_id: int, out: ChunkOutput,
     status, error = out.status, out.error
     if status == "ok":
         try:
-            parsed = parse_nmap_xml(out.xml, f"nmap output for {' '.join(out.targets)}")
+            document = out.document if out.document is not None else out.xml
+            parsed = parse_nmap_xml(document, f"nmap output for {' '.join(out.targets)}")
         except NmapParseError as exc:
             status, error = "failed", str(exc)
     row = _chunk_row(scan_id, out, status, error, len(parsed.hosts) if parsed else 0)

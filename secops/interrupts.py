@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from types import FrameType
+from typing import Any
 
 EXIT_INTERRUPTED = 130
 
@@ -40,6 +41,50 @@ def install() -> None:
         if signal.getsignal(sig) is signal.SIG_IGN and sig == signal.SIGHUP:
             continue  # started under nohup: the user asked to survive a hang-up
         signal.signal(sig, _raise_interrupt)
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_held: dict[signal.Signals, Any] | None = None  # while holding: the handlers to restore
+_pending: list[int] = []
+
+
+def hold() -> None:
+    """Hold SIGINT/SIGTERM/SIGHUP until `release()`: a stop asked for meanwhile is raised then.
+
+    `secops discover` starts nmap before it has opened the database and recorded the run
+    (issue 12); a stop in that moment is held until the scan loop runs, so the run is recorded
+    `interrupted` with its chunks, as a stop during the scan always was. No-op off the main thread."""
+    global _held
+    if _held is not None or threading.current_thread() is not threading.main_thread():
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _STOPS}
+    _pending.clear()
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # nohup stays nohup
+            signal.signal(sig, _hold_signal)
+    _held = previous
+
+
+def _hold_signal(signum: int, _frame: FrameType | None) -> None:
+    _pending.append(signum)
+
+
+def release(raise_pending: bool = True) -> None:
+    """End `hold()`: restore the handlers, then raise a stop that came meanwhile (unless told not
+    to, when the command is failing anyway). No-op when nothing is held."""
+    global _held
+    if _held is None or threading.current_thread() is not threading.main_thread():
+        return
+    previous, _held = _held, None
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+    pending = _pending[:1]
+    _pending.clear()
+    if pending and raise_pending:
+        if pending[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        _raise_interrupt(pending[0], None)
 
 
 def reason(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,13 @@ def test_lan_scan_mac_vendor_hostnames_and_down_hosts() -> None:
     # Strings from the network are kept verbatim as data (escaping is the report's job).
     assert printer.hostname == "printer<script>alert(1)</script>"
     assert printer.ports[0].product == "<img src=x onerror=alert(1)>"
+
+
+@pytest.mark.parametrize("name", ["loopback_services_os.xml", "loopback_ping.xml", "lan_sample.xml"])
+def test_a_document_parsed_once_reads_as_its_text(name: str) -> None:
+    # run_chunk parses nmap's output once (to tell XML from an error) and storing reuses that tree.
+    text = read(name)
+    assert parse_nmap_xml(ET.fromstring(text.encode("utf-8")), name) == parse_nmap_xml(text, name)
 
 
 @pytest.mark.parametrize("name, expected", [

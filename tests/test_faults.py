@@ -165,6 +165,17 @@ def _pg_ctl(server: PostgresServer, action: str) -> None:
     _as_postgres([_bin("pg_ctl"), "-D", str(data), "-w", "-t", "60", action, *extra])
 
 
+def scans(url: str) -> int:
+    from secops.discover.tables import DiscoveryScanRow
+
+    db = Database(url, migrate=False)
+    try:
+        with db.session() as session:
+            return len(session.scalars(select(DiscoveryScanRow.id)).all())
+    finally:
+        db.dispose()
+
+
 def _descendant_nmaps(pid: int) -> list[int]:
     """nmap processes under pid that are scanning (`-oX -`), not the `nmap -V` version check, which
     ends at once and would let the test stop the database before any scan started."""
@@ -203,9 +214,13 @@ def test_postgres_stopped_mid_run(cli, tmp_path: Path) -> None:  # type: ignore[
             start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
-        while not _descendant_nmaps(proc.pid) and time.monotonic() < deadline:
+        # nmap starts before the run is recorded (issue 12: the database is opened while nmap
+        # scans); wait until the run and its scan are recorded too, so that the database goes
+        # away in the middle of the scan.
+        while not (_descendant_nmaps(proc.pid) and scans(url) == 1) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _descendant_nmaps(proc.pid), "nmap did not start"
+        assert statuses(url, "discover") == ["running"] and scans(url) == 1, "the run was not recorded"
         _pg_ctl(server, "stop")  # the database goes away while nmap scans
         assert _descendant_nmaps(proc.pid), "the scan ended before the signal: the test proves nothing"
         proc.send_signal(signal.SIGTERM)  # now secops must record the end of the run: it cannot

@@ -137,16 +137,20 @@ def _host(node: ET.Element, where: str) -> Host | None:
                 os_family=os_family, ports=ports)
 
 
-def parse_nmap_xml(data: str | bytes, source: str = "nmap output") -> ScanOutput:
-    """Parse a complete nmap XML document; raise NmapParseError (naming source and line) otherwise."""
-    if not data or not data.strip():
-        raise NmapParseError(f"{source}: empty output (nmap produced no XML)")
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        line, column = exc.position
-        raise NmapParseError(f"{source}: line {line}, column {column}: malformed or truncated XML "
-                             f"({exc.msg if hasattr(exc, 'msg') else exc})") from exc
+def parse_nmap_xml(data: str | bytes | ET.Element, source: str = "nmap output") -> ScanOutput:
+    """Parse a complete nmap XML document (or its root element, already parsed from the same
+    text); raise NmapParseError (naming source and line) otherwise."""
+    if isinstance(data, ET.Element):
+        root = data
+    else:
+        if not data or not data.strip():
+            raise NmapParseError(f"{source}: empty output (nmap produced no XML)")
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError as exc:
+            line, column = exc.position
+            raise NmapParseError(f"{source}: line {line}, column {column}: malformed or truncated XML "
+                                 f"({exc.msg if hasattr(exc, 'msg') else exc})") from exc
     if root.tag != "nmaprun":
         raise NmapParseError(f"{source}: not nmap XML (root element <{root.tag}>, expected <nmaprun>)")
     finished = root.find("runstats/finished")

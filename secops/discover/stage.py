@@ -10,65 +10,27 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
 from secops import interrupts
 from secops.cliutil import console
 from secops.discover import nmap_runner
-from secops.discover.profiles import ScanSettings, build_arguments, get_profile, load_config
-from secops.discover.scope import check_scope, load_scope, locate_scope_file, plan_chunks, split_targets
+from secops.discover.plan import DiscoverOptions, discover_options, plan_agency
+from secops.discover.profiles import ScanSettings
+from secops.discover.reconcile import EndpointIndex
+from secops.discover.scope import check_scope, load_scope, locate_scope_file
 from secops.discover.store import ChunkRecord, create_scan, finish_scan, record_chunk, record_interrupted
 from secops.errors import SecopsError
 from secops.interrupts import stop_children
-from secops.policyfile import format_validation
 from secops.stages import StageOptions, StageResult
 from secops.store.tables import AgencyRow
 
 
-class DiscoverOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    targets: list[str] = Field(default_factory=list)
-    profile: str = "standard"
-    scope_file: str | None = None
-    override_scope: str | None = None
-    ports: str | None = None
-    progress: bool = False
-    timing: int | None = None
-    max_rate: int | None = None
-    host_timeout: str | None = None
-    chunk_prefix: int | None = None
-    parallel: int | None = None
-    chunk_timeout_seconds: int | None = None
-    no_ping: bool | None = None
-    exclude_agencies: list[str] = Field(default_factory=list, description="scanned by remote sites instead")
-
-    @field_validator("targets", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [value]
-        return split_targets(value or [])
-
-    def settings(self, defaults: ScanSettings) -> ScanSettings:
-        names = ("timing", "max_rate", "host_timeout", "chunk_prefix", "parallel", "chunk_timeout_seconds", "no_ping")
-        changes = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
-        try:
-            return ScanSettings.model_validate({**defaults.model_dump(), **changes})
-        except ValidationError as exc:
-            raise SecopsError(format_validation("discover options", exc)) from exc
-
-
 def _options(options: StageOptions) -> DiscoverOptions:
-    try:
-        return DiscoverOptions.model_validate(options.extra)
-    except ValidationError as exc:
-        raise SecopsError(format_validation("discover options", exc)) from exc
+    return discover_options(options)
 
 
 def _progress(enabled: bool) -> Progress | nullcontext[None]:
@@ -117,25 +79,22 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
 
 
 def _discover_agency(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
-    opts = _options(options)
     assert options.agency_code is not None  # run_stage splits a province-wide run into agencies
-    policies: Path = app_state.settings.policies
-    config = load_config(policies)
-    profile = get_profile(config, opts.profile)
-    settings = opts.settings(config.defaults)
-    # The guard comes first: nothing below (not even `nmap -V`) runs for a refused target.
-    scope_path = locate_scope_file(opts.scope_file)
-    plan = check_scope(load_scope(scope_path), scope_path, options.agency_code, opts.targets, opts.override_scope)
-    arguments, notes = build_arguments(opts.profile, profile, settings, ports=opts.ports)
+    # Options, profile, then the scope guard: nothing below (not even `nmap -V`) runs for a refused target.
+    planned = plan_agency(app_state.settings.policies, options)
+    opts, settings, plan, arguments, notes = (planned.opts, planned.settings, planned.scope, planned.arguments,
+                                              planned.notes)
     db = app_state.db()
     with db.session() as session:
         if session.scalar(select(AgencyRow.id).where(AgencyRow.code == options.agency_code)) is None:
             raise SecopsError(f"agency {options.agency_code!r} is not in the inventory: import it first")
+        # The inventory is read once per agency, before the scan (while an early-started nmap
+        # already runs): every chunk is reconciled with it.
+        index = EndpointIndex(session)
     nmap_path = nmap_runner.find_nmap()
     version = nmap_runner.nmap_version(nmap_runner.scanner(nmap_path))
     scan_id = create_scan(db, run_id, plan, opts.profile, arguments, version)
-    chunks = plan_chunks(plan.networks, settings.chunk_prefix)
-    tally = _scan_chunks(db, run_id, scan_id, nmap_path, chunks, arguments, settings, opts.progress)
+    tally = _scan_chunks(db, run_id, scan_id, nmap_path, planned.chunks, arguments, settings, opts.progress, index)
     finish_scan(db, scan_id)
     override = plan.override_note()
     # The override goes into the run's errors too, so no listing of the run can miss it.
@@ -152,7 +111,8 @@ def _discover_agency(app_state, run_id: int, options: StageOptions) -> StageResu
 
 
 def _scan_chunks(db, run_id: int, scan_id: int, nmap_path: str, chunks: list[list[str]],  # type: ignore[no-untyped-def]
-                 arguments: list[str], settings: ScanSettings, show_progress: bool) -> dict[str, Any]:
+                 arguments: list[str], settings: ScanSettings, show_progress: bool,
+                 index: EndpointIndex) -> dict[str, Any]:
     tally: dict[str, Any] = {"chunks": len(chunks), "chunks_ok": 0, "chunks_failed": 0, "hosts_up": 0,
                              "open_ports": 0, "matched": 0, "unregistered": 0, "conflict": 0,
                              "interrupted": False, "errors": []}
@@ -164,9 +124,10 @@ def _scan_chunks(db, run_id: int, scan_id: int, nmap_path: str, chunks: list[lis
             for chunk in chunks:
                 futures[pool.submit(nmap_runner.run_chunk, nmap_path, chunk, arguments,
                                     settings.chunk_timeout_seconds)] = chunk
+            interrupts.release()  # a stop held while nmap started early (plan.start_early) counts from here
             # Results are written here, in the calling thread, so SQLite sees one writer.
             for future in as_completed(futures):
-                _count(tally, record_chunk(db, run_id, scan_id, future.result()))
+                _count(tally, record_chunk(db, run_id, scan_id, future.result(), index))
                 if progress is not None and task is not None:
                     progress.advance(task)
     except KeyboardInterrupt as exc:
@@ -179,6 +140,10 @@ def _scan_chunks(db, run_id: int, scan_id: int, nmap_path: str, chunks: list[lis
         for chunk in pending:
             record_interrupted(db, scan_id, chunk)
         tally["errors"].append(f"interrupted: {len(pending)} of {len(chunks)} chunk(s) did not finish")
+    except BaseException:  # e.g. the database went away: no nmap may scan on for a failed run
+        pool.shutdown(wait=False, cancel_futures=True)
+        nmap_runner.stop_running()
+        raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return tally

@@ -4,6 +4,12 @@ A chunk's XML is parsed completely before anything is written; its hosts, ports,
 and last_seen updates are committed together, so a chunk is stored whole or (on a parse error)
 only as a failed chunk with its raw output for audit. Chunks already stored stay when a later one
 fails or the run is interrupted.
+
+Hosts and ports are written in bulk (issue 12): one Core INSERT executemany for a chunk's hosts
+(their ids returned in order), one for their ports, and the matched endpoints' last_seen in
+UPDATEs of up to LAST_SEEN_BATCH ids each. tests/test_discover_store_bulk.py checks that this
+writes the same rows as the former ORM writer (one object per host and port, one UPDATE per
+matched endpoint).
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ import datetime as dt
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import Table, insert, or_, update
 from sqlalchemy.orm import Session
 
 from secops.discover.nmap_runner import ChunkOutput
@@ -24,6 +31,9 @@ from secops.discover.tables import DiscoveredHostRow, DiscoveredPortRow, Discove
 from secops.store.base import utcnow
 from secops.store.db import Database
 from secops.store.tables import EndpointRow
+
+HOSTS, PORTS, ENDPOINTS = (cast(Table, row.__table__) for row in (DiscoveredHostRow, DiscoveredPortRow, EndpointRow))
+LAST_SEEN_BATCH = 500  # ids per UPDATE: far below SQLite's and PostgreSQL's bound-parameter limits
 
 
 def compress(text: str) -> tuple[bytes | None, int]:
@@ -72,54 +82,65 @@ class ChunkRecord:
     matches: Counter[str] = field(default_factory=Counter)
 
 
-def record_chunk(db: Database, run_id: int, scan_id: int, out: ChunkOutput) -> ChunkRecord:
-    """Store one chunk whole: a failed parse stores the chunk as failed, with its raw output only."""
+def record_chunk(db: Database, run_id: int, scan_id: int, out: ChunkOutput,
+                 index: EndpointIndex | None = None) -> ChunkRecord:
+    """Store one chunk whole: a failed parse stores the chunk as failed, with its raw output only.
+    `index`: the inventory already read for this run (else it is read here, for this chunk)."""
     with db.session() as session:
-        return store_chunk(session, run_id, scan_id, out)
+        return store_chunk(session, run_id, scan_id, out, index)
 
 
-def store_chunk(session: Session, run_id: int, scan_id: int, out: ChunkOutput) -> ChunkRecord:
+def store_chunk(session: Session, run_id: int, scan_id: int, out: ChunkOutput,
+                index: EndpointIndex | None = None) -> ChunkRecord:
     """record_chunk inside the caller's transaction (a remote scanner's task is stored in one)."""
     parsed: ScanOutput | None = None
     status, error = out.status, out.error
     if status == "ok":
         try:
-            parsed = parse_nmap_xml(out.xml, f"nmap output for {' '.join(out.targets)}")
+            document = out.document if out.document is not None else out.xml
+            parsed = parse_nmap_xml(document, f"nmap output for {' '.join(out.targets)}")
         except NmapParseError as exc:
             status, error = "failed", str(exc)
     row = _chunk_row(scan_id, out, status, error, len(parsed.hosts) if parsed else 0)
     session.add(row)
     session.flush()
-    matches = store_hosts(session, run_id, row.id, parsed, out.finished_at) if parsed else Counter()
+    matches = store_hosts(session, run_id, row.id, parsed, out.finished_at, index) if parsed else Counter()
     return ChunkRecord(targets=out.targets, status=status, error=error, parsed=parsed, matches=matches)
 
 
-def store_hosts(session: Session, run_id: int, chunk_id: int, parsed: ScanOutput, seen_at: dt.datetime) -> Counter[str]:
+def store_hosts(session: Session, run_id: int, chunk_id: int, parsed: ScanOutput, seen_at: dt.datetime,
+                index: EndpointIndex | None = None) -> Counter[str]:
     """Hosts, ports and reconciliation of one parsed chunk, inside the caller's transaction."""
-    index = EndpointIndex(session)
-    matched: dict[int, dt.datetime] = {}
+    index = index or EndpointIndex(session)
+    matched: dict[int, None] = {}  # endpoint ids, in the order first seen
     statuses: Counter[str] = Counter()
+    hosts: list[dict[str, Any]] = []
     for host in parsed.hosts:
         match = index.match(host)
         statuses[match.status] += 1
-        row = DiscoveredHostRow(run_id=run_id, chunk_id=chunk_id, address=host.address, mac=host.mac,
-                                vendor=host.vendor, hostname=host.hostname, hostnames=host.hostnames,
-                                status_reason=host.status_reason, os_name=host.os_name, os_accuracy=host.os_accuracy,
-                                os_family=host.os_family, seen_at=seen_at, match_status=match.status,
-                                match_rule=match.rule, endpoint_id=match.endpoint_id,
-                                match_detail={"candidates": match.candidates} if match.candidates else {})
-        row.ports = [DiscoveredPortRow(protocol=p.protocol, port=p.port, state=p.state, service=p.service,
-                                       product=p.product, version=p.version, extrainfo=p.extrainfo)
-                     for p in host.ports]
-        session.add(row)
+        hosts.append({"run_id": run_id, "chunk_id": chunk_id, "address": host.address, "mac": host.mac,
+                      "vendor": host.vendor, "hostname": host.hostname, "hostnames": host.hostnames,
+                      "status_reason": host.status_reason, "os_name": host.os_name, "os_accuracy": host.os_accuracy,
+                      "os_family": host.os_family, "seen_at": seen_at, "match_status": match.status,
+                      "match_rule": match.rule, "endpoint_id": match.endpoint_id,
+                      "match_detail": {"candidates": match.candidates} if match.candidates else {}})
         if match.endpoint_id is not None:
-            matched[match.endpoint_id] = seen_at
-    for endpoint_id, seen in matched.items():
+            matched[match.endpoint_id] = None
+    if hosts:
+        # Ids come back in the order of the rows given, so each host's ports hang off the right one.
+        ids = session.execute(insert(HOSTS).returning(HOSTS.c.id, sort_by_parameter_order=True), hosts).scalars()
+        ports = [{"host_id": host_id, "protocol": p.protocol, "port": p.port, "state": p.state, "service": p.service,
+                  "product": p.product, "version": p.version, "extrainfo": p.extrainfo}
+                 for host_id, host in zip(ids, parsed.hosts, strict=True) for p in host.ports]
+        if ports:
+            session.execute(insert(PORTS), ports)
+    endpoint_ids = list(matched)  # every host of a chunk is seen at the same time: one UPDATE per batch
+    for start in range(0, len(endpoint_ids), LAST_SEEN_BATCH):
         # A sighting is not an inventory edit: keep updated_at as it was.
-        session.execute(update(EndpointRow)
-                        .where(EndpointRow.id == endpoint_id,
-                               or_(EndpointRow.last_seen.is_(None), EndpointRow.last_seen < seen))
-                        .values(last_seen=seen, updated_at=EndpointRow.updated_at))
+        session.execute(update(ENDPOINTS)
+                        .where(ENDPOINTS.c.id.in_(endpoint_ids[start:start + LAST_SEEN_BATCH]),
+                               or_(ENDPOINTS.c.last_seen.is_(None), ENDPOINTS.c.last_seen < seen_at))
+                        .values(last_seen=seen_at, updated_at=ENDPOINTS.c.updated_at))
     return statuses
 
 

@@ -10,7 +10,7 @@ from secops.grade.policy import load_targets
 from secops.grade.sql import endpoint_max_age
 from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, FixExports, write_report
-from secops.report.fixlist import target_fix_fields
+from secops.report.fixlist import endpoint_fix_rows, target_fix_fields
 from secops.report.lineage import add_lineage
 from secops.report.sections import add_sections
 from secops.store.db import Database
@@ -50,9 +50,12 @@ def fix_pass(db: Database, settings: Settings, dashboard: Dashboard, agency_code
             all_agencies, tree, _ = scope_tree(session, run, agency_code)
             in_scope = scope_ids(all_agencies, tree)
             for target in sorted(policy.targets, key=lambda t: t.id):
-                rows = target_fix_fields(session, target, as_of, max_age, in_scope)
-                exports.add_target(target.id, target.entity, rows,
-                                   FIX_PREVIEW if target.entity == "endpoints" else None)
+                if target.entity == "endpoints":
+                    exports.add_endpoints(target.id, endpoint_fix_rows(session, target, as_of, max_age, in_scope),
+                                          FIX_PREVIEW)
+                else:
+                    exports.add_target(target.id, target.entity,
+                                       target_fix_fields(session, target, as_of, max_age, in_scope), None)
     return run_pass
 
 

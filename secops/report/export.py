@@ -414,15 +414,19 @@ def _write_rendered(folder: Path, files: dict[str, str]) -> dict[str, Path]:
 
 
 def write_report(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...],
-                 fix_pass: Callable[[FixExports], None]) -> dict[str, Path]:
+                 fix_pass: Callable[[FixExports], None],
+                 sections: Callable[[], dict[str, Any]] | None = None) -> dict[str, Path]:
     """`secops report`'s writer: d comes without fix lists; fix_pass(exports) streams every target's
-    records to fix into exports.add_target, once; d then gets the preview and counts, and the
-    HTML, pages and grades are rendered from it. Each file is written to a temporary name and
+    records to fix into exports.add_target, once; d then gets its sections (when given: sections()
+    waits for them), the preview and counts, and the HTML, pages and grades are rendered from it.
+    Each file is written to a temporary name and
     renamed (the exports last), so a reader never sees half a report."""
     ensure_folder(folder)  # a file in the way, another user's folder, read-only: `path: reason`
     with contextlib.ExitStack() as files:
         exports = FixExports(d, folder, formats, files)
         fix_pass(exports)
+        if sections is not None:  # read beside the pass (publish.section_reader); they follow `fix` in the JSON
+            d.sections = sections()
         d.fix = exports.preview
         d.fix_counts = {t.id: exports.counts.get(t.id, 0) for t in d.targets}
         exports.finish()

@@ -14,6 +14,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
 
 from secops.cliutil import AppState
 from secops.collect.tables import AuditHostRow, CheckResultRow
@@ -21,10 +23,11 @@ from secops.config import Settings
 from secops.grade.cli import run_grade
 from secops.inventory.load_sample import load_sample
 from secops.report.data import FixItem
-from secops.report.export import _fix_row, _json_item, fix_csv_row, fix_json_item
+from secops.report.export import EndpointTexts, _csv_line, _fix_row, _json_item, fix_csv_row, fix_json_item
+from secops.report.fixlist import EndpointFixRows, _processor
 from secops.report.publish import publish
 from secops.runs import start_run
-from secops.store.tables import EndpointRow
+from secops.store.tables import EndpointRow, EvidenceRow
 from tests.pg_server import PostgresServer
 from tests.report_reference import reference_dashboard, reference_publish
 
@@ -169,3 +172,112 @@ def test_fast_report_is_byte_identical_on_postgresql(tmp_path):
         assert_same_report(state, tmp_path, run_id, "pg")
     finally:
         server.stop()
+
+
+# Endpoint rows as the drivers give them (report/fixlist.py endpoint_fix_rows): the fast texts of
+# export.EndpointTexts against the fields tuple (SQLAlchemy's own processors, protection_from) written
+# by fix_json_item and csv.writer over fix_csv_row's cells.
+AS_OF_NAIVE = AS_OF.replace(tzinfo=None)
+WEEK = dt.timedelta(days=7)
+moments = st.datetimes(min_value=AS_OF_NAIVE - dt.timedelta(days=60), max_value=AS_OF_NAIVE) | st.sampled_from(
+    [AS_OF_NAIVE - WEEK, AS_OF_NAIVE - WEEK - dt.timedelta(microseconds=1), AS_OF_NAIVE - WEEK + dt.timedelta(seconds=1),
+     AS_OF_NAIVE, AS_OF_NAIVE - dt.timedelta(days=8, microseconds=999999)])  # at and around the max age
+# Mostly text the fast path takes (quotes, commas, newlines, formula starts, non-BMP...), sometimes
+# what it leaves to the writers (CR, NUL, a number where text is expected).
+plain_texts = st.text(st.characters(codec="utf-8", exclude_characters="\r\x00"), max_size=8) | st.sampled_from(
+    [s for s in HOSTILE if "\r" not in s]) | st.text(st.sampled_from([",", '"', "\n", "'", "=", "-", "+", "@", "\t", " ",
+                                                                       "\\", "é", "\u202e", "🛡"]), max_size=6)
+
+
+def mostly(common, rare, in_ten=8):  # type: ignore[no-untyped-def]
+    """`common` in_ten times out of ten, else `rare` (st.one_of dedupes repeated strategies)."""
+    return st.integers(0, 9).flatmap(lambda k: common if k < in_ten else rare)
+
+
+csv_texts = mostly(plain_texts, text_values)
+ip_lists = st.lists(csv_texts | st.sampled_from(["127.0.0.1", "::1", "fe80::1%eth0"]), max_size=3)
+
+
+def _stored(moment: dt.datetime) -> str:
+    return moment.isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's SQLite DATETIME text
+
+
+def _hand_made(items: list[str]) -> str:
+    """A list written by another hand: raw (not escaped) text, control characters in it make it invalid JSON."""
+    return "[" + ", ".join('"' + x + '"' for x in items if '"' not in x and "\\" not in x) + "]"
+
+
+@st.composite
+def sqlite_rows(draw):  # type: ignore[no-untyped-def]
+    ips = draw(ip_lists)
+    ips_text = draw(mostly(st.just(json.dumps), st.sampled_from([lambda v: json.dumps(v, ensure_ascii=False),
+                    lambda v: json.dumps(v, separators=(",", ":")), lambda v: json.dumps(None), _hand_made]), 6))(ips)
+    seen = draw(st.none() | moments)
+    seen_text = None if seen is None else draw(st.sampled_from([_stored, str, lambda m: m.isoformat(),
+                                                                lambda m: _stored(m)[:19]]))(seen)
+    return _endpoint_row(draw, ips_text, seen_text)
+
+
+@st.composite
+def pg_rows(draw):  # type: ignore[no-untyped-def]
+    return _endpoint_row(draw, draw(mostly(ip_lists, st.lists(st.integers(), min_size=1, max_size=2) | st.none())),
+                         draw(st.none() | moments))
+
+
+def _endpoint_row(draw, ips, seen):  # type: ignore[no-untyped-def]
+    text_or_odd = mostly(csv_texts, st.none() | st.integers(), 9)
+    status = draw(st.sampled_from(["protected", "unprotected", "degraded", "unknown", None]) | csv_texts)
+    return (draw(csv_texts), draw(text_or_odd), ips,
+            draw(st.sampled_from(["unprotected", "degraded", "unknown"]) | csv_texts), status,
+            draw(csv_texts | st.none()), draw(csv_texts | st.none()), seen, draw(csv_texts | st.none()),
+            draw(st.sampled_from(["A1", "=A2"]) | csv_texts), draw(st.sampled_from(["Ủy ban, tỉnh", "-x"]) | csv_texts))
+
+
+def _reference_texts(raw, target_id, row):  # type: ignore[no-untyped-def]
+    try:
+        fields = raw.fields(row)
+    except (TypeError, ValueError):
+        return None  # the old path fails on this row too: the fast path must not take it
+    return fix_json_item(target_id, "endpoints", fields, True), _csv_line(fix_csv_row(target_id, "endpoints", fields))
+
+
+def _check_endpoint_texts(dialect, rows, target_id, max_age):  # type: ignore[no-untyped-def]
+    raw = EndpointFixRows(rows, _processor(EndpointRow.__table__.c.ips, dialect),
+                          _processor(EvidenceRow.__table__.c.observed_at, dialect), AS_OF, max_age,
+                          dialect.name == "sqlite")
+    texts = EndpointTexts(target_id, raw)
+    for row in rows:
+        fast = texts.of(row)
+        if fast is not None:
+            assert fast == _reference_texts(raw, target_id, row)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(sqlite_rows(), min_size=1, max_size=4), st.sampled_from(["T2", "=T", "a,b"]),
+       st.sampled_from([7, None, 0]))
+def test_endpoint_texts_equal_the_fields_writers_on_sqlite_values(rows, target_id, max_age):
+    _check_endpoint_texts(sqlite_dialect(), rows, target_id, max_age)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(pg_rows(), min_size=1, max_size=4), st.sampled_from(["T2", "-T"]), st.sampled_from([7, None]))
+def test_endpoint_texts_equal_the_fields_writers_on_postgresql_values(rows, target_id, max_age):
+    _check_endpoint_texts(psycopg_dialect(), rows, target_id, max_age)
+
+
+def test_endpoint_texts_take_the_sample_rows():
+    """The fast path is the one taken on ordinary rows (not a fallback every time), also on ips
+    whose items hold the separator."""
+    raw = EndpointFixRows([], _processor(EndpointRow.__table__.c.ips, sqlite_dialect()),
+                          _processor(EvidenceRow.__table__.c.observed_at, sqlite_dialect()), AS_OF, 7, True)
+    texts = EndpointTexts("T2", raw)
+    for row in [("EP1", "pc-1", '["127.0.0.1", "::1"]', "unknown", "protected", "ESET", "sample",
+                 _stored(AS_OF_NAIVE - dt.timedelta(days=9)), None, "X1", "Xã, Phong"),
+                ("EP2", "pc-2", "[]", "unprotected", "unprotected", None, "sample", _stored(AS_OF_NAIVE), "off", "X1",
+                 "Xã, Phong"),
+                ("EP3", "pc-3", '["127.0.0.3"]', "unknown", None, None, None, None, None, "X2", "=Xã"),
+                ("EP4", "pc-4", '[", ", "a", "", "\\u00e9", "\u00e9"]', "unknown", None, None, None, None, None, "X2",
+                 "=Xã"),
+                ("EP5", "pc-5", '[", "]', "unknown", None, None, None, None, None, "X2", "=Xã")]:
+        fast = texts.of(row)
+        assert fast is not None and fast == _reference_texts(raw, "T2", row)

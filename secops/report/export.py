@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from secops.collect.audit_csv import audit_csv as _audit_csv
 from secops.report.data import Dashboard, FixItem
-from secops.report.fixlist import FixFields
+from secops.report.fixlist import EndpointFixRows, FixFields
 from secops.report.render import render_html, render_page
 from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 
@@ -162,6 +163,13 @@ def _cell(text: str) -> str:
     return "'" + text if text and text[0] in "=+-@\t\r" else text  # _safe_cell for a str
 
 
+def _csv_line(cells: Sequence[str]) -> str:
+    """csv.writer's line of these cells (fix.csv's dialect)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(cells)
+    return out.getvalue()
+
+
 def fix_csv_row(target_id: str, entity: str, fields: FixFields) -> list[str]:
     """_fix_row(FixItem(target_id, entity, *fields)) without building the model: same cells, same
     neutralisation of formula-like text (_safe_cell)."""
@@ -172,6 +180,103 @@ def fix_csv_row(target_id: str, entity: str, fields: FixFields) -> list[str]:
                 _cell(status), _cell(reason), _cell(_detail_cell(detail)) if detail else ""]
     return [_safe_cell(v) for v in (target_id, entity, agency_code, agency_name, code, label, status, reason,
                                     _detail_cell(detail) if detail else "")]
+
+
+_FORMULA = frozenset("=+-@\t\r")  # _safe_cell's first characters
+# csv.writer (QUOTE_MINIMAL, lineterminator "\n") quotes a cell holding the delimiter, the quote
+# character or a line terminator, doubling the quotes; CR and NUL are left to csv.writer itself.
+_CSV_SPECIAL = re.compile('[,"\n\r\x00]')
+# ips as SQLAlchemy stores a list of plain strings in SQLite (json.dumps): '["a", "b"]', no escape,
+# no control character; its items are then the JSON strings themselves, already quoted (a quote is
+# never inside an item, so _ITEM finds them).
+_PLAIN_LIST = re.compile(r'\[(?:"[^"\\\x00-\x1f]*"(?:, "[^"\\\x00-\x1f]*")*)?\]\Z')
+_ITEM = re.compile('"[^"]*"')
+_UTC = dt.UTC
+
+
+def _csv_text(text: str) -> str:
+    """One cell as csv.writer writes it; _Unusual for CR or NUL (csv.writer decides those)."""
+    if _CSV_SPECIAL.search(text) is None:
+        return text
+    if "\r" in text or "\x00" in text:
+        raise _Unusual
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _csv_cell(text: str) -> str:
+    return _csv_text("'" + text if text[:1] in _FORMULA else text)
+
+
+class EndpointTexts:
+    """One endpoint fix item's dashboard.json text (fix_json_item's, without the leading comma) and
+    fix.csv line (csv.writer's of fix_csv_row's cells) from a driver row of fixlist.endpoint_fix_rows,
+    without building the fields tuple and detail dict in between: the same text
+    (tests/test_report_fast.py checks it against raw.fields, fix_json_item, fix_csv_row and
+    csv.writer on generated rows). `of` returns None for a row it does not take (a value not a str
+    where text is expected, ips not a list of str, CR or NUL in a cell): FixExports writes that
+    one through fix_json_item and fix_csv_row."""
+
+    def __init__(self, target_id: str, raw: EndpointFixRows) -> None:
+        self.raw, self.as_of, self.text_values = raw, raw.as_of, raw.sqlite
+        self.head = ('\n    {\n      "target_id": ' + _quote(target_id) + ',\n      "entity": "endpoints",\n'
+                     '      "agency_code": ')
+        self.csv_head = _csv_cell(target_id) + ",endpoints,"
+        self.max_age = None if raw.max_age is None else dt.timedelta(days=raw.max_age)
+        self.agency: tuple[Any, Any] = (None, None)
+        self.agency_texts = ("", "")
+
+    def _agency(self, code: Any, name: Any) -> tuple[str, str]:
+        if (code, name) != self.agency:
+            if type(code) is not str or type(name) is not str:
+                raise TypeError
+            self.agency_texts = (_quote(code) + ',\n      "agency_name": ' + _quote(name) + ',\n      "code": ',
+                                 _csv_cell(code) + "," + _csv_cell(name) + ",")
+            self.agency = (code, name)
+        return self.agency_texts
+
+    def of(self, row: tuple[Any, ...]) -> tuple[str, str] | None:
+        (code, hostname, ips, protection, ev_status, product, ev_source, observed_at, ev_detail,
+         agency_code, agency_name) = row
+        quote = _quote
+        try:
+            agency_json, agency_csv = self._agency(agency_code, agency_name)
+            if self.text_values and type(ips) is str and _PLAIN_LIST.match(ips):
+                ips_csv = ips
+                ips_json = "[]" if ips == "[]" else "[\n          " + ",\n          ".join(_ITEM.findall(ips)) \
+                    + "\n        ]"
+            else:
+                ips = self.raw.ips(ips)
+                if type(ips) is not list:
+                    return None
+                quoted = [quote(ip) for ip in ips]  # TypeError on anything but a str
+                ips_csv = "[" + ", ".join(quoted) + "]"
+                ips_json = "[\n          " + ",\n          ".join(quoted) + "\n        ]" if quoted else "[]"
+            if ev_status is None or observed_at is None:  # protection_from: no evidence
+                reason, product_text, source_text, seen_text = "no evidence", "null", "null", "null"
+            else:
+                if self.text_values and type(observed_at) is str:  # SQLAlchemy's SQLite processing, inline
+                    seen = dt.datetime.fromisoformat(observed_at).replace(tzinfo=_UTC)
+                else:
+                    seen = self.raw.seen(observed_at)
+                age = self.as_of - seen
+                if self.max_age is not None and age > self.max_age:
+                    reason = f"evidence too old: {age.days} days (max {self.raw.max_age}), was {ev_status}"
+                else:
+                    reason = ev_detail or ""
+                product_text = "null" if product is None else quote(product)
+                source_text = "null" if ev_source is None else quote(ev_source)
+                seen_text = '"' + seen.isoformat() + '"'
+            json_text = (f'{self.head}{agency_json}{quote(code)},\n      "label": {quote(hostname)},\n'
+                         f'      "status": {quote(protection)},\n      "reason": {quote(reason)},\n'
+                         f'      "detail": {{\n        "ips": {ips_json},\n        "product": {product_text},\n'
+                         f'        "source": {source_text},\n        "observed_at": {seen_text}\n      }}\n    }}')
+            detail = (f'{{"ips": {ips_csv}, "product": {product_text}, "source": {source_text}, '
+                      f'"observed_at": {seen_text}}}').replace('"', '""')  # always quoted: it holds quotes
+            csv_line = (f"{self.csv_head}{agency_csv}{_csv_cell(code)},{_csv_cell(hostname)},"
+                        f"{_csv_cell(protection)},{_csv_cell(reason)},\"{detail}\"\n")
+        except (_Unusual, TypeError, ValueError, AttributeError):
+            return None
+        return json_text, csv_line
 
 
 class FixExports:
@@ -197,7 +302,7 @@ class FixExports:
 
     def add_target(self, target_id: str, entity: str, rows: Iterable[FixFields], preview: int | None) -> None:
         json_parts: list[str] = []
-        csv_rows: list[list[str]] = []
+        csv_rows: list[Sequence[str]] = []
         n = 0
         for n, fields in enumerate(rows, 1):
             if preview is None or n <= preview:
@@ -214,7 +319,45 @@ class FixExports:
         self._flush(json_parts, csv_rows)
         self.counts[target_id] = n
 
-    def _flush(self, json_parts: list[str], csv_rows: list[list[str]]) -> None:
+    def add_endpoints(self, target_id: str, raw: EndpointFixRows, preview: int | None) -> None:
+        """add_target(target_id, "endpoints", (raw.fields(row) for row in raw.rows), preview), each
+        row's JSON item and CSV line formatted straight from the driver's values (EndpointTexts);
+        a row it does not take goes the way of add_target."""
+        json_parts: list[str] = []
+        csv_parts: list[str] = []
+        n = 0
+        texts = EndpointTexts(target_id, raw)
+        for n, row in enumerate(raw.rows, 1):
+            if preview is None or n <= preview:
+                fields = raw.fields(row)
+                self.preview.append(FixItem(target_id=target_id, entity="endpoints", agency_code=fields[0],
+                                            agency_name=fields[1], code=fields[2], label=fields[3],
+                                            status=fields[4], reason=fields[5], detail=fields[6]))
+            done = texts.of(row)
+            if done is None:
+                fields = raw.fields(row)
+                json_text, csv_line = fix_json_item(target_id, "endpoints", fields, True), \
+                    _csv_line(fix_csv_row(target_id, "endpoints", fields))
+            else:
+                json_text, csv_line = done
+            if self.json_out:
+                json_parts.append(json_text if self.first else "," + json_text)
+                self.first = False
+            if self.csv_out:
+                csv_parts.append(csv_line)
+            if n % self.rows_per_write == 0:
+                self._flush(json_parts, [])
+                self._write_csv(csv_parts)
+        self._flush(json_parts, [])
+        self._write_csv(csv_parts)
+        self.counts[target_id] = n
+
+    def _write_csv(self, parts: list[str]) -> None:
+        if self.csv_out and parts:
+            self.csv_out.write("".join(parts))
+            parts.clear()
+
+    def _flush(self, json_parts: list[str], csv_rows: list[Sequence[str]]) -> None:
         if self.json_out and json_parts:
             self.json_out.write("".join(json_parts))
             json_parts.clear()
@@ -271,15 +414,19 @@ def _write_rendered(folder: Path, files: dict[str, str]) -> dict[str, Path]:
 
 
 def write_report(d: Dashboard, folder: Path, templates: Path, formats: tuple[str, ...],
-                 fix_pass: Callable[[FixExports], None]) -> dict[str, Path]:
+                 fix_pass: Callable[[FixExports], None],
+                 sections: Callable[[], dict[str, Any]] | None = None) -> dict[str, Path]:
     """`secops report`'s writer: d comes without fix lists; fix_pass(exports) streams every target's
-    records to fix into exports.add_target, once; d then gets the preview and counts, and the
-    HTML, pages and grades are rendered from it. Each file is written to a temporary name and
+    records to fix into exports.add_target, once; d then gets its sections (when given: sections()
+    waits for them), the preview and counts, and the HTML, pages and grades are rendered from it.
+    Each file is written to a temporary name and
     renamed (the exports last), so a reader never sees half a report."""
     ensure_folder(folder)  # a file in the way, another user's folder, read-only: `path: reason`
     with contextlib.ExitStack() as files:
         exports = FixExports(d, folder, formats, files)
         fix_pass(exports)
+        if sections is not None:  # read beside the pass (publish.section_reader); they follow `fix` in the JSON
+            d.sections = sections()
         d.fix = exports.preview
         d.fix_counts = {t.id: exports.counts.get(t.id, 0) for t in d.targets}
         exports.finish()

@@ -12,10 +12,11 @@ per endpoint, for `secops report`'s one pass writing fix.csv and dashboard.json 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, String, case, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
@@ -24,7 +25,7 @@ from secops.grade.policy import Target, TargetPolicy
 from secops.grade.sources import record_source
 from secops.grade.sql import endpoint_max_age
 from secops.report.data import FixItem
-from secops.store.tables import AgencyRow
+from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow
 
 PAGE = 2000
 PROTECTION_URGENCY = {"unprotected": 0, "degraded": 1, "unknown": 2}
@@ -103,6 +104,11 @@ def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_
     """target_fix_items as tuples (FixItem(target_id, entity, *fields) is the same item): only the
     columns needed, Core rows (no ORM), the newest evidence by index seek (record_source seek=True)."""
     entity = target.entity
+    if entity == "endpoints":
+        raw = endpoint_fix_rows(session, target, as_of, max_age, agency_ids)
+        for row in raw.rows:
+            yield raw.fields(row)
+        return
     records = record_source(entity, as_of, max_age, seek=True)
     columns = [records.c[name] for name in FIELD_COLUMNS.get(entity, ("code",))]
     stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
@@ -110,18 +116,65 @@ def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_
     if entity == "systems":
         for code, name, state, level, agency_code, agency_name in rows:
             yield agency_code, agency_name, code, name, state, "", {"level": level}
-    elif entity == "endpoints":
-        for (code, hostname, ips, protection, ev_status, product, ev_source, observed_at, ev_detail,
-             agency_code, agency_name) in rows:
-            prot = protection_from(ev_status, product, ev_source, observed_at, ev_detail, as_of, max_age)
-            seen = prot["observed_at"]
-            yield (agency_code, agency_name, code, hostname, protection, prot["protection_reason"],
-                   {"ips": ips, "product": prot["product"], "source": prot["evidence_source"],
-                    "observed_at": seen.isoformat() if seen else None})
     else:
         status = "missing " + ", ".join(sorted(target.numerator))
         for code, agency_code, agency_name in rows:
             yield agency_code, agency_name, code, code, status, "", {}
+
+
+# Fetched as the driver gives them (type_coerce to String: no SQLAlchemy result processing, which
+# costs more per row than the rest of the query's Python): SQLite gives JSON text and date strings,
+# PostgreSQL's driver a list and a datetime. EndpointFixRows.ips/.seen are the columns' own
+# processors, applied once per row where they are needed.
+RAW_COLUMNS = ("ips", "observed_at")
+
+
+def _processor(column: Any, dialect: Any) -> Callable[[Any], Any]:
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class EndpointFixRows:
+    """An endpoint target's records to fix as driver rows, in the columns of FIELD_COLUMNS["endpoints"]
+    then agency code and name, with what turns a row into the fix item's fields."""
+
+    rows: Iterable[tuple[Any, ...]]
+    ips: Callable[[Any], Any]  # the ips column's result processor (JSON text -> list on SQLite)
+    seen: Callable[[Any], Any]  # observed_at's (date string -> aware datetime on SQLite)
+    as_of: dt.datetime
+    max_age: int | None
+    sqlite: bool = False  # values come as SQLite's driver gives them (text for JSON and dates)
+
+    def fields(self, row: tuple[Any, ...]) -> FixFields:
+        """The fix item's fields of one row: what target_fix_fields yielded before the raw rows
+        (SQLAlchemy-processed values through protection_from); the reference for export's fast path."""
+        (code, hostname, ips, protection, ev_status, product, ev_source, observed_at, ev_detail,
+         agency_code, agency_name) = row
+        prot = protection_from(ev_status, product, ev_source, self.seen(observed_at), ev_detail, self.as_of,
+                               self.max_age)
+        seen = prot["observed_at"]
+        return (agency_code, agency_name, code, hostname, protection, prot["protection_reason"],
+                {"ips": self.ips(ips), "product": prot["product"], "source": prot["evidence_source"],
+                 "observed_at": seen.isoformat() if seen else None})
+
+
+def endpoint_fix_rows(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
+                      agency_ids: Collection[int] | None = None) -> EndpointFixRows:
+    """An endpoint target's records to fix, one ordered query (the newest evidence by index seek)."""
+    records = record_source("endpoints", as_of, max_age, seek=True)
+    columns = [type_coerce(records.c[name], String) if name in RAW_COLUMNS else records.c[name]
+               for name in FIELD_COLUMNS["endpoints"]]
+    stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
+    dialect = session.get_bind().dialect
+    endpoints, evidence = EndpointRow.__table__, EvidenceRow.__table__
+    return EndpointFixRows(session.connection().execute(stmt.execution_options(yield_per=PAGE)),
+                           _processor(endpoints.c.ips, dialect), _processor(evidence.c.observed_at, dialect),
+                           as_of, max_age, dialect.name == "sqlite")
 
 
 def fix_count(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,

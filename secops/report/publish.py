@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import configure_mappers
 
 from secops.config import Settings
 from secops.grade.policy import load_targets
 from secops.grade.sql import endpoint_max_age
 from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, FixExports, write_report
-from secops.report.fixlist import target_fix_fields
+from secops.report.fixlist import endpoint_fix_rows, target_fix_fields
 from secops.report.lineage import add_lineage
-from secops.report.sections import add_sections
+from secops.report.sections import add_sections, load_providers
 from secops.store.db import Database
 from secops.store.tables import RunRow
 
 
 def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, lang: str = "vi",
-                  agency_code: str | None = None, *, summary_only: bool = False, with_fix: bool = True) -> Dashboard:
+                  agency_code: str | None = None, *, summary_only: bool = False, with_fix: bool = True,
+                  with_sections: bool = True) -> Dashboard:
     """The run's dashboard; summary_only: its stored figures only (no fix lists, no sections);
-    with_fix False: no fix lists (publish fills them in its one pass over the records)."""
+    with_fix False: no fix lists (publish fills them in its one pass over the records);
+    with_sections False: no sections (publish reads them beside that pass: section_reader)."""
     policy = load_targets(settings.policies)
     with db.session() as session:
         run = session.get(RunRow, run_id) if run_id is not None else latest_grade_run(session)
@@ -30,9 +36,28 @@ def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, l
         dashboard = build_dashboard(session, policy, run, lang, agency_code,
                                     with_fix=with_fix and not summary_only)
         add_lineage(session, dashboard, settings)
-        if not summary_only:
+        if not summary_only and with_sections:
             add_sections(session, dashboard, settings)
     return dashboard
+
+
+def section_reader(db: Database, settings: Settings, dashboard: Dashboard, pool: Executor
+                   ) -> Callable[[], dict[str, Any]]:
+    """The dashboard's sections read on the pool (a session of its own, on a copy of the dashboard
+    as it is now: without fix lists, as dashboard_for gives them to the providers); the returned
+    function waits for them. Their SQL (protection_2026's count over every endpoint) runs while
+    publish's fix pass runs its own: SQLite and PostgreSQL drivers release the GIL in a query."""
+    snapshot = dashboard.model_copy(deep=True)
+    # Imports and ORM mapper configuration are not for two threads at once: both done here first.
+    providers = load_providers()
+    configure_mappers()
+
+    def read() -> dict[str, Any]:
+        with db.session() as session:
+            add_sections(session, snapshot, settings, providers)
+        return snapshot.sections
+
+    return pool.submit(read).result
 
 
 def fix_pass(db: Database, settings: Settings, dashboard: Dashboard, agency_code: str | None
@@ -50,16 +75,22 @@ def fix_pass(db: Database, settings: Settings, dashboard: Dashboard, agency_code
             all_agencies, tree, _ = scope_tree(session, run, agency_code)
             in_scope = scope_ids(all_agencies, tree)
             for target in sorted(policy.targets, key=lambda t: t.id):
-                rows = target_fix_fields(session, target, as_of, max_age, in_scope)
-                exports.add_target(target.id, target.entity, rows,
-                                   FIX_PREVIEW if target.entity == "endpoints" else None)
+                if target.entity == "endpoints":
+                    exports.add_endpoints(target.id, endpoint_fix_rows(session, target, as_of, max_age, in_scope),
+                                          FIX_PREVIEW)
+                else:
+                    exports.add_target(target.id, target.entity,
+                                       target_fix_fields(session, target, as_of, max_age, in_scope), None)
     return run_pass
 
 
 def publish(db: Database, settings: Settings, folder: Path, *, run_id: int | None = None, lang: str = "vi",
             agency_code: str | None = None, formats: tuple[str, ...] = FORMATS) -> tuple[Dashboard, dict[str, Path]]:
-    """The dashboard is built without fix lists; one pass over the records to fix writes
-    dashboard.json and fix.csv and gives it its preview and counts, then the HTML is rendered."""
-    dashboard = dashboard_for(db, settings, run_id, lang, agency_code, with_fix=False)
-    return dashboard, write_report(dashboard, folder, settings.reports, formats,
-                                   fix_pass(db, settings, dashboard, agency_code))
+    """The dashboard is built without fix lists and sections; one pass over the records to fix
+    writes dashboard.json and fix.csv and gives it its preview and counts while a second thread
+    reads the sections, then the HTML is rendered."""
+    dashboard = dashboard_for(db, settings, run_id, lang, agency_code, with_fix=False, with_sections=False)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="secops-report-sections") as pool:
+        sections = section_reader(db, settings, dashboard, pool)
+        return dashboard, write_report(dashboard, folder, settings.reports, formats,
+                                       fix_pass(db, settings, dashboard, agency_code), sections)

@@ -31,10 +31,20 @@ PROVIDERS: dict[str, str] = {
 }
 
 
-def add_sections(session: Session, dashboard: Dashboard, settings: Settings) -> None:
+def load_providers() -> list[tuple[str, Provider]]:
+    """The providers, their modules imported (and with them their tables' ORM classes)."""
+    out: list[tuple[str, Provider]] = []
     for name, target in PROVIDERS.items():
         module_name, func_name = target.split(":")
-        provider: Provider = getattr(importlib.import_module(module_name), func_name)
+        out.append((name, getattr(importlib.import_module(module_name), func_name)))
+    return out
+
+
+def add_sections(session: Session, dashboard: Dashboard, settings: Settings,
+                 providers: list[tuple[str, Provider]] | None = None) -> None:
+    """providers: load_providers() done beforehand (publish reads sections on another thread: every
+    module imported and every mapper configured first, in the calling thread)."""
+    for name, provider in providers if providers is not None else load_providers():
         data = provider(session, dashboard, settings)
         if data is not None:
             dashboard.sections[name] = data

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,10 +48,28 @@ def _verdict(ok: int, seen: int, total: int) -> str:
     return "partly_met" if ok else "not_met"
 
 
-def from_checks(session: Session, hosts: list[EndpointRow], refs: list[str], as_of: dt.datetime) -> Observation | None:
-    """Newest audit result per host for the checks that serve an item; None when no host has one."""
+def audited_hosts(session: Session, endpoint_ids: list[int], as_of: dt.datetime) -> set[int]:
+    """Of these endpoints, those with a successful audit finished at or before as_of: the only hosts
+    from_checks and from_audit_runs can find anything for (a report asks once for every system)."""
+    found: set[int] = set()
+    for start in range(0, len(endpoint_ids), 5000):
+        found.update(session.scalars(
+            select(AuditHostRow.endpoint_id).distinct()
+            .where(AuditHostRow.endpoint_id.in_(endpoint_ids[start:start + 5000]), AuditHostRow.status == "ok",
+                   AuditHostRow.finished_at <= as_of)))
+    return found
+
+
+def _none_audited(hosts: list[EndpointRow], audited: set[int] | None) -> bool:
+    return audited is not None and not any(h.id in audited for h in hosts)
+
+
+def from_checks(session: Session, hosts: list[EndpointRow], refs: list[str], as_of: dt.datetime,
+                audited: set[int] | None = None) -> Observation | None:
+    """Newest audit result per host for the checks that serve an item; None when no host has one.
+    audited: audited_hosts (when given, hosts outside it are known to have no audit: no query)."""
     pairs = [tuple(r.split(":", 1)) for r in refs if not r.startswith("run:")]
-    if not hosts or not pairs:
+    if not hosts or not pairs or _none_audited(hosts, audited):
         return None
     ids = [h.id for h in hosts]
     rows = session.execute(
@@ -83,9 +102,10 @@ def from_checks(session: Session, hosts: list[EndpointRow], refs: list[str], as_
                                                             if len(verdicts) < len(hosts) else ""))
 
 
-def from_audit_runs(session: Session, hosts: list[EndpointRow], as_of: dt.datetime) -> Observation | None:
+def from_audit_runs(session: Session, hosts: list[EndpointRow], as_of: dt.datetime,
+                    audited: set[int] | None = None) -> Observation | None:
     """When each host was last audited successfully (a configuration/vulnerability scan)."""
-    if not hosts:
+    if not hosts or _none_audited(hosts, audited):
         return None
     rows = session.execute(
         select(AuditHostRow.endpoint_id, AuditHostRow.finished_at, AuditHostRow.run_id)
@@ -119,19 +139,25 @@ def _addresses(host: EndpointRow) -> list[ipaddress.IPv4Address | ipaddress.IPv6
     return out
 
 
-def from_discovery(session: Session, hosts: list[EndpointRow], as_of: dt.datetime) -> Observation | None:
-    """The newest finished discovery scan whose targets covered each host's addresses."""
-    if not hosts:
-        return None
-    wanted = {h.id: _addresses(h) for h in hosts}
-    latest: dict[int, tuple[dt.datetime, int]] = {}
-    scans = session.execute(
+def discovery_scans(session: Session, as_of: dt.datetime) -> list[tuple[Any, dt.datetime, int]]:
+    """The finished discovery scans up to as_of, newest first (at most MAX_SCANS): targets, time, run."""
+    return [tuple(row) for row in session.execute(  # type: ignore[misc]
         select(DiscoveryScanRow.targets, DiscoveryScanRow.finished_at, DiscoveryScanRow.run_id)
         .join(RunRow, RunRow.id == DiscoveryScanRow.run_id)
         .where(DiscoveryScanRow.finished_at.is_not(None), DiscoveryScanRow.finished_at <= as_of,
                RunRow.status.in_(DISCOVERY_OK))
-        .order_by(DiscoveryScanRow.finished_at.desc()).limit(MAX_SCANS))
-    for targets, finished, run_id in scans:
+        .order_by(DiscoveryScanRow.finished_at.desc()).limit(MAX_SCANS))]
+
+
+def from_discovery(session: Session, hosts: list[EndpointRow], as_of: dt.datetime,
+                   scans: list[tuple[Any, dt.datetime, int]] | None = None) -> Observation | None:
+    """The newest finished discovery scan whose targets covered each host's addresses.
+    scans: discovery_scans(session, as_of) read once for many systems (else read here)."""
+    if not hosts:
+        return None
+    wanted = {h.id: _addresses(h) for h in hosts}
+    latest: dict[int, tuple[dt.datetime, int]] = {}
+    for targets, finished, run_id in scans if scans is not None else discovery_scans(session, as_of):
         nets = _networks(targets or [])
         for endpoint_id, addresses in wanted.items():
             if endpoint_id not in latest and any(a in n for a in addresses for n in nets if a.version == n.version):

@@ -19,8 +19,8 @@ from secops.config import Settings
 from secops.errors import SecopsError
 from secops.report.data import Dashboard
 from secops.requirements.catalogue import in_force
-from secops.requirements.checklist import Entry, checklist
-from secops.requirements.rollup import deployment
+from secops.requirements.checklist import Entry, Prefetched, checklist
+from secops.requirements.rollup import deployment, latest_overrides
 from secops.requirements.tables import ProtectionManagementRow
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, SystemRow
 
@@ -168,9 +168,12 @@ def requirements_section(session: Session, dashboard: Dashboard, settings: Setti
     overdue_by_agency: dict[str, dict[str, Any]] = {}
     unmet: Counter[str] = Counter()
     deployments: Counter[str] = Counter()
+    system_ids = [system.id for system, _, _ in systems]
+    prefetched = Prefetched(session, system_ids, cat.standard.id, as_of)  # a few queries, not a few per item
+    overrides = latest_overrides(session, system_ids, as_of)
     for system, agency_code, agency_name in systems:
-        entries = checklist(session, system, cat, as_of)
-        dep = deployment(session, system.id, entries, as_of)
+        entries = checklist(session, system, cat, as_of, prefetched=prefetched)
+        dep = deployment(session, system.id, entries, as_of, overrides)
         deployments[dep.value] += 1
         counts = Counter(e.status for e in entries)
         unmet.update(e.item.id for e in entries if e.open)

@@ -46,9 +46,23 @@ def latest_override(session: Session, system_id: int, as_of: dt.datetime) -> Pla
                            .order_by(PlanOverrideRow.recorded_at.desc(), PlanOverrideRow.id.desc()).limit(1)).first()
 
 
-def deployment(session: Session, system_id: int, entries: list[Entry], as_of: dt.datetime) -> Deployment:
+def latest_overrides(session: Session, system_ids: list[int], as_of: dt.datetime) -> dict[int, PlanOverrideRow]:
+    """latest_override of many systems in one query (systems without one are left out)."""
+    found: dict[int, PlanOverrideRow] = {}
+    for start in range(0, len(system_ids), 5000):
+        for row in session.scalars(select(PlanOverrideRow)
+                                   .where(PlanOverrideRow.system_id.in_(system_ids[start:start + 5000]),
+                                          PlanOverrideRow.recorded_at <= as_of)
+                                   .order_by(PlanOverrideRow.recorded_at.desc(), PlanOverrideRow.id.desc())):
+            found.setdefault(row.system_id, row)  # newest first: the first row of a system is its latest
+    return found
+
+
+def deployment(session: Session, system_id: int, entries: list[Entry], as_of: dt.datetime,
+               overrides: dict[int, PlanOverrideRow] | None = None) -> Deployment:
+    """overrides: latest_overrides of a set of systems holding this one (else read here)."""
     value, met, applicable = computed(entries)
-    override = latest_override(session, system_id, as_of)
+    override = overrides.get(system_id) if overrides is not None else latest_override(session, system_id, as_of)
     if override is None or override.value is None:
         return Deployment(value, value, met, applicable)
     return Deployment(value, override.value, met, applicable, override.reason, override.recorded_by,

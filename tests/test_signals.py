@@ -28,6 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(180)
 
 
+@pytest.fixture(autouse=True)
+def hangup_not_ignored():  # type: ignore[no-untyped-def]
+    """Children inherit an ignored SIGHUP (a suite started under nohup) and secops rightly keeps
+    ignoring it then ("nohup stays nohup"); these tests are about the default disposition."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
 @pytest.fixture
 def lab(tmp_path: Path, db_path: Path):  # type: ignore[no-untyped-def]
     assert NMAP, "nmap is required (scripts/install-test-deps.sh installs it)"

@@ -201,3 +201,71 @@ def in_keys(bind: Session | Connection, column: Any, keys: Sequence[Any]) -> Col
         array = bindparam("keys", list(keys), type_=ARRAY(column.type), unique=True)
         return cast(ColumnElement[bool], column == any_(array))
     return cast(ColumnElement[bool], column.in_(list(keys)))
+
+
+def _begin(conn: Connection) -> None:
+    """Make sure the database itself is inside the session's transaction before any DDL.
+
+    pysqlite (legacy transaction control) sends BEGIN only before an INSERT/UPDATE/DELETE, so a
+    DROP INDEX issued first would commit on its own; send BEGIN ourselves then, as SQLAlchemy's
+    own recipe for transactional DDL on SQLite does. PostgreSQL (psycopg) is always inside it."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        if raw is not None and not raw.in_transaction:
+            raw.execute("BEGIN")
+
+
+def _is_empty(conn: Connection, table: Table) -> bool:
+    target = conn.dialect.identifier_preparer.format_table(table)
+    return conn.exec_driver_sql(f"SELECT 1 FROM {target} LIMIT 1").first() is None
+
+
+def secondary_indexes(bind: Session | Connection, table: Any) -> list[tuple[str, str]]:
+    """(name, definition) of the table's plain secondary indexes as the database holds them:
+    not unique, not the primary key, not backing a constraint. The definition is the database's
+    own (sqlite_master.sql, pg_get_indexdef), so re-running it gives the same index."""
+    conn = _connection(bind)
+    core = _table(table)
+    if conn.dialect.name == "sqlite":
+        listed = conn.exec_driver_sql(f"PRAGMA index_list({conn.dialect.identifier_preparer.quote(core.name)})")
+        names = sorted(row[1] for row in listed if row[2] == 0 and row[3] == "c")  # unique = 0, CREATE INDEX
+        sql: dict[str, str | None] = dict(conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (core.name,)).all())
+        return [(name, definition) for name in names if (definition := sql.get(name))]
+    if conn.dialect.name == "postgresql":
+        rows = conn.exec_driver_sql(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = to_regclass(%(table)s) AND NOT i.indisunique AND NOT i.indisprimary "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+            "ORDER BY c.relname", {"table": conn.dialect.identifier_preparer.format_table(core)})
+        return [(name, definition) for name, definition in rows]
+    return []
+
+
+@contextmanager
+def deferred_indexes(session: Session, tables: Sequence[Any]) -> Iterator[list[str]]:
+    """Build the plain secondary indexes of the tables that are empty now once, at the end.
+
+    For each of the tables holding no row when the block starts, its secondary indexes (see
+    secondary_indexes: unique indexes and constraints stay, so every check the loader relies on is
+    still made row by row) are dropped inside the session's transaction and created again, from
+    their own definitions, when the block ends without error; still in that transaction. A failure
+    anywhere rolls the drops back with the rows (DDL is transactional on SQLite and PostgreSQL):
+    the database keeps every index. A table that already holds rows keeps its indexes throughout.
+    Yields the names of the indexes deferred. Other databases: nothing is deferred."""
+    conn = session.connection()
+    dropped: list[tuple[str, str]] = []
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        _begin(conn)
+        quote = conn.dialect.identifier_preparer.quote
+        for table in tables:
+            core = _table(table)
+            if not _is_empty(conn, core):
+                continue
+            for name, definition in secondary_indexes(conn, core):
+                conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
+                dropped.append((name, definition))
+    yield [name for name, _ in dropped]
+    for _, definition in dropped:  # not reached after an error: the rollback restores them
+        conn.exec_driver_sql(definition)

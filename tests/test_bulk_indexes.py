@@ -108,8 +108,20 @@ class Watch:
 
 
 @pytest.fixture
-def both(db: Database, fresh_pg: Any) -> list[Database]:
+def both(db: Database, fresh_pg: Any, monkeypatch: pytest.MonkeyPatch) -> list[Database]:
+    """SQLite and PostgreSQL, with deferring on for both (by default it is on for SQLite only)."""
+    monkeypatch.setattr(bulk, "DEFER_ON", ("sqlite", "postgresql"))
     return [db, fresh_pg()]
+
+
+def test_postgresql_keeps_its_indexes_by_default(fresh_pg, monkeypatch):
+    target = fresh_pg()
+    made = schema(target)
+    watch = Watch()
+    monkeypatch.setattr(load_module, "deferred_indexes", watch)
+    load_sample(target, AS_OF, endpoints=300)
+    assert watch.deferred == [[]]  # nothing dropped
+    assert schema(target) == made
 
 
 def test_deferred_load_leaves_exactly_the_schema_migrations_made(both, monkeypatch):
@@ -129,7 +141,7 @@ def test_deferred_load_leaves_exactly_the_schema_migrations_made(both, monkeypat
 
         monkeypatch.setattr(sample_module, "_endpoint", endpoint)
         load_sample(target, AS_OF, endpoints=1500)
-        monkeypatch.undo()
+        monkeypatch.setattr(sample_module, "_endpoint", real)
         assert seen == [[]]
         names = set(watch.deferred[0])
         assert {"ix_endpoints_agency_id", "ix_endpoints_hostname", "ix_endpoints_mac", "ix_evidence_endpoint_time",
@@ -186,7 +198,7 @@ def test_a_table_holding_rows_keeps_its_indexes_throughout(both, monkeypatch):
             before = {t: bulk.secondary_indexes(s, t) for t in DEFERRED}
         monkeypatch.setattr(sample_module, "_endpoint", endpoint)
         load_sample(target, AS_OF, endpoints=1300)  # 400 more endpoints, evidence, facts
-        monkeypatch.undo()
+        monkeypatch.setattr(sample_module, "_endpoint", real)
         assert watch.deferred[0] == [name for name, _ in before[DEFERRED[-1]]]
         kept = [i for table in DEFERRED[:-1] for i in before[table]]
         assert kept and all(m == kept for m in mid) and len(mid) == 1300

@@ -306,3 +306,51 @@ def test_sqlite_datetime_shortcut_is_sqlalchemys_processing(moment):
     dialect = sqlite.dialect()
     assert bulk._processor(column, dialect) is bulk._sqlite_utc
     assert bulk._sqlite_utc(moment) == column.type._cached_bind_processor(dialect)(moment)
+
+
+ENDPOINT_VALUES = {
+    "code": st.text(max_size=8), "hostname": st.text(max_size=8),
+    "ips": st.none() | st.lists(st.sampled_from(["198.18.0.1", "::1"]), max_size=2),
+    "mac": st.none() | st.just("02:00:00:00:00:01"), "os_family": st.sampled_from(["windows", "linux"]),
+    "role": st.sampled_from(["server", "workstation"]), "agency_id": st.integers(1, 99),
+    "last_seen": st.none() | st.datetimes(timezones=st.one_of(st.none(), st.just(dt.UTC))),
+    "retired_at": st.none() | st.dates(), "updated_at": st.datetimes(timezones=st.just(dt.UTC)),
+}
+
+
+def _reference_values(conn: Any, table: Any, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """The bound values as the general per-column loop made them (before the itemgetter path)."""
+    keys: list[str] = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    columns = [table.c[k] for k in keys] + [c for c in table.c if c.name not in keys and bulk._default(c)]
+    plan = [(c.name, bulk._processor(c, conn.dialect), bulk._default(c)) for c in columns]
+    out = []
+    for row in rows:
+        values = []
+        for name, process, default in plan:
+            value = row[name] if name in row else (default() if default is not None else None)
+            values.append(process(value) if value is not None and process is not None else value)
+        out.append(values)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.sets(st.sampled_from(sorted(ENDPOINT_VALUES)), min_size=1).flatmap(
+    lambda names: st.fixed_dictionaries({n: ENDPOINT_VALUES[n] for n in sorted(names)})), min_size=1, max_size=6))
+def test_bound_values_are_the_per_column_loops(db, rows):
+    table = EndpointRow.__table__
+    with db.engine.connect() as conn:
+        start = bulk._sqlite_utc(dt.datetime.now(dt.UTC))
+        columns, values = bulk._bound(conn, table, rows)
+        fast = list(values)
+        slow = _reference_values(conn, table, rows)
+        end = bulk._sqlite_utc(dt.datetime.now(dt.UTC))
+    assert len(fast) == len(slow) == len(rows)
+    for row, got, expected in zip(rows, fast, slow, strict=True):
+        assert len(got) == len(expected) == len(columns)
+        for column, a, b in zip(columns, got, expected, strict=True):
+            if column.name == "updated_at" and column.name not in row:  # the clock, as Core fills it
+                assert start <= a <= b <= end
+            else:  # given, or left out: the column's default (ips: []) or NULL
+                assert a == b and type(a) is type(b)

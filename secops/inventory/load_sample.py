@@ -14,20 +14,26 @@ from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, strea
 from secops.inventory.upsert import Tally
 from secops.register.sample import sample_assessments
 from secops.requirements.sample import add_sample_checklists
-from secops.store.bulk import bulk_load
+from secops.requirements.tables import ProtectionManagementRow, RequirementStatusRow, SystemHostRow
+from secops.store.bulk import bulk_load, deferred_indexes
 from secops.store.db import Database
-from secops.store.tables import AgencyRow, MetaRow
+from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, MetaRow, StaffRow
 
 
 def _add(tallies: dict[str, Tally], entity: str, step: Tally) -> None:
     tallies[entity] = Tally(**{k: getattr(tallies[entity], k) + getattr(step, k) for k in Tally.model_fields})
 
 
+# The big tables: when one is empty (a sample into a new database), its plain secondary indexes are
+# built once at the end of the load rather than row by row (secops.store.bulk.deferred_indexes).
+DEFERRED = (EndpointRow, EvidenceRow, StaffRow, SystemHostRow, RequirementStatusRow, ProtectionManagementRow)
+
+
 def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85) -> dict[str, Tally]:
     """Generated and written part by part (endpoints in chunks, bulk inserts): memory stays
     bounded at a million endpoints, and a failure anywhere still writes nothing."""
     tallies: dict[str, Tally] = {name: Tally() for name in ("agencies", "systems", "endpoints", "staff")}
-    with db.session() as session, bulk_load(session):
+    with db.session() as session, bulk_load(session), deferred_indexes(session, DEFERRED):
         systems: list = []  # type: ignore[type-arg]
         for entity, rows in stream(as_of, endpoints=endpoints, seed=seed):
             _add(tallies, entity, write_models(session, {entity: rows})[entity])

@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from secops.models import (
     Agency,
@@ -124,10 +124,15 @@ def _protection(status: ProtectionStatus, product: str | None, observed_at: dt.d
                 detail: str | None) -> ProtectionEvidence:
     if observed_at.tzinfo is None:  # as the model's validator does: naive is UTC
         observed_at = observed_at.replace(tzinfo=dt.UTC)
-    # product and detail are named only when drawn, as before (the same fields_set)
-    given: dict[str, Any] = {"status": status, "product": product, "source": EvidenceSource.sample,
-                             "observed_at": observed_at, "detail": detail}
-    return ProtectionEvidence.model_construct(**{k: v for k, v in given.items() if v is not None})
+    # product and detail are named only when drawn, as before (the same fields_set); every field
+    # is passed (None is their default), so that model_construct does not look defaults up.
+    fields_set = {"status", "source", "observed_at"}
+    if product is not None:
+        fields_set.add("product")
+    if detail is not None:
+        fields_set.add("detail")
+    return ProtectionEvidence.model_construct(fields_set, status=status, product=product,
+                                              source=EvidenceSource.sample, observed_at=observed_at, detail=detail)
 
 
 # Cumulative weights computed once: the same draws as rng.choices(..., weights=[70, 22, 8] / [90, 7, 3])

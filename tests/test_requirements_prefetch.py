@@ -66,7 +66,8 @@ def make_evidence(app_state, seed: int) -> None:  # type: ignore[no-untyped-def]
         for _ in range(6):
             at = AS_OF + dt.timedelta(days=rnd.choice([-300, -100, -20, -5, -5, 1]))
             run_id = _run(s, "discover", at, rnd.choice(["ok", "partial", "failed"]))
-            targets = rnd.sample(addresses, k=min(len(addresses), rnd.randint(1, 40))) + ["10.0.0.0/8", "host.example"]
+            foreign = ["10.0.0.0/8", "host.example"]  # not scanned: stored rows, another network than the hosts'
+            targets = rnd.sample(addresses, k=min(len(addresses), rnd.randint(1, 40))) + foreign
             s.add(DiscoveryScanRow(run_id=run_id, agency_code="STTTT", profile="standard", arguments=["-sn"],
                                    targets=targets, requested=targets, excluded=[], started_at=at, finished_at=at))
         for system in systems:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,40 @@ def run_cli(*args: str, db: Path | None = None, env: dict[str, str] | None = Non
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback for the module (tests/pg_server.py): its URL."""
+    from tests.pg_server import PostgresServer
+
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+_pg_names = itertools.count()
+
+
+@pytest.fixture
+def fresh_pg(pg_url: str) -> Iterator[Callable[[], Database]]:
+    """A factory of empty PostgreSQL databases (migrated when opened) on the module's server."""
+    from sqlalchemy import create_engine, text
+
+    made: list[Database] = []
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+
+    def make() -> Database:
+        name = f"fresh{next(_pg_names)}"
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        made.append(Database(pg_url.rsplit("/", 1)[0] + "/" + name))
+        return made[-1]
+
+    yield make
+    for database in made:
+        database.dispose()
+    admin.dispose()
+

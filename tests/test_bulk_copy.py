@@ -20,7 +20,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 import secops.store.bulk as bulk
@@ -33,7 +33,6 @@ from secops.models import Endpoint
 from secops.store.base import Base
 from secops.store.db import Database
 from secops.store.tables import AssessmentRow, EndpointRow, EvidenceRow, MetaRow, StaffRow, SystemRow
-from tests.pg_server import PostgresServer
 
 AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -42,34 +41,6 @@ CLOCK_COLUMNS = {"updated_at", "created_at"}
 HOSTILE = ["it's \"quoted\"", "tab\there", "line\nbreak", "back\\slash \\\\ \\t \\n", "\\N", "\\.", "",
            "Phường Đông Hòa — ※ 😀 ﬁ", "a,b;c|d", "end\\"]
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    server = PostgresServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def fresh_pg(pg_server: str) -> Iterator[Any]:
-    """A factory of empty PostgreSQL databases (migrated) on the module's throwaway server."""
-    made: list[Database] = []
-    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
-
-    def make() -> Database:
-        name = f"bulk{next(_names)}"
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        made.append(Database(pg_server.rsplit("/", 1)[0] + "/" + name))
-        return made[-1]
-
-    yield make
-    for database in made:
-        database.dispose()
-    admin.dispose()
 
 
 def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:

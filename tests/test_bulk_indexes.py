@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 import secops.inventory.load_sample as load_module
@@ -28,38 +28,10 @@ from secops.models import Endpoint
 from secops.store import bulk
 from secops.store.db import Database
 from secops.store.tables import EndpointRow, EvidenceRow, SystemRow
-from tests.pg_server import PostgresServer
 from tests.test_bulk_copy import snapshot
 
 AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    server = PostgresServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def fresh_pg(pg_server: str) -> Iterator[Any]:
-    made: list[Database] = []
-    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
-
-    def make() -> Database:
-        name = f"idx{next(_names)}"
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        made.append(Database(pg_server.rsplit("/", 1)[0] + "/" + name))
-        return made[-1]
-
-    yield make
-    for database in made:
-        database.dispose()
-    admin.dispose()
 
 
 def schema(db: Database) -> list[tuple[Any, ...]]:

@@ -33,7 +33,6 @@ from secops.runs import start_run
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow
 from tests.discover_helpers import NMAP, Listeners, seed_inventory
-from tests.pg_server import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "discover"
 SEEN = dt.datetime(2026, 11, 23, 11, 16, 53, tzinfo=dt.UTC)
@@ -138,15 +137,6 @@ def _hosts_and_ports(session: Session, chunk_id: int) -> tuple[list[dict[str, An
     for n, port in enumerate(ports):
         port["id"], port["host_id"] = n, host_rank[port["host_id"]]
     return hosts, ports
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    server = PostgresServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

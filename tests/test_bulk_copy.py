@@ -2,7 +2,7 @@
 
 The sample loader and an inventory import (with hostile text) run three ways: on PostgreSQL through
 `COPY FROM STDIN` (secops/store/bulk.py), on PostgreSQL through the previous Core executemany path
-(bulk.uses_copy forced off), and on SQLite. Every table is then read back in full (all columns,
+(bulk.writer forced to "core"), and on SQLite. Every table is then read back in full (all columns,
 ordered by primary key) and must be identical, ids included. A failure in the middle of a load
 or an import leaves nothing on either database.
 """

@@ -54,10 +54,6 @@ def writer(bind: Session | Connection) -> str:
     return "core"
 
 
-def uses_copy(bind: Session | Connection) -> bool:
-    return writer(bind) == "copy"
-
-
 def _default(column: Column[Any]) -> Callable[[], Any] | None:
     """The Python-side default of a column (scalar or callable), as Core insert() would apply it."""
     default = column.default

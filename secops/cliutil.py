@@ -5,21 +5,40 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
-from rich.console import Console
 
 from secops.errors import SecopsError
 
 if TYPE_CHECKING:  # imported when used: `secops --version` must not pay for SQLAlchemy and Alembic
+    from rich.console import Console
+
     from secops.config import Settings
     from secops.store.db import Database
 
 EXIT_OK, EXIT_TARGETS_NOT_MET, EXIT_USAGE = 0, 1, 2
 
-console = Console()
-err_console = Console(stderr=True)
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs ~20 ms, which `secops discover` would
+    pay before starting nmap although it prints nothing until the scan is under way (issue 12)."""
+
+    def __init__(self, stderr: bool):
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+console = cast("Console", _LazyConsole(stderr=False))
+err_console = cast("Console", _LazyConsole(stderr=True))
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,9 +73,9 @@ class AppState:
 def state(ctx: typer.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):
-        from secops.config import Settings
+        from secops.config import load_settings
 
-        root.obj = AppState(Settings())
+        root.obj = AppState(load_settings({}))
     return root.obj
 
 

@@ -1,17 +1,22 @@
 """Settings: where the database, policies, checks, templates and outputs are.
 
 Precedence: command-line option > SECOPS_* environment variable > built-in default.
+The variables are read here, by name, rather than through pydantic-settings: importing it (with
+asyncio, dotenv and its cloud sources) cost ~40 ms of every command's start (issue 12).
 The bundled checks/, policies/ and reports/ are found in a source checkout or, after
 `pip install .`, inside the wheel (secops._bundled).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from secops.errors import SecopsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -47,8 +52,11 @@ def database_url(value: str | None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SECOPS_", extra="ignore")
+ENV_PREFIX = "SECOPS_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
     db: str | None = Field(default=None, description="SQLAlchemy URL or SQLite file path")
     output: Path = Field(default=Path("secops-reports"), description="folder for reports")
@@ -57,6 +65,35 @@ class Settings(BaseSettings):
     reports: Path = Field(default_factory=lambda: bundled("reports"))
     lang: str = Field(default="vi", pattern="^(vi|en)$")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, data: Any) -> Any:
+        """SECOPS_<FIELD> (any letter case, as pydantic-settings matched it) under the values given."""
+        if not isinstance(data, dict):
+            return data
+        return {**environment_values(cls), **data}
+
     @property
     def db_url(self) -> str:
         return database_url(self.db)
+
+
+def environment_values(model: type[BaseModel]) -> dict[str, str]:
+    """The SECOPS_* variables that name a field of MODEL, by field name."""
+    found = {key.lower().removeprefix(ENV_PREFIX.lower()): value for key, value in os.environ.items()
+             if key.lower().startswith(ENV_PREFIX.lower())}
+    return {name: found[name] for name in model.model_fields if name in found}
+
+
+def load_settings(overrides: dict[str, Any]) -> Settings:
+    """Settings from command-line values over SECOPS_* variables; a bad value is a user error
+    naming the option or variable it came from, not a traceback."""
+    try:
+        return Settings.model_validate(overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "settings"
+            origin = f"--{name}" if name in overrides else f"{ENV_PREFIX}{name.upper()}"
+            lines.append(f"setting {origin}: {err['msg']} (got {str(err.get('input'))[:200]!r})")
+        raise SecopsError("\n".join(lines)) from exc

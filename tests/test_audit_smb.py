@@ -309,4 +309,29 @@ def test_wazuh_windows_policy_has_no_errors(samba: SambaServer, tmp_path: Path, 
     assert counts["passed"] > 50 and counts["failed"] > 100, counts
     by_transport = [c for c in result.checks if "needs a command transport" in c.reason]
     assert by_transport and all(c.result == "not_applicable" for c in by_transport)
-    assert full.round_trips <= 2
+    assert full.round_trips == 1
+
+
+def test_a_policy_with_requirements_takes_one_round_over_smb(samba: SambaServer, tmp_path: Path) -> None:
+    """Requirements met hold back the policy's command checks for a second round; over SMB those
+    can only be refused, so they are refused without one (issue 12: Windows in one round where it
+    can). Before: two rounds, the second answering nothing but "needs a command transport"."""
+    text = PACK.read_text(encoding="utf-8").replace(
+        "secops: {os: windows}\n",
+        "secops: {os: windows}\nrequirements:\n  title: \"LSA key present\"\n  condition: all\n"
+        "  rules:\n    - 'r:HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa'\n", 1)
+    gated = tmp_path / "registry_pack.yml"
+    gated.write_text(text, encoding="utf-8")
+    os.environ[PASSWORD_ENV] = samba.password
+    try:
+        target = HostTarget(label="win-lab", address=samba.address, os_family="unknown")
+        audit = audit_host(target, [load_policy(gated)], _config(samba), HostKeyStore(tmp_path / "kh"), {})
+    finally:
+        del os.environ[PASSWORD_ENV]
+    assert audit.status == "ok", audit.message
+    (result,) = audit.results
+    assert result.applicable
+    got = {c.check_id: c.result for c in result.checks}
+    assert got == {cid: EXPECTED[cid[0]] for cid in got}
+    assert "needs a command transport" in {c.check_id: c.reason for c in result.checks}["303"]
+    assert audit.round_trips == 1

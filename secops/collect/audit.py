@@ -125,6 +125,12 @@ def collect_and_evaluate(transport, target: HostTarget, policies: list[Policy], 
         p.decide_requirements(facts, host_os)
     second = (set().union(*(p.round2(facts) for p in prepared)) - set(facts.items) - set(facts.errors)
               - set(facts.unsupported))
+    if isinstance(transport, SMBRegistryTransport):
+        # Over SMB a second round would hold only gated commands (and files of d: rules), which the
+        # registry cannot answer: they are refused here, so a Windows host over SMB takes one round.
+        refused = transport.refusals(second)
+        facts.unsupported.update(refused)
+        second -= set(refused)
     if second:
         facts.merge(run(second))
     audit.facts, audit.host_os = facts, host_os

@@ -298,16 +298,23 @@ class SMBRegistryTransport:
         text = " ".join(p for p in parts if p) + f" ({security})"
         return Item(status=OK, data=text.encode("utf-8"))
 
+    def refusals(self, requests: Iterable[Request]) -> dict[Request, str]:
+        """What the remote registry cannot answer, with the reason, known without asking the host."""
+        refused: dict[Request, str] = {}
+        for request in requests:
+            if request.kind not in SUPPORTED:
+                refused[request] = NEEDS_COMMANDS
+            elif request.kind == "registry" and split_key(request.arg)[0] in _OWN_HIVE:
+                refused[request] = OWN_HIVE
+        return refused
+
     def collect(self, requests: list[Request], timeout: float) -> Facts:
         """Answer one round: registry keys over the open binding, the rest marked unsupported."""
         facts = Facts()
         deadline = time.monotonic() + timeout
+        facts.unsupported.update(self.refusals(requests))
         for request in requests:
-            if request.kind not in SUPPORTED:
-                facts.unsupported[request] = NEEDS_COMMANDS
-                continue
-            if request.kind == "registry" and split_key(request.arg)[0] in _OWN_HIVE:
-                facts.unsupported[request] = OWN_HIVE
+            if request in facts.unsupported:
                 continue
             if time.monotonic() > deadline:
                 facts.errors[request] = "not read: the host's time budget ran out"

@@ -29,6 +29,8 @@ BASE = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 STATES = ["planned", "dossier_submitted", "level_approved", "plan_deployed"]
 STATUSES = ["protected", "degraded", "unprotected", "unknown"]
 SOURCES = ["audit", "import", "sample"]
+APPROVAL = ["not_started", "appraised", "approved"]
+DEPLOYMENT = ["not_deployed", "partly_deployed", "fully_deployed"]
 
 days = st.integers(min_value=-40, max_value=40)
 maybe_date = st.one_of(st.none(), days.map(lambda d: BASE.date() + dt.timedelta(days=d)))
@@ -45,7 +47,9 @@ def provinces(draw: Any) -> dict[str, Any]:
     systems = draw(st.lists(st.fixed_dictionaries({
         "agency": agency, "level": st.one_of(st.none(), st.integers(1, 5)), "state": st.sampled_from(STATES),
         "approval_date": maybe_date, "plan_deployed_date": maybe_date, "last_inspection_date": maybe_date,
-        "approved_by": st.sampled_from([None, "owner", "province"]), "retired_at": maybe_date}), max_size=12))
+        "approved_by": st.sampled_from([None, "owner", "province"]), "retired_at": maybe_date,
+        "approval_status": st.sampled_from(APPROVAL), "plan_deployment": st.sampled_from(DEPLOYMENT)}),
+        max_size=12))
     endpoints = draw(st.lists(st.fixed_dictionaries({
         "agency": agency, "role": st.sampled_from(["workstation", "server"]), "last_seen": maybe_time,
         "retired_at": maybe_date,
@@ -59,7 +63,8 @@ def provinces(draw: Any) -> dict[str, Any]:
 
 FIELD_VALUES: dict[str, dict[str, Any]] = {
     "systems": {"state": st.sampled_from(STATES), "level": st.integers(1, 5),
-                "approved_by": st.sampled_from(["owner", "province"])},
+                "approved_by": st.sampled_from(["owner", "province"]),
+                "approval_status": st.sampled_from(APPROVAL), "plan_deployment": st.sampled_from(DEPLOYMENT)},
     "endpoints": {"protection": st.sampled_from(STATUSES), "role": st.sampled_from(["workstation", "server"])},
     "staff": {"is_head": st.booleans()},
 }

@@ -3,7 +3,8 @@
 Endpoint protection is derived here, once, from evidence: the newest observation at or before
 the as-of time decides; evidence older than the target's max age makes the endpoint `unknown`
 (never `protected`), and so does having no evidence at all. Dates after the as-of time (a training
-recorded later, a plan deployed later) are ignored: a past as-of date grades what was true then.
+recorded later, a plan deployed later) are ignored, and so are the states they date (approved,
+fully deployed: grade/dated.py): a past as-of date grades what was true then.
 
 This is the reference implementation: `secops grade` counts in the database (grade/sql.py), and
 tests compare the two on generated provinces.
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from secops.grade.dated import record_then
 from secops.models import ProtectionStatus
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
 
@@ -104,12 +106,12 @@ def _active_records(table: Any, day: dt.date) -> Any:
 def load_facts(session: Session, as_of: dt.datetime, evidence_max_age_days: int | None) -> Facts:
     day = as_of.date()
     facts = Facts(as_of=as_of, agencies=load_agencies(session, day))
-    facts.records["systems"] = [_then(
+    facts.records["systems"] = [_then(record_then(
         {"agency_id": s.agency_id, "code": s.code, "name": s.name, "level": s.level, "state": s.state,
          "approved_by": s.approved_by, "approval_date": s.approval_date,
          "plan_deployed_date": s.plan_deployed_date, "last_inspection_date": s.last_inspection_date,
          "approval_status": s.approval_status, "plan_deployment": s.plan_deployment,
-         "proposed_level": s.proposed_level}, as_of)
+         "proposed_level": s.proposed_level}, as_of), as_of)
         for s in session.scalars(_active_records(SystemRow, day).order_by(SystemRow.code))
     ]
     evidence = newest_evidence(session, as_of)

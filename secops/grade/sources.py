@@ -4,7 +4,9 @@ Mirrors grade/facts.py (the reference) column for column: every column of the en
 with dates after the as-of time read as NULL (what was not yet true then), and for endpoints the
 protection derived from the newest evidence at or before the as-of time (a window function, the
 same on SQLite and PostgreSQL), `unknown` when there is none or it is older than the max age.
-Records retired on or before the as-of day, or whose agency is, do not count.
+A system's dated states (approved, fully deployed) not yet reached at the as-of time read as
+they stood then (grade/dated.py). Records retired on or before the as-of day, or whose agency is,
+do not count.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Subquery, Table, case, func, null, or_, select, true, type_coerce
 
 from secops.grade.compile import date_kind
+from secops.grade.dated import column_then
 from secops.models import ProtectionStatus
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
 
@@ -65,11 +68,18 @@ def _counted(stmt: Select[Any], table: Any, as_of: dt.datetime) -> Select[Any]:
     return stmt.join(agencies, agencies.c.id == table.c.agency_id).where(_active(table, day), _active(agencies, day))
 
 
+def _then(entity: str, table: Table, column: Any, as_of: dt.datetime) -> ColumnElement[Any]:
+    """A column as of the time: a date after it NULL, a dated state not yet reached (grade/dated.py)."""
+    if entity == "systems" and (state := column_then(table, column.name, as_of)) is not None:
+        return state
+    return known_then(column, as_of)
+
+
 def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None, *, seek: bool = False) -> Subquery:
     """seek: find each endpoint's newest evidence by an index seek (newest_evidence_id) rather than
     the window; the same records (the report's fix lists use it: tests/test_report_fast.py)."""
     table: Table = TABLES[entity]
-    columns: list[ColumnElement[Any]] = [known_then(c, as_of).label(c.name) for c in table.c]
+    columns: list[ColumnElement[Any]] = [_then(entity, table, c, as_of).label(c.name) for c in table.c]
     if entity != "endpoints":
         return _counted(select(*columns).select_from(table), table, as_of).subquery(entity)
     ev: Any

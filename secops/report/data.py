@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
+from secops.grade.dated import UNKNOWN_STATE
 from secops.grade.engine import GradeCell
 from secops.grade.facts import AgencyNode, Facts, load_agencies
 from secops.grade.filters import matches
@@ -135,7 +136,7 @@ def _urgency(item: FixItem) -> tuple[str, int, str, str]:
 
 def _fix_item(target_id: str, entity: str, agency: AgencyNode, record: dict[str, Any], fields: list[str]) -> FixItem:
     if entity == "systems":
-        label, status = record["name"], record["state"]
+        label, status = record["name"], record["state"] or UNKNOWN_STATE
         reason, detail = "", {"level": record["level"]}
     elif entity == "endpoints":
         label, status = record["hostname"], record["protection"]

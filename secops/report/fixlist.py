@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Select, String, case, func, literal, selec
 from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
+from secops.grade.dated import UNKNOWN_STATE
 from secops.grade.facts import protection_from
 from secops.grade.policy import Target, TargetPolicy
 from secops.grade.sources import record_source
@@ -48,7 +49,7 @@ def _ordered(session: Session, column: ColumnElement[Any]) -> ColumnElement[Any]
 def _item(target: Target, row: Any, as_of: dt.datetime, max_age: int | None) -> FixItem:
     entity = target.entity
     if entity == "systems":
-        label, status, reason, detail = row.name, row.state, "", {"level": row.level}
+        label, status, reason, detail = row.name, row.state or UNKNOWN_STATE, "", {"level": row.level}
     elif entity == "endpoints":
         prot = protection_from(row.evidence_status, row.product, row.evidence_source, row.observed_at,
                                row.evidence_detail, as_of, max_age)
@@ -115,7 +116,7 @@ def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_
     rows = session.connection().execute(stmt.execution_options(yield_per=PAGE))
     if entity == "systems":
         for code, name, state, level, agency_code, agency_name in rows:
-            yield agency_code, agency_name, code, name, state, "", {"level": level}
+            yield agency_code, agency_name, code, name, state or UNKNOWN_STATE, "", {"level": level}
     else:
         status = "missing " + ", ".join(sorted(target.numerator))
         for code, agency_code, agency_name in rows:

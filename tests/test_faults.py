@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, text
 
 from secops.store.db import Database
-from secops.store.tables import RunRow
+from secops.store.tables import GradeRow, RunRow
 from tests.discover_helpers import (
     AGENCY,
     NMAP,
@@ -234,3 +234,44 @@ def test_postgres_stopped_mid_run(cli, tmp_path: Path) -> None:  # type: ignore[
     finally:
         listeners.close()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def bigger(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A province whose grading takes long enough to be stopped in the middle."""
+    from tests.conftest import run_cli
+
+    db = tmp_path_factory.mktemp("bigger") / "secops.db"
+    assert run_cli("inventory", "sample", "--endpoints", "60000", db=db).returncode == 0
+    return db
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_grade_stopped_records_its_run_interrupted_at_once(bigger: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    """Before: the run stayed `running` until some later command noticed its process was gone."""
+    db = tmp_path / "secops.db"
+    db.write_bytes(bigger.read_bytes())
+    proc = _spawn(db, "grade")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and statuses(f"sqlite:///{db}", "grade") != ["running"]:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "the run is recorded as interrupted" in err
+    assert statuses(f"sqlite:///{db}", "grade") == ["interrupted"]  # no other command ran in between
+    sqlite_ok(db)
+    database = Database(f"sqlite:///{db}", migrate=False)
+    try:
+        with database.session() as session:
+            run = session.scalars(select(RunRow).where(RunRow.kind == "grade")).one()
+            assert any("interrupted by SIG" in e for e in run.errors), run.errors
+            assert session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)).first() is None
+    finally:
+        database.dispose()

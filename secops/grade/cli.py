@@ -6,7 +6,8 @@ import datetime as dt
 
 import typer
 
-from secops.cliutil import EXIT_TARGETS_NOT_MET, console, fail, state, user_errors
+from secops import interrupts
+from secops.cliutil import EXIT_TARGETS_NOT_MET, console, err_console, fail, state, user_errors
 from secops.grade.engine import GradeCell
 from secops.grade.stage import run_stage
 from secops.models import RunStatus
@@ -43,6 +44,9 @@ def run_grade(app_state, as_of: dt.datetime, *, trigger: str = "manual", job_nam
     run_id = start_run(db, "grade", trigger=trigger, job_name=job_name, as_of=as_of)
     try:
         run_stage(app_state, run_id, StageOptions())
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: no grade row was kept; the run says so now
+        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
+        raise
     except Exception as exc:
         finish_run(db, run_id, RunStatus.failed, errors=[f"grading failed: {exc}"])
         raise
@@ -64,7 +68,12 @@ def grade_command(
     if lang not in ("vi", "en"):
         raise fail("--lang must be vi or en")
     app_state = state(ctx)
-    run_id = run_grade(app_state, parse_as_of(as_of))
+    try:
+        run_id = run_grade(app_state, parse_as_of(as_of))
+    except KeyboardInterrupt as exc:
+        err_console.print(f"grade {interrupts.reason(exc)}; the run is recorded as interrupted",
+                          markup=False, highlight=False)
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
     # The summary reads the grade rows just stored: the data is not read a second time.
     dashboard = dashboard_for(app_state.db(), app_state.settings, run_id, lang, agency, summary_only=True)
     print_summary(console, dashboard, app_state.settings.reports)

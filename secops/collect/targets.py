@@ -13,6 +13,7 @@ from secops.collect.audit import HostTarget
 from secops.config import policy_path
 from secops.errors import SecopsError
 from secops.grade.facts import AgencyNode, load_agencies
+from secops.inventory.retire import active_on, retired_note, today
 from secops.policyfile import load_model
 from secops.store.tables import AgencyRow, EndpointRow
 
@@ -52,12 +53,24 @@ def _target(row: EndpointRow, chains: dict[int, tuple[str, ...]]) -> HostTarget:
                       endpoint_code=row.code, agency_codes=chains.get(row.agency_id, ()))
 
 
+def _active_endpoints(session: Session) -> list[EndpointRow]:
+    """Endpoints in service today: a retired one (or one of a retired agency) is not audited."""
+    return list(session.scalars(select(EndpointRow).where(active_on(EndpointRow, today())).order_by(EndpointRow.code)))
+
+
+def _refuse_retired(session: Session, table: type[AgencyRow] | type[EndpointRow], code: str, what: str) -> None:
+    if (note := retired_note(session, table, code)) is not None:
+        raise SecopsError(f"{what} {code!r} was {note}; retired records are kept for history, not audited")
+
+
 def agency_targets(session: Session, agency_code: str | None) -> list[HostTarget]:
     chains = _ancestors(session)
     if agency_code and session.scalar(select(AgencyRow.id).where(AgencyRow.code == agency_code)) is None:
         raise SecopsError(f"agency {agency_code!r} is not in the inventory")
-    rows = session.scalars(select(EndpointRow).order_by(EndpointRow.code))
-    return [_target(r, chains) for r in rows if agency_code is None or agency_code in chains.get(r.agency_id, ())]
+    if agency_code:
+        _refuse_retired(session, AgencyRow, agency_code, "agency")
+    return [_target(r, chains) for r in _active_endpoints(session)
+            if agency_code is None or agency_code in chains.get(r.agency_id, ())]
 
 
 def _valid_host(text: str) -> str:
@@ -74,9 +87,10 @@ def _valid_host(text: str) -> str:
 def host_targets(session: Session, hosts: list[str]) -> list[HostTarget]:
     """Each name matches an endpoint by code, hostname or address; others are audited ad hoc."""
     chains = _ancestors(session)
-    rows = list(session.scalars(select(EndpointRow).order_by(EndpointRow.code)))
+    rows = _active_endpoints(session)
     targets = []
     for host in (_valid_host(h) for h in hosts):
+        _refuse_retired(session, EndpointRow, host, "endpoint")  # by code; an address may be reused
         match = next((r for r in rows if host in (r.code, r.hostname) or host in (r.ips or [])), None)
         if match is not None:
             target = _target(match, chains)
@@ -94,9 +108,11 @@ def local_target(session: Session, endpoint_code: str | None) -> HostTarget:
         row = session.scalar(select(EndpointRow).where(EndpointRow.code == endpoint_code))
         if row is None:
             raise SecopsError(f"--endpoint {endpoint_code!r} is not in the inventory")
+        _refuse_retired(session, EndpointRow, endpoint_code, "--endpoint")
     else:
         name = socket.gethostname()
-        row = session.scalar(select(EndpointRow).where(EndpointRow.hostname.in_([name, name.split(".")[0]])))
+        row = session.scalar(select(EndpointRow).where(EndpointRow.hostname.in_([name, name.split(".")[0]]),
+                                                       active_on(EndpointRow, today())))
     target = _target(row, chains) if row is not None else HostTarget(label=socket.gethostname(), address="localhost")
     target.local, target.address, target.os_family = True, "localhost", "linux"
     return target

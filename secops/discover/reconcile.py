@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.discover.parse import Host
+from secops.inventory.retire import active_on, today
 from secops.store.tables import EndpointRow
 
 RULES = ("mac", "ip", "hostname")
@@ -39,12 +40,14 @@ class Match:
 class EndpointIndex:
     """The inventory's endpoints indexed by MAC, IP and hostname (loaded once per chunk)."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, *, in_service: bool = False):
         self.codes: dict[int, str] = {}
         self.by: dict[str, dict[str, set[int]]] = {key: defaultdict(set) for key in ("mac", "ip", "full", "label",
                                                                                     "short")}
-        rows = session.execute(select(EndpointRow.id, EndpointRow.code, EndpointRow.mac, EndpointRow.ips,
-                                      EndpointRow.hostname))
+        # in_service (discovery): a host answering at a retired endpoint's address is not that
+        # endpoint any more, and shows as a host missing from the inventory.
+        query = select(EndpointRow.id, EndpointRow.code, EndpointRow.mac, EndpointRow.ips, EndpointRow.hostname)
+        rows = session.execute(query.where(active_on(EndpointRow, today())) if in_service else query)
         for endpoint_id, code, mac, ips, hostname in rows:
             self.codes[endpoint_id] = code
             if mac:

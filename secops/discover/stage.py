@@ -25,6 +25,7 @@ from secops.discover.scope import check_scope, load_scope, locate_scope_file
 from secops.discover.store import ChunkRecord, create_scan, finish_scan, record_chunk, record_interrupted
 from secops.errors import SecopsError
 from secops.interrupts import stop_children
+from secops.inventory.retire import active_on, retired_note, today
 from secops.stages import StageOptions, StageResult
 from secops.store.tables import AgencyRow
 
@@ -49,15 +50,17 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
     if opts.targets:
         raise SecopsError("--targets needs an agency code (--agency): scope is checked per agency")
     scope_path = locate_scope_file(opts.scope_file)
-    db = app_state.db()
-    with db.session() as session:
-        known = set(session.scalars(select(AgencyRow.code)))
     results, errors = [], []
     scope = load_scope(scope_path)
+    db = app_state.db()
+    with db.session() as session:
+        known = set(session.scalars(select(AgencyRow.code).where(active_on(AgencyRow, today()))))
+        retired = {code: retired_note(session, AgencyRow, code) for code in set(scope.agencies) - known}
     budget = scope.limits.max_addresses  # the limit holds for the whole run, not per agency
     for agency in sorted(set(scope.agencies) - set(opts.exclude_agencies)):
         if agency not in known:
-            errors.append(f"{agency}: in the scope file but not in the inventory; skipped")
+            why = f"was {retired[agency]}" if retired.get(agency) else "in the scope file but not in the inventory"
+            errors.append(f"{agency}: {why}; skipped")
             continue
         addresses = check_scope(scope, scope_path, agency, []).addresses
         if addresses > budget:
@@ -70,7 +73,8 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
         except SecopsError as exc:  # one agency's bad scope must not stop the others
             results.append(StageResult(stage="discover", status="failed", errors=[f"{agency}: {exc}"]))
     if not results:
-        raise SecopsError(f"{scope_path}: no agency of the scope file is in the inventory")
+        why = "; ".join(errors) or "none listed"
+        raise SecopsError(f"{scope_path}: no agency of the scope file can be scanned: {why}")
     statuses = {r.status for r in results}
     status = "ok" if statuses == {"ok"} and not errors else "failed" if statuses == {"failed"} else "partial"
     return StageResult(stage="discover", status=status,
@@ -88,9 +92,12 @@ def _discover_agency(app_state, run_id: int, options: StageOptions) -> StageResu
     with db.session() as session:
         if session.scalar(select(AgencyRow.id).where(AgencyRow.code == options.agency_code)) is None:
             raise SecopsError(f"agency {options.agency_code!r} is not in the inventory: import it first")
+        if (note := retired_note(session, AgencyRow, options.agency_code)) is not None:
+            raise SecopsError(f"agency {options.agency_code!r} was {note}; its networks are not scanned for it "
+                              "(retired records are kept for history)")
         # The inventory is read once per agency, before the scan (while an early-started nmap
         # already runs): every chunk is reconciled with it.
-        index = EndpointIndex(session)
+        index = EndpointIndex(session, in_service=True)
     nmap_path = nmap_runner.find_nmap()
     version = nmap_runner.nmap_version(nmap_runner.scanner(nmap_path))
     scan_id = create_scan(db, run_id, plan, opts.profile, arguments, version)

@@ -111,7 +111,7 @@ def store_chunk(session: Session, run_id: int, scan_id: int, out: ChunkOutput,
 def store_hosts(session: Session, run_id: int, chunk_id: int, parsed: ScanOutput, seen_at: dt.datetime,
                 index: EndpointIndex | None = None) -> Counter[str]:
     """Hosts, ports and reconciliation of one parsed chunk, inside the caller's transaction."""
-    index = index or EndpointIndex(session)
+    index = index or EndpointIndex(session, in_service=True)
     matched: dict[int, None] = {}  # endpoint ids, in the order first seen
     statuses: Counter[str] = Counter()
     hosts: list[dict[str, Any]] = []

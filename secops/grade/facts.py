@@ -16,10 +16,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.grade.dated import record_then
+from secops.inventory.retire import active_on
 from secops.models import ProtectionStatus
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
 
@@ -83,11 +84,6 @@ def newest_evidence(session: Session, as_of: dt.datetime) -> dict[int, EvidenceR
     for row in rows:
         newest[row.endpoint_id] = row  # ordered ascending, so the last one seen is the newest
     return newest
-
-
-def active_on(table: Any, day: dt.date) -> Any:
-    """Records not retired on or before `day` (retired ones keep their history but stop counting)."""
-    return or_(table.retired_at.is_(None), table.retired_at > day)
 
 
 def load_agencies(session: Session, on: dt.date | None = None) -> dict[int, AgencyNode]:

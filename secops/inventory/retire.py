@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
@@ -20,6 +20,24 @@ from secops.textsafe import printable
 Entity = Literal["agencies", "systems", "endpoints", "staff"]
 TABLES: dict[str, Any] = {"agencies": AgencyRow, "systems": SystemRow, "endpoints": EndpointRow, "staff": StaffRow}
 MAX_REASON = 500
+
+
+def today() -> dt.date:
+    """The day records are active on for audits and discovery (UTC, as grading's default)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def active_on(table: Any, day: dt.date) -> Any:
+    """Records not retired on or before `day` (retired ones keep their history but stop counting)."""
+    return or_(table.retired_at.is_(None), table.retired_at > day)
+
+
+def retired_note(session: Session, table: Any, code: str, day: dt.date | None = None) -> str | None:
+    """"retired on D: reason" for a record of that code retired on or before day, else None."""
+    row = session.execute(select(table.retired_at, table.retired_reason).where(table.code == code)).first()
+    if row is None or row.retired_at is None or row.retired_at > (day or today()):
+        return None
+    return f"retired on {row.retired_at.isoformat()}: {printable(row.retired_reason or '') or 'no reason given'}"
 
 
 def check_reason(reason: str) -> str:

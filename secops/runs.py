@@ -26,6 +26,20 @@ def boot_id() -> str | None:
         return None
 
 
+def machine_id() -> str | None:
+    """This machine's id (systemd's /etc/machine-id): two machines may share a hostname (cloned
+    images, a default name), and a run of the other one must not look like one of ours."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            with open(path, encoding="ascii", errors="replace") as handle:
+                value = handle.read(64).strip()
+        except OSError:
+            continue
+        if value and all(c in "0123456789abcdef" for c in value):
+            return value
+    return None
+
+
 def process_start(pid: int) -> str | None:
     """Start time of a process in clock ticks since boot: tells a reused pid from the original."""
     try:
@@ -37,7 +51,8 @@ def process_start(pid: int) -> str | None:
 
 def process_identity() -> dict[str, Any]:
     """What the next command needs to tell whether this run's process is gone (see schedule.recovery)."""
-    return {"host": socket.gethostname(), "boot_id": boot_id(), "pid_start": process_start(os.getpid())}
+    return {"host": socket.gethostname(), "machine_id": machine_id(), "boot_id": boot_id(),
+            "pid_start": process_start(os.getpid())}
 
 
 def start_run(db: Database, kind: str, *, trigger: str = "manual", job_name: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import subprocess
 import sys
 import time
@@ -114,6 +115,28 @@ def test_runs_of_dead_processes_are_marked_interrupted_and_keep_their_data(db: D
     assert "ended without closing the run" in run.errors[-1]
     assert grades == 1, "what the run stored before it died is kept"
     assert reap_interrupted(db) == [], "idempotent"
+
+
+def test_a_machine_with_the_same_hostname_does_not_reap_our_runs(db: Database) -> None:
+    """Two machines named alike (a cloned image) sharing one PostgreSQL database: the other one's
+    live run has our hostname, another boot id and a pid that means nothing here. Before, it was
+    marked interrupted as if this machine had rebooted; now its machine id tells it apart, and it is
+    judged by its lease like any other host's run."""
+    other_live, other_expired, ours_dead = (start_run(db, "job", job_name=n) for n in ("a", "b", "c"))
+    with db.session() as session:
+        for run_id, lock in ((other_live, "schedule:a"), (other_expired, "schedule:b")):
+            run = session.get(RunRow, run_id)
+            assert run is not None
+            run.pid = dead_pid()
+            run.summary = {**run.summary, "machine_id": "0" * 32, "boot_id": "another-boot",
+                           "lock": lock, "lock_owner": f"{run.summary['host']}:7:t:{lock}"}
+        mine = session.get(RunRow, ours_dead)
+        assert mine is not None and mine.summary["machine_id"], "start_run records this machine's id"
+        mine.pid = dead_pid()
+    assert Lease(db, "schedule:a", f"{socket.gethostname()}:7:t:schedule:a", 60).acquire()
+    assert reap_interrupted(db) == [other_expired, ours_dead]
+    with db.session() as session:
+        assert session.scalar(select(RunRow.status).where(RunRow.id == other_live)) == "running"
 
 
 # -- retention ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Mark runs left `running` by a process that no longer exists as `interrupted`.
 
 A run is orphaned when we can tell its process is gone:
-- it ran on this host (its summary says so, or it does not say: runs of older versions) and the
+- it ran on this host (its summary says so by hostname and machine id, or it does not say: runs of
+  older versions) and the
   machine restarted since (boot id), or its pid no longer exists or now belongs to a younger
   process (start time);
 - it ran on another host and the lease it held (`schedule:<name>`) has expired or passed to
@@ -18,7 +19,7 @@ import os
 from sqlalchemy import select, update
 
 from secops.models import RunStatus
-from secops.runs import boot_id, process_start
+from secops.runs import boot_id, machine_id, process_start
 from secops.schedule.lock import Lease, pid_alive, this_host
 from secops.schedule.tables import RunStageRow
 from secops.store.base import utcnow
@@ -28,10 +29,18 @@ from secops.store.tables import RunRow
 log = logging.getLogger("secops.schedule")
 
 
+def _this_machine(summary: dict[str, object]) -> bool:
+    """The run's process ran here: same hostname and, when both sides know it, the same machine id
+    (two machines with one hostname sharing a PostgreSQL database must not reap each other's runs)."""
+    if summary.get("host") not in (None, this_host()):
+        return False
+    recorded, ours = summary.get("machine_id"), machine_id()
+    return not (recorded and ours and recorded != ours)
+
+
 def _orphaned(db: Database, run: RunRow) -> bool:
     summary = run.summary or {}
-    host = summary.get("host")
-    if host in (None, this_host()):
+    if _this_machine(summary):
         if run.pid is None or run.pid == os.getpid():
             return False
         recorded_boot = summary.get("boot_id")

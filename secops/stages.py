@@ -39,6 +39,7 @@ class StageResult(BaseModel):
 STAGES: dict[str, str] = {
     "discover": "secops.remote.stage:discover_stage",  # in-process unless policies/sites.yaml sends it to a site
     "audit": "secops.remote.stage:audit_stage",
+    "requirements": "secops.requirements.stage:run_stage",  # checklist roll-ups into the register
     "grade": "secops.grade.stage:run_stage",
     "report": "secops.report.stage:run_stage",
 }

@@ -55,3 +55,64 @@ def test_roll_up_applies_to_the_register_and_the_annual_annex(db_path: Path, tmp
     # Everything of the fixed system was met today; by the end of the period (14 Dec) only the
     # monthly patching can have come due again.
     assert {r["item"] for r in rows if r["system"] == code} <= {"R26-VULN-PATCH-USER"}
+
+
+def test_a_job_rolls_the_checklists_into_the_register_before_grading(db_path: Path, tmp_path: Path):
+    """`requirements` is a stage (issue 11 leftover: only an officer's `requirements apply` did it):
+    a job that runs it before `grade` grades T1 on the updated register."""
+    import json
+    import shutil
+
+    import yaml
+
+    assert run_cli("inventory", "sample", "--endpoints", "300", db=db_path).returncode == 0
+    db = Database(f"sqlite:///{db_path}")
+    cat = by_id(ROOT / "policies", "TCVN-14423-2026")
+    with db.session() as s:
+        system = s.query(SystemRow).filter(SystemRow.plan_deployment == "partly_deployed",
+                                           SystemRow.approval_status == "approved",
+                                           SystemRow.level.is_not(None)).order_by(SystemRow.code).first()
+        assert system is not None
+        code, level = system.code, system.level
+        for item in cat.applicable(level):
+            record(s, cat, Statement(system=code, item=item.id, status="met", evidence="Biên bản nghiệm thu",
+                                     evidence_date=dt.date.today()))
+    db.dispose()
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policies)
+    jobs = yaml.safe_load((policies / "jobs.yaml").read_text(encoding="utf-8"))
+    jobs["jobs"]["rollup"] = {"stages": ["requirements", "grade"]}
+    (policies / "jobs.yaml").write_text(yaml.safe_dump(jobs, allow_unicode=True), encoding="utf-8")
+    env = {"SECOPS_POLICIES": str(policies)}
+    assert run_cli("schedule", "add", "rollup", "--every", "86400", "--job", "rollup", db=db_path, env=env).returncode == 0
+    assert run_cli("grade", db=db_path, env=env).returncode in (0, 1)
+    before = _t1_numerator(db_path)
+    ran = run_cli("schedule", "run", "rollup", db=db_path, env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "requirements: ok" in ran.stdout and "grade: ok" in ran.stdout
+    runs = json.loads(run_cli("runs", "list", "--json", db=db_path, env=env).stdout)
+    detail = json.loads(run_cli("runs", "show", str(runs[0]["id"]), "--json", db=db_path, env=env).stdout)
+    stage = next(s for s in detail["stages"] if s["stage"] == "requirements")
+    assert stage["summary"]["changed"] == 1
+    assert stage["summary"]["changes"] == [f"{code}: partly_deployed -> fully_deployed"]
+    db = Database(f"sqlite:///{db_path}")
+    with db.session() as s:
+        assert s.query(SystemRow).filter_by(code=code).one().plan_deployment == "fully_deployed"
+    db.dispose()
+    assert _t1_numerator(db_path) == before + 1, "the job's grade read the register the stage updated"
+
+
+def _t1_numerator(db_path: Path) -> int:
+    """T1's numerator at the province in the newest run with grades."""
+    from sqlalchemy import select
+
+    from secops.store.tables import AgencyRow, GradeRow
+
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        with db.session() as s:
+            root = s.scalar(select(AgencyRow.code).where(AgencyRow.parent_id.is_(None), AgencyRow.retired_at.is_(None)))
+            return s.scalar(select(GradeRow.numerator).where(GradeRow.target_id == "T1", GradeRow.agency_code == root)
+                            .order_by(GradeRow.run_id.desc()).limit(1))
+    finally:
+        db.dispose()

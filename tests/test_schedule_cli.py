@@ -41,7 +41,7 @@ def test_schedule_add_list_run_remove_and_run_history(cli, db_path: Path, tmp_pa
     # partial: discovery of the loopback scope works, but the audit has no credentials for any host
     # (no audit config: nothing is connected to) and says so per host.
     assert ran.returncode == 1, ran.stdout + ran.stderr
-    for line in ("discover: ok", "audit: partial", "grade: ok", "report: ok", "run 1: partial"):
+    for line in ("discover: ok", "audit: partial", "requirements: ok", "grade: ok", "report: ok", "run 1: partial"):
         assert line in ran.stdout, line
     assert (out / "latest" / "dashboard.html").is_file()
     ok = secops("schedule", "run", "syt")
@@ -64,7 +64,7 @@ def test_schedule_add_list_run_remove_and_run_history(cli, db_path: Path, tmp_pa
         assert expected in shown.stdout, expected
     detail = json.loads(secops("runs", "show", "1", "--json").stdout)
     assert [(s["stage"], s["status"]) for s in detail["stages"]] == [
-        ("discover", "ok"), ("audit", "partial"), ("grade", "ok"), ("report", "ok")]
+        ("discover", "ok"), ("audit", "partial"), ("requirements", "ok"), ("grade", "ok"), ("report", "ok")]
     assert Path(detail["report_dir"], "dashboard.html").is_file()
 
     assert secops("schedule", "remove", "syt").returncode == 0

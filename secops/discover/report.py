@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.config import Settings
@@ -47,8 +48,22 @@ def discovery_section(session: Session, dashboard: Dashboard, settings: Settings
         "stale": [{"code": e.code, "hostname": e.hostname, "ips": e.ips, "agency": a.code, "agency_name": a.name,
                    "last_seen": e.last_seen.isoformat() if e.last_seen else None} for e, a in stale[:LIST_LIMIT]],
         "limit": LIST_LIMIT,
-        "skipped": skipped_agencies([run for _, run in scans], set(codes)),
+        "skipped": skipped_agencies([run for _, run in scans], set(codes),
+                                    stage_errors(session, [run.id for _, run in scans])),
     }
+
+
+def stage_errors(session: Session, run_ids: list[int]) -> dict[int, list[str]]:
+    """The discover stage's error lines of job runs: a job's report stage is written before the
+    job closes its run, so the skipped agencies are not in the run's own errors yet."""
+    from secops.schedule.tables import RunStageRow
+
+    out: dict[int, list[str]] = {}
+    rows = session.execute(select(RunStageRow.run_id, RunStageRow.errors)
+                           .where(RunStageRow.run_id.in_(run_ids), RunStageRow.stage == "discover"))
+    for run_id, errors in rows:
+        out.setdefault(run_id, []).extend(str(e) for e in errors or [])
+    return out
 
 
 # The discover stage records an agency it left out as an error line (secops/discover/stage.py);
@@ -57,19 +72,24 @@ _SKIPPED = [
     ("budget", re.compile(r"^(?P<agency>[^:]+): skipped: (?P<addresses>\d+) addresses would exceed "
                           r"limits\.max_addresses \((?P<limit>\d+)\)")),
     ("not_in_inventory", re.compile(r"^(?P<agency>[^:]+): in the scope file but not in the inventory; skipped")),
+    ("retired", re.compile(r"^(?P<agency>[^:]+): was retired on (?P<date>\d{4}-\d{2}-\d{2}): (?P<reason>.*); skipped$",
+                           re.DOTALL)),
     ("failed", re.compile(r"^(?P<agency>[^:\s]+): (?P<reason>.+)$")),
 ]
 
 
-def skipped_agencies(runs: list[Any], codes: set[str]) -> list[dict[str, str]]:
-    """Agencies a discovery run left out (budget, not in the inventory) or could not scan (in `codes`)."""
+def skipped_agencies(runs: list[Any], codes: set[str],
+                     extra: dict[int, list[str]] | None = None) -> list[dict[str, str]]:
+    """Agencies a discovery run left out (budget, not in the inventory, retired) or could not scan
+    (in `codes`), from the run's errors and `extra` lines per run (its discover stage's)."""
     out: list[dict[str, str]] = []
     seen: set[int] = set()
     for run in runs:
         if run.id in seen:
             continue
         seen.add(run.id)
-        for line in run.errors or []:
+        lines = dict.fromkeys([*(run.errors or []), *(extra or {}).get(run.id, [])])  # a job copies them: once
+        for line in lines:
             for kind, pattern in _SKIPPED:
                 match = pattern.match(str(line))
                 if match and (kind != "failed" or match.group("agency") in codes):

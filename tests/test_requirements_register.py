@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
+import shutil
 from pathlib import Path
 
+import yaml
 from conftest import run_cli
+from sqlalchemy import select
 
 from secops.requirements.catalogue import by_id
 from secops.requirements.store import Statement, record
 from secops.store.db import Database
-from secops.store.tables import SystemRow
+from secops.store.tables import AgencyRow, GradeRow, SystemRow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,11 +64,6 @@ def test_roll_up_applies_to_the_register_and_the_annual_annex(db_path: Path, tmp
 def test_a_job_rolls_the_checklists_into_the_register_before_grading(db_path: Path, tmp_path: Path):
     """`requirements` is a stage (issue 11 leftover: only an officer's `requirements apply` did it):
     a job that runs it before `grade` grades T1 on the updated register."""
-    import json
-    import shutil
-
-    import yaml
-
     assert run_cli("inventory", "sample", "--endpoints", "300", db=db_path).returncode == 0
     db = Database(f"sqlite:///{db_path}")
     cat = by_id(ROOT / "policies", "TCVN-14423-2026")
@@ -104,10 +103,6 @@ def test_a_job_rolls_the_checklists_into_the_register_before_grading(db_path: Pa
 
 def _t1_numerator(db_path: Path) -> int:
     """T1's numerator at the province in the newest run with grades."""
-    from sqlalchemy import select
-
-    from secops.store.tables import AgencyRow, GradeRow
-
     db = Database(f"sqlite:///{db_path}")
     try:
         with db.session() as s:

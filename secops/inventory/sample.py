@@ -168,8 +168,10 @@ def _endpoint(rng: random.Random, index: int, owner: tuple[str, str], clock: Clo
               code_prefix: str = "") -> EndpointDraw:
     """One endpoint's draws (same order as ever) as the row it is stored as: owner is the agency's
     (code, lower-case code). endpoint_model gives the model the former generator built."""
-    role = pick(rng, ROLE_VALUES, ROLE_CUM)
-    os_family = "linux" if role == "server" and rng.random() < 0.6 else pick(rng, OS_VALUES, OS_CUM)
+    random_ = rng.random  # pick() inlined, draw for draw (both cumulative weights end at 100)
+    role = ROLE_VALUES[bisect.bisect(ROLE_CUM, random_() * 100.0, 0, 2)]
+    os_family = "linux" if role == "server" and random_() < 0.6 else \
+        OS_VALUES[bisect.bisect(OS_CUM, random_() * 100.0, 0, 2)]
     if index >= 1 << 40:  # the MAC holds 5 bytes of it (as index.to_bytes(5) did)
         raise OverflowError(f"endpoint index {index} too big for a sample MAC")
     digits = f"{index:010X}"

@@ -74,6 +74,10 @@ def _any_stored(session: Session, codes: list[str]) -> bool:
             return found is not None
         except OperationalError:  # an SQLite built without JSON: the general lookup below
             pass
+    return _any_stored_in_lists(session, codes)
+
+
+def _any_stored_in_lists(session: Session, codes: list[str]) -> bool:
     return any(session.scalar(select(EndpointRow.id).where(EndpointRow.code.in_(codes[start:start + upsert.LOOKUP]))
                               .limit(1)) is not None for start in range(0, len(codes), upsert.LOOKUP))
 

@@ -88,7 +88,8 @@ def _new_ids(session: Session, codes: list[str], before: int) -> dict[str, int]:
     or anything missing from it, is looked up by code."""
     ids: dict[str, int] = {}
     if session.get_bind().dialect.name == "sqlite":
-        ids.update(session.execute(select(EndpointRow.code, EndpointRow.id).where(EndpointRow.id > before)).all())
+        ids.update(session.connection().exec_driver_sql("SELECT code, id FROM endpoints WHERE id > ?",
+                                                        (before,)).all())
     missing = [code for code in codes if code not in ids]
     size = upsert.PG_LOOKUP if session.get_bind().dialect.name == "postgresql" else upsert.LOOKUP
     for start in range(0, len(missing), size):

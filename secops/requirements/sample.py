@@ -87,7 +87,7 @@ def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, 
     endpoints_of: dict[int, list[int]] = {}
     # Core rows, not the ORM's: a million of them.
     for endpoint_id, agency_id in session.connection().execute(select(EndpointRow.id, EndpointRow.agency_id)
-                                                               .order_by(EndpointRow.id)):
+                                                               .order_by(EndpointRow.id)).all():
         endpoints_of.setdefault(agency_id, []).append(endpoint_id)
     statements: list[dict[str, object]] = []
     links: list[dict[str, object]] = []

@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import JSON, Column, Connection, Table, insert
+from sqlalchemy import JSON, Boolean, Column, Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -143,7 +143,8 @@ def _sqlite_fast(column: Column[Any], process: Callable[[Any], Any] | None, dial
                  named: bool) -> Callable[[Any], Any] | None:
     """SQLite: a column's bind processing, giving the same values for less work. A UTC datetime
     given by the rows (not a clock default) is converted once per distinct value in the batch
-    (sample times repeat); a JSON list of plain strings is written without json.dumps."""
+    (sample times repeat); a JSON list of plain strings is written without json.dumps; True and
+    False are 1 and 0 without Boolean's checks."""
     if process is _sqlite_utc and named:
         seen: dict[dt.datetime, str] = {}
 
@@ -163,6 +164,12 @@ def _sqlite_fast(column: Column[Any], process: Callable[[Any], Any] | None, dial
             text = _plain_json_strings(value)
             return general(value) if text is None else text
         return json_list
+    if process is not None and type(column.type) is Boolean and not dialect.supports_native_boolean:
+        general_bool = process
+
+        def boolean(value: Any) -> Any:  # what Boolean's processor gives for True and False: 1 and 0
+            return 1 if value is True else 0 if value is False else general_bool(value)
+        return boolean
     return process
 
 

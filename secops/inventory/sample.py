@@ -119,7 +119,6 @@ class Clock:
     def __init__(self, as_of: dt.datetime):
         def utc(moment: dt.datetime) -> dt.datetime:
             return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-        self.as_of = as_of
         self.fresh = [utc(as_of - dt.timedelta(days=days, hours=hours)) for days in range(7) for hours in range(24)]
         self.stale = [utc(as_of - dt.timedelta(days=days)) for days in range(9, 91)]
 

@@ -7,7 +7,9 @@ with psycopg's `write_row`: every value first goes through the column type's own
 text-format escaping (tabs, newlines, backslashes, `\\N` arrive intact; NUL is refused by
 PostgreSQL as it is for an INSERT). Columns a row leaves out take the column's Python default, or
 NULL, as a Core insert would. On SQLite the same bound values go to the sqlite3 cursor's own
-executemany (SQLAlchemy's per-row parameter processing was a third of the write time); on any
+executemany (SQLAlchemy's per-row parameter processing was a third of the write time), with
+shortcuts giving the same values (_sqlite_fast: repeated UTC times converted once, plain JSON
+string lists, booleans); on any
 other database Core `insert()` executemany, in batches. Either way it runs on the session's
 connection, in its open transaction: a failure later in the unit of work rolls the rows back.
 
@@ -100,7 +102,7 @@ def _bound(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> tu
     # Columns with a Python default that no row names are filled like Core insert() fills them.
     columns += [c for c in table.c if c.name not in keys and _default(c) is not None]
     plan = [(c.name, _processor(c, dialect), _default(c)) for c in columns]
-    if dialect.name == "sqlite":  # the same values, computed faster (tests/test_bulk_sqlite.py)
+    if dialect.name == "sqlite":  # the same values, computed faster (tests/test_sample_rows.py)
         plan = [(name, _sqlite_fast(column, process, dialect, named=i < len(keys)), default)
                 for i, (column, (name, process, default)) in enumerate(zip(columns, plan, strict=True))]
     # A row naming every column some row names (the usual case) is read with one itemgetter; the

@@ -7,9 +7,7 @@ with psycopg's `write_row`: every value first goes through the column type's own
 text-format escaping (tabs, newlines, backslashes, `\\N` arrive intact; NUL is refused by
 PostgreSQL as it is for an INSERT). Columns a row leaves out take the column's Python default, or
 NULL, as a Core insert would. On SQLite the same bound values go to the sqlite3 cursor's own
-executemany (SQLAlchemy's per-row parameter processing was a third of the write time), with
-shortcuts giving the same values (_sqlite_fast: repeated UTC times converted once, plain JSON
-string lists, booleans); on any
+executemany (SQLAlchemy's per-row parameter processing was a third of the write time); on any
 other database Core `insert()` executemany, in batches. Either way it runs on the session's
 connection, in its open transaction: a failure later in the unit of work rolls the rows back.
 

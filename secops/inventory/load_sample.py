@@ -11,6 +11,7 @@ from secops.config import bundled
 from secops.inventory.history import add_link
 from secops.inventory.importer import write_models
 from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, stream
+from secops.inventory.sample_write import write_part
 from secops.inventory.upsert import Tally
 from secops.register.sample import sample_assessments
 from secops.requirements.sample import add_sample_checklists
@@ -36,7 +37,7 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     with db.session() as session, bulk_load(session), deferred_indexes(session, DEFERRED):
         systems: list = []  # type: ignore[type-arg]
         for entity, rows in stream(as_of, endpoints=endpoints, seed=seed):
-            _add(tallies, entity, write_models(session, {entity: rows})[entity])
+            _add(tallies, entity, write_part(session, entity, rows))  # endpoints from their stored form
             if entity == "systems":
                 systems = rows
         assessments = sample_assessments(systems, as_of.date())

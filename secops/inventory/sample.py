@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -102,43 +102,59 @@ def _system(rng: random.Random, code: str, owner: Agency, name: str, today: dt.d
     return sample_system(fields, today)  # completed into a level-dossier register row (issue 8)
 
 
-def _evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvidence | None:
-    """Built with model_construct from typed values (what validation would give: enum members, an
-    aware time), not re-validated: tests/test_bulk_copy.py checks the two agree."""
+def below(bits: Callable[[int], int], n: int, k: int) -> int:
+    """rng._randbelow(n) with k = n.bit_length() and bits = rng.getrandbits, draw for draw (what
+    rng.randint(a, a + n - 1) - a and rng.choice(seq of n) draw), without randint's call chain.
+    tests/test_sample_rows.py checks it against randint and choice."""
+    r = bits(k)
+    while r >= n:
+        r = bits(k)
+    return r
+
+
+class Clock:
+    """The observation times an endpoint's evidence can take, computed once per as-of moment:
+    as_of - (days, hours) as _evidence drew them, naive times made UTC as the model does."""
+
+    def __init__(self, as_of: dt.datetime):
+        def utc(moment: dt.datetime) -> dt.datetime:
+            return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+        self.fresh = [utc(as_of - dt.timedelta(days=days, hours=hours)) for days in range(7) for hours in range(24)]
+        self.stale = [utc(as_of - dt.timedelta(days=days)) for days in range(9, 91)]
+
+
+N_PRODUCTS, K_PRODUCTS = len(PRODUCTS), len(PRODUCTS).bit_length()
+# One endpoint as generated, in the stored form (enum values, not members):
+# (code, hostname, ips, mac, os_family, role, owner code, evidence); evidence is None (never
+# audited) or (status, product, observed_at, detail), its source being "sample".
+EndpointDraw = tuple[str, str, list[str], str, str, str, str, "tuple[str, str | None, dt.datetime, str | None] | None"]
+
+
+def _evidence(rng: random.Random, clock: Clock) -> tuple[str, str | None, dt.datetime, str | None] | None:
+    """The draws of the former model-building _evidence, in the same order (randint and choice
+    replaced by `below`, the same draws), giving the values it stored."""
+    bits = rng.getrandbits
     roll = rng.random()
-    fresh = as_of - dt.timedelta(days=rng.randint(0, 6), hours=rng.randint(0, 23))
+    days = below(bits, 7, 3)  # rng.randint(0, 6)
+    fresh = clock.fresh[days * 24 + below(bits, 24, 5)]  # as_of - (days, rng.randint(0, 23) hours)
     if roll < 0.74:
-        return _protection(ProtectionStatus.protected, rng.choice(PRODUCTS), fresh, None)
+        return "protected", PRODUCTS[below(bits, N_PRODUCTS, K_PRODUCTS)], fresh, None
     if roll < 0.79:
-        return _protection(ProtectionStatus.degraded, rng.choice(PRODUCTS), fresh,
-                           "signatures out of date" if rng.random() < 0.5 else "service stopped")
+        product = PRODUCTS[below(bits, N_PRODUCTS, K_PRODUCTS)]
+        return "degraded", product, fresh, "signatures out of date" if rng.random() < 0.5 else "service stopped"
     if roll < 0.85:
-        return _protection(ProtectionStatus.unprotected, None, fresh, "no protection product found")
+        return "unprotected", None, fresh, "no protection product found"
     if roll < 0.92:  # stale: was protected, but evidence is older than the policy allows
-        return _protection(ProtectionStatus.protected, rng.choice(PRODUCTS),
-                           as_of - dt.timedelta(days=rng.randint(9, 90)), None)
+        product = PRODUCTS[below(bits, N_PRODUCTS, K_PRODUCTS)]
+        return "protected", product, clock.stale[below(bits, 82, 7)], None  # rng.randint(9, 90) days back
     return None  # never audited
-
-
-def _protection(status: ProtectionStatus, product: str | None, observed_at: dt.datetime,
-                detail: str | None) -> ProtectionEvidence:
-    if observed_at.tzinfo is None:  # as the model's validator does: naive is UTC
-        observed_at = observed_at.replace(tzinfo=dt.UTC)
-    # product and detail are named only when drawn, as before (the same fields_set); every field
-    # is passed (None is their default), so that model_construct does not look defaults up.
-    fields_set = {"status", "source", "observed_at"}
-    if product is not None:
-        fields_set.add("product")
-    if detail is not None:
-        fields_set.add("detail")
-    return ProtectionEvidence.model_construct(fields_set, status=status, product=product,
-                                              source=EvidenceSource.sample, observed_at=observed_at, detail=detail)
 
 
 # Cumulative weights computed once: the same draws as rng.choices(..., weights=[70, 22, 8] / [90, 7, 3])
 # (choices accumulates them itself), without rebuilding the lists per endpoint.
 ROLES, ROLE_CUM = list(EndpointRole), [70, 92, 100]
 OS_FAMILIES, OS_CUM = [OSFamily.windows, OSFamily.linux, OSFamily.macos], [90, 97, 100]
+ROLE_VALUES, OS_VALUES = [r.value for r in ROLES], [o.value for o in OS_FAMILIES]
 
 
 def pick(rng: random.Random, population: list[T], cum_weights: list[int]) -> T:
@@ -147,20 +163,48 @@ def pick(rng: random.Random, population: list[T], cum_weights: list[int]) -> T:
     return population[bisect.bisect(cum_weights, rng.random() * (cum_weights[-1] + 0.0), 0, len(population) - 1)]
 
 
-def _endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime, code_prefix: str = "") -> Endpoint:
-    role = pick(rng, ROLES, ROLE_CUM)
-    os_family = OSFamily.linux if role is EndpointRole.server and rng.random() < 0.6 else \
-        pick(rng, OS_FAMILIES, OS_CUM)
-    ip = f"198.{18 + (index >> 16 & 1)}.{index >> 8 & 255}.{index & 255}"
-    mac = "02:" + ":".join(f"{b:02X}" for b in index.to_bytes(5, "big"))
-    prefix = "SRV" if role is EndpointRole.server else "PC"
-    # Typed values already in the validated form (canonical dotted quad, upper-case MAC, enum
-    # members; codes from validated agency codes): built without re-validation, which took most
-    # of the generation time. tests/test_bulk_copy.py checks model_validate gives the same model.
-    return Endpoint.model_construct(code=f"{code_prefix}EP{index:06d}",
-                                    hostname=f"{owner.code.lower()}-{prefix.lower()}-{index:05d}",
-                                    ips=[ip], mac=mac, os_family=os_family, role=role, owner=owner.code,
-                                    protection=_evidence(rng, as_of))
+def _endpoint(rng: random.Random, index: int, owner: tuple[str, str], clock: Clock,
+              code_prefix: str = "") -> EndpointDraw:
+    """One endpoint's draws (same order as ever) as the row it is stored as: owner is the agency's
+    (code, lower-case code). endpoint_model gives the model the former generator built."""
+    random_ = rng.random  # pick() inlined, draw for draw (both cumulative weights end at 100)
+    role = ROLE_VALUES[bisect.bisect(ROLE_CUM, random_() * 100.0, 0, 2)]
+    os_family = "linux" if role == "server" and random_() < 0.6 else \
+        OS_VALUES[bisect.bisect(OS_CUM, random_() * 100.0, 0, 2)]
+    if index >= 1 << 40:  # the MAC holds 5 bytes of it (as index.to_bytes(5) did)
+        raise OverflowError(f"endpoint index {index} too big for a sample MAC")
+    digits = f"{index:010X}"
+    return (f"{code_prefix}EP{index:06d}",
+            f"{owner[1]}-{'srv' if role == 'server' else 'pc'}-{index:05d}",
+            [f"198.{18 + (index >> 16 & 1)}.{index >> 8 & 255}.{index & 255}"],
+            f"02:{digits[0:2]}:{digits[2:4]}:{digits[4:6]}:{digits[6:8]}:{digits[8:10]}",
+            os_family, role, owner[0], _evidence(rng, clock))
+
+
+def evidence_model(evidence: tuple[str, str | None, dt.datetime, str | None]) -> ProtectionEvidence:
+    """The model of an evidence draw, built with model_construct from typed values (what validation
+    would give: enum members, an aware time), not re-validated: tests/test_bulk_copy.py checks the two agree."""
+    status, product, observed_at, detail = evidence
+    # product and detail are named only when drawn, as before (the same fields_set); every field
+    # is passed (None is their default), so that model_construct does not look defaults up.
+    fields_set = {"status", "source", "observed_at"}
+    if product is not None:
+        fields_set.add("product")
+    if detail is not None:
+        fields_set.add("detail")
+    return ProtectionEvidence.model_construct(fields_set, status=ProtectionStatus(status), product=product,
+                                              source=EvidenceSource.sample, observed_at=observed_at, detail=detail)
+
+
+def endpoint_model(draw: EndpointDraw) -> Endpoint:
+    """The Endpoint model of a generated endpoint (what the former generator built). Typed values
+    already in the validated form (canonical dotted quad, upper-case MAC, enum members; codes
+    from validated agency codes): built without re-validation; tests/test_bulk_copy.py checks
+    model_validate gives the same model."""
+    code, hostname, ips, mac, os_family, role, owner, evidence = draw
+    return Endpoint.model_construct(code=code, hostname=hostname, ips=list(ips), mac=mac,
+                                    os_family=OSFamily(os_family), role=EndpointRole(role), owner=owner,
+                                    protection=evidence_model(evidence) if evidence is not None else None)
 
 
 def _staff(rng: random.Random, index: int, agency: Agency, is_head: bool, today: dt.date,
@@ -178,7 +222,9 @@ ENDPOINT_CHUNK = 20_000  # endpoints generated (and written by the loader) at a 
 def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85,
            prefix: str = "") -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
     """The sample as (entity, rows) parts in write order; endpoints come in chunks, so a loader
-    never holds a million of them. The random draws are in the same order as ever: same seed,
+    never holds a million of them. Endpoints come as EndpointDraw tuples in their stored form
+    (secops.inventory.sample_write writes them; endpoint_model gives their models); the other
+    entities as models. The random draws are in the same order as ever: same seed,
     same province. prefix goes before every code, so that two generated provinces can share a
     database (merge tests)."""
     rng = random.Random(seed)
@@ -198,9 +244,11 @@ def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85,
             code = f"HT-{unit.code}-{n + 1:02d}"
             systems.append(_system(rng, code, unit, SYSTEM_KINDS[n % len(SYSTEM_KINDS)], today))
     yield "systems", systems
-    owners = rng.choices(units, weights=weights, k=endpoints)
+    # The same draw as rng.choices(units, ...): only the population's length counts.
+    owners = rng.choices([(u.code, u.code.lower()) for u in units], weights=weights, k=endpoints)
+    clock = Clock(as_of)
     for start in range(0, endpoints, ENDPOINT_CHUNK):
-        yield "endpoints", [_endpoint(rng, i + 1, owners[i], as_of, prefix)
+        yield "endpoints", [_endpoint(rng, i + 1, owners[i], clock, prefix)
                             for i in range(start, min(start + ENDPOINT_CHUNK, endpoints))]
     staff: list[StaffMember] = []
     staff_index = 0
@@ -215,5 +263,5 @@ def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85,
 def generate(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85, prefix: str = "") -> SampleProvince:
     sample = SampleProvince()
     for entity, rows in stream(as_of, endpoints=endpoints, seed=seed, prefix=prefix):
-        getattr(sample, entity).extend(rows)
+        getattr(sample, entity).extend(map(endpoint_model, rows) if entity == "endpoints" else rows)
     return sample

@@ -1,0 +1,98 @@
+"""Write the generated sample province: its endpoints straight from their stored form.
+
+secops.inventory.sample.stream gives endpoints as EndpointDraw tuples (the values they are stored
+as), not models. When none of a chunk's codes is stored yet (a sample into a new database, or a
+sample with another prefix) its endpoint and evidence rows are written as they are: the rows the
+model path (secops.inventory.upsert.upsert_endpoints, for new endpoints) writes, without building
+a million models and looking every code up. A chunk of which any code is already stored goes
+through that model path, as imported files do, so reloading the sample still upserts (and
+counts) exactly as before. tests/test_sample_rows.py compares the two paths.
+
+Imported files never come here: they are validated row by row and written by the model path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+import secops.inventory.upsert as upsert
+from secops.inventory.importer import write_models
+from secops.inventory.sample import EndpointDraw, endpoint_model
+from secops.inventory.upsert import Tally, agency_ids, upsert_endpoints
+from secops.store.bulk import in_keys, insert_rows
+from secops.store.tables import EndpointRow, EvidenceRow
+
+
+def write_part(session: Session, entity: str, rows: Sequence[Any]) -> Tally:
+    """Write one (entity, rows) part of secops.inventory.sample.stream; the tally of that entity."""
+    if entity == "endpoints":
+        return write_endpoints(session, rows)
+    return write_models(session, {entity: list(rows)})[entity]
+
+
+def write_endpoints(session: Session, draws: Sequence[EndpointDraw]) -> Tally:
+    """Generated endpoints and their evidence: rows as they are when all are new, else upserted."""
+    if not draws:
+        return Tally()
+    codes = [draw[0] for draw in draws]
+    if _any_stored(session, codes):
+        return upsert_endpoints(session, [endpoint_model(draw) for draw in draws])
+    agency = agency_ids(session)
+    before = session.scalar(select(EndpointRow.id).order_by(EndpointRow.id.desc()).limit(1)) or 0
+    # The rows upsert._upsert writes for new endpoints (same columns, same order of rows).
+    insert_rows(session, EndpointRow, [
+        {"code": code, "hostname": hostname, "ips": ips, "mac": mac, "os_family": os_family, "role": role,
+         "agency_id": agency[owner]}
+        for code, hostname, ips, mac, os_family, role, owner, _ in draws], batch=upsert.BATCH)
+    ids = _new_ids(session, codes, before)
+    # The rows upsert.add_inventory_evidence writes for new endpoints (each has one observation).
+    insert_rows(session, EvidenceRow, [
+        {"endpoint_id": ids[draw[0]], "status": evidence[0], "product": evidence[1], "source": "sample",
+         "observed_at": evidence[2], "detail": evidence[3], "run_id": None}
+        for draw in draws if (evidence := draw[7]) is not None], batch=upsert.BATCH)
+    return Tally(inserted=len(draws))
+
+
+def _any_stored(session: Session, codes: list[str]) -> bool:
+    """Whether any of these endpoint codes is stored: one query (one bound array on PostgreSQL, one
+    JSON array on SQLite), else IN lists of upsert.LOOKUP codes."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return session.scalar(select(EndpointRow.id).where(in_keys(session, EndpointRow.code, codes)).limit(1)) \
+            is not None
+    if dialect == "sqlite":
+        try:
+            found = session.connection().exec_driver_sql(
+                "SELECT 1 FROM endpoints WHERE code IN (SELECT value FROM json_each(?)) LIMIT 1",
+                (json.dumps(codes),)).first()
+            return found is not None
+        except OperationalError:  # an SQLite built without JSON: the general lookup below
+            pass
+    return _any_stored_in_lists(session, codes)
+
+
+def _any_stored_in_lists(session: Session, codes: list[str]) -> bool:
+    return any(session.scalar(select(EndpointRow.id).where(EndpointRow.code.in_(codes[start:start + upsert.LOOKUP]))
+                              .limit(1)) is not None for start in range(0, len(codes), upsert.LOOKUP))
+
+
+def _new_ids(session: Session, codes: list[str], before: int) -> dict[str, int]:
+    """code -> id of endpoints just inserted. On SQLite new rows take ids above the largest before
+    the insert (and the load holds the write lock), so one range read gives them; anything else,
+    or anything missing from it, is looked up by code."""
+    ids: dict[str, int] = {}
+    if session.get_bind().dialect.name == "sqlite":
+        ids.update(session.connection().exec_driver_sql("SELECT code, id FROM endpoints WHERE id > ?",
+                                                        (before,)).all())
+    missing = [code for code in codes if code not in ids]
+    size = upsert.PG_LOOKUP if session.get_bind().dialect.name == "postgresql" else upsert.LOOKUP
+    for start in range(0, len(missing), size):
+        ids.update(session.execute(select(EndpointRow.code, EndpointRow.id)
+                                   .where(in_keys(session, EndpointRow.code, missing[start:start + size]))).all())
+    return ids

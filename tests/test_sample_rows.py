@@ -1,0 +1,310 @@
+"""The sample generated straight in its stored form is what the model path made and stored.
+
+Endpoints are drawn as row tuples (secops.inventory.sample), written as rows when new
+(secops.inventory.sample_write), protection-management facts drawn with inlined picks
+(secops.requirements.sample), and the SQLite writer converts values with shortcuts
+(secops.store.bulk._sqlite_fast). Each is compared here with the previous code on generated
+inputs: the same random draws in the same order, the same models, the same stored rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import json
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
+
+import secops.inventory.sample_write as sample_write
+import secops.store.bulk as bulk
+from secops.inventory.load_sample import load_sample
+from secops.inventory.sample import (
+    PRODUCTS,
+    Clock,
+    _agencies,
+    _endpoint,
+    below,
+    endpoint_model,
+    generate,
+    pick,
+)
+from secops.models import (
+    Agency,
+    Endpoint,
+    EndpointRole,
+    EvidenceSource,
+    OSFamily,
+    ProtectionEvidence,
+    ProtectionStatus,
+)
+from secops.requirements.sample import FACTS, MANAGED_CUM, NATIONAL_CUM, _management
+from secops.store.db import Database
+from secops.store.tables import EndpointRow, EvidenceRow
+from tests.test_bulk_copy import snapshot
+
+AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+SLOW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+# --- The previous generator (commit 1e4e0ee), kept here as the reference ---------------------
+
+def previous_protection(status: ProtectionStatus, product: str | None, observed_at: dt.datetime,
+                        detail: str | None) -> ProtectionEvidence:
+    if observed_at.tzinfo is None:
+        observed_at = observed_at.replace(tzinfo=dt.UTC)
+    fields_set = {"status", "source", "observed_at"}
+    if product is not None:
+        fields_set.add("product")
+    if detail is not None:
+        fields_set.add("detail")
+    return ProtectionEvidence.model_construct(fields_set, status=status, product=product,
+                                              source=EvidenceSource.sample, observed_at=observed_at, detail=detail)
+
+
+def previous_evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvidence | None:
+    roll = rng.random()
+    fresh = as_of - dt.timedelta(days=rng.randint(0, 6), hours=rng.randint(0, 23))
+    if roll < 0.74:
+        return previous_protection(ProtectionStatus.protected, rng.choice(PRODUCTS), fresh, None)
+    if roll < 0.79:
+        return previous_protection(ProtectionStatus.degraded, rng.choice(PRODUCTS), fresh,
+                                   "signatures out of date" if rng.random() < 0.5 else "service stopped")
+    if roll < 0.85:
+        return previous_protection(ProtectionStatus.unprotected, None, fresh, "no protection product found")
+    if roll < 0.92:
+        return previous_protection(ProtectionStatus.protected, rng.choice(PRODUCTS),
+                                   as_of - dt.timedelta(days=rng.randint(9, 90)), None)
+    return None
+
+
+def previous_endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime,
+                      code_prefix: str = "") -> Endpoint:
+    role = pick(rng, list(EndpointRole), [70, 92, 100])
+    os_family = OSFamily.linux if role is EndpointRole.server and rng.random() < 0.6 else \
+        pick(rng, [OSFamily.windows, OSFamily.linux, OSFamily.macos], [90, 97, 100])
+    ip = f"198.{18 + (index >> 16 & 1)}.{index >> 8 & 255}.{index & 255}"
+    mac = "02:" + ":".join(f"{b:02X}" for b in index.to_bytes(5, "big"))
+    prefix = "SRV" if role is EndpointRole.server else "PC"
+    return Endpoint.model_construct(code=f"{code_prefix}EP{index:06d}",
+                                    hostname=f"{owner.code.lower()}-{prefix.lower()}-{index:05d}",
+                                    ips=[ip], mac=mac, os_family=os_family, role=role, owner=owner.code,
+                                    protection=previous_evidence(rng, as_of))
+
+
+def previous_management(rng: random.Random, endpoints_of: dict[int, list[int]],
+                        as_of: dt.datetime) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for ids in endpoints_of.values():
+        for endpoint_id in ids:
+            managed = rng.choices(FACTS, weights=[68, 17, 15])[0]
+            national = rng.choices(FACTS, weights=[42, 30, 28])[0]
+            out.append({"endpoint_id": endpoint_id, "observed_at": as_of - dt.timedelta(days=rng.randint(0, 6)),
+                        "centrally_managed": managed, "reports_national": national, "console": "sample",
+                        "source": "sample"})
+    return out
+
+
+# --- Draws ------------------------------------------------------------------------------------
+
+@given(seed=st.integers(0, 2**32), bounds=st.lists(st.tuples(st.integers(-50, 50), st.integers(1, 300)), max_size=40))
+def test_below_draws_what_randint_and_choice_draw(seed, bounds):
+    ours, theirs = random.Random(seed), random.Random(seed)
+    for low, width in bounds:
+        assert low + below(ours.getrandbits, width, width.bit_length()) == theirs.randint(low, low + width - 1)
+        population = list(range(width))
+        assert population[below(ours.getrandbits, width, width.bit_length())] == theirs.choice(population)
+        assert ours.random() == theirs.random()
+    assert ours.getstate() == theirs.getstate()
+
+
+@given(seed=st.integers(0, 2**32), rolls=st.integers(1, 200))
+def test_inlined_picks_are_choices(seed, rolls):
+    ours, theirs = random.Random(seed), random.Random(seed)
+    for _ in range(rolls):
+        for cum, weights in ((MANAGED_CUM, [68, 17, 15]), (NATIONAL_CUM, [42, 30, 28]), ([70, 92, 100], [70, 22, 8]),
+                             ([90, 97, 100], [90, 7, 3])):
+            assert bisect.bisect(cum, ours.random() * 100.0, 0, 2) == theirs.choices(range(3), weights=weights)[0]
+    assert ours.getstate() == theirs.getstate()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32), prefix=st.sampled_from(["", "A-", "X9."]), start=st.integers(1, 2**40 - 300),
+       minutes=st.integers(-60 * 24 * 3000, 60 * 24 * 3000), zone=st.sampled_from([None, dt.UTC, dt.timezone(
+           dt.timedelta(hours=7))]), unit=st.integers(0, 106))
+def test_endpoint_draws_are_the_previous_models(seed, prefix, start, minutes, zone, unit):
+    as_of = (dt.datetime(2026, 6, 1) + dt.timedelta(minutes=minutes)).replace(tzinfo=zone)
+    owner = _agencies(prefix)[1 + unit]
+    ours, theirs, clock = random.Random(seed), random.Random(seed), Clock(as_of)
+    for index in range(start, start + 120):
+        draw = _endpoint(ours, index, (owner.code, owner.code.lower()), clock, prefix)
+        model, before = endpoint_model(draw), previous_endpoint(theirs, index, owner, as_of, prefix)
+        assert model == before and model.model_fields_set == before.model_fields_set
+        if before.protection is not None:
+            assert model.protection.model_fields_set == before.protection.model_fields_set  # type: ignore[union-attr]
+            assert model.protection.observed_at.utcoffset() == before.protection.observed_at.utcoffset()  # type: ignore[union-attr]
+        assert draw[4:6] == (before.os_family.value, before.role.value)  # stored as the writer stored them
+    assert ours.getstate() == theirs.getstate()
+
+
+@given(seed=st.integers(0, 2**32), sizes=st.lists(st.integers(0, 30), max_size=8),
+       minutes=st.integers(0, 60 * 24 * 400), aware=st.booleans())
+def test_management_facts_are_the_previous_ones(seed, sizes, minutes, aware):
+    as_of = dt.datetime(2025, 1, 1) + dt.timedelta(minutes=minutes)
+    as_of = as_of.replace(tzinfo=dt.UTC) if aware else as_of
+    ids = iter(range(1, 10_000))
+    endpoints_of = {agency: [next(ids) for _ in range(size)] for agency, size in enumerate(sizes)}
+    ours = list(_management(random.Random(seed), endpoints_of, as_of))
+    assert ours == previous_management(random.Random(seed), endpoints_of, as_of)
+
+
+# --- Stored rows ------------------------------------------------------------------------------
+
+def model_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every chunk through the models (upsert_endpoints), as if its codes were stored."""
+    monkeypatch.setattr(sample_write, "_any_stored", lambda session, codes: True)
+
+
+@SLOW
+@given(endpoints=st.integers(0, 1500), seed=st.integers(0, 10_000), chunk=st.integers(97, 700),
+       second=st.sampled_from(["", "B-"]))
+def test_rows_written_directly_are_the_model_paths(tmp_path_factory, endpoints, seed, chunk, second):
+    base = tmp_path_factory.mktemp("rows")
+    direct, models = Database(f"sqlite:///{base / 'direct.db'}"), Database(f"sqlite:///{base / 'models.db'}")
+    try:
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr("secops.inventory.sample.ENDPOINT_CHUNK", chunk)
+            m.setattr("secops.inventory.upsert.BATCH", 333)
+            tallies = load_sample(direct, AS_OF, endpoints=endpoints, seed=seed)
+            model_path(m)
+            assert load_sample(models, AS_OF, endpoints=endpoints, seed=seed) == tallies  # what the CLI prints
+        assert snapshot(direct) == snapshot(models)  # every column but the write-time clocks
+        if second:  # a second province in the same database: new codes in a table holding rows
+            from secops.inventory.sample import stream
+            from secops.inventory.sample_write import write_part
+
+            for target, forced in ((direct, False), (models, True)):
+                with pytest.MonkeyPatch.context() as m, target.session() as s:
+                    if forced:
+                        model_path(m)
+                    for entity, rows in stream(AS_OF, endpoints=300, seed=seed + 1, prefix=second):
+                        assert write_part(s, entity, rows).inserted == len(rows)
+            assert snapshot(direct) == snapshot(models)
+    finally:
+        direct.dispose()
+        models.dispose()
+
+
+def test_rows_written_directly_on_postgresql_are_the_model_paths(fresh_pg, monkeypatch):
+    direct, models = fresh_pg(), fresh_pg()
+    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 600)
+    load_sample(direct, AS_OF, endpoints=1500, seed=3)
+    with monkeypatch.context() as m:
+        model_path(m)
+        load_sample(models, AS_OF, endpoints=1500, seed=3)
+    assert snapshot(direct) == snapshot(models)
+
+
+def test_a_chunk_with_a_stored_code_is_upserted(db):
+    load_sample(db, AS_OF, endpoints=500, seed=5)
+    with db.session() as s:  # one endpoint changed and one evidence gone since the first load
+        s.execute(EndpointRow.__table__.update().where(EndpointRow.code == "EP000007").values(hostname="renamed"))
+        victim = s.scalar(select(EvidenceRow.id).order_by(EvidenceRow.id).limit(1))
+        s.execute(EvidenceRow.__table__.delete().where(EvidenceRow.id == victim))
+    again = load_sample(db, AS_OF, endpoints=500, seed=5)  # its codes are stored: upserted through the models
+    assert (again["endpoints"].inserted, again["endpoints"].updated, again["endpoints"].unchanged) == (0, 1, 499)
+    expected = generate(AS_OF, endpoints=500, seed=5).endpoints
+    with db.session() as s:
+        assert s.scalar(select(EndpointRow.hostname).where(EndpointRow.code == "EP000007")) == expected[6].hostname
+        stored = s.execute(select(EndpointRow.code, EvidenceRow.status, EvidenceRow.observed_at)
+                           .join(EvidenceRow, EvidenceRow.endpoint_id == EndpointRow.id)).all()
+    assert sorted(stored) == sorted((e.code, e.protection.status.value, e.protection.observed_at)
+                                    for e in expected if e.protection)
+
+
+@SLOW
+@given(stored=st.sets(st.integers(1, 400), max_size=60), asked=st.sets(st.integers(1, 800), max_size=900))
+def test_any_stored_is_the_truth_both_ways(db, stored, asked):
+    with db.session() as s:
+        s.execute(EndpointRow.__table__.delete())
+        if stored:
+            from secops.store.tables import AgencyRow
+
+            agency = s.scalar(select(AgencyRow.id).limit(1))
+            if agency is None:
+                s.add(AgencyRow(code="P", name="P", kind="province"))
+                s.flush()
+                agency = s.scalar(select(AgencyRow.id).limit(1))
+            bulk.insert_rows(s, EndpointRow, [{"code": f"EP{i:06d}", "hostname": "h", "os_family": "linux",
+                                               "role": "server", "agency_id": agency} for i in sorted(stored)])
+        codes = [f"EP{i:06d}" for i in sorted(asked)]
+        truth = bool(stored & asked)
+        assert sample_write._any_stored(s, codes) is truth
+        assert sample_write._any_stored_in_lists(s, codes) is truth
+
+
+# --- The SQLite writer's shortcuts ------------------------------------------------------------
+
+@given(st.lists(st.one_of(st.text(max_size=12), st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2)),
+                max_size=5))
+def test_plain_json_shortcut_is_json_dumps(value):
+    text = bulk._plain_json_strings(value)
+    assert text is None or text == json.dumps(value)
+    if all(type(v) is str and v.isascii() and v.isprintable() and '"' not in v and "\\" not in v for v in value):
+        assert text is not None
+
+
+ZONES = st.one_of(st.none(), st.just(dt.UTC), st.builds(dt.timezone, st.timedeltas(dt.timedelta(hours=-23),
+                                                                                      dt.timedelta(hours=23))))
+
+
+@given(moments=st.lists(st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
+                                     timezones=ZONES), min_size=1, max_size=30).map(lambda m: m + m[::-1]))
+def test_memoised_utc_conversion_is_the_processors(moments):
+    column = EvidenceRow.__table__.c.observed_at
+    dialect = sqlite.dialect()
+    fast = bulk._sqlite_fast(column, bulk._processor(column, dialect), dialect, named=True)
+    assert fast is not None and fast is not bulk._sqlite_utc
+    reference = column.type._cached_bind_processor(dialect)
+    assert [fast(m) for m in moments] == [reference(m) for m in moments]
+
+
+EVIDENCE_VALUES = {
+    "endpoint_id": st.integers(1, 9), "status": st.sampled_from(["protected", "degraded"]),
+    "product": st.none() | st.text(max_size=5), "source": st.just("sample"),
+    "observed_at": st.sampled_from([AS_OF, AS_OF - dt.timedelta(days=3), AS_OF.replace(tzinfo=None),
+                                    AS_OF.astimezone(dt.timezone(dt.timedelta(hours=7)))]),
+    "detail": st.none() | st.text(max_size=5), "run_id": st.none() | st.integers(1, 3),
+    "centrally_managed": st.none() | st.booleans() | st.sampled_from([0, 1]),
+    "reports_to_national_platform": st.none() | st.booleans(),
+}
+
+
+def typed(rows: list[list[Any]]) -> list[list[tuple[Any, type]]]:
+    return [[(value, type(value)) for value in row] for row in rows]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.sets(st.sampled_from(sorted(EVIDENCE_VALUES)), min_size=1).flatmap(
+    lambda names: st.fixed_dictionaries({n: EVIDENCE_VALUES[n] for n in sorted(names)})), min_size=1, max_size=8))
+def test_sqlite_bound_values_are_the_processors(db, rows):
+    from tests.test_bulk_copy import _reference_values
+
+    table = EvidenceRow.__table__
+    with db.engine.connect() as conn:
+        columns, values = bulk._bound(conn, table, rows)
+        assert typed(list(values)) == typed(_reference_values(conn, table, rows))  # 1, not True
+        assert [c.name for c in columns][:len(rows[0])] == list(rows[0])  # columns in first-named order
+
+
+def test_json_shortcut_only_where_json_dumps_is_the_serialiser():
+    column = EndpointRow.__table__.c.ips
+    plain, custom = sqlite.dialect(), sqlite.dialect(json_serializer=lambda value: "custom")
+    assert bulk._sqlite_fast(column, bulk._processor(column, plain), plain, named=True)(["1.2.3.4"]) == '["1.2.3.4"]'
+    process = bulk._processor(column, custom)
+    assert bulk._sqlite_fast(column, process, custom, named=True) is process

@@ -341,17 +341,17 @@ def deferred_foreign_keys(session: Session, tables: Sequence[Any]) -> Iterator[l
     it. Only when one of the tables is empty, i.e. a first load. Yields "table.constraint" of each
     constraint deferred. Only on the databases in FK_DEFER_ON."""
     conn = session.connection()
-    dropped: list[tuple[str, str, str]] = []
+    dropped: list[tuple[Table, str, str]] = []
+    preparer = conn.dialect.identifier_preparer
     if conn.dialect.name in FK_DEFER_ON and conn.dialect.name == "postgresql":
-        quote = conn.dialect.identifier_preparer.quote
         for table in tables:
             core = _table(table)
             if not _is_empty(conn, core):
                 continue
-            target = conn.dialect.identifier_preparer.format_table(core)
             for name, definition in foreign_keys(conn, core):
-                conn.exec_driver_sql(f"ALTER TABLE {target} DROP CONSTRAINT {quote(name)}")
-                dropped.append((target, name, definition))
-    yield [f"{target}.{name}" for target, name, _ in dropped]
-    for target, name, definition in dropped:  # not reached after an error: the rollback restores them
-        conn.exec_driver_sql(f"ALTER TABLE {target} ADD CONSTRAINT {quote(name)} {definition}")
+                conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(core)} DROP CONSTRAINT {preparer.quote(name)}")
+                dropped.append((core, name, definition))
+    yield [f"{core.name}.{name}" for core, name, _ in dropped]
+    for core, name, definition in dropped:  # not reached after an error: the rollback restores them
+        conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(core)} ADD CONSTRAINT {preparer.quote(name)} "
+                             f"{definition}")

@@ -25,8 +25,8 @@ def _add(tallies: dict[str, Tally], entity: str, step: Tally) -> None:
 
 
 # The big tables: when one is empty (a sample into a new database), its plain secondary indexes are
-# built once at the end of the load rather than row by row (secops.store.bulk.deferred_indexes; on
-# SQLite) and its foreign keys checked once, in bulk (deferred_foreign_keys; on PostgreSQL).
+# built once at the end of the load rather than row by row (secops.store.bulk.deferred_indexes) and,
+# on PostgreSQL, its foreign keys checked once, in bulk (deferred_foreign_keys).
 DEFERRED = (EndpointRow, EvidenceRow, StaffRow, SystemHostRow, RequirementStatusRow, ProtectionManagementRow)
 
 

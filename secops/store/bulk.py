@@ -265,9 +265,13 @@ def secondary_indexes(bind: Session | Connection, table: Any) -> list[tuple[str,
 
 
 # Where deferring pays (bench/perf.py --load-only, interleaved with the previous code): SQLite, 5-8 %
-# of a 1M-endpoint sample and about 10 % at 200k. On PostgreSQL it measured no better at 1M (and DROP
-# INDEX would hold an ACCESS EXCLUSIVE lock on the table until the load commits), so not there.
-DEFER_ON = ("sqlite",)
+# of a 1M-endpoint sample and about 10 % at 200k. PostgreSQL: no better at 1M while each row's foreign
+# keys were still checked by a query; with those deferred too (deferred_foreign_keys), about 10 % of
+# the 1M load (85-116 s against 105-127 s, four interleaved pairs). DROP INDEX holds an ACCESS
+# EXCLUSIVE lock on the table until the load commits: the same lock the foreign-key drop of that
+# (empty) table already holds, so it costs other sessions nothing more.
+DEFER_ON = ("sqlite", "postgresql")
+PG_INDEX_BUILD_KIB = 256 * 1024  # maintenance_work_mem for the rebuilds (SET LOCAL; default 64 MiB)
 
 
 @contextmanager
@@ -280,8 +284,8 @@ def deferred_indexes(session: Session, tables: Sequence[Any]) -> Iterator[list[s
     their own definitions, when the block ends without error; still in that transaction. A failure
     anywhere rolls the drops back with the rows (DDL is transactional on SQLite and PostgreSQL):
     the database keeps every index. A table that already holds rows keeps its indexes throughout.
-    Yields the names of the indexes deferred. Only on the databases in DEFER_ON (the mechanism
-    works on SQLite and PostgreSQL alike; tests/test_bulk_indexes.py runs it on both)."""
+    Yields the names of the indexes deferred. Only on the databases in DEFER_ON (SQLite and
+    PostgreSQL; tests/test_bulk_indexes.py runs it on both)."""
     conn = session.connection()
     dropped: list[tuple[str, str]] = []
     if conn.dialect.name in DEFER_ON and conn.dialect.name in ("sqlite", "postgresql"):
@@ -295,6 +299,11 @@ def deferred_indexes(session: Session, tables: Sequence[Any]) -> Iterator[list[s
                 conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
                 dropped.append((name, definition))
     yield [name for name, _ in dropped]
+    if dropped and conn.dialect.name == "postgresql":  # sort each index in memory; back at commit
+        memory = int(conn.exec_driver_sql("SELECT setting FROM pg_settings WHERE name = 'maintenance_work_mem'")
+                     .scalar_one())
+        if memory < PG_INDEX_BUILD_KIB:
+            conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_INDEX_BUILD_KIB}kB'")
     for _, definition in dropped:  # not reached after an error: the rollback restores them
         conn.exec_driver_sql(definition)
 

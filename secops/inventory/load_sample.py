@@ -16,7 +16,7 @@ from secops.inventory.upsert import Tally
 from secops.register.sample import sample_assessments
 from secops.requirements.sample import add_sample_checklists
 from secops.requirements.tables import ProtectionManagementRow, RequirementStatusRow, SystemHostRow
-from secops.store.bulk import bulk_load, deferred_indexes
+from secops.store.bulk import bulk_load, deferred_foreign_keys, deferred_indexes
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, MetaRow, StaffRow
 
@@ -26,7 +26,8 @@ def _add(tallies: dict[str, Tally], entity: str, step: Tally) -> None:
 
 
 # The big tables: when one is empty (a sample into a new database), its plain secondary indexes are
-# built once at the end of the load rather than row by row (secops.store.bulk.deferred_indexes).
+# built once at the end of the load rather than row by row (secops.store.bulk.deferred_indexes) and,
+# on PostgreSQL, its foreign keys checked once, in bulk (deferred_foreign_keys).
 DEFERRED = (EndpointRow, EvidenceRow, StaffRow, SystemHostRow, RequirementStatusRow, ProtectionManagementRow)
 
 
@@ -34,7 +35,8 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     """Generated and written part by part (endpoints in chunks, bulk inserts): memory stays
     bounded at a million endpoints, and a failure anywhere still writes nothing."""
     tallies: dict[str, Tally] = {name: Tally() for name in ("agencies", "systems", "endpoints", "staff")}
-    with db.session() as session, bulk_load(session), deferred_indexes(session, DEFERRED):
+    with db.session() as session, bulk_load(session), deferred_indexes(session, DEFERRED), \
+            deferred_foreign_keys(session, DEFERRED):
         systems: list = []  # type: ignore[type-arg]
         for entity, rows in stream(as_of, endpoints=endpoints, seed=seed):
             _add(tallies, entity, write_part(session, entity, rows))  # endpoints from their stored form

@@ -320,9 +320,13 @@ def secondary_indexes(bind: Session | Connection, table: Any) -> list[tuple[str,
 
 
 # Where deferring pays (bench/perf.py --load-only, interleaved with the previous code): SQLite, 5-8 %
-# of a 1M-endpoint sample and about 10 % at 200k. On PostgreSQL it measured no better at 1M (and DROP
-# INDEX would hold an ACCESS EXCLUSIVE lock on the table until the load commits), so not there.
-DEFER_ON = ("sqlite",)
+# of a 1M-endpoint sample and about 10 % at 200k. PostgreSQL: no better at 1M while each row's foreign
+# keys were still checked by a query; with those deferred too (deferred_foreign_keys), about 10 % of
+# the 1M load (85-116 s against 105-127 s, four interleaved pairs). DROP INDEX holds an ACCESS
+# EXCLUSIVE lock on the table until the load commits: the same lock the foreign-key drop of that
+# (empty) table already holds, so it costs other sessions nothing more.
+DEFER_ON = ("sqlite", "postgresql")
+PG_INDEX_BUILD_KIB = 256 * 1024  # maintenance_work_mem for the rebuilds (SET LOCAL; default 64 MiB)
 
 
 @contextmanager
@@ -335,8 +339,8 @@ def deferred_indexes(session: Session, tables: Sequence[Any]) -> Iterator[list[s
     their own definitions, when the block ends without error; still in that transaction. A failure
     anywhere rolls the drops back with the rows (DDL is transactional on SQLite and PostgreSQL):
     the database keeps every index. A table that already holds rows keeps its indexes throughout.
-    Yields the names of the indexes deferred. Only on the databases in DEFER_ON (the mechanism
-    works on SQLite and PostgreSQL alike; tests/test_bulk_indexes.py runs it on both)."""
+    Yields the names of the indexes deferred. Only on the databases in DEFER_ON (SQLite and
+    PostgreSQL; tests/test_bulk_indexes.py runs it on both)."""
     conn = session.connection()
     dropped: list[tuple[str, str]] = []
     if conn.dialect.name in DEFER_ON and conn.dialect.name in ("sqlite", "postgresql"):
@@ -350,5 +354,68 @@ def deferred_indexes(session: Session, tables: Sequence[Any]) -> Iterator[list[s
                 conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
                 dropped.append((name, definition))
     yield [name for name, _ in dropped]
+    if dropped and conn.dialect.name == "postgresql":  # sort each index in memory; back at commit
+        memory = int(conn.exec_driver_sql("SELECT setting FROM pg_settings WHERE name = 'maintenance_work_mem'")
+                     .scalar_one())
+        if memory < PG_INDEX_BUILD_KIB:
+            conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_INDEX_BUILD_KIB}kB'")
     for _, definition in dropped:  # not reached after an error: the rollback restores them
         conn.exec_driver_sql(definition)
+
+
+def foreign_keys(bind: Session | Connection, table: Any) -> list[tuple[str, str]]:
+    """(name, definition) of the table's own validated foreign-key constraints as PostgreSQL holds
+    them (pg_get_constraintdef: columns, referenced table and columns, ON DELETE/UPDATE, MATCH,
+    DEFERRABLE), so `ALTER TABLE ... ADD CONSTRAINT name definition` gives the same constraint.
+    A NOT VALID or inherited constraint is left out (re-adding it would not check the new rows, or
+    is not the table's own to drop). Empty on other databases."""
+    conn = _connection(bind)
+    if conn.dialect.name != "postgresql":
+        return []
+    rows = conn.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = to_regclass(%(table)s) AND contype = 'f' AND convalidated "
+        "AND conislocal AND coninhcount = 0 AND conparentid = 0 ORDER BY conname",
+        {"table": conn.dialect.identifier_preparer.format_table(_table(table))})
+    return [(name, definition) for name, definition in rows]
+
+
+# Where deferring foreign keys pays: PostgreSQL checks each row's keys with a query from an AFTER
+# trigger (43 % of the server's CPU in a sample load, perf); SQLite's checks are cheap lookups
+# inside the insert (and its constraints cannot be dropped).
+FK_DEFER_ON = ("postgresql",)
+
+
+@contextmanager
+def deferred_foreign_keys(session: Session, tables: Sequence[Any]) -> Iterator[list[str]]:
+    """Check the foreign keys of the tables that are empty now once, in bulk, at the end.
+
+    For each of the tables holding no row when the block starts, its foreign-key constraints (see
+    foreign_keys) are dropped inside the session's transaction and added again, from the database's
+    own definitions, when the block ends without error; still in that transaction. Adding one back
+    validates every row of the table in one query: a row whose key has no referenced row fails the
+    load there with PostgreSQL's own foreign-key violation (IntegrityError: which table, constraint
+    and key) and the whole transaction rolls back, drops included, as it does after any other
+    failure: the database keeps every constraint and gets no row. A table that already holds rows
+    keeps its constraints throughout. Rows inserted after the block are checked row by row as usual.
+
+    The cost: ALTER TABLE ... DROP CONSTRAINT holds an ACCESS EXCLUSIVE lock on the table and on the
+    table it references (agencies, endpoints, information_systems, runs) until the load commits, so
+    other sessions' reads and writes of those wait for the load rather than seeing the state before
+    it. Only when one of the tables is empty, i.e. a first load. Yields "table.constraint" of each
+    constraint deferred. Only on the databases in FK_DEFER_ON."""
+    conn = session.connection()
+    dropped: list[tuple[Table, str, str]] = []
+    preparer = conn.dialect.identifier_preparer
+    if conn.dialect.name in FK_DEFER_ON and conn.dialect.name == "postgresql":
+        for table in tables:
+            core = _table(table)
+            if not _is_empty(conn, core):
+                continue
+            for name, definition in foreign_keys(conn, core):
+                conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(core)} DROP CONSTRAINT {preparer.quote(name)}")
+                dropped.append((core, name, definition))
+    yield [f"{core.name}.{name}" for core, name, _ in dropped]
+    for core, name, definition in dropped:  # not reached after an error: the rollback restores them
+        conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(core)} ADD CONSTRAINT {preparer.quote(name)} "
+                             f"{definition}")

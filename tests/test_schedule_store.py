@@ -258,7 +258,7 @@ def test_bundled_jobs_and_settings_load() -> None:
     from secops.schedule.config import load_schedule_config
 
     jobs = load_jobs(bundled("policies"))
-    assert [s.stage for s in jobs.job("nightly").stages] == ["discover", "audit", "grade", "report"]
+    assert [s.stage for s in jobs.job("nightly").stages] == ["discover", "audit", "requirements", "grade", "report"]
     config = load_schedule_config(bundled("policies"))
     assert config.retention.keep_detail_runs >= 2 and config.daemon.lease_seconds >= 2 * config.daemon.poll_seconds
 

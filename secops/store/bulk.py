@@ -296,6 +296,11 @@ def _is_empty(conn: Connection, table: Table) -> bool:
     return conn.exec_driver_sql(f"SELECT 1 FROM {target} LIMIT 1").first() is None
 
 
+def _empty_tables(conn: Connection, tables: Sequence[Any]) -> list[Table]:
+    """The Core tables among these that hold no row now (what a deferral may touch)."""
+    return [core for core in map(_table, tables) if _is_empty(conn, core)]
+
+
 def secondary_indexes(bind: Session | Connection, table: Any) -> list[tuple[str, str]]:
     """(name, definition) of the table's plain secondary indexes as the database holds them:
     not unique, not the primary key, not backing a constraint. The definition is the database's
@@ -343,13 +348,10 @@ def deferred_indexes(session: Session, tables: Sequence[Any]) -> Iterator[list[s
     PostgreSQL; tests/test_bulk_indexes.py runs it on both)."""
     conn = session.connection()
     dropped: list[tuple[str, str]] = []
-    if conn.dialect.name in DEFER_ON and conn.dialect.name in ("sqlite", "postgresql"):
+    if conn.dialect.name in DEFER_ON:
         _begin(conn)
         quote = conn.dialect.identifier_preparer.quote
-        for table in tables:
-            core = _table(table)
-            if not _is_empty(conn, core):
-                continue
+        for core in _empty_tables(conn, tables):
             for name, definition in secondary_indexes(conn, core):
                 conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
                 dropped.append((name, definition))
@@ -407,11 +409,8 @@ def deferred_foreign_keys(session: Session, tables: Sequence[Any]) -> Iterator[l
     conn = session.connection()
     dropped: list[tuple[Table, str, str]] = []
     preparer = conn.dialect.identifier_preparer
-    if conn.dialect.name in FK_DEFER_ON and conn.dialect.name == "postgresql":
-        for table in tables:
-            core = _table(table)
-            if not _is_empty(conn, core):
-                continue
+    if conn.dialect.name in FK_DEFER_ON:
+        for core in _empty_tables(conn, tables):
             for name, definition in foreign_keys(conn, core):
                 conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(core)} DROP CONSTRAINT {preparer.quote(name)}")
                 dropped.append((core, name, definition))

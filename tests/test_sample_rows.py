@@ -32,7 +32,6 @@ from secops.inventory.sample import (
     below,
     endpoint_model,
     generate,
-    pick,
 )
 from secops.models import (
     Agency,
@@ -81,6 +80,12 @@ def previous_evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvide
         return previous_protection(ProtectionStatus.protected, rng.choice(PRODUCTS),
                                    as_of - dt.timedelta(days=rng.randint(9, 90)), None)
     return None
+
+
+def pick(rng: random.Random, population: list[Any], cum_weights: list[int]) -> Any:
+    """The former generator's weighted pick (secops.inventory.sample at 1e4e0ee), kept with it:
+    rng.choices(population, cum_weights=cum_weights)[0], draw for draw."""
+    return population[bisect.bisect(cum_weights, rng.random() * (cum_weights[-1] + 0.0), 0, len(population) - 1)]
 
 
 def previous_endpoint(rng: random.Random, index: int, owner: Agency, as_of: dt.datetime,

@@ -12,7 +12,6 @@ import datetime as dt
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from secops.models import (
     Agency,
@@ -54,7 +53,6 @@ SYSTEM_KINDS = ["Cổng thông tin điện tử", "Hệ thống quản lý văn 
                 "Phần mềm quản lý nhân sự"]
 PRODUCTS = ["BKAV Endpoint", "Kaspersky Endpoint Security", "ESET Endpoint Security", "Trend Micro Apex One",
             "Microsoft Defender", "ClamAV"]
-T = TypeVar("T")
 COMMUNES = 77  # xã; with the wards, 92 commune-level units as in the merged province
 
 
@@ -157,17 +155,11 @@ OS_FAMILIES, OS_CUM = [OSFamily.windows, OSFamily.linux, OSFamily.macos], [90, 9
 ROLE_VALUES, OS_VALUES = [r.value for r in ROLES], [o.value for o in OS_FAMILIES]
 
 
-def pick(rng: random.Random, population: list[T], cum_weights: list[int]) -> T:
-    """rng.choices(population, cum_weights=cum_weights)[0], draw for draw (the same one random()
-    call and the same bisect as CPython's Random.choices), without its per-call list work."""
-    return population[bisect.bisect(cum_weights, rng.random() * (cum_weights[-1] + 0.0), 0, len(population) - 1)]
-
-
 def _endpoint(rng: random.Random, index: int, owner: tuple[str, str], clock: Clock,
               code_prefix: str = "") -> EndpointDraw:
     """One endpoint's draws (same order as ever) as the row it is stored as: owner is the agency's
     (code, lower-case code). endpoint_model gives the model the former generator built."""
-    random_ = rng.random  # pick() inlined, draw for draw (both cumulative weights end at 100)
+    random_ = rng.random  # rng.choices(..., cum_weights)[0] inlined, draw for draw (both end at 100)
     role = ROLE_VALUES[bisect.bisect(ROLE_CUM, random_() * 100.0, 0, 2)]
     os_family = "linux" if role == "server" and random_() < 0.6 else \
         OS_VALUES[bisect.bisect(OS_CUM, random_() * 100.0, 0, 2)]

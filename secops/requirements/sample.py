@@ -73,7 +73,7 @@ def _management(rng: random.Random, endpoints_of: dict[int, list[int]],
     seen_at = [as_of - dt.timedelta(days=days) for days in range(7)]  # computed once, not per endpoint
     for ids in endpoints_of.values():
         for endpoint_id in ids:
-            # pick() inlined, draw for draw: rng.choices(FACTS, weights=[68, 17, 15] / [42, 30, 28])[0]
+            # inlined, draw for draw: rng.choices(FACTS, weights=[68, 17, 15] / [42, 30, 28])[0]
             managed = FACTS[bisect.bisect(MANAGED_CUM, random_() * 100.0, 0, 2)]
             national = FACTS[bisect.bisect(NATIONAL_CUM, random_() * 100.0, 0, 2)]
             yield {"endpoint_id": endpoint_id, "observed_at": seen_at[below(bits, 7, 3)],  # rng.randint(0, 6) days

@@ -80,23 +80,26 @@ def counts(db: Database) -> dict[str, int]:
 
 class Watch:
     """deferred_foreign_keys as load_sample uses it, watched, and every bulk write of the load seen
-    from inside its transaction (bulk._write): what the constraints of the big tables were then."""
+    from inside its transaction (bulk._send): what the constraints of the big tables were then."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.deferred: list[list[str]] = []
         self.session: Session | None = None
         self.writes: list[tuple[str, list[str]]] = []  # (table written, the big tables' foreign keys then)
-        self.before_write: Any = None  # called with (table, rows) before each write, may change or raise
+        # called with (table, columns, rows as lists of values) before each write; may change them
+        # in place (add a column, change a value) or raise
+        self.before_write: Any = None
         monkeypatch.setattr(load_module, "deferred_foreign_keys", self)
-        real = bulk._write
+        real = bulk._send
 
-        def write(conn: Any, table: Any, batch: list[dict[str, Any]], how: str) -> int:
+        def send(conn: Any, table: Any, columns: Any, values: Any, how: str) -> None:
             self.writes.append((table.name, self.foreign_keys()))
             if self.before_write is not None:
-                self.before_write(table, batch)
-            return real(conn, table, batch, how)
+                columns, values = list(columns), [list(row) for row in values]
+                self.before_write(table, columns, values)
+            real(conn, table, columns, values, how)
 
-        monkeypatch.setattr(bulk, "_write", write)
+        monkeypatch.setattr(bulk, "_send", send)
 
     @contextmanager
     def __call__(self, session: Session, tables: Any) -> Iterator[list[str]]:
@@ -132,7 +135,7 @@ def test_failure_mid_load_keeps_every_constraint_and_writes_no_row(fresh_pg, mon
     watch = Watch(monkeypatch)
     evidence = {"writes": 0}
 
-    def fail(table: Any, rows: list[dict[str, Any]]) -> None:
+    def fail(table: Any, columns: list[Any], rows: list[list[Any]]) -> None:
         if table.name == "protection_evidence":
             evidence["writes"] += 1
             if evidence["writes"] == 2:  # endpoints and evidence already written, with the keys dropped
@@ -170,10 +173,16 @@ def test_a_row_whose_key_has_no_referenced_row_fails_the_load_and_writes_nothing
                 m.setattr(load_module, "deferred_foreign_keys", lambda session, tables: nullcontext([]))
             injected: list[Any] = []
 
-            def bad(table: Any, rows: list[dict[str, Any]], _injected: list[Any] = injected) -> None:
+            def bad(table: Any, columns: list[Any], rows: list[list[Any]], _injected: list[Any] = injected) -> None:
                 if table.name == table_name and not _injected:
+                    names = [c.name for c in columns]
+                    if column not in names:  # a column the load leaves NULL (run_id): written too, then
+                        columns.append(table.c[column])
+                        names.append(column)
+                        for other in rows:
+                            other.append(None)
                     victim = rows[row % len(rows)]
-                    victim[column] = -7  # no table has a row with id -7
+                    victim[names.index(column)] = -7  # no table has a row with id -7
                     _injected.append(victim)
 
             watch.before_write = bad

@@ -3,7 +3,7 @@
 Endpoints are drawn as row tuples (secops.inventory.sample), written as rows when new
 (secops.inventory.sample_write), protection-management facts drawn with inlined picks
 (secops.requirements.sample), and the SQLite writer converts values with shortcuts
-(secops.store.bulk._sqlite_fast). Each is compared here with the previous code on generated
+(secops.store.bulk._fast). Each is compared here with the previous code on generated
 inputs: the same random draws in the same order, the same models, the same stored rows.
 """
 
@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import psycopg
 
 import secops.inventory.sample_write as sample_write
 import secops.store.bulk as bulk
@@ -42,7 +43,7 @@ from secops.models import (
     ProtectionEvidence,
     ProtectionStatus,
 )
-from secops.requirements.sample import FACTS, MANAGED_CUM, NATIONAL_CUM, _management
+from secops.requirements.sample import FACTS, MANAGED_CUM, MANAGEMENT_COLUMNS, NATIONAL_CUM, _management
 from secops.store.db import Database
 from secops.store.tables import EndpointRow, EvidenceRow
 from tests.test_bulk_copy import snapshot
@@ -164,7 +165,8 @@ def test_management_facts_are_the_previous_ones(seed, sizes, minutes, aware):
     as_of = as_of.replace(tzinfo=dt.UTC) if aware else as_of
     ids = iter(range(1, 10_000))
     endpoints_of = {agency: [next(ids) for _ in range(size)] for agency, size in enumerate(sizes)}
-    ours = list(_management(random.Random(seed), endpoints_of, as_of))
+    ours = [dict(zip(MANAGEMENT_COLUMNS, row, strict=True)) for row in _management(random.Random(seed), endpoints_of,
+                                                                                   as_of)]
     assert ours == previous_management(random.Random(seed), endpoints_of, as_of)
 
 
@@ -172,6 +174,8 @@ def test_management_facts_are_the_previous_ones(seed, sizes, minutes, aware):
 
 def model_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every chunk through the models (upsert_endpoints), as if its codes were stored."""
+    monkeypatch.setattr(sample_write, "none_stored", lambda session: False)
+    monkeypatch.setattr("secops.inventory.load_sample.none_stored", lambda session: False)
     monkeypatch.setattr(sample_write, "_any_stored", lambda session, codes: True)
 
 
@@ -272,11 +276,12 @@ ZONES = st.one_of(st.none(), st.just(dt.UTC), st.builds(dt.timezone, st.timedelt
                                      timezones=ZONES), min_size=1, max_size=30).map(lambda m: m + m[::-1]))
 def test_memoised_utc_conversion_is_the_processors(moments):
     column = EvidenceRow.__table__.c.observed_at
-    dialect = sqlite.dialect()
-    fast = bulk._sqlite_fast(column, bulk._processor(column, dialect), dialect, named=True)
-    assert fast is not None and fast is not bulk._sqlite_utc
-    reference = column.type._cached_bind_processor(dialect)
-    assert [fast(m) for m in moments] == [reference(m) for m in moments]
+    for dialect in (sqlite.dialect(), psycopg.dialect()):
+        process = bulk._processor(column, dialect)
+        fast = bulk._fast(column, process, dialect, named=True)
+        assert fast is not None and fast is not process
+        reference = column.type._cached_bind_processor(dialect)
+        assert [fast(m) for m in moments] == [reference(m) for m in moments]
 
 
 EVIDENCE_VALUES = {
@@ -307,9 +312,117 @@ def test_sqlite_bound_values_are_the_processors(db, rows):
         assert [c.name for c in columns][:len(rows[0])] == list(rows[0])  # columns in first-named order
 
 
-def test_json_shortcut_only_where_json_dumps_is_the_serialiser():
+@pytest.mark.parametrize("kind", [sqlite.dialect, psycopg.dialect])
+def test_json_shortcut_only_where_json_dumps_is_the_serialiser(kind):
     column = EndpointRow.__table__.c.ips
-    plain, custom = sqlite.dialect(), sqlite.dialect(json_serializer=lambda value: "custom")
-    assert bulk._sqlite_fast(column, bulk._processor(column, plain), plain, named=True)(["1.2.3.4"]) == '["1.2.3.4"]'
+    plain, custom = kind(), kind(json_serializer=lambda value: "custom")
+    fast = bulk._fast(column, bulk._processor(column, plain), plain, named=True)
+    assert fast is not None and fast(["1.2.3.4"]) == '["1.2.3.4"]'
+    assert _dumped(fast(['a"b'])) == json.dumps(['a"b'])  # not plain: the processor's own
     process = bulk._processor(column, custom)
-    assert bulk._sqlite_fast(column, process, custom, named=True) is process
+    assert bulk._fast(column, process, custom, named=True) is process
+
+
+def _dumped(value: Any) -> Any:
+    """What COPY sends for a bound value: psycopg's Json wrapper is sent as its json.dumps text."""
+    from psycopg.types.json import Json
+
+    return json.dumps(value.obj) if isinstance(value, Json) else value
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.sets(st.sampled_from(sorted(EVIDENCE_VALUES)), min_size=1).flatmap(
+    lambda names: st.fixed_dictionaries({n: EVIDENCE_VALUES[n] for n in sorted(names)})), min_size=1, max_size=8),
+    ips=st.lists(st.lists(st.text(max_size=6), max_size=3), min_size=1, max_size=4))
+def test_copy_bound_values_are_the_processors(pg_engine, rows, ips):
+    from tests.test_bulk_copy import _reference_values
+
+    with pg_engine.connect() as conn:
+        for table, batch in ((EvidenceRow.__table__, rows), (EndpointRow.__table__, [{"ips": v} for v in ips])):
+            _, values = bulk._bound(conn, table, batch)
+            given_ = len({name for row in batch for name in row})  # not the clock defaults filled in after them
+            ours = [[_dumped(v) for v in row[:given_]] for row in values]
+            assert typed(ours) == typed([[_dumped(v) for v in row[:given_]]
+                                         for row in _reference_values(conn, table, batch)])
+
+
+@pytest.fixture(scope="module")
+def pg_engine(pg_url):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+# --- Ids taken before the rows go in (bulk.reserve_ids) and loads into an empty table -----------
+
+def _load_two_provinces(target: Database) -> None:
+    """The sample into an empty table, then a second province into the table now holding rows."""
+    from secops.inventory.sample import stream
+    from secops.inventory.sample_write import write_part
+
+    load_sample(target, AS_OF, endpoints=1300, seed=11)
+    with target.session() as s:
+        for entity, rows in stream(AS_OF, endpoints=450, seed=12, prefix="B-"):
+            assert write_part(s, entity, rows).inserted == len(rows)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_reserved_ids_are_the_ones_the_database_gives(backend, tmp_path, fresh_pg, monkeypatch):
+    def make(name: str) -> Database:
+        return fresh_pg() if backend == "postgresql" else Database(f"sqlite:///{tmp_path / name}")
+
+    reserved, read_back = make("reserved.db"), make("read_back.db")
+    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 400)
+    calls: list[int] = []
+    real = bulk.reserve_ids
+
+    def counted(bind, table, count):  # type: ignore[no-untyped-def]
+        ids = real(bind, table, count)
+        calls.append(0 if ids is None else len(ids))
+        return ids
+    with monkeypatch.context() as m:
+        m.setattr(sample_write, "reserve_ids", counted)
+        _load_two_provinces(reserved)
+    assert calls and all(calls), "every chunk was written with reserved ids"
+    with monkeypatch.context() as m:  # the ids the database gives, read back after the insert
+        m.setattr(sample_write, "reserve_ids", lambda bind, table, count: None)
+        _load_two_provinces(read_back)
+    assert snapshot(reserved) == snapshot(read_back)
+    with reserved.session() as s:  # and the database goes on from there for the next row
+        s.execute(EndpointRow.__table__.insert().values(code="NEXT", hostname="n", os_family="linux",
+                                                        role="server", agency_id=1))
+        ids = s.scalars(select(EndpointRow.id).order_by(EndpointRow.id)).all()
+    assert ids == list(range(1, 1300 + 450 + 2))
+    reserved.dispose()
+    read_back.dispose()
+
+
+def test_reserved_ids_on_postgresql_skip_what_another_session_took(fresh_pg):
+    database = fresh_pg()
+    with database.session() as s, database.engine.connect() as other:
+        first = bulk.reserve_ids(s, EndpointRow, 5)
+        taken = other.exec_driver_sql("SELECT nextval(pg_get_serial_sequence('endpoints', 'id'))").scalar()
+        second = bulk.reserve_ids(s, EndpointRow, 5)
+    assert first == [1, 2, 3, 4, 5] and taken == 6 and second == [7, 8, 9, 10, 11]
+
+
+def test_reserved_ids_on_sqlite_only_inside_a_transaction(db):
+    with db.session() as s:
+        assert bulk.reserve_ids(s, EndpointRow, 3) is None  # nothing begun yet: a later writer could come between
+        assert bulk.reserve_ids(s, EndpointRow, 0) == []
+        s.execute(EndpointRow.__table__.delete().where(EndpointRow.id < 0))  # begins the transaction
+        largest = s.scalar(select(EndpointRow.id).order_by(EndpointRow.id.desc()).limit(1)) or 0
+        assert bulk.reserve_ids(s, EndpointRow, 3) == [largest + 1, largest + 2, largest + 3]
+
+
+def test_a_load_into_an_empty_table_looks_no_code_up(db, monkeypatch):
+    asked: list[int] = []
+    real = sample_write._any_stored
+    monkeypatch.setattr(sample_write, "_any_stored", lambda s, codes: asked.append(len(codes)) or real(s, codes))
+    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 300)
+    load_sample(db, AS_OF, endpoints=900, seed=4)
+    assert asked == []  # the table was empty and the stream's codes are distinct
+    again = load_sample(db, AS_OF, endpoints=900, seed=4)  # now stored: looked up, and upserted
+    assert asked == [300, 300, 300] and again["endpoints"].unchanged == 900

@@ -11,7 +11,7 @@ from secops.config import bundled
 from secops.inventory.history import add_link
 from secops.inventory.importer import write_models
 from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, stream
-from secops.inventory.sample_write import write_part
+from secops.inventory.sample_write import none_stored, write_part
 from secops.inventory.upsert import Tally
 from secops.register.sample import sample_assessments
 from secops.requirements.sample import add_sample_checklists
@@ -38,8 +38,9 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     with db.session() as session, bulk_load(session), deferred_indexes(session, DEFERRED), \
             deferred_foreign_keys(session, DEFERRED):
         systems: list = []  # type: ignore[type-arg]
+        fresh = none_stored(session)  # then no chunk's codes need looking up
         for entity, rows in stream(as_of, endpoints=endpoints, seed=seed):
-            _add(tallies, entity, write_part(session, entity, rows))  # endpoints from their stored form
+            _add(tallies, entity, write_part(session, entity, rows, fresh=fresh))  # endpoints as stored
             if entity == "systems":
                 systems = rows
         assessments = sample_assessments(systems, as_of.date())

@@ -25,37 +25,57 @@ import secops.inventory.upsert as upsert
 from secops.inventory.importer import write_models
 from secops.inventory.sample import EndpointDraw, endpoint_model
 from secops.inventory.upsert import Tally, agency_ids, upsert_endpoints
-from secops.store.bulk import in_keys, insert_rows
+from secops.store.bulk import in_keys, insert_values, reserve_ids
 from secops.store.tables import EndpointRow, EvidenceRow
 
+ENDPOINT_COLUMNS = ("code", "hostname", "ips", "mac", "os_family", "role", "agency_id")
+EVIDENCE_COLUMNS = ("endpoint_id", "status", "product", "source", "observed_at", "detail", "run_id")
 
-def write_part(session: Session, entity: str, rows: Sequence[Any]) -> Tally:
-    """Write one (entity, rows) part of secops.inventory.sample.stream; the tally of that entity."""
+
+def write_part(session: Session, entity: str, rows: Sequence[Any], *, fresh: bool = False) -> Tally:
+    """Write one (entity, rows) part of secops.inventory.sample.stream; the tally of that entity.
+    fresh: the endpoints table held no row when this stream began (see none_stored)."""
     if entity == "endpoints":
-        return write_endpoints(session, rows)
+        return write_endpoints(session, rows, fresh=fresh)
     return write_models(session, {entity: list(rows)})[entity]
 
 
-def write_endpoints(session: Session, draws: Sequence[EndpointDraw]) -> Tally:
-    """Generated endpoints and their evidence: rows as they are when all are new, else upserted."""
+def none_stored(session: Session) -> bool:
+    """Whether the endpoints table holds no row. Read before a stream's first chunk: the stream's
+    codes are distinct, so then none of its chunks' codes can be stored but by this stream (no
+    per-chunk lookup). Another session adding one of those codes meanwhile fails the load on the
+    codes' unique index (on PostgreSQL the load's foreign-key deferral even locks the table)."""
+    return session.scalar(select(EndpointRow.id).limit(1)) is None
+
+
+def write_endpoints(session: Session, draws: Sequence[EndpointDraw], *, fresh: bool = False) -> Tally:
+    """Generated endpoints and their evidence: rows as they are when all are new, else upserted.
+    fresh: the caller knows none of these codes is stored (none_stored before the stream)."""
     if not draws:
         return Tally()
     codes = [draw[0] for draw in draws]
-    if _any_stored(session, codes):
+    if not fresh and _any_stored(session, codes):
         return upsert_endpoints(session, [endpoint_model(draw) for draw in draws])
     agency = agency_ids(session)
-    before = session.scalar(select(EndpointRow.id).order_by(EndpointRow.id.desc()).limit(1)) or 0
-    # The rows upsert._upsert writes for new endpoints (same columns, same order of rows).
-    insert_rows(session, EndpointRow, [
-        {"code": code, "hostname": hostname, "ips": ips, "mac": mac, "os_family": os_family, "role": role,
-         "agency_id": agency[owner]}
-        for code, hostname, ips, mac, os_family, role, owner, _ in draws], batch=upsert.BATCH)
-    ids = _new_ids(session, codes, before)
+    reserved = reserve_ids(session, EndpointRow, len(draws))
+    # The rows upsert._upsert writes for new endpoints (same columns, same order of rows), as
+    # values rather than dicts, built while they are written.
+    if reserved is not None:  # the ids the database would give, taken first: nothing to read back
+        insert_values(session, EndpointRow, ("id",) + ENDPOINT_COLUMNS,
+                      ((id_, code, hostname, ips, mac, os_family, role, agency[owner])
+                       for id_, (code, hostname, ips, mac, os_family, role, owner, _)
+                       in zip(reserved, draws, strict=True)))
+        ids = dict(zip(codes, reserved, strict=True))
+    else:
+        before = session.scalar(select(EndpointRow.id).order_by(EndpointRow.id.desc()).limit(1)) or 0
+        insert_values(session, EndpointRow, ENDPOINT_COLUMNS,
+                      ((code, hostname, ips, mac, os_family, role, agency[owner])
+                       for code, hostname, ips, mac, os_family, role, owner, _ in draws), batch=upsert.BATCH)
+        ids = _new_ids(session, codes, before)
     # The rows upsert.add_inventory_evidence writes for new endpoints (each has one observation).
-    insert_rows(session, EvidenceRow, [
-        {"endpoint_id": ids[draw[0]], "status": evidence[0], "product": evidence[1], "source": "sample",
-         "observed_at": evidence[2], "detail": evidence[3], "run_id": None}
-        for draw in draws if (evidence := draw[7]) is not None], batch=upsert.BATCH)
+    insert_values(session, EvidenceRow, EVIDENCE_COLUMNS,
+                  ((ids[draw[0]], evidence[0], evidence[1], "sample", evidence[2], evidence[3], None)
+                   for draw in draws if (evidence := draw[7]) is not None), batch=upsert.BATCH)
     return Tally(inserted=len(draws))
 
 

@@ -27,7 +27,7 @@ from secops.requirements.tables import (
     RequirementStatusRow,
     SystemHostRow,
 )
-from secops.store.bulk import insert_rows
+from secops.store.bulk import insert_rows, insert_values
 from secops.store.tables import EndpointRow, SystemRow
 
 # Share of items met, by the register's plan deployment (issue 8), so the roll-up agrees with it.
@@ -67,8 +67,12 @@ def _statement(rng: random.Random, cat: Catalogue, item_id: str, level: int, p_m
     return row
 
 
+MANAGEMENT_COLUMNS = ("endpoint_id", "observed_at", "centrally_managed", "reports_national", "console", "source")
+
+
 def _management(rng: random.Random, endpoints_of: dict[int, list[int]],
-                as_of: dt.datetime) -> Iterator[dict[str, object]]:
+                as_of: dt.datetime) -> Iterator[tuple[object, ...]]:
+    """Protection-management facts of every endpoint, as values of MANAGEMENT_COLUMNS."""
     random_, bits = rng.random, rng.getrandbits
     seen_at = [as_of - dt.timedelta(days=days) for days in range(7)]  # computed once, not per endpoint
     for ids in endpoints_of.values():
@@ -76,9 +80,7 @@ def _management(rng: random.Random, endpoints_of: dict[int, list[int]],
             # inlined, draw for draw: rng.choices(FACTS, weights=[68, 17, 15] / [42, 30, 28])[0]
             managed = FACTS[bisect.bisect(MANAGED_CUM, random_() * 100.0, 0, 2)]
             national = FACTS[bisect.bisect(NATIONAL_CUM, random_() * 100.0, 0, 2)]
-            yield {"endpoint_id": endpoint_id, "observed_at": seen_at[below(bits, 7, 3)],  # rng.randint(0, 6) days
-                   "centrally_managed": managed, "reports_national": national, "console": "sample",
-                   "source": "sample"}
+            yield endpoint_id, seen_at[below(bits, 7, 3)], managed, national, "sample", "sample"  # randint(0, 6) days
 
 
 def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, *, seed: int = 85) -> int:
@@ -111,5 +113,5 @@ def add_sample_checklists(session: Session, policies: Path, as_of: dt.datetime, 
                 in session.execute(select(SystemHostRow.system_id, SystemHostRow.endpoint_id))}
     links = [link for link in links if (link["system_id"], link["endpoint_id"]) not in existing]
     insert_rows(session, SystemHostRow, links)  # loading the sample again keeps the links it made the first time
-    insert_rows(session, ProtectionManagementRow, management)
+    insert_values(session, ProtectionManagementRow, MANAGEMENT_COLUMNS, management)
     return len(statements)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from itertools import chain
 from operator import itemgetter
 from typing import Any, cast
 
@@ -83,6 +84,35 @@ def _processor(column: Column[Any], dialect: Any) -> Callable[[Any], Any] | None
     return cast(Callable[[Any], Any] | None, column.type._cached_bind_processor(dialect))
 
 
+def _plan(conn: Connection, table: Table, keys: Sequence[str]) -> tuple[list[Column[Any]], list[Any]]:
+    """The columns written for rows naming `keys` (those, then the columns with a Python default
+    no row names, which Core insert() would fill) and, per column, (name, processor, default):
+    the column type's bind processing (the raw writers' faster equivalent, see _fast) and the
+    default that fills it."""
+    dialect = conn.dialect
+    columns = [table.c[k] for k in keys]
+    columns += [c for c in table.c if c.name not in keys and _default(c) is not None]
+    return columns, [(c.name, _fast(c, _processor(c, dialect), dialect, named=i < len(keys)), _default(c))
+                     for i, c in enumerate(columns)]
+
+
+def _converter(plan: Sequence[Any], named: int) -> Callable[[list[Any]], list[Any]]:
+    """Turn the values of the `named` columns (in plan order) into the row the DBAPI gets: the
+    columns no row names filled from their defaults, then every processor applied."""
+    fill = [default for _, _, default in plan[named:]]
+    process_at = [(i, process) for i, (_, process, _) in enumerate(plan) if process is not None]
+
+    def convert(out: list[Any]) -> list[Any]:
+        for default in fill:
+            out.append(default())
+        for i, process in process_at:
+            value = out[i]
+            if value is not None:
+                out[i] = process(value)
+        return out
+    return convert
+
+
 def _bound(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[Column[Any]], Any]:
     """The columns to write and an iterator of each row's values as the DBAPI gets them from an
     INSERT: the column type's bind processor applied (UTC datetimes made naive, JSON serialised),
@@ -95,35 +125,20 @@ def _bound(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> tu
                 if k not in known:
                     keys.append(k)
                     known.add(k)
-    dialect = conn.dialect
-    columns = [table.c[k] for k in keys]
-    # Columns with a Python default that no row names are filled like Core insert() fills them.
-    columns += [c for c in table.c if c.name not in keys and _default(c) is not None]
-    plan = [(c.name, _processor(c, dialect), _default(c)) for c in columns]
-    if dialect.name == "sqlite":  # the same values, computed faster (tests/test_sample_rows.py)
-        plan = [(name, _sqlite_fast(column, process, dialect, named=i < len(keys)), default)
-                for i, (column, (name, process, default)) in enumerate(zip(columns, plan, strict=True))]
+    columns, plan = _plan(conn, table, keys)
     # A row naming every column some row names (the usual case) is read with one itemgetter; the
     # columns no row names are filled from their defaults, in column order; then the processors.
     # Same values as the general loop (tests/test_bulk_copy.py compares the two).
     named = len(keys)
     getter = itemgetter(*keys) if named > 1 else None
-    fill = [default for _, _, default in plan[named:]]
-    process_at = [(i, process) for i, (_, process, _) in enumerate(plan) if process is not None]
+    convert = _converter(plan, named)
 
     def values() -> Any:
         for row in rows:
             if getter is not None and len(row) == named:
-                out = list(getter(row))
-                for default in fill:
-                    out.append(default())  # type: ignore[misc]
-                for i, process in process_at:
-                    value = out[i]
-                    if value is not None:
-                        out[i] = process(value)
-                yield out
-                continue
-            yield _row_values(plan, row)
+                yield convert(list(getter(row)))
+            else:
+                yield _row_values(plan, row)
 
     return columns, values()
 
@@ -139,24 +154,29 @@ def _plain_json_strings(value: Any) -> str | None:
     return '["' + '", "'.join(value) + '"]' if value else "[]"
 
 
-def _sqlite_fast(column: Column[Any], process: Callable[[Any], Any] | None, dialect: Any, *,
-                 named: bool) -> Callable[[Any], Any] | None:
-    """SQLite: a column's bind processing, giving the same values for less work. A UTC datetime
-    given by the rows (not a clock default) is converted once per distinct value in the batch
-    (sample times repeat); a JSON list of plain strings is written without json.dumps; True and
-    False are 1 and 0 without Boolean's checks."""
-    if process is _sqlite_utc and named:
-        seen: dict[dt.datetime, str] = {}
+def _fast(column: Column[Any], process: Callable[[Any], Any] | None, dialect: Any, *,
+          named: bool) -> Callable[[Any], Any] | None:
+    """A column's bind processing for the raw writers (SQLite's executemany, psycopg's COPY), giving
+    the same stored values for less work. A UTC datetime given by the rows (not a clock default) is
+    converted once per distinct value in the batch (sample times repeat); a JSON list of plain
+    strings is written as json.dumps writes it, without json.dumps (on psycopg, as the text COPY
+    sends for the Json wrapper the JSON processor makes); True and False are written as Boolean's
+    processor writes them (1 and 0 on SQLite) without its checks. tests/test_sample_rows.py
+    compares each with the processor."""
+    if named and process is not None and isinstance(column.type, UTCDateTime):
+        seen: dict[dt.datetime, Any] = {}
+        general_utc = process
 
-        def utc(value: dt.datetime) -> str:
-            if value.tzinfo is not dt.UTC:  # only UTC times: equal values then give equal text
-                return _sqlite_utc(value)
-            text = seen.get(value)
-            if text is None:
-                text = seen[value] = _sqlite_utc(value)
-            return text
+        def utc(value: dt.datetime) -> Any:
+            if value.tzinfo is not dt.UTC:  # only UTC times: equal values then give equal results
+                return general_utc(value)
+            done = seen.get(value)
+            if done is None:
+                done = seen[value] = general_utc(value)
+            return done
         return utc
-    # JSON's bind processing on SQLite is json.dumps unless the engine was given its own serialiser.
+    # JSON's bind processing is json.dumps (psycopg: a Json wrapper COPY dumps with json.dumps)
+    # unless the engine was given its own serialiser.
     if process is not None and type(column.type) is JSON and getattr(dialect, "_json_serializer", None) is None:
         general = process
 
@@ -164,8 +184,12 @@ def _sqlite_fast(column: Column[Any], process: Callable[[Any], Any] | None, dial
             text = _plain_json_strings(value)
             return general(value) if text is None else text
         return json_list
-    if process is not None and type(column.type) is Boolean and not dialect.supports_native_boolean:
+    if process is not None and type(column.type) is Boolean:
         general_bool = process
+        if dialect.supports_native_boolean:
+            def native(value: Any) -> Any:  # what Boolean's processor gives for True and False: themselves
+                return value if value is True or value is False else general_bool(value)
+            return native
 
         def boolean(value: Any) -> Any:  # what Boolean's processor gives for True and False: 1 and 0
             return 1 if value is True else 0 if value is False else general_bool(value)
@@ -189,8 +213,16 @@ def _row_values(plan: Sequence[tuple[str, Callable[[Any], Any] | None, Callable[
 
 
 def _raw(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], how: str) -> None:
-    dialect = conn.dialect
     columns, values = _bound(conn, table, rows)
+    _send(conn, table, columns, values, how)
+
+
+def _send(conn: Connection, table: Table, columns: Sequence[Column[Any]], values: Iterable[Sequence[Any]],
+          how: str) -> None:
+    """Write bound values: one COPY ("copy"), or the sqlite3 cursor's executemany ("sqlite"). The
+    values are read as they are written, so a generator's rows are built while the database
+    takes the ones before (PostgreSQL works on a COPY's rows as they arrive)."""
+    dialect = conn.dialect
     names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
     target = dialect.identifier_preparer.format_table(table)
     raw = conn.connection.driver_connection
@@ -213,6 +245,38 @@ def _raw(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], how: st
                 cursor.close()
     except dbapi.Error as error:  # the same exception classes an INSERT raises (IntegrityError, DataError...)
         raise DBAPIError.instance(statement, None, error, dbapi.Error, dialect=dialect) from error
+
+
+def insert_values(bind: Session | Connection, table: Any, names: Sequence[str], rows: Iterable[Sequence[Any]], *,
+                  batch: int | None = None) -> int:
+    """Insert rows given as values of the columns `names`, in that order, in the bind's
+    transaction; returns how many. The same rows insert_rows writes for the dicts
+    {name: value}, without building them: rows may be a generator, read while they are written
+    (one COPY on PostgreSQL, one executemany on SQLite; Core executemany in batches elsewhere)."""
+    core = _table(table)
+    conn = _connection(bind)
+    how = writer(conn)
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    if how == "core":
+        return insert_rows(conn, core, (dict(zip(names, row, strict=True)) for row in chain((first,), rows)),
+                           batch=batch)
+    columns, plan = _plan(conn, core, names)
+    convert = _converter(plan, len(names))
+    written = 0
+
+    def values() -> Iterator[list[Any]]:
+        nonlocal written
+        for row in chain((first,), rows):
+            if len(row) != len(names):
+                raise ValueError(f"{core.name}: a row of {len(row)} values for {len(names)} columns")
+            written += 1
+            yield convert(list(row))
+
+    _send(conn, core, columns, values(), how)
+    return written
 
 
 def insert_rows(bind: Session | Connection, table: Any, rows: Iterable[dict[str, Any]], *,
@@ -266,6 +330,40 @@ def bulk_load(session: Session) -> Iterator[None]:
     finally:
         with suppress(DBAPIError):  # never hide the load's own error
             conn.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
+
+
+def reserve_ids(bind: Session | Connection, table: Any, count: int) -> list[int] | None:
+    """count new primary-key values of table, in increasing order, taken now, so that rows can be
+    written with their ids and need no reading back; None where that is not known to be safe.
+
+    PostgreSQL: nextval of the column's own sequence, count times in one query (the values COPY
+    would take, in the same order, unless another session takes some in between: then others,
+    equally unique). SQLite: the values after the largest id, which SQLite itself gives new rows of
+    an INTEGER PRIMARY KEY table without AUTOINCREMENT; read inside the open transaction, which can
+    only write afterwards if no other connection committed since it read (SQLite's locking; in WAL
+    mode SQLITE_BUSY_SNAPSHOT), so the ids are still free when the rows go in. Either way an id that
+    were taken would fail the insert on the primary key, never overwrite a row."""
+    conn = _connection(bind)
+    core = _table(table)
+    key = list(core.primary_key.columns)
+    if count <= 0 or len(key) != 1:
+        return [] if count <= 0 else None
+    target = conn.dialect.identifier_preparer.format_table(core)
+    if conn.dialect.name == "postgresql":
+        sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%(table)s, %(column)s)",
+                                        {"table": target, "column": key[0].name}).scalar()
+        if sequence is None:
+            return None
+        return list(conn.exec_driver_sql(
+            "SELECT nextval(%(sequence)s) AS id FROM generate_series(1, %(count)s) ORDER BY id",
+            {"sequence": sequence, "count": count}).scalars().all())
+    if conn.dialect.name == "sqlite" and not core.kwargs.get("sqlite_autoincrement"):
+        raw = conn.connection.driver_connection
+        if raw is None or not raw.in_transaction:
+            return None
+        largest = conn.exec_driver_sql(f"SELECT max(rowid) FROM {target}").scalar() or 0
+        return list(range(largest + 1, largest + 1 + count))
+    return None
 
 
 def in_keys(bind: Session | Connection, column: Any, keys: Sequence[Any]) -> ColumnElement[bool]:

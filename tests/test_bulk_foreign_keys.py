@@ -92,12 +92,12 @@ class Watch:
         monkeypatch.setattr(load_module, "deferred_foreign_keys", self)
         real = bulk._send
 
-        def send(conn: Any, table: Any, columns: Any, values: Any, how: str) -> None:
+        def send(conn: Any, table: Any, columns: Any, values: Any, how: str, **options: Any) -> None:
             self.writes.append((table.name, self.foreign_keys()))
             if self.before_write is not None:
                 columns, values = list(columns), [list(row) for row in values]
                 self.before_write(table, columns, values)
-            real(conn, table, columns, values, how)
+            real(conn, table, columns, values, how, **options)
 
         monkeypatch.setattr(bulk, "_send", send)
 

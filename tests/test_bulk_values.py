@@ -132,3 +132,64 @@ def test_no_rows_write_nothing(pg_database, db):
     for database in (pg_database, db):
         with database.engine.connect() as conn:
             assert bulk.insert_values(conn, EvidenceRow, NAMES, iter(())) == 0
+
+
+# --- Binary COPY (insert_values on PostgreSQL) -------------------------------------------------
+
+def test_the_loaders_big_tables_go_binary(pg_database):
+    from secops.requirements.tables import ProtectionManagementRow
+
+    with pg_database.engine.connect() as conn:
+        for table in (EndpointRow, EvidenceRow, ProtectionManagementRow):
+            core = bulk._table(table)
+            kinds = bulk._binary_types(conn, core, list(core.c))
+            assert kinds is not None and "text" in kinds, core.name
+
+
+def test_a_type_binary_copy_does_not_know_is_written_as_text(pg_database):
+    """A column of another type (numeric here) sends the table in text format: same rows as insert_rows."""
+    from decimal import Decimal
+
+    from sqlalchemy import Column, Integer, MetaData, Numeric, Table, Text
+
+    table = Table("odd_types", MetaData(), Column("id", Integer, primary_key=True), Column("amount", Numeric(8, 2)),
+                  Column("note", Text))
+    with pg_database.engine.connect() as conn, conn.begin() as transaction:
+        table.create(conn)
+        assert bulk._binary_types(conn, table, list(table.c)) is None
+        bulk.insert_values(conn, table, ("id", "amount", "note"), [(1, Decimal("2.50"), "a\tb"), (2, None, "\\N")])
+        bulk.insert_rows(conn, table, [{"id": 3, "amount": Decimal("2.50"), "note": "a\tb"},
+                                       {"id": 4, "amount": None, "note": "\\N"}])
+        stored = conn.execute(select(table).order_by(table.c.id)).all()
+        transaction.rollback()
+    assert [tuple(r)[1:] for r in stored[:2]] == [tuple(r)[1:] for r in stored[2:]] == [(Decimal("2.50"), "a\tb"),
+                                                                                        (None, "\\N")]
+
+
+HOSTILE = TEXT | st.sampled_from(["it's \"q\"", "tab\t", "nl\n", "back\\slash", "\\N", "\\.", "Đông Hòa 😀", ""])
+ENDPOINT = st.tuples(
+    st.text(st.characters(min_codepoint=48, max_codepoint=90), min_size=1, max_size=6),  # code (unique below)
+    HOSTILE, st.lists(HOSTILE, max_size=3), st.none() | HOSTILE,
+    st.sampled_from(["windows", "linux"]), st.sampled_from(["server", "workstation"]),
+    st.none() | st.datetimes(min_value=dt.datetime(2000, 1, 2), max_value=dt.datetime(2100, 1, 1), timezones=ZONES),
+    st.none() | st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2100, 1, 1)))
+ENDPOINT_NAMES = ("code", "hostname", "ips", "mac", "os_family", "role", "last_seen", "retired_at")
+ENDPOINT_READ = [c for c in EndpointRow.__table__.c if c.name not in ("id", "created_at", "updated_at")]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(ENDPOINT, max_size=10, unique_by=lambda row: row[0]))
+def test_binary_copy_stores_what_text_copy_stores(pg_database, rows):
+    """Endpoints (JSON lists of hostile text, NULLs, zones, dates) by binary COPY and by text COPY."""
+    stored = []
+    for write in (lambda conn, rows_: bulk.insert_values(conn, EndpointRow, (*ENDPOINT_NAMES, "agency_id"), rows_),
+                  lambda conn, rows_: bulk.insert_rows(conn, EndpointRow, [
+                      dict(zip((*ENDPOINT_NAMES, "agency_id"), row, strict=True)) for row in rows_])):
+        with pg_database.engine.connect() as conn, conn.begin() as transaction:
+            agency = conn.scalar(select(AgencyRow.id))
+            codes = [f"Z-{row[0]}" for row in rows]  # not the fixture's E1..E3
+            write(conn, [(code, *row[1:], agency) for code, row in zip(codes, rows, strict=True)])
+            stored.append([tuple(r) for r in conn.execute(select(*ENDPOINT_READ).where(EndpointRow.code.in_(codes))
+                                                          .order_by(EndpointRow.code))])
+            transaction.rollback()
+    assert stored[0] == stored[1] and len(stored[0]) == len(rows)

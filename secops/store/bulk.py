@@ -217,25 +217,74 @@ def _raw(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], how: st
     _send(conn, table, columns, values, how)
 
 
+# PostgreSQL column types whose binary COPY form psycopg writes from the Python values their bind
+# processors give (str, int, bool, naive datetime, date), and the type psycopg is told to dump. A
+# varchar's binary form is its text; so is json's (json_recv reads text), and a JSON value is sent
+# as the text the text COPY sends for it. Any other type: the table is written in text format.
+PG_BINARY = {"integer": "int4", "bigint": "int8", "smallint": "int2", "boolean": "bool", "text": "text",
+             "character varying": "text", "timestamp without time zone": "timestamp", "date": "date",
+             "json": "text"}
+
+
+def _binary_types(conn: Connection, table: Table, columns: Sequence[Column[Any]]) -> list[str] | None:
+    """The types psycopg dumps each column as in a binary COPY, from the database's own column
+    types; None when a column's type is not in PG_BINARY (then text COPY)."""
+    stored: dict[str, str] = dict(conn.exec_driver_sql(
+        "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = to_regclass(%(table)s) "
+        "AND attnum > 0 AND NOT attisdropped",
+        {"table": conn.dialect.identifier_preparer.format_table(table)}).all())
+    kinds = [PG_BINARY.get(stored.get(c.name, "")) for c in columns]
+    return None if None in kinds else cast(list[str], kinds)
+
+
+def _json_texts(raw: Any, columns: Sequence[Column[Any]], kinds: Sequence[str]) -> Callable[[Any], Any] | None:
+    """For a binary COPY: turn each json column's value into the text the text COPY sends for it
+    (psycopg's own text dumper of the value, with this connection's JSON settings)."""
+    from psycopg.adapt import PyFormat
+
+    at = [i for i, c in enumerate(columns) if kinds[i] == "text" and isinstance(c.type, JSON)]
+    if not at:
+        return None
+    dumpers: dict[type, Any] = {}
+
+    def texts(row: Any) -> Any:  # a bound row (a list): changed in place
+        for i in at:
+            value = row[i]
+            if value is not None and type(value) is not str:
+                dumper = dumpers.get(type(value))
+                if dumper is None:
+                    dumper = dumpers[type(value)] = raw.adapters.get_dumper(type(value), PyFormat.TEXT)(type(value),
+                                                                                                       raw)
+                row[i] = bytes(dumper.dump(value)).decode()
+        return row
+    return texts
+
+
 def _send(conn: Connection, table: Table, columns: Sequence[Column[Any]], values: Iterable[Sequence[Any]],
-          how: str) -> None:
+          how: str, *, binary: bool = False) -> None:
     """Write bound values: one COPY ("copy"), or the sqlite3 cursor's executemany ("sqlite"). The
     values are read as they are written, so a generator's rows are built while the database
-    takes the ones before (PostgreSQL works on a COPY's rows as they arrive)."""
+    takes the ones before (PostgreSQL works on a COPY's rows as they arrive). binary: the COPY
+    is in binary format when every column's type allows (PG_BINARY); the values must then be of
+    the Python types the column's bind processor gives (str, int, bool, datetime, date)."""
     dialect = conn.dialect
     names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
     target = dialect.identifier_preparer.format_table(table)
     raw = conn.connection.driver_connection
     assert raw is not None
     dbapi = dialect.loaded_dbapi
+    kinds = _binary_types(conn, table, columns) if how == "copy" and binary else None
     if how == "copy":
-        statement = f"COPY {target} ({names}) FROM STDIN"
+        statement = f"COPY {target} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if kinds else "")
     else:
         statement = f"INSERT INTO {target} ({names}) VALUES ({', '.join('?' for _ in columns)})"
     try:
         if how == "copy":
+            texts = _json_texts(raw, columns, kinds) if kinds else None
             with raw.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in values:
+                if kinds:
+                    copy.set_types(kinds)
+                for row in values if texts is None else map(texts, values):
                     copy.write_row(row)
         else:
             cursor = raw.cursor()
@@ -252,7 +301,10 @@ def insert_values(bind: Session | Connection, table: Any, names: Sequence[str], 
     """Insert rows given as values of the columns `names`, in that order, in the bind's
     transaction; returns how many. The same rows insert_rows writes for the dicts
     {name: value}, without building them: rows may be a generator, read while they are written
-    (one COPY on PostgreSQL, one executemany on SQLite; Core executemany in batches elsewhere)."""
+    (one COPY on PostgreSQL, one executemany on SQLite; Core executemany in batches elsewhere).
+    On PostgreSQL the COPY is binary where the columns' types allow (_send): each value must be
+    of its column's Python type (str, int, bool, datetime, date; anything JSON can hold), as the
+    loader's own rows are; imported data goes through insert_rows and text COPY."""
     core = _table(table)
     conn = _connection(bind)
     how = writer(conn)
@@ -275,7 +327,7 @@ def insert_values(bind: Session | Connection, table: Any, names: Sequence[str], 
             written += 1
             yield convert(list(row))
 
-    _send(conn, core, columns, values(), how)
+    _send(conn, core, columns, values(), how, binary=True)
     return written
 
 

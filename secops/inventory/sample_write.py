@@ -8,6 +8,11 @@ a million models and looking every code up. A chunk of which any code is already
 through that model path, as imported files do, so reloading the sample still upserts (and
 counts) exactly as before. tests/test_sample_rows.py compares the two paths.
 
+Into an empty endpoints table (none_stored, read once before the stream) no chunk is looked up at
+all: the stream's codes are distinct. New endpoints get ids taken first (secops.store.bulk.reserve_ids:
+the ones the database would give), so their evidence rows are built without reading ids back, and
+both are written as values (insert_values), built while they are sent.
+
 Imported files never come here: they are validated row by row and written by the model path.
 """
 

@@ -11,6 +11,11 @@ executemany (SQLAlchemy's per-row parameter processing was a third of the write 
 other database Core `insert()` executemany, in batches. Either way it runs on the session's
 connection, in its open transaction: a failure later in the unit of work rolls the rows back.
 
+`insert_values(session, table, names, rows)` writes rows given as values of the named columns (no
+dicts built), read from a generator while they are sent; on PostgreSQL in binary COPY where every
+column's type allows (PG_BINARY), for the loader's own typed rows. `reserve_ids(session, table, n)`
+takes n new ids first, so that rows referring to new rows need no reading back.
+
 `in_keys(column, keys)` is the WHERE clause "column is one of keys": `= ANY(:array)` (one bound
 array) on PostgreSQL, `IN (...)` elsewhere.
 """

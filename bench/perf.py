@@ -6,6 +6,7 @@ Run:  python bench/perf.py                      # 10k and 200k endpoints (a few 
       python bench/perf.py --code /work/main     # the same bench against another checkout (before/after)
       python bench/perf.py --sizes 10000 --pg      # PostgreSQL beside SQLite
       python bench/perf.py --sizes 200000 --pg --load-only   # only `inventory sample`
+      python bench/perf.py --sizes 200000 --million --pg --load-only --rounds 3   # PostgreSQL vs SQLite load
       python bench/perf.py --db .benchdb/r1m.db --repeat 3   # report only, on a database built and graded once
       python bench/perf.py --million --pg --audit 50   # everything the issue asks, in one command (root)
 
@@ -97,15 +98,16 @@ def load_average() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def bench_size(code: Path, endpoints: int, workdir: Path, load_only: bool = False) -> None:
+def bench_size(code: Path, endpoints: int, workdir: Path, load_only: bool = False) -> float:
+    """The SQLite steps at one size; returns the load's seconds (the baseline of PostgreSQL's)."""
     print(f"{endpoints:,} endpoints (SQLite); {load_average()}", flush=True)
     db_file = workdir / f"bench-{endpoints}.db"
     as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    seconds, mib, _ = run_secops(code, str(db_file), "inventory", "sample", "--endpoints", str(endpoints))
-    line("load", seconds, mib)
+    loaded, mib, _ = run_secops(code, str(db_file), "inventory", "sample", "--endpoints", str(endpoints))
+    line("load", loaded, mib)
     if load_only:
         db_file.unlink()
-        return
+        return loaded
     floor = plain_sql_seconds(db_file, as_of)
     seconds, mib, _ = run_secops(code, str(db_file), "grade", "--as-of", as_of.isoformat())
     line("grade", seconds, mib, floor)
@@ -115,6 +117,7 @@ def bench_size(code: Path, endpoints: int, workdir: Path, load_only: bool = Fals
     sizes = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
     print("  outputs    " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())), flush=True)
     db_file.unlink()
+    return loaded
 
 
 def bench_report(code: Path, db_file: Path, workdir: Path, repeat: int) -> None:
@@ -130,12 +133,16 @@ def bench_report(code: Path, db_file: Path, workdir: Path, repeat: int) -> None:
     print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
 
 
-def bench_pg(code: Path, endpoints: int, workdir: Path, load_only: bool = False) -> None:
+def bench_pg(code: Path, endpoints: int, workdir: Path, load_only: bool = False,
+             sqlite_load: float | None = None) -> float:
+    """The same steps on a fresh PostgreSQL; its load is printed next to SQLite's (the target:
+    no slower). Returns the load's seconds."""
     sys.path.insert(0, str(ROOT))
     from tests.pg_server import PostgresServer
 
     print(f"{endpoints:,} endpoints (PostgreSQL, a fresh local server); {load_average()}", flush=True)
     server = PostgresServer()
+    loaded = 0.0
     try:
         url = server.start()
         as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -146,8 +153,13 @@ def bench_pg(code: Path, endpoints: int, workdir: Path, load_only: bool = False)
                 continue
             seconds, mib, _ = run_secops(code, url, *args)
             line(label, seconds, mib)
+            if label == "load":
+                loaded = seconds
+                if sqlite_load:
+                    print(f"  {'':<10} {seconds / sqlite_load:8.2f}x the SQLite load ({sqlite_load:.2f} s)", flush=True)
     finally:
         server.stop()
+    return loaded
 
 
 def bench_version(code: Path) -> None:
@@ -175,6 +187,9 @@ def main() -> None:
                         help="also audit HOSTS loopback sshd hosts against the ssh floor and Ansible "
                              "(bench/audit.py; needs root)")
     parser.add_argument("--load-only", action="store_true", help="only `inventory sample` (no grade, report)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the sizes this many times, interleaved; with --pg, ends with each round's "
+                             "PostgreSQL / SQLite load ratio [1]")
     args = parser.parse_args()
     code = args.code.resolve()
     if args.db:
@@ -185,11 +200,16 @@ def main() -> None:
           f"sqlite {sqlite3.sqlite_version}")
     bench_version(code)
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
+    ratios: dict[int, list[float]] = {size: [] for size in sizes}
     with tempfile.TemporaryDirectory(prefix="secops-bench-") as tmp:
-        for size in sizes:
-            bench_size(code, size, Path(tmp), args.load_only)
-            if args.pg:
-                bench_pg(code, size, Path(tmp), args.load_only)
+        for _ in range(max(1, min(args.rounds, 10))):
+            for size in sizes:
+                sqlite_load = bench_size(code, size, Path(tmp), args.load_only)
+                if args.pg:
+                    ratios[size].append(bench_pg(code, size, Path(tmp), args.load_only, sqlite_load) / sqlite_load)
+    if args.pg and args.rounds > 1:
+        for size, found in ratios.items():
+            print(f"PostgreSQL / SQLite load, {size:,} endpoints: " + ", ".join(f"{r:.2f}x" for r in found))
     if args.audit:
         bench_audit(args.audit)
 

@@ -355,7 +355,7 @@ def pg_engine(pg_url):
     engine.dispose()
 
 
-# --- Ids taken before the rows go in (bulk.reserve_ids) and loads into an empty table -----------
+# --- Ids known without reading back (bulk.reserve_ids, bulk.sequence_position), empty tables ---
 
 def _load_two_provinces(target: Database) -> None:
     """The sample into an empty table, then a second province into the table now holding rows."""
@@ -368,44 +368,98 @@ def _load_two_provinces(target: Database) -> None:
             assert write_part(s, entity, rows).inserted == len(rows)
 
 
+def _counting_lookups(m: pytest.MonkeyPatch, lookups: list[int]) -> None:
+    real = sample_write._new_ids
+
+    def counted(session, codes, before):  # type: ignore[no-untyped-def]
+        lookups.append(len(codes))
+        return real(session, codes, before)
+    m.setattr(sample_write, "_new_ids", counted)
+
+
+def _read_back(m: pytest.MonkeyPatch) -> None:
+    """New endpoints' ids looked up after the insert (the path before ids were known)."""
+    m.setattr(sample_write, "reserve_ids", lambda bind, table, count: None)
+    m.setattr(sample_write, "sequence_position", lambda bind, table: None)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_reserved_ids_are_the_ones_the_database_gives(backend, tmp_path, fresh_pg, monkeypatch):
+def test_ids_known_without_reading_back_are_the_ones_the_database_gives(backend, tmp_path, fresh_pg, monkeypatch):
     def make(name: str) -> Database:
         return fresh_pg() if backend == "postgresql" else Database(f"sqlite:///{tmp_path / name}")
 
-    reserved, read_back = make("reserved.db"), make("read_back.db")
+    known, read_back = make("known.db"), make("read_back.db")
     monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 400)
-    calls: list[int] = []
-    real = bulk.reserve_ids
-
-    def counted(bind, table, count):  # type: ignore[no-untyped-def]
-        ids = real(bind, table, count)
-        calls.append(0 if ids is None else len(ids))
-        return ids
+    lookups: list[int] = []
     with monkeypatch.context() as m:
-        m.setattr(sample_write, "reserve_ids", counted)
-        _load_two_provinces(reserved)
-    assert calls and all(calls), "every chunk was written with reserved ids"
-    with monkeypatch.context() as m:  # the ids the database gives, read back after the insert
-        m.setattr(sample_write, "reserve_ids", lambda bind, table, count: None)
+        _counting_lookups(m, lookups)
+        _load_two_provinces(known)
+    assert lookups == [], "every chunk's ids were known without a lookup"
+    with monkeypatch.context() as m:
+        _counting_lookups(m, lookups)
+        _read_back(m)
         _load_two_provinces(read_back)
-    assert snapshot(reserved) == snapshot(read_back)
-    with reserved.session() as s:  # and the database goes on from there for the next row
+    assert sum(lookups) == 1300 + 450
+    assert snapshot(known) == snapshot(read_back)
+    with known.session() as s:  # and the database goes on from there for the next row
         s.execute(EndpointRow.__table__.insert().values(code="NEXT", hostname="n", os_family="linux",
                                                         role="server", agency_id=1))
         ids = s.scalars(select(EndpointRow.id).order_by(EndpointRow.id)).all()
     assert ids == list(range(1, 1300 + 450 + 2))
-    reserved.dispose()
+    known.dispose()
     read_back.dispose()
 
 
-def test_reserved_ids_on_postgresql_skip_what_another_session_took(fresh_pg):
+def _joined(database: Database) -> list[tuple[Any, ...]]:
+    with database.session() as s:
+        return sorted(tuple(r) for r in s.execute(select(EndpointRow.code, EvidenceRow.status, EvidenceRow.observed_at)
+                                                  .join(EvidenceRow, EvidenceRow.endpoint_id == EndpointRow.id)))
+
+
+def test_a_sequence_value_taken_meanwhile_sends_the_ids_to_a_lookup(fresh_pg, monkeypatch):
+    """Another session takes an id from the endpoints' sequence while a chunk is written: the ids
+    are then looked up, and every evidence row still belongs to its own endpoint."""
+    from sqlalchemy import create_engine
+
+    clean, disturbed = fresh_pg(), fresh_pg()
+    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 400)
+    load_sample(clean, AS_OF, endpoints=1000, seed=9)
+    other = create_engine(disturbed.url, isolation_level="AUTOCOMMIT")
+    real_insert = sample_write.insert_values
+    taken: list[int] = []
+
+    def insert_meanwhile(session, table, names, rows, **options):  # type: ignore[no-untyped-def]
+        if table is EndpointRow and len(taken) < 2:  # the first two chunks
+            with other.connect() as conn:
+                taken.append(conn.exec_driver_sql("SELECT nextval(pg_get_serial_sequence('endpoints', 'id'))").scalar())
+        return real_insert(session, table, names, rows, **options)
+
+    lookups: list[int] = []
+    with monkeypatch.context() as m:
+        m.setattr(sample_write, "insert_values", insert_meanwhile)
+        _counting_lookups(m, lookups)
+        load_sample(disturbed, AS_OF, endpoints=1000, seed=9)
+    other.dispose()
+    assert len(taken) == 2 and lookups == [400, 400]  # the third chunk's ids came from the sequence again
+    assert _joined(disturbed) == _joined(clean)
+    with disturbed.session() as s:
+        ids = set(s.scalars(select(EndpointRow.id)))
+    assert not ids & set(taken) and len(ids) == 1000
+
+
+def test_sequence_position_only_where_it_tells_the_ids(fresh_pg, db):
+    from sqlalchemy import text
+
+    with db.session() as s:
+        assert bulk.sequence_position(s, EndpointRow) is None  # SQLite: reserve_ids instead
     database = fresh_pg()
-    with database.session() as s, database.engine.connect() as other:
-        first = bulk.reserve_ids(s, EndpointRow, 5)
-        taken = other.exec_driver_sql("SELECT nextval(pg_get_serial_sequence('endpoints', 'id'))").scalar()
-        second = bulk.reserve_ids(s, EndpointRow, 5)
-    assert first == [1, 2, 3, 4, 5] and taken == 6 and second == [7, 8, 9, 10, 11]
+    with database.session() as s:
+        assert bulk.sequence_position(s, EndpointRow) == 0  # never called: its start less one
+        s.execute(text("SELECT nextval(pg_get_serial_sequence('endpoints', 'id'))"))
+        assert bulk.sequence_position(s, EndpointRow) == 1
+        assert bulk.reserve_ids(s, EndpointRow, 3) is None  # PostgreSQL: not by reservation
+        s.execute(text("ALTER SEQUENCE endpoints_id_seq CACHE 20"))  # a session may then hold values unseen
+        assert bulk.sequence_position(s, EndpointRow) is None
 
 
 def test_reserved_ids_on_sqlite_only_inside_a_transaction(db):

@@ -9,9 +9,10 @@ through that model path, as imported files do, so reloading the sample still ups
 counts) exactly as before. tests/test_sample_rows.py compares the two paths.
 
 Into an empty endpoints table (none_stored, read once before the stream) no chunk is looked up at
-all: the stream's codes are distinct. New endpoints get ids taken first (secops.store.bulk.reserve_ids:
-the ones the database would give), so their evidence rows are built without reading ids back, and
-both are written as values (insert_values), built while they are sent.
+all: the stream's codes are distinct. The ids new endpoints get are known without reading them back
+(secops.store.bulk: on SQLite reserve_ids takes the ones SQLite would give; on PostgreSQL
+sequence_position, read around the COPY, shows the sequence gave them in order), so their evidence
+rows are built at once; both are written as values (insert_values), built while they are sent.
 
 Imported files never come here: they are validated row by row and written by the model path.
 """
@@ -30,7 +31,7 @@ import secops.inventory.upsert as upsert
 from secops.inventory.importer import write_models
 from secops.inventory.sample import EndpointDraw, endpoint_model
 from secops.inventory.upsert import Tally, agency_ids, upsert_endpoints
-from secops.store.bulk import in_keys, insert_values, reserve_ids
+from secops.store.bulk import in_keys, insert_values, reserve_ids, sequence_position
 from secops.store.tables import EndpointRow, EvidenceRow
 
 ENDPOINT_COLUMNS = ("code", "hostname", "ips", "mac", "os_family", "role", "agency_id")
@@ -73,10 +74,15 @@ def write_endpoints(session: Session, draws: Sequence[EndpointDraw], *, fresh: b
         ids = dict(zip(codes, reserved, strict=True))
     else:
         before = session.scalar(select(EndpointRow.id).order_by(EndpointRow.id.desc()).limit(1)) or 0
+        position = sequence_position(session, EndpointRow)
         insert_values(session, EndpointRow, ENDPOINT_COLUMNS,
                       ((code, hostname, ips, mac, os_family, role, agency[owner])
                        for code, hostname, ips, mac, os_family, role, owner, _ in draws), batch=upsert.BATCH)
-        ids = _new_ids(session, codes, before)
+        after = sequence_position(session, EndpointRow) if position is not None else None
+        if position is not None and after == position + len(draws):  # the sequence gave them all, in order
+            ids = dict(zip(codes, range(position + 1, after + 1), strict=True))
+        else:
+            ids = _new_ids(session, codes, before)
     # The rows upsert.add_inventory_evidence writes for new endpoints (each has one observation).
     insert_values(session, EvidenceRow, EVIDENCE_COLUMNS,
                   ((ids[draw[0]], evidence[0], evidence[1], "sample", evidence[2], evidence[3], None)

@@ -13,8 +13,9 @@ connection, in its open transaction: a failure later in the unit of work rolls t
 
 `insert_values(session, table, names, rows)` writes rows given as values of the named columns (no
 dicts built), read from a generator while they are sent; on PostgreSQL in binary COPY where every
-column's type allows (PG_BINARY), for the loader's own typed rows. `reserve_ids(session, table, n)`
-takes n new ids first, so that rows referring to new rows need no reading back.
+column's type allows (PG_BINARY), for the loader's own typed rows. `reserve_ids` (SQLite) and
+`sequence_position` (PostgreSQL) tell the ids new rows get, so that rows referring to them need no
+reading back.
 
 `in_keys(column, keys)` is the WHERE clause "column is one of keys": `= ANY(:array)` (one bound
 array) on PostgreSQL, `IN (...)` elsewhere.
@@ -390,37 +391,54 @@ def bulk_load(session: Session) -> Iterator[None]:
 
 
 def reserve_ids(bind: Session | Connection, table: Any, count: int) -> list[int] | None:
-    """count new primary-key values of table, in increasing order, taken now, so that rows can be
-    written with their ids and need no reading back; None where that is not known to be safe.
+    """SQLite: count new primary-key values of table, in increasing order, taken now, so that rows
+    can be written with their ids and need no reading back; None where that is not known to be
+    safe, and on other databases (PostgreSQL: sequence_position around the insert instead).
 
-    PostgreSQL: nextval of the column's own sequence, count times in one query (the values COPY
-    would take, in the same order, unless another session takes some in between: then others,
-    equally unique). SQLite: the values after the largest id, which SQLite itself gives new rows of
-    an INTEGER PRIMARY KEY table without AUTOINCREMENT; read inside the open transaction, which can
+    The values after the largest id are the ones SQLite itself gives new rows of an INTEGER
+    PRIMARY KEY table without AUTOINCREMENT. They are read inside the open transaction, which can
     only write afterwards if no other connection committed since it read (SQLite's locking; in WAL
-    mode SQLITE_BUSY_SNAPSHOT), so the ids are still free when the rows go in. Either way an id that
-    were taken would fail the insert on the primary key, never overwrite a row."""
+    mode SQLITE_BUSY_SNAPSHOT), so the ids are still free when the rows go in; an id that were
+    taken would fail the insert on the primary key, never overwrite a row."""
+    conn = _connection(bind)
+    core = _table(table)
+    if count <= 0:
+        return []
+    if conn.dialect.name != "sqlite" or len(core.primary_key.columns) != 1 or core.kwargs.get("sqlite_autoincrement"):
+        return None
+    raw = conn.connection.driver_connection
+    if raw is None or not raw.in_transaction:
+        return None
+    target = conn.dialect.identifier_preparer.format_table(core)
+    largest = conn.exec_driver_sql(f"SELECT max(rowid) FROM {target}").scalar() or 0
+    return list(range(largest + 1, largest + 1 + count))
+
+
+def sequence_position(bind: Session | Connection, table: Any) -> int | None:
+    """PostgreSQL: the last value the sequence of table's primary key has given (its start less
+    one before the first), when that sequence hands out one value at a time (increment 1, cache 1)
+    and may be read; else None, and on other databases.
+
+    Read before and after a COPY that leaves the ids to the sequence: when the two differ by
+    exactly the number of rows, no other session took a value in between, and the rows got the
+    values between, in order (COPY evaluates each row's default as it reads the row). Cheaper
+    than taking the ids first (nextval n times is work the client waits for, while COPY's own
+    nextval runs as the rows stream) and than looking them up afterwards."""
     conn = _connection(bind)
     core = _table(table)
     key = list(core.primary_key.columns)
-    if count <= 0 or len(key) != 1:
-        return [] if count <= 0 else None
-    target = conn.dialect.identifier_preparer.format_table(core)
-    if conn.dialect.name == "postgresql":
-        sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%(table)s, %(column)s)",
-                                        {"table": target, "column": key[0].name}).scalar()
-        if sequence is None:
-            return None
-        return list(conn.exec_driver_sql(
-            "SELECT nextval(%(sequence)s) AS id FROM generate_series(1, %(count)s) ORDER BY id",
-            {"sequence": sequence, "count": count}).scalars().all())
-    if conn.dialect.name == "sqlite" and not core.kwargs.get("sqlite_autoincrement"):
-        raw = conn.connection.driver_connection
-        if raw is None or not raw.in_transaction:
-            return None
-        largest = conn.exec_driver_sql(f"SELECT max(rowid) FROM {target}").scalar() or 0
-        return list(range(largest + 1, largest + 1 + count))
-    return None
+    if conn.dialect.name != "postgresql" or len(key) != 1:
+        return None
+    found = conn.exec_driver_sql(
+        "SELECT c.oid::regclass::text, s.seqstart FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid "
+        "WHERE s.seqrelid = to_regclass(pg_get_serial_sequence(%(table)s, %(column)s)) "
+        "AND s.seqincrement = 1 AND s.seqcache = 1 AND has_sequence_privilege(c.oid, 'SELECT')",
+        {"table": conn.dialect.identifier_preparer.format_table(core), "column": key[0].name}).first()
+    if found is None:
+        return None
+    sequence, start = found  # the sequence's name as PostgreSQL quotes it (regclass output)
+    last, called = conn.exec_driver_sql(f"SELECT last_value, is_called FROM {sequence}").one()
+    return int(last) if called else int(start) - 1
 
 
 def in_keys(bind: Session | Connection, column: Any, keys: Sequence[Any]) -> ColumnElement[bool]:

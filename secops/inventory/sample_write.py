@@ -63,21 +63,21 @@ def write_endpoints(session: Session, draws: Sequence[EndpointDraw], *, fresh: b
     if not fresh and _any_stored(session, codes):
         return upsert_endpoints(session, [endpoint_model(draw) for draw in draws])
     agency = agency_ids(session)
-    reserved = reserve_ids(session, EndpointRow, len(draws))
     # The rows upsert._upsert writes for new endpoints (same columns, same order of rows), as
     # values rather than dicts, built while they are written.
+    rows = ((code, hostname, ips, mac, os_family, role, agency[owner])
+            for code, hostname, ips, mac, os_family, role, owner, _ in draws)
+    reserved = reserve_ids(session, EndpointRow, len(draws))
     if reserved is not None:  # the ids the database would give, taken first: nothing to read back
         insert_values(session, EndpointRow, ("id",) + ENDPOINT_COLUMNS,
-                      ((id_, code, hostname, ips, mac, os_family, role, agency[owner])
-                       for id_, (code, hostname, ips, mac, os_family, role, owner, _)
-                       in zip(reserved, draws, strict=True)))
+                      ((id_, *row) for id_, row in zip(reserved, rows, strict=True)))
         ids = dict(zip(codes, reserved, strict=True))
     else:
-        before = session.scalar(select(EndpointRow.id).order_by(EndpointRow.id.desc()).limit(1)) or 0
         position = sequence_position(session, EndpointRow)
-        insert_values(session, EndpointRow, ENDPOINT_COLUMNS,
-                      ((code, hostname, ips, mac, os_family, role, agency[owner])
-                       for code, hostname, ips, mac, os_family, role, owner, _ in draws), batch=upsert.BATCH)
+        # Only the SQLite range read of _new_ids needs the largest id before; PostgreSQL looks codes up.
+        before = 0 if position is not None else \
+            session.scalar(select(EndpointRow.id).order_by(EndpointRow.id.desc()).limit(1)) or 0
+        insert_values(session, EndpointRow, ENDPOINT_COLUMNS, rows, batch=upsert.BATCH)
         after = sequence_position(session, EndpointRow) if position is not None else None
         if position is not None and after == position + len(draws):  # the sequence gave them all, in order
             ids = dict(zip(codes, range(position + 1, after + 1), strict=True))

@@ -7,10 +7,12 @@ facts from both sources."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
@@ -24,10 +26,10 @@ from secops.grade.cli import run_grade
 from secops.inventory.load_sample import load_sample
 from secops.report.data import FixItem
 from secops.report.export import EndpointTexts, _csv_line, _fix_row, _json_item, fix_csv_row, fix_json_item
-from secops.report.fixlist import EndpointFixRows, _processor
+from secops.report.fixlist import EndpointFixRows
 from secops.report.publish import publish
 from secops.runs import start_run
-from secops.store.tables import EndpointRow, EvidenceRow
+from secops.store.tables import EndpointRow
 from tests.pg_server import PostgresServer
 from tests.report_reference import reference_dashboard, reference_publish
 
@@ -207,11 +209,16 @@ def _hand_made(items: list[str]) -> str:
     return "[" + ", ".join('"' + x + '"' for x in items if '"' not in x and "\\" not in x) + "]"
 
 
+def _ips_text(draw):  # type: ignore[no-untyped-def]
+    """ips as JSON text, as SQLite stores it and PostgreSQL's json column casts it to text."""
+    ips = draw(ip_lists)
+    return draw(mostly(st.just(json.dumps), st.sampled_from([lambda v: json.dumps(v, ensure_ascii=False),
+                lambda v: json.dumps(v, separators=(",", ":")), lambda v: json.dumps(None), _hand_made]), 6))(ips)
+
+
 @st.composite
 def sqlite_rows(draw):  # type: ignore[no-untyped-def]
-    ips = draw(ip_lists)
-    ips_text = draw(mostly(st.just(json.dumps), st.sampled_from([lambda v: json.dumps(v, ensure_ascii=False),
-                    lambda v: json.dumps(v, separators=(",", ":")), lambda v: json.dumps(None), _hand_made]), 6))(ips)
+    ips_text = _ips_text(draw)
     seen = draw(st.none() | moments)
     seen_text = None if seen is None else draw(st.sampled_from([_stored, str, lambda m: m.isoformat(),
                                                                 lambda m: _stored(m)[:19]]))(seen)
@@ -220,8 +227,8 @@ def sqlite_rows(draw):  # type: ignore[no-untyped-def]
 
 @st.composite
 def pg_rows(draw):  # type: ignore[no-untyped-def]
-    return _endpoint_row(draw, draw(mostly(ip_lists, st.lists(st.integers(), min_size=1, max_size=2) | st.none())),
-                         draw(st.none() | moments))
+    ips = _ips_text(draw) if draw(st.booleans()) else json.dumps(draw(st.lists(st.integers(), max_size=2) | st.none()))
+    return _endpoint_row(draw, ips, draw(st.none() | moments))
 
 
 def _endpoint_row(draw, ips, seen):  # type: ignore[no-untyped-def]
@@ -242,9 +249,7 @@ def _reference_texts(raw, target_id, row):  # type: ignore[no-untyped-def]
 
 
 def _check_endpoint_texts(dialect, rows, target_id, max_age):  # type: ignore[no-untyped-def]
-    raw = EndpointFixRows(rows, _processor(EndpointRow.__table__.c.ips, dialect),
-                          _processor(EvidenceRow.__table__.c.observed_at, dialect), AS_OF, max_age,
-                          dialect.name == "sqlite")
+    raw = EndpointFixRows.of_driver(rows, dialect, AS_OF, max_age)
     texts = EndpointTexts(target_id, raw)
     for row in rows:
         fast = texts.of(row)
@@ -265,19 +270,27 @@ def test_endpoint_texts_equal_the_fields_writers_on_postgresql_values(rows, targ
     _check_endpoint_texts(psycopg_dialect(), rows, target_id, max_age)
 
 
-def test_endpoint_texts_take_the_sample_rows():
+def _ips_not_decoded(value):  # type: ignore[no-untyped-def]
+    raise AssertionError(f"ips decoded: {value!r}")  # not caught by EndpointTexts.of
+
+
+@pytest.mark.parametrize("dialect", [sqlite_dialect(), psycopg_dialect()], ids=["sqlite", "postgresql"])
+def test_endpoint_texts_take_the_sample_rows(dialect):  # type: ignore[no-untyped-def]
     """The fast path is the one taken on ordinary rows (not a fallback every time), also on ips
-    whose items hold the separator."""
-    raw = EndpointFixRows([], _processor(EndpointRow.__table__.c.ips, sqlite_dialect()),
-                          _processor(EvidenceRow.__table__.c.observed_at, sqlite_dialect()), AS_OF, 7, True)
-    texts = EndpointTexts("T2", raw)
-    for row in [("EP1", "pc-1", '["127.0.0.1", "::1"]', "unknown", "protected", "ESET", "sample",
-                 _stored(AS_OF_NAIVE - dt.timedelta(days=9)), None, "X1", "Xã, Phong"),
-                ("EP2", "pc-2", "[]", "unprotected", "unprotected", None, "sample", _stored(AS_OF_NAIVE), "off", "X1",
-                 "Xã, Phong"),
-                ("EP3", "pc-3", '["127.0.0.3"]', "unknown", None, None, None, None, None, "X2", "=Xã"),
-                ("EP4", "pc-4", '[", ", "a", "", "\\u00e9", "\u00e9"]', "unknown", None, None, None, None, None, "X2",
-                 "=Xã"),
-                ("EP5", "pc-5", '[", "]', "unknown", None, None, None, None, None, "X2", "=Xã")]:
-        fast = texts.of(row)
-        assert fast is not None and fast == _reference_texts(raw, "T2", row)
+    whose items hold the separator: ips are written from their JSON text, never decoded (on
+    PostgreSQL too, where the query casts them to text: issue 12)."""
+    raw = EndpointFixRows.of_driver([], dialect, AS_OF, 7)
+    plain = EndpointTexts("T2", dataclasses.replace(raw, ips=_ips_not_decoded))
+    escaped = EndpointTexts("T2", raw)  # an escape in an item: decoded, still the fast path
+    seen = _stored if dialect.name == "sqlite" else (lambda naive: naive)  # psycopg: naive UTC datetimes
+    rows = [("EP1", "pc-1", '["127.0.0.1", "::1"]', "unknown", "protected", "ESET", "sample",
+             seen(AS_OF_NAIVE - dt.timedelta(days=9)), None, "X1", "Xã, Phong", plain),
+            ("EP2", "pc-2", "[]", "unprotected", "unprotected", None, "sample", seen(AS_OF_NAIVE), "off", "X1",
+             "Xã, Phong", plain),
+            ("EP3", "pc-3", '["127.0.0.3"]', "unknown", None, None, None, None, None, "X2", "=Xã", plain),
+            ("EP4", "pc-4", '[", ", "a", "", "\\u00e9", "\u00e9"]', "unknown", None, None, None, None, None, "X2",
+             "=Xã", escaped),
+            ("EP5", "pc-5", '[", "]', "unknown", None, None, None, None, None, "X2", "=Xã", plain)]
+    for *row, texts in rows:
+        fast = texts.of(tuple(row))
+        assert fast is not None and fast == _reference_texts(raw, "T2", tuple(row))

@@ -217,7 +217,7 @@ class EndpointTexts:
     one through fix_json_item and fix_csv_row."""
 
     def __init__(self, target_id: str, raw: EndpointFixRows) -> None:
-        self.raw, self.as_of, self.text_values = raw, raw.as_of, raw.sqlite
+        self.raw, self.as_of, self.text_values, self.ips_text = raw, raw.as_of, raw.sqlite, raw.ips_text
         self.head = ('\n    {\n      "target_id": ' + _quote(target_id) + ',\n      "entity": "endpoints",\n'
                      '      "agency_code": ')
         self.csv_head = _csv_cell(target_id) + ",endpoints,"
@@ -240,7 +240,7 @@ class EndpointTexts:
         quote = _quote
         try:
             agency_json, agency_csv = self._agency(agency_code, agency_name)
-            if self.text_values and type(ips) is str and _PLAIN_LIST.match(ips):
+            if self.ips_text and type(ips) is str and _PLAIN_LIST.match(ips):
                 ips_csv = ips
                 ips_json = "[]" if ips == "[]" else "[\n          " + ",\n          ".join(_ITEM.findall(ips)) \
                     + "\n        ]"

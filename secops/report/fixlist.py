@@ -12,11 +12,12 @@ per endpoint, for `secops report`'s one pass writing fix.csv and dashboard.json 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, case, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, Select, String, Text, case, cast, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
@@ -110,7 +111,7 @@ def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_
         for row in raw.rows:
             yield raw.fields(row)
         return
-    records = record_source(entity, as_of, max_age, seek=True)
+    records = record_source(entity, as_of, max_age, seek=True, distinct_on=_distinct_on(session))
     columns = [records.c[name] for name in FIELD_COLUMNS.get(entity, ("code",))]
     stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
     rows = session.connection().execute(stmt.execution_options(yield_per=PAGE))
@@ -123,10 +124,15 @@ def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_
             yield agency_code, agency_name, code, code, status, "", {}
 
 
+def _distinct_on(session: Session) -> bool:
+    """The newest evidence by DISTINCT ON where the database has it (grade/sources.join_newest)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 # Fetched as the driver gives them (type_coerce to String: no SQLAlchemy result processing, which
 # costs more per row than the rest of the query's Python): SQLite gives JSON text and date strings,
-# PostgreSQL's driver a list and a datetime. EndpointFixRows.ips/.seen are the columns' own
-# processors, applied once per row where they are needed.
+# PostgreSQL's driver a datetime and, cast in the query, the JSON text of ips. EndpointFixRows.ips
+# and .seen turn them into values, once per row where they are needed.
 RAW_COLUMNS = ("ips", "observed_at")
 
 
@@ -137,6 +143,11 @@ def _processor(column: Any, dialect: Any) -> Callable[[Any], Any]:
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _json_text(value: Any) -> Any:
+    """ips cast to text on PostgreSQL, back to a list where the row is not taken as text."""
+    return None if value is None else json.loads(value)
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,15 @@ class EndpointFixRows:
     as_of: dt.datetime
     max_age: int | None
     sqlite: bool = False  # values come as SQLite's driver gives them (text for JSON and dates)
+    ips_text: bool = False  # ips come as JSON text (SQLite; PostgreSQL, cast in the query)
+
+    @classmethod
+    def of_driver(cls, rows: Iterable[tuple[Any, ...]], dialect: Any, as_of: dt.datetime,
+                  max_age: int | None) -> EndpointFixRows:
+        """Rows of endpoint_fix_rows' query on this dialect, with the processors its values need."""
+        ips = _json_text if dialect.name == "postgresql" else _processor(EndpointRow.__table__.c.ips, dialect)
+        return cls(rows, ips, _processor(EvidenceRow.__table__.c.observed_at, dialect), as_of, max_age,
+                   dialect.name == "sqlite", dialect.name in ("sqlite", "postgresql"))
 
     def fields(self, row: tuple[Any, ...]) -> FixFields:
         """The fix item's fields of one row: what target_fix_fields yielded before the raw rows
@@ -167,15 +187,20 @@ class EndpointFixRows:
 def endpoint_fix_rows(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
                       agency_ids: Collection[int] | None = None) -> EndpointFixRows:
     """An endpoint target's records to fix, one ordered query (the newest evidence by index seek)."""
-    records = record_source("endpoints", as_of, max_age, seek=True)
-    columns = [type_coerce(records.c[name], String) if name in RAW_COLUMNS else records.c[name]
-               for name in FIELD_COLUMNS["endpoints"]]
-    stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
+    records = record_source("endpoints", as_of, max_age, seek=True, distinct_on=_distinct_on(session))
     dialect = session.get_bind().dialect
-    endpoints, evidence = EndpointRow.__table__, EvidenceRow.__table__
-    return EndpointFixRows(session.connection().execute(stmt.execution_options(yield_per=PAGE)),
-                           _processor(endpoints.c.ips, dialect), _processor(evidence.c.observed_at, dialect),
-                           as_of, max_age, dialect.name == "sqlite")
+    columns = [_raw(records.c[name], name, dialect.name) for name in FIELD_COLUMNS["endpoints"]]
+    stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
+    return EndpointFixRows.of_driver(session.connection().execute(stmt.execution_options(yield_per=PAGE)),
+                                     dialect, as_of, max_age)
+
+
+def _raw(column: Any, name: str, dialect: str) -> Any:
+    if name == "ips" and dialect == "postgresql":
+        # psycopg would decode every row's JSON (a second of a 1M report) for export to write it
+        # again: the json column's own text takes the same fast path as SQLite's.
+        return cast(column, Text)
+    return type_coerce(column, String) if name in RAW_COLUMNS else column
 
 
 def fix_count(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,

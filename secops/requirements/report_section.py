@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from secops.config import Settings
 from secops.errors import SecopsError
+from secops.grade.sources import join_newest
 from secops.report.data import Dashboard
 from secops.requirements.catalogue import in_force
 from secops.requirements.checklist import Entry, Prefetched, checklist
@@ -56,14 +57,6 @@ def _direct_unit(parents: dict[int, int | None], scope_id: int, agency_id: int) 
     return None
 
 
-def _newest_id(table: Any, endpoints: Any, as_of: dt.datetime) -> Any:
-    """The id of an endpoint's newest row of `table` at or before as_of (ties: the highest id),
-    one index seek per endpoint ((endpoint_id, observed_at) indexes)."""
-    row = table.__table__.alias()
-    return (select(row.c.id).where(row.c.endpoint_id == endpoints.c.id, row.c.observed_at <= as_of)
-            .order_by(row.c.observed_at.desc(), row.c.id.desc()).limit(1).correlate(endpoints).scalar_subquery())
-
-
 def management_counts(session: Session, as_of: dt.datetime) -> list[tuple[int, int, int, int, int, int, int]]:
     """Per agency: endpoints, endpoints with a management fact, and how many are known centrally
     managed / managed, known reporting nationally / reporting, from each endpoint's newest fact up
@@ -73,8 +66,8 @@ def management_counts(session: Session, as_of: dt.datetime) -> list[tuple[int, i
     import is merged, from the same columns on protection_evidence: the newer observation wins
     (protection_management on equal times)."""
     endpoints = EndpointRow.__table__
-    pm = ProtectionManagementRow.__table__.alias("pm")
-    joined = endpoints.outerjoin(pm, pm.c.id == _newest_id(ProtectionManagementRow, endpoints, as_of))
+    distinct_on = session.get_bind().dialect.name == "postgresql"
+    joined, pm = join_newest(endpoints, ProtectionManagementRow.__table__, as_of, "pm", distinct_on=distinct_on)
     managed: Any = pm.c.centrally_managed
     national: Any = pm.c.reports_national
     has_fact: Any = pm.c.id.is_not(None)

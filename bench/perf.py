@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -56,37 +57,59 @@ def _stored(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+def _n(condition: str) -> str:
+    # SUM over a condition, written so SQLite and PostgreSQL (no SUM of booleans) both run it.
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
 PLAIN_SQL = {
-    "systems": """SELECT agency_id, COUNT(*), SUM(state = 'plan_deployed' AND level IS NOT NULL)
+    "systems": f"""SELECT agency_id, COUNT(*), {_n("state = 'plan_deployed' AND level IS NOT NULL")}
                   FROM information_systems GROUP BY agency_id""",
-    "endpoints": """WITH ranked AS (
+    "endpoints": f"""WITH ranked AS (
                       SELECT endpoint_id, status, observed_at, ROW_NUMBER() OVER (
                         PARTITION BY endpoint_id ORDER BY observed_at DESC, id DESC) AS rn
                       FROM protection_evidence WHERE observed_at <= :as_of)
                     SELECT e.agency_id, COUNT(*),
-                           SUM(r.status = 'protected' AND r.observed_at >= :cutoff),
-                           SUM(r.endpoint_id IS NULL OR r.observed_at < :cutoff OR r.status = 'unknown')
+                           {_n("r.status = 'protected' AND r.observed_at >= :cutoff")},
+                           {_n("r.endpoint_id IS NULL OR r.observed_at < :cutoff OR r.status = 'unknown'")}
                     FROM endpoints e LEFT JOIN ranked r ON r.endpoint_id = e.id AND r.rn = 1
                     GROUP BY e.agency_id""",
-    "staff": """SELECT agency_id, SUM(is_head), SUM(is_head AND awareness_date <= :day), COUNT(*),
-                       SUM(informed_date <= :day), SUM(training_date <= :day)
+    "staff": f"""SELECT agency_id, {_n("is_head")}, {_n("is_head AND awareness_date <= :day")}, COUNT(*),
+                       {_n("informed_date <= :day")}, {_n("training_date <= :day")}
                 FROM staff GROUP BY agency_id""",
 }
 
 
-def plain_sql_seconds(db_file: Path, as_of: dt.datetime, max_age_days: int = 7) -> float:
-    """The floor: the same per-agency counts (T1..T5) by hand-written SQL, best of three."""
-    params = {"as_of": _stored(as_of), "cutoff": _stored(as_of - dt.timedelta(days=max_age_days)),
-              "day": as_of.date().isoformat()}
+def plain_sql_seconds(db: Path | str, as_of: dt.datetime, max_age_days: int = 7) -> float:
+    """The floor: the same per-agency counts (T1..T5) by hand-written SQL, best of three, on the
+    SQLite file or the PostgreSQL URL (psycopg, the driver secops uses there)."""
+    pg = isinstance(db, str)
+    cutoff = as_of - dt.timedelta(days=max_age_days)
+    if pg:  # naive UTC datetimes, as secops stores them; %(name)s is psycopg's placeholder
+        naive = {"as_of": as_of.astimezone(dt.UTC).replace(tzinfo=None),
+                 "cutoff": cutoff.astimezone(dt.UTC).replace(tzinfo=None), "day": as_of.date()}
+        params: dict[str, object] = naive
+    else:
+        params = {"as_of": _stored(as_of), "cutoff": _stored(cutoff), "day": as_of.date().isoformat()}
     best = float("inf")
     for _ in range(3):
-        conn = sqlite3.connect(db_file)
+        conn = _connect(db)
         start = time.perf_counter()
         for sql in PLAIN_SQL.values():
+            if pg:
+                sql = re.sub(r":(as_of|cutoff|day)\b", r"%(\1)s", sql)
             conn.execute(sql, params).fetchall()
         best = min(best, time.perf_counter() - start)
         conn.close()
     return best
+
+
+def _connect(db: Path | str):  # type: ignore[no-untyped-def]
+    if isinstance(db, str):
+        import psycopg
+
+        return psycopg.connect(db.replace("postgresql+psycopg://", "postgresql://"))
+    return sqlite3.connect(db)
 
 
 def line(label: str, seconds: float, mib: float, floor: float | None = None) -> None:
@@ -146,13 +169,16 @@ def bench_pg(code: Path, endpoints: int, workdir: Path, load_only: bool = False,
     try:
         url = server.start()
         as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        floor: float | None = None
         for label, args in (("load", ("inventory", "sample", "--endpoints", str(endpoints))),
                             ("grade", ("grade", "--as-of", as_of.isoformat())),
                             ("report", ("report", "--out", str(workdir / f"pg-out-{endpoints}")))):
             if load_only and label != "load":
                 continue
+            if label == "grade":
+                floor = plain_sql_seconds(url, as_of)
             seconds, mib, _ = run_secops(code, url, *args)
-            line(label, seconds, mib)
+            line(label, seconds, mib, floor)
             if label == "load":
                 loaded = seconds
                 if sqlite_load:

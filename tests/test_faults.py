@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -246,23 +247,57 @@ def bigger(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     return db
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM])
+def _signal_while_grading(bigger: Path, db: Path, sig: signal.Signals) -> tuple[subprocess.Popen[str], str]:
+    """Run `secops grade` on a copy of `bigger` and signal it at a moment when it is surely still
+    grading: with the database's write lock held by this test, so that the grade can commit
+    nothing, its run still `running` and none of its grade rows stored. A grade that got past
+    that point before the lock was taken is let finish and the attempt made again (the signal
+    used to be sent on seeing `running` alone: a grade that finished in between was then stopped
+    while exiting, and the test failed with the process killed by SIGINT)."""
+    for _attempt in range(6):
+        db.write_bytes(bigger.read_bytes())
+        for extra in (db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            extra.unlink(missing_ok=True)
+        proc = _spawn(db, "grade")
+        try:
+            if _signalled_while_grading(proc, db, sig):
+                return proc, proc.communicate(timeout=120)[1]
+            proc.communicate(timeout=120)  # it was past grading: let it finish, try again
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    pytest.fail("the grade was never caught while grading in 6 attempts")
+
+
+def _signalled_while_grading(proc: subprocess.Popen[str], db: Path, sig: signal.Signals) -> bool:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seen = statuses(f"sqlite:///{db}", "grade")
+        if seen == ["running"]:
+            break
+        if seen:
+            return False  # already ended: past grading
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    holder = sqlite3.connect(db, timeout=60)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # from here the grade cannot commit anything
+        grading = (holder.execute("SELECT status FROM runs WHERE kind = 'grade'").fetchall() == [("running",)]
+                   and holder.execute("SELECT count(*) FROM grades").fetchone() == (0,))
+        if grading:
+            proc.send_signal(sig)
+    finally:
+        holder.rollback()
+        holder.close()
+    return grading
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_grade_stopped_records_its_run_interrupted_at_once(bigger: Path, tmp_path: Path, sig: signal.Signals) -> None:
     """Before: the run stayed `running` until some later command noticed its process was gone."""
     db = tmp_path / "secops.db"
-    db.write_bytes(bigger.read_bytes())
-    proc = _spawn(db, "grade")
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and statuses(f"sqlite:///{db}", "grade") != ["running"]:
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.01)
-        proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    proc, err = _signal_while_grading(bigger, db, sig)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "the run is recorded as interrupted" in err
     assert statuses(f"sqlite:///{db}", "grade") == ["interrupted"]  # no other command ran in between

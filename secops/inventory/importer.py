@@ -27,7 +27,7 @@ from secops.inventory.validate import validate
 from secops.register.regime import Regime
 from secops.store.bulk import bulk_load
 from secops.store.db import Database
-from secops.store.tables import AgencyRow, SystemRow
+from secops.store.tables import AgencyRow, AssessmentRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
 
 
 class ImportResult(BaseModel):
@@ -59,13 +59,21 @@ def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int
     }
 
 
+# Imports of at least this many rows ANALYZE the tables imports write (PostgreSQL's autovacuum
+# analyses a table only after changes to a tenth of it, and a minute later at the earliest).
+ANALYZE_ROWS = 10_000
+IMPORTED_TABLES = (AgencyRow, SystemRow, EndpointRow, EvidenceRow, StaffRow, AssessmentRow)
+
+
 def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, kind: EntityName | None = None,
                  skip_invalid: bool = False, today: dt.date | None = None,
                  regimes: list[Regime] | None = None, kinds: KindPolicy | None = None) -> ImportResult:
     raw: list[RawRow] = []
     for path in paths:
         raw.extend(read_file(path, kind))
-    with db.session() as session, bulk_load(session):  # one transaction: a failure or crash writes nothing
+    # One transaction: a failure or crash writes nothing. A big import refreshes the planner's
+    # statistics of what it wrote (bulk.analyze_tables; PostgreSQL).
+    with db.session() as session, bulk_load(session, analyze=IMPORTED_TABLES if len(raw) >= ANALYZE_ROWS else ()):
         checked = validate(raw, known_agencies(session), levels, today or dt.date.today(),
                            set(session.scalars(select(SystemRow.code))), regimes,
                            kinds=kinds or load_kinds(bundled("policies")), retired=retired_agencies(session))

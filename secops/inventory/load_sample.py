@@ -35,7 +35,7 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     """Generated and written part by part (endpoints in chunks, bulk inserts): memory stays
     bounded at a million endpoints, and a failure anywhere still writes nothing."""
     tallies: dict[str, Tally] = {name: Tally() for name in ("agencies", "systems", "endpoints", "staff")}
-    with db.session() as session, bulk_load(session), deferred_indexes(session, DEFERRED), \
+    with db.session() as session, bulk_load(session, analyze=DEFERRED), deferred_indexes(session, DEFERRED), \
             deferred_foreign_keys(session, DEFERRED):
         systems: list = []  # type: ignore[type-arg]
         fresh = none_stored(session)  # then no chunk's codes need looking up

@@ -371,15 +371,19 @@ SQLITE_LOAD_CACHE_KIB = 256 * 1024  # page cache of a bulk load on SQLite (defau
 
 
 @contextmanager
-def bulk_load(session: Session) -> Iterator[None]:
+def bulk_load(session: Session, analyze: Sequence[Any] = ()) -> Iterator[None]:
     """Settings for a big load in the session's (one) transaction, put back afterwards.
 
     SQLite: a bigger page cache, so that index pages stay in memory rather than being spilled to
     the WAL and read back while a million rows go in. Durability and all-or-nothing are untouched
-    (journal mode, synchronous, foreign keys stay as they are)."""
+    (journal mode, synchronous, foreign keys stay as they are).
+
+    PostgreSQL: the tables in `analyze` get fresh planner statistics when the block ends without
+    error, still in the transaction (see analyze_tables)."""
     conn = session.connection()
     if conn.dialect.name != "sqlite":
         yield
+        analyze_tables(conn, analyze)
         return
     before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
     conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_LOAD_CACHE_KIB}")
@@ -388,6 +392,24 @@ def bulk_load(session: Session) -> Iterator[None]:
     finally:
         with suppress(DBAPIError):  # never hide the load's own error
             conn.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
+
+
+def analyze_tables(bind: Session | Connection, tables: Sequence[Any]) -> list[str]:
+    """PostgreSQL: ANALYZE the tables (names returned), as its manual asks after a bulk load.
+
+    Until autovacuum gets to it (a minute or more later), the planner knows the size of a freshly
+    loaded table but nothing of its columns. The first report after loading a million endpoints
+    took 8.0-11.0 s without (mean 9.7 s, three loads), 7.7-10.3 s with (mean 8.7 s, five); ANALYZE
+    costs 0.6-0.8 s of the load. Run in the load's transaction, it samples the load's own rows
+    (PostgreSQL counts a row inserted by the current transaction as live) and its statistics
+    commit, or roll back, with them. Other databases: nothing (SQLite's planner keeps the plans
+    secops was measured with)."""
+    conn = _connection(bind)
+    if conn.dialect.name != "postgresql" or not tables:
+        return []
+    names = [conn.dialect.identifier_preparer.format_table(_table(t)) for t in tables]
+    conn.exec_driver_sql("ANALYZE " + ", ".join(names))
+    return names
 
 
 def reserve_ids(bind: Session | Connection, table: Any, count: int) -> list[int] | None:

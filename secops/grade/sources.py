@@ -53,6 +53,11 @@ def newest_id(table: Table, endpoints: Any, as_of: dt.datetime) -> ColumnElement
             .order_by(row.c.observed_at.desc(), row.c.id.desc()).limit(1).correlate(endpoints).scalar_subquery())
 
 
+def has_distinct_on(session: Any) -> bool:
+    """Whether the session's database takes join_newest's DISTINCT ON form (PostgreSQL)."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
 def join_newest(endpoints: Any, table: Any, as_of: dt.datetime, name: str, *, distinct_on: bool) -> tuple[Any, Any]:
     """`endpoints` LEFT JOIN each endpoint's newest row of `table` (endpoint_id, observed_at, id)
     at or before as_of, ties to the highest id; returns (the join, the joined row's columns).

@@ -24,7 +24,7 @@ from secops.grade.compile import compile_filter
 from secops.grade.dated import UNKNOWN_STATE
 from secops.grade.facts import protection_from
 from secops.grade.policy import Target, TargetPolicy
-from secops.grade.sources import record_source
+from secops.grade.sources import has_distinct_on, record_source
 from secops.grade.sql import endpoint_max_age
 from secops.report.data import FixItem
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow
@@ -111,7 +111,7 @@ def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_
         for row in raw.rows:
             yield raw.fields(row)
         return
-    records = record_source(entity, as_of, max_age, seek=True, distinct_on=_distinct_on(session))
+    records = record_source(entity, as_of, max_age, seek=True, distinct_on=has_distinct_on(session))
     columns = [records.c[name] for name in FIELD_COLUMNS.get(entity, ("code",))]
     stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
     rows = session.connection().execute(stmt.execution_options(yield_per=PAGE))
@@ -122,11 +122,6 @@ def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_
         status = "missing " + ", ".join(sorted(target.numerator))
         for code, agency_code, agency_name in rows:
             yield agency_code, agency_name, code, code, status, "", {}
-
-
-def _distinct_on(session: Session) -> bool:
-    """The newest evidence by DISTINCT ON where the database has it (grade/sources.join_newest)."""
-    return session.get_bind().dialect.name == "postgresql"
 
 
 # Fetched as the driver gives them (type_coerce to String: no SQLAlchemy result processing, which
@@ -187,7 +182,7 @@ class EndpointFixRows:
 def endpoint_fix_rows(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
                       agency_ids: Collection[int] | None = None) -> EndpointFixRows:
     """An endpoint target's records to fix, one ordered query (the newest evidence by index seek)."""
-    records = record_source("endpoints", as_of, max_age, seek=True, distinct_on=_distinct_on(session))
+    records = record_source("endpoints", as_of, max_age, seek=True, distinct_on=has_distinct_on(session))
     dialect = session.get_bind().dialect
     columns = [_raw(records.c[name], name, dialect.name) for name in FIELD_COLUMNS["endpoints"]]
     stmt = _fix_select(session, target, records, columns, as_of, agency_ids)

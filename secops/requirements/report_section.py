@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from secops.config import Settings
 from secops.errors import SecopsError
-from secops.grade.sources import join_newest
+from secops.grade.sources import has_distinct_on, join_newest
 from secops.report.data import Dashboard
 from secops.requirements.catalogue import in_force
 from secops.requirements.checklist import Entry, Prefetched, checklist
@@ -66,8 +66,8 @@ def management_counts(session: Session, as_of: dt.datetime) -> list[tuple[int, i
     import is merged, from the same columns on protection_evidence: the newer observation wins
     (protection_management on equal times)."""
     endpoints = EndpointRow.__table__
-    distinct_on = session.get_bind().dialect.name == "postgresql"
-    joined, pm = join_newest(endpoints, ProtectionManagementRow.__table__, as_of, "pm", distinct_on=distinct_on)
+    joined, pm = join_newest(endpoints, ProtectionManagementRow.__table__, as_of, "pm",
+                             distinct_on=has_distinct_on(session))
     managed: Any = pm.c.centrally_managed
     national: Any = pm.c.reports_national
     has_fact: Any = pm.c.id.is_not(None)

@@ -12,6 +12,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -69,12 +71,12 @@ def _hold_signal(signum: int, _frame: FrameType | None) -> None:
     _pending.append(signum)
 
 
-def release(raise_pending: bool = True) -> None:
+def release(raise_pending: bool = True) -> int | None:
     """End `hold()`: restore the handlers, then raise a stop that came meanwhile (unless told not
-    to, when the command is failing anyway). No-op when nothing is held."""
+    to, when the command is failing anyway: then it is returned). No-op when nothing is held."""
     global _held
     if _held is None or threading.current_thread() is not threading.main_thread():
-        return
+        return None
     previous, _held = _held, None
     for sig, handler in previous.items():
         if handler is not signal.SIG_IGN:
@@ -82,9 +84,35 @@ def release(raise_pending: bool = True) -> None:
     pending = _pending[:1]
     _pending.clear()
     if pending and raise_pending:
-        if pending[0] == signal.SIGINT:
-            raise KeyboardInterrupt
-        _raise_interrupt(pending[0], None)
+        raise stop_for(pending[0])
+    return pending[0] if pending else None
+
+
+def stop_for(signum: int) -> KeyboardInterrupt:
+    """The exception a stop signal raises once it is acted on (as its handler would have)."""
+    if signum == signal.SIGINT:
+        return KeyboardInterrupt()
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # as _raise_interrupt: no second signal cuts cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    return Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def deferred() -> Iterator[list[int]]:
+    """Hold stops for a block that must not be cut in the middle (a run's row being committed);
+    the list yielded gets the stop asked for meanwhile, for the caller to act on. Inside an outer
+    hold(), or off the main thread, it does nothing: the outer holder raises the stop."""
+    stops: list[int] = []
+    if _held is not None or threading.current_thread() is not threading.main_thread():
+        yield stops
+        return
+    hold()
+    try:
+        yield stops
+    finally:
+        pending = release(raise_pending=False)
+        if pending is not None:
+            stops.append(pending)
 
 
 def reason(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ import os
 import socket
 from typing import Any
 
+from secops import interrupts
 from secops.models import RunStatus
 from secops.store.base import utcnow
 from secops.store.db import Database
@@ -57,13 +58,23 @@ def process_identity() -> dict[str, Any]:
 
 def start_run(db: Database, kind: str, *, trigger: str = "manual", job_name: str | None = None,
               agency_code: str | None = None, as_of: dt.datetime | None = None) -> int:
-    with db.session() as session:
+    """Record a new run `running`; returns its id.
+
+    A stop (Ctrl-C, SIGTERM, SIGHUP) while the row is being committed is held until it is, then
+    recorded on the run and raised: before, it could come out of the commit with the run stored
+    `running` and its id lost to the caller, until a later command noticed the process was gone."""
+    with interrupts.deferred() as stops, db.session() as session:
         run = RunRow(kind=kind, trigger=trigger, job_name=job_name, agency_code=agency_code,
                      as_of=as_of or utcnow(), status=RunStatus.running.value, pid=os.getpid(),
                      summary=process_identity(), errors=[])
         session.add(run)
         session.flush()
-        return run.id
+        run_id = run.id
+    if stops:
+        stop = interrupts.stop_for(stops[0])
+        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(stop)])
+        raise stop
+    return run_id
 
 
 def finish_run(db: Database, run_id: int, status: RunStatus, *, summary: dict[str, Any] | None = None,

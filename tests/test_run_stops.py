@@ -1,0 +1,91 @@
+"""A stop (Ctrl-C, SIGTERM) that arrives while a run's row is being committed: the run is
+recorded as interrupted and the stop raised (runs.start_run with interrupts.deferred). Before,
+the stop came out of the commit with the run stored `running` and its id lost to the caller, so
+`secops grade` said "the run is recorded as interrupted" while it stayed `running`.
+
+Real signals to this process, sent from SQLAlchemy's after_commit event: the moment the row is
+committed and the commit is not yet finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from secops import interrupts
+from secops.models import RunStatus
+from secops.runs import finish_run, start_run
+from secops.store.db import Database
+from secops.store.tables import RunRow
+
+
+@pytest.fixture
+def handlers() -> Iterator[None]:
+    """interrupts.install()'s handlers for the test (what every secops command runs with), put back after."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupts.install()
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _signal_once_after_commit(sig: signal.Signals) -> Any:
+    sent: list[bool] = []
+
+    def send(_session: Session) -> None:
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), sig)
+
+    return send
+
+
+def _runs(db: Database) -> list[tuple[str, list[Any]]]:
+    with db.session() as session:
+        return [(r.status, r.errors) for r in session.scalars(select(RunRow).order_by(RunRow.id))]
+
+
+@pytest.mark.parametrize("sig, exc_type, name", [(signal.SIGINT, KeyboardInterrupt, "SIGINT (Ctrl-C)"),
+                                                  (signal.SIGTERM, interrupts.Interrupted, "SIGTERM")])
+def test_a_stop_while_the_run_is_committed_is_recorded(db: Database, handlers: None, sig: signal.Signals,
+                                                       exc_type: type[BaseException], name: str) -> None:
+    send = _signal_once_after_commit(sig)
+    event.listen(Session, "after_commit", send)
+    try:
+        with pytest.raises(exc_type):
+            start_run(db, "grade")
+    finally:
+        event.remove(Session, "after_commit", send)
+    assert _runs(db) == [("interrupted", [f"interrupted by {name}"])]
+
+
+def test_no_stop_no_change(db: Database, handlers: None) -> None:
+    run_id = start_run(db, "grade")
+    assert _runs(db) == [("running", [])]
+    finish_run(db, run_id, RunStatus.ok)
+    assert _runs(db)[0][0] == "ok"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back
+
+
+def test_inside_an_outer_hold_the_stop_waits_for_it(db: Database, handlers: None) -> None:
+    """discover holds stops from nmap's early start until its scan loop (interrupts.hold): the run's
+    commit inside that hold leaves the stop to the outer holder."""
+    send = _signal_once_after_commit(signal.SIGINT)
+    interrupts.hold()
+    event.listen(Session, "after_commit", send)
+    try:
+        run_id = start_run(db, "discover")
+    finally:
+        event.remove(Session, "after_commit", send)
+    assert _runs(db) == [("running", [])]
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.release()
+    finish_run(db, run_id, RunStatus.ok)

@@ -11,6 +11,8 @@ import os
 import socket
 from typing import Any
 
+from sqlalchemy import select
+
 from secops import interrupts
 from secops.models import RunStatus
 from secops.store.base import utcnow
@@ -72,13 +74,33 @@ def start_run(db: Database, kind: str, *, trigger: str = "manual", job_name: str
         run_id = run.id
     if stops:
         stop = interrupts.stop_for(stops[0])
-        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(stop)])
+        _finish(db, run_id, RunStatus.interrupted, None, [interrupts.reason(stop)], None)
         raise stop
     return run_id
 
 
+def recorded_status(db: Database, kind: str) -> tuple[int, str] | None:
+    """(id, status) of this process's newest run of `kind`: what a stopped command reports, read
+    from the store rather than assumed (a stop can come after the run was recorded `ok`)."""
+    with db.session() as session:
+        row = session.execute(select(RunRow.id, RunRow.status)
+                              .where(RunRow.kind == kind, RunRow.pid == os.getpid())
+                              .order_by(RunRow.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row else None
+
+
 def finish_run(db: Database, run_id: int, status: RunStatus, *, summary: dict[str, Any] | None = None,
                errors: list[Any] | None = None, report_dir: str | None = None) -> None:
+    """Record the run's end. A stop while this is committed waits for the commit, then is raised:
+    the run keeps the status it was given (before, a stop just before the commit left it `running`)."""
+    with interrupts.deferred() as stops:
+        _finish(db, run_id, status, summary, errors, report_dir)
+    if stops:
+        raise interrupts.stop_for(stops[0])
+
+
+def _finish(db: Database, run_id: int, status: RunStatus, summary: dict[str, Any] | None, errors: list[Any] | None,
+            report_dir: str | None) -> None:
     with db.session() as session:
         run = session.get(RunRow, run_id)
         if run is None:

@@ -299,7 +299,7 @@ def test_grade_stopped_records_its_run_interrupted_at_once(bigger: Path, tmp_pat
     db = tmp_path / "secops.db"
     proc, err = _signal_while_grading(bigger, db, sig)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "the run is recorded as interrupted" in err
+    assert "Traceback" not in err and "is recorded as interrupted" in err, err
     assert statuses(f"sqlite:///{db}", "grade") == ["interrupted"]  # no other command ran in between
     sqlite_ok(db)
     database = Database(f"sqlite:///{db}", migrate=False)

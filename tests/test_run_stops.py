@@ -89,3 +89,49 @@ def test_inside_an_outer_hold_the_stop_waits_for_it(db: Database, handlers: None
     with pytest.raises(KeyboardInterrupt):
         interrupts.release()
     finish_run(db, run_id, RunStatus.ok)
+
+
+def _signal_before_the_end_is_committed(sig: signal.Signals, status: str) -> Any:
+    """A stop arriving while the run's end (`status`) is being committed, before the commit."""
+    sent: list[bool] = []
+
+    def send(session: Session) -> None:
+        ending = any(isinstance(o, RunRow) and o.status == status for o in session.dirty)
+        if ending and not sent:
+            sent.append(True)
+            os.kill(os.getpid(), sig)
+
+    return send
+
+
+def test_a_stop_while_the_end_is_committed_keeps_the_status(db: Database, handlers: None) -> None:
+    run_id = start_run(db, "grade")
+    send = _signal_before_the_end_is_committed(signal.SIGTERM, "ok")
+    event.listen(Session, "before_commit", send)
+    try:
+        with pytest.raises(interrupts.Interrupted):
+            finish_run(db, run_id, RunStatus.ok)
+    finally:
+        event.remove(Session, "before_commit", send)
+    assert _runs(db) == [("ok", [])]  # before: the commit was cut, the run stayed `running`
+
+
+def test_grade_stopped_after_grading_says_what_was_recorded(app_state: Any, handlers: None) -> None:
+    """`secops grade` stopped while its run's `ok` is committed: the run is `ok`, and the message
+    says so (it used to say "recorded as interrupted" in every case)."""
+    import datetime as dt
+
+    from secops.grade.cli import _recorded, run_grade
+    from secops.inventory.load_sample import load_sample
+
+    load_sample(app_state.db(), dt.datetime(2026, 11, 20, tzinfo=dt.UTC), endpoints=200, seed=5)
+    send = _signal_before_the_end_is_committed(signal.SIGINT, "ok")
+    event.listen(Session, "before_commit", send)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_grade(app_state, dt.datetime(2026, 11, 20, tzinfo=dt.UTC))
+    finally:
+        event.remove(Session, "before_commit", send)
+    (status, _errors), = _runs(app_state.db())
+    assert status == "ok"
+    assert _recorded(app_state).endswith("is recorded as ok")

@@ -13,7 +13,7 @@ from secops.grade.stage import run_stage
 from secops.models import RunStatus
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
-from secops.runs import finish_run, start_run
+from secops.runs import finish_run, recorded_status, start_run
 from secops.stages import StageOptions
 
 
@@ -54,6 +54,15 @@ def run_grade(app_state, as_of: dt.datetime, *, trigger: str = "manual", job_nam
     return run_id
 
 
+def _recorded(app_state) -> str:  # type: ignore[no-untyped-def]
+    """What the store says of the run a stop ended (a stop can also come after it was recorded ok)."""
+    try:
+        found = recorded_status(app_state.db(), "grade")
+    except Exception as exc:  # the stop's message must still be printed
+        return f"the run's state could not be read ({type(exc).__name__})"
+    return "no run was recorded" if found is None else f"run {found[0]} is recorded as {found[1]}"
+
+
 @user_errors
 def grade_command(
     ctx: typer.Context,
@@ -71,8 +80,7 @@ def grade_command(
     try:
         run_id = run_grade(app_state, parse_as_of(as_of))
     except KeyboardInterrupt as exc:
-        err_console.print(f"grade {interrupts.reason(exc)}; the run is recorded as interrupted",
-                          markup=False, highlight=False)
+        err_console.print(f"grade {interrupts.reason(exc)}; {_recorded(app_state)}", markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
     # The summary reads the grade rows just stored: the data is not read a second time.
     dashboard = dashboard_for(app_state.db(), app_state.settings, run_id, lang, agency, summary_only=True)

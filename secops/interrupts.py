@@ -97,22 +97,36 @@ def stop_for(signum: int) -> KeyboardInterrupt:
     return Interrupted(signal.Signals(signum).name)
 
 
+class Deferral:
+    """What `deferred()` yields: `start()` begins holding stops; `stops` gets the one that came."""
+
+    def __init__(self) -> None:
+        self.stops: list[int] = []
+        self.holding = False
+
+    def start(self) -> None:
+        """From here to the end of the block a stop waits. Call it just before the commit: a wait
+        before it (a connection, a row lock) stays stoppable. Inside an outer hold(), or off the
+        main thread, it does nothing: the outer holder raises the stop."""
+        if self.holding or _held is not None or threading.current_thread() is not threading.main_thread():
+            return
+        hold()
+        self.holding = True
+
+
 @contextmanager
-def deferred() -> Iterator[list[int]]:
-    """Hold stops for a block that must not be cut in the middle (a run's row being committed);
-    the list yielded gets the stop asked for meanwhile, for the caller to act on. Inside an outer
-    hold(), or off the main thread, it does nothing: the outer holder raises the stop."""
-    stops: list[int] = []
-    if _held is not None or threading.current_thread() is not threading.main_thread():
-        yield stops
-        return
-    hold()
+def deferred() -> Iterator[Deferral]:
+    """For a block that must not be cut between its `start()` and its end (a run's row being
+    committed); `stops` then has the stop asked for meanwhile, for the caller to act on. If the
+    block fails, its error goes on and a held stop is dropped: the command is failing anyway."""
+    held = Deferral()
     try:
-        yield stops
+        yield held
     finally:
-        pending = release(raise_pending=False)
-        if pending is not None:
-            stops.append(pending)
+        if held.holding:
+            pending = release(raise_pending=False)
+            if pending is not None:
+                held.stops.append(pending)
 
 
 def reason(exc: BaseException) -> str:

@@ -64,16 +64,18 @@ def start_run(db: Database, kind: str, *, trigger: str = "manual", job_name: str
 
     A stop (Ctrl-C, SIGTERM, SIGHUP) while the row is being committed is held until it is, then
     recorded on the run and raised: before, it could come out of the commit with the run stored
-    `running` and its id lost to the caller, until a later command noticed the process was gone."""
-    with interrupts.deferred() as stops, db.session() as session:
+    `running` and its id lost to the caller, until a later command noticed the process was gone.
+    Only the commit is held: a connection or the INSERT waiting on a lock can still be stopped."""
+    with interrupts.deferred() as held, db.session() as session:
         run = RunRow(kind=kind, trigger=trigger, job_name=job_name, agency_code=agency_code,
                      as_of=as_of or utcnow(), status=RunStatus.running.value, pid=os.getpid(),
                      summary=process_identity(), errors=[])
         session.add(run)
         session.flush()
         run_id = run.id
-    if stops:
-        stop = interrupts.stop_for(stops[0])
+        held.start()
+    if held.stops:
+        stop = interrupts.stop_for(held.stops[0])
         _finish(db, run_id, RunStatus.interrupted, None, [interrupts.reason(stop)], None)
         raise stop
     return run_id
@@ -93,14 +95,14 @@ def finish_run(db: Database, run_id: int, status: RunStatus, *, summary: dict[st
                errors: list[Any] | None = None, report_dir: str | None = None) -> None:
     """Record the run's end. A stop while this is committed waits for the commit, then is raised:
     the run keeps the status it was given (before, a stop just before the commit left it `running`)."""
-    with interrupts.deferred() as stops:
-        _finish(db, run_id, status, summary, errors, report_dir)
-    if stops:
-        raise interrupts.stop_for(stops[0])
+    with interrupts.deferred() as held:
+        _finish(db, run_id, status, summary, errors, report_dir, held)
+    if held.stops:
+        raise interrupts.stop_for(held.stops[0])
 
 
 def _finish(db: Database, run_id: int, status: RunStatus, summary: dict[str, Any] | None, errors: list[Any] | None,
-            report_dir: str | None) -> None:
+            report_dir: str | None, held: interrupts.Deferral | None = None) -> None:
     with db.session() as session:
         run = session.get(RunRow, run_id)
         if run is None:
@@ -113,3 +115,6 @@ def _finish(db: Database, run_id: int, status: RunStatus, summary: dict[str, Any
             run.errors = [*(run.errors or []), *errors]
         if report_dir is not None:
             run.report_dir = report_dir
+        if held is not None:
+            session.flush()  # the UPDATE, which may wait on a lock, stays stoppable; the commit is held
+            held.start()

@@ -96,7 +96,7 @@ def _signal_before_the_end_is_committed(sig: signal.Signals, status: str) -> Any
     sent: list[bool] = []
 
     def send(session: Session) -> None:
-        ending = any(isinstance(o, RunRow) and o.status == status for o in session.dirty)
+        ending = any(isinstance(o, RunRow) and o.status == status for o in session.identity_map.values())
         if ending and not sent:
             sent.append(True)
             os.kill(os.getpid(), sig)
@@ -135,3 +135,37 @@ def test_grade_stopped_after_grading_says_what_was_recorded(app_state: Any, hand
     (status, _errors), = _runs(app_state.db())
     assert status == "ok"
     assert _recorded(app_state).endswith("is recorded as ok")
+
+
+def test_a_stop_while_the_insert_waits_on_a_lock_is_not_held(fresh_pg, handlers: None) -> None:  # type: ignore[no-untyped-def]
+    """Only the commit is held: a start_run whose INSERT waits on a lock another session holds
+    still stops at once (held from the start, it waited until the lock went)."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    db = fresh_pg()
+    locker = create_engine(db.engine.url).connect()
+    released = threading.Event()
+
+    def release_lock() -> None:  # the bound: whatever happens, the lock goes after 20 s
+        released.set()
+        locker.rollback()
+
+    transaction = locker.begin()
+    locker.execute(text("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE"))
+    stopper = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    unlocker = threading.Timer(20.0, release_lock)
+    stopper.start()
+    unlocker.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            start_run(db, "grade")
+        assert not released.is_set(), "the stop waited for the lock"
+    finally:
+        stopper.cancel()
+        unlocker.cancel()
+        if not released.is_set():
+            transaction.rollback()
+        locker.close()
+    assert _runs(db) == []  # the INSERT never happened

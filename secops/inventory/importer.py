@@ -25,7 +25,7 @@ from secops.inventory.upsert import (
 )
 from secops.inventory.validate import validate
 from secops.register.regime import Regime
-from secops.store.bulk import bulk_load
+from secops.store.bulk import analyze_tables, bulk_load
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, AssessmentRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
 
@@ -59,10 +59,11 @@ def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int
     }
 
 
-# Imports of at least this many rows ANALYZE the tables imports write (PostgreSQL's autovacuum
+# An import that writes at least this many rows of a table ANALYZEs it (PostgreSQL's autovacuum
 # analyses a table only after changes to a tenth of it, and a minute later at the earliest).
 ANALYZE_ROWS = 10_000
-IMPORTED_TABLES = (AgencyRow, SystemRow, EndpointRow, EvidenceRow, StaffRow, AssessmentRow)
+TABLES_OF = {"agencies": (AgencyRow,), "systems": (SystemRow,), "endpoints": (EndpointRow, EvidenceRow),
+             "staff": (StaffRow,), "assessments": (AssessmentRow,)}
 
 
 def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, kind: EntityName | None = None,
@@ -71,9 +72,7 @@ def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, ki
     raw: list[RawRow] = []
     for path in paths:
         raw.extend(read_file(path, kind))
-    # One transaction: a failure or crash writes nothing. A big import refreshes the planner's
-    # statistics of what it wrote (bulk.analyze_tables; PostgreSQL).
-    with db.session() as session, bulk_load(session, analyze=IMPORTED_TABLES if len(raw) >= ANALYZE_ROWS else ()):
+    with db.session() as session, bulk_load(session):  # one transaction: a failure or crash writes nothing
         checked = validate(raw, known_agencies(session), levels, today or dt.date.today(),
                            set(session.scalars(select(SystemRow.code))), regimes,
                            kinds=kinds or load_kinds(bundled("policies")), retired=retired_agencies(session))
@@ -81,6 +80,8 @@ def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, ki
             raise InputRowsError(checked.errors)
         models = {entity: [m for _, m in pairs] for entity, pairs in checked.rows.items()}
         tallies = write_models(session, models)
+        analyze_tables(session, [table for entity, tally in tallies.items()
+                                 if tally.inserted + tally.updated >= ANALYZE_ROWS for table in TABLES_OF.get(entity, ())])
     return ImportResult(tallies=tallies, skipped=[str(e) for e in checked.errors])
 
 

@@ -57,7 +57,7 @@ def _expected(inserted: list[tuple[int, int, dt.datetime, bool]]) -> dict[int, t
 
 def _chosen(db: Database, table: Any, flag: str, distinct_on: bool) -> dict[int, tuple[int, bool] | None]:
     endpoints = EndpointRow.__table__
-    joined, newest = join_newest(endpoints, table, AS_OF, "newest", distinct_on=distinct_on)
+    joined, newest = join_newest(endpoints, table, AS_OF, "newest", (flag,), distinct_on=distinct_on)
     with db.engine.connect() as conn:
         rows = conn.execute(select(endpoints.c.id, newest.c.id, newest.c[flag]).select_from(joined)).all()
     assert len(rows) == ENDPOINTS  # a LEFT JOIN of at most one row: every endpoint, once
@@ -109,7 +109,8 @@ def test_sqlite_seek_chooses_the_newest_row(db: Database, rows: list[Row]) -> No
     _check(db, ids, rows, [False])
 
 
-def _lowest_id_first(endpoints: Any, table: Any, as_of: dt.datetime, name: str, *, distinct_on: bool) -> tuple[Any, Any]:
+def _lowest_id_first(endpoints: Any, table: Any, as_of: dt.datetime, name: str, columns: Any, *,
+                     distinct_on: bool) -> tuple[Any, Any]:
     newest = (select(table).where(table.c.observed_at <= as_of).ext(postgresql.distinct_on(table.c.endpoint_id))
               .order_by(table.c.endpoint_id, table.c.observed_at.desc(), table.c.id.asc()).subquery(name))
     return endpoints.outerjoin(newest, newest.c.endpoint_id == endpoints.c.id), newest

@@ -12,6 +12,7 @@ do not count.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Subquery, Table, case, func, null, or_, select, true, type_coerce
@@ -58,9 +59,11 @@ def has_distinct_on(session: Any) -> bool:
     return bool(session.get_bind().dialect.name == "postgresql")
 
 
-def join_newest(endpoints: Any, table: Any, as_of: dt.datetime, name: str, *, distinct_on: bool) -> tuple[Any, Any]:
+def join_newest(endpoints: Any, table: Any, as_of: dt.datetime, name: str, columns: Sequence[str], *,
+                distinct_on: bool) -> tuple[Any, Any]:
     """`endpoints` LEFT JOIN each endpoint's newest row of `table` (endpoint_id, observed_at, id)
-    at or before as_of, ties to the highest id; returns (the join, the joined row's columns).
+    at or before as_of, ties to the highest id; returns (the join, the joined row's columns: id,
+    endpoint_id, observed_at and `columns`; DISTINCT ON sorts only those).
 
     distinct_on (PostgreSQL): `DISTINCT ON (endpoint_id)`, one ordered pass over the table, hash
     joined. PostgreSQL plans the portable form, `row.id = (correlated subquery)`, as a hash join
@@ -73,7 +76,9 @@ def join_newest(endpoints: Any, table: Any, as_of: dt.datetime, name: str, *, di
         return endpoints.outerjoin(row, row.c.id == newest_id(table, endpoints, as_of)), row
     from sqlalchemy.dialects import postgresql  # 40 ms of imports that SQLite never needs
 
-    newest = (select(table).where(table.c.observed_at <= as_of).ext(postgresql.distinct_on(table.c.endpoint_id))
+    keys = ("id", "endpoint_id", "observed_at")
+    carried = [table.c[n] for n in (*keys, *(c for c in columns if c not in keys))]
+    newest = (select(*carried).where(table.c.observed_at <= as_of).ext(postgresql.distinct_on(table.c.endpoint_id))
               .order_by(table.c.endpoint_id, table.c.observed_at.desc(), table.c.id.desc()).subquery(name))
     return endpoints.outerjoin(newest, newest.c.endpoint_id == endpoints.c.id), newest
 
@@ -99,6 +104,9 @@ def _then(entity: str, table: Table, column: Any, as_of: dt.datetime) -> ColumnE
     return known_then(column, as_of)
 
 
+EVIDENCE_COLUMNS = ("status", "product", "source", "detail")  # what record_source takes of the newest evidence
+
+
 def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None, *, seek: bool = False,
                   distinct_on: bool = False) -> Subquery:
     """seek: find each endpoint's newest evidence by join_newest (an index seek per endpoint, or
@@ -110,7 +118,8 @@ def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None, *, 
         return _counted(select(*columns).select_from(table), table, as_of).subquery(entity)
     ev: Any
     if seek:
-        joined, ev = join_newest(table, EvidenceRow.__table__, as_of, "newest", distinct_on=distinct_on)
+        joined, ev = join_newest(table, EvidenceRow.__table__, as_of, "newest", EVIDENCE_COLUMNS,
+                                 distinct_on=distinct_on)
     else:
         ev = newest_evidence(as_of)
         joined = table.outerjoin(ev, ev.c.endpoint_id == table.c.id)

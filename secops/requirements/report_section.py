@@ -67,7 +67,7 @@ def management_counts(session: Session, as_of: dt.datetime) -> list[tuple[int, i
     (protection_management on equal times)."""
     endpoints = EndpointRow.__table__
     joined, pm = join_newest(endpoints, ProtectionManagementRow.__table__, as_of, "pm",
-                             distinct_on=has_distinct_on(session))
+                             ("centrally_managed", "reports_national"), distinct_on=has_distinct_on(session))
     managed: Any = pm.c.centrally_managed
     national: Any = pm.c.reports_national
     has_fact: Any = pm.c.id.is_not(None)

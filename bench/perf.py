@@ -85,10 +85,10 @@ def plain_sql_seconds(db: Path | str, as_of: dt.datetime, max_age_days: int = 7)
     SQLite file or the PostgreSQL URL (psycopg, the driver secops uses there)."""
     pg = isinstance(db, str)
     cutoff = as_of - dt.timedelta(days=max_age_days)
+    params: dict[str, object]
     if pg:  # naive UTC datetimes, as secops stores them; %(name)s is psycopg's placeholder
-        naive = {"as_of": as_of.astimezone(dt.UTC).replace(tzinfo=None),
-                 "cutoff": cutoff.astimezone(dt.UTC).replace(tzinfo=None), "day": as_of.date()}
-        params: dict[str, object] = naive
+        params = {"as_of": as_of.astimezone(dt.UTC).replace(tzinfo=None),
+                  "cutoff": cutoff.astimezone(dt.UTC).replace(tzinfo=None), "day": as_of.date()}
     else:
         params = {"as_of": _stored(as_of), "cutoff": _stored(cutoff), "day": as_of.date().isoformat()}
     best = float("inf")

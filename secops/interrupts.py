@@ -29,10 +29,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    # A second signal during cleanup would cut the cleanup short: ignore further ones.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    raise Interrupted(signal.Signals(signum).name)
+    raise stop_for(signum)
 
 
 def install() -> None:
@@ -92,16 +89,17 @@ def stop_for(signum: int) -> KeyboardInterrupt:
     """The exception a stop signal raises once it is acted on (as its handler would have)."""
     if signum == signal.SIGINT:
         return KeyboardInterrupt()
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # as _raise_interrupt: no second signal cuts cleanup short
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal during cleanup would cut it short
         signal.signal(sig, signal.SIG_IGN)
     return Interrupted(signal.Signals(signum).name)
 
 
 class Deferral:
-    """What `deferred()` yields: `start()` begins holding stops; `stops` gets the one that came."""
+    """What `deferred()` yields: `start()` begins holding stops; `stop` is the signal of the one
+    that came meanwhile (None: none did)."""
 
     def __init__(self) -> None:
-        self.stops: list[int] = []
+        self.stop: int | None = None
         self.holding = False
 
     def start(self) -> None:
@@ -117,16 +115,14 @@ class Deferral:
 @contextmanager
 def deferred() -> Iterator[Deferral]:
     """For a block that must not be cut between its `start()` and its end (a run's row being
-    committed); `stops` then has the stop asked for meanwhile, for the caller to act on. If the
+    committed); `stop` then has the stop asked for meanwhile, for the caller to act on. If the
     block fails, its error goes on and a held stop is dropped: the command is failing anyway."""
     held = Deferral()
     try:
         yield held
     finally:
         if held.holding:
-            pending = release(raise_pending=False)
-            if pending is not None:
-                held.stops.append(pending)
+            held.stop = release(raise_pending=False)
 
 
 def reason(exc: BaseException) -> str:

@@ -74,8 +74,8 @@ def start_run(db: Database, kind: str, *, trigger: str = "manual", job_name: str
         session.flush()
         run_id = run.id
         held.start()
-    if held.stops:
-        stop = interrupts.stop_for(held.stops[0])
+    if held.stop is not None:
+        stop = interrupts.stop_for(held.stop)
         _finish(db, run_id, RunStatus.interrupted, None, [interrupts.reason(stop)], None)
         raise stop
     return run_id
@@ -97,8 +97,8 @@ def finish_run(db: Database, run_id: int, status: RunStatus, *, summary: dict[st
     the run keeps the status it was given (before, a stop just before the commit left it `running`)."""
     with interrupts.deferred() as held:
         _finish(db, run_id, status, summary, errors, report_dir, held)
-    if held.stops:
-        raise interrupts.stop_for(held.stops[0])
+    if held.stop is not None:
+        raise interrupts.stop_for(held.stop)
 
 
 def _finish(db: Database, run_id: int, status: RunStatus, summary: dict[str, Any] | None, errors: list[Any] | None,

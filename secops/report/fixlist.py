@@ -129,6 +129,10 @@ def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_
 # PostgreSQL's driver a datetime and, cast in the query, the JSON text of ips. EndpointFixRows.ips
 # and .seen turn them into values, once per row where they are needed.
 RAW_COLUMNS = ("ips", "observed_at")
+# Where the query casts ips to text (EndpointFixRows.of_driver then reads it as text): psycopg would
+# decode every row's JSON (a second of a 1M report) for the export to write it again; the json
+# column's own text takes the same fast path as SQLite's.
+IPS_CAST_ON = ("postgresql",)
 
 
 def _processor(column: Any, dialect: Any) -> Callable[[Any], Any]:
@@ -162,9 +166,10 @@ class EndpointFixRows:
     def of_driver(cls, rows: Iterable[tuple[Any, ...]], dialect: Any, as_of: dt.datetime,
                   max_age: int | None) -> EndpointFixRows:
         """Rows of endpoint_fix_rows' query on this dialect, with the processors its values need."""
-        ips = _json_text if dialect.name == "postgresql" else _processor(EndpointRow.__table__.c.ips, dialect)
+        cast_ips = dialect.name in IPS_CAST_ON
+        ips = _json_text if cast_ips else _processor(EndpointRow.__table__.c.ips, dialect)
         return cls(rows, ips, _processor(EvidenceRow.__table__.c.observed_at, dialect), as_of, max_age,
-                   dialect.name == "sqlite", dialect.name in ("sqlite", "postgresql"))
+                   dialect.name == "sqlite", cast_ips or dialect.name == "sqlite")
 
     def fields(self, row: tuple[Any, ...]) -> FixFields:
         """The fix item's fields of one row: what target_fix_fields yielded before the raw rows
@@ -191,9 +196,7 @@ def endpoint_fix_rows(session: Session, target: Target, as_of: dt.datetime, max_
 
 
 def _raw(column: Any, name: str, dialect: str) -> Any:
-    if name == "ips" and dialect == "postgresql":
-        # psycopg would decode every row's JSON (a second of a 1M report) for export to write it
-        # again: the json column's own text takes the same fast path as SQLite's.
+    if name == "ips" and dialect in IPS_CAST_ON:
         return cast(column, Text)
     return type_coerce(column, String) if name in RAW_COLUMNS else column
 

@@ -65,7 +65,8 @@ def test_workbook_reopened_with_openpyxl(register, db_path, tmp_path):
     assert rows[head] == [c.vi for c in FORM.section3.columns]
     assert rows[head][5] == "Tình trạng phê duyệt cấp độ" and rows[head][11] == "Đã kiểm tra, đánh giá ANM"
     assert rows[head + 1] == [f"({n})" for n in range(1, 13)]
-    table = rows[head + 2:]
+    closing = next(i for i, r in enumerate(rows) if r[0] == "Nơi nhận:")  # the form's closing block follows
+    table = [r for r in rows[head + 2:closing] if any(v is not None for v in r)]
     assert len(table) == len(index) == 60
     assert [r[0] for r in table] == list(range(1, 61))
     statuses = {v.vi for v in FORM.values.approval_status.values()}
@@ -114,13 +115,14 @@ def test_csv_is_neutralised_and_html_escaped(register, db_path, tmp_path):
     assert page.count("<tr data-code=") == 60
 
 
-def test_owner_limits_the_report_to_its_subtree(register, db_path, tmp_path):
+def test_owner_limits_the_report_to_its_own_systems(register, db_path, tmp_path):
     db, _, policies = register
     result = annual_report(db, _settings(db_path, policies, tmp_path), 2026, tmp_path / "out", owner="S1",
                            formats=("csv",))
     assert result.report.owner_code == "S1" and len(result.report.rows) == 30
     assert {r.owner for r in result.report.rows} == {"=Sở Một"}
-    assert [p.name for p in result.files] == ["form08-2026-S1-section1.csv", "form08-2026-S1-section3.csv"]
+    assert [p.name for p in result.files] == ["form08-2026-S1-chu-quan-section1.csv",
+                                              "form08-2026-S1-chu-quan-section3.csv"]
 
 
 def _clean(db, policies):
@@ -188,8 +190,8 @@ def test_strict_refuses_and_names_system_and_fix(register, db_path, tmp_path, cl
 def test_year_under_the_former_regime_and_bad_format_are_clear_errors(register, db_path, cli):
     old = cli("report", "annual", "--year", "2025", db=db_path)
     assert old.returncode == 2 and "decree85_2016" in old.stderr and "Traceback" not in old.stderr
-    bad = cli("report", "annual", "--year", "2026", "--format", "pdf", db=db_path)
-    assert bad.returncode == 2 and "--format: unknown pdf" in bad.stderr
+    bad = cli("report", "annual", "--year", "2026", "--format", "odt", db=db_path)  # pdf and docx exist now
+    assert bad.returncode == 2 and "--format: unknown odt" in bad.stderr
 
 
 def test_files_replace_a_planted_symlink_instead_of_writing_through_it(register, db_path, tmp_path):

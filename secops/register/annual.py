@@ -1,4 +1,11 @@
-"""`secops report annual`: check Form 08's consistency rules, then write the report."""
+"""`secops report annual`: check Form 08's consistency rules, then write the report(s).
+
+Three scopes: the province (or a subtree) as one summary report (no --owner, the former default);
+one system owner's own report (--owner CODE: the systems that agency owns); every owner's report
+plus the province summary (--all-owners). Each is addressed to the Ministry or, as the internal
+report of the cybersecurity unit, to the owner (--to). The PDF may be signed (signing.py) and every
+report may be recorded in the archive of what was sent (sent.py).
+"""
 
 from __future__ import annotations
 
@@ -10,56 +17,149 @@ from sqlalchemy import select
 
 from secops.config import Settings
 from secops.errors import SecopsError
+from secops.register.document import RECIPIENTS, Document, Recipient, build_document
 from secops.register.form08 import Form08, build_form08
-from secops.register.outputs import FORMATS, write_report
+from secops.register.issuers import issuer_for, load_issuers
+from secops.register.outputs import DEFAULT_FORMATS, FORMATS, file_stem, render, write_files
 from secops.register.regime import Regime, load_regimes, regime_on
 from secops.register.rules import Violation, check
+from secops.register.signing import SignWith, sign_pdf
 from secops.report.render import translator
 from secops.store.db import Database
 from secops.store.tables import MetaRow
 
 
 @dataclass
-class AnnualResult:
+class Written:
+    """One report (one owner, or the summary) and the files written for it."""
+
     report: Form08
+    document: Document
+    violations: list[Violation]
+    files: list[Path] = field(default_factory=list)
+    contents: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class AnnualResult:
+    report: Form08  # the summary, or the one owner's report
     regime: Regime
     violations: list[Violation]
     files: list[Path] = field(default_factory=list)
     refused: bool = False
+    written: list[Written] = field(default_factory=list)
+    sent_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Options:
+    owner: str | None = None
+    all_owners: bool = False
+    to: Recipient = "ministry"
+    strict: bool = False
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    lang: str = "vi"
+    issued_on: dt.date | None = None
+    sign: SignWith | None = None
+    pin: str | None = None
+    record_sent: bool = False
+    annex: bool = True
+
+    def __post_init__(self) -> None:
+        if self.owner and self.all_owners:
+            raise SecopsError("--owner and --all-owners: give one of them")
+        if self.to not in RECIPIENTS:
+            raise SecopsError(f"--to: {self.to!r}; choose owner (internal report) or ministry")
+        if self.sign is not None and "pdf" not in self.formats:
+            raise SecopsError("signing signs the PDF: add pdf to --format")
 
 
 def parse_formats(value: str) -> tuple[str, ...]:
-    formats = tuple(part.strip() for part in value.split(",") if part.strip())
+    formats = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise SecopsError(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}")
     return formats
 
 
-def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, owner: str | None = None,
-                  strict: bool = False, formats: tuple[str, ...] = FORMATS, lang: str = "vi") -> AnnualResult:
-    regimes = load_regimes(settings.policies)
+def _reports(db: Database, regimes: list[Regime], year: int, policies: Path,
+             options: Options) -> tuple[list[tuple[Form08, bool]], bool]:
+    """(report, is_summary) in writing order: each owner's first, then the summary."""
+    from secops.register.owners import owners_with_systems
+
     with db.session() as session:
         synthetic = session.scalar(select(MetaRow.value).where(MetaRow.key == "synthetic")) == "true"
-        report = build_form08(session, regimes, year, settings.policies, owner, synthetic)
-    result = AnnualResult(report, regime_on(regimes, report.period_end), check(report))
-    if strict and result.violations:
+        if options.owner and not options.all_owners:
+            return [(build_form08(session, regimes, year, policies, options.owner, synthetic, own_only=True),
+                     False)], synthetic
+        summary = build_form08(session, regimes, year, policies, None, synthetic)
+        if not options.all_owners:
+            return [(summary, True)], synthetic
+        owners = owners_with_systems(session, summary.period_end)
+        reports = [(build_form08(session, regimes, year, policies, code, synthetic, own_only=True), False)
+                   for code in owners]
+        return [*reports, (summary, True)], synthetic
+
+
+def _violations(written: list[Written]) -> list[Violation]:
+    """Each system's problems once; a section's problems per report, named by its owner when there are several."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    several = len(written) > 1
+    for item in written:
+        for v in item.violations:
+            code = v.code
+            if several and code in ("section1", "section2"):
+                code = f"{code} ({item.report.owner_code})"
+            if (v.rule, code) not in seen:
+                seen.add((v.rule, code))
+                out.append(v if code == v.code else v.model_copy(update={"code": code}))
+    return out
+
+
+def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, owner: str | None = None,
+                  strict: bool = False, formats: tuple[str, ...] = DEFAULT_FORMATS, lang: str = "vi",
+                  options: Options | None = None) -> AnnualResult:
+    options = options or Options(owner=owner, strict=strict, formats=formats, lang=lang)
+    regimes = load_regimes(settings.policies)
+    issuers = load_issuers(settings.policies)
+    reports, _ = _reports(db, regimes, year, settings.policies, options)
+    regime = regime_on(regimes, reports[0][0].period_end)
+    issued_on = options.issued_on or (dt.date.today() if options.sign else None)
+    written = [Written(report, build_document(report, regime, issuer_for(issuers, report.owner_code), options.to,
+                                              issued_on=issued_on, summary=summary), check(report))
+               for report, summary in reports]
+    result = AnnualResult(written[-1].report if len(written) > 1 else written[0].report, regime,
+                          _violations(written), written=written)
+    if options.strict and result.violations:
         result.refused = True
         return result
-    result.files = write_report(report, result.regime, folder, formats, settings.reports, lang)
-    if (annex := write_unmet_annex(db, settings, report, folder, lang)) is not None:  # issue 11
-        result.files.append(annex)
+    for item in written:  # render everything (and sign) before writing anything
+        item.contents = render(item.report, item.document, regime, options.formats, settings.reports, options.lang)
+        if options.sign is not None:
+            stem = file_stem(item.report, options.to, item.document.summary)
+            item.contents[f"{stem}.pdf"] = sign_pdf(item.contents[f"{stem}.pdf"], options.sign, options.pin or "")
+    for item in written:
+        item.files = write_files(folder, item.contents)
+        if options.annex and (annex := write_unmet_annex(db, settings, item.report, folder, options.lang,
+                                                         file_stem(item.report, options.to, item.document.summary))):
+            item.files.append(annex)
+        result.files += item.files
+    if options.record_sent:
+        from secops.register.sent import record_sent
+
+        result.sent_ids = record_sent(db, written, regime, options)
     return result
 
 
-def write_unmet_annex(db: Database, settings: Settings, report: Form08, folder: Path, lang: str) -> Path | None:
+def write_unmet_annex(db: Database, settings: Settings, report: Form08, folder: Path, lang: str,
+                      stem: str) -> Path | None:
     """Annex: per system, the level requirements not (fully) met and their remediation milestones."""
-    from secops.register.outputs import file_stem
     from secops.requirements.register_link import write_annex
 
     with db.session() as session:
         return write_annex(session, settings.policies, {r.code for r in report.rows}, report.period_end,
-                           folder / f"{file_stem(report)}-annex-unmet.csv", lang)
+                           folder / f"{stem}-annex-unmet.csv", lang)
 
 
 def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[str]:
@@ -68,9 +168,10 @@ def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[st
             for v in result.violations]
 
 
-def current_year_report(db: Database, settings: Settings, folder: Path, today: dt.date, lang: str = "vi") -> AnnualResult:
+def current_year_report(db: Database, settings: Settings, folder: Path, today: dt.date, lang: str = "vi",
+                        options: Options | None = None) -> AnnualResult:
     """The annual report of the reporting period that holds `today` (used by `secops demo`)."""
     from secops.register.report_section import report_year
 
     regime = regime_on(load_regimes(settings.policies), today)
-    return annual_report(db, settings, report_year(regime, today), folder, lang=lang)
+    return annual_report(db, settings, report_year(regime, today), folder, lang=lang, options=options)

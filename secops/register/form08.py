@@ -20,6 +20,8 @@ from secops.grade.facts import load_agencies
 from secops.inventory.tree import find_agency, subtree
 from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
 from secops.policyfile import load_model
+from secops.inventory.retire import active_on
+from secops.register.bodies import body_name
 from secops.register.regime import Regime, regime_on
 from secops.store.tables import AssessmentRow, SystemRow
 
@@ -123,8 +125,10 @@ def section1(rows: list[Row]) -> Section1:
 
 
 def build_form08(session: Session, regimes: list[Regime], year: int, policies: Path,
-                 owner_code: str | None = None, synthetic: bool = False) -> Form08:
-    """Form 08 of `year` for the province (or one agency's subtree with owner_code)."""
+                 owner_code: str | None = None, synthetic: bool = False, *, own_only: bool = False) -> Form08:
+    """Form 08 of `year` for the province (or one agency's subtree with owner_code). With own_only,
+    the report of one system owner: only the systems that agency itself owns (column (3) is its
+    name on every row). Systems retired on or before the end of the data period are left out."""
     regime = regime_on(regimes, dt.date(year, 12, 14))
     if regime.form is None or regime.reporting is None:
         raise SecopsError(f"the regime in force for {year} ({regime.id}) prescribes no annual report form; "
@@ -134,8 +138,9 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
     if not agencies:
         raise SecopsError("the inventory is empty: import agencies and systems first")
     root = find_agency(agencies, owner_code)
-    scope = {node.id: node for node, _ in subtree(agencies, root)}
-    systems = session.scalars(select(SystemRow).where(SystemRow.agency_id.in_(scope)).order_by(SystemRow.code)).all()
+    scope = {root.id: root} if own_only else {node.id: node for node, _ in subtree(agencies, root)}
+    systems = session.scalars(select(SystemRow).where(SystemRow.agency_id.in_(scope), active_on(SystemRow, end))
+                              .order_by(SystemRow.code)).all()
     by_system: dict[int, list[AssessmentRow]] = {}
     ids = [s.id for s in systems]
     for chunk in range(0, len(ids), 500):
@@ -147,7 +152,7 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
         interval = regime.levels[level].periodic_assessment_days if level else None
         body = s.approval_body
         if body is None and s.approval_status == "approved" and s.level and s.approval_date:
-            body = regime_on(regimes, s.approval_date).levels[s.level].body.vi  # the body of that day's regime
+            body = body_name(regimes, s.level, s.approval_date)
         rows.append(Row(
             number=number, code=s.code, name=s.name, owner=scope[s.agency_id].name, operator=s.operator,
             proposed_level=s.proposed_level, level=s.level, approval_status=ApprovalStatus(s.approval_status),

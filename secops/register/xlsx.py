@@ -13,7 +13,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from secops.register.cells import row_cells, section1_cells, section2_cells, vn_date
+from secops.register.cells import row_cells, section1_cells, section2_cells
+from secops.register.document import MOTTO, Document
 from secops.register.form08 import Form08
 from secops.register.regime import Regime
 from secops.textsafe import FORMULA_START
@@ -38,19 +39,34 @@ def put(ws: Worksheet, row: int, col: int, value: Any, *, bold: bool = False) ->
     return cell
 
 
-def _header(ws: Worksheet, report: Form08, regime: Regime) -> int:
-    assert regime.form is not None
-    put(ws, 1, 1, report.owner_name.upper(), bold=True)
-    put(ws, 1, 7, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold=True)
-    put(ws, 2, 7, "Độc lập - Tự do - Hạnh phúc", bold=True)
-    put(ws, 3, 1, regime.form.subject.vi)
-    put(ws, 4, 1, f"Kính gửi: {regime.recipient_text('vi')}", bold=True)
-    put(ws, 5, 1, f"Kỳ số liệu: từ {vn_date(report.period_start)} đến {vn_date(report.period_end)}")
+def _header(ws: Worksheet, d: Document) -> int:
+    issuer = f"{d.parent.upper()}\n{d.issuer.upper()}" if d.parent else d.issuer.upper()
+    put(ws, 1, 1, issuer, bold=True).alignment = Alignment(wrap_text=True, horizontal="center")
+    put(ws, 1, 7, MOTTO[0], bold=True)
+    put(ws, 2, 1, d.number)
+    put(ws, 2, 7, MOTTO[1], bold=True)
+    put(ws, 3, 1, d.subject)
+    put(ws, 3, 7, d.place_date).font = Font(italic=True)
+    put(ws, 4, 1, f"Kính gửi: {d.recipient}", bold=True)
+    put(ws, 5, 1, d.period)
     row = 6
-    if report.synthetic:
+    if d.synthetic:
         put(ws, row, 1, "DỮ LIỆU MẪU TỔNG HỢP - không phải số liệu thật", bold=True)
         row += 1
     return row + 1
+
+
+def _closing(ws: Worksheet, d: Document, row: int) -> None:
+    """"Nơi nhận" (columns A-D) beside the signature block (columns H-L), after the table."""
+    put(ws, row, 1, "Nơi nhận:", bold=True).font = Font(bold=True, italic=True)
+    for offset, line in enumerate(d.recipient_lines(), start=1):
+        put(ws, row + offset, 1, line)
+    right = row
+    for line in d.signer_lines():
+        put(ws, right, 8, line, bold=True)
+        right += 1
+    put(ws, right, 8, d.sign_hint).font = Font(italic=True)
+    put(ws, right + 4, 8, d.signer.name, bold=True)
 
 
 def _sections_1_2(ws: Worksheet, report: Form08, regime: Regime, row: int) -> int:
@@ -72,7 +88,7 @@ def _sections_1_2(ws: Worksheet, report: Form08, regime: Regime, row: int) -> in
     return row + 2
 
 
-def _section_3(ws: Worksheet, report: Form08, regime: Regime, row: int) -> None:
+def _section_3(ws: Worksheet, report: Form08, regime: Regime, row: int) -> int:
     assert regime.form is not None
     put(ws, row, 1, regime.form.section3.title.vi, bold=True)
     head = row + 1
@@ -89,7 +105,9 @@ def _section_3(ws: Worksheet, report: Form08, regime: Regime, row: int) -> None:
             written.alignment = Alignment(wrap_text=True, vertical="top")
     last = max(first, first + len(report.rows) - 1)
     ws.freeze_panes = f"C{first}"  # names and codes stay in view while scrolling
+    ws.print_title_rows = f"{head}:{head + 1}"  # the headings repeat on every printed page
     _validations(ws, regime, first, last)
+    return last + 2
 
 
 def _validations(ws: Worksheet, regime: Regime, first: int, last: int) -> None:
@@ -106,7 +124,8 @@ def _validations(ws: Worksheet, regime: Regime, first: int, last: int) -> None:
         ws.add_data_validation(check)
 
 
-def _values_sheet(wb: Workbook, regime: Regime) -> None:
+def _values_sheet(wb: Workbook, regime: Regime, lang: str) -> None:
+    """The allowed values (column B, D, F); the English gloss beside them only in English output."""
     assert regime.form is not None
     ws = wb.create_sheet(VALUES_SHEET)
     values = regime.form.values
@@ -116,19 +135,23 @@ def _values_sheet(wb: Workbook, regime: Regime) -> None:
     for position, (col, texts) in enumerate(lists, start=1):
         key_col, value_col = position * 2 - 1, position * 2
         put(ws, 1, value_col, f"Cột ({col})", bold=True)
-        put(ws, 2, key_col, "English", bold=True)
+        english = lang == "en"
+        if english:
+            put(ws, 2, key_col, "English", bold=True)
         put(ws, 2, value_col, "Tiếng Việt (giữ nguyên)", bold=True)
         for i, text in enumerate(texts, start=3):
-            put(ws, i, key_col, text.en)
+            if english:
+                put(ws, i, key_col, text.en)
             put(ws, i, value_col, text.vi)
         if col == 12:
-            put(ws, 3 + len(texts), key_col, "Both")
+            if english:
+                put(ws, 3 + len(texts), key_col, "Both")
             put(ws, 3 + len(texts), value_col, both)
         ws.column_dimensions[get_column_letter(value_col)].width = 34
         ws.column_dimensions[get_column_letter(key_col)].width = 20
 
 
-def workbook_bytes(report: Form08, regime: Regime) -> bytes:
+def workbook_bytes(report: Form08, regime: Regime, d: Document, lang: str = "vi") -> bytes:
     wb = Workbook()
     ws = wb.active
     assert isinstance(ws, Worksheet)  # a new workbook has one worksheet
@@ -137,10 +160,12 @@ def workbook_bytes(report: Form08, regime: Regime) -> bytes:
         ws.column_dimensions[get_column_letter(col)].width = width
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    row = _header(ws, report, regime)
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0  # fit the twelve columns to the page width
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    row = _header(ws, d)
     row = _sections_1_2(ws, report, regime, row)
-    _section_3(ws, report, regime, row)
-    _values_sheet(wb, regime)
+    _closing(ws, d, _section_3(ws, report, regime, row))
+    _values_sheet(wb, regime, lang)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from secops.config import policy_path
 from secops.errors import SecopsError
 from secops.grade.facts import load_agencies
+from secops.inventory.retire import active_on
 from secops.inventory.tree import find_agency, subtree
 from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
 from secops.policyfile import load_model
-from secops.inventory.retire import active_on
 from secops.register.bodies import body_name
 from secops.register.regime import Regime, regime_on
 from secops.store.tables import AssessmentRow, SystemRow
@@ -161,6 +161,8 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
             regulation_body=s.regulation_body, expected_approval=s.expected_approval_date,
             plan_deployment=PlanDeployment(s.plan_deployment), expected_deployment=s.expected_deployment_date,
             assessments=_column12(by_system.get(s.id, []), interval, start, end)))
-    contacts = load_contacts(policies).agencies.get(root.code, Contacts())
+    contacts = load_contacts(policies).agencies.get(root.code, Contacts()).model_copy(deep=True)
+    if not contacts.owner.name:  # (1) of section 2.a is at least the owner's name from the inventory
+        contacts.owner.name = root.name
     return Form08(year=year, regime_id=regime.id, period_start=start, period_end=end, owner_code=root.code,
                   owner_name=root.name, synthetic=synthetic, section1=section1(rows), section2=contacts, rows=rows)

@@ -78,9 +78,10 @@ def _sign_pkcs11(writer: object, meta: object, how: SignWith, pin: str) -> bytes
     from pyhanko.sign import pkcs11, signers
     from pyhanko.sign.general import SigningError
 
-    criteria = TokenCriteria(label=how.token_label) if how.token_label else None
     try:
-        session = pkcs11.open_pkcs11_session(str(how.pkcs11_lib), token_criteria=criteria, user_pin=pin)
+        label = how.token_label or _only_token(str(how.pkcs11_lib))
+        session = pkcs11.open_pkcs11_session(str(how.pkcs11_lib), token_criteria=TokenCriteria(label=label),
+                                             user_pin=pin)
     except (TokenError, SigningError, OSError, RuntimeError) as exc:
         # The library's message names the token or the failure, never the PIN.
         raise SecopsError(f"--sign-pkcs11 {how.pkcs11_lib}: cannot open the token: "
@@ -92,3 +93,16 @@ def _sign_pkcs11(writer: object, meta: object, how: SignWith, pin: str) -> bytes
         raise SecopsError(f"--sign-pkcs11: key {how.key_label!r}: cannot sign: {type(exc).__name__} {exc}") from None
     finally:
         session.close()
+
+
+def _only_token(lib: str) -> str:
+    """The label of the one initialised token the library offers (SoftHSM also lists a free slot)."""
+    from pkcs11 import TokenFlag
+    from pyhanko.sign.pkcs11 import p11_lib
+
+    labels = [token.label for slot in p11_lib(lib).get_slots(token_present=True)
+              if TokenFlag.TOKEN_INITIALIZED in (token := slot.get_token()).flags]
+    if len(labels) != 1:
+        found = ", ".join(repr(label) for label in labels) or "none"
+        raise SecopsError(f"--sign-pkcs11 {lib}: {len(labels)} initialised tokens ({found}); name one with --token-label")
+    return labels[0]

@@ -36,7 +36,10 @@ def _clean(value: object) -> str:
 def _para(where: Paragraph, text: object, *, bold: bool = False, italic: bool = False, size: float | None = None,
           center: bool = False) -> Paragraph:
     run = where.add_run(_clean(text))
-    run.bold, run.italic = bold, italic
+    if bold:  # only when set: each property written is an XML element python-docx inserts slowly
+        run.bold = True
+    if italic:
+        run.italic = True
     if size:
         run.font.size = Pt(size)
     if center:
@@ -116,20 +119,21 @@ def document_bytes(d: Document) -> bytes:
 
 
 def _section3(doc: object, d: Document) -> None:
-    table = doc.add_table(rows=2 + len(d.rows), cols=len(d.columns))  # type: ignore[attr-defined]
+    """Rows added one by one and each row's cells read once (python-docx's cell(i, j) rescans the
+    whole table on every call, which made a province's table quadratic)."""
+    table = doc.add_table(rows=0, cols=len(d.columns))  # type: ignore[attr-defined]
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
-    for i, column in enumerate(d.columns):
-        _para(table.cell(0, i).paragraphs[0], column.vi, bold=True, size=10, center=True)
-        _para(table.cell(1, i).paragraphs[0], f"({column.col})", bold=True, size=10, center=True)
-    for r, (_, cells) in enumerate(d.rows, start=2):
-        row = table.rows[r].cells
-        for i, value in enumerate(cells):
-            _para(row[i].paragraphs[0], value, size=10, center=i in (0, 4))
-    for i, width in enumerate(WIDTHS_MM):
-        for cell in table.columns[i].cells:
-            cell.width = Mm(width)
+    widths = [Mm(w) for w in WIDTHS_MM]
+    lines: list[list[tuple[object, bool]]] = [[(c.vi, True) for c in d.columns],
+                                              [(f"({c.col})", True) for c in d.columns]]
+    lines += [[(value, False) for value in cells] for _, cells in d.rows]
+    for values in lines:
+        cells = table.add_row().cells
+        for i, (value, bold) in enumerate(values):
+            cells[i].width = widths[i]
+            _para(cells[i].paragraphs[0], value, bold=bold, size=10, center=bold or i in (0, 4))
     _repeat_heading(table, 2)
 
 

@@ -28,6 +28,10 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 2
 fi
 command -v nmap >/dev/null 2>&1 && command -v ssh >/dev/null 2>&1 || apt_install nmap openssh-client
+# The annual report's PDF (WeasyPrint) needs Pango and a font with Vietnamese glyphs.
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null 2>&1; then
+  apt_install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+fi
 # A virtual environment of its own: Debian 12+ marks the system Python "externally managed"
 # (PEP 668) and pip refuses to install into it; a venv also keeps secops' libraries apart.
 if [ ! -x .venv/bin/python ]; then

@@ -106,9 +106,9 @@ def sent_command(
 
     app_state = state(ctx)
     rows = sent_reports(app_state.db(), year)
-    console.print("\t".join(SENT_HEADINGS), highlight=False, markup=False)
+    typer.echo("\t".join(SENT_HEADINGS))  # tab-separated, as it is (a terminal table would expand the tabs)
     for line in sent_lines(rows, zone(load_issuers(app_state.settings.policies).timezone)):
-        console.print("\t".join(line), highlight=False, markup=False, soft_wrap=True)
+        typer.echo("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in line))
     if not rows:
         console.print("Chưa có báo cáo nào được ghi nhận đã gửi (dùng --record-sent). / No report recorded as sent.")
 

@@ -161,7 +161,9 @@ def workbook_bytes(report: Form08, regime: Regime, d: Document, lang: str = "vi"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0  # fit the twelve columns to the page width
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    from openpyxl.worksheet.properties import PageSetupProperties
+
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     row = _header(ws, d)
     row = _sections_1_2(ws, report, regime, row)
     _closing(ws, d, _section_3(ws, report, regime, row))

@@ -384,3 +384,17 @@ def test_record_sent_and_the_sent_listing(province, tmp_path, db_path, cli):
     assert "\tS1\t" in lines[1] and "Sở Một (chủ quản)" in lines[1]
     empty = cli("report", "sent", "--year", "2030", db=db_path)
     assert empty.returncode == 0 and "Chưa có báo cáo" in empty.stdout
+
+
+def test_the_unmet_annex_speaks_vietnamese():
+    from secops.requirements.register_link import annex_csv
+
+    row = {"system": "HT01", "system_name": "=Cổng", "level": 3, "item": "R26-X", "clause": "6.7.2.1",
+           "requirement": "Rà soát", "status": "not_met", "milestone": "2027-03-31", "responsible_unit": "",
+           "evidence": ""}
+    vi = annex_csv([row, {**row, "status": "overdue", "milestone": ""}], "vi").decode("utf-8-sig").splitlines()
+    assert vi[0].startswith("Mã hệ thống,Tên hệ thống,Cấp độ,Mã yêu cầu,Điều khoản,Yêu cầu,Tình trạng,Thời hạn")
+    assert vi[1] == "HT01,'=Cổng,3,R26-X,6.7.2.1,Rà soát,Chưa đáp ứng,31/03/2027,,"
+    assert "Quá hạn thực hiện lại" in vi[2] and "overdue" not in "\n".join(vi)
+    en = annex_csv([row], "en").decode("utf-8-sig").splitlines()
+    assert en[0].startswith("system,system_name") and ",not_met,2027-03-31," in en[1]

@@ -32,8 +32,9 @@ def test_reporting_section_on_the_dashboard(db, db_path, tmp_path, cli):
         assert done.returncode == 0, done.stderr
     section = json.loads((out / "en" / "dashboard.json").read_text(encoding="utf-8"))["sections"]["reporting"]
     assert section["year"] == 2026 and section["regime"] == "decree331_2026"
-    assert [(d["id"], d["date"], d["days_left"]) for d in section["deadlines"]] == [
-        ("to_owner", "2026-12-20", 19), ("to_ministry", "2026-12-25", 24)]
+    # "before 20/12" and "before 25/12": the countdown runs to the last permitted days, 19/12 and 24/12.
+    assert [(d["id"], d["date"], d["before"], d["days_left"]) for d in section["deadlines"]] == [
+        ("to_owner", "2026-12-19", "2026-12-20", 18), ("to_ministry", "2026-12-24", "2026-12-25", 23)]
     # 12 not started + 18 unapproved rows claiming a periodic assessment (see annual_helpers).
     assert section["counts"] == {"incomplete": 30, "overdue": 1, "expected": 1}
     overdue = section["overdue"][0]
@@ -41,8 +42,10 @@ def test_reporting_section_on_the_dashboard(db, db_path, tmp_path, cli):
     assert section["expected"][0]["code"] == "SOON"
     html_en = (out / "en" / "dashboard.html").read_text(encoding="utf-8")
     html_vi = (out / "vi" / "dashboard.html").read_text(encoding="utf-8")
-    assert 'id="reporting"' in html_en and "19 days left" in html_en and "Approvals expected in this period" in html_en
-    assert "Còn 19 ngày" in html_vi and "Hệ thống dự kiến được phê duyệt trong kỳ này" in html_vi
+    assert 'id="reporting"' in html_en and "18 days left" in html_en and "Approvals expected in this period" in html_en
+    assert "Còn 18 ngày" in html_vi and "Hạn cuối 19/12/2026" in html_vi and "Hạn cuối 24/12/2026" in html_vi
+    assert "Art. 35" not in html_vi.split('id="reporting"')[1].split("</section>")[0]
+    assert "Hệ thống dự kiến được phê duyệt trong kỳ này" in html_vi
     assert "&lt;b&gt;Hệ thống cũ&lt;/b&gt;" in html_en and "<b>Hệ thống cũ" not in html_en
     assert "&lt;script&gt;" in html_en and "<script>alert" not in html_en
 
@@ -54,6 +57,6 @@ def test_the_report_shown_is_this_years_until_its_last_deadline():
 
     regime = regime_on(load_regimes(bundled("policies")), dt.date(2026, 12, 1))
     assert report_year(regime, dt.date(2026, 12, 14)) == 2026
-    assert report_year(regime, dt.date(2026, 12, 22)) == 2026  # period closed, report still due by 25/12
-    assert report_year(regime, dt.date(2026, 12, 25)) == 2026
-    assert report_year(regime, dt.date(2026, 12, 26)) == 2027
+    assert report_year(regime, dt.date(2026, 12, 22)) == 2026  # period closed, report still due by 24/12
+    assert report_year(regime, dt.date(2026, 12, 24)) == 2026  # the last permitted day ("before 25/12")
+    assert report_year(regime, dt.date(2026, 12, 25)) == 2027

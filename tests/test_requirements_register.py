@@ -49,9 +49,9 @@ def test_roll_up_applies_to_the_register_and_the_annual_annex(db_path: Path, tmp
         assert s.query(SystemRow).filter_by(code=code).one().plan_deployment == "fully_deployed"
     db.dispose()
     out = tmp_path / "annual"
-    done = run_cli("report", "annual", "--year", "2026", "--out", str(out), db=db_path)
+    done = run_cli("report", "annual", "--year", "2026", "--out", str(out), "--lang", "en", db=db_path)
     assert done.returncode in (0, 1), done.stderr
-    annex = next(out.glob("form08-2026-*-annex-unmet.csv"))
+    annex = next(out.glob("form08-2026-*-annex-unmet.csv"))  # English: the codes (Vietnamese: words, dd/mm/yyyy)
     rows = list(csv.DictReader(annex.open(encoding="utf-8-sig")))
     assert rows and {r["status"] for r in rows} <= {"not_met", "partly_met", "overdue"}
     lagging_rows = [r for r in rows if r["system"] == lagging_code]

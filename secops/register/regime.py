@@ -51,9 +51,15 @@ class Deadline(_Strict):
     vi: str
     en: str
     basis: str
+    inclusive: bool = Field(default=False, description='false: the text says "before" (trước ngày) that date, '
+                            "so the last permitted day is the day before")
 
     def on(self, year: int) -> dt.date:
         return dt.date(year, self.month, self.day)
+
+    def last_day(self, year: int) -> dt.date:
+        """The last day the report may be sent: "trước ngày 20/12" means by 19/12."""
+        return self.on(year) if self.inclusive else self.on(year) - dt.timedelta(days=1)
 
     def text(self, lang: str) -> str:
         return self.en if lang == "en" else self.vi

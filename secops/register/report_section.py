@@ -25,12 +25,17 @@ from secops.store.tables import AssessmentRow, SystemRow
 MAX_ROWS = 200
 
 
+def _shown(day: dt.date, lang: str) -> str:
+    """A date for people: dd/mm/yyyy in Vietnamese, ISO in English."""
+    return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
+
+
 def report_year(regime: Regime, today: dt.date) -> int:
-    """The report being prepared on `today`: this year's until its last deadline (25/12) has passed,
+    """The report being prepared on `today`: this year's until its last permitted day (24/12) has passed,
     even though from 15/12 the data of the next period already accrue; then next year's."""
     if regime.reporting is None:
         raise SecopsError(f"regime {regime.id} defines no annual report")
-    last = max(d.on(today.year) for d in regime.reporting.deadlines)
+    last = max(d.last_day(today.year) for d in regime.reporting.deadlines)
     return today.year if today <= last else today.year + 1
 
 
@@ -84,12 +89,16 @@ def reporting_section(session: Session, dashboard: Dashboard, settings: Settings
                        for r in form.rows if not r.approved and r.expected_approval
                        and form.period_start <= r.expected_approval <= form.period_end),
                       key=lambda item: (item["expected"], item["code"]))
-    deadlines = [{"id": d.id, "date": d.on(year).isoformat(), "days_left": (d.on(year) - today).days,
-                  "text": d.text(dashboard.lang), "basis": d.basis} for d in regime.reporting.deadlines]
+    # The countdown runs to the last permitted day ("before 20/12" is "by 19/12"), named in the page.
+    deadlines = [{"id": d.id, "date": d.last_day(year).isoformat(), "before": d.on(year).isoformat(),
+                  "shown": _shown(d.last_day(year), dashboard.lang),
+                  "days_left": (d.last_day(year) - today).days, "text": d.text(dashboard.lang),
+                  "basis": d.basis} for d in regime.reporting.deadlines]
     return {
         "year": year, "regime": regime.id, "regime_name": regime.name.get(dashboard.lang),
         "recipient": regime.recipient_text(dashboard.lang),
         "period_start": form.period_start.isoformat(), "period_end": form.period_end.isoformat(),
+        "period_shown": [_shown(day, dashboard.lang) for day in (form.period_start, form.period_end)],
         "deadlines": deadlines, "section1": form.section1.model_dump(mode="json"),
         "counts": {"incomplete": len(incomplete), "overdue": len(overdue), "expected": len(expected)},
         "incomplete": incomplete[:MAX_ROWS], "overdue": overdue[:MAX_ROWS], "expected": expected[:MAX_ROWS],

@@ -92,12 +92,27 @@ def unmet_annex(session: Session, policies: Path, as_of: dt.datetime, codes: set
     return rows
 
 
-def annex_csv(rows: list[dict[str, object]]) -> bytes:
+# The Vietnamese annex speaks Vietnamese: headings, statuses and dd/mm/yyyy dates (English keeps the codes).
+ANNEX_HEADINGS_VI = ("Mã hệ thống", "Tên hệ thống", "Cấp độ", "Mã yêu cầu", "Điều khoản", "Yêu cầu", "Tình trạng",
+                     "Thời hạn khắc phục", "Đơn vị chịu trách nhiệm", "Minh chứng")
+STATUS_VI = {"not_met": "Chưa đáp ứng", "partly_met": "Đáp ứng một phần", "overdue": "Quá hạn thực hiện lại",
+             "met": "Đáp ứng", "not_applicable": "Không áp dụng"}
+
+
+def _vi(row: dict[str, object]) -> dict[str, object]:
+    milestone = str(row["milestone"])
+    if milestone:
+        milestone = dt.date.fromisoformat(milestone).strftime("%d/%m/%Y")
+    return {**row, "status": STATUS_VI.get(str(row["status"]), row["status"]), "milestone": milestone}
+
+
+def annex_csv(rows: list[dict[str, object]], lang: str = "en") -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(ANNEX_COLUMNS)
+    writer.writerow(ANNEX_HEADINGS_VI if lang == "vi" else ANNEX_COLUMNS)
     for row in rows:
-        writer.writerow([neutral_cell(row[c]) for c in ANNEX_COLUMNS])
+        shown = _vi(row) if lang == "vi" else row
+        writer.writerow([neutral_cell(shown[c]) for c in ANNEX_COLUMNS])
     return out.getvalue().encode("utf-8-sig")  # BOM: spreadsheet programs then read Vietnamese correctly
 
 
@@ -109,4 +124,4 @@ def write_annex(session: Session, policies: Path, codes: set[str], period_end: d
 
     as_of = dt.datetime.combine(period_end, dt.time(23, 59, 59), tzinfo=dt.UTC)
     rows = unmet_annex(session, policies, as_of, codes, lang)
-    return write_file(path, annex_csv(rows)) if rows else None
+    return write_file(path, annex_csv(rows, lang)) if rows else None

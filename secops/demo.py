@@ -21,7 +21,7 @@ from secops.inventory.load_sample import describe_sample, load_sample
 from secops.inventory.sample import PROVINCE
 from secops.inventory.upsert import upsert_endpoints
 from secops.models import Endpoint, EndpointRole, OSFamily
-from secops.register.annual import current_year_report
+from secops.register.annual import Options, current_year_report
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
@@ -111,7 +111,21 @@ def demo_command(
     console.print(f"run {run_id}: {status.value}")
     for name in ("dashboard.html", "dashboard.json", "grades.csv", "fix.csv"):
         console.print(f"wrote {(folder / 'reports' / name).resolve()}", highlight=False, markup=False)
-    annual = current_year_report(db, app_state.settings, folder / "reports", dt.date.today(), lang)  # Form 08
-    console.print(f"annual report {annual.report.year}: {len(annual.violations)} consistency problem(s) to fix")
-    for path in annual.files:
+    write_annual_reports(db, app_state.settings, folder / "reports", lang)
+
+
+def write_annual_reports(db, settings, folder: Path, lang: str) -> None:  # type: ignore[no-untyped-def]
+    """Form 08: the province summary (xlsx, docx, csv, html) in reports/, and one report per system
+    owner (xlsx, docx: what an officer edits and signs) in reports/form08-owners/. No PDF here: WeasyPrint
+    takes seconds per document and the sample has over a hundred owners (`secops report annual
+    --format pdf` writes them)."""
+    today = dt.date.today()
+    summary = current_year_report(db, settings, folder, today, lang,
+                                  Options(formats=("xlsx", "docx", "csv", "html"), lang=lang))
+    console.print(f"annual report {summary.report.year}: {len(summary.violations)} consistency problem(s) to fix")
+    for path in summary.files:
         console.print(f"wrote {path.resolve()}", highlight=False, markup=False)
+    owners = current_year_report(db, settings, folder / "form08-owners", today, lang,
+                                 Options(all_owners=True, summary=False, formats=("xlsx", "docx"), lang=lang))
+    console.print(f"annual report {owners.report.year}: {len(owners.written)} system owner(s), one report each, "
+                  f"in {(folder / 'form08-owners').resolve()}", highlight=False, markup=False)

@@ -55,6 +55,18 @@ def test_demo_shows_the_reporting_section_and_writes_the_annual_report(demo):
     year = section["year"]
     for name in (f"form08-{year}-SAMPLE.xlsx", f"form08-{year}-SAMPLE.html", f"form08-{year}-SAMPLE-section3.csv"):
         assert (reports / name).is_file() and str((reports / name).resolve()) in result.stdout
+    assert (reports / f"form08-{year}-SAMPLE.docx").is_file()
+    # One report per system owner (departments, wards, communes that own systems), each its own rows.
+    owners = reports / "form08-owners"
+    docs = sorted(owners.glob(f"form08-{year}-*-chu-quan.docx"))
+    assert len(docs) == len(sorted(owners.glob(f"form08-{year}-*-chu-quan.xlsx"))) > 50  # 58 in the sample
+    assert f"{len(docs)} system owner(s), one report each" in result.stdout
+    import docx
+
+    skhcn = docx.Document(str(owners / f"form08-{year}-SKHCN-chu-quan.docx"))
+    assert skhcn.tables[0].cell(0, 0).paragraphs[1].text == "SỞ KHOA HỌC VÀ CÔNG NGHỆ"  # under its governing body
+    assert {row.cells[2].text for row in skhcn.tables[1].rows[2:]} == {"Sở Khoa học và Công nghệ"}
+    assert skhcn.tables[2].cell(0, 1).paragraphs[-1].text == "Trần Thị Mẫu"  # policies/report_issuers.yaml
 
 
 def test_demo_discovers_and_audits_this_machine_only(demo, cli):

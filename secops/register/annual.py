@@ -25,6 +25,7 @@ from secops.register.regime import Regime, load_regimes, regime_on
 from secops.register.rules import Violation, check
 from secops.register.signing import SignWith, sign_pdf
 from secops.report.render import translator
+from secops.safeio import write_file
 from secops.store.db import Database
 from secops.store.tables import MetaRow
 
@@ -64,6 +65,7 @@ class Options:
     pin: str | None = None
     record_sent: bool = False
     annex: bool = True
+    summary: bool = True  # with all_owners: the province summary too
 
     def __post_init__(self) -> None:
         if self.owner and self.all_owners:
@@ -98,7 +100,7 @@ def _reports(db: Database, regimes: list[Regime], year: int, policies: Path,
         owners = owners_with_systems(session, summary.period_end)
         reports = [(build_form08(session, regimes, year, policies, code, synthetic, own_only=True), False)
                    for code in owners]
-        return [*reports, (summary, True)], synthetic
+        return [*reports, (summary, True)] if options.summary else reports, synthetic
 
 
 def _violations(written: list[Written]) -> list[Violation]:
@@ -124,6 +126,8 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
     regimes = load_regimes(settings.policies)
     issuers = load_issuers(settings.policies)
     reports, _ = _reports(db, regimes, year, settings.policies, options)
+    if not reports:
+        raise SecopsError(f"{year}: no system owner has a system in service in the data period")
     regime = regime_on(regimes, reports[0][0].period_end)
     issued_on = options.issued_on or (dt.date.today() if options.sign else None)
     written = [Written(report, build_document(report, regime, issuer_for(issuers, report.owner_code), options.to,
@@ -137,13 +141,13 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
     for item in written:  # render everything (and sign) before writing anything
         item.contents = render(item.report, item.document, regime, options.formats, settings.reports, options.lang)
         if options.sign is not None:
-            stem = file_stem(item.report, options.to, item.document.summary)
+            stem = _stem(item, options)
             item.contents[f"{stem}.pdf"] = sign_pdf(item.contents[f"{stem}.pdf"], options.sign, options.pin or "")
+    annexes = _annexes(db, settings, written, options) if options.annex else {}
     for item in written:
         item.files = write_files(folder, item.contents)
-        if options.annex and (annex := write_unmet_annex(db, settings, item.report, folder, options.lang,
-                                                         file_stem(item.report, options.to, item.document.summary))):
-            item.files.append(annex)
+        if (annex := annexes.get(id(item))) is not None:
+            item.files.append(write_file(folder / f"{_stem(item, options)}-annex-unmet.csv", annex))
         result.files += item.files
     if options.record_sent:
         from secops.register.sent import record_sent
@@ -152,14 +156,27 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
     return result
 
 
-def write_unmet_annex(db: Database, settings: Settings, report: Form08, folder: Path, lang: str,
-                      stem: str) -> Path | None:
-    """Annex: per system, the level requirements not (fully) met and their remediation milestones."""
-    from secops.requirements.register_link import write_annex
+def _stem(item: Written, options: Options) -> str:
+    return file_stem(item.report, options.to, item.document.summary)
 
+
+def _annexes(db: Database, settings: Settings, written: list[Written], options: Options) -> dict[int, bytes]:
+    """Annex of each report: per system, the level requirements not (fully) met and their remediation
+    milestones, judged at the end of the data period. Computed once for every system of the run,
+    then cut per report; a report none of whose systems has an open requirement gets no annex."""
+    from secops.requirements.register_link import annex_csv, unmet_annex
+
+    codes = {r.code for item in written for r in item.report.rows}
+    end = written[0].report.period_end
     with db.session() as session:
-        return write_annex(session, settings.policies, {r.code for r in report.rows}, report.period_end,
-                           folder / f"{stem}-annex-unmet.csv", lang)
+        rows = unmet_annex(session, settings.policies, dt.datetime.combine(end, dt.time(23, 59, 59), tzinfo=dt.UTC),
+                           codes, options.lang)
+    out = {}
+    for item in written:
+        mine = {r.code for r in item.report.rows}
+        if subset := [r for r in rows if r["system"] in mine]:
+            out[id(item)] = annex_csv(subset, options.lang)
+    return out
 
 
 def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[str]:

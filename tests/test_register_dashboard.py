@@ -45,6 +45,11 @@ def test_reporting_section_on_the_dashboard(db, db_path, tmp_path, cli):
     assert 'id="reporting"' in html_en and "18 days left" in html_en and "Approvals expected in this period" in html_en
     assert "Còn 18 ngày" in html_vi and "Hạn cuối 19/12/2026" in html_vi and "Hạn cuối 24/12/2026" in html_vi
     assert "Art. 35" not in html_vi.split('id="reporting"')[1].split("</section>")[0]
+    # The page's own words use the 2026 regime's terms (the footer cited Decree 85 and "ATTT"); the
+    # targets' titles are the province plan's own wording (policies/targets.yaml) and stay as written.
+    footer = html_vi.split("<footer>")[1].split("</footer>")[0]
+    assert "85/2016" not in footer and "ATTT" not in footer and "an ninh mạng" in footer
+    assert "<title>Bảng theo dõi bảo đảm an ninh mạng" in html_vi
     assert "Hệ thống dự kiến được phê duyệt trong kỳ này" in html_vi
     assert "&lt;b&gt;Hệ thống cũ&lt;/b&gt;" in html_en and "<b>Hệ thống cũ" not in html_en
     assert "&lt;script&gt;" in html_en and "<script>alert" not in html_en

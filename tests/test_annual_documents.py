@@ -398,3 +398,29 @@ def test_the_unmet_annex_speaks_vietnamese():
     assert "Quá hạn thực hiện lại" in vi[2] and "overdue" not in "\n".join(vi)
     en = annex_csv([row], "en").decode("utf-8-sig").splitlines()
     assert en[0].startswith("system,system_name") and ",not_met,2027-03-31," in en[1]
+
+
+def test_column_7_names_the_approving_body_and_messages_use_vietnamese_dates(province, tmp_path):
+    from secops.config import bundled
+    from secops.register.bodies import body_name
+    from secops.register.regime import load_regimes
+    from secops.store.tables import SystemRow
+
+    db, _ = province
+    with db.session() as session:
+        approved = [s for s in session.query(SystemRow).filter(SystemRow.approval_status == "approved",
+                                                                SystemRow.code.in_([f"HT{n:02d}" for n in range(1, 61, 2)]))
+                    .order_by(SystemRow.code)]
+        untyped, late = approved[0], approved[1]
+        untyped.approval_body = None  # the register does not say who approved: the regime's body for that level
+        late.regulation_date = dt.date(2026, 9, 5)  # after the approval of 01/09/2026
+        code, level, late_code = untyped.code, untyped.level, late.code
+        session.commit()
+    out = tmp_path / "out"
+    result = annual_report(db, _settings(tmp_path), 2026, out, options=Options(owner="S1", formats=("docx",)))
+    body = body_name(load_regimes(bundled("policies")), level, dt.date(2026, 9, 1))
+    _, tables = _docx_text(out / "form08-2026-S1-chu-quan.docx")
+    row = next(r for r in tables[1].rows[2:] if r.cells[1].text.endswith(f" {int(code[2:])}"))
+    assert row.cells[6].text.endswith(f"ngày 01/09/2026, {body}") and body
+    late_violation = next(v for v in result.violations if v.code == late_code)
+    assert late_violation.params == {"regulation": "05/09/2026", "approval": "01/09/2026"}

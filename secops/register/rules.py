@@ -49,7 +49,8 @@ def regulation_predates_approval(f: Form08) -> Iterator[Violation]:
     for r in f.rows:
         if r.regulation_date and r.approval_date and r.regulation_date > r.approval_date:
             yield Violation(rule="regulation_after_approval", code=r.code,
-                            params={"regulation": r.regulation_date.isoformat(), "approval": r.approval_date.isoformat()})
+                            params={"regulation": r.regulation_date.strftime("%d/%m/%Y"),
+                                    "approval": r.approval_date.strftime("%d/%m/%Y")})
 
 
 def periodic_rows_equal_total(f: Form08) -> Iterator[Violation]:

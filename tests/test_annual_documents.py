@@ -319,6 +319,14 @@ def test_pdf_signed_on_a_softhsm2_token_validates(province, tmp_path, db_path, c
               "--out", str(out), db=db_path, env={"SOFTHSM2_CONF": env["SOFTHSM2_CONF"]})
     assert bad.returncode == 2 and "cannot open the token" in bad.stderr and "Traceback" not in bad.stderr
     assert "999999" not in bad.stderr + bad.stdout and not (out / "form08-2026-S2-chu-quan.pdf").exists()
+    # No PIN file and no terminal to ask on: a clear error, not a hang or a traceback.
+    import sys
+
+    asked = subprocess.run([sys.executable, "-m", "secops", "--db", str(db_path), "report", "annual", "--year", "2026",
+                            "--owner", "S1", "--format", "pdf", "--sign-pkcs11", SOFTHSM_LIB, "--key-label", "ky-so",
+                            "--out", str(out)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+                           env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert asked.returncode == 2 and "give --pin-file FILE" in asked.stderr and "Traceback" not in asked.stderr
     # Signing without a PDF is refused before anything is done.
     nopdf = cli("report", "annual", "--year", "2026", "--owner", "S1", "--format", "docx", "--sign-pkcs11",
                 SOFTHSM_LIB, "--key-label", "ky-so", "--pin-file", str(pin), db=db_path)

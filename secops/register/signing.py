@@ -49,8 +49,14 @@ def read_pin(pin_file: Path | None, prompt: bool = True) -> str:
     if not prompt:
         raise SecopsError("signing needs a PIN: give --pin-file FILE")
     import getpass
+    import sys
 
-    return getpass.getpass("PIN / mật khẩu khóa ký: ")
+    if not sys.stdin.isatty():
+        raise SecopsError("signing needs a PIN and there is no terminal to ask for it: give --pin-file FILE")
+    try:
+        return getpass.getpass("PIN / mật khẩu khóa ký: ")
+    except (EOFError, KeyboardInterrupt):
+        raise SecopsError("signing: no PIN given") from None
 
 
 def sign_pdf(data: bytes, how: SignWith, pin: str) -> bytes:

@@ -168,6 +168,9 @@ def test_each_owner_gets_its_own_document_and_the_province_its_summary(province,
     paragraphs, tables = _docx_text(out / "form08-2026-P.docx")
     assert len(tables[1].rows) - 2 == 59
     assert any(p == "- Tổng số hệ thống thông tin thuộc phạm vi quản lý: 59;" for p in paragraphs)
+    names = [p for p in paragraphs if p.startswith("(1) Tên: ")]  # section 2 for the province, then each owner
+    assert names == ["(1) Tên: UBND tỉnh", "(1) Tên: Sở KHCN", "(1) Tên: Sở Một (chủ quản)",
+                     "(1) Tên: Phòng An ninh mạng Sở Một", "(1) Tên: Sở Hai (chủ quản)", "(1) Tên: Trung tâm CNTT Sở Hai"]
     ws = openpyxl.load_workbook(out / "form08-2026-S1-chu-quan.xlsx")["Mẫu 08"]
     cells = [c.value for row in ws.iter_rows() for c in row if c.value is not None]
     assert "Số: ……/BC-SMOT" in cells and "An Hòa, ngày …… tháng …… năm 2026" in cells

@@ -98,7 +98,9 @@ def test_workbook_reopened_with_openpyxl(register, db_path, tmp_path):
     assert {str(v.sqref) for v in ws.data_validations.dataValidation} == {
         f"{col}{head + 3}:{col}{head + 62}" for col in ("F", "J", "L")}
     s2 = [r for r in rows if r[1] == "(1) Tên"]
-    assert [r[6] for r in s2] == ["UBND tỉnh", "=Sở KHCN"]
+    # The province's section 2, then each owner of the table's systems in turn (the form's note under
+    # section 2); owners missing from report_contacts.yaml show their inventory name and blanks.
+    assert [r[6] for r in s2] == ["UBND tỉnh", "=Sở KHCN", "=Sở Một", None, "Sở Hai", None]
 
 
 def test_csv_is_neutralised_and_html_escaped(register, db_path, tmp_path):

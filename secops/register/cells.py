@@ -44,9 +44,11 @@ def section1_cells(report: Form08, form: Form) -> list[tuple[str, object]]:
 
 
 def section2_cells(report: Form08, form: Form) -> list[tuple[str, list[tuple[str, str]]]]:
+    """2.a and 2.b of the report's owner, then of every other owner in the table, in turn."""
     fields = form.section2.fields
     out = []
-    for title, party in ((form.section2.owner.vi, report.section2.owner), (form.section2.unit.vi, report.section2.unit)):
-        out.append((title, [(f"({i}) {fields[key].vi}", getattr(party, key) or "")
-                            for i, key in enumerate(("name", "mandate", "representative", "address", "contact"), 1)]))
+    for contacts in (report.section2, *report.other_owners):
+        for title, party in ((form.section2.owner.vi, contacts.owner), (form.section2.unit.vi, contacts.unit)):
+            out.append((title, [(f"({i}) {fields[key].vi}", getattr(party, key) or "")
+                                for i, key in enumerate(("name", "mandate", "representative", "address", "contact"), 1)]))
     return out

@@ -92,6 +92,9 @@ class Form08(BaseModel):
     section1: Section1
     section2: Contacts
     rows: list[Row]
+    other_owners: list[Contacts] = Field(default_factory=list, description=(
+        "section 2 repeated for every other owner of a system in the table (the form's note: when the "
+        "scope holds several owners, report each owner and its cybersecurity unit in turn)"))
 
 
 def load_contacts(policies: Path) -> ContactsFile:
@@ -161,8 +164,18 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
             regulation_body=s.regulation_body, expected_approval=s.expected_approval_date,
             plan_deployment=PlanDeployment(s.plan_deployment), expected_deployment=s.expected_deployment_date,
             assessments=_column12(by_system.get(s.id, []), interval, start, end)))
-    contacts = load_contacts(policies).agencies.get(root.code, Contacts()).model_copy(deep=True)
-    if not contacts.owner.name:  # (1) of section 2.a is at least the owner's name from the inventory
-        contacts.owner.name = root.name
+    known = load_contacts(policies).agencies
+    contacts = _contacts(known, root.code, root.name)
+    owners = {s.agency_id for s in systems} - {root.id}
+    others = [_contacts(known, scope[i].code, scope[i].name) for i in sorted(owners, key=lambda i: scope[i].code)]
     return Form08(year=year, regime_id=regime.id, period_start=start, period_end=end, owner_code=root.code,
-                  owner_name=root.name, synthetic=synthetic, section1=section1(rows), section2=contacts, rows=rows)
+                  owner_name=root.name, synthetic=synthetic, section1=section1(rows), section2=contacts, rows=rows,
+                  other_owners=others)
+
+
+def _contacts(known: dict[str, Contacts], code: str, name: str) -> Contacts:
+    """Section 2 of one owner; (1) of 2.a is at least the owner's name from the inventory."""
+    contacts = known.get(code, Contacts()).model_copy(deep=True)
+    if not contacts.owner.name:
+        contacts.owner.name = name
+    return contacts

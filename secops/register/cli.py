@@ -35,7 +35,7 @@ def annual_command(
     ctx: typer.Context,
     year: int = typer.Option(..., "--year", min=2000, max=2100, help="report year (data 15/12 of the year before to 14/12)"),
     owner: str | None = typer.Option(None, "--owner", help="one system owner (agency code): its own systems, "
-                                     "its section 2, its signer [default: the province summary]"),
+                                     "its section 2, its signer (default: the province summary)"),
     all_owners: bool = typer.Option(False, "--all-owners", help="one report per system owner, plus the province summary"),
     to: str = typer.Option("ministry", "--to", help="ministry (the owner's report) or owner (the cybersecurity "
                            "unit's internal report to the owner, due before 20/12)"),
@@ -43,14 +43,14 @@ def annual_command(
     fmt: str = typer.Option("xlsx,csv,html", "--format", help="comma-separated: xlsx, docx, pdf, csv, html"),
     lang: str = typer.Option("vi", "--lang", help="vi (default) or en: messages and the HTML page's glosses"),
     out: Path | None = typer.Option(None, "--out", help="folder to write [default: the --output folder]"),
-    date: str | None = typer.Option(None, "--date", help="the document's date YYYY-MM-DD [default: left blank; "
-                                    "today when signing]"),
+    date: str | None = typer.Option(None, "--date", help="the document's date YYYY-MM-DD (default: left blank; "
+                                    "today when signing)"),
     sign_pkcs12: Path | None = typer.Option(None, "--sign-pkcs12", help="sign the PDF with this PKCS#12 file"),
     sign_pkcs11: Path | None = typer.Option(None, "--sign-pkcs11", help="sign the PDF on a token: its PKCS#11 library"),
     key_label: str | None = typer.Option(None, "--key-label", help="label of the signing key (and its certificate)"),
-    token_label: str | None = typer.Option(None, "--token-label", help="the token's label [default: the first token]"),
+    token_label: str | None = typer.Option(None, "--token-label", help="the token's label (default: the one initialised token)"),
     pin_file: Path | None = typer.Option(None, "--pin-file", help="read the PIN/passphrase from this file "
-                                         "[default: ask]; never stored"),
+                                         "(default: ask); never stored"),
     record_sent: bool = typer.Option(False, "--record-sent", help="keep each report in the archive of what was sent "
                                      "(hashes, recipient, the register rows): see `secops report sent`"),
 ) -> None:

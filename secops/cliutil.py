@@ -64,7 +64,7 @@ class AppState:
             faults.database_label = f"database {safe_url(self.settings.db_url)}"
             self._db = Database(self.settings.db_url)
             # Any command, not only a daemon start, closes runs whose process died (kill -9, power cut).
-            from secops.schedule.recovery import reap_interrupted
+            from secops.runs.recovery import reap_interrupted
 
             reap_interrupted(self._db)
         return self._db

@@ -15,10 +15,9 @@ from secops.collect.evidence_cli import evidence_app  # noqa: F401  (secops/cli.
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_packs
-from secops.interrupts import stop_children
 from secops.models import RunStatus
 from secops.narrow import fitted_table
-from secops.runs import finish_run, start_run
+from secops.runs import recorded
 from secops.stages import StageOptions
 
 checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
@@ -57,20 +56,16 @@ def audit_command(
              "config": str(config) if config else None, "checks": str(checks) if checks else None,
              "progress": progress and console.is_terminal, "save_facts": str(save_facts) if save_facts else None,
              "waivers": str(waivers) if waivers else None}
-    run_id = start_run(db, "audit", agency_code=agency)
     try:
-        result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
-        grade_stage(app_state, run_id, StageOptions(agency_code=agency))
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: what was stored stays, the run says so
-        stop_children()
-        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
+        with recorded(db, "audit", failure="audit failed", agency_code=agency) as run:
+            run_id = run.id
+            result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
+            grade_stage(app_state, run_id, StageOptions(agency_code=agency))
+            run.finish(RunStatus(result.status), summary=result.summary, errors=result.errors)
+    except KeyboardInterrupt as exc:  # what was stored stays; the run is recorded interrupted
         err_console.print(f"audit run {run_id} {interrupts.reason(exc)}; results stored so far are kept",
                           markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
-    except Exception as exc:
-        finish_run(db, run_id, RunStatus.failed, errors=[f"audit failed: {exc}"])
-        raise
-    finish_run(db, run_id, RunStatus(result.status), summary=result.summary, errors=result.errors)
     _print_hosts(db, run_id)
     for error in result.errors:
         if error.startswith("site "):  # remote sites' problems are not in the host table

@@ -11,7 +11,7 @@ import typer
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError, SecopsError
 from secops.models import RunStatus
-from secops.runs import finish_run, start_run
+from secops.runs import recorded
 from secops.stages import StageOptions
 
 evidence_app = typer.Typer(help="Protection evidence from other sources.", no_args_is_help=True)
@@ -66,29 +66,27 @@ def evidence_import(
                             date_order=date_order or "", encoding=encoding, max_rows=max_rows,
                             max_age_days=_max_age(app_state.settings.policies))
     db = app_state.db()
-    run_id = start_run(db, "import")
-    try:
-        result = import_evidence(db, file, source, app_state.settings.policies, run_id=run_id, options=options)
-    except InputRowsError as exc:
-        for error in exc.errors:
-            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        finish_run(db, run_id, RunStatus.failed, errors=[f"{len(exc.errors)} invalid row(s)"])
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
-        raise typer.Exit(EXIT_USAGE) from exc
-    except SecopsError as exc:
-        finish_run(db, run_id, RunStatus.failed, errors=[str(exc)])
-        raise
-    if regrade:
+    with recorded(db, "import") as run:
+        run_id = run.id
         try:
-            grade_stage(app_state, run_id, StageOptions())
-        except Exception as exc:  # the evidence is stored; the run must not stay "running"
-            finish_run(db, run_id, RunStatus.partial, errors=[f"evidence imported, regrade failed: {exc}"])
-            raise
-    unmatched = result.unmatched_count + result.conflicting
-    summary = {"profile": result.profile, "imported": result.imported, "duplicates": result.duplicates,
-               "unmatched": result.unmatched_count, "conflicting": result.conflicting, "stale": result.stale,
-               "statuses": dict(result.statuses)}
-    finish_run(db, run_id, RunStatus.ok, summary=summary)
+            result = import_evidence(db, file, source, app_state.settings.policies, run_id=run_id, options=options)
+        except InputRowsError as exc:
+            for error in exc.errors:
+                err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+            run.finish(RunStatus.failed, errors=[f"{len(exc.errors)} invalid row(s)"])
+            err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+            raise typer.Exit(EXIT_USAGE) from exc
+        if regrade:
+            try:
+                grade_stage(app_state, run_id, StageOptions())
+            except Exception as exc:  # the evidence is stored; the run must not stay "running"
+                run.finish(RunStatus.partial, errors=[f"evidence imported, regrade failed: {exc}"])
+                raise
+        unmatched = result.unmatched_count + result.conflicting
+        summary = {"profile": result.profile, "imported": result.imported, "duplicates": result.duplicates,
+                   "unmatched": result.unmatched_count, "conflicting": result.conflicting, "stale": result.stale,
+                   "statuses": dict(result.statuses)}
+        run.finish(RunStatus.ok, summary=summary)
     for line in result.unmatched:
         err_console.print(f"unmatched {line}", markup=False, highlight=False, soft_wrap=True)
     if unmatched > len(result.unmatched):

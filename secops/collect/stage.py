@@ -22,7 +22,7 @@ from secops.collect.record import record_host
 from secops.collect.registry_evidence import load_registry_evidence
 from secops.collect.targets import agency_targets, host_targets, load_protection_settings, local_target
 from secops.evaluate.sca_load import load_packs
-from secops.stages import StageOptions, StageResult
+from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.base import utcnow
 from secops.store.tables import RunRow
 from secops.textsafe import printable
@@ -46,7 +46,7 @@ def _system_agencies(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
                                 .join(AgencyRow, SystemRow.agency_id == AgencyRow.id)).all())
 
 
-def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
+def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
     extra = options.extra
     db = app_state.db()
     config = load_config(Path(extra["config"]) if extra.get("config") else None)

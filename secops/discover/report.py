@@ -56,7 +56,7 @@ def discovery_section(session: Session, dashboard: Dashboard, settings: Settings
 def stage_errors(session: Session, run_ids: list[int]) -> dict[int, list[str]]:
     """The discover stage's error lines of job runs: a job's report stage is written before the
     job closes its run, so the skipped agencies are not in the run's own errors yet."""
-    from secops.schedule.tables import RunStageRow
+    from secops.runs.tables import RunStageRow
 
     out: dict[int, list[str]] = {}
     rows = session.execute(select(RunStageRow.run_id, RunStageRow.errors)

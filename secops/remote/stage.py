@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from secops.errors import SecopsError
 from secops.remote.sites import Site, SitesFile, load_sites
-from secops.stages import StageOptions, StageResult
+from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.tables import AgencyRow
 
 
@@ -52,12 +52,13 @@ def _add_counts(total: dict[str, Any], part: dict[str, Any]) -> None:
                 counts[status] = counts.get(status, 0) + n
 
 
-def _known(app_state: Any, codes: list[str]) -> set[str]:
+def _known(app_state: StageContext, codes: list[str]) -> set[str]:
     with app_state.db().session() as session:
         return set(session.scalars(select(AgencyRow.code).where(AgencyRow.code.in_(codes))))
 
 
-def _site_agencies(app_state: Any, sites: SitesFile, agency: str | None) -> tuple[list[tuple[Site, str]], list[str]]:
+def _site_agencies(app_state: StageContext, sites: SitesFile,
+                   agency: str | None) -> tuple[list[tuple[Site, str]], list[str]]:
     """(site, agency) pairs this stage sends remote, and errors for site agencies not in the inventory."""
     if agency:
         site = sites.site_for(agency)
@@ -78,7 +79,7 @@ def _broker(sites: SitesFile) -> str:
     return url
 
 
-def discover_stage(app_state: Any, run_id: int, options: StageOptions) -> StageResult:
+def discover_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
     from secops.discover.stage import run_stage as local_discover
 
     sites = load_sites(app_state.settings.policies)
@@ -106,7 +107,7 @@ def discover_stage(app_state: Any, run_id: int, options: StageOptions) -> StageR
     return result
 
 
-def _local_discover(app_state: Any, run_id: int, options: StageOptions, sites: SitesFile,
+def _local_discover(app_state: StageContext, run_id: int, options: StageOptions, sites: SitesFile,
                     local_discover: Any) -> tuple[StageResult | None, list[str]]:
     """The province-wide run's in-process part: the central scope file's agencies that no site holds."""
     from secops.discover.scope import load_scope, locate_scope_file
@@ -122,7 +123,7 @@ def _local_discover(app_state: Any, run_id: int, options: StageOptions, sites: S
     return local_discover(app_state, run_id, options.model_copy(update={"extra": extra})), []
 
 
-def _waiver_hook(app_state: Any, extra: dict[str, Any]) -> Any:
+def _waiver_hook(app_state: StageContext, extra: dict[str, Any]) -> Any:
     """Waivers are central data: applied to a site's results as to local ones (secops/collect/stage.py)."""
     import datetime as dt
     from pathlib import Path
@@ -143,7 +144,7 @@ def _waiver_hook(app_state: Any, extra: dict[str, Any]) -> Any:
     return hook
 
 
-def audit_stage(app_state: Any, run_id: int, options: StageOptions) -> StageResult:
+def audit_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
     from secops.collect.stage import run_stage as local_audit
 
     extra = options.extra

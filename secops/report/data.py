@@ -209,7 +209,7 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
 
 def _stages(session: Session, run_id: int) -> list[dict[str, str]]:
     # Imported here: the schedule package builds on this one.
-    from secops.schedule.tables import RunStageRow
+    from secops.runs.tables import RunStageRow
 
     rows = session.scalars(select(RunStageRow).where(RunStageRow.run_id == run_id).order_by(RunStageRow.position))
     return [{"stage": r.stage, "status": r.status} for r in rows]

@@ -8,13 +8,13 @@ from sqlalchemy import select
 from secops.errors import SecopsError
 from secops.inventory.retire import active_subtree
 from secops.requirements.register_link import apply_rollup
-from secops.stages import StageOptions, StageResult
+from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.tables import AgencyRow, RunRow, SystemRow
 
 MAX_LISTED = 100  # changes named in the stage's summary; the count is always whole
 
 
-def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
+def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
     db = app_state.db()
     with db.session() as session:
         run = session.get(RunRow, run_id)

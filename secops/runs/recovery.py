@@ -19,9 +19,9 @@ import os
 from sqlalchemy import select, update
 
 from secops.models import RunStatus
-from secops.runs import boot_id, machine_id, process_start
-from secops.schedule.lock import Lease, pid_alive, this_host
-from secops.schedule.tables import RunStageRow
+from secops.runs.lock import Lease, pid_alive, this_host
+from secops.runs.records import boot_id, machine_id, process_start
+from secops.runs.tables import RunStageRow
 from secops.store.base import utcnow
 from secops.store.db import Database
 from secops.store.tables import RunRow

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from secops.schedule.tables import LockRow
+from secops.runs.tables import LockRow
 from secops.store.base import utcnow
 from secops.store.db import Database
 

@@ -17,9 +17,9 @@ from schedule_helpers import DaemonProcess, job_runs, make_policies, wait_until
 from sqlalchemy import func, select
 
 from secops.inventory.load_sample import load_sample
+from secops.runs.tables import LockRow, RunStageRow
 from secops.schedule.jobs import load_jobs
 from secops.schedule.schedules import add_schedule, remove_schedule
-from secops.runs.tables import LockRow, RunStageRow
 from secops.schedule.tables import apscheduler_jobs
 from secops.store.db import Database
 from secops.store.tables import GradeRow, RunRow

@@ -24,15 +24,15 @@ from secops.grade.cli import run_grade
 from secops.inventory.load_sample import load_sample
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
+from secops.runs.lock import Lease, owner_is_dead, pid_alive
+from secops.runs.recovery import reap_interrupted
+from secops.runs.tables import RunStageRow
 from secops.schedule import retention
 from secops.schedule.config import RetentionConfig
 from secops.schedule.jobs import load_jobs
-from secops.runs.lock import Lease, owner_is_dead, pid_alive
-from secops.runs.recovery import reap_interrupted
 from secops.schedule.runner import run_schedule
 from secops.schedule.schedules import add_schedule
 from secops.schedule.tables import JOBSTORE_TABLE
-from secops.runs.tables import RunStageRow
 from secops.schedule.triggers import cron_trigger
 from secops.store.db import Database, upgrade
 from secops.store.metadata import metadata

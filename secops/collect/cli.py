@@ -1,4 +1,4 @@
-"""`secops audit`, `secops checks list|show|validate`, `secops hosts trust|list`, `secops evidence import`."""
+"""`secops audit` and `secops hosts trust|list`."""
 
 from __future__ import annotations
 
@@ -11,16 +11,13 @@ from rich.table import Table
 from secops import interrupts
 from secops.cliutil import console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
-from secops.collect.evidence_cli import evidence_app  # noqa: F401  (secops/cli.py mounts it)
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import SecopsError
-from secops.evaluate.sca_load import load_packs
 from secops.models import RunStatus
 from secops.narrow import fitted_table
 from secops.runs import recorded
 from secops.stages import StageOptions
 
-checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
 
 
@@ -106,74 +103,6 @@ def _pack_line(p: dict) -> str:  # type: ignore[type-arg]
         return f"{head}: not applicable: {p.get('reason', '')}"
     return (f"{head}: {p.get('passed', 0)} passed, {p.get('failed', 0)} failed, "
             f"{p.get('not_applicable', 0)} n/a, {p.get('waived', 0)} waived")
-
-
-@checks_app.command("list")
-@user_errors
-def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--checks")) -> None:
-    """List the check packs and how many checks each has."""
-    packs = load_packs(folder or state(ctx).settings.checks)
-    table = Table("policy", "name", "os", "checks", "protection", "file")
-    for p in packs:
-        table.add_row(_plain(p.id), _plain(p.policy.name), p.secops.os, str(len(p.checks)),
-                      "yes" if p.secops.protection else "", _plain(Path(p.path or "").name))
-    console.print(table)
-
-
-@checks_app.command("show")
-@user_errors
-def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="policy id, or policy_id:check_id"),
-                folder: Path | None = typer.Option(None, "--checks")) -> None:
-    """Show a pack's checks, or one check with its rules and remediation."""
-    pid, _, cid = policy_id.partition(":")
-    pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
-    if pack is None:
-        raise SecopsError(f"no check pack with policy id {pid!r} (see `secops checks list`)")
-    for check in pack.checks:
-        if cid and str(check.id) != cid:
-            continue
-        ext = check.secops
-        console.print(f"[bold]{_plain(check.id)}[/] {_plain(check.title)}  "
-                      f"(condition {check.condition}, severity {ext.severity}"
-                      + (f", serves {', '.join(ext.serves)}" if ext.serves else "") + ")")
-        if cid:
-            for rule in check.rules:
-                console.print(f"  rule: {_plain(rule)}")
-            if check.remediation:
-                console.print(f"  remediation: {_plain(check.remediation)}")
-
-
-@checks_app.command("validate")
-@user_errors
-def checks_validate(
-    files: list[Path] = typer.Argument(..., help="policy files to check"),
-    strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
-    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
-) -> None:
-    """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
-    from secops.evaluate.checks_cli import validate_files
-
-    raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
-
-
-@checks_app.command("eval")
-@user_errors
-def checks_eval(
-    ctx: typer.Context,
-    policies: list[Path] = typer.Argument(..., help="policy files"),
-    facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
-    host: str | None = typer.Option(None, "--host", help="only this host (label or address)"),
-    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
-    show: str = typer.Option("failed,not_applicable,error,waived", "--show", help="results listed per check"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
-    waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
-) -> None:
-    """Evaluate policies against saved host answers, with no host contacted."""
-    from secops.evaluate.checks_cli import eval_files
-
-    path = waivers or Path(state(ctx).settings.policies) / "waivers.yaml"
-    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json,
-                                waivers_path=path))
 
 
 @hosts_app.command("trust")

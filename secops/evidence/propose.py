@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from secops.collect.evidence_profiles import Profile, load_profile, norm_header
-from secops.collect.evidence_tables import open_table
 from secops.errors import SecopsError
+from secops.evidence.profiles import Profile, load_profile, norm_header
+from secops.evidence.rows import open_table
 from secops.textio import Limits
 
 SAMPLE_ROWS = 2000

@@ -1,6 +1,6 @@
 """Import a protection console's export as dated evidence (`secops evidence import`).
 
-The export is read by secops/collect/evidence_tables.py (text, xlsx, SpreadsheetML), interpreted
+The export is read by secops/evidence/rows.py (text, xlsx, SpreadsheetML), interpreted
 by a profile (policies/evidence_profiles/*.yaml, chosen by name or recognised by its headers) and
 matched to inventory endpoints exactly as discovery matches hosts (secops/discover/reconcile.py:
 MAC, IP, hostname; when the rules disagree the row is a conflict, reported and not stored).
@@ -21,26 +21,12 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from secops.collect.evidence_profiles import (
-    Profile,
-    choose_profile,
-    find_header,
-    load_profile,
-    load_profiles,
-    resolve_columns,
-)
-from secops.collect.evidence_tables import open_table
-from secops.collect.evidence_values import (
-    DateOrder,
-    ValueProblem,
-    parse_days,
-    parse_when,
-    state_of,
-    zone,
-)
 from secops.discover.parse import Host
 from secops.discover.reconcile import EndpointIndex
 from secops.errors import InputRowsError, RowError, SecopsError
+from secops.evidence.profiles import Profile, choose_profile, find_header, load_profile, load_profiles, resolve_columns
+from secops.evidence.rows import open_table
+from secops.evidence.values import DateOrder, ValueProblem, parse_days, parse_when, state_of, zone
 from secops.models import EvidenceSource, normalise_mac
 from secops.store.base import utcnow
 from secops.store.db import Database

@@ -1,17 +1,20 @@
-"""The work behind `secops checks validate` (kept out of collect/cli.py so the CLI stays thin)."""
+"""`secops checks list|show|validate|eval`: inspect, validate and evaluate check packs (Wazuh SCA format)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import cast
 
+import typer
 from rich.markup import escape
+from rich.table import Table
 
-from secops.cliutil import EXIT_OK, EXIT_USAGE, console, err_console
+from secops.cliutil import EXIT_OK, EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import SecopsError
 from secops.evaluate.rules import Dialect
-from secops.evaluate.sca_load import load_policy
+from secops.evaluate.sca_load import load_packs, load_policy
 
+checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
 EXIT_WARNINGS = 1  # --strict and some check has a rule Wazuh would not evaluate as written
 
 
@@ -102,3 +105,67 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
 
         console.print_json(json.dumps(out, default=str))
     return EXIT_OK
+
+
+@checks_app.command("list")
+@user_errors
+def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--checks")) -> None:
+    """List the check packs and how many checks each has."""
+    packs = load_packs(folder or state(ctx).settings.checks)
+    table = Table("policy", "name", "os", "checks", "protection", "file")
+    for p in packs:
+        table.add_row(_plain(p.id), _plain(p.policy.name), p.secops.os, str(len(p.checks)),
+                      "yes" if p.secops.protection else "", _plain(Path(p.path or "").name))
+    console.print(table)
+
+
+@checks_app.command("show")
+@user_errors
+def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="policy id, or policy_id:check_id"),
+                folder: Path | None = typer.Option(None, "--checks")) -> None:
+    """Show a pack's checks, or one check with its rules and remediation."""
+    pid, _, cid = policy_id.partition(":")
+    pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
+    if pack is None:
+        raise SecopsError(f"no check pack with policy id {pid!r} (see `secops checks list`)")
+    for check in pack.checks:
+        if cid and str(check.id) != cid:
+            continue
+        ext = check.secops
+        console.print(f"[bold]{_plain(check.id)}[/] {_plain(check.title)}  "
+                      f"(condition {check.condition}, severity {ext.severity}"
+                      + (f", serves {', '.join(ext.serves)}" if ext.serves else "") + ")")
+        if cid:
+            for rule in check.rules:
+                console.print(f"  rule: {_plain(rule)}")
+            if check.remediation:
+                console.print(f"  remediation: {_plain(check.remediation)}")
+
+
+@checks_app.command("validate")
+@user_errors
+def checks_validate(
+    files: list[Path] = typer.Argument(..., help="policy files to check"),
+    strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
+    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+) -> None:
+    """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
+    raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
+
+
+@checks_app.command("eval")
+@user_errors
+def checks_eval(
+    ctx: typer.Context,
+    policies: list[Path] = typer.Argument(..., help="policy files"),
+    facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
+    host: str | None = typer.Option(None, "--host", help="only this host (label or address)"),
+    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+    show: str = typer.Option("failed,not_applicable,error,waived", "--show", help="results listed per check"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+    waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
+) -> None:
+    """Evaluate policies against saved host answers, with no host contacted."""
+    path = waivers or Path(state(ctx).settings.policies) / "waivers.yaml"
+    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json,
+                                waivers_path=path))

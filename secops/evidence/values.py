@@ -14,8 +14,8 @@ import functools
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from secops.collect.evidence_profiles import FieldSpec, Profile
 from secops.errors import SecopsError
+from secops.evidence.profiles import FieldSpec, Profile
 
 NEVER_WORDS = {"never", "không bao giờ", "chưa bao giờ", "chưa", "n/a", "-", "—"}
 _UNITS = {

@@ -56,7 +56,7 @@ def evidence_import(
     regrade: bool = typer.Option(True, "--regrade/--no-regrade", help="grade into the import run"),
 ) -> None:
     """Import console evidence matched to endpoints; print counts per status and per reason."""
-    from secops.collect.evidence_import import ImportOptions, import_evidence
+    from secops.evidence.importer import ImportOptions, import_evidence
     from secops.grade.stage import run_stage as grade_stage
 
     if date_order not in (None, "dmy", "mdy"):
@@ -110,7 +110,7 @@ def evidence_import(
 @user_errors
 def profile_list(ctx: typer.Context) -> None:
     """The shipped and site profiles, with the headers that `--profile auto` recognises."""
-    from secops.collect.evidence_profiles import load_profiles
+    from secops.evidence.profiles import load_profiles
 
     for p in load_profiles(state(ctx).settings.policies):
         draft = " [draft]" if p.draft else ""
@@ -129,7 +129,7 @@ def profile_new(
     encoding: str | None = typer.Option(None, "--encoding", help="text encoding when it is not Unicode"),
 ) -> None:
     """Propose a profile from a sample file's headers, for the officer to confirm."""
-    from secops.collect.evidence_propose import propose, write_new
+    from secops.evidence.propose import propose, write_new
 
     text, notes = propose(file, state(ctx).settings.policies, encoding)
     target = out or file.with_name(file.stem + ".profile.yaml")

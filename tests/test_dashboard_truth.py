@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from secops.discover.report import skipped_agencies
+from secops.report.sections.discovery import skipped_agencies
 from secops.report.visible import missing_text, reason_text, visible
 
 

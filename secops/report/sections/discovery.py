@@ -1,6 +1,6 @@
 """Dashboard section "discovery": unregistered hosts, conflicts and stale endpoints of the scope.
 
-Registered as a provider in secops/report/sections.py; rendered by
+Registered as a provider in secops/report/sections/__init__.py; rendered by
 reports/sections/discovery.html.j2. Everything here is data (strings from the network included);
 the template escapes it.
 """

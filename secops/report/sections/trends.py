@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from secops.config import Settings
 from secops.report.data import Dashboard
+from secops.report.sections.trend_lineage import scope_lineage
 from secops.schedule.config import load_schedule_config
-from secops.schedule.trend_lineage import scope_lineage
 from secops.store.tables import GradeRow, RunRow
 
 

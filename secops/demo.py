@@ -17,8 +17,6 @@ from pathlib import Path
 import typer
 
 from secops.cliutil import console, err_console, state, user_errors
-from secops.inventory.load_sample import describe_sample, load_sample
-from secops.inventory.sample import PROVINCE
 from secops.inventory.upsert import upsert_endpoints
 from secops.models import Endpoint, EndpointRole, OSFamily
 from secops.register.annual import current_year_report
@@ -26,6 +24,8 @@ from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
 from secops.safeio import write_file
+from secops.sample.load import describe_sample, load_sample
+from secops.sample.province import PROVINCE
 from secops.schedule.jobs import StageStep, load_jobs
 from secops.schedule.runner import StageOutcome, run_status, run_step
 from secops.stages import StageContext, StageOptions

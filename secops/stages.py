@@ -50,8 +50,8 @@ class StageResult(BaseModel):
 
 # name -> "module:function". Stages whose module is not there yet are reported as unavailable.
 STAGES: dict[str, str] = {
-    "discover": "secops.remote.stage:discover_stage",  # in-process unless policies/sites.yaml sends it to a site
-    "audit": "secops.remote.stage:audit_stage",
+    "discover": "secops.pipeline:discover_stage",  # in-process unless policies/sites.yaml sends it to a site
+    "audit": "secops.pipeline:audit_stage",
     "requirements": "secops.requirements.stage:run_stage",  # checklist roll-ups into the register
     "grade": "secops.grade.stage:run_stage",
     "report": "secops.report.stage:run_stage",

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from secops.collect.audit_csv import audit_csv as _audit_csv
 from secops.collect.tables import AuditHostRow
 from secops.config import Settings
-from secops.grade.policy import load_targets
 from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FIX_COLUMNS, FORMATS, _safe_cell, grades_csv, section_pages
 from secops.report.fixlist import fix_items
@@ -38,6 +37,7 @@ from secops.requirements.tables import ProtectionManagementRow
 from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, RunRow
+from secops.targets import load_targets
 
 
 def _fix_row(item: FixItem) -> list[str]:

@@ -32,8 +32,8 @@ from secops.discover.scope import load_scope
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_policy
 from secops.evidence.importer import import_evidence
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
+from secops.inventory.levels import load_levels
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 

@@ -21,12 +21,12 @@ from secops.cliutil import AppState
 from secops.config import Settings
 from secops.errors import SecopsError
 from secops.grade.cli import run_grade
-from secops.inventory.load_sample import load_sample
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
 from secops.runs.lock import Lease, owner_is_dead, pid_alive
 from secops.runs.recovery import reap_interrupted
 from secops.runs.tables import RunStageRow
+from secops.sample.load import load_sample
 from secops.schedule import retention
 from secops.schedule.config import RetentionConfig
 from secops.schedule.jobs import load_jobs

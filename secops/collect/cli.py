@@ -43,7 +43,7 @@ def audit_command(
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
     from secops.grade.stage import run_stage as grade_stage
-    from secops.remote.stage import audit_stage as run_stage
+    from secops.pipeline import audit_stage as run_stage
 
     if sum(bool(x) for x in (hosts, local)) > 1:
         raise fail("give --hosts or --local, not both")

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from secops.collect.audit import HostTarget
 from secops.config import policy_path
 from secops.errors import SecopsError
-from secops.grade.facts import AgencyNode, load_agencies
 from secops.inventory.retire import active_on, retired_note, today
+from secops.inventory.tree import AgencyNode, load_agencies
 from secops.policyfile import load_model
 from secops.store.tables import AgencyRow, EndpointRow
 

@@ -36,7 +36,7 @@ def run_discover(app_state: StageContext, agency: str, extra: dict, *, trigger: 
                  job_name: str | None = None) -> tuple[int, StageResult, RunStatus]:
     """Open a run, run the stage into it, close it with the stage's status (used by the CLI)."""
     from secops.models import RunStatus
-    from secops.remote.stage import discover_stage as run_stage
+    from secops.pipeline import discover_stage as run_stage
     from secops.runs import recorded
     from secops.stages import StageOptions
 

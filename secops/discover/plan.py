@@ -100,7 +100,7 @@ def start_early(policies: Path, agency_code: str, extra: dict[str, Any]) -> int:
     the run ends, whatever happened."""
     from secops import interrupts
     from secops.discover import nmap_runner
-    from secops.remote.sites import load_sites
+    from secops.discover.sites import load_sites
 
     try:
         if load_sites(policies).site_for(agency_code) is not None:

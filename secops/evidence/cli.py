@@ -31,7 +31,7 @@ def _when(text: str | None) -> dt.datetime | None:
 
 
 def _max_age(policies: Path) -> int | None:
-    from secops.grade.policy import load_targets
+    from secops.targets import load_targets
 
     ages = [t.evidence_max_age_days for t in load_targets(policies).targets
             if t.entity == "endpoints" and t.evidence_max_age_days is not None]

@@ -14,9 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from secops.grade.facts import AgencyNode, Facts
+from secops.grade.facts import Facts
 from secops.grade.filters import matches
-from secops.grade.policy import Target, TargetPolicy
+from secops.inventory.tree import AgencyNode
+from secops.targets import Target, TargetPolicy
 
 GradeStatus = Literal["met", "not_met", "not_applicable"]
 

@@ -20,18 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.grade.dated import record_then
+from secops.grade.sources import protection_from
 from secops.inventory.retire import active_on
-from secops.models import ProtectionStatus
+from secops.inventory.tree import AgencyNode, load_agencies
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
-
-
-@dataclass(frozen=True)
-class AgencyNode:
-    id: int
-    code: str
-    name: str
-    kind: str
-    parent_id: int | None
 
 
 @dataclass
@@ -47,21 +39,6 @@ def protection_of(evidence: EvidenceRow | None, as_of: dt.datetime, max_age_days
         return protection_from(None, None, None, None, None, as_of, max_age_days)
     return protection_from(evidence.status, evidence.product, evidence.source, evidence.observed_at,
                            evidence.detail, as_of, max_age_days)
-
-
-def protection_from(status: str | None, product: str | None, source: str | None, observed_at: dt.datetime | None,
-                    detail: str | None, as_of: dt.datetime, max_age_days: int | None) -> dict[str, Any]:
-    """protection_of on plain values (the SQL grader fetches columns, not ORM rows)."""
-    if status is None or observed_at is None:
-        return {"protection": ProtectionStatus.unknown.value, "protection_reason": "no evidence",
-                "product": None, "evidence_source": None, "observed_at": None}
-    base = {"product": product, "evidence_source": source, "observed_at": observed_at, "protection": status,
-            "protection_reason": detail or ""}
-    if max_age_days is not None and as_of - observed_at > dt.timedelta(days=max_age_days):
-        age = (as_of - observed_at).days
-        base.update(protection=ProtectionStatus.unknown.value,
-                    protection_reason=f"evidence too old: {age} days (max {max_age_days}), was {status}")
-    return base
 
 
 def known_then(value: Any, as_of: dt.datetime) -> Any:
@@ -84,13 +61,6 @@ def newest_evidence(session: Session, as_of: dt.datetime) -> dict[int, EvidenceR
     for row in rows:
         newest[row.endpoint_id] = row  # ordered ascending, so the last one seen is the newest
     return newest
-
-
-def load_agencies(session: Session, on: dt.date | None = None) -> dict[int, AgencyNode]:
-    """Agencies active on that day (default: today, UTC)."""
-    day = on or dt.datetime.now(dt.UTC).date()
-    return {row.id: AgencyNode(row.id, row.code, row.name, row.kind, row.parent_id)
-            for row in session.scalars(select(AgencyRow).where(active_on(AgencyRow, day)).order_by(AgencyRow.id))}
 
 
 def _active_records(table: Any, day: dt.date) -> Any:

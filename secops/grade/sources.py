@@ -132,3 +132,18 @@ def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None, *, 
                    ev.c.observed_at.label("observed_at"), ev.c.detail.label("evidence_detail"))
             .select_from(joined))
     return _counted(stmt, table, as_of).subquery(entity)
+
+
+def protection_from(status: str | None, product: str | None, source: str | None, observed_at: dt.datetime | None,
+                    detail: str | None, as_of: dt.datetime, max_age_days: int | None) -> dict[str, Any]:
+    """protection_of on plain values (the SQL grader fetches columns, not ORM rows)."""
+    if status is None or observed_at is None:
+        return {"protection": ProtectionStatus.unknown.value, "protection_reason": "no evidence",
+                "product": None, "evidence_source": None, "observed_at": None}
+    base = {"product": product, "evidence_source": source, "observed_at": observed_at, "protection": status,
+            "protection_reason": detail or ""}
+    if max_age_days is not None and as_of - observed_at > dt.timedelta(days=max_age_days):
+        age = (as_of - observed_at).days
+        base.update(protection=ProtectionStatus.unknown.value,
+                    protection_reason=f"evidence too old: {age} days (max {max_age_days}), was {status}")
+    return base

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from secops.grade.facts import load_agencies
-from secops.grade.policy import load_targets
 from secops.grade.record import grade_store, record_grades
-from secops.inventory.tree import check_one_root
+from secops.inventory.tree import check_one_root, load_agencies
 from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.tables import RunRow
+from secops.targets import load_targets
 
 
 def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:

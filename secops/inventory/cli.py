@@ -13,14 +13,13 @@ from sqlalchemy import func, select
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError
-from secops.grade.facts import load_agencies
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
 from secops.inventory.kinds import load_kinds
+from secops.inventory.levels import load_levels
 from secops.inventory.lifecycle_cli import remove_command, reorganise_command
 from secops.inventory.readers import ENTITIES
-from secops.inventory.tree import find_agency, kind_order, subtree
-from secops.register.regime import load_regimes
+from secops.inventory.regime import load_regimes
+from secops.inventory.tree import find_agency, kind_order, load_agencies, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
@@ -143,7 +142,7 @@ def sample_command(
     """Load the synthetic sample province (labelled synthetic in every report)."""
     import datetime as dt
 
-    from secops.inventory.load_sample import load_sample
+    from secops.sample.load import load_sample
 
     tallies = load_sample(state(ctx).db(), dt.datetime.now(dt.UTC), endpoints=endpoints, seed=seed)
     table = Table("entity", "inserted", "updated", "unchanged", title="synthetic sample province")

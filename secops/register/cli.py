@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from secops.cliutil import console, fail, state, user_errors
-from secops.grade.facts import load_agencies
-from secops.inventory.tree import find_agency, subtree
+from secops.inventory.tree import find_agency, load_agencies, subtree
 from secops.register.export import register_records, write_register
 
 

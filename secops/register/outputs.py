@@ -6,10 +6,10 @@ import csv
 import io
 from pathlib import Path
 
+from secops.inventory.regime import Regime
 from secops.register.cells import row_cells, section1_cells, vn_date
 from secops.register.files import write_atomic
 from secops.register.form08 import Form08
-from secops.register.regime import Regime
 from secops.register.xlsx import workbook_bytes
 from secops.report.render import environment, translator
 from secops.textsafe import neutral_cell

@@ -13,9 +13,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from secops.inventory.regime import Regime
 from secops.register.cells import row_cells, section1_cells, section2_cells, vn_date
 from secops.register.form08 import Form08
-from secops.register.regime import Regime
 from secops.textsafe import FORMULA_START
 
 SHEET = "Mẫu 08"

@@ -16,12 +16,12 @@ from typing import Any
 import redis
 
 from secops import __version__
+from secops.discover.sites import Link, queue_name
 from secops.errors import SecopsError
 from secops.remote.broker import redact
 from secops.remote.celery_app import AUDIT_TASK, DISCOVER_TASK, make_app
 from secops.remote.payloads import AuditResult, AuditTask, DiscoverResult, DiscoverTask
 from secops.remote.scanner import ScannerContext, run_audit, run_discover
-from secops.remote.sites import Link, queue_name
 
 log = logging.getLogger("secops.scanner")
 HEARTBEAT_PREFIX = "secops:scanner:"

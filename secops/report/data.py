@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 from secops.errors import SecopsError
 from secops.grade.dated import UNKNOWN_STATE
 from secops.grade.engine import GradeCell
-from secops.grade.facts import AgencyNode, Facts, load_agencies
+from secops.grade.facts import Facts
 from secops.grade.filters import matches
-from secops.grade.policy import TargetPolicy
 from secops.grade.sql import endpoint_max_age
-from secops.inventory.tree import find_agency, subtree
+from secops.inventory.tree import AgencyNode, find_agency, load_agencies, subtree
 from secops.store.tables import GradeRow, MetaRow, RunRow
+from secops.targets import TargetPolicy
 
 SCHEMA_VERSION = 1
 # Endpoint fix lists scale with the nation: the dashboard model keeps this many per target (what

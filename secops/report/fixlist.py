@@ -22,12 +22,11 @@ from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
 from secops.grade.dated import UNKNOWN_STATE
-from secops.grade.facts import protection_from
-from secops.grade.policy import Target, TargetPolicy
-from secops.grade.sources import has_distinct_on, record_source
+from secops.grade.sources import has_distinct_on, protection_from, record_source
 from secops.grade.sql import endpoint_max_age
 from secops.report.data import FixItem
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow
+from secops.targets import Target, TargetPolicy
 
 PAGE = 2000
 PROTECTION_URGENCY = {"unprotected": 0, "degraded": 1, "unknown": 2}

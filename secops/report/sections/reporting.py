@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from secops.config import Settings
 from secops.errors import SecopsError
+from secops.inventory.regime import Regime, load_regimes, regime_on
 from secops.models import AssessmentKind
 from secops.register.form08 import Form08, build_form08
-from secops.register.regime import Regime, load_regimes, regime_on
 from secops.register.rules import check
 from secops.report.data import Dashboard
 from secops.store.tables import AssessmentRow, SystemRow

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from secops.config import Settings
-from secops.remote.sites import load_sites
+from secops.discover.sites import load_sites
 from secops.remote.tables import RemoteTaskRow
 from secops.report.data import Dashboard
 from secops.store.tables import RunRow

@@ -1,4 +1,4 @@
-"""Target and level policies (policies/*.yaml) as validated models."""
+"""The targets of the province's plan (policies/targets.yaml) as validated models."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from secops.config import policy_path
-from secops.models import Approver
-from secops.policyfile import load_model
+from secops.policyfile import Strict, Text, load_model
 
 Entity = Literal["systems", "endpoints", "staff"]
 
@@ -24,19 +23,7 @@ ENTITY_FIELDS: dict[str, set[str]] = {
 CONDITION_KEYS = {"not_null", "is_null", "within_days"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Text(_Strict):
-    vi: str
-    en: str
-
-    def get(self, lang: str) -> str:
-        return self.en if lang == "en" else self.vi
-
-
-class Target(_Strict):
+class Target(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
     key: str
     title: Text
@@ -71,7 +58,7 @@ class Target(_Strict):
         return self
 
 
-class TargetPolicy(_Strict):
+class TargetPolicy(Strict):
     version: int = 1
     plan: str | None = None
     targets: list[Target] = Field(min_length=1)
@@ -91,31 +78,5 @@ class TargetPolicy(_Strict):
         raise KeyError(target_id)
 
 
-class Level(_Strict):
-    approver: Approver
-    name: Text
-
-
-class Requirement(_Strict):
-    id: str
-    title: Text
-    from_level: int = Field(ge=1, le=5)
-    target: str | None = None
-
-
-class LevelPolicy(_Strict):
-    version: int = 1
-    levels: dict[int, Level]
-    requirements: list[Requirement] = Field(default_factory=list)
-
-    def approver(self, level: int) -> Approver | None:
-        entry = self.levels.get(level)
-        return entry.approver if entry else None
-
-
 def load_targets(policies_dir: Path) -> TargetPolicy:
     return load_model(policy_path(policies_dir, "targets.yaml"), TargetPolicy)
-
-
-def load_levels(policies_dir: Path) -> LevelPolicy:
-    return load_model(policy_path(policies_dir, "levels.yaml"), LevelPolicy)

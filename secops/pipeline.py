@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from secops.discover.sites import Site, SitesFile, load_sites
 from secops.errors import SecopsError
-from secops.remote.sites import Site, SitesFile, load_sites
 from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.tables import AgencyRow
 

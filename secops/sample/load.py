@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 from secops.config import bundled
 from secops.inventory.history import add_link
 from secops.inventory.importer import write_models
-from secops.inventory.sample import FORMER_PROVINCES, MERGED_ON, PROVINCE, stream
-from secops.inventory.sample_write import none_stored, write_part
 from secops.inventory.upsert import Tally
-from secops.register.sample import sample_assessments
-from secops.requirements.sample import add_sample_checklists
 from secops.requirements.tables import ProtectionManagementRow, RequirementStatusRow, SystemHostRow
+from secops.sample.province import FORMER_PROVINCES, MERGED_ON, PROVINCE, stream
+from secops.sample.register import sample_assessments
+from secops.sample.requirements import add_sample_checklists
+from secops.sample.write import none_stored, write_part
 from secops.store.bulk import bulk_load, deferred_foreign_keys, deferred_indexes
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, MetaRow, StaffRow

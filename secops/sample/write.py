@@ -1,6 +1,6 @@
 """Write the generated sample province: its endpoints straight from their stored form.
 
-secops.inventory.sample.stream gives endpoints as EndpointDraw tuples (the values they are stored
+secops.sample.province.stream gives endpoints as EndpointDraw tuples (the values they are stored
 as), not models. When none of a chunk's codes is stored yet (a sample into a new database, or a
 sample with another prefix) its endpoint and evidence rows are written as they are: the rows the
 model path (secops.inventory.upsert.upsert_endpoints, for new endpoints) writes, without building
@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 import secops.inventory.upsert as upsert
 from secops.inventory.importer import write_models
-from secops.inventory.sample import EndpointDraw, endpoint_model
 from secops.inventory.upsert import Tally, agency_ids, upsert_endpoints
+from secops.sample.province import EndpointDraw, endpoint_model
 from secops.store.bulk import in_keys, insert_values, reserve_ids, sequence_position
 from secops.store.tables import EndpointRow, EvidenceRow
 
@@ -39,7 +39,7 @@ EVIDENCE_COLUMNS = ("endpoint_id", "status", "product", "source", "observed_at",
 
 
 def write_part(session: Session, entity: str, rows: Sequence[Any], *, fresh: bool = False) -> Tally:
-    """Write one (entity, rows) part of secops.inventory.sample.stream; the tally of that entity.
+    """Write one (entity, rows) part of secops.sample.province.stream; the tally of that entity.
     fresh: the endpoints table held no row when this stream began (see none_stored)."""
     if entity == "endpoints":
         return write_endpoints(session, rows, fresh=fresh)

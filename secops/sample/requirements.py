@@ -19,7 +19,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from secops.inventory.sample import below
 from secops.requirements.catalogue import Catalogue, in_force
 from secops.requirements.checklist import add_months
 from secops.requirements.tables import (
@@ -27,6 +26,7 @@ from secops.requirements.tables import (
     RequirementStatusRow,
     SystemHostRow,
 )
+from secops.sample.province import below
 from secops.store.bulk import insert_rows, insert_values
 from secops.store.tables import EndpointRow, SystemRow
 

@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from secops.config import bundled, policy_path
 from secops.errors import SecopsError
-from secops.grade.policy import Text  # the same vi/en text as targets use
 from secops.models import ApprovalStatus, Approver, AssessmentKind, PlanDeployment
-from secops.policyfile import load_model
+from secops.policyfile import (
+    Text,  # the same vi/en text as targets use
+    load_model,
+)
 
 REGIME_DIR = "regimes"
 

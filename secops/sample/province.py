@@ -26,7 +26,7 @@ from secops.models import (
     ProtectionStatus,
     StaffMember,
 )
-from secops.register.sample import sample_system
+from secops.sample.register import sample_system
 
 # The two-tier province since 1 July 2025: the provincial People's Committee and its departments and
 # agencies, and communes and wards directly under the province (no districts). The default example is
@@ -215,7 +215,7 @@ def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85,
            prefix: str = "") -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
     """The sample as (entity, rows) parts in write order; endpoints come in chunks, so a loader
     never holds a million of them. Endpoints come as EndpointDraw tuples in their stored form
-    (secops.inventory.sample_write writes them; endpoint_model gives their models); the other
+    (secops.sample.write writes them; endpoint_model gives their models); the other
     entities as models. The random draws are in the same order as ever: same seed,
     same province. prefix goes before every code, so that two generated provinces can share a
     database (merge tests)."""

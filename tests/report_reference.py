@@ -22,11 +22,11 @@ from unittest import mock
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from secops.collect.audit_csv import audit_csv as _audit_csv
 from secops.collect.tables import AuditHostRow
 from secops.config import Settings
+from secops.report.audit_csv import audit_csv as _audit_csv
 from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run, scope_ids, scope_tree
-from secops.report.export import FIX_COLUMNS, FORMATS, _safe_cell, grades_csv, section_pages
+from secops.report.export import FIX_COLUMNS, FORMATS, grades_csv, section_pages
 from secops.report.fixlist import fix_items
 from secops.report.lineage import add_lineage
 from secops.report.render import render_html, render_page
@@ -38,6 +38,7 @@ from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, RunRow
 from secops.targets import load_targets
+from secops.textsafe import neutral_cell as _safe_cell
 
 
 def _fix_row(item: FixItem) -> list[str]:

@@ -32,13 +32,12 @@ from secops.store.base import utcnow
 from secops.store.db import Database
 from secops.store.tables import EvidenceRow
 from secops.textio import Limits
-from secops.textsafe import printable
+from secops.textsafe import looks_like_formula, printable
 
 # Worst first: the row's status is the worst any of its fields says.
 SEVERITY = {"unprotected": 3, "degraded": 2, "unknown": 1, "protected": 0}
 MAX_ERRORS = 200  # listed; the rest are counted (a broken 1M-row file must not flood memory)
 MAX_LISTED = 200  # unmatched rows listed
-FORMULA_START = ("=", "+", "@", "\t", "\r")
 CHUNK = 1000
 
 
@@ -113,7 +112,7 @@ class _Interpreter:
                 raise _FieldProblem(name, "empty")
         for name in ("hostname", "product"):
             text = self.cell(cells, name)
-            if text.startswith(FORMULA_START) or (text.startswith("-") and not text[1:2].isalnum()):
+            if looks_like_formula(text):
                 raise _FieldProblem(name, f"{printable(text, 60)!r} looks like a spreadsheet formula; refused")
         ip = self.cell(cells, "ip") or None
         if ip:

@@ -14,9 +14,9 @@ from secops.inventory.regime import Regime, load_regimes, regime_on
 from secops.register.form08 import Form08, build_form08
 from secops.register.outputs import FORMATS, write_report
 from secops.register.rules import Violation, check
-from secops.report.render import translator
 from secops.store.db import Database
 from secops.store.tables import MetaRow
+from secops.templating import translator
 
 
 @dataclass

@@ -43,7 +43,7 @@ def annual_command(
     """Write the annual report (Form 08, Decree 331/2026) after checking its consistency rules."""
     from secops.cliutil import EXIT_USAGE, err_console
     from secops.register.annual import annual_report, parse_formats, violation_lines
-    from secops.report.render import translator
+    from secops.templating import translator
 
     if lang not in ("vi", "en"):
         raise fail("--lang must be vi or en")

@@ -11,7 +11,7 @@ from secops.register.cells import row_cells, section1_cells, vn_date
 from secops.register.files import write_atomic
 from secops.register.form08 import Form08
 from secops.register.xlsx import workbook_bytes
-from secops.report.render import environment, translator
+from secops.templating import environment, translator
 from secops.textsafe import neutral_cell
 
 FORMATS = ("xlsx", "csv", "html")

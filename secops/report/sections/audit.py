@@ -19,8 +19,8 @@ from secops.config import Settings
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_packs
 from secops.report.data import Dashboard
-from secops.report.render import messages
 from secops.store.tables import AgencyRow, EndpointRow
+from secops.templating import messages
 
 # The reason a transport gives for rules it cannot evaluate (secops.collect.smb.NEEDS_COMMANDS).
 TRANSPORT_LIMIT = "needs a command transport"

@@ -7,13 +7,14 @@ import csv
 import io
 from typing import Any
 
+from secops.textsafe import neutral_cell
+
 COLUMNS = ["host", "code", "address", "agency", "policy_id", "dialect", "check_id", "result", "severity", "title",
            "reason"]
 
 
 def audit_csv(section: dict[str, Any] | None) -> str | None:
     """None when the dashboard has no audit section (then no file is written)."""
-    from secops.report.export import _safe_cell
 
     if not section:
         return None
@@ -24,7 +25,7 @@ def audit_csv(section: dict[str, Any] | None) -> str | None:
         dialects = {p.get("policy"): p.get("dialect", "") for p in host.get("policies", [])}
         for key in ("failed", "waived", "not_applicable"):
             for c in host.get(key) or []:
-                writer.writerow([_safe_cell(v) for v in (
+                writer.writerow([neutral_cell(v) for v in (
                     host.get("label"), host.get("code"), host.get("address"), host.get("agency"), c["policy_id"],
                     dialects.get(c["policy_id"], ""), c["check_id"], c["result"], c.get("severity"), c["title"],
                     c.get("reason"))])

@@ -1,8 +1,5 @@
-"""Make every value shown in a report say what it is.
+"""Reasons written in English by the grader and the audit, shown in the report's language.
 
-- Bidirectional controls (U+202A-202E, U+2066-2069, U+200E/200F, U+061C) can make a hostname
-  read backwards ("Trojan Source"); zero-width characters (U+200B-200D, U+2060, U+FEFF) make two
-  different names look the same. In reports they are shown as a visible ⟦U+202E⟧ mark.
 - Reasons the grader writes in English ("no evidence", "no protection product found", "evidence
   too old: ...", "missing training_date") are translated through the report's i18n table; reasons
   that came from a console or a host stay as they are (they are data).
@@ -12,30 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
-from markupsafe import Markup
-
-_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _TOO_OLD = re.compile(r"^evidence too old: (\d+) days \(max (\d+)\), was (\w+)$")
 _KNOWN_REASONS = {"no evidence": "reason_no_evidence", "no protection product found": "reason_no_product"}
 # Audit failures are "<kind>: <message>" (secops/collect/audit.py): the kind is ours, the message
 # is the remote side's or the OS's own words and stays as it is.
 _ERROR = re.compile(r"^(?:error: )?(host key|unreachable|auth|no credentials|timeout|collect): ?(.*)$", re.DOTALL)
-
-
-def visible(text: str) -> str:
-    return _INVISIBLE.sub(lambda m: f"⟦U+{ord(m.group(0)):04X}⟧", text)
-
-
-def finalize(value: Any) -> Any:
-    """Jinja2 `finalize`: applied to every {{ value }} before autoescaping.
-
-    Markup (a macro's output) is already escaped: it stays Markup, or it would be escaped twice.
-    The marks inserted contain no HTML special characters, so that is safe."""
-    if isinstance(value, Markup):
-        return Markup(visible(str(value)))
-    return visible(value) if isinstance(value, str) else value
 
 
 def reason_text(t: Callable[..., str]) -> Callable[[str | None], str]:

@@ -65,8 +65,10 @@ def init(ctx: typer.Context) -> None:
 
 
 lazy_command("inventory", "secops.inventory.cli:app")
+lazy_command("inventory sample", "secops.sample.cli:sample_command")
+lazy_command("inventory export", "secops.register.cli:export_command")
 lazy_command("grade", "secops.grade.cli:grade_command")
-lazy_command("report", "secops.register.cli:_report_group()")
+lazy_command("report", "secops.report.cli:report_app")
 lazy_command("demo", "secops.demo:demo_command")
 lazy_command("discover", "secops.discover.cli:app")
 lazy_command("audit", "secops.collect.cli:audit_command")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import sys
 from collections.abc import Callable
@@ -102,3 +103,15 @@ def user_errors(func: F) -> F:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def parse_as_of(value: str | None) -> dt.datetime:
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD or an ISO date-time") from exc
+    if len(value) == 10:  # a date: take the end of that day, so that day's evidence counts
+        parsed = parsed.replace(hour=23, minute=59, second=59)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from secops.collect.tables import AuditHostRow
 from secops.config import Settings
 from secops.report.audit_csv import audit_csv as _audit_csv
-from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run, scope_ids, scope_tree
+from secops.report.data import Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FIX_COLUMNS, FORMATS, grades_csv, section_pages
-from secops.report.fixlist import fix_items
+from secops.report.fixlist import FixItem, fix_items
 from secops.report.lineage import add_lineage
 from secops.report.render import render_html, render_page
 from secops.report.sections import add_sections

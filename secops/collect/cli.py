@@ -16,7 +16,7 @@ from secops.errors import SecopsError
 from secops.models import RunStatus
 from secops.narrow import fitted_table
 from secops.runs import recorded
-from secops.stages import StageOptions
+from secops.stages import StageOptions, stage_function
 
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
 
@@ -42,8 +42,8 @@ def audit_command(
     waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
-    from secops.grade.stage import run_stage as grade_stage
-    from secops.pipeline import audit_stage as run_stage
+    # The audit and the regrade are the pipeline's stages (the site router sends site hosts to their scanner).
+    run_stage, grade_stage = stage_function("audit"), stage_function("grade")
 
     if sum(bool(x) for x in (hosts, local)) > 1:
         raise fail("give --hosts or --local, not both")

@@ -36,14 +36,13 @@ def run_discover(app_state: StageContext, agency: str, extra: dict, *, trigger: 
                  job_name: str | None = None) -> tuple[int, StageResult, RunStatus]:
     """Open a run, run the stage into it, close it with the stage's status (used by the CLI)."""
     from secops.models import RunStatus
-    from secops.pipeline import discover_stage as run_stage
     from secops.runs import recorded
-    from secops.stages import StageOptions
+    from secops.stages import StageOptions, stage_function
 
     # Refused by the guard, bad config, nmap missing...: recorded as failed, then raised.
     with recorded(app_state.db(), "discover", failure="discovery failed", trigger=trigger, job_name=job_name,
                   agency_code=agency) as run:
-        result = run_stage(app_state, run.id, StageOptions(agency_code=agency, extra=extra))
+        result = stage_function("discover")(app_state, run.id, StageOptions(agency_code=agency, extra=extra))
         status = RunStatus.interrupted if result.summary.get("interrupted") else RunStatus(result.status)
         run.finish(status, summary=result.summary, errors=result.errors)
     return run.id, result, status

@@ -57,7 +57,7 @@ def evidence_import(
 ) -> None:
     """Import console evidence matched to endpoints; print counts per status and per reason."""
     from secops.evidence.importer import ImportOptions, import_evidence
-    from secops.grade.stage import run_stage as grade_stage
+    from secops.stages import stage_function
 
     if date_order not in (None, "dmy", "mdy"):
         raise SecopsError(f"--date-order: {date_order!r}: use dmy or mdy")
@@ -78,7 +78,7 @@ def evidence_import(
             raise typer.Exit(EXIT_USAGE) from exc
         if regrade:
             try:
-                grade_stage(app_state, run_id, StageOptions())
+                stage_function("grade")(app_state, run_id, StageOptions())
             except Exception as exc:  # the evidence is stored; the run must not stay "running"
                 run.finish(RunStatus.partial, errors=[f"evidence imported, regrade failed: {exc}"])
                 raise

@@ -7,25 +7,13 @@ import datetime as dt
 import typer
 
 from secops import interrupts
-from secops.cliutil import EXIT_TARGETS_NOT_MET, console, err_console, fail, state, user_errors
+from secops.cliutil import EXIT_TARGETS_NOT_MET, console, err_console, fail, parse_as_of, state, user_errors
 from secops.grade.engine import GradeCell
 from secops.grade.stage import run_stage
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import recorded, recorded_status
 from secops.stages import StageContext, StageOptions
-
-
-def parse_as_of(value: str | None) -> dt.datetime:
-    if not value:
-        return dt.datetime.now(dt.UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD or an ISO date-time") from exc
-    if len(value) == 10:  # a date: take the end of that day, so that day's evidence counts
-        parsed = parsed.replace(hour=23, minute=59, second=59)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def exit_code(cells: list[GradeCell], fail_on_gap: bool, fail_under: float | None) -> int:

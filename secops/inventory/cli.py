@@ -130,27 +130,3 @@ def show_command(
         for label, per_kind in data.items():  # type: ignore[union-attr]
             table.add_row(label, *(str(per_kind.get(k, 0)) for k in kinds), str(sum(per_kind.values())))
         console.print(table)
-
-
-@app.command("sample")
-@user_errors
-def sample_command(
-    ctx: typer.Context,
-    endpoints: int = typer.Option(10_000, "--endpoints", min=0, max=1_000_000, help="number of endpoints"),
-    seed: int = typer.Option(85, "--seed", help="random seed (same seed and day -> same province)"),
-) -> None:
-    """Load the synthetic sample province (labelled synthetic in every report)."""
-    import datetime as dt
-
-    from secops.sample.load import load_sample
-
-    tallies = load_sample(state(ctx).db(), dt.datetime.now(dt.UTC), endpoints=endpoints, seed=seed)
-    table = Table("entity", "inserted", "updated", "unchanged", title="synthetic sample province")
-    for entity, tally in tallies.items():
-        table.add_row(entity, str(tally.inserted), str(tally.updated), str(tally.unchanged))
-    console.print(table)
-
-
-from secops.register.cli import export_command  # noqa: E402 - the register's export, beside import
-
-app.command("export")(export_command)

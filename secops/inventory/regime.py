@@ -187,3 +187,12 @@ def regime_on(regimes: list[Regime], day: dt.date) -> Regime:
         if regime.in_force(day):
             return regime
     raise SecopsError(f"no regime in policies/{REGIME_DIR}/ is in force on {day.isoformat()}")
+
+
+def report_year(regime: Regime, today: dt.date) -> int:
+    """The report being prepared on `today`: this year's until its last deadline (25/12) has passed,
+    even though from 15/12 the data of the next period already accrue; then next year's."""
+    if regime.reporting is None:
+        raise SecopsError(f"regime {regime.id} defines no annual report")
+    last = max(d.on(today.year) for d in regime.reporting.deadlines)
+    return today.year if today <= last else today.year + 1

@@ -70,7 +70,7 @@ def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[st
 
 def current_year_report(db: Database, settings: Settings, folder: Path, today: dt.date, lang: str = "vi") -> AnnualResult:
     """The annual report of the reporting period that holds `today` (used by `secops demo`)."""
-    from secops.report.sections.reporting import report_year
+    from secops.inventory.regime import report_year
 
     regime = regime_on(load_regimes(settings.policies), today)
     return annual_report(db, settings, report_year(regime, today), folder, lang=lang)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from secops.inventory.regime import Regime
 from secops.register.cells import row_cells, section1_cells, vn_date
-from secops.safeio import ensure_folder, write_file
 from secops.register.form08 import Form08
 from secops.register.xlsx import workbook_bytes
+from secops.safeio import ensure_folder, write_file
 from secops.templating import environment, translator
 from secops.textsafe import neutral_cell
 

@@ -20,6 +20,7 @@ from secops.grade.facts import Facts
 from secops.grade.filters import matches
 from secops.grade.sql import endpoint_max_age
 from secops.inventory.tree import AgencyNode, find_agency, load_agencies, subtree
+from secops.report.fixlist import FixItem, fix_count, target_fix_items
 from secops.store.tables import GradeRow, MetaRow, RunRow
 from secops.targets import TargetPolicy
 
@@ -49,20 +50,6 @@ class AgencyGrades(BaseModel):
     targets_met: int
     targets_not_met: int
     gap_total: int = Field(description="sum of gaps over targets (records to fix)")
-
-
-class FixItem(BaseModel):
-    """A record in a target's denominator that does not (yet) meet it."""
-
-    target_id: str
-    entity: str
-    agency_code: str
-    agency_name: str
-    code: str
-    label: str = Field(description="system name, endpoint hostname, or staff code")
-    status: str = Field(description="lifecycle state, protection status, or missing record")
-    reason: str = ""
-    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunInfo(BaseModel):
@@ -175,8 +162,6 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
                     agency_code: str | None = None, *, with_fix: bool = True) -> Dashboard:
     """The run's figures from its stored grade rows; the fix lists (unless with_fix is False, as
     for the terminal summary) from SQL over the store as of the run's as-of time."""
-    from secops.report.fixlist import fix_count, target_fix_items  # it imports this module's FixItem
-
     as_of = run.as_of or run.started_at
     all_agencies, tree, cells = scope_tree(session, run, agency_code)
     parent_code = {n.id: n.code for n in all_agencies.values()}

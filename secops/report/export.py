@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from secops.report.audit_csv import audit_csv as _audit_csv
-from secops.report.data import Dashboard, FixItem
-from secops.report.fixlist import EndpointFixRows, FixFields
+from secops.report.data import Dashboard
+from secops.report.fixlist import EndpointFixRows, FixFields, FixItem
 from secops.report.render import render_html, render_page
 from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 from secops.textsafe import neutral_cell, neutral_text

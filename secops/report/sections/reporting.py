@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from secops.config import Settings
 from secops.errors import SecopsError
-from secops.inventory.regime import Regime, load_regimes, regime_on
+from secops.inventory.regime import Regime, load_regimes, regime_on, report_year
 from secops.models import AssessmentKind
 from secops.register.form08 import Form08, build_form08
 from secops.register.rules import check
@@ -23,15 +23,6 @@ from secops.report.data import Dashboard
 from secops.store.tables import AssessmentRow, SystemRow
 
 MAX_ROWS = 200
-
-
-def report_year(regime: Regime, today: dt.date) -> int:
-    """The report being prepared on `today`: this year's until its last deadline (25/12) has passed,
-    even though from 15/12 the data of the next period already accrue; then next year's."""
-    if regime.reporting is None:
-        raise SecopsError(f"regime {regime.id} defines no annual report")
-    last = max(d.on(today.year) for d in regime.reporting.deadlines)
-    return today.year if today <= last else today.year + 1
 
 
 def _overdue(session: Session, form: Form08, regime: Regime, today: dt.date) -> list[dict[str, Any]]:

@@ -126,12 +126,11 @@ def _local_discover(app_state: StageContext, run_id: int, options: StageOptions,
 def _waiver_hook(app_state: StageContext, extra: dict[str, Any]) -> Any:
     """Waivers are central data: applied to a site's results as to local ones (secops/collect/stage.py)."""
     import datetime as dt
-    from pathlib import Path
 
     from secops.collect.stage import _system_agencies
-    from secops.evaluate.waivers import apply_waivers, load_waivers
+    from secops.evaluate.waivers import apply_waivers, load_waivers, waivers_path
 
-    waivers = load_waivers(Path(extra.get("waivers") or Path(app_state.settings.policies) / "waivers.yaml"))
+    waivers = load_waivers(waivers_path(app_state.settings.policies, extra.get("waivers")))
     if not waivers:
         return None
     with app_state.db().session() as session:

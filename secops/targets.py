@@ -13,7 +13,7 @@ from secops.policyfile import Strict, Text, load_model
 
 Entity = Literal["systems", "endpoints", "staff"]
 
-# Fields a policy filter may name, per entity (see grade/facts.py for how each is computed).
+# Fields a policy filter may name, per entity (see grade/sources.py for how each is computed).
 ENTITY_FIELDS: dict[str, set[str]] = {
     "systems": {"code", "level", "state", "approved_by", "approval_date", "plan_deployed_date",
                 "last_inspection_date", "approval_status", "plan_deployment", "proposed_level"},

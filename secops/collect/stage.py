@@ -68,9 +68,9 @@ def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> St
     excluded = set(extra.get("exclude_agencies") or [])
     targets = [t for t in targets if not excluded & set(t.agency_codes)]
 
-    from secops.evaluate.waivers import apply_waivers, load_waivers
+    from secops.evaluate.waivers import apply_waivers, load_waivers, waivers_path
 
-    waivers = load_waivers(Path(extra.get("waivers") or Path(app_state.settings.policies) / "waivers.yaml"))
+    waivers = load_waivers(waivers_path(app_state.settings.policies, extra.get("waivers")))
     with db.session() as session:
         system_agencies = _system_agencies(session) if waivers else {}
     today = dt.date.today()

@@ -2,7 +2,7 @@
 
 A scan starts nmap as soon as the scope guard has accepted the targets (`plan.start_early`), before
 SQLAlchemy, the tables and the stage are imported and the database is opened: those happen while
-nmap scans (issue 12). So this module imports only typer and secops' light plumbing at the top;
+nmap scans. So this module imports only typer and secops' light plumbing at the top;
 each command imports what it uses.
 """
 
@@ -113,7 +113,7 @@ def discover(
 def _release(app_state: StageContext) -> None:
     """The command is done: close the database now (SQLite checkpoints its WAL here), then spare the
     exiting interpreter its garbage collections over every object of SQLAlchemy, pydantic and the
-    tables (~0.2 s, issue 12). gc.freeze() only exempts the objects alive now from the cycle
+    tables (~0.2 s). gc.freeze() only exempts the objects alive now from the cycle
     collector; reference counting still frees them, and open files are still closed, at exit."""
     app_state.db().dispose()
     gc.freeze()

@@ -3,8 +3,8 @@
 `plan_agency` is the first half of the discover stage: options, discovery profile, the scope guard
 and the nmap arguments and chunks. It needs no database and imports neither SQLAlchemy nor
 python-nmap, so `secops discover` can run it first (`start_early`), start nmap for the chunks
-the stage will scan first, and import, open the database and record the run while nmap scans
-(issue 12). The stage then runs `plan_agency` again itself, unchanged; `nmap_runner.run_chunk`
+the stage will scan first, and import, open the database and record the run while nmap scans.
+The stage then runs `plan_agency` again itself, unchanged; `nmap_runner.run_chunk`
 adopts a started process only when its command is exactly the one the stage asks for.
 """
 

@@ -13,6 +13,7 @@ from secops.cliutil import EXIT_OK, EXIT_USAGE, console, err_console, state, use
 from secops.errors import SecopsError
 from secops.evaluate.rules import Dialect
 from secops.evaluate.sca_load import load_packs, load_policy
+from secops.evaluate.waivers import waivers_path
 
 checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
 EXIT_WARNINGS = 1  # --strict and some check has a rule Wazuh would not evaluate as written
@@ -166,6 +167,6 @@ def checks_eval(
     waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Evaluate policies against saved host answers, with no host contacted."""
-    path = waivers or Path(state(ctx).settings.policies) / "waivers.yaml"
+    path = waivers_path(state(ctx).settings.policies, waivers)
     raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json,
                                 waivers_path=path))

@@ -1,4 +1,4 @@
-"""Compile policy filters (grade/filters.py's language) into SQLAlchemy Core expressions.
+"""Compile policy filters (the language of tests/reference_grader.py's matches) into SQLAlchemy Core expressions.
 
 The filter language: `field: value` (equals), `field: [a, b]` (one of), `{not_null: true}`,
 `{is_null: true}`, `{within_days: N}` (a date no older than N days before the as-of date).

@@ -1,6 +1,6 @@
 """The records that targets are graded on, as SQL: one subquery per entity, as of a time.
 
-Mirrors grade/facts.py (the reference) column for column: every column of the entity's table,
+Mirrors tests/reference_grader.py (the reference) column for column: every column of the entity's table,
 with dates after the as-of time read as NULL (what was not yet true then), and for endpoints the
 protection derived from the newest evidence at or before the as-of time (a window function, the
 same on SQLite and PostgreSQL), `unknown` when there is none or it is older than the max age.
@@ -84,7 +84,7 @@ def join_newest(endpoints: Any, table: Any, as_of: dt.datetime, name: str, colum
 
 
 def _active(table: Any, day: dt.date) -> ColumnElement[bool]:
-    """Not retired on or before day (grade/facts.py active_on); tables without retirement: all."""
+    """Not retired on or before day (inventory/retire.py active_on); tables without retirement: all."""
     if "retired_at" not in table.c:
         return true()
     return or_(table.c.retired_at.is_(None), table.c.retired_at > day)

@@ -9,7 +9,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from secops.config import Settings
-from secops.errors import SecopsError
 from secops.inventory.regime import Regime, load_regimes, regime_on
 from secops.register.form08 import Form08, build_form08
 from secops.register.outputs import FORMATS, write_report
@@ -28,14 +27,6 @@ class AnnualResult:
     refused: bool = False
 
 
-def parse_formats(value: str) -> tuple[str, ...]:
-    formats = tuple(part.strip() for part in value.split(",") if part.strip())
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise SecopsError(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}")
-    return formats
-
-
 def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, owner: str | None = None,
                   strict: bool = False, formats: tuple[str, ...] = FORMATS, lang: str = "vi") -> AnnualResult:
     regimes = load_regimes(settings.policies)
@@ -47,7 +38,7 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
         result.refused = True
         return result
     result.files = write_report(report, result.regime, folder, formats, settings.reports, lang)
-    if (annex := write_unmet_annex(db, settings, report, folder, lang)) is not None:  # issue 11
+    if (annex := write_unmet_annex(db, settings, report, folder, lang)) is not None:
         result.files.append(annex)
     return result
 

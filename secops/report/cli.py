@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from secops.cliutil import EXIT_USAGE, console, err_console, fail, state, user_errors
+from secops.cliutil import EXIT_USAGE, console, err_console, fail, parse_formats, state, user_errors
 from secops.register.annual import annual_report, violation_lines
-from secops.register.annual import parse_formats as parse_annual_formats
+from secops.register.outputs import FORMATS as ANNUAL_FORMATS
 from secops.report.export import FORMATS
 from secops.report.publish import publish
 from secops.report.terminal import print_summary
@@ -16,14 +16,6 @@ from secops.templating import translator
 
 report_app = typer.Typer(help="Write reports: the gap dashboard of a graded run, or `annual` (Form 08).",
                          no_args_is_help=False)
-
-
-def parse_formats(value: str) -> tuple[str, ...]:
-    formats = tuple(part.strip() for part in value.split(",") if part.strip())
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise fail(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}")
-    return formats
 
 
 @report_app.callback(invoke_without_command=True)
@@ -44,7 +36,7 @@ def report_command(
     app_state = state(ctx)
     folder = out or app_state.settings.output
     dashboard, files = publish(app_state.db(), app_state.settings, folder, run_id=run, lang=lang,
-                               agency_code=agency, formats=parse_formats(fmt))
+                               agency_code=agency, formats=parse_formats(fmt, FORMATS))
     print_summary(console, dashboard, app_state.settings.reports)
     for path in files.values():
         console.print(f"wrote {path}", highlight=False, markup=False)
@@ -68,7 +60,7 @@ def annual_command(
         raise fail("--lang must be vi or en")
     app_state = state(ctx)
     result = annual_report(app_state.db(), app_state.settings, year, out or app_state.settings.output, owner=owner,
-                           strict=strict, formats=parse_annual_formats(fmt), lang=lang)
+                           strict=strict, formats=parse_formats(fmt, ANNUAL_FORMATS), lang=lang)
     t = translator(app_state.settings.reports, lang)
     for line in violation_lines(result, app_state.settings.reports, lang):
         err_console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -14,10 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
-from secops.grade.dated import UNKNOWN_STATE
 from secops.grade.engine import GradeCell
-from secops.grade.facts import Facts
-from secops.grade.filters import matches
 from secops.grade.sql import endpoint_max_age
 from secops.inventory.tree import AgencyNode, find_agency, load_agencies, subtree
 from secops.report.fixlist import FixItem, fix_count, target_fix_items
@@ -90,51 +87,6 @@ def latest_grade_run(session: Session) -> RunRow:
     if run is None:
         raise SecopsError("no graded run in this database yet: run `secops grade` first")
     return run
-
-
-def reference_fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[FixItem]:
-    """The fix lists from loaded facts: the reference that tests compare report/fixlist.py with."""
-    as_of = facts.as_of.date()
-    items: list[FixItem] = []
-    for target in policy.targets:
-        for record in facts.records[target.entity]:
-            if record["agency_id"] not in in_scope or not matches(record, target.denominator, as_of):
-                continue
-            if matches(record, target.numerator, as_of):
-                continue
-            agency = facts.agencies[record["agency_id"]]
-            items.append(_fix_item(target.id, target.entity, agency, record, sorted(target.numerator)))
-    return sorted(items, key=_urgency)
-
-
-PROTECTION_URGENCY = {"unprotected": 0, "degraded": 1, "unknown": 2}
-
-
-def _urgency(item: FixItem) -> tuple[str, int, str, str]:
-    """Most urgent first within a target: unprotected before unknown endpoints, higher levels first."""
-    if item.entity == "endpoints":
-        rank = PROTECTION_URGENCY.get(item.status, 3)
-    elif item.entity == "systems":
-        rank = -(item.detail.get("level") or 0)
-    else:
-        rank = 0
-    return (item.target_id, rank, item.agency_code, item.code)
-
-
-def _fix_item(target_id: str, entity: str, agency: AgencyNode, record: dict[str, Any], fields: list[str]) -> FixItem:
-    if entity == "systems":
-        label, status = record["name"], record["state"] or UNKNOWN_STATE
-        reason, detail = "", {"level": record["level"]}
-    elif entity == "endpoints":
-        label, status = record["hostname"], record["protection"]
-        reason = record["protection_reason"]
-        detail = {"ips": record["ips"], "product": record["product"], "source": record["evidence_source"],
-                  "observed_at": record["observed_at"].isoformat() if record["observed_at"] else None}
-    else:
-        label, status, detail = record["code"], "missing " + ", ".join(fields), {}
-        reason = ""
-    return FixItem(target_id=target_id, entity=entity, agency_code=agency.code, agency_name=agency.name,
-                   code=record["code"], label=label, status=status, reason=reason, detail=detail)
 
 
 def scope_tree(session: Session, run: RunRow, agency_code: str | None

@@ -389,7 +389,7 @@ def _rendered(d: Dashboard, templates: Path, formats: tuple[str, ...]) -> dict[s
             files[page["path"]] = render_page(d, templates, page["template"], page["context"])
     if "csv" in formats:
         files["grades.csv"] = grades_csv(d)
-        if (audit := _audit_csv(d.sections.get("audit"))) is not None:  # issue 9: per-check audit results
+        if (audit := _audit_csv(d.sections.get("audit"))) is not None:  # per-check audit results
             files["audit_checks.csv"] = audit
     return files
 

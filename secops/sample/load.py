@@ -47,7 +47,7 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
         written = write_models(session, {"assessments": assessments})  # type: ignore[dict-item]
         tallies["assessments"] = written["assessments"]
         session.flush()
-        add_sample_checklists(session, bundled("policies"), as_of, seed=seed)  # issue 11
+        add_sample_checklists(session, bundled("policies"), as_of, seed=seed)
         session.merge(MetaRow(key="synthetic", value="true"))
         add_former_provinces(session)
     return tallies

@@ -97,7 +97,7 @@ def _system(rng: random.Random, code: str, owner: Agency, name: str, today: dt.d
             fields["plan_deployed_date"] = approved + dt.timedelta(days=rng.randint(10, 50))
             if rng.random() < 0.5:
                 fields["last_inspection_date"] = today - dt.timedelta(days=rng.randint(5, 400))
-    return sample_system(fields, today)  # completed into a level-dossier register row (issue 8)
+    return sample_system(fields, today)  # completed into a level-dossier register row
 
 
 def below(bits: Callable[[int], int], n: int, k: int) -> int:

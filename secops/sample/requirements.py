@@ -1,7 +1,7 @@
 """Plausible checklists for the synthetic sample province (labelled synthetic like the rest of it).
 
 Deterministic per seed, as-of date and system code. Statuses follow the register's plan
-deployment (issue 8) so the roll-up agrees with it: fully deployed systems meet every item on
+deployment so the roll-up agrees with it: fully deployed systems meet every item on
 time, partly deployed ones about 60% (some periodic ones overdue), not deployed ones none. Dates are relative
 to the as-of date, so some periodic activities are always overdue. A few endpoints of the owner
 agency are linked to each system, and protection-management facts (2026 rules) are added for
@@ -30,7 +30,7 @@ from secops.sample.province import below
 from secops.store.bulk import insert_rows, insert_values
 from secops.store.tables import EndpointRow, SystemRow
 
-# Share of items met, by the register's plan deployment (issue 8), so the roll-up agrees with it.
+# Share of items met, by the register's plan deployment, so the roll-up agrees with it.
 P_MET = {"fully_deployed": 1.0, "partly_deployed": 0.6, "not_deployed": 0.0}
 UNITS = ["Phòng Công nghệ thông tin", "Văn phòng", "Trung tâm Chuyển đổi số", "Bộ phận quản trị hệ thống"]
 DOCS = ["Biên bản kiểm tra số {n}/BB", "Quyết định số {n}/QĐ", "Báo cáo số {n}/BC", "Kế hoạch số {n}/KH"]

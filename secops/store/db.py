@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration. Opening a database compares its stored revision with this constant, so
 # Alembic (and the parsing of every migration script) is loaded only when there is something to
-# upgrade: every command starts faster (issue 12). tests/test_migrations.py checks it against
+# upgrade: every command starts faster. tests/test_migrations.py checks it against
 # Alembic's own head, so a new migration without this line fails the suite.
 HEAD_REVISION = "0010"
 

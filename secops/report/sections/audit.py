@@ -150,11 +150,11 @@ def _waivers(settings: Settings) -> list[dict[str, Any]]:
     """Every waiver in the waiver file, with the days left as of today (negative: expired)."""
     import datetime as dt
 
-    from secops.evaluate.waivers import load_waivers
+    from secops.evaluate.waivers import load_waivers, waivers_path
 
     today = dt.date.today()
     try:
-        waivers = load_waivers(Path(settings.policies) / "waivers.yaml")
+        waivers = load_waivers(waivers_path(settings.policies))
     except SecopsError:  # the report still renders; `secops waivers list` shows the file's problem
         return []
     return [{"check": w.check, "scope": {k: v for k, v in w.scope.model_dump().items() if v}, "reason": w.reason,

@@ -62,7 +62,7 @@ def management_counts(session: Session, as_of: dt.datetime) -> list[tuple[int, i
     managed / managed, known reporting nationally / reporting, from each endpoint's newest fact up
     to as_of — counted in SQL, never an endpoint in Python.
 
-    Facts come from protection_management (issue 11 imports, sample) and, once issue 15's console
+    Facts come from protection_management (imports, sample) and, once console
     import is merged, from the same columns on protection_evidence: the newer observation wins
     (protection_management on equal times)."""
     endpoints = EndpointRow.__table__

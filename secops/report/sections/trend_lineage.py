@@ -1,4 +1,4 @@
-"""Trend points of an agency formed by a merge or split, before its effective date (issue 14).
+"""Trend points of an agency formed by a merge or split, before its effective date.
 
 Grades recorded before a reorganisation belong to the former agencies and stay as recorded. So that
 a leader sees continuity instead of a line starting from nothing, a point before the effective date

@@ -14,9 +14,9 @@ from secops.collect.config import load_config
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import SecopsError
 from secops.models import RunStatus
-from secops.narrow import fitted_table
 from secops.runs import recorded
 from secops.stages import StageOptions, stage_function
+from secops.termtable import fitted_table
 
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from secops.discover.plan import discover_options
 from secops.discover.sites import Site, SitesFile, load_sites
 from secops.errors import SecopsError
 from secops.stages import StageContext, StageOptions, StageResult
@@ -86,7 +87,8 @@ def discover_stage(app_state: StageContext, run_id: int, options: StageOptions) 
     pairs, errors = _site_agencies(app_state, sites, options.agency_code)
     if not pairs and not errors:
         return local_discover(app_state, run_id, options)
-    if pairs and options.agency_code and options.extra.get("override_scope"):
+    opts = discover_options(options)
+    if pairs and options.agency_code and opts.override_scope:
         raise SecopsError(f"agency {options.agency_code!r} is scanned by site {pairs[0][0].code}: a scope override "
                           "never travels to a site; widen that site's own scope file instead")
     local: StageResult | None = None
@@ -96,11 +98,10 @@ def discover_stage(app_state: StageContext, run_id: int, options: StageOptions) 
     from secops.remote.central import Unit, dispatch, new_task_id
     from secops.remote.payloads import DiscoverTask
 
-    extra = options.extra
     units = [Unit(site, DiscoverTask(task_id=new_task_id(), run_id=run_id, site=site.code, agency_code=agency,
-                                     profile=extra.get("profile") or "standard",
-                                     targets=list(extra.get("targets") or []) if options.agency_code else [],
-                                     ports=extra.get("ports"))) for site, agency in pairs]
+                                     profile=opts.profile or "standard",
+                                     targets=list(opts.targets) if options.agency_code else [],
+                                     ports=opts.ports)) for site, agency in pairs]
     outcomes = dispatch(app_state.db(), run_id, units, _broker(sites), sites.link)
     result = _combine("discover", local, outcomes, notes)
     result.errors = errors + result.errors
@@ -113,7 +114,7 @@ def _local_discover(app_state: StageContext, run_id: int, options: StageOptions,
     from secops.discover.scope import load_scope, locate_scope_file
 
     try:
-        scope_path = locate_scope_file(options.extra.get("scope_file"))
+        scope_path = locate_scope_file(discover_options(options).scope_file)
     except SecopsError:
         return None, ["no central scope file: only the sites were scanned"]
     remote = sites.remote_agencies()
@@ -123,41 +124,22 @@ def _local_discover(app_state: StageContext, run_id: int, options: StageOptions,
     return local_discover(app_state, run_id, options.model_copy(update={"extra": extra})), []
 
 
-def _waiver_hook(app_state: StageContext, extra: dict[str, Any]) -> Any:
-    """Waivers are central data: applied to a site's results as to local ones (secops/collect/stage.py)."""
-    import datetime as dt
-
-    from secops.collect.stage import _system_agencies
-    from secops.evaluate.waivers import apply_waivers, load_waivers, waivers_path
-
-    waivers = load_waivers(waivers_path(app_state.settings.policies, extra.get("waivers")))
-    if not waivers:
-        return None
-    with app_state.db().session() as session:
-        system_agencies = _system_agencies(session)
-    today = dt.date.today()
-
-    def hook(audit: Any) -> None:
-        apply_waivers(audit.results, waivers, audit.target.names(), set(audit.target.agency_codes), system_agencies,
-                      today)
-    return hook
-
-
 def audit_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
+    from secops.collect.stage import audit_options
     from secops.collect.stage import run_stage as local_audit
 
-    extra = options.extra
+    opts = audit_options(options)
     sites = load_sites(app_state.settings.policies)
-    if extra.get("local") or extra.get("hosts"):
+    if opts.local or opts.hosts:
         return local_audit(app_state, run_id, options)  # hosts named by hand are audited from here
     pairs, errors = _site_agencies(app_state, sites, options.agency_code)
     if not pairs and not errors:
         return local_audit(app_state, run_id, options)
     local = None
     if not options.agency_code:
-        local_extra = {**extra, "exclude_agencies": sorted(sites.remote_agencies())}
+        local_extra = {**options.extra, "exclude_agencies": sorted(sites.remote_agencies())}
         local = local_audit(app_state, run_id, options.model_copy(update={"extra": local_extra}))
-    from secops.collect.stage import _advance_as_of
+    from secops.collect.stage import advance_as_of, waiver_hook
     from secops.collect.targets import agency_targets
     from secops.remote.central import Unit, dispatch, new_task_id
     from secops.remote.payloads import AuditTask, TargetSpec
@@ -171,8 +153,8 @@ def audit_stage(app_state: StageContext, run_id: int, options: StageOptions) -> 
                      for t in agency_targets(session, agency)]
             units.append(Unit(site, AuditTask(task_id=new_task_id(), run_id=run_id, site=site.code,
                                               agency_code=agency, targets=specs)))
-    outcomes = dispatch(db, run_id, units, _broker(sites), sites.link, _waiver_hook(app_state, extra))
-    _advance_as_of(db, run_id)
+    outcomes = dispatch(db, run_id, units, _broker(sites), sites.link, waiver_hook(app_state, opts.waivers))
+    advance_as_of(db, run_id)
     result = _combine("audit", local, outcomes, [])
     result.errors = errors + result.errors
     return result

@@ -138,3 +138,17 @@ def test_commands_of_low_packages_import_no_higher_package_at_start(module: str)
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_stage_refuses_an_option_it_does_not_know() -> None:
+    """Stage options are typed per stage: a misspelt key in a job's options is named, not ignored."""
+    from secops.collect.stage import audit_options
+    from secops.discover.plan import discover_options
+    from secops.errors import SecopsError
+    from secops.stages import StageOptions
+
+    with pytest.raises(SecopsError, match="audit options: hostz"):
+        audit_options(StageOptions(extra={"hostz": ["a"]}))
+    with pytest.raises(SecopsError, match="discover options: profil"):
+        discover_options(StageOptions(extra={"profil": "standard"}))
+    assert audit_options(StageOptions(extra={"hosts": ["a"], "local": False})).hosts == ["a"]

@@ -42,7 +42,7 @@ def import_command(
     app_state = state(ctx)
     levels = load_levels(app_state.settings.policies)
     try:
-        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,  # type: ignore[arg-type]
+        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,
                               regimes=load_regimes(app_state.settings.policies),
                               kinds=load_kinds(app_state.settings.policies))
     except InputRowsError as exc:
@@ -120,7 +120,7 @@ def show_command(
         console.print_json(json.dumps(data, default=str, ensure_ascii=False))
     elif entity:
         table = Table(*LIST_COLUMNS[entity], "agency", title=f"{entity} (at most {limit})")
-        for record in data:  # type: ignore[union-attr]
+        for record in data:
             table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
         console.print(table)
     else:

@@ -12,6 +12,7 @@ import datetime as dt
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from secops.models import (
     Agency,
@@ -86,7 +87,7 @@ def _system(rng: random.Random, code: str, owner: Agency, name: str, today: dt.d
     state = rng.choices(list(Lifecycle), weights=[12, 12, 14, 62])[0]
     level = rng.choices([1, 2, 3, 4], weights=[25, 50, 20, 5])[0]
     approvers = {1: "owner", 2: "owner", 3: "province", 4: "ministry"}
-    fields: dict = {"code": code, "name": f"{name} - {owner.name}", "owner": owner.code, "state": state}
+    fields: dict[str, Any] = {"code": code, "name": f"{name} - {owner.name}", "owner": owner.code, "state": state}
     if state is Lifecycle.dossier_submitted:
         fields["level"] = level
     if state in (Lifecycle.level_approved, Lifecycle.plan_deployed):

@@ -64,7 +64,7 @@ class SampleProvince:
     endpoints: list[Endpoint] = field(default_factory=list)
     staff: list[StaffMember] = field(default_factory=list)
 
-    def as_rows(self) -> dict[str, list]:  # type: ignore[type-arg]
+    def as_rows(self) -> dict[str, list[Any]]:
         return {"agencies": self.agencies, "systems": self.systems, "endpoints": self.endpoints,
                 "staff": self.staff}
 
@@ -213,7 +213,7 @@ ENDPOINT_CHUNK = 20_000  # endpoints generated (and written by the loader) at a 
 
 
 def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85,
-           prefix: str = "") -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
+           prefix: str = "") -> Iterator[tuple[str, list[Any]]]:
     """The sample as (entity, rows) parts in write order; endpoints come in chunks, so a loader
     never holds a million of them. Endpoints come as EndpointDraw tuples in their stored form
     (secops.sample.write writes them; endpoint_model gives their models); the other

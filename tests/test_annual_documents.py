@@ -413,8 +413,8 @@ def test_the_unmet_annex_speaks_vietnamese():
 
 def test_column_7_names_the_approving_body_and_messages_use_vietnamese_dates(province, tmp_path):
     from secops.config import bundled
+    from secops.inventory.regime import load_regimes
     from secops.register.bodies import body_name
-    from secops.register.regime import load_regimes
     from secops.store.tables import SystemRow
 
     db, _ = province

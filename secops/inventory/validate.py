@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ValidationError
 
 from secops.errors import RowError
-from secops.grade.policy import LevelPolicy
 from secops.inventory.kinds import KindPolicy
+from secops.inventory.levels import LevelPolicy
 from secops.inventory.readers import RawRow
+from secops.inventory.regime import Regime, regime_on
 from secops.models import Agency, Assessment, Endpoint, InformationSystem, StaffMember
-from secops.register.regime import Regime, regime_on
 
 MODELS: dict[str, type[BaseModel]] = {
     "agencies": Agency, "systems": InformationSystem, "endpoints": Endpoint, "staff": StaffMember,

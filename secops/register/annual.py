@@ -9,6 +9,7 @@ report may be recorded in the archive of what was sent (sent.py).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +18,17 @@ from sqlalchemy import select
 
 from secops.config import Settings
 from secops.errors import SecopsError
+from secops.inventory.regime import Regime, load_regimes, regime_on
 from secops.register.document import RECIPIENTS, Document, Recipient, build_document
 from secops.register.form08 import Form08, build_form08
 from secops.register.issuers import issuer_for, load_issuers
-from secops.register.outputs import DEFAULT_FORMATS, FORMATS, file_stem, render, write_files
-from secops.register.regime import Regime, load_regimes, regime_on
+from secops.register.outputs import DEFAULT_FORMATS, file_stem, render, write_files
 from secops.register.rules import Violation, check
-from secops.register.signing import SignWith, sign_pdf
-from secops.report.render import translator
+from secops.register.signing import SignWith, read_pin, sign_pdf
 from secops.safeio import write_file
 from secops.store.db import Database
 from secops.store.tables import MetaRow
+from secops.templating import translator
 
 
 @dataclass
@@ -76,12 +77,29 @@ class Options:
             raise SecopsError("signing signs the PDF: add pdf to --format")
 
 
-def parse_formats(value: str) -> tuple[str, ...]:
-    formats = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise SecopsError(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}")
-    return formats
+def sign_with(pkcs12: Path | None, pkcs11_lib: Path | None, key_label: str | None,
+              token_label: str | None) -> SignWith | None:
+    """How to sign, from the command line's options (None: no signature)."""
+    if pkcs12 is None and pkcs11_lib is None:
+        if key_label or token_label:
+            raise SecopsError("--key-label/--token-label go with --sign-pkcs11 LIB")
+        return None
+    return SignWith(pkcs12=pkcs12, pkcs11_lib=pkcs11_lib, key_label=key_label, token_label=token_label)
+
+
+def annual_options(*, owner: str | None, all_owners: bool, to: str, strict: bool, formats: tuple[str, ...],
+                   lang: str, date: str | None, sign: SignWith | None, pin_file: Path | None,
+                   record_sent: bool) -> Options:
+    """The command line's options checked and gathered; the PIN is read (file or prompt) only to sign."""
+    try:
+        issued_on = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        raise SecopsError(f"--date {date!r}: expected YYYY-MM-DD") from None
+    if to not in RECIPIENTS:
+        raise SecopsError(f"--to: {to!r}; choose owner (internal report) or ministry")
+    options = Options(owner=owner, all_owners=all_owners, to=to, strict=strict, formats=formats,
+                      lang=lang, issued_on=issued_on, sign=sign, record_sent=record_sent)
+    return dataclasses.replace(options, pin=read_pin(pin_file)) if sign is not None else options
 
 
 def _reports(db: Database, regimes: list[Regime], year: int, policies: Path,
@@ -188,7 +206,7 @@ def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[st
 def current_year_report(db: Database, settings: Settings, folder: Path, today: dt.date, lang: str = "vi",
                         options: Options | None = None) -> AnnualResult:
     """The annual report of the reporting period that holds `today` (used by `secops demo`)."""
-    from secops.register.report_section import report_year
+    from secops.inventory.regime import report_year
 
     regime = regime_on(load_regimes(settings.policies), today)
     return annual_report(db, settings, report_year(regime, today), folder, lang=lang, options=options)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from secops.register.regime import Regime, regime_on
+from secops.inventory.regime import Regime, regime_on
 
 
 def body_name(regimes: list[Regime], level: int, approved_on: dt.date, lang: str = "vi") -> str:

@@ -17,10 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from secops.inventory.regime import Column, Regime
 from secops.register.cells import row_cells, section1_cells, section2_cells, vn_date
 from secops.register.form08 import Form08
 from secops.register.issuers import BLANK, Issuer, Signer
-from secops.register.regime import Column, Regime
 
 Recipient = Literal["ministry", "owner"]
 RECIPIENTS: tuple[Recipient, ...] = ("ministry", "owner")

@@ -10,13 +10,13 @@ import csv
 import io
 from pathlib import Path
 
+from secops.inventory.regime import Regime
 from secops.register.document import MOTTO, Document
 from secops.register.form08 import Form08
-from secops.register.regime import Regime
 from secops.register.wordfile import WIDTHS_MM
 from secops.register.xlsx import workbook_bytes
-from secops.report.render import environment, translator
 from secops.safeio import ensure_folder, write_file
+from secops.templating import environment, translator
 from secops.textsafe import neutral_cell
 
 FORMATS = ("xlsx", "docx", "pdf", "csv", "html")

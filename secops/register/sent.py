@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
 from secops.errors import SecopsError
-from secops.register.regime import Regime
+from secops.inventory.regime import Regime
 from secops.register.tables import SentReportRow
 from secops.store.db import Database
 
@@ -84,3 +85,12 @@ def sent_lines(rows: list[SentReportRow], tz: ZoneInfo) -> list[list[str]]:
 
 SENT_HEADINGS = ["Số TT", "Thời điểm ghi", "Năm", "Mã chủ quản", "Loại", "Gửi", "Kính gửi", "Định dạng", "Ký số",
                  "sha256 (danh sách tệp)", "Tệp (sha256 12 ký tự đầu)"]
+
+
+def sent_listing(db: Database, policies: Path, year: int | None = None) -> list[str]:
+    """`secops report sent`: the headings, then one tab-separated line per report recorded."""
+    from secops.register.issuers import load_issuers
+
+    rows = sent_lines(sent_reports(db, year), zone(load_issuers(policies).timezone))
+    clean = [[cell.replace("\t", " ").replace("\n", " ") for cell in row] for row in rows]
+    return ["\t".join(SENT_HEADINGS), *("\t".join(row) for row in clean)]

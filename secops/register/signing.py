@@ -67,7 +67,8 @@ def sign_pdf(data: bytes, how: SignWith, pin: str) -> bytes:
     meta = signers.PdfSignatureMetadata(field_name=FIELD, reason=REASON, location=how.location)
     writer = IncrementalPdfFileWriter(io.BytesIO(data))
     if how.pkcs12 is not None:
-        signer = signers.SimpleSigner.load_pkcs12(str(how.pkcs12), passphrase=pin.encode("utf-8") or None)
+        signer = signers.SimpleSigner.load_pkcs12(  # type: ignore[no-untyped-call]
+            str(how.pkcs12), passphrase=pin.encode("utf-8") or None)
         if signer is None:
             raise SecopsError(f"--sign-pkcs12 {how.pkcs12}: cannot open (wrong passphrase or not a PKCS#12 file)")
         return _signed(signers.sign_pdf(writer, meta, signer=signer))
@@ -104,7 +105,7 @@ def _sign_pkcs11(writer: object, meta: object, how: SignWith, pin: str) -> bytes
 def _only_token(lib: str) -> str:
     """The label of the one initialised token the library offers (SoftHSM also lists a free slot)."""
     from pkcs11 import TokenFlag
-    from pyhanko.sign.pkcs11 import p11_lib
+    from pyhanko.sign.pkcs11 import p11_lib  # type: ignore[attr-defined]  # pyHanko's cached loader
 
     labels = [token.label for slot in p11_lib(lib).get_slots(token_present=True)
               if TokenFlag.TOKEN_INITIALIZED in (token := slot.get_token()).flags]

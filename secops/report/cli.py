@@ -1,4 +1,4 @@
-"""`secops report`: write the dashboard of a graded run (HTML, JSON, CSV)."""
+"""`secops report`: the dashboard of a graded run (HTML, JSON, CSV); `secops report annual`: Form 08."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ from pathlib import Path
 
 import typer
 
-from secops.cliutil import console, fail, state, user_errors
+from secops.cliutil import EXIT_USAGE, console, err_console, fail, parse_formats, state, user_errors
+from secops.register.annual import annual_options, annual_report, sign_with, violation_lines
+from secops.register.outputs import FORMATS as ANNUAL_FORMATS
+from secops.register.sent import sent_listing
 from secops.report.export import FORMATS
 from secops.report.publish import publish
 from secops.report.terminal import print_summary
+from secops.templating import translator
+
+report_app = typer.Typer(help="Write reports: the gap dashboard of a graded run, or `annual` (Form 08).",
+                         no_args_is_help=False)
 
 
-def parse_formats(value: str) -> tuple[str, ...]:
-    formats = tuple(part.strip() for part in value.split(",") if part.strip())
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise fail(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}")
-    return formats
-
-
+@report_app.callback(invoke_without_command=True)
 @user_errors
 def report_command(
     ctx: typer.Context,
@@ -37,7 +37,74 @@ def report_command(
     app_state = state(ctx)
     folder = out or app_state.settings.output
     dashboard, files = publish(app_state.db(), app_state.settings, folder, run_id=run, lang=lang,
-                               agency_code=agency, formats=parse_formats(fmt))
+                               agency_code=agency, formats=parse_formats(fmt, FORMATS))
     print_summary(console, dashboard, app_state.settings.reports)
     for path in files.values():
         console.print(f"wrote {path}", highlight=False, markup=False)
+
+
+@report_app.command("annual")
+@user_errors
+def annual_command(
+    ctx: typer.Context,
+    year: int = typer.Option(..., "--year", min=2000, max=2100, help="report year (data 15/12 of the year before to 14/12)"),
+    owner: str | None = typer.Option(None, "--owner", help="one system owner (agency code): its own systems, "
+                                     "its section 2, its signer (default: the province summary)"),
+    all_owners: bool = typer.Option(False, "--all-owners", help="one report per system owner, plus the province summary"),
+    to: str = typer.Option("ministry", "--to", help="ministry (the owner's report) or owner (the cybersecurity "
+                           "unit's internal report to the owner, due before 20/12)"),
+    strict: bool = typer.Option(False, "--strict", help="write nothing while any consistency rule is broken"),
+    fmt: str = typer.Option("xlsx,csv,html", "--format", help="comma-separated: xlsx, docx, pdf, csv, html"),
+    lang: str = typer.Option("vi", "--lang", help="vi (default) or en: messages and the HTML page's glosses"),
+    out: Path | None = typer.Option(None, "--out", help="folder to write [default: the --output folder]"),
+    date: str | None = typer.Option(None, "--date", help="the document's date YYYY-MM-DD (default: left blank; "
+                                    "today when signing)"),
+    sign_pkcs12: Path | None = typer.Option(None, "--sign-pkcs12", help="sign the PDF with this PKCS#12 file"),
+    sign_pkcs11: Path | None = typer.Option(None, "--sign-pkcs11", help="sign the PDF on a token: its PKCS#11 library"),
+    key_label: str | None = typer.Option(None, "--key-label", help="label of the signing key (and its certificate)"),
+    token_label: str | None = typer.Option(None, "--token-label",
+                                           help="the token's label (default: the one initialised token)"),
+    pin_file: Path | None = typer.Option(None, "--pin-file", help="read the PIN/passphrase from this file "
+                                         "(default: ask); never stored"),
+    record_sent: bool = typer.Option(False, "--record-sent", help="keep each report in the archive of what was sent "
+                                     "(hashes, recipient, the register rows): see `secops report sent`"),
+) -> None:
+    """Write the annual report (Form 08, Decree 331/2026) after checking its consistency rules."""
+    if lang not in ("vi", "en"):
+        raise fail("--lang must be vi or en")
+    app_state = state(ctx)
+    options = annual_options(owner=owner, all_owners=all_owners, to=to, strict=strict,
+                             formats=parse_formats(fmt, ANNUAL_FORMATS), lang=lang, date=date,
+                             sign=sign_with(sign_pkcs12, sign_pkcs11, key_label, token_label), pin_file=pin_file,
+                             record_sent=record_sent)
+    result = annual_report(app_state.db(), app_state.settings, year, out or app_state.settings.output,
+                           options=options)
+    t = translator(app_state.settings.reports, lang)
+    for line in violation_lines(result, app_state.settings.reports, lang):
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if result.violations:
+        err_console.print(t("annual_violations", n=len(result.violations), year=year), style="yellow")
+    else:
+        console.print(t("annual_ok", year=year))
+    if result.refused:
+        err_console.print(t("annual_strict_refused"), style="red")
+        raise typer.Exit(EXIT_USAGE)
+    for path in result.files:
+        console.print(f"wrote {path}", highlight=False, markup=False)
+    for sent_id in result.sent_ids:
+        console.print(t("annual_recorded", id=sent_id), highlight=False, markup=False)
+
+
+@report_app.command("sent")
+@user_errors
+def sent_command(
+    ctx: typer.Context,
+    year: int | None = typer.Option(None, "--year", min=2000, max=2100, help="only this report year"),
+) -> None:
+    """List the annual reports recorded as sent (--record-sent): when, to whom, the files' sha256."""
+    app_state = state(ctx)
+    lines = sent_listing(app_state.db(), app_state.settings.policies, year)
+    for line in lines:  # tab-separated as it is (a terminal table would expand the tabs)
+        typer.echo(line)
+    if len(lines) == 1:
+        console.print("Chưa có báo cáo nào được ghi nhận đã gửi (dùng --record-sent). / No report recorded as sent.")

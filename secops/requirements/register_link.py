@@ -1,4 +1,4 @@
-"""The checklist roll-up meets the level-dossier register (issue 8).
+"""The checklist roll-up meets the level-dossier register.
 
 - `apply_rollup` writes each system's roll-up (or its officer override) into the register's
   `plan_deployment`, which Form 08 column 10 and target T1 read. Only systems that have a

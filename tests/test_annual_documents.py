@@ -435,3 +435,18 @@ def test_column_7_names_the_approving_body_and_messages_use_vietnamese_dates(pro
     assert row.cells[6].text.endswith(f"ngày 01/09/2026, {body}") and body
     late_violation = next(v for v in result.violations if v.code == late_code)
     assert late_violation.params == {"regulation": "05/09/2026", "approval": "01/09/2026"}
+
+
+def test_bad_issuers_file_and_conflicting_options_are_clear_errors(province, tmp_path, db_path, cli):
+    (tmp_path / "policies" / "report_issuers.yaml").write_text(
+        "version: 1\nowners:\n  S1: {signer: {name: X, rank: Y}}\n", encoding="utf-8")
+    bad = cli("--policies", str(tmp_path / "policies"), "report", "annual", "--year", "2026", "--owner", "S1",
+              "--format", "docx", "--out", str(tmp_path / "o"), db=db_path)
+    assert bad.returncode == 2 and "report_issuers.yaml" in bad.stderr and "rank" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "o").exists()
+    both = cli("report", "annual", "--year", "2026", "--owner", "S1", "--all-owners", db=db_path)
+    assert both.returncode == 2 and "give one of them" in both.stderr
+    to = cli("report", "annual", "--year", "2026", "--to", "bo", db=db_path)
+    assert to.returncode == 2 and "--to: 'bo'" in to.stderr
+    date = cli("report", "annual", "--year", "2026", "--date", "19/12/2026", db=db_path)
+    assert date.returncode == 2 and "expected YYYY-MM-DD" in date.stderr

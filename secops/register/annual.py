@@ -25,7 +25,6 @@ from secops.register.issuers import issuer_for, load_issuers
 from secops.register.outputs import DEFAULT_FORMATS, file_stem, render, write_files
 from secops.register.rules import Violation, check
 from secops.register.signing import SignWith, read_pin, sign_pdf
-from secops.safeio import write_file
 from secops.store.db import Database
 from secops.store.tables import MetaRow
 from secops.templating import translator
@@ -163,9 +162,9 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
             item.contents[f"{stem}.pdf"] = sign_pdf(item.contents[f"{stem}.pdf"], options.sign, options.pin or "")
     annexes = _annexes(db, settings, written, options) if options.annex else {}
     for item in written:
-        item.files = write_files(folder, item.contents)
         if (annex := annexes.get(id(item))) is not None:
-            item.files.append(write_file(folder / f"{_stem(item, options)}-annex-unmet.csv", annex))
+            item.contents[f"{_stem(item, options)}-annex-unmet.csv"] = annex
+        item.files = write_files(folder, item.contents)
         result.files += item.files
     if options.record_sent:
         from secops.register.sent import record_sent

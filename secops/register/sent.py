@@ -36,8 +36,9 @@ def record_sent(db: Database, written: list[Written], regime: Regime, options: O
     ids = []
     with db.session() as session:
         for item in written:
-            files = [{"name": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                     for path, data in ((p, p.read_bytes()) for p in item.files)]
+            # The bytes written (held since rendering), not the files read back from the folder.
+            files = [{"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                     for name, data in item.contents.items()]
             report, doc = item.report, item.document
             row = SentReportRow(
                 year=report.year, period_start=report.period_start, period_end=report.period_end, regime=regime.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from annual_helpers import build_register
 
@@ -43,7 +44,11 @@ def test_reporting_section_on_the_dashboard(db, db_path, tmp_path, cli):
     html_en = (out / "en" / "dashboard.html").read_text(encoding="utf-8")
     html_vi = (out / "vi" / "dashboard.html").read_text(encoding="utf-8")
     assert 'id="reporting"' in html_en and "18 days left" in html_en and "Approvals expected in this period" in html_en
-    assert "Còn 18 ngày" in html_vi and "Hạn cuối 19/12/2026" in html_vi and "Hạn cuối 24/12/2026" in html_vi
+    assert "Còn 18 ngày" in html_vi and "<th>Hạn cuối</th>" in html_vi
+    section_vi = html_vi.split('id="reporting"')[1].split("</section>")[0]
+    assert '<td class="mono">19/12/2026</td>' in section_vi and '<td class="mono">24/12/2026</td>' in section_vi
+    assert "10/12/2026" in section_vi and "Đã thẩm định" in section_vi  # the expected approval, in the form's words
+    assert not re.search(r"\b20\d\d-\d\d-\d\d\b", section_vi) and "appraised" not in section_vi
     assert "Art. 35" not in html_vi.split('id="reporting"')[1].split("</section>")[0]
     # The page's own words use the 2026 regime's terms (the footer cited Decree 85 and "ATTT"); the
     # targets' titles are the province plan's own wording (policies/targets.yaml) and stay as written.

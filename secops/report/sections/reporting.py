@@ -74,9 +74,17 @@ def reporting_section(session: Session, dashboard: Dashboard, settings: Settings
     names = {r.code: r for r in form.rows}
     incomplete = [{"code": code, "name": names[code].name, "owner": names[code].owner, "problems": rules}
                   for code, rules in sorted(problems.items())]
+    lang = dashboard.lang
     overdue = _overdue(session, form, regime, today)
+    for item in overdue:  # the page shows dates as people write them (dd/mm/yyyy in Vietnamese)
+        item["last_shown"] = _shown(dt.date.fromisoformat(item["last"]), lang) if item["last"] else None
+        item["due_shown"] = _shown(dt.date.fromisoformat(item["due"]), lang)
+    statuses = regime.form.values.approval_status
     expected = sorted(({"code": r.code, "name": r.name, "status": r.approval_status.value,
-                        "level": r.proposed_level, "expected": r.expected_approval.isoformat()}
+                        "status_shown": statuses[r.approval_status].get(lang) if r.approval_status in statuses
+                        else r.approval_status.value,
+                        "level": r.proposed_level, "expected": r.expected_approval.isoformat(),
+                        "expected_shown": _shown(r.expected_approval, lang)}
                        for r in form.rows if not r.approved and r.expected_approval
                        and form.period_start <= r.expected_approval <= form.period_end),
                       key=lambda item: (item["expected"], item["code"]))

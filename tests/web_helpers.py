@@ -112,7 +112,10 @@ def next_code(db: Database, name: str, secret: str) -> str:
         time.sleep(0.5)
 
 
-def csrf_of(html: str) -> str:
+def csrf_of(html: str, action: str | None = None) -> str:
+    """The CSRF token of the page's form posting to ACTION (default: the first form)."""
+    if action is not None:
+        html = html[html.index(f'action="{action}"'):]
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, html[:500]
     return found.group(1)
@@ -121,13 +124,13 @@ def csrf_of(html: str) -> str:
 def sign_in(client: Any, db: Database, name: str, secrets: dict[str, str]) -> str:
     """Sign in through the pages (password, then TOTP for officers); returns the CSRF token."""
     page = client.get("/signin")
-    reply = client.post("/signin", data={"csrf": csrf_of(page.text), "name": name, "password": PASSWORD},
+    reply = client.post("/signin", data={"csrf": csrf_of(page.text, "/signin"), "name": name, "password": PASSWORD},
                         follow_redirects=False)
     assert reply.status_code == 303, reply.text
     if name in secrets:
         assert reply.headers["location"] == "/mfa"
         page = client.get("/mfa")
-        reply = client.post("/mfa", data={"csrf": csrf_of(page.text), "code": next_code(db, name, secrets[name])},
+        reply = client.post("/mfa", data={"csrf": csrf_of(page.text, "/mfa"), "code": next_code(db, name, secrets[name])},
                             follow_redirects=False)
         assert reply.status_code == 303 and reply.headers["location"] == "/", reply.text
     home = client.get("/", follow_redirects=True)

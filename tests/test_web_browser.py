@@ -113,6 +113,17 @@ def _text(driver: Any, css: str) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
 
+def _click(driver: Any, element_id: str) -> None:
+    """Click and wait until the next page has replaced this one (a form post or a link)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, element_id).click()
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
+
+
 def _fits_the_phone(driver: Any) -> None:
     wide = driver.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
     assert not wide, "the page is wider than a phone's screen"
@@ -127,10 +138,10 @@ def test_officer_flow_in_a_browser(console: dict[str, Any], browser: Any) -> Non
     assert browser.current_url.endswith("/signin")
     browser.find_element(By.ID, "name").send_keys("offa")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "signin").click()
+    _click(browser, "signin")
     assert browser.current_url.endswith("/mfa")
     browser.find_element(By.ID, "code").send_keys(next_code(state.db(), "offa", console["secrets"]["offa"]))
-    browser.find_element(By.ID, "verify").click()
+    _click(browser, "verify")
     assert browser.current_url.endswith("/agency/S1")
     assert "Chỉ tiêu" in browser.page_source  # Vietnamese first
     before = _text(browser, "#target-T2 .fig")
@@ -142,7 +153,7 @@ def test_officer_flow_in_a_browser(console: dict[str, Any], browser: Any) -> Non
     field = browser.find_element(By.ID, "f-proposed_level")
     field.clear()
     field.send_keys("7")
-    browser.find_element(By.ID, "save").click()
+    _click(browser, "save")
     assert "proposed_level" in _text(browser, "#errors")
     field = browser.find_element(By.ID, "f-proposed_level")
     field.clear()
@@ -150,7 +161,7 @@ def test_officer_flow_in_a_browser(console: dict[str, Any], browser: Any) -> Non
     status = browser.find_element(By.ID, "f-approval_status")
     status.clear()
     status.send_keys("drafting")
-    browser.find_element(By.ID, "save").click()
+    _click(browser, "save")
     assert "drafting" in _text(browser, "#history") and browser.find_element(By.ID, "f-proposed_level").get_attribute(
         "value") == "2"
 
@@ -159,15 +170,15 @@ def test_officer_flow_in_a_browser(console: dict[str, Any], browser: Any) -> Non
                         + [("ws-11", "127.0.6.1")])
     browser.get(url + "/agency/S1/evidence")
     browser.find_element(By.ID, "file").send_keys(str(export))
-    browser.find_element(By.ID, "preview-button").click()
+    _click(browser, "preview-button")
     assert _text(browser, "#matched") == "4" and _text(browser, "#outside") == "1"
     assert "ws-11" in _text(browser, "#refusals")
     browser.get(url + "/agency/S1")
     assert _text(browser, "#target-T2 .fig") == "0/4"  # the preview wrote nothing
     browser.get(url + "/agency/S1/evidence")
     browser.find_element(By.ID, "file").send_keys(str(export))
-    browser.find_element(By.ID, "preview-button").click()
-    browser.find_element(By.ID, "confirm").click()
+    _click(browser, "preview-button")
+    _click(browser, "confirm")
     assert "4" in _text(browser, "#imported")
 
     # the daemon grades the queued request; the agency's figures change
@@ -191,7 +202,7 @@ def test_officer_flow_in_a_browser(console: dict[str, Any], browser: Any) -> Non
     assert any("Kế toán" in c for c in cells) and not any("Một cửa huyện" in c for c in cells)  # S1's rows only
 
     # sign out: the session is over
-    browser.find_element(By.ID, "signout").click()
+    _click(browser, "signout")
     assert browser.current_url.endswith("/signin")
     browser.get(url + "/agency/S1")
     assert browser.current_url.endswith("/signin")

@@ -5,7 +5,6 @@ Agency A is S1 (a department), agency B is D1 (a district with communes C1, C2).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

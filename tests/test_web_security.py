@@ -64,8 +64,8 @@ def test_session_id_changes_at_sign_in_and_second_factor(world: Any) -> None:
     after_password = first.cookies.get(COOKIE)
     assert after_password and after_password != "planted-by-an-attacker"
     page = client.get("/mfa")
-    reply = client.post("/mfa", data={"csrf": csrf_of(page.text, "/mfa"), "code": next_code(state.db(), "offa", secrets["offa"])},
-                        follow_redirects=False)
+    code = next_code(state.db(), "offa", secrets["offa"])
+    reply = client.post("/mfa", data={"csrf": csrf_of(page.text, "/mfa"), "code": code}, follow_redirects=False)
     after_mfa = reply.cookies.get(COOKIE)
     assert after_mfa and after_mfa != after_password
     # the half-signed-in id is over

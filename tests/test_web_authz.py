@@ -5,6 +5,7 @@ Agency A is S1 (a department), agency B is D1 (a district with communes C1, C2).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -35,8 +36,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     for name, _, _ in USERS:
         client = TestClient(app)
         clients[name] = (client, sign_in(client, state.db(), name, secrets))
+    from secops.evaluate.waiver_requests import request_waiver
     from secops.users.store import add_token
 
+    with state.db().session() as session:
+        request_waiver(session, "cis_debian12:1", "D1", "kept for the matrix", dt.date(2099, 1, 1), "test")
     tokens = {"S1": add_token(state.db(), "ioc-a", "S1", actor="test"),
               None: add_token(state.db(), "ioc", None, actor="test")}
     yield state, app, clients, tokens
@@ -55,7 +59,7 @@ def routes(app: Any) -> list[tuple[str, str, str]]:
 
 
 def fill(path: str, rule: Rule, target: dict[str, str]) -> str:
-    path = path.replace("{fmt}", "csv")
+    path = path.replace("{fmt}", "csv").replace("{id}", "1")  # waiver request 1 (the fixture's)
     if rule.agency:
         path = path.replace("{" + rule.agency + "}", target["agency"])
     if rule.system:

@@ -2,6 +2,7 @@
 
 from secops.collect import tables as _collect  # noqa: F401
 from secops.discover import tables as _discover  # noqa: F401
+from secops.evaluate import waiver_requests as _waiver_requests  # noqa: F401
 from secops.inventory import tables as _inventory  # noqa: F401
 from secops.remote import tables as _remote  # noqa: F401
 from secops.requirements import tables as _requirements  # noqa: F401

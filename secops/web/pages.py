@@ -189,6 +189,22 @@ def register(app: FastAPI) -> None:
         return Response(data, media_type=media,
                         headers={"Content-Disposition": f'attachment; filename="form08-{year}-{safe}.{fmt}"'})
 
+    @app.get("/agency/{code}/waivers", name="waivers", include_in_schema=False)
+    def waivers(request: Request, code: str) -> Response:
+        return _waivers_page(request, code, [])
+
+    @app.post("/agency/{code}/waivers", name="waiver_request", include_in_schema=False)
+    async def waiver_request(request: Request, code: str) -> Response:
+        form = await checked_form(request)
+        values = {k: str(form.get(k) or "").strip()[:2000] for k in ("check", "reason", "expires")}
+        return await _run(request, _waiver_request, request, code, values)
+
+    @app.post("/waivers/{id}", name="waiver_decide", include_in_schema=False)
+    async def waiver_decide(request: Request, id: int) -> Response:
+        form = await checked_form(request)
+        values = {k: str(form.get(k) or "").strip()[:2000] for k in ("decision", "reason", "expires")}
+        return await _run(request, _waiver_decide, request, id, values)
+
     @app.get("/runs", name="runs", include_in_schema=False)
     def runs(request: Request) -> Response:
         return _runs_page(request, None)
@@ -482,6 +498,63 @@ def _evidence(request: Request, code: str, upload_id: str, options: dict[str, st
         leftover.unlink()
     return console.render(request, "evidence.html.j2", preview=None, errors=[],
                           result={"run": run_id, "request": request_id, "summary": summary}, **page)
+
+
+# -- waivers ------------------------------------------------------------------------------------
+def _waivers_page(request: Request, code: str, errors: list[str], status: int = 200) -> Response:
+    from secops.evaluate.waiver_requests import requests_for
+    from secops.evaluate.waivers import load_waivers
+
+    console = _console(request)
+    codes = console.subtree_codes(code)
+    try:
+        active = [w for w in load_waivers(console.settings.policies / "waivers.yaml") if set(w.scope.agencies) & codes]
+    except SecopsError as exc:
+        active, errors = [], [*errors, str(exc)]
+    return console.render(request, "waivers.html.j2", status, code=code, requests=requests_for(console.db, codes),
+                          active=active, errors=errors, today=dt.date.today())
+
+
+def _waiver_request(request: Request, code: str, values: dict[str, str]) -> Response:
+    from secops.evaluate.waiver_requests import parse_date, request_waiver
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    try:
+        with console.db.session() as session:
+            row = request_waiver(session, values["check"], code, values["reason"], parse_date(values["expires"]),
+                                 me.name)
+            audit(session, me.name, "waiver.request", f"waiver-request:{row.id}", agency=code,
+                  after={"check": row.check, "reason": row.reason, "expires": row.expires}, remote=_remote(request))
+    except SecopsError as exc:
+        return _waivers_page(request, code, [str(exc)], 400)
+    return RedirectResponse(f"/agency/{code}/waivers", status_code=303)
+
+
+def _waiver_decide(request: Request, request_id: int, values: dict[str, str]) -> Response:
+    from secops.evaluate.waiver_requests import WaiverRequestRow, decide, parse_date
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    with console.db.session() as session:
+        found = session.get(WaiverRequestRow, request_id)
+        code = found.agency_code if found is not None else None
+    if code is None:
+        return PlainTextResponse("not found / không tìm thấy", status_code=404)
+    try:
+        if values["decision"] not in ("approve", "reject"):
+            raise SecopsError("decision: approve or reject")
+        expires = parse_date(values["expires"]) if values["expires"] else None
+        with console.db.session() as session:
+            before = {"status": "pending"}
+            row = decide(session, request_id, values["decision"] == "approve", me.name, values["reason"],
+                         console.settings.policies / "waivers.yaml", expires)
+            audit(session, me.name, f"waiver.{values['decision']}", f"waiver-request:{row.id}", agency=code,
+                  before=before, after={"status": row.status, "reason": row.decision_reason, "expires": row.expires,
+                                        "check": row.check}, remote=_remote(request))
+    except SecopsError as exc:
+        return _waivers_page(request, code, [str(exc)], 400)
+    return RedirectResponse(f"/agency/{code}/waivers", status_code=303)
 
 
 # -- annual report, runs, audit log ---------------------------------------------------------------

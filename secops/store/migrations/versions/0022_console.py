@@ -95,6 +95,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_run_requests")),
     )
     op.create_index(op.f("ix_run_requests_status"), "run_requests", ["status"], unique=False)
+    op.create_table(
+        "waiver_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("check", sa.String(length=200), nullable=False),
+        sa.Column("agency_code", sa.String(length=64), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("expires", sa.Date(), nullable=False),
+        sa.Column("requested_by", sa.String(length=100), nullable=False),
+        sa.Column("requested_at", sa.DateTime(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("decided_by", sa.String(length=100), nullable=True),
+        sa.Column("decided_at", sa.DateTime(), nullable=True),
+        sa.Column("decision_reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_waiver_requests")),
+    )
+    op.create_index(op.f("ix_waiver_requests_agency_code"), "waiver_requests", ["agency_code"], unique=False)
     # The audit log refuses UPDATE and DELETE from any client, not only through secops.
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
@@ -112,6 +128,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+    op.drop_index(op.f("ix_waiver_requests_agency_code"), table_name="waiver_requests")
+    op.drop_table("waiver_requests")
     op.drop_index(op.f("ix_run_requests_status"), table_name="run_requests")
     op.drop_table("run_requests")
     op.drop_index(op.f("ix_audit_log_agency_code"), table_name="audit_log")

@@ -28,6 +28,7 @@ SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status
                  "approval_date", "approved_by", "approval_body", "regulation_decision", "regulation_date",
                  "regulation_body", "expected_approval_date", "plan_deployment", "plan_deployed_date",
                  "expected_deployment_date", "last_inspection_date"]
+STATEMENT_FIELDS = ["item", "status", "evidence", "evidence_date", "responsible_unit", "milestone", "note"]
 
 
 def _console(request: Request) -> Console:
@@ -145,6 +146,12 @@ def register(app: FastAPI) -> None:
         form = await checked_form(request)
         values = {k: str(form.get(k) or "").strip() for k in SYSTEM_FIELDS}
         return await _run(request, _system_save, request, code, values)
+
+    @app.post("/system/{code}/requirement", name="requirement_save", include_in_schema=False)
+    async def requirement_save(request: Request, code: str) -> Response:
+        form = await checked_form(request)
+        values = {k: str(form.get(k) or "").strip()[:4000] for k in STATEMENT_FIELDS}
+        return await _run(request, _requirement_save, request, code, values)
 
     @app.get("/agency/{code}/evidence", name="evidence_form", include_in_schema=False)
     def evidence_form(request: Request, code: str) -> Response:
@@ -347,7 +354,7 @@ def _system_record(console: Console, code: str) -> dict[str, Any] | None:
 
 
 def _system_page(request: Request, code: str, errors: list[str] | None, values: dict[str, str] | None,
-                 status: int = 200, saved: bool = False) -> Response:
+                 status: int = 200, saved: bool = False, req_errors: list[str] | None = None) -> Response:
     from secops.users.tables import AuditRow
 
     console = _console(request)
@@ -357,10 +364,55 @@ def _system_page(request: Request, code: str, errors: list[str] | None, values: 
     shown = values or {k: "" if record.get(k) is None else (record[k].isoformat() if hasattr(record[k], "isoformat")
                                                              else str(record[k])) for k in SYSTEM_FIELDS}
     with console.db.session() as session:
-        history = list(session.scalars(select(AuditRow).where(AuditRow.target == f"system:{code}")
+        history = list(session.scalars(select(AuditRow).where(AuditRow.target.in_([f"system:{code}",
+                                                                                   f"requirements:{code}"]))
                                        .order_by(AuditRow.id.desc()).limit(50)))
+    entries, deployment, standard = _checklist(console, code)
     return console.render(request, "system.html.j2", status, code=code, record=record, values=shown,
-                          fields=SYSTEM_FIELDS, errors=errors or [], history=history, saved=saved)
+                          fields=SYSTEM_FIELDS, errors=errors or [], history=history, saved=saved, entries=entries,
+                          deployment=deployment, standard=standard, req_errors=req_errors or [])
+
+
+def _checklist(console: Console, code: str) -> tuple[list[Any], Any, str]:
+    """The system's level-requirements checklist as `secops requirements show` builds it."""
+    from secops.requirements.catalogue import in_force
+    from secops.requirements.checklist import checklist
+    from secops.requirements.rollup import deployment
+    from secops.requirements.store import find_system
+
+    now = dt.datetime.now(dt.UTC)
+    cat = in_force(console.settings.policies, now.date())
+    with console.db.session() as session:
+        row = find_system(session, code)
+        entries = checklist(session, row, cat, now)
+        dep = deployment(session, row.id, entries, now) if entries else None
+    return entries, dep, cat.standard.id
+
+
+def _requirement_save(request: Request, code: str, values: dict[str, str]) -> Response:
+    from pydantic import ValidationError
+
+    from secops.policyfile import format_validation
+    from secops.requirements.catalogue import in_force
+    from secops.requirements.store import Statement, record
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    cat = in_force(console.settings.policies, dt.date.today())
+    try:
+        statement = Statement.model_validate({"system": code, **{k: v for k, v in values.items() if v}})
+        with console.db.session() as session:
+            row = record(session, cat, statement, source="console")
+            row.recorded_by = me.name
+            audit(session, me.name, "requirement.record", f"requirements:{code}", agency=console.system_agency(code),
+                  after={"item": statement.item, "status": statement.status, "evidence": statement.evidence,
+                         "milestone": statement.milestone}, remote=_remote(request))
+    except ValidationError as exc:
+        return _system_page(request, code, None, None, 400,
+                            req_errors=format_validation(f"system {code}", exc).splitlines())
+    except SecopsError as exc:
+        return _system_page(request, code, None, None, 400, req_errors=[str(exc)])
+    return RedirectResponse(f"/system/{code}", status_code=303)
 
 
 def _system_save(request: Request, code: str, values: dict[str, str]) -> Response:

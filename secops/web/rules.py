@@ -47,6 +47,7 @@ RULES: dict[str, Rule] = {
     "agency": Rule(roles=READ, agency="code"),
     "system": Rule(roles=READ, system="code"),
     "system_save": Rule(roles=WRITE, system="code"),
+    "requirement_save": Rule(roles=WRITE, system="code"),
     "evidence_form": Rule(roles=WRITE, agency="code"),
     "evidence_preview": Rule(roles=WRITE, agency="code"),
     "evidence_confirm": Rule(roles=WRITE, agency="code"),

@@ -17,10 +17,10 @@ from tests.web_helpers import USERS, csrf_of, make_province, make_users, sign_in
 
 pytestmark = pytest.mark.timeout(600)
 
-OWN = {"agency": "S1", "system": "SYS1"}
-OTHER = {"agency": "D1", "system": "SYS4"}  # B's: tampered codes in A's URLs
-OTHER_DEEP = {"agency": "C1", "system": "SYS5"}  # a unit under B
-MISSING = {"agency": "NOPE", "system": "NOPE"}
+OWN = {"agency": "S1", "system": "SYS1", "staff": "CB2"}
+OTHER = {"agency": "D1", "system": "SYS4", "staff": "CB4"}  # B's: tampered codes in A's URLs
+OTHER_DEEP = {"agency": "C1", "system": "SYS5", "staff": "CB5"}  # a unit under B
+MISSING = {"agency": "NOPE", "system": "NOPE", "staff": "NOPE"}
 # agency of the user -> (inside its subtree, outside it)
 SIDES = {None: ([OWN, OTHER, OTHER_DEEP], []), "S1": ([OWN], [OTHER, OTHER_DEEP]),
          "D1": ([OTHER, OTHER_DEEP], [OWN])}
@@ -64,6 +64,8 @@ def fill(path: str, rule: Rule, target: dict[str, str]) -> str:
         path = path.replace("{" + rule.agency + "}", target["agency"])
     if rule.system:
         path = path.replace("{" + rule.system + "}", target["system"])
+    if rule.staff:
+        path = path.replace("{" + rule.staff + "}", target["staff"])
     if rule.agency_query:
         path += f"?{rule.agency_query}={target['agency']}"
     assert "{" not in path, f"the matrix cannot fill {path}: teach fill() the new parameter"
@@ -112,7 +114,7 @@ def test_matrix_for_role(world: Any, user: str) -> None:
             continue
         inside, outside_targets = SIDES[agency]
         targets = [("own", inside[0])]
-        if rule.agency or rule.system or rule.agency_query:
+        if rule.agency or rule.system or rule.staff or rule.agency_query:
             targets = ([("own", t) for t in inside] + [("other", t) for t in outside_targets]
                        + [("missing", MISSING)])
         for label, target in targets:

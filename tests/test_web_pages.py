@@ -95,3 +95,26 @@ def test_language_switch(world: Any) -> None:
     english = client.get("/agency/P?lang=en").text
     assert "Targets" in english and "Chỉ tiêu" not in english
     assert "Targets" in client.get("/agency/S1").text  # remembered
+
+
+def test_staff_awareness_and_training(world: Any) -> None:
+    from secops.store.tables import StaffRow
+    from secops.users.tables import AuditRow
+
+    state, app, secrets, _ = world
+    client = TestClient(app)
+    csrf = sign_in(client, state.db(), "offa", secrets)
+    page = client.get("/agency/S1/staff").text
+    assert "CB2" in page and "CB3" in page and "CB4" not in page
+    future = client.post("/staff/CB2", data={"csrf": csrf, "back": "S1", "training_date": "2999-01-01"})
+    assert future.status_code == 400 and "training_date" in future.text  # the import's own rule
+    done = client.post("/staff/CB2", data={"csrf": csrf, "back": "S1", "training_date": "2026-11-02",
+                                           "informed_date": "2026-10-01"}, follow_redirects=False)
+    assert done.status_code == 303
+    with state.db().session() as session:
+        row = session.query(StaffRow).filter(StaffRow.code == "CB2").one()
+        assert str(row.training_date) == "2026-11-02" and str(row.informed_date) == "2026-10-01"
+        entry = session.query(AuditRow).filter(AuditRow.action == "staff.edit").one()
+        assert entry.before == {"informed_date": None, "training_date": None}
+        assert entry.after == {"informed_date": "2026-10-01", "training_date": "2026-11-02"}
+    assert client.post("/staff/CB4", data={"csrf": csrf, "training_date": "2026-11-02"}).status_code == 404

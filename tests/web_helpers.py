@@ -35,7 +35,9 @@ ENDPOINTS = ([{"code": f"ws-0{i}", "hostname": f"ws-0{i}", "ips": [f"127.0.5.{i}
                "role": "workstation", "owner": "S1"} for i in range(1, 5)]
              + [{"code": f"ws-1{i}", "hostname": f"ws-1{i}", "ips": [f"127.0.6.{i}"], "os_family": "windows",
                  "role": "workstation", "owner": "C1"} for i in range(1, 4)])
-STAFF = [{"code": "CB1", "agency": "P", "is_head": True}, {"code": "CB2", "agency": "S1"}]
+STAFF = [{"code": "CB1", "agency": "P", "is_head": True}, {"code": "CB2", "agency": "S1"},
+         {"code": "CB3", "agency": "S1", "is_head": True}, {"code": "CB4", "agency": "D1"},
+         {"code": "CB5", "agency": "C1"}]
 
 # name, role, agency
 USERS = [("prov", "province-officer", None), ("offa", "agency-officer", "S1"), ("offb", "agency-officer", "D1"),

@@ -108,6 +108,13 @@ class Console:
             return session.scalar(select(AgencyRow.code).join(SystemRow, SystemRow.agency_id == AgencyRow.id)
                                   .where(SystemRow.code == system_code))
 
+    def staff_agency(self, staff_code: str) -> str | None:
+        from secops.store.tables import AgencyRow, StaffRow
+
+        with self.db.session() as session:
+            return session.scalar(select(AgencyRow.code).join(StaffRow, StaffRow.agency_id == AgencyRow.id)
+                                  .where(StaffRow.code == staff_code))
+
     # -- API rate limit ---------------------------------------------------------------------
     def allow(self, key: str) -> bool:
         now = time.monotonic()
@@ -192,6 +199,9 @@ def _decide(console: Console, request: Request, rule: Rule, params: dict[str, An
         return _refuse(request, rule, 404)
     if rule.system is not None:
         if not console.in_scope(principal, console.system_agency(str(params.get(rule.system, "")))):
+            return _refuse(request, rule, 404)
+    if rule.staff is not None:
+        if not console.in_scope(principal, console.staff_agency(str(params.get(rule.staff, "")))):
             return _refuse(request, rule, 404)
     if rule.agency_query is not None:
         asked = request.query_params.get(rule.agency_query)

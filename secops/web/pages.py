@@ -28,6 +28,7 @@ SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status
                  "approval_date", "approved_by", "approval_body", "regulation_decision", "regulation_date",
                  "regulation_body", "expected_approval_date", "plan_deployment", "plan_deployed_date",
                  "expected_deployment_date", "last_inspection_date"]
+STAFF_DATES = ["awareness_date", "informed_date", "training_date"]
 STATEMENT_FIELDS = ["item", "status", "evidence", "evidence_date", "responsible_unit", "milestone", "note"]
 
 
@@ -152,6 +153,16 @@ def register(app: FastAPI) -> None:
         form = await checked_form(request)
         values = {k: str(form.get(k) or "").strip()[:4000] for k in STATEMENT_FIELDS}
         return await _run(request, _requirement_save, request, code, values)
+
+    @app.get("/agency/{code}/staff", name="staff", include_in_schema=False)
+    def staff(request: Request, code: str, page: int = 1) -> Response:
+        return _staff_page(request, code, max(page, 1), [])
+
+    @app.post("/staff/{code}", name="staff_save", include_in_schema=False)
+    async def staff_save(request: Request, code: str) -> Response:
+        form = await checked_form(request)
+        values = {k: str(form.get(k) or "").strip()[:40] for k in STAFF_DATES}
+        return await _run(request, _staff_save, request, code, values, str(form.get("back") or ""))
 
     @app.get("/agency/{code}/evidence", name="evidence_form", include_in_schema=False)
     def evidence_form(request: Request, code: str) -> Response:
@@ -550,6 +561,61 @@ def _evidence(request: Request, code: str, upload_id: str, options: dict[str, st
         leftover.unlink()
     return console.render(request, "evidence.html.j2", preview=None, errors=[],
                           result={"run": run_id, "request": request_id, "summary": summary}, **page)
+
+
+# -- staff awareness and training ----------------------------------------------------------------
+def _staff_page(request: Request, code: str, page: int, errors: list[str], status: int = 200) -> Response:
+    from secops.store.tables import AgencyRow, StaffRow
+
+    console = _console(request)
+    size = console.policy.page_size
+    with console.db.session() as session:
+        ids = select(AgencyRow.id).where(AgencyRow.code.in_(console.subtree_codes(code)))
+        where = (StaffRow.agency_id.in_(ids), StaffRow.retired_at.is_(None))
+        total = session.scalar(select(func.count()).select_from(StaffRow).where(*where)) or 0
+        rows = session.execute(select(StaffRow, AgencyRow.code).join(AgencyRow, StaffRow.agency_id == AgencyRow.id)
+                               .where(*where).order_by(StaffRow.code).offset((page - 1) * size).limit(size)).all()
+    return console.render(request, "staff.html.j2", status, code=code, rows=rows, page=page,
+                          pages=max(1, -(-total // size)), total=total, errors=errors, dates=STAFF_DATES)
+
+
+def _staff_save(request: Request, code: str, values: dict[str, str], back: str) -> Response:
+    from secops.grade.policy import load_levels
+    from secops.inventory.importer import import_raw
+    from secops.inventory.kinds import load_kinds
+    from secops.inventory.readers import RawRow
+    from secops.register.regime import load_regimes
+    from secops.store.tables import AgencyRow, StaffRow
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    with console.db.session() as session:
+        row, agency = session.execute(select(StaffRow, AgencyRow.code).join(AgencyRow, StaffRow.agency_id == AgencyRow.id)
+                                      .where(StaffRow.code == code)).one()
+        before = {"code": row.code, "agency": agency, "name": row.name, "is_head": row.is_head,
+                  **{k: getattr(row, k) for k in STAFF_DATES}}
+    data: dict[str, Any] = {k: v for k, v in before.items() if v is not None and k not in STAFF_DATES}
+    data.update({k: v for k, v in values.items() if v})
+    policies = console.settings.policies
+
+    def record_change(session: Any) -> None:
+        after_row = session.scalars(select(StaffRow).where(StaffRow.code == code)).one()
+        session.flush()
+        changed = [k for k in STAFF_DATES if getattr(after_row, k) != before[k]]
+        if changed:
+            audit(session, me.name, "staff.edit", f"staff:{code}", agency=agency,
+                  before={k: before[k] for k in changed}, after={k: getattr(after_row, k) for k in changed},
+                  remote=_remote(request))
+
+    back_to = back if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", back or "") and console.in_scope(me, back) else agency
+    try:
+        import_raw(console.db, [RawRow("staff", f"staff {code}", 1, data)], load_levels(policies),
+                   regimes=load_regimes(policies), kinds=load_kinds(policies), in_transaction=record_change)
+    except InputRowsError as exc:
+        return _staff_page(request, back_to, 1, [str(e) for e in exc.errors], 400)
+    except SecopsError as exc:
+        return _staff_page(request, back_to, 1, [str(exc)], 400)
+    return RedirectResponse(f"/agency/{back_to}/staff", status_code=303)
 
 
 # -- waivers ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ class Rule:
     api: bool = False  # JSON: 401 instead of the sign-in page; bearer tokens accepted
     agency: str | None = None  # path parameter holding an agency code
     system: str | None = None  # path parameter holding an information system code
+    staff: str | None = None  # path parameter holding a staff member's code
     agency_query: str | None = None  # query parameter holding an agency code (default: the user's scope)
     province: bool = False  # only for users whose scope is the whole province
 
@@ -48,6 +49,8 @@ RULES: dict[str, Rule] = {
     "system": Rule(roles=READ, system="code"),
     "system_save": Rule(roles=WRITE, system="code"),
     "requirement_save": Rule(roles=WRITE, system="code"),
+    "staff": Rule(roles=READ, agency="code"),
+    "staff_save": Rule(roles=WRITE, staff="code"),
     "evidence_form": Rule(roles=WRITE, agency="code"),
     "evidence_preview": Rule(roles=WRITE, agency="code"),
     "evidence_confirm": Rule(roles=WRITE, agency="code"),

@@ -64,12 +64,9 @@ def _scope(request: Request, agency: str | None) -> str:
 
 
 def _dashboard(request: Request, code: str, summary_only: bool = True):  # type: ignore[no-untyped-def]
-    from secops.report.publish import dashboard_for
-
     console: Console = request.app.state.console
     try:
-        return dashboard_for(console.db, console.settings, lang="en", agency_code=code, summary_only=summary_only,
-                             with_sections=False)
+        return console.dashboard(code, "en", summary_only=summary_only)
     except SecopsError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
 

@@ -32,6 +32,7 @@ COOKIE = "secops_session"
 PRE_COOKIE = "secops_pre"  # double-submit token of the sign-in form (no session yet)
 LANG_COOKIE = "secops_lang"
 LANGS = ("vi", "en")
+DASHBOARD_TTL = 30  # seconds a dashboard model is reused for the same graded run
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 
@@ -61,6 +62,8 @@ class Console:
         self._rate: dict[str, deque[float]] = {}
         self._rate_lock = threading.Lock()
         self._tree: tuple[float, dict[str, set[str]], dict[str, str]] | None = None
+        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._cache_lock = threading.Lock()
 
     # -- agency subtrees --------------------------------------------------------------------
     def subtree_codes(self, code: str) -> set[str]:
@@ -114,6 +117,30 @@ class Console:
         with self.db.session() as session:
             return session.scalar(select(AgencyRow.code).join(StaffRow, StaffRow.agency_id == AgencyRow.id)
                                   .where(StaffRow.code == staff_code))
+
+    # -- the dashboard model, per graded run -------------------------------------------------
+    def dashboard(self, code: str, lang: str, *, summary_only: bool = False) -> Any:
+        """`report/publish.dashboard_for` of the newest graded run (what `secops report` renders),
+        kept DASHBOARD_TTL seconds per (run, agency, language): a new grade run is seen at once,
+        since the run's id is read on every call; its figures are the run's stored grades."""
+        from secops.report.data import latest_grade_run
+        from secops.report.publish import dashboard_for
+
+        with self.db.session() as session:
+            run_id = latest_grade_run(session).id
+        key = (run_id, code, lang, summary_only)
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < DASHBOARD_TTL:
+                return hit[1]
+        value = dashboard_for(self.db, self.settings, run_id, lang=lang, agency_code=code, summary_only=summary_only,
+                              with_sections=False)
+        with self._cache_lock:
+            if len(self._cache) >= 512:
+                self._cache.clear()
+            self._cache[key] = (now, value)
+        return value
 
     # -- API rate limit ---------------------------------------------------------------------
     def allow(self, key: str) -> bool:

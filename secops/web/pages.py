@@ -322,13 +322,11 @@ def _mfa(request: Request, code: str) -> Response:
 
 # -- agency and system ----------------------------------------------------------------------------
 def _agency_page(request: Request, code: str, page: int, ep: int) -> Response:
-    from secops.report.publish import dashboard_for
     from secops.store.tables import AgencyRow, EndpointRow, SystemRow
 
     console = _console(request)
     try:
-        dashboard = dashboard_for(console.db, console.settings, lang=request.state.lang, agency_code=code,
-                                  with_sections=False)
+        dashboard = console.dashboard(code, request.state.lang)
     except SecopsError as exc:
         return console.render(request, "message.html.j2", 200, message=str(exc))
     size = console.policy.page_size

@@ -229,3 +229,17 @@ def test_uploads_over_the_limit_are_refused_before_reading(world: Any) -> None:
     big = b"x" * (app.state.console.policy.upload_max_bytes + 70_000)
     reply = client.post("/agency/S1/evidence", data={"csrf": csrf}, files={"file": ("big.csv", big)})
     assert reply.status_code == 413
+
+
+def test_wrong_totp_codes_count_towards_the_lockout(world: Any) -> None:
+    state, app, secrets = world
+    client = TestClient(app)
+    signin_post(client, "offa", PASSWORD)
+    limit = app.state.console.policy.lockout_failures
+    for attempt in range(limit):
+        page = client.get("/mfa", follow_redirects=False)
+        assert page.status_code == 200, attempt
+        reply = client.post("/mfa", data={"csrf": csrf_of(page.text, "/mfa"), "code": "000000"}, follow_redirects=False)
+        assert reply.status_code == (303 if attempt == limit - 1 else 401)
+    assert client.get("/agency/S1", follow_redirects=False).headers["location"] == "/signin"  # session ended
+    assert signin_post(TestClient(app), "offa", PASSWORD).status_code == 401  # and the account is locked

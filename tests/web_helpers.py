@@ -63,10 +63,10 @@ def ksc_export(path: Path, hosts: list[tuple[str, str]]) -> Path:
 def make_province(db_url: str, folder: Path) -> AppState:
     from secops.config import bundled
     from secops.grade.cli import run_grade
-    from secops.grade.policy import load_levels
     from secops.inventory.importer import import_files
     from secops.inventory.kinds import load_kinds
-    from secops.register.regime import load_regimes
+    from secops.inventory.levels import load_levels
+    from secops.inventory.regime import load_regimes
 
     policies = bundled("policies")
     inventory = folder / "province.yaml"

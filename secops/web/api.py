@@ -99,9 +99,8 @@ def register(app: FastAPI) -> None:
                                                                                                    le=2100)
                      ) -> RegisterSummaryOut:
         """Form 08 section 1 (the level-dossier register summary) of the agency's subtree."""
+        from secops.inventory.regime import load_regimes, regime_on, report_year
         from secops.register.form08 import build_form08
-        from secops.register.regime import load_regimes, regime_on
-        from secops.register.report_section import report_year
 
         console: Console = request.app.state.console
         code = _scope(request, agency)
@@ -122,10 +121,10 @@ def register(app: FastAPI) -> None:
     @app.get("/api/v1/fix-counts", name="api_fix_counts", response_model=FixCountsOut, tags=["grades"])
     def api_fix_counts(request: Request, agency: str | None = Query(None)) -> FixCountsOut:
         """How many records each target still needs fixed in the agency's subtree."""
-        from secops.grade.policy import load_targets
         from secops.grade.sql import endpoint_max_age
         from secops.report.data import latest_grade_run, scope_ids, scope_tree
         from secops.report.fixlist import fix_count
+        from secops.targets import load_targets
 
         console: Console = request.app.state.console
         code = _scope(request, agency)

@@ -70,7 +70,7 @@ class Console:
         """Codes of CODE and every unit under it (active agencies), cached for a few seconds."""
         now = time.monotonic()
         if self._tree is None or now - self._tree[0] > 5:
-            from secops.grade.facts import load_agencies
+            from secops.inventory.tree import load_agencies
 
             with self.db.session() as session:
                 agencies = load_agencies(session)
@@ -156,12 +156,12 @@ class Console:
 
     # -- rendering --------------------------------------------------------------------------
     def t(self, lang: str) -> Any:
-        from secops.report.render import translator
+        from secops.templating import translator
 
         return translator(self.templates, lang)
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        from secops.report.render import environment, pct
+        from secops.templating import environment, pct
 
         lang = request.state.lang
         env = environment(self.templates)

@@ -252,10 +252,12 @@ def register(app: FastAPI) -> None:
                                  headers={"Content-Disposition": 'attachment; filename="secops-audit.csv"'})
 
 
-async def _run(request: Request, function: Any, *args: Any) -> Any:
+async def _run(request: Request, function: Any, *args: Any) -> Response:
+    """A handler's blocking work (database, files) on the thread pool, off the event loop."""
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(function, *args)
+    response: Response = await run_in_threadpool(function, *args)
+    return response
 
 
 # -- sign-in ------------------------------------------------------------------------------------
@@ -425,11 +427,11 @@ def _requirement_save(request: Request, code: str, values: dict[str, str]) -> Re
 
 
 def _system_save(request: Request, code: str, values: dict[str, str]) -> Response:
-    from secops.grade.policy import load_levels
     from secops.inventory.importer import import_raw
     from secops.inventory.kinds import load_kinds
+    from secops.inventory.levels import load_levels
     from secops.inventory.readers import RawRow
-    from secops.register.regime import load_regimes
+    from secops.inventory.regime import load_regimes
     from secops.users.store import audit
 
     console, me = _console(request), _me(request)
@@ -508,8 +510,8 @@ def _spooled(console: Console, me: Principal, code: str, upload_id: str) -> Path
 
 
 def _evidence(request: Request, code: str, upload_id: str, options: dict[str, str], dry_run: bool) -> Response:
-    from secops.collect.evidence_cli import _max_age, _when
-    from secops.collect.evidence_import import ImportOptions, import_evidence
+    from secops.evidence.cli import _max_age, _when
+    from secops.evidence.importer import ImportOptions, import_evidence
     from secops.models import RunStatus
     from secops.runs import finish_run, start_run
     from secops.schedule.requests import queue_request
@@ -529,7 +531,7 @@ def _evidence(request: Request, code: str, upload_id: str, options: dict[str, st
         if options["date_order"] not in ("", "dmy", "mdy"):
             raise SecopsError(f"date order {options['date_order']!r}: dmy or mdy")
         import_options = ImportOptions(profile="auto", exported_at=_when(options["exported_at"] or None),
-                                       date_order=options["date_order"], max_rows=console.policy.upload_max_rows,  # type: ignore[arg-type]
+                                       date_order=options["date_order"], max_rows=console.policy.upload_max_rows,
                                        max_age_days=_max_age(console.settings.policies), dry_run=dry_run,
                                        agency_ids=ids)
         if dry_run:
@@ -578,11 +580,11 @@ def _staff_page(request: Request, code: str, page: int, errors: list[str], statu
 
 
 def _staff_save(request: Request, code: str, values: dict[str, str], back: str) -> Response:
-    from secops.grade.policy import load_levels
     from secops.inventory.importer import import_raw
     from secops.inventory.kinds import load_kinds
+    from secops.inventory.levels import load_levels
     from secops.inventory.readers import RawRow
-    from secops.register.regime import load_regimes
+    from secops.inventory.regime import load_regimes
     from secops.store.tables import AgencyRow, StaffRow
     from secops.users.store import audit
 
@@ -675,9 +677,8 @@ def _waiver_decide(request: Request, request_id: int, values: dict[str, str]) ->
 
 # -- annual report, runs, audit log ---------------------------------------------------------------
 def _annual(request: Request, code: str, fmt: str, keep: bool) -> tuple[Any, int, Any]:
+    from secops.inventory.regime import load_regimes, regime_on, report_year
     from secops.register.annual import annual_report, violation_lines
-    from secops.register.regime import load_regimes, regime_on
-    from secops.register.report_section import report_year
 
     console = _console(request)
     lang = request.state.lang

@@ -43,12 +43,23 @@ def key_path() -> Path:
 def _fernet() -> Any:
     from cryptography.fernet import Fernet
 
+    from secops.safeio import ensure_folder
+
     path = key_path()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(Fernet.generate_key())
+        ensure_folder(path.parent)
+        # Not safeio.write_file (which replaces a file atomically): the key must never replace an
+        # existing one, or every sealed seed is lost. O_EXCL: of two processes starting together,
+        # one creates it and the other reads it; O_NOFOLLOW: no planted link is written through.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as out:
+                out.write(Fernet.generate_key())
+                out.flush()
+                os.fsync(out.fileno())
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as handle:
         return Fernet(handle.read().strip())

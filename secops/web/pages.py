@@ -471,9 +471,10 @@ def _system_save(request: Request, code: str, values: dict[str, str]) -> Respons
 # -- evidence upload ------------------------------------------------------------------------------
 def _spool_dir(console: Console) -> Path:
     from secops.config import default_data_dir
+    from secops.safeio import ensure_folder
 
-    folder = Path(os.environ.get("SECOPS_UPLOAD_DIR") or default_data_dir() / "console-uploads")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = ensure_folder(Path(os.environ.get("SECOPS_UPLOAD_DIR") or default_data_dir() / "console-uploads"))
+    os.chmod(folder, 0o700)
     return folder
 
 
@@ -485,6 +486,7 @@ async def _spool(request: Request, code: str, upload: UploadFile) -> str:
     upload_id = f"{me.user_id}-{secrets.token_urlsafe(24)}"
     path = _spool_dir(console) / f"{upload_id}{suffix}"
     written = 0
+    # A fresh random name, created exclusively (O_EXCL, no link followed), streamed in bounded chunks.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as out:
         while chunk := await upload.read(1 << 16):
@@ -495,7 +497,9 @@ async def _spool(request: Request, code: str, upload: UploadFile) -> str:
     if written > console.policy.upload_max_bytes:
         path.unlink()
         raise SecopsError("the file is larger than upload_max_bytes (policies/console.yaml)")
-    (path.parent / f"{upload_id}.agency").write_text(code, encoding="utf-8")
+    from secops.safeio import write_file
+
+    write_file(path.parent / f"{upload_id}.agency", code, mode=0o600)
     return upload_id
 
 

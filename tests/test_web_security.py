@@ -41,9 +41,16 @@ def test_csrf_missing_or_wrong_is_refused_on_every_form(world: Any) -> None:
     csrf = sign_in(client, state.db(), "prov", secrets)
     posts = [(r.name, r.path) for r in app.routes if "POST" in (getattr(r, "methods", None) or set())
              and not RULES[r.name].public]
-    assert {"system_save", "evidence_preview", "evidence_confirm", "run_start", "signout", "mfa"} <= {n for n, _ in posts}
+    assert {"system_save", "requirement_save", "staff_save", "evidence_preview", "evidence_confirm", "run_start",
+            "waiver_request", "waiver_decide", "signout", "mfa"} <= {n for n, _ in posts}
+    from secops.evaluate.waiver_requests import request_waiver
+
+    with state.db().session() as session:
+        request_waiver(session, "cis_debian12:1", "S1", "for the CSRF test", dt.date(2099, 1, 1), "test")
     for name, path in posts:
-        path = path.replace("{code}", "SYS1" if name.startswith("system") else "S1")
+        rule = RULES[name]
+        code = "SYS1" if rule.system else "CB2" if rule.staff else "S1"
+        path = path.replace("{code}", code).replace("{id}", "1")
         for data in ({}, {"csrf": "wrong" + csrf[5:]}, {"csrf": ""}):
             reply = client.post(path, data={**data, "name": "changed"}, follow_redirects=False)
             assert reply.status_code == 403, (name, data, reply.status_code)

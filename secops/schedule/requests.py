@@ -11,30 +11,16 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
-from secops.store.base import Base, utcnow
+from secops.schedule.tables import RunRequestRow
+from secops.store.base import utcnow
 from secops.store.db import Database
 
 log = logging.getLogger("secops.schedule")
 
 KINDS = ("grade", "schedule")
-
-
-class RunRequestRow(Base):
-    __tablename__ = "run_requests"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), doc="grade or schedule")
-    schedule: Mapped[str | None] = mapped_column(String(64))
-    requested_by: Mapped[str] = mapped_column(String(100))
-    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    status: Mapped[str] = mapped_column(String(20), default="queued", index=True,
-                                        doc="queued|started|done|failed")
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
-    finished_at: Mapped[dt.datetime | None]
-    error: Mapped[str | None] = mapped_column(Text)
+__all__ = ["KINDS", "RunRequestRow", "process_requests", "queue_request", "recent_requests"]
 
 
 def queue_request(db: Database, kind: str, requested_by: str, schedule: str | None = None) -> int:

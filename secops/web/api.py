@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from secops.errors import SecopsError
-from secops.web.app import Console, Principal
+from secops.web.context import Console, Principal
 
 
 class Grade(BaseModel):

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from starlette.datastructures import FormData, UploadFile
 
 from secops.errors import InputRowsError, SecopsError
-from secops.web.app import COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
+from secops.web.context import COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{20,80}$")
 UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xml")

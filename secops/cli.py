@@ -82,6 +82,9 @@ lazy_command("requirements", "secops.requirements.cli:app")
 lazy_command("daemon", "secops.schedule.cli:daemon_command")
 lazy_command("scanner", "secops.remote.cli:scanner_command")
 lazy_command("scanners", "secops.remote.cli:scanners_command")
+lazy_command("serve", "secops.web.cli:serve_command")
+lazy_command("users", "secops.users.cli:users_app")
+lazy_command("tokens", "secops.users.cli:tokens_app")
 
 
 def main() -> None:

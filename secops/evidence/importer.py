@@ -31,7 +31,7 @@ from secops.evidence.values import DateOrder, ValueProblem, parse_days, parse_wh
 from secops.models import EvidenceSource, normalise_mac
 from secops.store.base import utcnow
 from secops.store.db import Database
-from secops.store.tables import EvidenceRow
+from secops.store.tables import EndpointRow, EvidenceRow
 from secops.textio import Limits
 from secops.textsafe import looks_like_formula, printable
 
@@ -64,6 +64,8 @@ class ImportOptions:
     encoding: str | None = None
     max_rows: int = 200_000
     max_age_days: int | None = None  # T2's evidence age: older matched rows are counted as stale
+    dry_run: bool = False  # match and count, write nothing (the console's preview)
+    agency_ids: set[int] | None = None  # only endpoints of these agencies; rows of others are refused
 
 
 @dataclass
@@ -80,6 +82,7 @@ class ImportResult:
     unmatched: list[str] = field(default_factory=list)
     unmatched_count: int = 0
     conflicting: int = 0
+    outside: int = 0  # matched an endpoint outside ImportOptions.agency_ids: refused
     statuses: Counter[str] = field(default_factory=Counter)
     draft: bool = False
 
@@ -289,6 +292,15 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
                     result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)}{why}")
                 continue
             matched.append((match.endpoint_id, row))
+        if options.agency_ids is not None and matched:
+            owners = dict(session.execute(select(EndpointRow.id, EndpointRow.agency_id)
+                                          .where(EndpointRow.id.in_({e for e, _ in matched}))).all())
+            inside = [(e, r) for e, r in matched if owners.get(e) in options.agency_ids]
+            result.outside = len(matched) - len(inside)
+            for _, row in [(e, r) for e, r in matched if owners.get(e) not in options.agency_ids][:MAX_LISTED]:
+                result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)} "
+                                        "(an endpoint of another agency)")
+            matched = inside
         times = [row.observed_at for _, row in matched]
         seen = _existing(session, [e for e, _ in matched], min(times), max(times)) if matched else set()
         batch: list[dict[str, object]] = []
@@ -310,9 +322,10 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
             })
             result.imported += 1
             if len(batch) >= CHUNK:
-                session.execute(insert(EvidenceRow), batch)
+                if not options.dry_run:
+                    session.execute(insert(EvidenceRow), batch)
                 batch = []
-        if batch:
+        if batch and not options.dry_run:
             session.execute(insert(EvidenceRow), batch)
     return result
 

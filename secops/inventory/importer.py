@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -72,6 +72,14 @@ def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, ki
     raw: list[RawRow] = []
     for path in paths:
         raw.extend(read_file(path, kind))
+    return import_raw(db, raw, levels, skip_invalid=skip_invalid, today=today, regimes=regimes, kinds=kinds)
+
+
+def import_raw(db: Database, raw: list[RawRow], levels: LevelPolicy, *, skip_invalid: bool = False,
+               today: dt.date | None = None, regimes: list[Regime] | None = None, kinds: KindPolicy | None = None,
+               in_transaction: Callable[[Session], None] | None = None) -> ImportResult:
+    """Rows already read (from files, or a console form as one row): validated and written as a
+    file import is. in_transaction runs after the write, before the commit (e.g. an audit entry)."""
     with db.session() as session, bulk_load(session):  # one transaction: a failure or crash writes nothing
         checked = validate(raw, known_agencies(session), levels, today or dt.date.today(),
                            set(session.scalars(select(SystemRow.code))), regimes,
@@ -82,7 +90,9 @@ def import_files(db: Database, paths: Sequence[Path], levels: LevelPolicy, *, ki
         tallies = write_models(session, models)
         analyze_tables(session, [table for entity, tally in tallies.items()
                                  if tally.inserted + tally.updated >= ANALYZE_ROWS for table in TABLES_OF.get(entity, ())])
+        if in_transaction is not None:
+            in_transaction(session)
     return ImportResult(tallies=tallies, skipped=[str(e) for e in checked.errors])
 
 
-__all__ = ["ImportResult", "RowError", "import_files", "write_models"]
+__all__ = ["ImportResult", "RowError", "import_files", "import_raw", "write_models"]

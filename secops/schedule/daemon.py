@@ -74,6 +74,7 @@ class Daemon:
         self._active_lock = threading.Lock()
         self._signal: str | None = None
         self._standby = False
+        self._requests: threading.Thread | None = None
 
     # -- jobs -------------------------------------------------------------------------------
     def fire(self, name: str) -> None:
@@ -191,7 +192,25 @@ class Daemon:
             if not self.leader:
                 scheduler.resume()
             scheduler.wakeup()
+            self._take_requests()
         self.leader = leader
+
+    def _take_requests(self) -> None:
+        """Queued run requests (the console's "start run", a regrade after an upload) run in a
+        thread of their own, one at a time, so the poll keeps renewing the lease meanwhile."""
+        from secops.schedule.requests import process_requests
+
+        if self._requests is not None and self._requests.is_alive():
+            return
+
+        def work() -> None:
+            try:
+                process_requests(self.app_state)
+            except Exception:
+                log.exception("run requests failed")
+
+        self._requests = threading.Thread(target=work, name="run-requests", daemon=True)
+        self._requests.start()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Column, Float, LargeBinary, String, Table, Unicode
+from sqlalchemy import Column, Float, ForeignKey, LargeBinary, String, Table, Text, Unicode
 from sqlalchemy.orm import Mapped, mapped_column
 
 from secops.store.base import Base, utcnow
@@ -43,3 +43,20 @@ apscheduler_jobs = Table(
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),
 )
+
+
+class RunRequestRow(Base):
+    """Work asked for by the console (a run, a regrade after an upload), done by the daemon (requests.py)."""
+
+    __tablename__ = "run_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), doc="grade or schedule")
+    schedule: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True,
+                                        doc="queued|started|done|failed")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    finished_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -2,6 +2,7 @@
 
 from secops.collect import tables as _collect  # noqa: F401
 from secops.discover import tables as _discover  # noqa: F401
+from secops.evaluate import waiver_requests as _waiver_requests  # noqa: F401
 from secops.inventory import tables as _inventory  # noqa: F401
 from secops.register import tables as _register  # noqa: F401
 from secops.remote import tables as _remote  # noqa: F401
@@ -10,5 +11,6 @@ from secops.runs import tables as _runs  # noqa: F401
 from secops.schedule import tables as _schedule  # noqa: F401
 from secops.store import tables as _core  # noqa: F401
 from secops.store.base import Base
+from secops.users import tables as _users  # noqa: F401
 
 metadata = Base.metadata

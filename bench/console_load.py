@@ -1,0 +1,137 @@
+"""Console load bench (issue 25): locust, headless, against a real `secops serve` on loopback over
+a synthetic PostgreSQL province: concurrent users over the province dashboard, agency pages and the
+API. Targets: p95 <= 300 ms for pages, <= 100 ms for API reads, no error.
+
+Run:  python bench/console_load.py                          # 1,000,000 endpoints, 50 users, 60 s
+      python bench/console_load.py --endpoints 20000 --users 20 --seconds 30   # a quick look
+
+Everything is local: a throwaway PostgreSQL server (tests/pg_server.py) unless --db is given, the
+console on 127.0.0.1, locust (pip install locust) sending only to it; the run stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def secops(db: str, *args: str, stdin: str | None = None, timeout: float = 3600) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "150"}
+    done = subprocess.run([sys.executable, "-m", "secops", "--db", db, *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, input=stdin)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"secops {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def agency_codes(db: str) -> list[str]:
+    """The province first, then its direct units and a sample of the rest."""
+    from sqlalchemy import select
+
+    from secops.store.db import Database
+    from secops.store.tables import AgencyRow
+
+    database = Database(db)
+    with database.session() as session:
+        rows = session.execute(select(AgencyRow.code, AgencyRow.parent_id).where(AgencyRow.retired_at.is_(None))).all()
+    database.dispose()
+    root = [code for code, parent in rows if parent is None]
+    return root + sorted(code for code, parent in rows if parent is not None)[:200]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoints", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--db", help="an existing database holding a graded province (skips load and grade)")
+    args = parser.parse_args()
+
+    server = None
+    work = Path(tempfile.mkdtemp(prefix="secops-console-bench-"))
+    os.environ["XDG_DATA_HOME"] = str(work / "data")  # the console key and uploads of this bench only
+    try:
+        db = args.db
+        if db is None:
+            from tests.pg_server import PostgresServer
+
+            server = PostgresServer()
+            db = server.start()
+            started = time.monotonic()
+            secops(db, "inventory", "sample", "--endpoints", str(args.endpoints))
+            print(f"loaded {args.endpoints:,} endpoints in {time.monotonic() - started:.1f} s", flush=True)
+            started = time.monotonic()
+            secops(db, "grade")
+            print(f"graded in {time.monotonic() - started:.1f} s", flush=True)
+        password = secrets.token_urlsafe(18)
+        (work / "pw").write_text(password)
+        secops(db, "users", "add", "bench-leader", "--role", "leader", "--password-file", str(work / "pw"))
+        token = secops(db, "tokens", "add", "--name", "bench").strip()
+        codes = agency_codes(db)
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        serve = subprocess.Popen([sys.executable, "-m", "secops", "--db", db, "serve", "--port", str(port)], env=env,
+                                 stdout=open(work / "serve.log", "w"), stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+                if time.monotonic() > deadline or serve.poll() is not None:
+                    raise SystemExit("the console did not start: " + (work / "serve.log").read_text()[-2000:])
+                time.sleep(0.2)
+            env_locust = {**env, "SECOPS_BENCH_AGENCIES": ",".join(codes), "SECOPS_BENCH_TOKEN": token,
+                          "SECOPS_BENCH_PASSWORD": password}
+            prefix = work / "locust"
+            subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "console_locust.py"),
+                            "--headless", "-u", str(args.users), "-r", str(max(1, args.users // 5)),
+                            "-t", f"{args.seconds}s", "--host", f"http://127.0.0.1:{port}", "--csv", str(prefix),
+                            "--only-summary", "--stop-timeout", "10"],
+                           env=env_locust, check=False, timeout=args.seconds + 120)
+        finally:
+            serve.terminate()
+            serve.wait(timeout=30)
+        report(prefix.with_name("locust_stats.csv"), args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def report(stats: Path, args: argparse.Namespace) -> None:
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"{args.endpoints:,} endpoints, {args.users} users, {args.seconds} s")
+    print(f"{'name':24} {'requests':>9} {'failures':>9} {'median ms':>10} {'p95 ms':>8} {'target':>8}  verdict")
+    ok = True
+    with open(stats, newline="") as handle:
+        for row in csv.DictReader(handle):
+            name = row["Name"]
+            if name == "Aggregated" or "signin" in name:
+                continue
+            p95 = float(row["95%"] or 0)
+            target = 100 if name.startswith("api:") else 300
+            failures = int(row["Failure Count"])
+            good = p95 <= target and failures == 0
+            ok = ok and good
+            print(f"{name:24} {row['Request Count']:>9} {failures:>9} {row['Median Response Time']:>10} "
+                  f"{p95:>8.0f} {target:>8}  {'met' if good else 'NOT met'}")
+    print("all targets met" if ok else "some targets not met")
+
+
+if __name__ == "__main__":
+    main()

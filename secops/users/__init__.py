@@ -1,0 +1,1 @@
+"""Console accounts, roles, sessions, API tokens and the append-only audit log."""

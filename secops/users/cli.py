@@ -1,0 +1,121 @@
+"""`secops users add|list|disable|reset-mfa` and `secops tokens add|list|revoke`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from secops.cliutil import console, fail, state, user_errors
+from secops.errors import SecopsError
+
+users_app = typer.Typer(help="Console accounts and roles / Tài khoản và vai trò của bảng điều khiển.",
+                        no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens scoped to an agency subtree / Mã truy cập API.", no_args_is_help=True)
+
+
+def _read_password(path: Path | None) -> str | None:
+    if path is None:
+        if not sys.stdin.isatty():
+            return None
+        import getpass
+
+        first = getpass.getpass("password / mật khẩu: ")
+        if first != getpass.getpass("again / nhập lại: "):
+            raise SecopsError("the two passwords differ")
+        return first
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecopsError(f"--password-file {path}: {exc}") from exc
+    return text.rstrip("\r\n")
+
+
+@users_app.command("add")
+@user_errors
+def add(ctx: typer.Context, name: str = typer.Argument(..., help="sign-in name"),
+        role: str = typer.Option(..., "--role", help="province-officer | agency-officer | leader | auditor"),
+        agency: str | None = typer.Option(None, "--agency", help="agency code: the user sees its subtree only"),
+        password_file: Path | None = typer.Option(None, "--password-file",
+                                                  help="file with the password (else asked; none = LDAP account)"),
+        ldap: bool = typer.Option(False, "--ldap", help="signs in by LDAP bind, no local password")) -> None:
+    """Add an account. Officers enrol a TOTP second factor at their first sign-in."""
+    from secops.users.store import add_user, cli_actor
+
+    password = None if ldap else _read_password(password_file)
+    if password is None and not ldap:
+        raise fail("give --password-file FILE (or run in a terminal to type it), or --ldap")
+    row = add_user(state(ctx).db(), name, role, agency, password, actor=cli_actor(), source="ldap" if ldap else "local")
+    console.print(f"user {row.name} added: {row.role}, scope {row.agency_code or 'province'}", markup=False,
+                  highlight=False)
+
+
+@users_app.command("list")
+@user_errors
+def list_(ctx: typer.Context) -> None:
+    """Accounts with role, scope, second factor and state."""
+    from rich.table import Table
+
+    from secops.users.store import list_users
+
+    table = Table("name", "role", "scope", "source", "mfa", "state")
+    for row in list_users(state(ctx).db()):
+        st = "disabled" if row.disabled_at else ("locked" if row.locked_until else "active")
+        table.add_row(row.name, row.role, row.agency_code or "province", row.source,
+                      "enrolled" if row.totp_enrolled else "-", st)
+    console.print(table)
+
+
+@users_app.command("disable")
+@user_errors
+def disable(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Disable an account; its open sessions end at once."""
+    from secops.users.store import cli_actor, disable_user
+
+    ended = disable_user(state(ctx).db(), name, actor=cli_actor())
+    console.print(f"user {name} disabled; {ended} session(s) ended", markup=False, highlight=False)
+
+
+@users_app.command("reset-mfa")
+@user_errors
+def reset(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Forget the user's TOTP seed: it enrols again at its next sign-in."""
+    from secops.users.store import cli_actor, reset_mfa
+
+    reset_mfa(state(ctx).db(), name, actor=cli_actor())
+    console.print(f"user {name}: second factor reset", markup=False, highlight=False)
+
+
+@tokens_app.command("add")
+@user_errors
+def token_add(ctx: typer.Context, name: str = typer.Option("api", "--name", help="what the token is for"),
+              agency: str | None = typer.Option(None, "--agency", help="scope: this agency's subtree [province]")) -> None:
+    """Create a read-only API token; it is printed once and only its digest is stored."""
+    from secops.users.store import add_token, cli_actor
+
+    token = add_token(state(ctx).db(), name, agency, actor=cli_actor())
+    print(token)
+
+
+@tokens_app.command("list")
+@user_errors
+def token_list(ctx: typer.Context) -> None:
+    from rich.table import Table
+
+    from secops.users.store import list_tokens
+
+    table = Table("id", "name", "scope", "prefix", "created", "state")
+    for row in list_tokens(state(ctx).db()):
+        table.add_row(str(row.id), row.name, row.agency_code or "province", row.prefix,
+                      row.created_at.isoformat(timespec="seconds"), "revoked" if row.revoked_at else "active")
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+@user_errors
+def token_revoke(ctx: typer.Context, token_id: int = typer.Argument(...)) -> None:
+    from secops.users.store import cli_actor, revoke_token
+
+    revoke_token(state(ctx).db(), token_id, actor=cli_actor())
+    console.print(f"token {token_id} revoked", markup=False, highlight=False)

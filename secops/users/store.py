@@ -1,0 +1,428 @@
+"""Accounts, sign-in, sessions, API tokens and the audit log: every writer of the console tables.
+
+The command line (`secops users`, `secops tokens`) and the web console call these functions; the
+rules (lockout, idle lock, second factor, token scope) live here and in policies/console.yaml.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from secops.errors import SecopsError
+from secops.store.base import utcnow
+from secops.store.db import Database
+from secops.users.policy import ConsolePolicy
+from secops.users.tables import ROLES, AuditRow, SessionRow, TokenRow, UserRow
+
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-@")
+MIN_PASSWORD = 12
+TOKEN_PREFIX = "sco_"
+TOUCH_EVERY = dt.timedelta(seconds=20)  # last use of a session or token is written at most this often
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# -- the console key: encrypts TOTP seeds so the database holds no usable secret ---------------
+def key_path() -> Path:
+    from secops.config import default_data_dir
+
+    return Path(os.environ.get("SECOPS_CONSOLE_KEY_FILE") or default_data_dir() / "console.key")
+
+
+def _fernet() -> Any:
+    from cryptography.fernet import Fernet
+
+    from secops.safeio import ensure_folder
+
+    path = key_path()
+    if not path.exists():
+        ensure_folder(path.parent)
+        # Not safeio.write_file (which replaces a file atomically): the key must never replace an
+        # existing one, or every sealed seed is lost. O_EXCL: of two processes starting together,
+        # one creates it and the other reads it; O_NOFOLLOW: no planted link is written through.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as out:
+                out.write(Fernet.generate_key())
+                out.flush()
+                os.fsync(out.fileno())
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return Fernet(handle.read().strip())
+
+
+def _seal(secret: str) -> str:
+    return str(_fernet().encrypt(secret.encode()).decode())
+
+
+def _open(sealed: str) -> str:
+    return str(_fernet().decrypt(sealed.encode()).decode())
+
+
+# -- passwords ----------------------------------------------------------------------------------
+def _hasher() -> Any:
+    from argon2 import PasswordHasher  # argon2id by default
+
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise SecopsError(f"password: at least {MIN_PASSWORD} characters")
+    return str(_hasher().hash(password))
+
+
+def _password_ok(stored: str | None, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    if not stored:
+        _hasher().hash("x" * MIN_PASSWORD)  # same work as a real check: no timing hint
+        return False
+    try:
+        return bool(_hasher().verify(stored, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# -- audit log ----------------------------------------------------------------------------------
+def audit(session: Session, actor: str, action: str, target: str, *, agency: str | None = None,
+          before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+          remote: str | None = None) -> None:
+    """Append one entry in the caller's transaction: the change and its record commit together."""
+    session.add(AuditRow(actor=actor[:100], action=action[:60], target=target[:300], agency_code=agency,
+                         before=_jsonable(before), after=_jsonable(after), remote=remote))
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def cli_actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def user_view(row: UserRow) -> dict[str, Any]:
+    """What the audit log keeps of an account (never its hash or seed)."""
+    return {"name": row.name, "role": row.role, "agency": row.agency_code, "source": row.source,
+            "mfa_enrolled": row.totp_enrolled, "disabled": row.disabled_at is not None}
+
+
+# -- accounts -----------------------------------------------------------------------------------
+def _check_name(name: str) -> str:
+    name = name.strip().lower()
+    if not name or len(name) > 100 or not set(name) <= NAME_CHARS:
+        raise SecopsError(f"user name {name!r}: use 1-100 of a-z 0-9 . _ - @")
+    return name
+
+
+def _check_scope(session: Session, role: str, agency: str | None) -> None:
+    from secops.inventory.upsert import agency_ids
+
+    if role not in ROLES:
+        raise SecopsError(f"--role {role!r}: use one of {', '.join(ROLES)}")
+    if role == "agency-officer" and not agency:
+        raise SecopsError("--agency: an agency officer needs the agency code it works for")
+    if agency is not None and agency not in agency_ids(session):
+        raise SecopsError(f"--agency {agency!r}: no such agency in the inventory")
+
+
+def add_user(db: Database, name: str, role: str, agency: str | None, password: str | None, *,
+             actor: str, source: str = "local") -> UserRow:
+    name = _check_name(name)
+    hashed = hash_password(password) if password is not None else None
+    with db.session() as session:
+        _check_scope(session, role, agency)
+        if session.scalars(select(UserRow).where(UserRow.name == name)).first() is not None:
+            raise SecopsError(f"user {name!r} already exists")
+        row = UserRow(name=name, role=role, agency_code=agency, source=source, password_hash=hashed,
+                      totp_enrolled=False, failed_count=0)
+        session.add(row)
+        session.flush()
+        audit(session, actor, "user.add", f"user:{name}", agency=agency, after=user_view(row))
+        return row
+
+
+def get_user(session: Session, name: str) -> UserRow:
+    row = session.scalars(select(UserRow).where(UserRow.name == name.strip().lower())).first()
+    if row is None:
+        raise SecopsError(f"user {name!r}: no such user")
+    return row
+
+
+def list_users(db: Database) -> list[UserRow]:
+    with db.session() as session:
+        return list(session.scalars(select(UserRow).order_by(UserRow.name)))
+
+
+def end_sessions(session: Session, user_id: int, reason: str) -> int:
+    return int(session.execute(update(SessionRow).where(SessionRow.user_id == user_id, SessionRow.ended_at.is_(None))
+                               .values(ended_at=utcnow(), ended_reason=reason)).rowcount)  # type: ignore[attr-defined]
+
+
+def disable_user(db: Database, name: str, *, actor: str) -> int:
+    """Disable the account and end its sessions at once; returns the sessions ended."""
+    with db.session() as session:
+        row = get_user(session, name)
+        before = user_view(row)
+        row.disabled_at = row.disabled_at or utcnow()
+        ended = end_sessions(session, row.id, "user disabled")
+        audit(session, actor, "user.disable", f"user:{row.name}", agency=row.agency_code, before=before,
+              after=user_view(row))
+        return ended
+
+
+def reset_mfa(db: Database, name: str, *, actor: str) -> None:
+    """Forget the TOTP seed: the user enrols again at the next sign-in; sessions end."""
+    with db.session() as session:
+        row = get_user(session, name)
+        before = user_view(row)
+        row.totp_secret, row.totp_enrolled, row.totp_last_step = None, False, None
+        end_sessions(session, row.id, "mfa reset")
+        audit(session, actor, "user.reset-mfa", f"user:{row.name}", agency=row.agency_code, before=before,
+              after=user_view(row))
+
+
+# -- sign-in ------------------------------------------------------------------------------------
+@dataclass
+class SignIn:
+    ok: bool
+    user_id: int | None = None
+    reason: str = ""  # bad_credentials | locked | disabled
+
+
+def check_password(db: Database, name: str, password: str, policy: ConsolePolicy, *,
+                   remote: str | None = None, ldap_ok: bool | None = None) -> SignIn:
+    """One sign-in attempt. Counts failures; locks the account for lockout_minutes after
+    lockout_failures in a row; a locked or disabled account is refused even with the right password.
+    ldap_ok: the result of an LDAP bind already made for an LDAP account (None for local ones)."""
+    now = utcnow()
+    with db.session() as session:
+        row = session.scalars(select(UserRow).where(UserRow.name == name.strip().lower())).first()
+        if row is None:
+            _password_ok(None, password)
+            return SignIn(False, reason="bad_credentials")
+        if row.disabled_at is not None:
+            return SignIn(False, reason="disabled")
+        if row.locked_until is not None and row.locked_until > now:
+            return SignIn(False, reason="locked")
+        good = ldap_ok if row.source == "ldap" else _password_ok(row.password_hash, password)
+        if not good:
+            row.failed_count = (row.failed_count or 0) + 1
+            if row.failed_count >= policy.lockout_failures:
+                row.locked_until = now + dt.timedelta(minutes=policy.lockout_minutes)
+                row.failed_count = 0
+                audit(session, "system", "user.locked", f"user:{row.name}", agency=row.agency_code,
+                      after={"locked_until": row.locked_until}, remote=remote)
+            return SignIn(False, reason="bad_credentials")
+        row.failed_count, row.locked_until = 0, None
+        return SignIn(True, user_id=row.id)
+
+
+def second_factor_failed(db: Database, user_id: int, policy: ConsolePolicy, *, remote: str | None = None) -> bool:
+    """A wrong TOTP code counts as a failed sign-in; True when the account is now locked (its
+    sessions then end)."""
+    with db.session() as session:
+        row = session.get(UserRow, user_id)
+        if row is None:
+            return True
+        row.failed_count = (row.failed_count or 0) + 1
+        if row.failed_count < policy.lockout_failures:
+            return False
+        row.locked_until = utcnow() + dt.timedelta(minutes=policy.lockout_minutes)
+        row.failed_count = 0
+        end_sessions(session, row.id, "locked")
+        audit(session, "system", "user.locked", f"user:{row.name}", agency=row.agency_code,
+              after={"locked_until": row.locked_until}, remote=remote)
+        return True
+
+
+# -- TOTP ---------------------------------------------------------------------------------------
+def start_enrolment(db: Database, user_id: int, issuer: str) -> str:
+    """A new seed for a user not yet enrolled; returns the otpauth:// URI to show once."""
+    import pyotp
+
+    with db.session() as session:
+        row = session.get(UserRow, user_id)
+        if row is None or row.totp_enrolled:
+            raise SecopsError("already enrolled")
+        secret = pyotp.random_base32()
+        row.totp_secret = _seal(secret)
+        return str(pyotp.TOTP(secret).provisioning_uri(name=row.name, issuer_name=issuer))
+
+
+def enrolment_secret(db: Database, user_id: int) -> str | None:
+    with db.session() as session:
+        row = session.get(UserRow, user_id)
+        if row is None or row.totp_secret is None or row.totp_enrolled:
+            return None
+        return _open(row.totp_secret)
+
+
+def verify_totp(db: Database, user_id: int, code: str, *, enrol: bool = False, actor: str | None = None) -> bool:
+    """A 6-digit code for now (±1 step); a step already used is refused (no replay)."""
+    import pyotp
+
+    code = code.strip()
+    if not (len(code) == 6 and code.isdigit()):
+        return False
+    with db.session() as session:
+        row = session.get(UserRow, user_id)
+        if row is None or row.totp_secret is None or row.totp_enrolled == enrol:
+            return False
+        totp = pyotp.TOTP(_open(row.totp_secret))
+        now = utcnow()
+        step_now = totp.timecode(now)
+        for offset in (0, -1, 1):
+            step = step_now + offset
+            if secrets.compare_digest(totp.generate_otp(step), code):
+                if row.totp_last_step is not None and step <= row.totp_last_step:
+                    return False  # replay of a code (or an older one) already accepted
+                row.totp_last_step = step
+                if enrol:
+                    before = user_view(row)
+                    row.totp_enrolled = True
+                    audit(session, actor or row.name, "user.enrol-mfa", f"user:{row.name}", agency=row.agency_code,
+                          before=before, after=user_view(row))
+                return True
+        return False
+
+
+# -- sessions -----------------------------------------------------------------------------------
+@dataclass
+class Current:
+    session_id: int
+    user_id: int
+    name: str
+    role: str
+    agency: str | None
+    csrf: str
+    mfa_passed: bool
+    mfa_enrolled: bool
+
+
+def open_session(db: Database, user_id: int, *, previous: str | None = None, mfa_passed: bool = False
+                 ) -> tuple[str, str]:
+    """A new session id at every sign-in (the one before, if any, ends): returns (cookie, csrf)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    with db.session() as session:
+        if previous:
+            session.execute(update(SessionRow).where(SessionRow.digest == digest(previous), SessionRow.ended_at.is_(None))
+                            .values(ended_at=utcnow(), ended_reason="rotated"))
+        session.add(SessionRow(digest=digest(token), user_id=user_id, csrf=csrf, mfa_passed=mfa_passed))
+    return token, csrf
+
+
+def current(db: Database, token: str | None, policy: ConsolePolicy) -> Current | None:
+    """The live session of this cookie, its last use touched; None when absent, ended, idle or
+    too old (an idle or too old session is ended here)."""
+    if not token:
+        return None
+    now = utcnow()
+    with db.session() as session:
+        found = session.execute(select(SessionRow, UserRow).join(UserRow, SessionRow.user_id == UserRow.id)
+                                .where(SessionRow.digest == digest(token))).first()
+        if found is None:
+            return None
+        row, user = found
+        if row.ended_at is not None:
+            return None
+        reason = None
+        if user.disabled_at is not None:
+            reason = "user disabled"
+        elif now - row.last_seen_at > dt.timedelta(minutes=policy.idle_minutes):
+            reason = "idle"
+        elif now - row.created_at > dt.timedelta(hours=policy.session_max_hours):
+            reason = "expired"
+        if reason:
+            row.ended_at, row.ended_reason = now, reason
+            return None
+        if now - row.last_seen_at > TOUCH_EVERY:  # not a write per request: the idle lock's grain is a minute
+            row.last_seen_at = now
+        return Current(row.id, user.id, user.name, user.role, user.agency_code, row.csrf, row.mfa_passed,
+                       user.totp_enrolled)
+
+
+def pass_mfa(db: Database, token: str) -> tuple[str, str]:
+    """The second factor passed: the session id changes again (rotation at each privilege step)."""
+    with db.session() as session:
+        row = session.scalars(select(SessionRow).where(SessionRow.digest == digest(token))).one()
+        user_id = row.user_id
+    return open_session(db, user_id, previous=token, mfa_passed=True)
+
+
+def close_session(db: Database, token: str, reason: str = "signed out") -> None:
+    with db.session() as session:
+        session.execute(update(SessionRow).where(SessionRow.digest == digest(token), SessionRow.ended_at.is_(None))
+                        .values(ended_at=utcnow(), ended_reason=reason))
+
+
+# -- API tokens ---------------------------------------------------------------------------------
+def add_token(db: Database, name: str, agency: str | None, *, actor: str) -> str:
+    """A new token, shown once; only its digest is kept."""
+    from secops.inventory.upsert import agency_ids
+
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with db.session() as session:
+        if agency is not None and agency not in agency_ids(session):
+            raise SecopsError(f"--agency {agency!r}: no such agency in the inventory")
+        row = TokenRow(name=name[:100], agency_code=agency, digest=digest(token), prefix=token[:12])
+        session.add(row)
+        session.flush()
+        audit(session, actor, "token.add", f"token:{row.id}", agency=agency,
+              after={"name": row.name, "agency": agency, "prefix": row.prefix})
+    return token
+
+
+def list_tokens(db: Database) -> list[TokenRow]:
+    with db.session() as session:
+        return list(session.scalars(select(TokenRow).order_by(TokenRow.id)))
+
+
+def revoke_token(db: Database, token_id: int, *, actor: str) -> None:
+    with db.session() as session:
+        row = session.get(TokenRow, token_id)
+        if row is None:
+            raise SecopsError(f"token {token_id}: no such token")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            audit(session, actor, "token.revoke", f"token:{row.id}", agency=row.agency_code,
+                  before={"revoked": False}, after={"revoked": True})
+
+
+def token_scope(db: Database, token: str) -> tuple[int, str | None] | None:
+    """(token id, agency scope) of a live token; None for an unknown or revoked one."""
+    with db.session() as session:
+        row = session.scalars(select(TokenRow).where(TokenRow.digest == digest(token))).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        now = utcnow()
+        if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
+            row.last_used_at = now
+        return row.id, row.agency_code

@@ -1,0 +1,173 @@
+"""`/api/v1/...`: read-only JSON for the operations centre, described by OpenAPI, and `/metrics`
+for Prometheus. Figures are the stored grades of the latest graded run, as `secops report` shows
+them (report/publish.dashboard_for); scope: the token's or user's agency subtree."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from secops.errors import SecopsError
+from secops.web.context import Console, Principal
+
+
+class Grade(BaseModel):
+    target: str
+    numerator: int
+    denominator: int
+    unknown: int = Field(description="records whose state is not known (never counted as meeting the target)")
+    value: float | None = Field(description="numerator / denominator; null when the denominator is empty")
+    threshold: str
+    comparison: str
+    status: str = Field(description="met | not_met | not_applicable")
+    gap: int | None = Field(description="records still to fix to meet the target")
+
+
+class AgencyGradesOut(BaseModel):
+    code: str
+    name: str
+    parent: str | None
+    grades: list[Grade]
+
+
+class GradesOut(BaseModel):
+    run: int
+    as_of: dt.datetime | None
+    scope: str
+    agencies: list[AgencyGradesOut]
+
+
+class RegisterSummaryOut(BaseModel):
+    year: int
+    owner: str
+    total: int
+    classified: int
+    dossier_built: int
+    appraised: int
+    approved: int
+    assessed_periodically: int
+
+
+class FixCountsOut(BaseModel):
+    run: int
+    scope: str
+    fix_counts: dict[str, int] = Field(description="target id -> records to fix")
+
+
+def _scope(request: Request, agency: str | None) -> str:
+    console: Console = request.app.state.console
+    me: Principal = request.state.principal
+    return agency or me.agency or console.root_code()
+
+
+def _dashboard(request: Request, code: str, summary_only: bool = True):  # type: ignore[no-untyped-def]
+    console: Console = request.app.state.console
+    try:
+        return console.dashboard(code, "en", summary_only=summary_only)
+    except SecopsError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+
+def _grades(request: Request, code: str, only_scope: bool) -> GradesOut:
+    d = _dashboard(request, code)
+    agencies = [d.scope] if only_scope else d.agencies
+    return GradesOut(run=d.run.id, as_of=d.run.as_of, scope=code, agencies=[
+        AgencyGradesOut(code=a.code, name=a.name, parent=a.parent, grades=[
+            Grade(target=c.target_id, numerator=c.numerator, denominator=c.denominator, unknown=c.unknown,
+                  value=c.value, threshold=c.threshold, comparison=c.comparison, status=str(c.status.value
+                  if hasattr(c.status, "value") else c.status), gap=c.gap)
+            for _, c in sorted(a.cells.items())]) for a in agencies])
+
+
+def register(app: FastAPI) -> None:
+    @app.get("/api/v1/grades", name="api_grades", response_model=GradesOut, tags=["grades"])
+    def api_grades(request: Request, agency: str | None = Query(None, description="agency code [your scope]")
+                   ) -> GradesOut:
+        """Grades per target of the agency and every unit under it (latest graded run)."""
+        return _grades(request, _scope(request, agency), only_scope=False)
+
+    @app.get("/api/v1/agencies/{code}/grades", name="api_agency_grades", response_model=GradesOut, tags=["grades"])
+    def api_agency_grades(request: Request, code: str) -> GradesOut:
+        """Grades per target of one agency (its whole subtree counted)."""
+        return _grades(request, code, only_scope=True)
+
+    @app.get("/api/v1/register/summary", name="api_register", response_model=RegisterSummaryOut, tags=["register"])
+    def api_register(request: Request, agency: str | None = Query(None), year: int | None = Query(None, ge=2026,
+                                                                                                   le=2100)
+                     ) -> RegisterSummaryOut:
+        """Form 08 section 1 (the level-dossier register summary) of the agency's subtree."""
+        from secops.inventory.regime import load_regimes, regime_on, report_year
+        from secops.register.form08 import build_form08
+
+        console: Console = request.app.state.console
+        code = _scope(request, agency)
+        regimes = load_regimes(console.settings.policies)
+        today = dt.datetime.now(dt.UTC).date()
+        year = year or report_year(regime_on(regimes, today), today)
+        try:
+            with console.db.session() as session:
+                owner = None if code == console.root_code() else code
+                form = build_form08(session, regimes, year, console.settings.policies, owner)
+        except SecopsError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        s = form.section1
+        return RegisterSummaryOut(year=year, owner=code, total=s.total, classified=s.classified,
+                                  dossier_built=s.dossier_built, appraised=s.appraised, approved=s.approved,
+                                  assessed_periodically=s.assessed_periodically)
+
+    @app.get("/api/v1/fix-counts", name="api_fix_counts", response_model=FixCountsOut, tags=["grades"])
+    def api_fix_counts(request: Request, agency: str | None = Query(None)) -> FixCountsOut:
+        """How many records each target still needs fixed in the agency's subtree."""
+        from secops.grade.sql import endpoint_max_age
+        from secops.report.data import latest_grade_run, scope_ids, scope_tree
+        from secops.report.fixlist import fix_count
+        from secops.targets import load_targets
+
+        console: Console = request.app.state.console
+        code = _scope(request, agency)
+        policy = load_targets(console.settings.policies)
+        try:
+            with console.db.session() as session:
+                run = latest_grade_run(session)
+                all_agencies, tree, _ = scope_tree(session, run, code)
+                in_scope = scope_ids(all_agencies, tree)
+                as_of = run.as_of or run.started_at
+                counts = {t.id: fix_count(session, t, as_of, endpoint_max_age(policy), in_scope)
+                          for t in policy.targets}
+        except SecopsError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        return FixCountsOut(run=run.id, scope=code, fix_counts=counts)
+
+    @app.get("/metrics", name="metrics", include_in_schema=False)
+    def metrics(request: Request, agency: str | None = Query(None)) -> Response:
+        """Prometheus exposition of every target's figures per agency of the scope."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+        grades = _grades(request, _scope(request, agency), only_scope=False)
+        registry = CollectorRegistry()
+        labels = ["target", "agency"]
+        gauges = {name: Gauge(f"secops_target_{name}", text, labels, registry=registry) for name, text in (
+            ("value", "share of the denominator meeting the target (0-1)"),
+            ("numerator", "records meeting the target"), ("denominator", "records the target counts"),
+            ("unknown", "records of unknown state"), ("gap", "records still to fix"),
+            ("met", "1 when the target is met, 0 when not, absent when not applicable"))}
+        for agency_out in grades.agencies:
+            for g in agency_out.grades:
+                key = {"target": g.target, "agency": agency_out.code}
+                gauges["numerator"].labels(**key).set(g.numerator)
+                gauges["denominator"].labels(**key).set(g.denominator)
+                gauges["unknown"].labels(**key).set(g.unknown)
+                if g.value is not None:
+                    gauges["value"].labels(**key).set(g.value)
+                if g.gap is not None:
+                    gauges["gap"].labels(**key).set(g.gap)
+                if g.status != "not_applicable":
+                    gauges["met"].labels(**key).set(1 if g.status == "met" else 0)
+        run = Gauge("secops_grade_run", "id of the graded run these figures come from", registry=registry)
+        run.set(grades.run)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+

@@ -1,0 +1,154 @@
+"""The console's ASGI app: FastAPI on Starlette, Jinja2 templates from reports/web/.
+
+One middleware (guard) does for every request what the rules table (rules.py) says: who is
+asking (session cookie or API token), whether that role may use the route, whether the agency or
+system in the URL is inside the user's subtree, the idle lock and the second factor. Handlers
+(pages.py, api.py) call the same functions as the command line and hold no rules of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
+
+from secops.config import Settings
+from secops.store.db import Database
+from secops.web.context import COOKIE, CSP, LANG_COOKIE, LANGS, Console, Principal
+from secops.web.rules import RULES, TOKEN, Rule
+
+
+def _route_for(app: FastAPI, scope: Any) -> tuple[Any, dict[str, Any]] | None:
+    for route in app.router.routes:
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return route, child.get("path_params", {})
+    return None
+
+
+def _principal(console: Console, request: Request, rule: Rule) -> Principal | None:
+    from secops.users.store import current, token_scope
+
+    auth = request.headers.get("authorization", "")
+    if rule.api and auth.lower().startswith("bearer "):
+        found = token_scope(console.db, auth[7:].strip())
+        if found is None:
+            return None
+        return Principal(kind="token", name=f"token:{found[0]}", role=TOKEN, agency=found[1], token_id=found[0])
+    token = request.cookies.get(COOKIE)
+    now = current(console.db, token, console.policy)
+    if now is None:
+        return None
+    return Principal(kind="user", name=now.name, role=now.role, agency=now.agency, session_token=token, csrf=now.csrf,
+                     mfa_passed=now.mfa_passed, mfa_enrolled=now.mfa_enrolled, user_id=now.user_id)
+
+
+def _decide(console: Console, request: Request, rule: Rule, params: dict[str, Any]) -> Response | Principal | None:
+    """The one authorisation decision: a response that refuses, or the principal (None = public)."""
+    principal = _principal(console, request, rule)
+    if rule.public:
+        return principal
+    if principal is None:
+        if rule.api:
+            return JSONResponse({"detail": "authentication required / cần đăng nhập"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return RedirectResponse("/signin", status_code=303)
+    if principal.kind == "user" and not principal.mfa_passed and console.policy.needs_mfa(principal.role) \
+            and not rule.half:
+        return RedirectResponse("/mfa", status_code=303)
+    if principal.role not in rule.roles:
+        return _refuse(request, rule, 403)
+    if rule.province and principal.agency is not None:
+        return _refuse(request, rule, 403)
+    if rule.agency is not None and not console.in_scope(principal, str(params.get(rule.agency, ""))):
+        return _refuse(request, rule, 404)
+    if rule.system is not None:
+        if not console.in_scope(principal, console.system_agency(str(params.get(rule.system, "")))):
+            return _refuse(request, rule, 404)
+    if rule.staff is not None:
+        if not console.in_scope(principal, console.staff_agency(str(params.get(rule.staff, "")))):
+            return _refuse(request, rule, 404)
+    if rule.agency_query is not None:
+        asked = request.query_params.get(rule.agency_query)
+        if asked is not None and not console.in_scope(principal, asked):
+            return _refuse(request, rule, 404)
+    if rule.api and not console.allow(f"{principal.kind}:{principal.token_id or principal.user_id}"):
+        return JSONResponse({"detail": "rate limit / vượt giới hạn truy vấn"}, status_code=429,
+                            headers={"Retry-After": "60"})
+    return principal
+
+
+def _refuse(request: Request, rule: Rule, status: int) -> Response:
+    text = {403: "forbidden / không có quyền", 404: "not found / không tìm thấy"}[status]
+    if rule.api:
+        return JSONResponse({"detail": text}, status_code=status)
+    return PlainTextResponse(text, status_code=status)
+
+
+def _headers(response: Response, request: Request) -> None:
+    h = response.headers
+    h["Content-Security-Policy"] = CSP
+    h["X-Content-Type-Options"] = "nosniff"
+    h["X-Frame-Options"] = "DENY"
+    h["Referrer-Policy"] = "no-referrer"
+    h["Cross-Origin-Opener-Policy"] = "same-origin"
+    h["Cross-Origin-Resource-Policy"] = "same-origin"
+    h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+    h.setdefault("Cache-Control", "no-store")
+    if request.url.scheme == "https":
+        h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    from secops import __version__
+    from secops.web import api, pages
+
+    console = Console(settings, db)
+    app = FastAPI(title="secops API", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/api/v1/openapi.json",
+                  description="Read-only figures of the province's information-security targets. "
+                              "Send `Authorization: Bearer <token>` (`secops tokens add --agency CODE`).")
+    app.state.console = console
+    for route in app.router.routes:  # FastAPI's own route: named so the rules table can hold it
+        if getattr(route, "path", "") == "/api/v1/openapi.json":
+            route.name = "openapi"  # type: ignore[attr-defined]
+    pages.register(app)
+    api.register(app)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "vi"
+        request.state.lang = lang if lang in LANGS else "vi"
+        if request.method == "POST":
+            length = request.headers.get("content-length")
+            if length is None:
+                return PlainTextResponse("length required / thiếu độ dài", status_code=411)
+            if not length.isdigit() or int(length) > console.policy.upload_max_bytes + 65536:
+                return PlainTextResponse("too large / tệp quá lớn", status_code=413)
+        found = _route_for(app, request.scope)
+        if found is None:
+            response: Response = await call_next(request)
+        else:
+            route, params = found
+            rule = RULES.get(getattr(route, "name", ""))
+            if rule is None:  # deny by default: a route nobody wrote a rule for
+                response = PlainTextResponse("no authorisation rule for this route", status_code=500)
+            else:
+                decided = await run_in_threadpool(_decide, console, request, rule, params)
+                if isinstance(decided, Response):
+                    response = decided
+                else:
+                    request.state.principal = decided
+                    response = await call_next(request)
+        if "lang" in request.query_params and request.state.lang == request.query_params["lang"]:
+            response.set_cookie(LANG_COOKIE, request.state.lang, httponly=True, samesite="strict",
+                                secure=request.url.scheme == "https", max_age=365 * 86400)
+        _headers(response, request)
+        return response
+
+    return app
+
+

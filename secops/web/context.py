@@ -1,0 +1,182 @@
+"""What every handler of the console needs: settings, the database, the console policy, the
+templates, who is asking (Principal) and the session cookie's name and flags. app.py, pages.py and
+api.py all build on this module; it imports none of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from secops.config import Settings
+from secops.store.db import Database
+from secops.users.policy import ConsolePolicy, load_console_policy
+
+COOKIE = "secops_session"
+PRE_COOKIE = "secops_pre"  # double-submit token of the sign-in form (no session yet)
+LANG_COOKIE = "secops_lang"
+LANGS = ("vi", "en")
+DASHBOARD_TTL = 30  # seconds a dashboard model is reused for the same graded run
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'")
+
+
+@dataclass
+class Principal:
+    kind: str  # user | token
+    name: str
+    role: str
+    agency: str | None  # scope root; None = the whole province
+    session_token: str | None = None
+    csrf: str = ""
+    mfa_passed: bool = True
+    mfa_enrolled: bool = False
+    user_id: int | None = None
+    token_id: int | None = None
+
+
+class Console:
+    """What every handler needs: settings, the database, the console policy, the templates."""
+
+    def __init__(self, settings: Settings, db: Database | None = None):
+        self.settings = settings
+        self.db = db or Database(settings.db_url)
+        self.policy: ConsolePolicy = load_console_policy(settings.policies)
+        self.templates: Path = settings.reports
+        self._rate: dict[str, deque[float]] = {}
+        self._rate_lock = threading.Lock()
+        self._tree: tuple[float, dict[str, set[str]], dict[str, str]] | None = None
+        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._cache_lock = threading.Lock()
+
+    # -- agency subtrees --------------------------------------------------------------------
+    def subtree_codes(self, code: str) -> set[str]:
+        """Codes of CODE and every unit under it (active agencies), cached for a few seconds."""
+        now = time.monotonic()
+        if self._tree is None or now - self._tree[0] > 5:
+            from secops.inventory.tree import load_agencies
+
+            with self.db.session() as session:
+                agencies = load_agencies(session)
+            children: dict[str, set[str]] = {}
+            parent_code = {n.id: n.code for n in agencies.values()}
+            for node in agencies.values():
+                children.setdefault(node.code, set())
+                if node.parent_id is not None and node.parent_id in parent_code:
+                    children.setdefault(parent_code[node.parent_id], set()).add(node.code)
+            root = next((n.code for n in agencies.values() if n.parent_id is None), "")
+            self._tree = (now, children, {"root": root})
+        children = self._tree[1]
+        out, todo = set(), [code]
+        while todo:
+            current = todo.pop()
+            if current in out or current not in children:
+                continue
+            out.add(current)
+            todo.extend(children[current])
+        return out
+
+    def root_code(self) -> str:
+        self.subtree_codes("")
+        assert self._tree is not None
+        return self._tree[2]["root"]
+
+    def in_scope(self, principal: Principal, agency_code: str | None) -> bool:
+        if agency_code is None:
+            return False
+        if principal.agency is None:
+            return agency_code in self.subtree_codes(self.root_code()) or agency_code == self.root_code()
+        return agency_code in self.subtree_codes(principal.agency)
+
+    def system_agency(self, system_code: str) -> str | None:
+        from secops.store.tables import AgencyRow, SystemRow
+
+        with self.db.session() as session:
+            return session.scalar(select(AgencyRow.code).join(SystemRow, SystemRow.agency_id == AgencyRow.id)
+                                  .where(SystemRow.code == system_code))
+
+    def staff_agency(self, staff_code: str) -> str | None:
+        from secops.store.tables import AgencyRow, StaffRow
+
+        with self.db.session() as session:
+            return session.scalar(select(AgencyRow.code).join(StaffRow, StaffRow.agency_id == AgencyRow.id)
+                                  .where(StaffRow.code == staff_code))
+
+    # -- the dashboard model, per graded run -------------------------------------------------
+    def dashboard(self, code: str, lang: str, *, summary_only: bool = False) -> Any:
+        """`report/publish.dashboard_for` of the newest graded run (what `secops report` renders),
+        kept DASHBOARD_TTL seconds per (run, agency, language): a new grade run is seen at once,
+        since the run's id is read on every call; its figures are the run's stored grades."""
+        from secops.report.data import latest_grade_run
+        from secops.report.publish import dashboard_for
+
+        with self.db.session() as session:
+            run_id = latest_grade_run(session).id
+        key = (run_id, code, lang, summary_only)
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < DASHBOARD_TTL:
+                return hit[1]
+        value = dashboard_for(self.db, self.settings, run_id, lang=lang, agency_code=code, summary_only=summary_only,
+                              with_sections=False)
+        with self._cache_lock:
+            if len(self._cache) >= 512:
+                self._cache.clear()
+            self._cache[key] = (now, value)
+        return value
+
+    # -- API rate limit ---------------------------------------------------------------------
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._rate_lock:
+            window = self._rate.setdefault(key, deque())
+            while window and now - window[0] > 60:
+                window.popleft()
+            if len(window) >= self.policy.api_rate_per_minute:
+                return False
+            window.append(now)
+            return True
+
+    # -- rendering --------------------------------------------------------------------------
+    def t(self, lang: str) -> Any:
+        from secops.templating import translator
+
+        return translator(self.templates, lang)
+
+    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        from secops.templating import environment, pct
+
+        lang = request.state.lang
+        env = environment(self.templates)
+        page = env.get_template(f"web/{template}").render(
+            t=self.t(lang), lang=lang, pct=pct, me=getattr(request.state, "principal", None),
+            path=request.url.path, local=self.local_time, **context)
+        return HTMLResponse(page, status_code=status)
+
+    def local_time(self, when: dt.datetime | None) -> str:
+        """Times shown to people: the province's zone, named (stored times are UTC)."""
+        if when is None:
+            return "-"
+        zone = dt.timezone(dt.timedelta(hours=7), "ICT")
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return when.astimezone(zone).strftime("%d/%m/%Y %H:%M ICT (UTC+7)")
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+                        path="/")
+
+
+def new_pre_token() -> str:
+    return secrets.token_urlsafe(24)

@@ -11,10 +11,10 @@ import pytest
 from secops.config import bundled
 from secops.errors import SecopsError
 from secops.inventory.importer import write_models
+from secops.inventory.regime import load_regimes, regime_on
 from secops.models import Agency, AgencyKind, ApprovalStatus, InformationSystem
 from secops.register.bodies import BodiesFile, body_name, load_bodies, recipient_name
 from secops.register.form08 import build_form08
-from secops.register.regime import load_regimes, regime_on
 
 REGIMES = load_regimes(bundled("policies"))
 NEW = regime_on(REGIMES, dt.date(2026, 9, 1))

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from secops.errors import InputRowsError, RowError, SecopsError
-from secops.grade.policy import LevelPolicy
 from secops.inventory.history import add_link
 from secops.inventory.importer import known_agencies, write_models
 from secops.inventory.kinds import ROOT_KIND, KindPolicy
+from secops.inventory.levels import LevelPolicy
 from secops.inventory.readers import RawRow, read_file
 from secops.inventory.reorg_file import Entry, NewAgency, Plan
 from secops.inventory.tables import AgencyLinkRow

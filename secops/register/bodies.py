@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from secops.config import bundled, policy_path
 from secops.errors import SecopsError
+from secops.inventory.regime import Regime
 from secops.policyfile import load_model
-from secops.register.regime import Regime
 
 BODIES_FILE = "bodies.yaml"
 

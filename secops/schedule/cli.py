@@ -11,7 +11,6 @@ from rich.table import Table
 from rich.text import Text
 
 from secops.cliutil import console, fail, state, user_errors
-from secops.narrow import fitted_table
 from secops.schedule.config import load_schedule_config
 from secops.schedule.daemon import Daemon
 from secops.schedule.history import RunInfo, list_runs, show_run
@@ -19,6 +18,7 @@ from secops.schedule.jobs import load_jobs
 from secops.schedule.retention import prune
 from secops.schedule.runner import run_schedule
 from secops.schedule.schedules import add_schedule, list_schedules, remove_schedule
+from secops.termtable import fitted_table
 from secops.textsafe import printable
 
 schedule_app = typer.Typer(help="Named schedules that `secops daemon` runs (cron or fixed interval).",
@@ -128,7 +128,7 @@ def runs_list_command(
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], ensure_ascii=False, indent=2))
         return
-    # At 80 columns: schedule, trigger and reports are left to `runs show` / --json (secops.narrow).
+    # At 80 columns: schedule, trigger and reports are left to `runs show` / --json (secops.termtable).
     table, keep = fitted_table(console, ["id", "kind", "schedule", "trigger", "started (UTC)", "took", "status",
                                          "grades", "errors", "reports"], optional={"schedule", "trigger", "reports"})
     for r in runs:

@@ -63,7 +63,7 @@ def test_set_and_show_through_the_cli(province, db_path):
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
     items = {i["item"]: i for i in shown["items"]}
-    assert len(items) == 155 and shown["standard"] == "TCVN-14423-2026"  # level 3 lists 155 items
+    assert len(items) == 160 and shown["standard"] == "TCVN-14423-2026"  # level 3 lists 160 items
     assert items["R26-BACKUP-POLICY"]["status"] == "met"
     assert items["R26-BACKUP-POLICY"]["evidence"] == "QĐ 12/2026 quy chế sao lưu"
     assert items["R26-PENTEST"]["milestone"] == "2027-03-31"

@@ -74,10 +74,23 @@ def test_eighteen_groups_and_no_inheritance_between_levels():
     ("R26-PENTEST-INTERNAL", {3: "5.18.2.1 b)", 4: "6.18.2.5 a)", 5: "7.18.2.5 a)"}),
     ("R26-IR-DRILL", {3: "5.16.1", 4: "6.17.2.6", 5: "7.17.2.6"}),
     ("R26-PEOPLE-AWARENESS", {1: "3.13.2.2 b)", 3: "5.14.2.2 d)", 4: "6.14.2.2 e)"}),
+    # letters that move at level 2 (the summary's level-2 checklist)
+    ("R26-IR-CONTACT", {1: "3.15.2.1 b)", 2: "4.15.2.1 c)"}),
+    ("R26-NET-INBOUND", {1: "3.12.2.4 c)", 2: "4.12.2.4 b)"}),
+    ("R26-CONFIG-REVIEW", {1: "3.5.2.1 c)", 2: "4.5.2.1 d)"}),
+    ("R26-INFO-REQUESTS", {1: "3.4.2.1 b)", 2: "4.4.2.1 c)"}),
 ])
+
 def test_corrected_clause_numbers(item, clauses):
     cat = by_id(ROOT / "policies", "TCVN-14423-2026")
     assert {lvl: cat.clause(cat.item(item), lvl) for lvl in clauses} == clauses
+
+
+def test_levels_1_and_2_are_checked_row_by_row_and_the_rest_marked_to_verify():
+    cat = by_id(ROOT / "policies", "TCVN-14423-2026")
+    assert all(i.clause_checked(2) for i in cat.applicable(2))
+    contact = cat.item("R26-IR-CONTACT")  # level 3 takes level 2's letter under level 3's group number
+    assert cat.clause(contact, 3) == "5.16.2.1 c)" and not contact.clause_checked(3)
 
 
 # Every timed activity of the summary's matrix (section 2.1) with its frequency per level, in months.

@@ -187,10 +187,15 @@ class Catalogue(_Strict):
         if isinstance(item.clause, dict):
             if level in item.clause:
                 return item.clause[level]
-            lowest = min(item.clause)  # moved to this level's chapter (not checked: see clause_checked)
-            head, _, rest = item.clause[lowest].partition(".")
-            return f"{self.standard.chapters[level]}.{rest}" if head == self.standard.chapters[lowest] \
-                else item.clause[lowest]
+            below = [k for k in item.clause if k < level]  # the nearest level below with a number, moved
+            lowest = max(below) if below else min(item.clause)  # to this level (not checked: clause_checked)
+            known = item.clause[lowest]
+            group = self.group_of(item.id)
+            low, here = group.number_at(lowest, self.standard.chapters), group.number_at(level, self.standard.chapters)
+            if low and here and (known == low or known.startswith(low + ".") or known.startswith(low + " ")):
+                return here + known[len(low):]  # the group's number at this level (3.15 -> 5.16)
+            head, _, rest = known.partition(".")
+            return f"{self.standard.chapters[level]}.{rest}" if head == self.standard.chapters[lowest] else known
         head, _, rest = item.clause.partition(".")
         if head == "x":
             return f"{self.standard.chapters[level]}.{rest}"

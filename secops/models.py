@@ -82,6 +82,20 @@ def state_of(status: ApprovalStatus, plan: PlanDeployment) -> Lifecycle:
     return Lifecycle.unclassified
 
 
+class SystemType(str, enum.Enum):
+    """Type of an information system (loại hình, Decree 331/2026 Art. 9.2.a-đ)."""
+
+    internal = "internal"  # a) internal operations of the body
+    public_service = "public_service"  # b) online services to citizens and businesses
+    infrastructure = "infrastructure"  # c) information infrastructure shared by several bodies
+    industrial_control = "industrial_control"  # d) industrial control of construction works
+    other = "other"  # đ) any other, serving a specialised field
+
+
+SYSTEM_TYPE_LETTERS = {"a": SystemType.internal, "b": SystemType.public_service, "c": SystemType.infrastructure,
+                       "d": SystemType.industrial_control, "đ": SystemType.other, "dd": SystemType.other}
+
+
 class Approver(str, enum.Enum):
     owner = "owner"
     province = "province"
@@ -171,6 +185,9 @@ class InformationSystem(_Model):
     operator: str | None = Field(default=None, max_length=300, description="unit that operates the system")
     proposed_level: int | None = Field(default=None, ge=1, le=5)
     level: int | None = Field(default=None, ge=1, le=5, description="approved level")
+    system_type: SystemType | None = Field(default=None, description="loại hình, Decree 331 Art. 9.2 (a-đ or a name)")
+    national_security_list: bool = Field(default=False, description="on the list of systems important to "
+                                                                     "national security (Decree 331 Art. 16-17, 20.4)")
     state: Lifecycle | None = Field(default=None, description="former lifecycle state; derived when omitted")
     approval_status: ApprovalStatus = ApprovalStatus.not_started
     approval_decision: str | None = Field(default=None, max_length=120)
@@ -203,6 +220,15 @@ class InformationSystem(_Model):
         if mapped[0] != "approved" and data.get("level") is not None and data.get("proposed_level") is None:
             data["proposed_level"] = data.pop("level")  # a submitted dossier's level is only proposed
         return data
+
+    @field_validator("system_type", mode="before")
+    @classmethod
+    def _type_letter(cls, value: Any) -> Any:
+        """The article's letter (a, b, c, d, đ) is accepted beside secops' name."""
+        if isinstance(value, str):
+            key = value.strip().lower().removeprefix("9.2.").strip("() ")
+            return SYSTEM_TYPE_LETTERS.get(key, value.strip() or None)
+        return value
 
     @field_validator("operator", "approval_body", "regulation_body", "approval_decision", "regulation_decision")
     @classmethod

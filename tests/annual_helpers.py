@@ -49,7 +49,8 @@ def build_register(db: Database, today: dt.date = dt.date(2026, 12, 1)) -> dict[
         fields: dict = {
             "code": code, "name": f"{HOSTILE[n % len(HOSTILE)]} {n}", "owner": "S1" if n % 2 else "S2",
             "operator": HOSTILE[(n + 1) % len(HOSTILE)], "approval_status": status, "plan_deployment": plan,
-            "proposed_level": 1 + n % 4 if status is not ApprovalStatus.not_started else None}
+            "proposed_level": 1 + n % 4 if status is not ApprovalStatus.not_started else None,
+            "system_type": "other" if status is not ApprovalStatus.not_started or n % 2 else None}
         if approved:
             fields.update(level=fields["proposed_level"], approval_decision=f"{n}/QĐ-UBND",
                           approval_date=dt.date(2026, 9, 1), approval_body="@UBND tỉnh",

@@ -162,6 +162,16 @@ CRAFTED = {
     "status_not_started": lambda f: (r := _first(f, approval_status=ApprovalStatus.drafting),
                                      setattr(r, "approval_status", ApprovalStatus.not_started))[0].code,
     "section2_unit": lambda f: setattr(f.section2.unit, "contact", None) or "section2",
+    # Column (5) against the criteria of the system's type (Decree 331 Art. 11-15): a service to
+    # citizens and businesses is never level 1 (Art. 12.2 is its lowest level).
+    "level_not_in_type_criteria": lambda f: (r := _first(f, approval_status=ApprovalStatus.drafting),
+                                             setattr(r, "system_type", "public_service"),
+                                             setattr(r, "proposed_level", 1))[0].code,
+    "level_without_type": lambda f: (r := _first(f, approval_status=ApprovalStatus.drafting),
+                                     setattr(r, "system_type", None))[0].code,
+    "security_list_low_level": lambda f: (r := _first(f, approval_status=ApprovalStatus.drafting),
+                                          setattr(r, "proposed_level", 2),
+                                          setattr(r, "national_security_list", True))[0].code,
 }
 
 

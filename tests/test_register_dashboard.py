@@ -17,10 +17,11 @@ def test_reporting_section_on_the_dashboard(db, db_path, tmp_path, cli):
     build_register(db)
     extra = [
         InformationSystem(code="OLD3", name="<b>Hệ thống cũ</b>", owner="S1", approval_status=ApprovalStatus.approved,
-                          level=3, approval_decision="9/QĐ", approval_date=dt.date(2025, 1, 10),
-                          regulation_decision="8/QĐ", regulation_date=dt.date(2025, 1, 2), plan_deployment="fully_deployed"),
+                          level=3, system_type="public_service", approval_decision="9/QĐ",
+                          approval_date=dt.date(2025, 1, 10), regulation_decision="8/QĐ",
+                          regulation_date=dt.date(2025, 1, 2), plan_deployment="fully_deployed"),
         InformationSystem(code="SOON", name="Sắp duyệt", owner="S2", approval_status=ApprovalStatus.appraised,
-                          proposed_level=2, expected_approval_date=dt.date(2026, 12, 10),
+                          proposed_level=2, system_type="internal", expected_approval_date=dt.date(2026, 12, 10),
                           expected_deployment_date=dt.date(2027, 3, 1)),
     ]
     with db.session() as session:

@@ -28,6 +28,7 @@ systems:
     owner: S1
     operator: "+Trung tâm <b>CNTT</b>"
     proposed_level: 3
+    system_type: "b"
     approval_status: approved
     level: 3
     approval_decision: "12/QĐ-UBND"
@@ -40,7 +41,7 @@ systems:
     plan_deployment: partly_deployed
     expected_deployment_date: 2027-03-31
   - {{code: A2, name: "Cổng", owner: S1, proposed_level: 2, approval_status: drafting,
-      expected_approval_date: 2027-01-15}}
+      expected_approval_date: 2027-01-15, system_type: infrastructure}}
   - {{code: A3, name: "Thư", owner: S1, state: plan_deployed, level: 1, approval_decision: "1/QĐ",
       approval_date: 2025-01-01, approved_by: owner}}
 assessments:
@@ -68,7 +69,9 @@ def test_register_fields_and_assessments_are_stored(db, tmp_path):
         assert [a.kind for a in a1.assessments] == ["before_operation", "periodic"]
         a2 = session.scalar(select(SystemRow).where(SystemRow.code == "A2"))
         assert (a2.level, a2.proposed_level, a2.state) == (None, 2, "unclassified")
+        assert (a1.system_type, a2.system_type, a1.national_security_list) == ("public_service", "infrastructure", False)
         a3 = session.scalar(select(SystemRow).where(SystemRow.code == "A3"))  # a file of the previous release
+        assert a3.system_type is None  # not classified yet
         assert (a3.approval_status, a3.plan_deployment, a3.proposed_level) == ("approved", "fully_deployed", 1)
     again = import_files(db, [_write(tmp_path, REGISTER)], LEVELS)
     assert again.tallies["assessments"].unchanged == 3 and again.tallies["systems"].unchanged == 3
@@ -128,3 +131,25 @@ def test_export_command_writes_csv_and_yaml(cli, db_path, tmp_path):
     assert [s["code"] for s in doc["systems"]] == ["A1", "A2", "A3"] and len(doc["assessments"]) == 3
     bad = cli("inventory", "export", "--format", "xml", db=db_path)
     assert bad.returncode == 2 and "--format must be csv or yaml" in bad.stderr
+
+
+def test_system_type_accepts_the_article_letter_and_refuses_others(db, tmp_path):
+    """The type (Decree 331 Art. 9.2) is a, b, c, d, đ or secops' name; anything else names file, row, field."""
+    good = tmp_path / "systems.csv"
+    good.write_text("code,name,owner,system_type,national_security_list,proposed_level\n"
+                    "T1,Một,S1,đ,,1\nT2,Hai,S1,c,true,3\nT3,Ba,S1,industrial_control,false,3\nT4,Bốn,S1,,,\n",
+                    encoding="utf-8")
+    agencies = _write(tmp_path, 'agencies:\n  - {code: P, name: "Tỉnh", kind: province}\n'
+                                '  - {code: S1, name: "Sở Một", kind: department, parent: P}\n', "agencies.yaml")
+    import_files(db, [agencies, good], LEVELS)
+    with db.session() as session:
+        got = dict(session.execute(select(SystemRow.code, SystemRow.system_type)).all())
+        listed = dict(session.execute(select(SystemRow.code, SystemRow.national_security_list)).all())
+    assert got == {"T1": "other", "T2": "infrastructure", "T3": "industrial_control", "T4": None}
+    assert listed == {"T1": False, "T2": True, "T3": False, "T4": False}
+    (tmp_path / "bad").mkdir()
+    bad = tmp_path / "bad" / "systems.csv"
+    bad.write_text("code,name,owner,system_type\nT5,Năm,S1,e\n", encoding="utf-8")
+    with pytest.raises(InputRowsError) as caught:
+        import_files(db, [bad], LEVELS)
+    assert [str(e).startswith(f"{bad}:2: system_type: ") for e in caught.value.errors] == [True]

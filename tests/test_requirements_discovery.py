@@ -45,7 +45,7 @@ def test_discovery_run_fills_the_rogue_device_item(db_path: Path, tmp_path: Path
         assert done.returncode == 0, done.stderr
         run_id = json.loads(done.stdout)["run"]
         now = item()
-        assert (now["status"], now["run_id"], now["clause"], now["source"]) == ("met", run_id, "6.2.2.2", "secops")
+        assert (now["status"], now["run_id"], now["clause"], now["source"]) == ("met", run_id, "6.2.2.2 a)", "secops")
         later = (dt.date.today() + dt.timedelta(days=125)).isoformat()
         assert item(later)["status"] == "overdue"
     finally:

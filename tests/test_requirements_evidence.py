@@ -2,9 +2,11 @@
 
 Loopback sshd lab (tests/audit_helpers.py), each host in its own mount and PID namespace:
     good  127.0.4.40  clamd + chronyd running, INACTIVE=30, TMOUT=900, faillock deny=5 with
-                      pam_faillock, dpkg status touched today, logrotate monthly/rotate 12
+                      pam_faillock, dpkg status touched today, logrotate monthly/rotate 12,
+                      PASS_MAX_DAYS 60
     bad   127.0.4.41  nothing running, INACTIVE=-1, no TMOUT, faillock commented out, dpkg status
-                      60 days old, logrotate weekly/rotate 4 (28 days: under even 1 month)
+                      60 days old, logrotate weekly/rotate 4 (28 days: under even 1 month),
+                      PASS_MAX_DAYS 99999
 Every check of checks/level_requirements_linux.yml passes on good and fails on bad; the results
 then flow to checklist items with a link to the audit run: a system of good only is met, a system
 of good + bad is partly met. The local transport runs the same checks on this machine against
@@ -36,7 +38,7 @@ from secops.store.tables import AgencyRow, EndpointRow, SystemRow
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "checks" / "level_requirements_linux.yml"
 SLEEP = Path(shutil.which("sleep") or "/bin/sleep")
-CHECKS = [str(n) for n in range(9800, 9810)]
+CHECKS = [str(n) for n in range(9800, 9811)]
 FILE_CHECKS = [c for c in CHECKS if c not in ("9800", "9805")]
 
 pytestmark = pytest.mark.timeout(300)
@@ -48,6 +50,7 @@ GOOD_FILES: dict[str, bytes] = {
     "/etc/pam.d/common-auth": b"auth required pam_faillock.so preauth\nauth [success=1 default=ignore] pam_unix.so\n",
     "/var/lib/dpkg/status": b"Package: secops-test\nStatus: install ok installed\n",
     "/etc/logrotate.conf": b"monthly\nrotate 12\ncreate\n",
+    "/etc/login.defs": b"PASS_MAX_DAYS\t60\nPASS_MIN_DAYS\t1\n",
 }
 BAD_FILES: dict[str, bytes] = {
     "/etc/default/useradd": b"SHELL=/bin/sh\nINACTIVE=-1\n",
@@ -57,6 +60,7 @@ BAD_FILES: dict[str, bytes] = {
     "/etc/pam.d/common-auth": b"auth [success=1 default=ignore] pam_unix.so\n",
     "/var/lib/dpkg/status": b"Package: secops-test\nStatus: install ok installed\n",
     "/etc/logrotate.conf": b"weekly\nrotate 4\n",
+    "/etc/login.defs": b"PASS_MAX_DAYS\t99999\n",
 }
 OLD = time.time() - 60 * 86400
 
@@ -133,7 +137,8 @@ def _show(db_path: Path, system: str, as_of: str | None = None) -> dict:
 
 
 AUTOMATED = ["R26-MALWARE-REALTIME", "R26-ACCOUNT-INACTIVE", "R26-CONFIG-SESSION-LOCK", "R26-CONFIG-LOGIN-LOCKOUT",
-             "R26-VULN-PATCH-USER", "R26-LOG-TIMESYNC", "R26-LOG-RETENTION", "R26-VULN-SCAN"]
+             "R26-VULN-PATCH-USER", "R26-LOG-TIMESYNC", "R26-LOG-RETENTION", "R26-ACCOUNT-ADMIN-PASSWORD-AGE",
+             "R26-VULN-SCAN"]
 
 
 def test_results_flow_to_checklist_items_with_the_run(audited):
@@ -148,7 +153,7 @@ def test_results_flow_to_checklist_items_with_the_run(audited):
         assert mixed[item]["detail"] == "1/2 hosts passed"
     assert mixed["R26-VULN-SCAN"]["status"] == "met"  # both hosts were audited: the scan itself was done
     # Level 5 retention is judged by the 12-month check, level 3 by the 3-month one.
-    assert good["R26-LOG-RETENTION"]["clause"] == "7.8.2.1" and mixed["R26-LOG-RETENTION"]["clause"] == "5.8.2.1"
+    assert good["R26-LOG-RETENTION"]["clause"] == "7.8.2.1 a)" and mixed["R26-LOG-RETENTION"]["clause"] == "5.8.2.1 a)"
     # Nothing seen on the network: discovery never covered these hosts.
     assert good["R26-ASSET-ROGUE-DEVICE"]["status"] == "not_met"
 

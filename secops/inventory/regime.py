@@ -8,11 +8,11 @@ import datetime as dt
 import itertools
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from secops.config import bundled, policy_path
 from secops.errors import SecopsError
-from secops.models import ApprovalStatus, Approver, AssessmentKind, PlanDeployment
+from secops.models import ApprovalStatus, Approver, AssessmentKind, PlanDeployment, SystemType
 from secops.policyfile import (
     Text,  # the same vi/en text as targets use
     load_model,
@@ -25,11 +25,50 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+ROLE = r"^[a-z][a-z0-9_]{0,40}$"
+
+
 class LevelRule(_Strict):
     approver: Approver
-    body: Text
+    body: Text = Field(description="who approves, as a role (shown to people); the name comes from body_role")
+    body_role: str | None = Field(default=None, pattern=ROLE, description="a body of policies/bodies.yaml")
+    appraised_by: str | None = Field(default=None, pattern=ROLE)
+    list_approved_by: str | None = Field(default=None, pattern=ROLE,
+                                         description="who approves the list this level's systems are on (level 5)")
     basis: str
     periodic_assessment_days: int | None = Field(default=None, ge=1)
+
+
+class SecurityList(_Strict):
+    """Systems on the list of information systems important to national security (Decree 331
+    Art. 16-17): the levels that may be on it, and whose procedure they then follow (Art. 20.4)."""
+
+    levels: list[int]
+    procedure_of_level: int = Field(ge=1, le=5)
+    basis: str
+
+
+class Criterion(_Strict):
+    article: str
+    vi: str
+    en: str
+
+
+def _levels_1_5(value: dict[int, list[Criterion]]) -> dict[int, list[Criterion]]:
+    if not set(value) <= {1, 2, 3, 4, 5}:
+        raise ValueError("criteria levels must be 1-5")
+    return value
+
+
+class TypeRule(_Strict):
+    """A system type (Decree 331 Art. 9.2) and the criteria by which it reaches each level (Art. 11-15)."""
+
+    letter: str
+    name: Text
+    basis: str
+    criteria: dict[int, list[Criterion]]
+
+    _levels = field_validator("criteria")(_levels_1_5)
 
 
 class DayOfYear(_Strict):
@@ -144,7 +183,11 @@ class Regime(_Strict):
     effective_until: dt.date | None = None
     requirements_standard: str
     recipient: Text | dict[str, str]
+    recipient_role: str | None = Field(default=None, pattern=ROLE, description="a body of policies/bodies.yaml")
     levels: dict[int, LevelRule]
+    national_security_list: SecurityList | None = None
+    system_types: dict[SystemType, TypeRule] = Field(default_factory=dict)
+    any_type_criteria: dict[int, list[Criterion]] = Field(default_factory=dict)
     periodic_assessment_basis: str
     reporting: Reporting | None = None
     form: Form | None = None
@@ -155,7 +198,24 @@ class Regime(_Strict):
             raise ValueError("levels must define 1, 2, 3, 4 and 5")
         if self.effective_until and self.effective_until < self.effective_from:
             raise ValueError("effective_until is before effective_from")
+        listed = self.national_security_list
+        if listed is not None and not set(listed.levels) <= set(self.levels):
+            raise ValueError("national_security_list.levels must be levels 1-5")
         return self
+
+    def procedure(self, level: int, on_security_list: bool = False) -> LevelRule:
+        """The rule a system of that level follows: a level 3-4 system on the national-security
+        list follows the procedure of level 5 (Decree 331 Art. 20.4)."""
+        listed = self.national_security_list
+        if on_security_list and listed is not None and level in listed.levels:
+            return self.levels[max(level, listed.procedure_of_level)]
+        return self.levels[level]
+
+    def type_levels(self) -> dict[str, list[int]]:
+        """The levels each system type can reach (its own criteria and those of any type); empty
+        when the regime defines no types."""
+        common = set(self.any_type_criteria)
+        return {kind.value: sorted(set(rule.criteria) | common) for kind, rule in self.system_types.items()}
 
     def recipient_text(self, lang: str) -> str:
         r = self.recipient

@@ -132,6 +132,8 @@ def upsert_systems(session: Session, systems: Sequence[InformationSystem]) -> Ta
         "plan_deployed_date": s.plan_deployed_date, "last_inspection_date": s.last_inspection_date,
         **{name: getattr(s, name) for name in REGISTER_TEXT},
         "approval_status": s.approval_status.value, "plan_deployment": s.plan_deployment.value,
+        "system_type": s.system_type.value if s.system_type else None,
+        "national_security_list": s.national_security_list,
     }) for s in systems])
 
 

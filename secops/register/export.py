@@ -18,7 +18,8 @@ from secops.textsafe import neutral_cell
 SYSTEM_COLUMNS = ["code", "name", "owner", "operator", "proposed_level", "level", "approval_status",
                   "approval_decision", "approval_date", "approved_by", "approval_body", "regulation_decision",
                   "regulation_date", "regulation_body", "expected_approval_date", "plan_deployment",
-                  "plan_deployed_date", "expected_deployment_date", "last_inspection_date"]
+                  "plan_deployed_date", "expected_deployment_date", "last_inspection_date", "system_type",
+                  "national_security_list"]
 ASSESSMENT_COLUMNS = ["system", "kind", "date", "assessor", "independent", "report_ref"]
 
 

@@ -21,7 +21,7 @@ from secops.inventory.retire import active_on
 from secops.inventory.tree import find_agency, load_agencies, subtree
 from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
 from secops.policyfile import load_model
-from secops.register.bodies import body_name
+from secops.register.bodies import body_name, load_bodies
 from secops.store.tables import AssessmentRow, SystemRow
 
 CONTACTS_FILE = "report_contacts.yaml"
@@ -35,6 +35,8 @@ class Row(BaseModel):
     operator: str | None
     proposed_level: int | None
     level: int | None
+    system_type: str | None = None  # Decree 331 Art. 9.2; None = not classified
+    national_security_list: bool = False
     approval_status: ApprovalStatus
     approval_decision: str | None
     approval_date: dt.date | None
@@ -94,6 +96,8 @@ class Form08(BaseModel):
     other_owners: list[Contacts] = Field(default_factory=list, description=(
         "section 2 repeated for every other owner of a system in the table (the form's note: when the "
         "scope holds several owners, report each owner and its cybersecurity unit in turn)"))
+    type_levels: dict[str, list[int]] = Field(default_factory=dict,
+                                              description="levels each system type can reach (Art. 11-15)")
 
 
 def load_contacts(policies: Path) -> ContactsFile:
@@ -112,13 +116,14 @@ def _column12(assessments: list[AssessmentRow], interval: int | None, start: dt.
 
 
 def section1(rows: list[Row]) -> Section1:
-    """Section 1 counted from the table. "Classified" (type determined) is read as "has a proposed
-    level"; "dossier built" as sent for appraisal or later; "appraised" as appraised or approved."""
+    """Section 1 counted from the table. "Classified" is the form's "type determined": the system
+    has its type (Decree 331 Art. 9.2), whatever its level; "dossier built" is sent for appraisal or
+    later; "appraised" is appraised or approved."""
     built = {ApprovalStatus.sent_for_appraisal, ApprovalStatus.appraised, ApprovalStatus.approved}
     pending = [r.expected_approval for r in rows if not r.approved]
     return Section1(
         total=len(rows),
-        classified=sum(r.proposed_level is not None for r in rows),
+        classified=sum(r.system_type is not None for r in rows),
         dossier_built=sum(r.approval_status in built for r in rows),
         appraised=sum(r.approval_status in (ApprovalStatus.appraised, ApprovalStatus.approved) for r in rows),
         approved=sum(r.approved for r in rows),
@@ -148,16 +153,26 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
     for chunk in range(0, len(ids), 500):
         for a in session.scalars(select(AssessmentRow).where(AssessmentRow.system_id.in_(ids[chunk:chunk + 500]))):
             by_system.setdefault(a.system_id, []).append(a)
+    top = root
+    for _ in range(len(agencies)):  # the province: the top of the tree the owner is in
+        if top.parent_id is None or top.parent_id not in agencies:
+            break
+        top = agencies[top.parent_id]
+    bodies = load_bodies(policies)
     rows = []
     for number, s in enumerate(systems, start=1):
         level = s.level or s.proposed_level
         interval = regime.levels[level].periodic_assessment_days if level else None
         body = s.approval_body
         if body is None and s.approval_status == "approved" and s.level and s.approval_date:
-            body = body_name(regimes, s.level, s.approval_date)
+            # column (7): the approving body's name under the regime and the names of that day
+            body = body_name(s.level, s.approval_date, regime_on(regimes, s.approval_date), top.code,
+                             province_label=top.name, bodies=bodies,
+                             on_security_list=bool(s.national_security_list))
         rows.append(Row(
             number=number, code=s.code, name=s.name, owner=scope[s.agency_id].name, operator=s.operator,
-            proposed_level=s.proposed_level, level=s.level, approval_status=ApprovalStatus(s.approval_status),
+            proposed_level=s.proposed_level, level=s.level, system_type=s.system_type,
+            national_security_list=bool(s.national_security_list), approval_status=ApprovalStatus(s.approval_status),
             approval_decision=s.approval_decision, approval_date=s.approval_date, approval_body=body,
             regulation_decision=s.regulation_decision, regulation_date=s.regulation_date,
             regulation_body=s.regulation_body, expected_approval=s.expected_approval_date,
@@ -169,7 +184,7 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
     others = [_contacts(known, scope[i].code, scope[i].name) for i in sorted(owners, key=lambda i: scope[i].code)]
     return Form08(year=year, regime_id=regime.id, period_start=start, period_end=end, owner_code=root.code,
                   owner_name=root.name, synthetic=synthetic, section1=section1(rows), section2=contacts, rows=rows,
-                  other_owners=others)
+                  other_owners=others, type_levels=regime.type_levels())
 
 
 def _contacts(known: dict[str, Contacts], code: str, name: str) -> Contacts:

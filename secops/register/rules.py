@@ -76,9 +76,42 @@ def section2_complete(f: Form08) -> Iterator[Violation]:
             yield Violation(rule=f"section2_{part}", code="section2", params={"fields": ", ".join(missing)})
 
 
+def level_fits_type(f: Form08) -> Iterator[Violation]:
+    """Column (5) must be a level whose criteria (Decree 331 Art. 11-15) fit the system's type
+    (Art. 9.2): e.g. a service to citizens is never level 1, industrial control never below 3."""
+    for r in f.rows:
+        allowed = f.type_levels.get(r.system_type or "")
+        if r.proposed_level is not None and allowed and r.proposed_level not in allowed:
+            yield Violation(rule="level_not_in_type_criteria", code=r.code,
+                            params={"level": r.proposed_level, "type": r.system_type,
+                                    "allowed": ", ".join(str(level) for level in allowed)})
+
+
+def typed_when_proposed(f: Form08) -> Iterator[Violation]:
+    """A dossier proposes a level from the system's type: a proposed level without a type cannot
+    be checked against the criteria, and section 1 does not count the system as classified."""
+    if not f.type_levels:
+        return
+    for r in f.rows:
+        if r.proposed_level is not None and r.system_type is None:
+            yield Violation(rule="level_without_type", code=r.code, params={"level": r.proposed_level})
+
+
+def security_list_levels(f: Form08) -> Iterator[Violation]:
+    """Only systems of levels 3-5 can be on the list of systems important to national security
+    (Art. 16, 20.4); level 5 systems always are (Art. 16.4)."""
+    for r in f.rows:
+        level = r.level or r.proposed_level
+        if level is None:
+            continue
+        if r.national_security_list and level < 3:
+            yield Violation(rule="security_list_low_level", code=r.code, params={"level": level})
+
+
 RULES: list[Callable[[Form08], Iterator[Violation]]] = [
     rows_equal_total, approved_have_decisions, unapproved_have_expected_date, undeployed_have_expected_date,
     regulation_predates_approval, periodic_rows_equal_total, status_is_a_form_value, section2_complete,
+    level_fits_type, typed_when_proposed, security_list_levels,
 ]
 
 

@@ -51,6 +51,7 @@ class Entry:
     interval_months: int | None = None
     minimum_months: int | None = None
     detail: str = ""
+    clause_checked: bool = True  # False: the clause number at this level is derived, to verify
 
     @property
     def open(self) -> bool:
@@ -112,6 +113,8 @@ def _automated(session: Session, item: Item, level: int, hosts: list[EndpointRow
         return evidence.from_discovery(session, hosts, as_of, prefetched.scans(session) if prefetched else None)
     if "run:audit" in refs:
         return evidence.from_audit_runs(session, hosts, as_of, audited)
+    if "evidence:protection" in refs:
+        return evidence.from_protection(session, hosts, as_of)
     return evidence.from_checks(session, hosts, refs, as_of, audited) if refs else None
 
 
@@ -128,7 +131,7 @@ def build_entry(session: Session, cat: Catalogue, item: Item, level: int, hosts:
     interval = item.frequency_months.get(level)
     entry = Entry(group=cat.group_of(item.id), item=item, clause=cat.clause(item, level), status="not_met",
                   source="none", interval_months=interval, minimum_months=item.minimum_months.get(level),
-                  detail="no evidence")
+                  detail="no evidence", clause_checked=item.clause_checked(level))
     seen = _automated(session, item, level, hosts, as_of, prefetched) if item.is_automated else None
     if seen is not None and (row is None or row.recorded_at <= seen.observed_at):
         entry.status, entry.source, entry.run_id, entry.detail = seen.status, "secops", seen.run_id, seen.detail

@@ -34,13 +34,15 @@ def _catalogue(ctx: typer.Context, standard: str | None, on: dt.date):  # type: 
 def catalogue_command(ctx: typer.Context, level: Annotated[int, typer.Option("--level", min=1, max=5)],
                       standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
                       lang: Annotated[str, typer.Option("--lang", help="vi | en")] = "vi") -> None:
-    """List the items that apply at a level, with clause and frequency."""
+    """List the items that apply at a level, with clause, frequency and where secops gets evidence."""
     cat = _catalogue(ctx, standard, dt.date.today())
-    table = Table("item", "clause", "requirement", "every (months)", "secops checks", title=cat.standard.id)
+    table = Table("item", "clause", "requirement", "every (months)", "secops evidence", title=cat.standard.id)
     for item in cat.applicable(level):
         freq = item.frequency_months.get(level)
-        table.add_row(item.id, cat.clause(item, level), Text(getattr(item.text, lang, item.text.vi)),
-                      str(freq or ""), ", ".join(item.checks_for(level)))
+        clause = cat.clause(item, level) + ("" if item.clause_checked(level) else " (cần đối chiếu / to verify)")
+        sources = ", ".join(item.evidence_sources) or "hồ sơ của cán bộ / officer's documents"
+        table.add_row(item.id, clause, Text(getattr(item.text, lang, item.text.vi)), str(freq or ""),
+                      Text(f"{sources}: {', '.join(item.checks_for(level))}" if item.checks_for(level) else sources))
     console.print(table)
 
 
@@ -142,7 +144,8 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
         print(json.dumps({
             "system": system, "level": level, "standard": cat.standard.id, "as_of": when.isoformat(),
             "deployment": dep.value, "computed_deployment": dep.computed, "override_reason": dep.override_reason,
-            "items": [{"item": e.item.id, "clause": e.clause, "status": e.status, "source": e.source,
+            "items": [{"item": e.item.id, "clause": e.clause, "clause_checked": e.clause_checked,
+                       "evidence_from": e.item.evidence_sources, "status": e.status, "source": e.source,
                        "evidence": e.evidence, "evidence_date": str(e.evidence_date) if e.evidence_date else None,
                        "run_id": e.run_id, "due": str(e.due) if e.due else None,
                        "milestone": str(e.milestone) if e.milestone else None,

@@ -1,9 +1,10 @@
 """Automated evidence for checklist items, read from what secops itself recorded.
 
-Three sources, all judged up to an as-of time so any past date can be graded again:
+Four sources, all judged up to an as-of time so any past date can be graded again:
 - check results of audit runs (checks whose `secops.serves` names the item) on the system's hosts;
 - audit runs that reached each host (vulnerability/configuration scans, `run:audit`);
-- discovery scans whose targets covered each host's addresses (`run:discover`).
+- discovery scans whose targets covered each host's addresses (`run:discover`);
+- each host's newest protection status, from an audit or a console export (`evidence:protection`).
 Evidence is only as fresh as its oldest host: a system is "scanned" when every host was.
 """
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.discover.tables import DiscoveryScanRow
-from secops.store.tables import EndpointRow, RunRow
+from secops.store.tables import EndpointRow, EvidenceRow, RunRow
 
 DISCOVERY_OK = ("ok", "partial")
 MAX_SCANS = 5000  # bound on discovery scans read for one system (newest first)
@@ -174,3 +175,25 @@ def _coverage(latest: dict[int, tuple[dt.datetime, int]], total: int, verb: str)
     runs = sorted({r for _, r in latest.values()})
     return Observation(_verdict(len(latest), len(latest), total), oldest, runs, len(latest), len(latest), total,
                        f"{len(latest)}/{total} hosts {verb}")
+
+
+def from_protection(session: Session, hosts: list[EndpointRow], as_of: dt.datetime) -> Observation | None:
+    """The newest protection observation of each host (an audit, or a protection console's export):
+    met when every host is `protected`; hosts never observed count against it."""
+    if not hosts:
+        return None
+    rows = session.execute(
+        select(EvidenceRow.endpoint_id, EvidenceRow.observed_at, EvidenceRow.status, EvidenceRow.run_id)
+        .where(EvidenceRow.endpoint_id.in_([h.id for h in hosts]), EvidenceRow.observed_at <= as_of)
+        .order_by(EvidenceRow.observed_at.desc(), EvidenceRow.id.desc())).all()
+    latest: dict[int, tuple[dt.datetime, str, int | None]] = {}
+    for endpoint_id, observed, status, run_id in rows:
+        latest.setdefault(endpoint_id, (observed, status, run_id))
+    if not latest:
+        return None
+    ok = sum(status == "protected" for _, status, _ in latest.values())
+    oldest = min(observed for observed, _, _ in latest.values())
+    runs = sorted({run_id for _, _, run_id in latest.values() if run_id is not None})
+    unseen = len(hosts) - len(latest)
+    return Observation(_verdict(ok, len(latest), len(hosts)), oldest, runs, ok, len(latest), len(hosts),
+                       f"{ok}/{len(hosts)} hosts protected" + (f", {unseen} never observed" if unseen else ""))

@@ -62,8 +62,27 @@ def register_fields(fields: dict[str, Any], today: dt.date) -> dict[str, Any]:
     return out
 
 
+# The type (Decree 331 Art. 9.2) a sample system of a level plausibly has, from the level criteria
+# (Art. 11-15): a province's systems are mostly internal or services to citizens.
+TYPES_BY_LEVEL = {1: ["internal", "internal", "other"], 2: ["internal", "public_service", "infrastructure"],
+                  3: ["public_service", "public_service", "infrastructure"], 4: ["infrastructure"],
+                  5: ["infrastructure"]}
+
+
+def system_type(code: str, level: int | None) -> str | None:
+    """Every system with a proposed level has its type; of the others, about a third are already
+    classified (type known, level not yet proposed). Its own generator: the rest of the row is
+    drawn exactly as before the type existed."""
+    rng = random.Random(f"type:{code}")
+    if level is None:
+        return rng.choice(["internal", "public_service"]) if rng.random() < 0.35 else None
+    return rng.choice(TYPES_BY_LEVEL[level])
+
+
 def sample_system(fields: dict[str, Any], today: dt.date) -> InformationSystem:
-    return InformationSystem.model_validate(register_fields(fields, today), context={"today": today})
+    row = register_fields(fields, today)
+    row["system_type"] = system_type(row["code"], row.get("proposed_level"))
+    return InformationSystem.model_validate(row, context={"today": today})
 
 
 def sample_assessments(systems: Iterable[InformationSystem], today: dt.date) -> list[Assessment]:

@@ -64,6 +64,10 @@ def _statement(rng: random.Random, cat: Catalogue, item_id: str, level: int, p_m
     recorded = row.get("evidence_date") or today - dt.timedelta(days=rng.randint(1, 90))
     at = dt.datetime.combine(recorded, dt.time(9, 0), tzinfo=dt.UTC)  # type: ignore[arg-type]
     row["recorded_at"] = min(at, as_of)
+    if "evidence:protection" in item.automated:
+        # The sample's protection evidence is synthetic too: the officer's statement, made on the
+        # sample's day, stands for it, so the roll-up agrees with the register as before.
+        row["recorded_at"] = as_of
     return row
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from secops.store.base import Base, utcnow
@@ -59,6 +59,9 @@ class SystemRow(Base):
     expected_approval_date: Mapped[dt.date | None]
     plan_deployment: Mapped[str] = mapped_column(String(20), default="not_deployed", index=True)
     expected_deployment_date: Mapped[dt.date | None]
+    # Decree 331 Art. 9.2 type (classification, Form 08 section 1) and Art. 20.4 (migration 0021).
+    system_type: Mapped[str | None] = mapped_column(String(30))
+    national_security_list: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     agency: Mapped[AgencyRow] = relationship()
     assessments: Mapped[list[AssessmentRow]] = relationship(back_populates="system", cascade="all, delete-orphan",

@@ -31,6 +31,7 @@ TOP_UNMET = 10
 
 def _entry(e: Entry, lang: str) -> dict[str, Any]:
     return {"item": e.item.id, "group": getattr(e.group.name, lang, e.group.name.vi), "clause": e.clause,
+            "clause_checked": e.clause_checked, "evidence_from": e.item.evidence_sources,
             "text": getattr(e.item.text, lang, e.item.text.vi), "status": e.status, "source": e.source,
             "evidence": e.evidence or "", "run_id": e.run_id, "detail": e.detail,
             "evidence_date": e.evidence_date.isoformat() if e.evidence_date else None,

@@ -413,9 +413,9 @@ def test_the_unmet_annex_speaks_vietnamese():
 
 def test_column_7_names_the_approving_body_and_messages_use_vietnamese_dates(province, tmp_path):
     from secops.config import bundled
-    from secops.inventory.regime import load_regimes
+    from secops.inventory.regime import load_regimes, regime_on
     from secops.register.bodies import body_name
-    from secops.store.tables import SystemRow
+    from secops.store.tables import AgencyRow, SystemRow
 
     db, _ = province
     with db.session() as session:
@@ -429,7 +429,12 @@ def test_column_7_names_the_approving_body_and_messages_use_vietnamese_dates(pro
         session.commit()
     out = tmp_path / "out"
     result = annual_report(db, _settings(tmp_path), 2026, out, options=Options(owner="S1", formats=("docx",)))
-    body = body_name(load_regimes(bundled("policies")), level, dt.date(2026, 9, 1))
+    with db.session() as session:
+        top = session.query(AgencyRow).filter(AgencyRow.parent_id.is_(None)).one()
+        top_code, top_name = top.code, top.name
+    approved_on = dt.date(2026, 9, 1)
+    body = body_name(level, approved_on, regime_on(load_regimes(bundled("policies")), approved_on), top_code,
+                     province_label=top_name)
     _, tables = _docx_text(out / "form08-2026-S1-chu-quan.docx")
     row = next(r for r in tables[1].rows[2:] if r.cells[1].text.endswith(f" {int(code[2:])}"))
     assert row.cells[6].text.endswith(f"ngày 01/09/2026, {body}") and body

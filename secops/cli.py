@@ -80,8 +80,8 @@ lazy_command("runs", "secops.schedule.cli:runs_app")
 lazy_command("waivers", "secops.evaluate.waivers_cli:waivers_app")
 lazy_command("requirements", "secops.requirements.cli:app")
 lazy_command("daemon", "secops.schedule.cli:daemon_command")
-lazy_command("scanner", "secops.remote.cli:scanner_command")
-lazy_command("scanners", "secops.remote.cli:scanners_command")
+lazy_command("scanner", "secops.remote.cli:scanner_app")
+lazy_command("scanners", "secops.remote.cli:scanners_app")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ broker; agencies not mapped to a site stay in-process. Celery is imported only w
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -70,6 +71,11 @@ def _site_agencies(app_state: StageContext, sites: SitesFile,
     return [(s, a) for s, a in pairs if a in known], errors
 
 
+def _deadline(sites: SitesFile) -> dt.datetime:
+    """The run waits for a site's task until then; the task carries it, and a scanner drops it after."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=sites.link.task_deadline_seconds)
+
+
 def _broker(sites: SitesFile) -> str:
     from secops.remote.broker import broker_url
 
@@ -98,7 +104,9 @@ def discover_stage(app_state: StageContext, run_id: int, options: StageOptions) 
     from secops.remote.central import Unit, dispatch, new_task_id
     from secops.remote.payloads import DiscoverTask
 
-    units = [Unit(site, DiscoverTask(task_id=new_task_id(), run_id=run_id, site=site.code, agency_code=agency,
+    deadline = _deadline(sites)
+    units = [Unit(site, DiscoverTask(task_id=new_task_id(site.code), run_id=run_id, deadline=deadline,
+                                     site=site.code, agency_code=agency,
                                      profile=opts.profile or "standard",
                                      targets=list(opts.targets) if options.agency_code else [],
                                      ports=opts.ports)) for site, agency in pairs]
@@ -151,7 +159,8 @@ def audit_stage(app_state: StageContext, run_id: int, options: StageOptions) -> 
             specs = [TargetSpec(label=t.label, address=t.address, os_family=t.os_family, endpoint_id=t.endpoint_id,
                                 endpoint_code=t.endpoint_code, agency_codes=list(t.agency_codes))
                      for t in agency_targets(session, agency)]
-            units.append(Unit(site, AuditTask(task_id=new_task_id(), run_id=run_id, site=site.code,
+            units.append(Unit(site, AuditTask(task_id=new_task_id(site.code), run_id=run_id,
+                                              deadline=_deadline(sites), site=site.code,
                                               agency_code=agency, targets=specs)))
     outcomes = dispatch(db, run_id, units, _broker(sites), sites.link, waiver_hook(app_state, opts.waivers))
     advance_as_of(db, run_id)

@@ -22,7 +22,7 @@ import yaml
 from audit_helpers import Host, SshLab
 from conftest import run_cli
 from pg_server import PostgresServer
-from remote_helpers import RedisServer, Scanner
+from remote_helpers import RedisServer, Scanner, site_keys
 from sqlalchemy import func, select
 
 from secops.collect.tables import AuditHostRow
@@ -98,8 +98,8 @@ def _site_files(base: Path, site: str, lab: SshLab) -> dict[str, Path]:
 def _policies(base: Path, **link: int) -> Path:
     folder = base / "policies"
     folder.mkdir(exist_ok=True)
-    settings = {"scanner_wait_seconds": 30, "task_deadline_seconds": 180, "visibility_timeout_seconds": 8,
-                "heartbeat_seconds": 2, "connect_timeout_seconds": 3, **link}
+    # The shipped deadlines and visibility timeout; only the waits a test watches are shorter.
+    settings = {"scanner_wait_seconds": 30, "heartbeat_seconds": 2, "connect_timeout_seconds": 3, **link}
     (folder / "sites.yaml").write_text(yaml.safe_dump({"version": 1, "link": settings, "sites": [
         {"code": "siteA", "name": "Site A", "agencies": ["SO-A"]},
         {"code": "siteB", "name": "Site B", "agencies": ["SO-B"]}]}))
@@ -114,9 +114,14 @@ def _policies(base: Path, **link: int) -> Path:
 
 
 def _central(base: Path, db_url: str, policies: Path, broker: str) -> dict[str, str]:
+    """The central database with the inventory, and both sites' public keys enrolled."""
     done = run_cli("--db", db_url, "inventory", "import", str(_inventory_file(base)))
     assert done.returncode == 0, done.stdout + done.stderr
-    return {"SECOPS_POLICIES": str(policies), "SECOPS_BROKER_URL": broker}
+    env = {"SECOPS_POLICIES": str(policies), "SECOPS_BROKER_URL": broker}
+    for site, key in site_keys(base / "keys", ["siteA", "siteB"]).items():
+        done = run_cli("--db", db_url, "scanners", "enrol", site, "--public-key", f"{key}.pub", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return env
 
 
 def _inventory_file(base: Path) -> Path:
@@ -127,7 +132,8 @@ def _inventory_file(base: Path) -> Path:
 
 def _scanner(site: str, files: dict[str, Path], redis_url: str, policies: Path, log: Path,
              **kwargs) -> Scanner:  # type: ignore[no-untyped-def]
-    scanner = Scanner(f"site{site}", redis_url, files["scope"], files["config"], policies, log, **kwargs)
+    key = site_keys(files["folder"].parent / "keys", [f"site{site}"])[f"site{site}"]
+    scanner = Scanner(f"site{site}", redis_url, files["scope"], files["config"], policies, log, key=key, **kwargs)
     scanner.wait_ready()
     return scanner
 
@@ -310,7 +316,7 @@ def test_broker_down_records_unreachable_sites_and_the_rest_proceeds(tmp_path: P
 def test_redis_stopped_mid_run_ends_partial_naming_the_sites(tmp_path: Path) -> None:
     server = RedisServer(password=PASSWORD).start()
     try:
-        policies = _policies(tmp_path, scanner_wait_seconds=60)
+        policies = _policies(tmp_path, scanner_wait_seconds=60, reconnect_seconds=3)
         db_path = tmp_path / "c.db"
         env = _central(tmp_path, f"sqlite:///{db_path}", policies, server.url)
         assert run_cli("schedule", "add", "n", "--job", "audit-grade", "--every", "3600", db=db_path,
@@ -342,9 +348,10 @@ def test_redis_stopped_mid_run_ends_partial_naming_the_sites(tmp_path: Path) -> 
 
 def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServer, labs,
                                                             tmp_path: Path) -> None:
-    """SIGKILL the scanner of site A mid-audit: a second scanner of A gets the task after the visibility
-    timeout, and the central stores the hosts once."""
-    policies = _policies(tmp_path, visibility_timeout_seconds=6, scanner_wait_seconds=60)
+    """With the shipped deadlines and visibility timeout: SIGKILL the scanner of site A mid-audit; the
+    scanner started in its place (as systemd's Restart=always does) finds no other live scanner of the site,
+    puts the dead one's task back at once, runs it, and the central stores the hosts once within the run."""
+    policies = _policies(tmp_path, scanner_wait_seconds=60)
     db_path = tmp_path / "c.db"
     env = _central(tmp_path, f"sqlite:///{db_path}", policies, own_redis.url)
     files = _site_files(tmp_path, "A", labs["A"])
@@ -367,10 +374,12 @@ def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServ
             assert time.monotonic() < deadline, (tmp_path / "scanner-1.log").read_text()
             time.sleep(0.2)
         first.kill()
+        (tmp_path / "auditing").unlink()
         second = _scanner("A", files, own_redis.url, policies, tmp_path / "scanner-2.log", checks=checks,
                           name="siteA@two")
         out, err = job.communicate(timeout=180)
         assert job.returncode == 0, out + err
+        assert "put back on the queue" in (tmp_path / "scanner-2.log").read_text()
     finally:
         if job.poll() is None:
             job.kill()

@@ -307,6 +307,7 @@ def test_broker_down_records_unreachable_sites_and_the_rest_proceeds(tmp_path: P
         assert run.status == "partial", run.errors  # audit failed (both sites unreachable), grade ok
         errors = " ".join(run.errors)
         assert "site siteA" in errors and "site siteB" in errors and "unreachable" in errors
+        assert f"connection refused at 127.0.0.1:{dead.port}" in errors and "Retry limit" not in errors
         assert PASSWORD not in errors + done.stdout + done.stderr
         assert {t.status for t in s.scalars(select(RemoteTaskRow))} == {"unreachable"}
     db.dispose()
@@ -390,7 +391,104 @@ def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServ
     with db.session() as s:
         task = s.scalars(select(RemoteTaskRow)).one()
         assert (task.status, task.scanner) == ("stored", "siteA@two")
+        summary = s.get(RunRow, task.run_id).summary
+        assert (summary["audited_hosts"], summary["audit_ok"], summary["audit_errors"]) == (2, 2, 0)
         hosts = s.scalars(select(AuditHostRow)).all()
         assert sorted(h.endpoint_code for h in hosts) == ["ep-a-none", "ep-a-run"]  # once each
         assert s.scalar(select(func.count()).select_from(EvidenceRow)) == 2
     db.dispose()
+
+
+def _slow_checks(tmp_path: Path, marker: str, seconds: int) -> Path:
+    """The bundled packs plus one check that leaves a marker (the lab hosts share this machine's /tmp)
+    and then takes a while: the test sees a task being executed, and when."""
+    checks = tmp_path / "checks"
+    if not checks.exists():
+        shutil.copytree(ROOT / "checks", checks)
+    (checks / "slow.yml").write_text(yaml.safe_dump({
+        "policy": {"id": "slow_test", "name": "slow", "file": "slow.yml"},
+        "checks": [{"id": 1, "title": "takes a while", "condition": "all",
+                    "rules": [f"c:sh -c 'touch {tmp_path}/{marker}; sleep {seconds}; echo slow' -> r:^slow"]}]}))
+    return checks
+
+
+def _wait_for(condition, what: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_a_task_of_an_ended_run_is_not_executed(own_redis: RedisServer, labs, tmp_path: Path) -> None:
+    """The run gives up on site A (no scanner); a scanner of A started afterwards drops the abandoned
+    task without running it (no SSH login, no check), and says so in its log."""
+    policies = _policies(tmp_path, scanner_wait_seconds=2)
+    db_path = tmp_path / "c.db"
+    env = _central(tmp_path, f"sqlite:///{db_path}", policies, own_redis.url)
+    done = run_cli("--db", str(db_path), "audit", "--no-progress", env=env)
+    assert "site siteA: no scanner started the task" in done.stdout + done.stderr
+    db = Database(f"sqlite:///{db_path}")
+    with db.session() as s:  # every site no_scanner: failed, as discover says (it said partial)
+        assert s.scalars(select(RunRow).where(RunRow.kind == "audit")).one().status == "failed"
+    db.dispose()
+    files = _site_files(tmp_path, "A", labs["A"])
+    checks = _slow_checks(tmp_path, "executed", 1)
+    log = tmp_path / "scanner.log"
+    scanner = _scanner("A", files, own_redis.url, policies, log, checks=checks)
+    try:
+        _wait_for(lambda: "dropped without running" in log.read_text(errors="replace"), "the scanner to drop the task")
+    finally:
+        scanner.stop()
+    text = log.read_text(errors="replace")
+    assert "the central side closed it" in text
+    assert not (tmp_path / "executed").exists()
+    db = Database(f"sqlite:///{db_path}")
+    with db.session() as s:
+        assert {t.status for t in s.scalars(select(RemoteTaskRow))} == {"no_scanner"}
+        assert s.scalar(select(func.count()).select_from(AuditHostRow)) == 0
+    db.dispose()
+
+
+def test_redis_restarted_mid_run_scanners_reconnect_and_the_run_is_ok(labs, tmp_path: Path) -> None:
+    """With the shipped settings: Redis (persistent, as a production broker must be) is restarted while
+    site A's scanner is auditing. Both scanners stay up, log the loss and the recovery, and the run ends ok."""
+    server = RedisServer(password=PASSWORD, persist=True).start()
+    scanners: list[Scanner] = []
+    try:
+        policies = _policies(tmp_path, scanner_wait_seconds=60)
+        db_path = tmp_path / "c.db"
+        env = _central(tmp_path, f"sqlite:///{db_path}", policies, server.url)
+        checks = _slow_checks(tmp_path, "auditing", 6)
+        for site in ("A", "B"):
+            scanners.append(_scanner(site, _site_files(tmp_path, site, labs[site]), server.url, policies,
+                                     tmp_path / f"scanner-{site}.log", checks=checks))
+        job = subprocess.Popen([sys.executable, "-m", "secops", "--db", str(db_path), "audit", "--no-progress"],
+                               env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for(lambda: (tmp_path / "auditing").exists(), "a scanner to be auditing")
+            server.stop()
+            _wait_for(lambda: "broker lost" in " ".join(
+                (tmp_path / f"scanner-{site}.log").read_text(errors="replace") for site in ("A", "B")),
+                "a scanner to notice the broker is gone", timeout=30)
+            server.start()
+            out, err = job.communicate(timeout=300)
+        finally:
+            if job.poll() is None:
+                job.kill()
+        assert job.returncode == 0, out + err
+        assert all(s.proc.poll() is None for s in scanners), "a scanner exited when the broker went away"
+        logs = " ".join((tmp_path / f"scanner-{site}.log").read_text(errors="replace") for site in ("A", "B"))
+        assert "broker lost" in logs and "reachable again" in logs
+        db = Database(f"sqlite:///{db_path}")
+        with db.session() as s:
+            run = s.scalars(select(RunRow).where(RunRow.kind == "audit")).one()
+            assert run.status == "ok", run.errors
+            assert sorted((t.site, t.status) for t in s.scalars(select(RemoteTaskRow))) == [
+                ("siteA", "stored"), ("siteB", "stored")]
+            assert s.scalar(select(func.count()).select_from(AuditHostRow)) == 4
+        db.dispose()
+    finally:
+        for scanner in scanners:
+            scanner.stop()
+        server.cleanup()

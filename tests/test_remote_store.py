@@ -243,3 +243,16 @@ def test_overlapping_ranges_of_two_sites_are_both_stored_sqlite(db_path: Path) -
 def test_overlapping_ranges_of_two_sites_are_both_stored_postgresql(fresh_pg) -> None:  # type: ignore[no-untyped-def]
     db = fresh_pg()
     assert _stored_per_site(db, _overlap_run(db)) == EXPECTED_OVERLAP
+
+
+def test_scanner_unit_restarts_after_any_exit() -> None:
+    """A clean exit (the old failure: code 0 after a lost broker) must restart the scanner too."""
+    import configparser
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(Path(__file__).parent.parent / "examples" / "secops-scanner.service")
+    assert unit["Service"]["Restart"] == "always"
+    assert int(unit["Service"]["RestartSec"]) > 0 and unit["Unit"]["StartLimitIntervalSec"] == "0"
+    assert "SECOPS_SCANNER_KEY=" in unit["Service"]["Environment"] or any(
+        "SECOPS_SCANNER_KEY" in line for line in (Path(__file__).parent.parent / "examples"
+                                                  / "secops-scanner.service").read_text().splitlines())

@@ -1,8 +1,11 @@
 """The central side: send a stage's work to the sites' queues, wait within bounds, store each result once.
 
-Per task: a `remote_tasks` row is written (status `sent`) before the task goes to the broker; the
-result is size-checked, validated, checked against what was asked (task id, site, agency, hosts),
-and stored with the row marked `stored` in one transaction. A site whose broker cannot be
+Per task: a `remote_tasks` row is written (status `sent`) before the task goes to the broker. The
+result is read from Redis by this side itself, its size first (over max_payload_bytes it is never
+read); its signature is checked with the site's enrolled key over the task id, site and run this side
+sent, before the body is parsed; then it is validated, checked against what was asked (task id,
+site, agency, hosts), and stored with the row marked `stored` in one transaction. A task this side
+is done with is marked closed on the broker, so a redelivered copy is dropped by the scanner. A site whose broker cannot be
 reached, whose task no scanner starts within `scanner_wait_seconds`, or which has not finished by
 `task_deadline_seconds` is recorded with that reason; the other sites go on.
 """
@@ -228,7 +231,9 @@ def _store_audit(session: Any, run_id: int, unit: Unit, result: AuditResult,
             before_store(audit)  # central policy on results, e.g. waivers (never the scanner's)
         add_host(session, run_id, audit)
         counts[host.protection.status] = counts.get(host.protection.status, 0) + 1
-    return {"audited_hosts": len(result.hosts), "refused": len(result.refused), "protection": counts}
+    ok = sum(1 for host in result.hosts if host.status == "ok")
+    return {"audited_hosts": len(result.hosts), "audit_ok": ok, "audit_errors": len(result.hosts) - ok,
+            "refused": len(result.refused), "protection": counts}
 
 
 def store_result(db: Database, run_id: int, unit: Unit, result: DiscoverResult | AuditResult,

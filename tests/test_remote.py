@@ -269,6 +269,23 @@ def test_out_of_scope_target_is_refused_by_the_scanner(remote_run) -> None:
     assert overridden.returncode == 2 and "never travels" in overridden.stderr
 
 
+def test_hosts_of_a_site_go_through_the_site_or_are_refused(remote_run) -> None:
+    """`audit --hosts EP` for a site's endpoint ran from the central machine ("no credentials") and stored
+    an `unknown` over the site's real result. Now: refused with the reason, or audited by the site."""
+    env, db_url = remote_run["env"], remote_run["db_url"]
+    refused = run_cli("--db", db_url, "audit", "--hosts", "ep-a-run", "--no-progress", env=env)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "ep-a-run belongs to site siteA; run it there or with --via-site" in refused.stderr
+    via = run_cli("--db", db_url, "audit", "--hosts", "ep-a-run", "--via-site", "--no-progress", env=env)
+    assert via.returncode == 0, via.stdout + via.stderr
+    db: Database = remote_run["db"]
+    with db.session() as s:
+        task = s.scalars(select(RemoteTaskRow).order_by(RemoteTaskRow.id.desc())).first()
+        assert (task.site, task.stage, task.status) == ("siteA", "audit", "stored")
+        hosts = s.scalars(select(AuditHostRow).where(AuditHostRow.run_id == task.run_id)).all()
+        assert [(h.endpoint_code, h.protection) for h in hosts] == [("ep-a-run", "protected")]
+
+
 @pytest.fixture
 def own_redis():
     """A broker of the test's own: the module's scanners must not pick up this test's tasks."""

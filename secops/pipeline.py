@@ -198,7 +198,8 @@ def _audit_named_hosts(app_state: StageContext, run_id: int, options: StageOptio
                               f"({name} thuộc điểm {site.code}; chạy tại đó hoặc dùng --via-site)")
         by_site.setdefault(site.code, (site, []))[1].append(target)
     if not by_site:
-        return local_audit(app_state, run_id, options)
+        everything: StageResult = local_audit(app_state, run_id, options)
+        return everything
     local = None
     if local_names:
         local = local_audit(app_state, run_id, options.model_copy(update={"extra": {**options.extra,

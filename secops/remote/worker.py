@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from kombu import Connection
+from kombu.connection import Connection
 
 from secops import __version__
 from secops.discover.sites import Link, queue_name
@@ -127,9 +127,9 @@ def restore_orphans(url: str, link: Link, ctx: ScannerContext, client: redis.Red
     tags = client.hkeys(keys["unacked_key"])
     if not tags:
         return 0
-    with Connection(url, transport_options={**keys, "visibility_timeout": link.visibility_timeout_seconds,
+    with Connection(url, transport_options={**keys, "visibility_timeout": link.visibility_timeout_seconds,  # type: ignore[no-untyped-call]
                                             "socket_connect_timeout": link.connect_timeout_seconds}) as conn:
-        qos = conn.default_channel.qos  # type: ignore[attr-defined]
+        qos = conn.default_channel.qos
         for tag in tags:
             qos.restore_by_tag(tag.decode() if isinstance(tag, bytes) else tag, leftmost=True)
     return len(tags)

@@ -256,3 +256,36 @@ def test_scanner_unit_restarts_after_any_exit() -> None:
     assert "SECOPS_SCANNER_KEY=" in unit["Service"]["Environment"] or any(
         "SECOPS_SCANNER_KEY" in line for line in (Path(__file__).parent.parent / "examples"
                                                   / "secops-scanner.service").read_text().splitlines())
+
+
+@pytest.mark.parametrize("chunk_targets, plan_networks, host, reason", [
+    (["10.0.0.0/24"], ["10.0.0.0/24"], "203.0.113.9", "host 203.0.113.9 is outside its chunk's targets"),
+    (["203.0.113.0/24"], ["10.0.0.0/24"], "203.0.113.9", "a chunk's targets 203.0.113.0/24 is outside the plan"),
+    (["203.0.113.0/24"], ["203.0.113.0/24"], "203.0.113.9", "the plan's networks 203.0.113.0/24 is outside the task"),
+])
+def test_a_discovery_result_reaching_outside_what_it_scanned_stores_nothing(
+        db_path: Path, chunk_targets: list[str], plan_networks: list[str], host: str, reason: str) -> None:
+    """Even signed by its own site: hosts outside the chunk, chunks outside the plan, a plan outside the
+    task's targets are refused in the storing transaction (no host, no last_seen)."""
+    from secops.discover.scope import ScopePlan
+    from secops.discover.tables import DiscoveredHostRow
+    from secops.remote.payloads import ChunkPayload, DiscoverResult, DiscoverTask
+
+    db = Database(f"sqlite:///{db_path}")
+    run_id = start_run(db, "discover")
+    with db.session() as s:
+        s.add(RemoteTaskRow(task_id="siteA:1", run_id=run_id, site="siteA", stage="discover", agency_code="SO-A"))
+    unit = Unit(Site(code="siteA", agencies=["SO-A"]),
+                DiscoverTask(task_id="siteA:1", run_id=run_id, site="siteA", agency_code="SO-A",
+                             targets=["10.0.0.0/24"], deadline=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
+    plan = ScopePlan(agency_code="SO-A", scope_file="scope.yaml", requested=plan_networks, networks=plan_networks)
+    result = DiscoverResult(task_id="siteA:1", site="siteA", scanner="siteA@x", status="ok", agency_code="SO-A",
+                            plan=plan, chunks=[ChunkPayload(targets=chunk_targets, command=["nmap"], started_at=NOW,
+                                                            finished_at=NOW, xml=_xml(host), status="ok")])
+    with pytest.raises(ValueError, match=reason):
+        store_result(db, run_id, unit, result)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(DiscoveredHostRow)) == 0
+        assert s.scalar(select(func.count()).select_from(DiscoveryScanRow)) == 0
+        assert s.scalars(select(RemoteTaskRow)).one().status == "sent"
+    db.dispose()

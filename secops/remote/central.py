@@ -30,9 +30,11 @@ from sqlalchemy import select
 from secops.collect.audit import HostAudit, HostTarget
 from secops.collect.record import add_host
 from secops.discover.nmap_runner import ChunkOutput
+from secops.discover.scope import parse_target
 from secops.discover.sites import Link, Site, queue_name
 from secops.discover.store import store_chunk
 from secops.discover.tables import DiscoveryScanRow
+from secops.errors import SecopsError
 from secops.evaluate.protection import ProtectionVerdict
 from secops.remote.broker import endpoint, redact, require_auth
 from secops.remote.celery_app import AUDIT_TASK, DISCOVER_TASK, closed_key, make_app, result_key
@@ -192,6 +194,10 @@ def _store_discover(session: Any, run_id: int, unit: Unit, result: DiscoverResul
     if result.plan is None:
         return tally
     plan = result.plan
+    networks = _networks(plan.networks, "the plan")
+    if isinstance(unit.payload, DiscoverTask) and unit.payload.targets:
+        _within(networks, _networks(unit.payload.targets, "the task's targets"), "the plan's networks",
+                "the task's targets")
     scan = DiscoveryScanRow(run_id=run_id, agency_code=unit.payload.agency_code, profile=result.profile,
                             arguments=result.arguments, targets=plan.networks, requested=plan.requested,
                             excluded=plan.trimmed, scope_file=f"site {unit.site.code}: {plan.scope_file}",
@@ -199,13 +205,33 @@ def _store_discover(session: Any, run_id: int, unit: Unit, result: DiscoverResul
     session.add(scan)
     session.flush()
     for chunk in result.chunks:
+        targets = _networks(chunk.targets, "a chunk's targets")
+        _within(targets, networks, "a chunk's targets", "the plan's networks")
         record = store_chunk(session, run_id, scan.id, ChunkOutput(**chunk.model_dump()))
+        for host in record.parsed.hosts if record.parsed else []:
+            # The transaction is rolled back: nothing of this result is stored.
+            _within(_networks([host.address], "a host's address"), targets, f"host {host.address}",
+                    f"its chunk's targets ({' '.join(chunk.targets)})")
         tally["chunks_ok" if record.parsed is not None else "chunks_failed"] += 1
         tally["hosts_up"] += len(record.parsed.hosts) if record.parsed else 0
         for status, count in record.matches.items():
             tally[status] = tally.get(status, 0) + count
     scan.finished_at = utcnow()
     return tally
+
+
+def _networks(texts: list[str], what: str) -> list[Any]:
+    try:
+        return [n for t in texts for n in parse_target(t)]
+    except SecopsError as exc:
+        raise ValueError(f"{what}: {exc}") from exc
+
+
+def _within(inner: list[Any], outer: list[Any], inner_name: str, outer_name: str) -> None:
+    """Every network of inner inside some network of outer, else the result is refused."""
+    for net in inner:
+        if not any(net.version == o.version and net.subnet_of(o) for o in outer):
+            raise ValueError(f"{inner_name} {net} is outside {outer_name}: the result is refused")
 
 
 def _store_audit(session: Any, run_id: int, unit: Unit, result: AuditResult,

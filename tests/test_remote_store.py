@@ -259,7 +259,7 @@ def test_scanner_unit_restarts_after_any_exit() -> None:
 
 
 @pytest.mark.parametrize("chunk_targets, plan_networks, host, reason", [
-    (["10.0.0.0/24"], ["10.0.0.0/24"], "203.0.113.9", "host 203.0.113.9 is outside its chunk's targets"),
+    (["10.0.0.0/24"], ["10.0.0.0/24"], "203.0.113.9", r"host 203\.0\.113\.9/32 is outside its chunk's targets"),
     (["203.0.113.0/24"], ["10.0.0.0/24"], "203.0.113.9", "a chunk's targets 203.0.113.0/24 is outside the plan"),
     (["203.0.113.0/24"], ["203.0.113.0/24"], "203.0.113.9", "the plan's networks 203.0.113.0/24 is outside the task"),
 ])

@@ -210,7 +210,7 @@ def _store_discover(session: Any, run_id: int, unit: Unit, result: DiscoverResul
         record = store_chunk(session, run_id, scan.id, ChunkOutput(**chunk.model_dump()))
         for host in record.parsed.hosts if record.parsed else []:
             # The transaction is rolled back: nothing of this result is stored.
-            _within(_networks([host.address], "a host's address"), targets, f"host {host.address}",
+            _within(_networks([host.address], "a host's address"), targets, "host",
                     f"its chunk's targets ({' '.join(chunk.targets)})")
         tally["chunks_ok" if record.parsed is not None else "chunks_failed"] += 1
         tally["hosts_up"] += len(record.parsed.hosts) if record.parsed else 0

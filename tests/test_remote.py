@@ -509,3 +509,25 @@ def test_redis_restarted_mid_run_scanners_reconnect_and_the_run_is_ok(labs, tmp_
         for scanner in scanners:
             scanner.stop()
         server.cleanup()
+
+
+def test_a_scanner_started_before_its_broker_waits_for_it(tmp_path: Path) -> None:
+    """Broker down when the scanner starts (a host booting before Redis): the scanner does not exit; it
+    logs that it is retrying and is ready once Redis comes up."""
+    server = RedisServer(password=PASSWORD)  # not started yet: its port is closed
+    policies = _policies(tmp_path)
+    scope = tmp_path / "scope.yaml"
+    scope.write_text(yaml.safe_dump({"version": 1, "agencies": {"SO-A": {"authorised": [{"cidr": "127.0.7.0/29"}]}}}))
+    key = site_keys(tmp_path / "keys", ["siteA"])["siteA"]
+    log = tmp_path / "scanner.log"
+    scanner = Scanner("siteA", server.url, scope, None, policies, log, key=key)
+    try:
+        _wait_for(lambda: "not reachable yet" in log.read_text(errors="replace"), "the scanner to say it retries",
+                  timeout=60)
+        assert scanner.proc.poll() is None, log.read_text(errors="replace")
+        server.start()
+        scanner.wait_ready(timeout=90)
+        assert scanner.proc.poll() is None
+    finally:
+        scanner.stop()
+        server.cleanup()

@@ -131,15 +131,3 @@ def site_keys(folder: Path, sites: list[str]) -> dict[str, Path]:
             generate(path)
         keys[site] = path
     return keys
-
-
-def acl_users(folder: Path, policies: Path) -> tuple[Path, dict[str, str]]:
-    """The ACL file `secops scanners acl` writes for policies/sites.yaml, and {user: password}."""
-    from secops.discover.sites import load_sites
-    from secops.remote.acl import accounts, acl_text
-
-    sites = load_sites(policies)
-    found = accounts(sites, folder)
-    acl = folder / "users.acl"
-    acl.write_text(acl_text(found))
-    return acl, {a.user: a.password for a in found}

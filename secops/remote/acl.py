@@ -21,8 +21,7 @@ from secops.remote.celery_app import CLOSED_PREFIX, HEARTBEAT_PREFIX, RESULT_PRE
 # What a scanner's Celery worker and result backend use; no admin, no KEYS/FLUSH/CONFIG/DEBUG (@dangerous).
 SITE_COMMANDS = ("-@all +@connection +@read +@write +@keyspace +@list +@hash +@sortedset +@set +@string "
                  "+@transaction +@scripting +@pubsub -@dangerous")
-CENTRAL_COMMANDS = "-@all +@connection +@read +@write +@keyspace +@list +@hash +@sortedset +@set +@string " \
-                   "+@transaction +@scripting +@pubsub -@dangerous"
+CENTRAL_COMMANDS = SITE_COMMANDS  # the same commands, on every key and channel
 
 
 def site_rules(code: str) -> str:

@@ -21,7 +21,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import yaml  # noqa: E402
 from audit_helpers import Host, SshLab  # noqa: E402
-from remote_helpers import RedisServer, Scanner  # noqa: E402
+from remote_helpers import RedisServer, Scanner, site_keys  # noqa: E402
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -44,7 +44,7 @@ def main() -> None:
         (base / f"lab-{site}").mkdir()
     labs = {s: SshLab(base / f"lab-{s}", [Host(f"{s}{i}", f"{nets[s]}.{i + 2}") for i in range(per[s])])
             for s in per}
-    redis = RedisServer().start()
+    redis = RedisServer(password="bench-broker-pw").start()
     scanners: list[Scanner] = []
     try:
         for lab in labs.values():
@@ -81,14 +81,18 @@ def main() -> None:
         policies.mkdir()
         (policies / "sites.yaml").write_text(yaml.safe_dump({"version": 1, "sites": [
             {"code": f"site{s}", "agencies": [f"SO-{s}"]} for s in per]}))
+        keys = site_keys(base / "keys", [f"site{s}" for s in per])
         for site in per:
             scanner = Scanner(f"site{site}", redis.url, files[site][0], files[site][1], policies,
-                              base / f"scanner-{site}.log")
+                              base / f"scanner-{site}.log", key=keys[f"site{site}"])
             scanner.wait_ready()
             scanners.append(scanner)
         remote_db = f"sqlite:///{base / 'remote.db'}"
         env = {"SECOPS_POLICIES": str(policies), "SECOPS_BROKER_URL": redis.url}
         assert cli("--db", remote_db, "inventory", "import", str(base / "inv.yaml")).returncode == 0
+        for site, key in keys.items():
+            assert cli("--db", remote_db, "scanners", "enrol", site, "--public-key", f"{key}.pub",
+                       env=env).returncode == 0
         started = time.monotonic()
         done = cli("--db", remote_db, "audit", "--no-progress", env=env)
         remote = time.monotonic() - started

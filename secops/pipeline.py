@@ -7,6 +7,7 @@ broker; agencies not mapped to a site stay in-process. Celery is imported only w
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -19,9 +20,12 @@ from secops.store.tables import AgencyRow
 
 
 def _combine(stage: str, local: StageResult | None, outcomes: list[Any], notes: list[str]) -> StageResult:
-    statuses = ([local.status] if local else []) + ["ok" if o.status == "stored" and o.summary.get("status") == "ok"
-                                                    else "partial" if o.status == "stored" else "failed"
-                                                    for o in outcomes]
+    # A local part that audited nothing (every agency is a site's) does not make failed sites "partial".
+    idle = local is not None and outcomes and not local.errors and not local.summary.get(
+        "audited_hosts", 1 if stage != "audit" else 0)
+    statuses = ([local.status] if local and not idle else []) + [
+        "ok" if o.status == "stored" and o.summary.get("status") == "ok"
+        else "partial" if o.status == "stored" else "failed" for o in outcomes]
     if statuses and all(s == "ok" for s in statuses):
         status = "ok"
     elif not statuses or all(s == "failed" for s in statuses):
@@ -70,6 +74,11 @@ def _site_agencies(app_state: StageContext, sites: SitesFile,
     return [(s, a) for s, a in pairs if a in known], errors
 
 
+def _deadline(sites: SitesFile) -> dt.datetime:
+    """The run waits for a site's task until then; the task carries it, and a scanner drops it after."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=sites.link.task_deadline_seconds)
+
+
 def _broker(sites: SitesFile) -> str:
     from secops.remote.broker import broker_url
 
@@ -98,7 +107,9 @@ def discover_stage(app_state: StageContext, run_id: int, options: StageOptions) 
     from secops.remote.central import Unit, dispatch, new_task_id
     from secops.remote.payloads import DiscoverTask
 
-    units = [Unit(site, DiscoverTask(task_id=new_task_id(), run_id=run_id, site=site.code, agency_code=agency,
+    deadline = _deadline(sites)
+    units = [Unit(site, DiscoverTask(task_id=new_task_id(site.code), run_id=run_id, deadline=deadline,
+                                     site=site.code, agency_code=agency,
                                      profile=opts.profile or "standard",
                                      targets=list(opts.targets) if options.agency_code else [],
                                      ports=opts.ports)) for site, agency in pairs]
@@ -130,8 +141,10 @@ def audit_stage(app_state: StageContext, run_id: int, options: StageOptions) -> 
 
     opts = audit_options(options)
     sites = load_sites(app_state.settings.policies)
-    if opts.local or opts.hosts:
-        return local_audit(app_state, run_id, options)  # hosts named by hand are audited from here
+    if opts.local or (opts.hosts and not sites.sites):
+        return local_audit(app_state, run_id, options)
+    if opts.hosts:
+        return _audit_named_hosts(app_state, run_id, options, sites, local_audit)
     pairs, errors = _site_agencies(app_state, sites, options.agency_code)
     if not pairs and not errors:
         return local_audit(app_state, run_id, options)
@@ -151,10 +164,55 @@ def audit_stage(app_state: StageContext, run_id: int, options: StageOptions) -> 
             specs = [TargetSpec(label=t.label, address=t.address, os_family=t.os_family, endpoint_id=t.endpoint_id,
                                 endpoint_code=t.endpoint_code, agency_codes=list(t.agency_codes))
                      for t in agency_targets(session, agency)]
-            units.append(Unit(site, AuditTask(task_id=new_task_id(), run_id=run_id, site=site.code,
+            units.append(Unit(site, AuditTask(task_id=new_task_id(site.code), run_id=run_id,
+                                              deadline=_deadline(sites), site=site.code,
                                               agency_code=agency, targets=specs)))
     outcomes = dispatch(db, run_id, units, _broker(sites), sites.link, waiver_hook(app_state, opts.waivers))
     advance_as_of(db, run_id)
     result = _combine("audit", local, outcomes, [])
     result.errors = errors + result.errors
     return result
+
+
+def _audit_named_hosts(app_state: StageContext, run_id: int, options: StageOptions, sites: SitesFile,
+                       local_audit: Any) -> StageResult:
+    """--hosts: a site's endpoint is audited by its site's scanner (--via-site) or refused; the central
+    machine has neither its network nor its credentials, and an `unknown` from here would be stored over
+    the site's real result. Hosts of no site are audited from here."""
+    from secops.collect.stage import advance_as_of, audit_options, waiver_hook
+    from secops.collect.targets import host_targets
+
+    opts = audit_options(options)
+    db = app_state.db()
+    with db.session() as session:
+        targets = host_targets(session, opts.hosts)
+    by_site: dict[str, tuple[Site, list[Any]]] = {}
+    local_names: list[str] = []
+    for name, target in zip(opts.hosts, targets, strict=True):
+        site = next((s for s in (sites.site_for(a) for a in target.agency_codes) if s is not None), None)
+        if site is None:
+            local_names.append(name)
+            continue
+        if not opts.via_site:
+            raise SecopsError(f"{name} belongs to site {site.code}; run it there or with --via-site "
+                              f"({name} thuộc điểm {site.code}; chạy tại đó hoặc dùng --via-site)")
+        by_site.setdefault(site.code, (site, []))[1].append(target)
+    if not by_site:
+        everything: StageResult = local_audit(app_state, run_id, options)
+        return everything
+    local = None
+    if local_names:
+        local = local_audit(app_state, run_id, options.model_copy(update={"extra": {**options.extra,
+                                                                                   "hosts": local_names}}))
+    from secops.remote.central import Unit, dispatch, new_task_id
+    from secops.remote.payloads import AuditTask, TargetSpec
+
+    units = [Unit(site, AuditTask(task_id=new_task_id(site.code), run_id=run_id, deadline=_deadline(sites),
+                                  site=site.code, agency_code=None,
+                                  targets=[TargetSpec(label=t.label, address=t.address, os_family=t.os_family,
+                                                      endpoint_id=t.endpoint_id, endpoint_code=t.endpoint_code,
+                                                      agency_codes=list(t.agency_codes)) for t in chosen]))
+             for site, chosen in by_site.values()]
+    outcomes = dispatch(db, run_id, units, _broker(sites), sites.link, waiver_hook(app_state, opts.waivers))
+    advance_as_of(db, run_id)
+    return _combine("audit", local, outcomes, [])

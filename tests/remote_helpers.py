@@ -22,12 +22,15 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """redis-server on 127.0.0.1:<free port>, no persistence, optional password; stop() kills it."""
+    """redis-server on 127.0.0.1:<free port>, optional password, ACL file and persistence (append-only
+    file, so a restart keeps queues and results as a production broker must); stop() kills it."""
 
-    def __init__(self, password: str | None = None) -> None:
+    def __init__(self, password: str | None = None, acl_file: Path | None = None, persist: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="secops-redis-"))
         self.port = _free_port()
         self.password = password
+        self.acl_file = acl_file
+        self.persist = persist
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -35,15 +38,21 @@ class RedisServer:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
+    def url_for(self, user: str, password: str) -> str:
+        return f"redis://{user}:{password}@127.0.0.1:{self.port}/0"
+
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         if not binary:
             raise RuntimeError("redis-server not found: install Debian's redis-server (scripts/install-test-deps.sh)")
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "yes" if self.persist else "no", "--appendfsync", "always",
                 "--dir", str(self.dir), "--protected-mode", "yes"]
         if self.password:
             args += ["--requirepass", self.password]
-        self.proc = subprocess.Popen(args, stdout=(self.dir / "redis.log").open("wb"), stderr=subprocess.STDOUT)
+        if self.acl_file:
+            args += ["--aclfile", str(self.acl_file)]
+        self.proc = subprocess.Popen(args, stdout=(self.dir / "redis.log").open("ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -68,10 +77,13 @@ class Scanner:
     """`python -m secops scanner` in its own process group, its output in a log file."""
 
     def __init__(self, site: str, broker_url: str, scope: Path, config: Path | None, policies: Path, log: Path,
-                 checks: Path | None = None, name: str | None = None, env: dict[str, str] | None = None) -> None:
+                 checks: Path | None = None, name: str | None = None, env: dict[str, str] | None = None,
+                 key: Path | None = None) -> None:
         self.log = log
         args = [sys.executable, "-m", "secops", "--policies", str(policies), "scanner", "--site", site,
                 "--scope", str(scope)]
+        if key:
+            args += ["--key", str(key)]
         if config:
             args += ["--config", str(config)]
         if checks:
@@ -105,3 +117,17 @@ class Scanner:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def site_keys(folder: Path, sites: list[str]) -> dict[str, Path]:
+    """An Ed25519 key per site (secops.remote.signing.generate): {site: private key file}; FILE.pub beside."""
+    from secops.remote.signing import generate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = {}
+    for site in sites:
+        path = folder / f"{site}.key"
+        if not path.exists():
+            generate(path)
+        keys[site] = path
+    return keys

@@ -230,3 +230,16 @@ def test_example_scope_file_is_valid_and_loopback_only() -> None:
     assert all(ipaddress.ip_network(a.cidr).is_loopback for s in scope.agencies.values() for a in s.authorised)
     with pytest.raises(SecopsError, match="inside the exclusion 127.0.0.53/32"):
         check_scope(scope, path, "SAMPLE", ["127.0.0.53"])
+
+
+def test_an_exclusion_equal_to_one_authorised_range_removes_only_that_range() -> None:
+    """No targets: the agency's other authorised range is still scanned; the plan says what was excluded.
+    (An exclusion equal to one range refused the whole agency: "nothing was scanned".)"""
+    scope = ScopeFile.model_validate({"version": 1, "agencies": {"X": {
+        "authorised": [{"cidr": "127.0.5.0/29"}, {"cidr": "127.0.6.0/29"}],
+        "exclude": [{"cidr": "127.0.6.0/29", "reason": "SCADA"}]}}})
+    plan = check_scope(scope, Path("scope.yaml"), "X", [])
+    assert plan.networks == ["127.0.5.0/29"]
+    assert plan.notes() == ["exclusion applied: 127.0.6.0/29 (SCADA) removed all of 127.0.6.0/29"]
+    with pytest.raises(SecopsError, match=r"inside the exclusion 127\.0\.6\.0/29 .*nothing was scanned"):
+        check_scope(scope, Path("scope.yaml"), "X", ["127.0.6.0/29"])

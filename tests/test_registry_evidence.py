@@ -70,3 +70,17 @@ def test_defender_realtime_check_reads_absent_value_as_on() -> None:
     assert result(b"DisableScanOnRealtimeEnable\t0") == "passed"  # value absent: monitoring is on
     assert result(b"DisableRealtimeMonitoring\t1") == "failed"
     assert result(None) == "not_applicable"  # no Defender key at all: says nothing
+
+
+def test_keys_differing_only_in_case_are_read_once() -> None:
+    """Registry paths are case-insensitive: two spellings of one key were two reads of the same values."""
+    from secops.collect.registry_evidence import RegistryEvidenceFile, requests
+
+    spec = RegistryEvidenceFile.model_validate({"pack": "p", "uninstall_keys": [r"HKLM\A\Uninstall",
+                                                                              r"hklm\a\uninstall"], "evidence": [
+        {"id": "one", "product": "X", "aspect": "installed", "title": "t", "key": KEY},
+        {"id": "two", "product": "X", "aspect": "running", "title": "t", "key": KEY.upper()},
+        {"id": "three", "product": "X", "aspect": "installed", "title": "t", "uninstall": "X"}]})
+    assert requests(spec) == {Request("registry", KEY), Request("registry_subkeys", r"HKLM\A\Uninstall")}
+    facts = Facts(items={Request("registry", KEY): Item(OK, b"AVSignatureVersion\t1.2.3.4")})
+    assert all(judge(e, facts, 7, NOW, spec).result != "error" for e in spec.evidence[:2])

@@ -22,7 +22,7 @@ import yaml
 from audit_helpers import Host, SshLab
 from conftest import run_cli
 from pg_server import PostgresServer
-from remote_helpers import RedisServer, Scanner
+from remote_helpers import RedisServer, Scanner, site_keys
 from sqlalchemy import func, select
 
 from secops.collect.tables import AuditHostRow
@@ -98,8 +98,8 @@ def _site_files(base: Path, site: str, lab: SshLab) -> dict[str, Path]:
 def _policies(base: Path, **link: int) -> Path:
     folder = base / "policies"
     folder.mkdir(exist_ok=True)
-    settings = {"scanner_wait_seconds": 30, "task_deadline_seconds": 180, "visibility_timeout_seconds": 8,
-                "heartbeat_seconds": 2, "connect_timeout_seconds": 3, **link}
+    # The shipped deadlines and visibility timeout; only the waits a test watches are shorter.
+    settings = {"scanner_wait_seconds": 30, "heartbeat_seconds": 2, "connect_timeout_seconds": 3, **link}
     (folder / "sites.yaml").write_text(yaml.safe_dump({"version": 1, "link": settings, "sites": [
         {"code": "siteA", "name": "Site A", "agencies": ["SO-A"]},
         {"code": "siteB", "name": "Site B", "agencies": ["SO-B"]}]}))
@@ -114,9 +114,14 @@ def _policies(base: Path, **link: int) -> Path:
 
 
 def _central(base: Path, db_url: str, policies: Path, broker: str) -> dict[str, str]:
+    """The central database with the inventory, and both sites' public keys enrolled."""
     done = run_cli("--db", db_url, "inventory", "import", str(_inventory_file(base)))
     assert done.returncode == 0, done.stdout + done.stderr
-    return {"SECOPS_POLICIES": str(policies), "SECOPS_BROKER_URL": broker}
+    env = {"SECOPS_POLICIES": str(policies), "SECOPS_BROKER_URL": broker}
+    for site, key in site_keys(base / "keys", ["siteA", "siteB"]).items():
+        done = run_cli("--db", db_url, "scanners", "enrol", site, "--public-key", f"{key}.pub", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return env
 
 
 def _inventory_file(base: Path) -> Path:
@@ -127,7 +132,8 @@ def _inventory_file(base: Path) -> Path:
 
 def _scanner(site: str, files: dict[str, Path], redis_url: str, policies: Path, log: Path,
              **kwargs) -> Scanner:  # type: ignore[no-untyped-def]
-    scanner = Scanner(f"site{site}", redis_url, files["scope"], files["config"], policies, log, **kwargs)
+    key = site_keys(files["folder"].parent / "keys", [f"site{site}"])[f"site{site}"]
+    scanner = Scanner(f"site{site}", redis_url, files["scope"], files["config"], policies, log, key=key, **kwargs)
     scanner.wait_ready()
     return scanner
 
@@ -263,6 +269,23 @@ def test_out_of_scope_target_is_refused_by_the_scanner(remote_run) -> None:
     assert overridden.returncode == 2 and "never travels" in overridden.stderr
 
 
+def test_hosts_of_a_site_go_through_the_site_or_are_refused(remote_run) -> None:
+    """`audit --hosts EP` for a site's endpoint ran from the central machine ("no credentials") and stored
+    an `unknown` over the site's real result. Now: refused with the reason, or audited by the site."""
+    env, db_url = remote_run["env"], remote_run["db_url"]
+    refused = run_cli("--db", db_url, "audit", "--hosts", "ep-a-run", "--no-progress", env=env)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "ep-a-run belongs to site siteA; run it there or with --via-site" in refused.stderr
+    via = run_cli("--db", db_url, "audit", "--hosts", "ep-a-run", "--via-site", "--no-progress", env=env)
+    assert via.returncode == 0, via.stdout + via.stderr
+    db: Database = remote_run["db"]
+    with db.session() as s:
+        task = s.scalars(select(RemoteTaskRow).order_by(RemoteTaskRow.id.desc())).first()
+        assert (task.site, task.stage, task.status) == ("siteA", "audit", "stored")
+        hosts = s.scalars(select(AuditHostRow).where(AuditHostRow.run_id == task.run_id)).all()
+        assert [(h.endpoint_code, h.protection) for h in hosts] == [("ep-a-run", "protected")]
+
+
 @pytest.fixture
 def own_redis():
     """A broker of the test's own: the module's scanners must not pick up this test's tasks."""
@@ -301,6 +324,7 @@ def test_broker_down_records_unreachable_sites_and_the_rest_proceeds(tmp_path: P
         assert run.status == "partial", run.errors  # audit failed (both sites unreachable), grade ok
         errors = " ".join(run.errors)
         assert "site siteA" in errors and "site siteB" in errors and "unreachable" in errors
+        assert f"connection refused at 127.0.0.1:{dead.port}" in errors and "Retry limit" not in errors
         assert PASSWORD not in errors + done.stdout + done.stderr
         assert {t.status for t in s.scalars(select(RemoteTaskRow))} == {"unreachable"}
     db.dispose()
@@ -310,7 +334,7 @@ def test_broker_down_records_unreachable_sites_and_the_rest_proceeds(tmp_path: P
 def test_redis_stopped_mid_run_ends_partial_naming_the_sites(tmp_path: Path) -> None:
     server = RedisServer(password=PASSWORD).start()
     try:
-        policies = _policies(tmp_path, scanner_wait_seconds=60)
+        policies = _policies(tmp_path, scanner_wait_seconds=60, reconnect_seconds=3)
         db_path = tmp_path / "c.db"
         env = _central(tmp_path, f"sqlite:///{db_path}", policies, server.url)
         assert run_cli("schedule", "add", "n", "--job", "audit-grade", "--every", "3600", db=db_path,
@@ -342,9 +366,10 @@ def test_redis_stopped_mid_run_ends_partial_naming_the_sites(tmp_path: Path) -> 
 
 def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServer, labs,
                                                             tmp_path: Path) -> None:
-    """SIGKILL the scanner of site A mid-audit: a second scanner of A gets the task after the visibility
-    timeout, and the central stores the hosts once."""
-    policies = _policies(tmp_path, visibility_timeout_seconds=6, scanner_wait_seconds=60)
+    """With the shipped deadlines and visibility timeout: SIGKILL the scanner of site A mid-audit; the
+    scanner started in its place (as systemd's Restart=always does) finds no other live scanner of the site,
+    puts the dead one's task back at once, runs it, and the central stores the hosts once within the run."""
+    policies = _policies(tmp_path, scanner_wait_seconds=60)
     db_path = tmp_path / "c.db"
     env = _central(tmp_path, f"sqlite:///{db_path}", policies, own_redis.url)
     files = _site_files(tmp_path, "A", labs["A"])
@@ -367,10 +392,12 @@ def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServ
             assert time.monotonic() < deadline, (tmp_path / "scanner-1.log").read_text()
             time.sleep(0.2)
         first.kill()
+        (tmp_path / "auditing").unlink()
         second = _scanner("A", files, own_redis.url, policies, tmp_path / "scanner-2.log", checks=checks,
                           name="siteA@two")
         out, err = job.communicate(timeout=180)
         assert job.returncode == 0, out + err
+        assert "put back on the queue" in (tmp_path / "scanner-2.log").read_text()
     finally:
         if job.poll() is None:
             job.kill()
@@ -381,7 +408,126 @@ def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServ
     with db.session() as s:
         task = s.scalars(select(RemoteTaskRow)).one()
         assert (task.status, task.scanner) == ("stored", "siteA@two")
+        summary = s.get(RunRow, task.run_id).summary
+        assert (summary["audited_hosts"], summary["audit_ok"], summary["audit_errors"]) == (2, 2, 0)
         hosts = s.scalars(select(AuditHostRow)).all()
         assert sorted(h.endpoint_code for h in hosts) == ["ep-a-none", "ep-a-run"]  # once each
         assert s.scalar(select(func.count()).select_from(EvidenceRow)) == 2
     db.dispose()
+
+
+def _slow_checks(tmp_path: Path, marker: str, seconds: int) -> Path:
+    """The bundled packs plus one check that leaves a marker (the lab hosts share this machine's /tmp)
+    and then takes a while: the test sees a task being executed, and when."""
+    checks = tmp_path / "checks"
+    if not checks.exists():
+        shutil.copytree(ROOT / "checks", checks)
+    (checks / "slow.yml").write_text(yaml.safe_dump({
+        "policy": {"id": "slow_test", "name": "slow", "file": "slow.yml"},
+        "checks": [{"id": 1, "title": "takes a while", "condition": "all",
+                    "rules": [f"c:sh -c 'touch {tmp_path}/{marker}; sleep {seconds}; echo slow' -> r:^slow"]}]}))
+    return checks
+
+
+def _wait_for(condition, what: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_a_task_of_an_ended_run_is_not_executed(own_redis: RedisServer, labs, tmp_path: Path) -> None:
+    """The run gives up on site A (no scanner); a scanner of A started afterwards drops the abandoned
+    task without running it (no SSH login, no check), and says so in its log."""
+    policies = _policies(tmp_path, scanner_wait_seconds=2)
+    db_path = tmp_path / "c.db"
+    env = _central(tmp_path, f"sqlite:///{db_path}", policies, own_redis.url)
+    done = run_cli("--db", str(db_path), "audit", "--no-progress", env=env)
+    assert "site siteA: no scanner started the task" in done.stdout + done.stderr
+    db = Database(f"sqlite:///{db_path}")
+    with db.session() as s:  # every site no_scanner: failed, as discover says (it said partial)
+        assert s.scalars(select(RunRow).where(RunRow.kind == "audit")).one().status == "failed"
+    db.dispose()
+    files = _site_files(tmp_path, "A", labs["A"])
+    checks = _slow_checks(tmp_path, "executed", 1)
+    log = tmp_path / "scanner.log"
+    scanner = _scanner("A", files, own_redis.url, policies, log, checks=checks)
+    try:
+        _wait_for(lambda: "dropped without running" in log.read_text(errors="replace"), "the scanner to drop the task")
+    finally:
+        scanner.stop()
+    text = log.read_text(errors="replace")
+    assert "the central side closed it" in text
+    assert not (tmp_path / "executed").exists()
+    db = Database(f"sqlite:///{db_path}")
+    with db.session() as s:
+        assert {t.status for t in s.scalars(select(RemoteTaskRow))} == {"no_scanner"}
+        assert s.scalar(select(func.count()).select_from(AuditHostRow)) == 0
+    db.dispose()
+
+
+def test_redis_restarted_mid_run_scanners_reconnect_and_the_run_is_ok(labs, tmp_path: Path) -> None:
+    """With the shipped settings: Redis (persistent, as a production broker must be) is restarted while
+    site A's scanner is auditing. Both scanners stay up, log the loss and the recovery, and the run ends ok."""
+    server = RedisServer(password=PASSWORD, persist=True).start()
+    scanners: list[Scanner] = []
+    try:
+        policies = _policies(tmp_path, scanner_wait_seconds=60)
+        db_path = tmp_path / "c.db"
+        env = _central(tmp_path, f"sqlite:///{db_path}", policies, server.url)
+        checks = _slow_checks(tmp_path, "auditing", 6)
+        for site in ("A", "B"):
+            scanners.append(_scanner(site, _site_files(tmp_path, site, labs[site]), server.url, policies,
+                                     tmp_path / f"scanner-{site}.log", checks=checks))
+        job = subprocess.Popen([sys.executable, "-m", "secops", "--db", str(db_path), "audit", "--no-progress"],
+                               env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for(lambda: (tmp_path / "auditing").exists(), "a scanner to be auditing")
+            server.stop()
+            _wait_for(lambda: "broker lost" in " ".join(
+                (tmp_path / f"scanner-{site}.log").read_text(errors="replace") for site in ("A", "B")),
+                "a scanner to notice the broker is gone", timeout=30)
+            server.start()
+            out, err = job.communicate(timeout=300)
+        finally:
+            if job.poll() is None:
+                job.kill()
+        assert job.returncode == 0, out + err
+        assert all(s.proc.poll() is None for s in scanners), "a scanner exited when the broker went away"
+        logs = " ".join((tmp_path / f"scanner-{site}.log").read_text(errors="replace") for site in ("A", "B"))
+        assert "broker lost" in logs and "reachable again" in logs
+        db = Database(f"sqlite:///{db_path}")
+        with db.session() as s:
+            run = s.scalars(select(RunRow).where(RunRow.kind == "audit")).one()
+            assert run.status == "ok", run.errors
+            assert sorted((t.site, t.status) for t in s.scalars(select(RemoteTaskRow))) == [
+                ("siteA", "stored"), ("siteB", "stored")]
+            assert s.scalar(select(func.count()).select_from(AuditHostRow)) == 4
+        db.dispose()
+    finally:
+        for scanner in scanners:
+            scanner.stop()
+        server.cleanup()
+
+
+def test_a_scanner_started_before_its_broker_waits_for_it(tmp_path: Path) -> None:
+    """Broker down when the scanner starts (a host booting before Redis): the scanner does not exit; it
+    logs that it is retrying and is ready once Redis comes up."""
+    server = RedisServer(password=PASSWORD)  # not started yet: its port is closed
+    policies = _policies(tmp_path)
+    scope = tmp_path / "scope.yaml"
+    scope.write_text(yaml.safe_dump({"version": 1, "agencies": {"SO-A": {"authorised": [{"cidr": "127.0.7.0/29"}]}}}))
+    key = site_keys(tmp_path / "keys", ["siteA"])["siteA"]
+    log = tmp_path / "scanner.log"
+    scanner = Scanner("siteA", server.url, scope, None, policies, log, key=key)
+    try:
+        _wait_for(lambda: "not reachable yet" in log.read_text(errors="replace"), "the scanner to say it retries",
+                  timeout=60)
+        assert scanner.proc.poll() is None, log.read_text(errors="replace")
+        server.start()
+        scanner.wait_ready(timeout=90)
+        assert scanner.proc.poll() is None
+    finally:
+        scanner.stop()
+        server.cleanup()

@@ -4,10 +4,12 @@ defects found on the way (multi-agency discovery in one run; policy files missin
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from discover_helpers import NMAP, Listeners, write_scope
 from sqlalchemy import func, select
 
@@ -16,6 +18,7 @@ from secops.discover.sites import Link, Site, SitesFile
 from secops.discover.tables import DiscoveryScanRow
 from secops.remote.central import Unit, _validated, store_result
 from secops.remote.payloads import AuditResult, AuditTask, HostPayload, ProtectionPayload, TargetSpec
+from secops.remote.signing import seal
 from secops.remote.tables import RemoteTaskRow
 from secops.runs import start_run
 from secops.store.db import Database
@@ -40,10 +43,12 @@ def central(tmp_path: Path, db_path: Path, cli):  # type: ignore[no-untyped-def]
     spec = TargetSpec(label="h1", address="127.0.7.2", os_family="linux", endpoint_id=endpoint_id,
                       endpoint_code="ep1", agency_codes=["SO-A", "P"])
     unit = Unit(Site(code="siteA", agencies=["SO-A"]),
-                AuditTask(task_id="t-1", run_id=run_id, site="siteA", agency_code="SO-A", targets=[spec]))
+                AuditTask(task_id="t-1", run_id=run_id, site="siteA", agency_code="SO-A", targets=[spec],
+                          deadline=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
     with db.session() as s:
         s.add(RemoteTaskRow(task_id="t-1", run_id=run_id, site="siteA", stage="audit", agency_code="SO-A"))
-    yield {"db": db, "run_id": run_id, "unit": unit, "spec": spec}
+    key = Ed25519PrivateKey.generate()
+    yield {"db": db, "run_id": run_id, "unit": unit, "spec": spec, "key": key, "public": key.public_key()}
     db.dispose()
 
 
@@ -55,9 +60,14 @@ def _result(spec: TargetSpec, **changes) -> dict:  # type: ignore[no-untyped-def
     return {**result.model_dump(mode="json"), **changes}
 
 
+def _signed(central, result: dict) -> dict:  # type: ignore[no-untyped-def]
+    """Signed as the site's scanner signs: over the task id, site and run the central side sent."""
+    return seal(central["key"], "t-1", "siteA", central["run_id"], json.dumps(result))
+
+
 def test_result_is_stored_once(central) -> None:  # type: ignore[no-untyped-def]
     db, unit = central["db"], central["unit"]
-    result = _validated(unit, _result(central["spec"]), Link())
+    result = _validated(unit, _signed(central, _result(central["spec"])), Link(), central["public"])
     first = store_result(db, central["run_id"], unit, result)
     again = store_result(db, central["run_id"], unit, result)  # a redelivered task's result, read again
     assert (first.status, again.status) == ("stored", "duplicate")
@@ -76,12 +86,12 @@ def test_result_is_stored_once(central) -> None:  # type: ignore[no-untyped-def]
 ])
 def test_forged_or_malformed_results_are_refused(central, changes, reason) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=reason):
-        _validated(central["unit"], _result(central["spec"], **changes), Link())
+        _validated(central["unit"], _signed(central, _result(central["spec"], **changes)), Link(), central["public"])
 
 
 def test_a_host_the_task_did_not_ask_for_is_refused_and_nothing_is_stored(central) -> None:  # type: ignore[no-untyped-def]
     other = central["spec"].model_copy(update={"address": "127.0.7.99", "endpoint_code": "ep-forged"})
-    result = _validated(central["unit"], _result(other), Link())
+    result = _validated(central["unit"], _signed(central, _result(other)), Link(), central["public"])
     with pytest.raises(ValueError, match="did not ask for"):
         store_result(central["db"], central["run_id"], central["unit"], result)
     with central["db"].session() as s:
@@ -90,9 +100,9 @@ def test_a_host_the_task_did_not_ask_for_is_refused_and_nothing_is_stored(centra
 
 
 def test_oversized_results_are_refused_before_parsing(central) -> None:  # type: ignore[no-untyped-def]
-    big = _result(central["spec"], errors=["x" * 5000])
+    big = _signed(central, _result(central["spec"], errors=["x" * 5000]))
     with pytest.raises(ValueError, match="max_payload_bytes"):
-        _validated(central["unit"], big, Link(max_payload_bytes=4096))
+        _validated(central["unit"], big, Link(max_payload_bytes=4096), central["public"])
 
 
 def test_sites_file_refuses_an_agency_at_two_sites() -> None:
@@ -152,3 +162,130 @@ def test_province_wide_discovery_stores_every_agency(tmp_path: Path, db_path: Pa
         db.dispose()
     finally:
         listeners.close()
+
+
+def test_link_settings_where_redelivery_cannot_succeed_are_refused() -> None:
+    """The old defaults (visibility timeout = deadline = 3600) could never redeliver within the run."""
+    with pytest.raises(ValueError, match="too short for a killed scanner's task"):
+        Link(task_deadline_seconds=3600, visibility_timeout_seconds=3600, task_seconds=900)
+    with pytest.raises(ValueError, match="must be longer than task_seconds"):
+        Link(visibility_timeout_seconds=600, task_seconds=900)
+    shipped = Link()
+    assert (shipped.scanner_wait_seconds + shipped.visibility_timeout_seconds + 20 + shipped.task_seconds
+            <= shipped.task_deadline_seconds)
+    bundled = SitesFile.model_validate(yaml.safe_load((Path(__file__).parent.parent / "policies" / "sites.yaml")
+                                                      .read_text()))
+    assert bundled.link == shipped
+
+
+def test_a_task_past_its_deadline_is_stale() -> None:
+    from secops.remote.worker import stale_reason
+
+    class NoBroker:
+        def exists(self, key: str) -> int:
+            raise AssertionError("the deadline is checked first")
+
+    task = AuditTask(task_id="siteA:1", run_id=1, site="siteA", targets=[],
+                     deadline=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    assert "deadline" in (stale_reason(task, NoBroker()) or "")  # type: ignore[arg-type]
+
+
+def _xml(address: str) -> str:
+    return ('<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1764576000" version="7.94">'
+            f'<host><status state="up" reason="syn-ack"/><address addr="{address}" addrtype="ipv4"/></host>'
+            '<runstats><finished time="1764576000"/></runstats></nmaprun>')
+
+
+def _overlap_run(db: Database) -> int:
+    """Two sites (two agencies) whose private ranges overlap both find 10.0.0.5 in one run."""
+    from secops.discover.scope import ScopePlan
+    from secops.remote.payloads import ChunkPayload, DiscoverResult, DiscoverTask
+
+    run_id = start_run(db, "discover")
+    for site, agency in (("siteA", "SO-A"), ("siteB", "SO-B")):
+        task_id = f"{site}:1"
+        with db.session() as s:
+            s.add(RemoteTaskRow(task_id=task_id, run_id=run_id, site=site, stage="discover", agency_code=agency))
+        unit = Unit(Site(code=site, agencies=[agency]),
+                    DiscoverTask(task_id=task_id, run_id=run_id, site=site, agency_code=agency,
+                                 deadline=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
+        plan = ScopePlan(agency_code=agency, scope_file="scope.yaml", requested=["10.0.0.0/24"],
+                         networks=["10.0.0.0/24"], addresses=256)
+        result = DiscoverResult(task_id=task_id, site=site, scanner=f"{site}@x", status="ok", agency_code=agency,
+                                plan=plan, chunks=[ChunkPayload(targets=["10.0.0.0/24"], command=["nmap"],
+                                                                started_at=NOW, finished_at=NOW,
+                                                                xml=_xml("10.0.0.5"), status="ok")])
+        outcome = store_result(db, run_id, unit, result)
+        assert outcome.status == "stored", outcome.errors
+    return run_id
+
+
+def _stored_per_site(db: Database, run_id: int) -> list[tuple[str, str | None, str]]:
+    from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow
+
+    with db.session() as s:
+        rows = s.execute(select(DiscoveredHostRow.address, DiscoveryScanRow.agency_code, DiscoveryScanRow.scope_file)
+                         .join(DiscoveryChunkRow, DiscoveryChunkRow.id == DiscoveredHostRow.chunk_id)
+                         .join(DiscoveryScanRow, DiscoveryScanRow.id == DiscoveryChunkRow.scan_id)
+                         .where(DiscoveredHostRow.run_id == run_id))
+        return sorted((r[0], r[1], r[2]) for r in rows)
+
+
+EXPECTED_OVERLAP = [("10.0.0.5", "SO-A", "site siteA: scope.yaml"), ("10.0.0.5", "SO-B", "site siteB: scope.yaml")]
+
+
+def test_overlapping_ranges_of_two_sites_are_both_stored_sqlite(db_path: Path) -> None:
+    db = Database(f"sqlite:///{db_path}")
+    assert _stored_per_site(db, _overlap_run(db)) == EXPECTED_OVERLAP
+    db.dispose()
+
+
+def test_overlapping_ranges_of_two_sites_are_both_stored_postgresql(fresh_pg) -> None:  # type: ignore[no-untyped-def]
+    db = fresh_pg()
+    assert _stored_per_site(db, _overlap_run(db)) == EXPECTED_OVERLAP
+
+
+def test_scanner_unit_restarts_after_any_exit() -> None:
+    """A clean exit (the old failure: code 0 after a lost broker) must restart the scanner too."""
+    import configparser
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(Path(__file__).parent.parent / "examples" / "secops-scanner.service")
+    assert unit["Service"]["Restart"] == "always"
+    assert int(unit["Service"]["RestartSec"]) > 0 and unit["Unit"]["StartLimitIntervalSec"] == "0"
+    assert "SECOPS_SCANNER_KEY=" in unit["Service"]["Environment"] or any(
+        "SECOPS_SCANNER_KEY" in line for line in (Path(__file__).parent.parent / "examples"
+                                                  / "secops-scanner.service").read_text().splitlines())
+
+
+@pytest.mark.parametrize("chunk_targets, plan_networks, host, reason", [
+    (["10.0.0.0/24"], ["10.0.0.0/24"], "203.0.113.9", r"host 203\.0\.113\.9/32 is outside its chunk's targets"),
+    (["203.0.113.0/24"], ["10.0.0.0/24"], "203.0.113.9", "a chunk's targets 203.0.113.0/24 is outside the plan"),
+    (["203.0.113.0/24"], ["203.0.113.0/24"], "203.0.113.9", "the plan's networks 203.0.113.0/24 is outside the task"),
+])
+def test_a_discovery_result_reaching_outside_what_it_scanned_stores_nothing(
+        db_path: Path, chunk_targets: list[str], plan_networks: list[str], host: str, reason: str) -> None:
+    """Even signed by its own site: hosts outside the chunk, chunks outside the plan, a plan outside the
+    task's targets are refused in the storing transaction (no host, no last_seen)."""
+    from secops.discover.scope import ScopePlan
+    from secops.discover.tables import DiscoveredHostRow
+    from secops.remote.payloads import ChunkPayload, DiscoverResult, DiscoverTask
+
+    db = Database(f"sqlite:///{db_path}")
+    run_id = start_run(db, "discover")
+    with db.session() as s:
+        s.add(RemoteTaskRow(task_id="siteA:1", run_id=run_id, site="siteA", stage="discover", agency_code="SO-A"))
+    unit = Unit(Site(code="siteA", agencies=["SO-A"]),
+                DiscoverTask(task_id="siteA:1", run_id=run_id, site="siteA", agency_code="SO-A",
+                             targets=["10.0.0.0/24"], deadline=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
+    plan = ScopePlan(agency_code="SO-A", scope_file="scope.yaml", requested=plan_networks, networks=plan_networks)
+    result = DiscoverResult(task_id="siteA:1", site="siteA", scanner="siteA@x", status="ok", agency_code="SO-A",
+                            plan=plan, chunks=[ChunkPayload(targets=chunk_targets, command=["nmap"], started_at=NOW,
+                                                            finished_at=NOW, xml=_xml(host), status="ok")])
+    with pytest.raises(ValueError, match=reason):
+        store_result(db, run_id, unit, result)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(DiscoveredHostRow)) == 0
+        assert s.scalar(select(func.count()).select_from(DiscoveryScanRow)) == 0
+        assert s.scalars(select(RemoteTaskRow)).one().status == "sent"
+    db.dispose()

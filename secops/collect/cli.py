@@ -33,6 +33,8 @@ def audit_command(
     ctx: typer.Context,
     agency: str | None = typer.Option(None, "--agency", help="audit this agency's endpoints (and its sub-units')"),
     hosts: str | None = typer.Option(None, "--hosts", help="comma-separated endpoint codes, hostnames or IPs"),
+    via_site: bool = typer.Option(False, "--via-site", help="with --hosts: audit a site's endpoints through its "
+                                  "scanner (without it they are refused here)"),
     local: bool = typer.Option(False, "--local", help="audit the machine secops runs on"),
     endpoint: str | None = typer.Option(None, "--endpoint", help="with --local: its endpoint code"),
     config: Path | None = typer.Option(None, "--config", help="audit config [default: $SECOPS_AUDIT_CONFIG "
@@ -52,6 +54,7 @@ def audit_command(
     app_state = state(ctx)
     db = app_state.db()
     extra = {"hosts": [h for h in (hosts or "").split(",") if h.strip()], "local": local, "endpoint": endpoint,
+             "via_site": via_site,
              "config": str(config) if config else None, "checks": str(checks) if checks else None,
              "progress": progress and console.is_terminal, "save_facts": str(save_facts) if save_facts else None,
              "waivers": str(waivers) if waivers else None}

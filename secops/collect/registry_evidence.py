@@ -60,6 +60,16 @@ class RegistryEvidenceFile(_Strict):
     uninstall_keys: list[str] = Field(default_factory=list, description="installed-programs lists (64/32-bit)")
     evidence: list[RegistryEvidence] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _one_spelling(self) -> RegistryEvidenceFile:
+        """Registry paths are case-insensitive: keys differing only in case are one key, read once."""
+        first: dict[str, str] = {}
+        self.uninstall_keys = list(dict.fromkeys(first.setdefault(k.casefold(), k) for k in self.uninstall_keys))
+        for entry in self.evidence:
+            if entry.key is not None:
+                entry.key = first.setdefault(entry.key.casefold(), entry.key)
+        return self
+
 
 def load_registry_evidence(policies_dir: Path) -> RegistryEvidenceFile:
     return load_model(policy_path(policies_dir, "protection_registry.yaml"), RegistryEvidenceFile)

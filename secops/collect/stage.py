@@ -32,6 +32,7 @@ class AuditOptions(BaseModel):
 
     hosts: list[str] = Field(default_factory=list, description="endpoint codes, hostnames or addresses instead "
                                                                  "of the agency's endpoints")
+    via_site: bool = Field(False, description="with hosts: audit a remote site's endpoints through its scanner")
     local: bool = Field(False, description="audit the machine secops runs on")
     endpoint: str | None = Field(None, description="with local: the inventory endpoint the local machine is")
     config: str | None = Field(None, description="audit config file (scopes, credentials references, known_hosts)")

@@ -179,6 +179,7 @@ def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: l
     outside: list[str] = []
     trimmed: list[str] = []
     refused: list[str] = []  # every uncovered block of every target, so one fix covers them all
+    emptied: list[str] = []  # targets an exclusion removed entirely
     for target in requested:
         nets = parse_target(target)
         uncovered = nets
@@ -195,14 +196,19 @@ def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: l
         for cut, reason in exclusions:
             remaining = _subtract(nets, cut)
             if remaining != nets:
-                if not remaining:
-                    raise SecopsError(f"target {target} is inside the exclusion {cut} of {agency_code} in "
-                                      f"{scope_path} ({reason}); nothing was scanned")
+                if not remaining:  # this target only: the other targets (authorised ranges) are still scanned
+                    emptied.append(f"target {target} is inside the exclusion {cut} of {agency_code} in "
+                                   f"{scope_path} ({reason})")
+                    trimmed.append(f"{cut} ({reason}) removed all of {target}")
+                    nets = []
+                    break
                 trimmed.append(f"{cut} ({reason}) removed from {target}")
                 nets = remaining
         planned.extend(nets)
     if refused:
         raise SecopsError("\n".join(refused) + "; nothing was scanned")
+    if emptied and not planned:
+        raise SecopsError("; ".join(emptied) + "; nothing was scanned")
     networks = list(ipaddress.collapse_addresses(planned))
     addresses = sum(n.num_addresses for n in networks)
     if addresses > scope.limits.max_addresses:

@@ -27,23 +27,56 @@ class TLS(_Strict):
     key_file: Path | None = None
 
 
+# How long after a task's message is restored a scanner polls it up (kombu restores every 10 s), plus margin.
+RESTORE_SLACK_SECONDS = 20
+
+
 class Link(_Strict):
+    """The link settings: the central side and every scanner must read the same ones (the same sites.yaml)."""
+
     task_deadline_seconds: int = Field(default=3600, ge=5, le=86400,
                                        description="a site whose task has not finished by then is recorded failed")
     scanner_wait_seconds: int = Field(default=120, ge=1, le=3600,
                                       description="a task no scanner has started by then: the site has no live scanner")
-    visibility_timeout_seconds: int = Field(default=3600, ge=5, le=86400,
+    task_seconds: int = Field(default=900, ge=1, le=86400,
+                              description="the longest one task (a site's discover or audit of one agency) takes")
+    visibility_timeout_seconds: int = Field(default=1200, ge=5, le=86400,
                                             description="an unacknowledged task is redelivered after this")
+    reconnect_seconds: int = Field(default=300, ge=1, le=86400,
+                                   description="the central side waits this long for a lost broker to come back")
     max_payload_bytes: int = Field(default=64 * 1024 * 1024, ge=4096, le=1024 * 1024 * 1024)
     connect_timeout_seconds: float = Field(default=5, gt=0, le=120)
     heartbeat_seconds: int = Field(default=30, ge=1, le=3600)
+    allow_unauthenticated_broker: bool = Field(
+        default=False, description="accept a broker URL with no user/password (tests on loopback only)")
     tls: TLS | None = None
+
+    @model_validator(mode="after")
+    def _redelivery_fits(self) -> Link:
+        """A killed scanner's task must be redelivered, and finished, before its deadline."""
+        if self.visibility_timeout_seconds <= self.task_seconds:
+            raise ValueError(
+                f"visibility_timeout_seconds ({self.visibility_timeout_seconds}) must be longer than task_seconds "
+                f"({self.task_seconds}): otherwise a task still running is handed to a second scanner")
+        needed = (self.scanner_wait_seconds + self.visibility_timeout_seconds + RESTORE_SLACK_SECONDS
+                  + self.task_seconds)
+        if needed > self.task_deadline_seconds:
+            raise ValueError(
+                f"task_deadline_seconds ({self.task_deadline_seconds}) is too short for a killed scanner's task to be "
+                f"redelivered and finished: scanner_wait_seconds + visibility_timeout_seconds + "
+                f"{RESTORE_SLACK_SECONDS} + task_seconds = {needed}")
+        return self
 
 
 class Site(_Strict):
     code: str = Field(pattern=SITE_CODE)
     name: str = ""
     agencies: list[str] = Field(min_length=1, description="agency codes whose discover/audit run at this site")
+
+    @property
+    def broker_user(self) -> str:
+        """This site's scanners' Redis ACL user (`secops scanners acl` writes it)."""
+        return broker_user(self.code)
 
 
 class SitesFile(_Strict):
@@ -82,3 +115,10 @@ def load_sites(policies: Path) -> SitesFile:
 
 def queue_name(site_code: str) -> str:
     return f"secops.site.{site_code}"
+
+
+def broker_user(site_code: str) -> str:
+    return f"secops-site-{site_code}"
+
+
+CENTRAL_USER = "secops-central"

@@ -64,7 +64,8 @@ class DiscoveredHostRow(Base):
 
     __tablename__ = "discovered_hosts"
     # Per-host detail: retention (secops/schedule/retention.py) drops it for old runs; ports cascade.
-    __table_args__ = (UniqueConstraint("run_id", "address", name="uq_discovered_host_address"),
+    # Keyed by chunk (so by scan: agency and site): two sites or agencies may see the same address in a run.
+    __table_args__ = (UniqueConstraint("run_id", "chunk_id", "address", name="uq_discovered_host_address"),
                       {"info": {"retention": "detail"}})
 
     id: Mapped[int] = mapped_column(primary_key=True)

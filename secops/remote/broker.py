@@ -50,3 +50,26 @@ def broker_url(explicit: str | None = None, url_file: Path | None = None) -> str
     if scheme not in SCHEMES:
         raise SecopsError(f"broker URL {redact(url)!r}: use redis://HOST:PORT/DB or rediss:// (TLS)")
     return url
+
+
+def require_auth(url: str, allow_unauthenticated: bool) -> str:
+    """A broker URL must carry a password (with its ACL user, redis://USER:PASSWORD@HOST:PORT/DB)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError as exc:
+        raise SecopsError("the broker URL cannot be parsed") from exc
+    if not password and not allow_unauthenticated:
+        raise SecopsError(f"broker URL {redact(url)!r} has no password: refused (anyone on the network could read "
+                          "and publish tasks). Use the site's ACL user: redis://USER:PASSWORD@HOST:PORT/DB; "
+                          "`allow_unauthenticated_broker: true` in sites.yaml is for loopback tests only")
+    return url
+
+
+def endpoint(url: str) -> str:
+    """HOST:PORT of a broker URL, for messages."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        return f"[{host}]:{parts.port or 6379}" if ":" in host else f"{host}:{parts.port or 6379}"
+    except ValueError:
+        return "<unparsable broker URL>"

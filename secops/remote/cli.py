@@ -6,11 +6,14 @@ import datetime as dt
 import itertools
 import json
 import logging
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
 from secops.cliutil import console, state, user_errors
 from secops.errors import SecopsError
@@ -30,36 +33,76 @@ BROKER = typer.Option(None, "--broker", help="redis:// or rediss:// URL [default
 BROKER_FILE = typer.Option(None, "--broker-file", help="file holding the broker URL (keeps a password out of ps)")
 
 
+scanner_app = typer.Typer(add_completion=False, invoke_without_command=True, pretty_exceptions_enable=False,
+                          help="Run a site's remote scanner; `secops scanner keygen` makes its signing key.")
+scanners_app = typer.Typer(add_completion=False, invoke_without_command=True, pretty_exceptions_enable=False,
+                           help="List the sites' scanners; enrol a site's public key; write the broker's ACL file.")
+KEY = typer.Option(None, "--key", help="this site's Ed25519 signing key [default: $SECOPS_SCANNER_KEY]")
+
+
+@scanner_app.callback()
 @user_errors
 def scanner_command(
     ctx: typer.Context,
-    site: str = typer.Option(..., "--site", help="the site code in policies/sites.yaml this scanner serves"),
+    site: str | None = typer.Option(None, "--site", help="the site code in policies/sites.yaml this scanner serves"),
     broker: str | None = BROKER,
     broker_file: Path | None = BROKER_FILE,
+    key: Path | None = KEY,
     scope: Path | None = typer.Option(None, "--scope", help="this site's scope file [default: $SECOPS_SCOPE]"),
     config: Path | None = typer.Option(None, "--config", help="this site's audit config (credentials, known_hosts)"),
     checks: Path | None = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
     name: str | None = typer.Option(None, "--name", help="scanner name [default: SITE@HOST:PID]"),
 ) -> None:
-    """Run a remote scanner: discover and audit tasks of one site, with this machine's scope and credentials."""
+    """Run a remote scanner: discover and audit tasks of one site, with this machine's scope, credentials
+    and signing key. Reconnects to the broker for ever; exits non-zero only on a configuration error."""
+    if ctx.invoked_subcommand:
+        return
     from secops.discover.scope import load_scope, locate_scope_file
     from secops.discover.sites import SITE_CODE, load_sites
+    from secops.remote.broker import require_auth
     from secops.remote.scanner import ScannerContext
+    from secops.remote.signing import load_private
     from secops.remote.worker import serve
 
+    if site is None:
+        raise SecopsError("--site CODE is required (the site code in policies/sites.yaml)")
     if not re.match(SITE_CODE, site):
         raise SecopsError(f"--site {site!r}: a site code is letters, digits, '.', '_' or '-'")
     settings = state(ctx).settings
+    sites = load_sites(settings.policies)
+    if sites.sites and sites.site(site) is None:
+        raise SecopsError(f"--site {site!r}: not in {settings.policies}/sites.yaml "
+                          f"(sites: {', '.join(s.code for s in sites.sites)})")
+    key_file = key or (Path(os.environ["SECOPS_SCANNER_KEY"]) if os.environ.get("SECOPS_SCANNER_KEY") else None)
+    if key_file is None:
+        raise SecopsError("no signing key: give --key FILE or set SECOPS_SCANNER_KEY "
+                          "(make one with `secops scanner keygen --out FILE`)")
+    private = load_private(key_file)
     scope_file = locate_scope_file(scope)
     load_scope(scope_file)  # refuse a bad scope file now, not at the first task
     if config is not None and not config.exists():
         raise SecopsError(f"{config}: audit config not found")
     ctx_ = ScannerContext(site=site, scope_file=scope_file, audit_config=config,
                           checks=checks or settings.checks, policies=settings.policies, name=name or "")
+    url = require_auth(_url(broker, broker_file), sites.link.allow_unauthenticated_broker)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(ctx_, _url(broker, broker_file), load_sites(settings.policies).link)
+    serve(ctx_, url, sites.link, private)
 
 
+@scanner_app.command("keygen")
+@user_errors
+def keygen_command(
+    out: Path = typer.Option(..., "--out", help="the private key file to write (mode 0600); FILE.pub beside it"),
+) -> None:
+    """Make this site's Ed25519 signing key; give FILE.pub to the central side (`secops scanners enrol`)."""
+    from secops.remote.signing import fingerprint, generate
+
+    public_path, public = generate(out)
+    console.print(f"private key: {out} (keep it on this scanner only; chmod 600)\npublic key: {public_path}\n"
+                  f"fingerprint: {fingerprint(public)}", markup=False, highlight=False)
+
+
+@scanners_app.callback()
 @user_errors
 def scanners_command(
     ctx: typer.Context,
@@ -67,12 +110,16 @@ def scanners_command(
     broker_file: Path | None = BROKER_FILE,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """List the scanners seen on the broker: site, version, last heartbeat; and sites with none."""
+    """List each site's broker user, enrolled key, live scanners and last heartbeat."""
+    if ctx.invoked_subcommand:
+        return
     import redis
 
     from secops.discover.sites import load_sites
     from secops.remote.broker import redact
-    from secops.remote.worker import HEARTBEAT_PREFIX, redis_client
+    from secops.remote.celery_app import HEARTBEAT_PREFIX
+    from secops.remote.tables import ScannerKeyRow
+    from secops.remote.worker import redis_client
 
     url = _url(broker, broker_file)
     sites = load_sites(state(ctx).settings.policies)
@@ -84,15 +131,97 @@ def scanners_command(
         raise SecopsError(f"broker {redact(url)}: {exc}") from exc
     seen = sorted((json.loads(v) for v in values if v), key=lambda s: (s.get("site", ""), s.get("name", "")))
     missing = sorted({s.code for s in sites.sites} - {s.get("site") for s in seen})
+    with state(ctx).db().session() as session:
+        enrolled = {row.site: row.fingerprint for row in session.scalars(select(ScannerKeyRow))}
+    rows: list[dict[str, Any]] = []
+    for site in sites.sites:
+        mine = [s for s in seen if s.get("site") == site.code]
+        last = max((s.get("last_heartbeat", "") for s in mine), default=None)
+        rows.append({"site": site.code, "user": site.broker_user, "key": enrolled.get(site.code),
+                     "scanners": len(mine), "last_heartbeat": last})
     if as_json:
-        console.print_json(json.dumps({"scanners": seen, "sites_without_scanner": missing}))
+        console.print_json(json.dumps({"sites": rows, "scanners": seen, "sites_without_scanner": missing}))
         return
     now = dt.datetime.now(dt.UTC)
-    table = Table("scanner", "site", "version", "last heartbeat", show_edge=False)
-    for s in seen:
-        age = now - dt.datetime.fromisoformat(s["last_heartbeat"])
-        table.add_row(s.get("name", "?"), s.get("site", "?"), s.get("version", "?"),
-                      f"{s['last_heartbeat']} ({int(age.total_seconds())} s ago)")
+    table = Table("site", "broker user", "key", "scanners", "last heartbeat", show_edge=False)
+    for row in rows:
+        last = row["last_heartbeat"]
+        age = f" ({int((now - dt.datetime.fromisoformat(last)).total_seconds())} s ago)" if last else ""
+        table.add_row(row["site"], row["user"], row["key"] or "NOT ENROLLED", str(row["scanners"]),
+                      f"{shown_time(last)}{age}" if last else "-")
     console.print(table)
+    for s in seen:
+        console.print(f"  {s.get('name', '?')} ({s.get('site', '?')}, {s.get('version', '?')})",
+                      markup=False, highlight=False)
     if missing:
-        console.print(f"sites with no live scanner: {', '.join(missing)}", markup=False, highlight=False)
+        console.print(f"sites with no live scanner / điểm không có máy quét: {', '.join(missing)}",
+                      markup=False, highlight=False)
+
+
+def shown_time(value: str) -> str:
+    """A stored UTC time shown in this machine's zone (the province's), named."""
+    return dt.datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@scanners_app.command("enrol")
+@user_errors
+def enrol_command(
+    ctx: typer.Context,
+    site: str = typer.Argument(..., help="site code in policies/sites.yaml"),
+    public_key: Path = typer.Option(..., "--public-key", help="the site's FILE.pub from `secops scanner keygen`"),
+) -> None:
+    """Enrol (or replace) a site's public key: only results signed by its private key are stored."""
+    from secops.discover.sites import load_sites
+    from secops.remote.signing import fingerprint, parse_public, public_text
+    from secops.remote.tables import ScannerKeyRow
+    from secops.store.base import utcnow
+
+    sites = load_sites(state(ctx).settings.policies)
+    if sites.site(site) is None:
+        raise SecopsError(f"site {site!r} is not in policies/sites.yaml")
+    try:
+        text = public_key.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SecopsError(f"{public_key}: cannot read: {exc.strerror or exc}") from exc
+    if "PRIVATE KEY" in text:
+        raise SecopsError(f"{public_key}: this is a PRIVATE key; give the .pub file (the private key stays at the site)")
+    try:
+        public = public_text(parse_public(text))
+    except SecopsError as exc:
+        raise SecopsError(f"{public_key}: {exc}") from exc
+    with state(ctx).db().session() as session:
+        row = session.scalar(select(ScannerKeyRow).where(ScannerKeyRow.site == site))
+        if row is None:
+            session.add(ScannerKeyRow(site=site, public_key=public, fingerprint=fingerprint(public)))
+        else:
+            row.public_key, row.fingerprint, row.enrolled_at = public, fingerprint(public), utcnow()
+    console.print(f"site {site}: key {fingerprint(public)} enrolled", markup=False, highlight=False)
+
+
+@scanners_app.command("acl")
+@user_errors
+def acl_command(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="the Redis ACL file to write"),
+    secrets_dir: Path = typer.Option(..., "--secrets-dir",
+                                     help="folder for each user's broker URL file (<user>.url, mode 0600)"),
+    host: str = typer.Option(..., "--host", help="the broker's host name as scanners reach it"),
+    port: int = typer.Option(6379, "--port"),
+    tls: bool = typer.Option(True, "--tls/--no-tls", help="rediss:// URLs (TLS; the CA in sites.yaml link.tls)"),
+) -> None:
+    """Write the Redis ACL file (one user per site, confined to its keys, and the central user) and each
+    user's broker URL file; passwords already in --secrets-dir are kept."""
+    from secops.discover.sites import load_sites
+    from secops.remote.acl import accounts, acl_text, broker_url_for
+    from secops.safeio import ensure_folder, write_file
+
+    sites = load_sites(state(ctx).settings.policies)
+    if not sites.sites:
+        raise SecopsError("policies/sites.yaml has no sites")
+    ensure_folder(secrets_dir)
+    found = accounts(sites, secrets_dir)
+    for account in found:
+        write_file(secrets_dir / f"{account.user}.url", broker_url_for(account, host, port, tls) + "\n", mode=0o600)
+    write_file(out, acl_text(found), mode=0o640)
+    console.print(f"{out}: {len(found)} users; broker URL files in {secrets_dir} (give each site only its own)",
+                  markup=False, highlight=False)

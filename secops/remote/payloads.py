@@ -36,8 +36,9 @@ class TargetSpec(_Strict):
 
 class DiscoverTask(_Strict):
     kind: Literal["discover"] = "discover"
-    task_id: str = Field(max_length=64)
+    task_id: str = Field(max_length=128)
     run_id: int
+    deadline: dt.datetime = Field(description="UTC: the run no longer waits for this task after it")
     site: str = Field(max_length=64)
     agency_code: str = Field(max_length=64)
     profile: str = Field(default="standard", max_length=64)
@@ -47,8 +48,9 @@ class DiscoverTask(_Strict):
 
 class AuditTask(_Strict):
     kind: Literal["audit"] = "audit"
-    task_id: str = Field(max_length=64)
+    task_id: str = Field(max_length=128)
     run_id: int
+    deadline: dt.datetime = Field(description="UTC: the run no longer waits for this task after it")
     site: str = Field(max_length=64)
     agency_code: str | None = Field(default=None, max_length=64)
     targets: list[TargetSpec] = Field(max_length=MAX_TARGETS)
@@ -86,7 +88,7 @@ class HostPayload(_Strict):
 
 
 class _Result(_Strict):
-    task_id: str = Field(max_length=64)
+    task_id: str = Field(max_length=128)
     site: str = Field(max_length=64)
     scanner: str = Field(max_length=255, description="the scanner's name (site@host:pid)")
     version: str = Field(default="", max_length=64)

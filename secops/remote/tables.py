@@ -19,7 +19,7 @@ class RemoteTaskRow(Base):
     __tablename__ = "remote_tasks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    task_id: Mapped[str] = mapped_column(String(64), unique=True)
+    task_id: Mapped[str] = mapped_column(String(128), unique=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     site: Mapped[str] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(32), doc="discover | audit")
@@ -30,3 +30,15 @@ class RemoteTaskRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class ScannerKeyRow(Base):
+    """A site's enrolled public key: results of that site are accepted only when signed by its private key."""
+
+    __tablename__ = "scanner_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key: Mapped[str] = mapped_column(Text, doc="'ed25519 BASE64' (public: never a private key)")
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    enrolled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

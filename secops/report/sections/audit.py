@@ -18,8 +18,11 @@ from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.config import Settings
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_packs
+from secops.grade.sources import newest_evidence, protection_from
+from secops.grade.sql import endpoint_credits, endpoint_max_age
 from secops.report.data import Dashboard
 from secops.store.tables import AgencyRow, EndpointRow
+from secops.targets import EvidencePrecedence, load_targets
 from secops.templating import messages
 
 # The reason a transport gives for rules it cannot evaluate (secops.collect.smb.NEEDS_COMMANDS).
@@ -97,6 +100,30 @@ def _to_fix(failed: list[dict[str, Any]], passed: list[dict[str, Any]], products
     return kept
 
 
+def standing_evidence(session: Session, endpoint_ids: list[int], as_of: Any, settings: Settings
+                      ) -> tuple[dict[int, dict[str, Any]], EvidencePrecedence | None]:
+    """Per endpoint, the evidence that stands as of the run (the grader's rule: newest with the
+    sources' credits, too old -> unknown) and the precedence rule itself, to show beside an audit
+    attempt: an attempt that failed never replaces it (collect/record.py observed)."""
+    try:
+        policy = load_targets(settings.policies)
+    except SecopsError:  # the report still renders without the standing evidence
+        return {}, None
+    credits, max_age = endpoint_credits(policy), endpoint_max_age(policy)
+    precedence = next((t.evidence_precedence for t in policy.targets
+                       if t.entity == "endpoints" and t.evidence_precedence is not None), None)
+    newest = newest_evidence(as_of, credits)
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(endpoint_ids), 500):
+        for row in session.execute(select(newest).where(newest.c.endpoint_id.in_(endpoint_ids[start:start + 500]))):
+            seen = row.observed_at if row.observed_at.tzinfo else row.observed_at.replace(tzinfo=as_of.tzinfo)
+            prot = protection_from(row.status, row.product, row.source, seen, row.detail, as_of, max_age)
+            out[row.endpoint_id] = {"status": prot["protection"], "source": row.source, "product": row.product,
+                                    "reason": prot["protection_reason"], "observed_at": seen.isoformat(timespec="minutes"),
+                                    "age_hours": max(0, int((as_of - seen).total_seconds() // 3600))}
+    return out, precedence
+
+
 def _page_path(index: int, row: AuditHostRow) -> str:
     # The endpoint code or address may come from the network: only safe characters reach a file name.
     slug = re.sub(r"[^A-Za-z0-9._-]", "_", row.endpoint_code or row.address)[:80].lstrip("._-") or "host"
@@ -118,7 +145,11 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
 
     listed, pages = [], []
     products, text = _product_checks(settings), messages(settings.reports, dashboard.lang)
-    for index, (row, agency) in enumerate(sorted(hosts, key=rank)[:MAX_HOSTS], start=1):
+    chosen = sorted(hosts, key=rank)[:MAX_HOSTS]
+    as_of = dashboard.run.as_of or dashboard.run.started_at
+    standing, precedence = standing_evidence(
+        session, sorted({row.endpoint_id for row, _ in chosen if row.endpoint_id is not None}), as_of, settings)
+    for index, (row, agency) in enumerate(chosen, start=1):
         failed = _to_fix(_checks(session, row.id, ("failed", "error")), _checks(session, row.id, ("passed",)),
                          products, text)
         listed.append({
@@ -127,6 +158,8 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
             "transport": row.transport, "protection": row.protection, "product": row.product,
             "detail": row.protection_detail or "", "os_info": row.os_info or "",
             "error": f"{row.error_kind}: {row.message}" if row.status != "ok" else None,
+            # what the endpoint's protection stands on (any source): a failed attempt leaves it as it was
+            "standing": standing.get(row.endpoint_id) if row.endpoint_id is not None else None,
             # packs for another OS (the Windows pack on a Linux host) are noise here
             "policies": [p for p in row.policies or []
                          if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
@@ -143,7 +176,10 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
                       "context": {**listed[-1], "failed": failed, "transport_na": by_transport,
                                   "not_applicable": [c for c in not_applicable if c not in by_transport]}})
     return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
-            "pages": pages, "waivers": _waivers(settings)}
+            "pages": pages, "waivers": _waivers(settings),
+            "precedence": None if precedence is None else {
+                "credit_hours": {k: v for k, v in sorted(precedence.credit_hours.items()) if v},
+                "why": precedence.why.model_dump() if precedence.why is not None else None}}
 
 
 def _waivers(settings: Settings) -> list[dict[str, Any]]:

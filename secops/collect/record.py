@@ -44,7 +44,8 @@ def add_host(session: Session, run_id: int, audit: HostAudit) -> int:
             host.checks.append(CheckResultRow(
                 policy_id=check.policy_id, check_id=check.check_id, title=check.title, result=check.result,
                 reason=printable(check.reason or None), severity=check.severity, serves=check.serves,
-                remediation=check.remediation or None))
+                remediation=check.remediation or None, rationale=check.rationale or None,
+                compliance=check.compliance or None, evidence=printable(check.evidence or None, 2000)))
     session.add(host)
     if target.endpoint_id is not None and observed(audit):
         session.add(EvidenceRow(endpoint_id=target.endpoint_id, status=verdict.status, product=verdict.product,

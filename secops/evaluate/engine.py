@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from secops.evaluate.evidence import check_evidence
 from secops.evaluate.facts import MISSING, NOT_REGULAR, OK, UNREADABLE, Facts, Request
 from secops.evaluate.rules import InvalidTest, Rule, RuleSyntaxError
 from secops.evaluate.sca_load import Check, Condition, Policy
@@ -42,11 +43,14 @@ class CheckResult(BaseModel):
     title: str
     result: CheckStatus
     reason: str = ""
-    severity: str = "medium"
+    severity: str | None = None  # only where the pack gives one (secops: severity)
     serves: list[str] = Field(default_factory=list)
     remediation: str = ""
     product: str | None = None
     aspect: str | None = None
+    rationale: str = ""
+    compliance: dict[str, list[str]] = Field(default_factory=dict)  # the policy's mappings (cis, nist_800_53...)
+    evidence: str = ""  # what decided a failed / not applicable / error check (evaluate/evidence.py)
 
 
 class PolicyResult(BaseModel):
@@ -408,14 +412,33 @@ class PreparedPolicy:
                 status, why = "not_applicable", f"check applies to {ext.os} hosts only"
             else:
                 status, why = aggregate(check.condition, [evaluate_rule(r, facts, host_os) for r in rules])
-            result.checks.append(self._result(check, status, why))
+            checked = self._result(check, status, why)
+            if status != "passed":
+                checked.evidence = check_evidence(rules, facts)
+            result.checks.append(checked)
         return result
 
     def _result(self, check: Check, status: CheckStatus, why: str) -> CheckResult:
         ext = check.secops
         return CheckResult(policy_id=self.policy.id, check_id=str(check.id), title=check.title, result=status,
                            reason=why, severity=ext.severity, serves=ext.serves, remediation=check.remediation,
-                           product=ext.product, aspect=ext.aspect)
+                           product=ext.product, aspect=ext.aspect, rationale=check.rationale,
+                           compliance=compliance_of(check))
+
+
+def compliance_of(check: Check) -> dict[str, list[str]]:
+    """A check's `compliance` block (Wazuh: a list of one-key mappings, or a mapping) as
+    framework -> references, every value a string; anything else in it is left out."""
+    raw = (check.model_extra or {}).get("compliance")
+    items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
+    out: dict[str, list[str]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for framework, refs in item.items():
+            values = refs if isinstance(refs, list) else [refs]
+            out.setdefault(str(framework), []).extend(str(v) for v in values if isinstance(v, (str, int, float)))
+    return out
 
 
 def evaluate_offline(policy: Policy, facts: Facts, host_os: str = "linux",

@@ -38,7 +38,8 @@ class _Strict(BaseModel):
 
 class CheckExt(_Strict):
     serves: list[str] = Field(default_factory=list, description="target or level requirement ids")
-    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    severity: Literal["info", "low", "medium", "high", "critical"] | None = Field(
+        default=None, description="only where the pack says; none otherwise (never a made-up 'medium')")
     os: OS | None = None
     product: str | None = Field(default=None, description="endpoint-protection product this check detects")
     aspect: Literal["installed", "running", "signatures"] | None = None

@@ -1,8 +1,9 @@
-"""Dashboard section "audit": each audited endpoint's newest result and its failed checks.
+"""Dashboard section "audit": each audited endpoint's newest result, every check result on it.
 
-Hosts with problems come first (errors, unprotected, degraded, most failed checks); the list is
-capped so a province-wide dashboard stays readable; the JSON export carries the same capped list
-plus the totals.
+Hosts with problems come first (errors, unprotected, degraded, most failed checks); at most
+MAX_HOSTS hosts are listed (the page and dashboard.json say how many more). Per listed host every
+check result is carried (passed, failed, not applicable with its reason, waived, error), with the
+evidence that decided it, the policy's compliance mappings, rationale and remediation: nothing cut.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from secops.templating import messages
 # The reason a transport gives for rules it cannot evaluate (secops.collect.smb.NEEDS_COMMANDS).
 TRANSPORT_LIMIT = "needs a command transport"
 MAX_HOSTS = 300
-MAX_FAILED_PER_HOST = 50
 _ORDER = {"unknown": 0, "unprotected": 1, "degraded": 2, "protected": 3}
 _SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
@@ -55,13 +55,42 @@ def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHos
     return out
 
 
+STATUSES = ("failed", "error", "not_applicable", "waived", "passed")  # the host page's filter order
+
+
+def section_of(compliance: dict[str, Any] | None) -> str:
+    """The policy section a check belongs to: the first number of its CIS reference ("5.1.20" -> "5"),
+    or "" when the policy maps it to no CIS item."""
+    for framework, refs in (compliance or {}).items():
+        if framework.lower().startswith("cis") and not framework.lower().startswith("cis_csc") and refs:
+            head = str(refs[0]).split(".")[0].strip()
+            if head.isdigit():
+                return head
+    return ""
+
+
+def _check_dict(c: CheckResultRow) -> dict[str, Any]:
+    return {"policy_id": c.policy_id, "check_id": c.check_id, "title": c.title, "result": c.result,
+            "severity": c.severity, "serves": c.serves, "reason": c.reason or "", "remediation": c.remediation or "",
+            "rationale": c.rationale or "", "compliance": c.compliance or {}, "evidence": c.evidence or "",
+            "section": section_of(c.compliance)}
+
+
 def _checks(session: Session, host_id: int, results: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id,
                                                         CheckResultRow.result.in_(results)))
-    items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity, 9), c.policy_id, c.check_id))
-    return [{"policy_id": c.policy_id, "check_id": c.check_id, "title": c.title, "result": c.result,
-             "severity": c.severity, "serves": c.serves, "reason": c.reason or "", "remediation": c.remediation or ""}
-            for c in items]
+    items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity or "", 9), c.policy_id, c.check_id))
+    return [_check_dict(c) for c in items]
+
+
+def _id_key(check_id: str) -> tuple[int, str]:
+    return (int(check_id), "") if check_id.isdigit() else (1 << 62, check_id)
+
+
+def all_results(session: Session, host_id: int) -> list[dict[str, Any]]:
+    """Every check result of a host, by policy, section and check id (the host page's order)."""
+    rows = [_check_dict(c) for c in session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id))]
+    return sorted(rows, key=lambda c: (c["policy_id"], _id_key(c["section"] or "x"), _id_key(c["check_id"])))
 
 
 def _product_checks(settings: Settings) -> dict[tuple[str, str], tuple[str, str]]:
@@ -152,6 +181,8 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
     for index, (row, agency) in enumerate(chosen, start=1):
         failed = _to_fix(_checks(session, row.id, ("failed", "error")), _checks(session, row.id, ("passed",)),
                          products, text)
+        results = all_results(session, row.id)
+        counts_by = {status: sum(1 for c in results if c["result"] == status) for status in STATUSES}
         listed.append({
             "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
             "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),
@@ -163,23 +194,34 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
             # packs for another OS (the Windows pack on a Linux host) are noise here
             "policies": [p for p in row.policies or []
                          if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
-            "failed": failed[:MAX_FAILED_PER_HOST], "failed_total": len(failed), "page": _page_path(index, row),
-            "waived": _checks(session, row.id, ("waived",)),
-            # per not-applicable check, why (the JSON export; the per-host page lists them all)
-            "not_applicable": _checks(session, row.id, ("not_applicable",))[:MAX_FAILED_PER_HOST],
+            "failed": failed, "failed_total": len(failed), "page": _page_path(index, row),
+            "waived": [c for c in results if c["result"] == "waived"],
+            "not_applicable": [c for c in results if c["result"] == "not_applicable"],
+            "result_counts": counts_by, "results_total": len(results),
+            "results": results,  # every check result on the host: dashboard.json and audit_checks.csv
         })
-        # One page per endpoint: every failed check with its remediation, and what could not be
-        # evaluated (with the reason), so the officer fixing this host has it all in one place.
-        not_applicable = _checks(session, row.id, ("not_applicable",))
-        by_transport = [c for c in not_applicable if TRANSPORT_LIMIT in c["reason"]]
+        # One page per endpoint: every check with its status, evidence and mappings, filterable.
+        by_transport = [c for c in listed[-1]["not_applicable"] if TRANSPORT_LIMIT in c["reason"]]
         pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
-                      "context": {**listed[-1], "failed": failed, "transport_na": by_transport,
-                                  "not_applicable": [c for c in not_applicable if c not in by_transport]}})
+                      "context": {**listed[-1], "transport_na": by_transport, "groups": _groups(results)}})
     return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
+            "max_hosts": MAX_HOSTS,  # the one bound: hosts listed; every result of a listed host is carried
             "pages": pages, "waivers": _waivers(settings),
             "precedence": None if precedence is None else {
                 "credit_hours": {k: v for k, v in sorted(precedence.credit_hours.items()) if v},
                 "why": precedence.why.model_dump() if precedence.why is not None else None}}
+
+
+def _groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results grouped by policy, then section, in all_results' order."""
+    groups: list[dict[str, Any]] = []
+    for check in results:
+        if not groups or (groups[-1]["policy_id"], groups[-1]["section"]) != (check["policy_id"], check["section"]):
+            groups.append({"policy_id": check["policy_id"], "section": check["section"], "checks": [],
+                           "counts": dict.fromkeys(STATUSES, 0)})
+        groups[-1]["checks"].append(check)
+        groups[-1]["counts"][check["result"]] = groups[-1]["counts"].get(check["result"], 0) + 1
+    return groups
 
 
 def _waivers(settings: Settings) -> list[dict[str, Any]]:

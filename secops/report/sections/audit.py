@@ -172,7 +172,8 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         failed = sum(p.get("failed", 0) for p in row.policies or [])
         return (row.status == "ok", _ORDER.get(row.protection, 9), -failed, row.label)
 
-    listed, pages = [], []
+    listed: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
     products, text = _product_checks(settings), messages(settings.reports, dashboard.lang)
     chosen = sorted(hosts, key=rank)[:MAX_HOSTS]
     as_of = dashboard.run.as_of or dashboard.run.started_at
@@ -201,7 +202,7 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
             "results": results,  # every check result on the host: dashboard.json and audit_checks.csv
         })
         # One page per endpoint: every check with its status, evidence and mappings, filterable.
-        by_transport = [c for c in listed[-1]["not_applicable"] if TRANSPORT_LIMIT in c["reason"]]
+        by_transport = [c for c in results if c["result"] == "not_applicable" and TRANSPORT_LIMIT in c["reason"]]
         pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
                       "context": {**listed[-1], "transport_na": by_transport, "groups": _groups(results)}})
     return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),

@@ -146,6 +146,16 @@ class Policy(_Loose):
     dialect: Dialect = Field(default="4", exclude=True, description="set by load_policy from the file's shape")
     warnings: list[RuleWarning] = Field(default_factory=list, exclude=True)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _dialect_of_data(cls, data: Any, handler: Any) -> Policy:
+        """Every path that builds a policy detects its dialect from the data's shape (before, only
+        load_policy did and Policy.model_validate silently meant 4.x); load_policy may still force one."""
+        policy: Policy = handler(data)
+        if isinstance(data, dict) and "dialect" not in data:
+            policy.dialect = detect_dialect(data)
+        return policy
+
     @field_validator("variables")
     @classmethod
     def _vars(cls, value: dict[str, Any]) -> dict[str, Any]:

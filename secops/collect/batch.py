@@ -25,8 +25,9 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
-from secops.collect.guards import MAX_DIR_FILES, HostPlan
+from secops.collect.guards import HostPlan
 from secops.collect.wazuh_exec import command_line
+from secops.evaluate.engine import MAX_DIR_FILES
 from secops.evaluate.facts import Facts, Item, Request
 
 MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per request

@@ -85,7 +85,7 @@ def rule_evidence(rule: Rule, facts: Facts) -> list[str]:
     if rule.type == "d":
         out = []
         for loc in rule.locations:
-            item = facts.get(Request("dir_list" if rule.parts else "dir_exists", loc))  # type: ignore[arg-type]
+            item = facts.get(Request("dir_list" if rule.parts else "dir_exists", loc))
             if item is not None:
                 out.append(f"{loc}: {'exists' if item.status == OK else _state(item.status)}")
         return out

@@ -184,6 +184,7 @@ def test_host_page_in_chromium(reported, width: int, tmp_path: Path) -> None:
     page = next(p for p in reported["out"].rglob("hosts/*.html") if "srv-01" in p.name)
     html = page.read_text()
     assert "<script" not in html  # the page runs no script; filters are CSS (:target)
+    assert html.count('<section id="host">') == 1 and html.count('<section id="results">') == 1
     assert 'href="#st-failed"' in html and 'id="st-failed"' in html
     seen = _chromium(page, width, tmp_path)
     assert seen["rows"] == reported["total"] and seen["hidden"] == []

@@ -23,6 +23,34 @@ ENTITY_FIELDS: dict[str, set[str]] = {
 CONDITION_KEYS = {"not_null", "is_null", "within_days"}
 
 
+EVIDENCE_SOURCES = ("audit", "console", "inventory", "sample")  # secops.models.EvidenceSource's values
+
+
+class EvidencePrecedence(Strict):
+    """Which source wins when two sources observed an endpoint at similar times: an observation
+    counts as `credit_hours` newer than it is when the newest evidence is chosen, so a source with
+    credit is replaced only by an observation more than that many hours newer. Shown on the
+    dashboard beside the target, with `why`."""
+
+    credit_hours: dict[str, int] = Field(default_factory=dict)
+    why: Text | None = None
+
+    @field_validator("credit_hours")
+    @classmethod
+    def _known_sources(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(EVIDENCE_SOURCES))
+        if unknown:
+            raise ValueError(f"unknown evidence source(s) {', '.join(unknown)} (one of {', '.join(EVIDENCE_SOURCES)})")
+        bad = sorted(k for k, v in value.items() if not 0 <= v <= 24 * 30)
+        if bad:
+            raise ValueError(f"credit_hours of {', '.join(bad)}: between 0 and 720 hours")
+        return value
+
+    def credits(self) -> dict[str, int]:
+        """Minutes of credit per source, only the sources that have some."""
+        return {source: hours * 60 for source, hours in sorted(self.credit_hours.items()) if hours}
+
+
 class Target(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
     key: str
@@ -35,6 +63,8 @@ class Target(Strict):
     comparison: Literal[">=", ">"]
     threshold: Decimal = Field(ge=0, le=1)
     evidence_max_age_days: int | None = Field(default=None, ge=0)
+    evidence_precedence: EvidencePrecedence | None = Field(
+        default=None, description="for endpoints: which source wins when observations are close in time")
     fix: Text | None = None
 
     @field_validator("threshold", mode="before")

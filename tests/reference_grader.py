@@ -58,12 +58,18 @@ def _then(record: dict[str, Any], as_of: dt.datetime) -> dict[str, Any]:
     return {key: known_then(value, as_of) for key, value in record.items()}
 
 
-def newest_evidence(session: Session, as_of: dt.datetime) -> dict[int, EvidenceRow]:
+def newest_evidence(session: Session, as_of: dt.datetime,
+                    credits: dict[str, int] | None = None) -> dict[int, EvidenceRow]:
+    """Per endpoint, the evidence with the latest observed_at plus its source's credit (minutes), ties to the highest id."""
     newest: dict[int, EvidenceRow] = {}
-    rows = session.scalars(select(EvidenceRow).where(EvidenceRow.observed_at <= as_of)
-                           .order_by(EvidenceRow.endpoint_id, EvidenceRow.observed_at, EvidenceRow.id))
-    for row in rows:
-        newest[row.endpoint_id] = row  # ordered ascending, so the last one seen is the newest
+    credit = credits or {}
+
+    def key(row: EvidenceRow) -> tuple[dt.datetime, int]:
+        return row.observed_at + dt.timedelta(minutes=credit.get(row.source, 0)), row.id
+
+    for row in session.scalars(select(EvidenceRow).where(EvidenceRow.observed_at <= as_of)):
+        if row.endpoint_id not in newest or key(row) > key(newest[row.endpoint_id]):
+            newest[row.endpoint_id] = row
     return newest
 
 
@@ -73,7 +79,8 @@ def _active_records(table: Any, day: dt.date) -> Any:
         .where(active_on(table, day), active_on(AgencyRow, day))
 
 
-def load_facts(session: Session, as_of: dt.datetime, evidence_max_age_days: int | None) -> Facts:
+def load_facts(session: Session, as_of: dt.datetime, evidence_max_age_days: int | None,
+              credits: dict[str, int] | None = None) -> Facts:
     day = as_of.date()
     facts = Facts(as_of=as_of, agencies=load_agencies(session, day))
     facts.records["systems"] = [_then(record_then(
@@ -84,7 +91,7 @@ def load_facts(session: Session, as_of: dt.datetime, evidence_max_age_days: int 
          "proposed_level": s.proposed_level}, as_of), as_of)
         for s in session.scalars(_active_records(SystemRow, day).order_by(SystemRow.code))
     ]
-    evidence = newest_evidence(session, as_of)
+    evidence = newest_evidence(session, as_of, credits)
     facts.records["endpoints"] = [
         {"agency_id": e.agency_id, "code": e.code, "hostname": e.hostname, "ips": e.ips, "mac": e.mac,
          "os_family": e.os_family, "role": e.role, "last_seen": known_then(e.last_seen, as_of),

@@ -41,7 +41,7 @@ def test_statuses_and_quoting(tmp_path) -> None:
                 Request("file_read", str(tmp_path / "nope")), Request("file_read", str(tmp_path)),
                 Request("dir_exists", str(tmp_path)), Request("dir_list", str(tmp_path)),
                 Request("command", "exit 3"), Request("command", "no-such-command-xyz"),
-                Request("command", "sleep 30"), Request("processes"), Request("os")]
+                Request("command", "sleep 30"), Request("processes"), Request("os"), Request("command", 'sh -c "exit 3"')]
     batch = build_posix(requests, command_timeout=1, nonce=NONCE)
     facts = parse_output(batch, LocalTransport().run(batch, 60))
     assert facts.items[requests[0]].status == OK
@@ -50,7 +50,10 @@ def test_statuses_and_quoting(tmp_path) -> None:
     assert facts.items[requests[3]].status == NOT_REGULAR
     assert facts.items[requests[4]].status == OK
     assert str(odd) in facts.items[requests[5]].lines()
-    assert facts.items[requests[6]].status == 3
+    # Commands run as Wazuh runs them, without a shell (execvp): `exit` is no program, so 127, as
+    # Wazuh's wm_exec gives; `sh -c "exit 3"` (w_strtok keeps the quoted words together) exits 3.
+    assert facts.items[requests[6]].status == 127
+    assert facts.items[requests[11]].status == 3
     assert facts.items[requests[7]].status == 127
     assert facts.items[requests[8]].status == 124  # command timeout
     names = [line.split("\t")[0] for line in facts.items[requests[9]].lines()]

@@ -211,10 +211,13 @@ def test_evidence_and_regraded_t2(audited) -> None:
         assert run.status == "partial"  # three hosts could not be audited
         assert run.summary["audited_hosts"] == 8
         evidence = {e.endpoint_id: e for e in s.scalars(select(EvidenceRow))}
-        assert len(evidence) == 8 and all(e.source == "audit" and e.run_id == run.id for e in evidence.values())
+        # The five hosts reached are evidence; the three attempts that could not look are not (they
+        # stay on their audit host rows, error kind and message).
+        assert len(evidence) == 5 and all(e.source == "audit" and e.run_id == run.id for e in evidence.values())
         unreach = s.scalar(select(EndpointRow).where(EndpointRow.code == "ep-unreach"))
-        assert evidence[unreach.id].status == "unknown"
-        assert "unreachable" in (evidence[unreach.id].detail or "")
+        assert unreach.id not in evidence
+        attempt = s.scalars(select(AuditHostRow).where(AuditHostRow.endpoint_id == unreach.id)).one()
+        assert attempt.error_kind == "unreachable"
         cell = s.scalar(select(GradeRow).where(GradeRow.run_id == run.id, GradeRow.target_id == "T2",
                                                GradeRow.agency_code == "PROV"))
         assert (cell.numerator, cell.denominator, cell.unknown, cell.status, cell.gap) == (1, 8, 3, "not_met", 7)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from secops.grade.sql import endpoint_max_age, grade_sql
+from secops.grade.sql import endpoint_credits, endpoint_max_age, grade_sql
 from secops.inventory.tree import load_agencies
 from secops.report.fixlist import fix_items
 from secops.store.db import Database
@@ -134,7 +134,7 @@ def shared_db(tmp_path_factory: pytest.TempPathFactory) -> Database:
 
 def compare(db: Database, policy: TargetPolicy, as_of: dt.datetime) -> None:
     with db.session() as s:
-        facts = load_facts(s, as_of, endpoint_max_age(policy))
+        facts = load_facts(s, as_of, endpoint_max_age(policy), endpoint_credits(policy))
         expected = [c.model_dump() for c in grade(policy, facts)]
         got = [c.model_dump() for c in grade_sql(s, policy, as_of)]
         assert got == expected

@@ -379,7 +379,7 @@ def test_killed_scanner_task_is_redelivered_and_stored_once(own_redis: RedisServ
         "policy": {"id": "slow_test", "name": "slow", "file": "slow.yml"},
         # The command leaves a marker (the lab hosts share this machine's /tmp), then takes a while.
         "checks": [{"id": 1, "title": "takes a while", "condition": "all",
-                    "rules": [f"c:sh -c 'touch {tmp_path}/auditing; sleep 8; echo slow' -> r:^slow"]}]}))
+                    "rules": [f'c:sh -c "touch {tmp_path}/auditing; sleep 8; echo slow" -> r:^slow']}]}))
     first = _scanner("A", files, own_redis.url, policies, tmp_path / "scanner-1.log", checks=checks,
                      name="siteA@one")
     job = subprocess.Popen([sys.executable, "-m", "secops", "--db", str(db_path), "audit", "--agency", "SO-A",

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 from secops.grade.cli import run_grade
-from secops.grade.sql import endpoint_max_age
+from secops.grade.sql import endpoint_credits, endpoint_max_age
 from secops.inventory.tree import load_agencies
 from secops.report.data import FIX_PREVIEW
 from secops.report.export import fix_csv
@@ -24,7 +24,7 @@ def reference_outputs(app_state, dashboard):  # type: ignore[no-untyped-def]
     """What report/export.py wrote before streaming: every item in the model, dumped at once."""
     policy = load_targets(app_state.settings.policies)
     with app_state.db().session() as session:
-        facts = load_facts(session, AS_OF, endpoint_max_age(policy))
+        facts = load_facts(session, AS_OF, endpoint_max_age(policy), endpoint_credits(policy))
         everything = reference_fix_items(policy, facts, set(load_agencies(session)))
     full = dashboard.model_copy(update={"fix": everything})
     # As the whole-list export dumped it: sections without the detail pages' content.

@@ -50,7 +50,7 @@ def test_frequencies_and_minimums_from_the_standard():
     assert cat.item("R26-VULN-SCAN").frequency_months == {1: 12, 2: 12, 3: 6, 4: 6, 5: 3}
     retention = cat.item("R26-LOG-RETENTION")
     assert retention.minimum_months == {2: 1, 3: 3, 4: 6, 5: 12}
-    assert retention.checks_for(3) == ["secops_level_linux:9807"]
+    assert retention.checks_for(3) == ["secops_level_linux:9807", "secops_level_windows:9904"]
     assert not retention.applies(1)
 
 

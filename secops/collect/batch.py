@@ -10,8 +10,10 @@ between two marker lines that carry a random per-run nonce:
 Nothing a command prints can forge a marker: its bytes only ever appear encoded, and encoded text
 has no spaces. A request whose END marker never arrives (timeout, cut connection) is reported as
 an error for that request only. Every value from a policy, the inventory or the network enters the
-script through shlex.quote; commands from check packs run under `sh -c` with their own timeout,
-stdin from /dev/null and a size cap.
+script through shlex.quote. A check pack's command runs as Wazuh runs it, without a shell: split
+into words as Wazuh's w_strtok does (wazuh_argv), each word quoted, run through `timeout` (or
+`env`), which exec the program directly, with stdout and stderr in one pipe, stdin from /dev/null,
+its own timeout and a size cap.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import shlex
 from dataclasses import dataclass
 
 from secops.collect.guards import HostPlan
+from secops.collect.wazuh_exec import command_line
 from secops.evaluate.engine import MAX_DIR_FILES
 from secops.evaluate.facts import Facts, Item, Request
 
@@ -36,7 +39,7 @@ export LC_ALL=C PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 N={nonce}
 if command -v base64 >/dev/null 2>&1; then enc() {{ base64 | tr -d '\n\r '; }}; E=b64
 else enc() {{ od -An -v -tx1 | tr -d ' \n'; }}; E=hex; fi
-if command -v timeout >/dev/null 2>&1; then tmo() {{ timeout "$@"; }}; else tmo() {{ shift; "$@"; }}; fi
+if command -v timeout >/dev/null 2>&1; then tmo() {{ timeout "$@"; }}; else tmo() {{ shift; env "$@"; }}; fi
 printf '\n%s H %s\n' "$N" "$E"
 b() {{ printf '\n%s B %s\n' "$N" "$1"; }}
 e() {{ printf '\n%s E %s %s\n' "$N" "$1" "$2"; }}
@@ -91,8 +94,7 @@ def _processes(i: int) -> str:
 def _command(i: int, command: str, timeout: int) -> str:
     # The exit status travels through fd 3; fds 3 and 4 are closed for the command so it cannot
     # write into them.
-    c = shlex.quote(command)
-    return (f"b {i}; {{ rc=$( {{ {{ tmo {timeout} sh -c {c} </dev/null 2>/dev/null 3>&- 4>&-; echo $? >&3; }} "
+    return (f"b {i}; {{ rc=$( {{ {{ {command_line(command, timeout)} 3>&- 4>&-; echo $? >&3; }} "
             f"| head -c {MAX_OUTPUT} | enc >&4; }} 3>&1 ); }} 4>&1; e {i} \"${{rc:-125}}\"")
 
 

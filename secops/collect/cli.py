@@ -46,6 +46,8 @@ def audit_command(
     waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
+    if ctx.invoked_subcommand is not None:  # `secops audit report HOST`: the sub-command does the work
+        return
     # The audit and the regrade are the pipeline's stages (the site router sends site hosts to their scanner).
     run_stage, grade_stage = stage_function("audit"), stage_function("grade")
 
@@ -76,6 +78,12 @@ def audit_command(
     console.print(f"audit recorded as run {run_id} ({result.status}); protection: {protection}; "
                   f"graded into the same run — `secops report --run {run_id}` writes the dashboard",
                   markup=False, highlight=False)
+
+
+# `secops audit` is a group so that `secops audit report HOST` (report/audit_cli.py, registered by
+# name) can sit under it; with no sub-command it audits, as it always did.
+audit_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=False)
+audit_app.callback(invoke_without_command=True)(audit_command)
 
 
 def _print_hosts(db: Database, run_id: int) -> None:

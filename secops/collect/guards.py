@@ -23,6 +23,7 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from secops.collect.wazuh_exec import command_line
 from secops.evaluate.engine import PreparedPolicy
 from secops.evaluate.facts import Request
 from secops.evaluate.rules import Content, Rule, Test
@@ -154,9 +155,7 @@ def _base_guard(rule: Rule, host_os: str, command_timeout: int) -> Guard:
         stages = content_stages(rule.content)
         if not stages:
             return Guard(TRUE, TRUE)
-        command = shlex.quote(rule.location)
-        return Guard(_grep(stages, f"tmo {command_timeout} sh -c {command} </dev/null 2>/dev/null | head -c {MAX_OUTPUT}"),
-                     TRUE)
+        return Guard(_grep(stages, f"{command_line(rule.location, command_timeout)} | head -c {MAX_OUTPUT}"), TRUE)
     if rule.type == "r" and host_os != "windows":
         return Guard(FALSE, FALSE)  # registry rules are not applicable off Windows: never pass nor fail
     return Guard(TRUE, TRUE)  # p:, c: without a pattern, ...: the host cannot tell beforehand

@@ -12,6 +12,15 @@ from secops.store.tables import EvidenceRow
 from secops.textsafe import printable
 
 
+def observed(audit: HostAudit) -> bool:
+    """Whether the audit observed the endpoint's protection: it reached the host and the verdict says
+    something. An attempt that could not look (no credentials, unreachable, auth failure, timeout,
+    host key, collection error) or could not check the protection is kept on its audit host row
+    (status, error kind, message: the dashboard's "last attempt failed"), never as evidence: it
+    would otherwise become the endpoint's newest evidence and hide a fresher observation."""
+    return audit.status == "ok" and audit.protection.status != "unknown"
+
+
 def record_host(db: Database, run_id: int, audit: HostAudit) -> int:
     """One transaction per host, so a crash later in the audit keeps what was already done."""
     with db.session() as session:
@@ -35,12 +44,12 @@ def add_host(session: Session, run_id: int, audit: HostAudit) -> int:
             host.checks.append(CheckResultRow(
                 policy_id=check.policy_id, check_id=check.check_id, title=check.title, result=check.result,
                 reason=printable(check.reason or None), severity=check.severity, serves=check.serves,
-                remediation=check.remediation or None))
+                remediation=check.remediation or None, rationale=check.rationale or None,
+                compliance=check.compliance or None, evidence=printable(check.evidence or None, 2000)))
     session.add(host)
-    if target.endpoint_id is not None:
-        detail = verdict.detail if audit.status == "ok" else f"audit error: {audit.error_kind}: {audit.message}"
+    if target.endpoint_id is not None and observed(audit):
         session.add(EvidenceRow(endpoint_id=target.endpoint_id, status=verdict.status, product=verdict.product,
                                 source=EvidenceSource.audit.value, observed_at=finished, run_id=run_id,
-                                detail=printable(detail, 2000)))
+                                detail=printable(verdict.detail, 2000)))
     session.flush()
     return host.id

@@ -69,7 +69,7 @@ class SSHTransport:
             channel.sendall(batch.script.encode())
             channel.shutdown_write()
         chunks: list[bytes] = []
-        size = 0
+        size, ended = 0, False
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline and size < MAX_TOTAL_OUTPUT:
@@ -80,11 +80,16 @@ class SSHTransport:
                 except TimeoutError:
                     continue
                 if not data:
+                    ended = True
                     break
                 chunks.append(data)
                 size += len(data)
         finally:
             channel.close()
+        if not ended and size < MAX_TOTAL_OUTPUT:
+            # The host's time ran out before its answer ended: an attempt that did not finish (kind
+            # "timeout"), not a half answer to evaluate.
+            raise TimeoutError(f"the host's audit did not finish within {timeout:.0f} s")
         return b"".join(chunks)
 
     def close(self) -> None:

@@ -54,8 +54,11 @@ class CheckResultRow(Base):
     title: Mapped[str] = mapped_column(Text)
     result: Mapped[str] = mapped_column(String(20), doc="passed | failed | not_applicable | error")
     reason: Mapped[str | None] = mapped_column(Text)
-    severity: Mapped[str] = mapped_column(String(10))
+    severity: Mapped[str | None] = mapped_column(String(10), doc="only where the pack gives one")
     serves: Mapped[list[Any]] = mapped_column(default=list)
     remediation: Mapped[str | None] = mapped_column(Text)
+    rationale: Mapped[str | None] = mapped_column(Text)
+    compliance: Mapped[dict[str, Any] | None] = mapped_column(doc="framework -> references (cis, nist_800_53...)")
+    evidence: Mapped[str | None] = mapped_column(Text, doc="what decided a failed / n/a check: bounded, redacted")
 
     host: Mapped[AuditHostRow] = relationship(back_populates="checks")

@@ -137,7 +137,7 @@ def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="p
             continue
         ext = check.secops
         console.print(f"[bold]{_plain(check.id)}[/] {_plain(check.title)}  "
-                      f"(condition {check.condition}, severity {ext.severity}"
+                      f"(condition {check.condition}, severity {ext.severity or 'none given'}"
                       + (f", serves {', '.join(ext.serves)}" if ext.serves else "") + ")")
         if cid:
             for rule in check.rules:

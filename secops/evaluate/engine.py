@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from secops.evaluate.evidence import check_evidence
 from secops.evaluate.facts import MISSING, NOT_REGULAR, OK, UNREADABLE, Facts, Request
 from secops.evaluate.rules import InvalidTest, Rule, RuleSyntaxError
 from secops.evaluate.sca_load import Check, Condition, Policy
@@ -42,11 +43,14 @@ class CheckResult(BaseModel):
     title: str
     result: CheckStatus
     reason: str = ""
-    severity: str = "medium"
+    severity: str | None = None  # only where the pack gives one (secops: severity)
     serves: list[str] = Field(default_factory=list)
     remediation: str = ""
     product: str | None = None
     aspect: str | None = None
+    rationale: str = ""
+    compliance: dict[str, list[str]] = Field(default_factory=dict)  # the policy's mappings (cis, nist_800_53...)
+    evidence: str = ""  # what decided a failed / not applicable / error check (evaluate/evidence.py)
 
 
 class PolicyResult(BaseModel):
@@ -224,14 +228,58 @@ def _command_rule(rule: Rule, facts: Facts) -> RuleResult:
         return RuleResult("na", f"command timed out: {rule.location}")
     if rule.content is None:
         return RuleResult("pass")  # 5.x: the command ran, whatever its exit status
-    lines = item.lines()
-    if rule.dialect == "5":
-        if not item.text().strip("\n"):
-            return RuleResult("fail")  # PatternMatches on empty content is false (sca_utils.cpp l.265)
-        if rule.content.literal_line is not None:  # the whole output, trailing newlines cut, equals it
-            return RuleResult("pass" if item.text().strip("\n") == rule.content.literal_line else "fail")
-        lines = item.text().strip("\n").split("\n")
-    return RuleResult("pass" if rule.content.any_line(lines) else "fail")
+    if rule.dialect == "4":
+        return _pieces_4(rule, os_strbreak(item.text()))
+    if not item.text().strip("\n"):
+        return RuleResult("fail")  # PatternMatches on empty content is false (sca_utils.cpp l.265)
+    if rule.content.literal_line is not None:  # the whole output, trailing newlines cut, equals it
+        return RuleResult("pass" if item.text().strip("\n") == rule.content.literal_line else "fail")
+    try:
+        return RuleResult("pass" if rule.content.any_line(item.text().strip("\n").split("\n")) else "fail")
+    except InvalidTest:
+        # 5.x (sca_policy_check.cpp l.270-279): the pattern is also tested on stderr, which wm_exec
+        # leaves empty, and PatternMatches("") is false, not an error: a pattern that throws on the
+        # output gives NotFound (then `not` applies), never Invalid.
+        return RuleResult("fail")
+
+
+def os_strbreak(text: str, size: int = 256) -> list[str]:
+    """Wazuh 4.x OS_StrBreak('\n', text, size) (os_regex/os_regex_strbreak.c l.22-120): split on
+    newlines into at most `size` pieces (the last holds the rest), keeping the empty piece after a
+    trailing newline; a backslash before a newline is dropped and the newline kept in the piece."""
+    pieces: list[str] = []
+    current: list[str] = []
+    previous = ""
+    for char in text:
+        if len(pieces) < size - 1 and char == "\n" and previous == "\\":
+            current.pop()  # the backslash goes, the newline stays in this piece
+            current.append(char)
+            previous = char
+            continue
+        if len(pieces) < size - 1 and char == "\n":
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        previous = char
+    pieces.append("".join(current))
+    return pieces
+
+
+def _pieces_4(rule: Rule, pieces: list[str]) -> RuleResult:
+    """4.x (wm_sca.c l.1739-1758): each piece, trailing CR/LF trimmed (os_trimcrlf), is tested; the
+    first that matches decides FOUND, otherwise the last piece's result stands (NOT_FOUND, or
+    INVALID when its test could not be evaluated)."""
+    assert rule.content is not None
+    result = RuleResult("fail")
+    for piece in pieces:
+        try:
+            if rule.content.line_matches(piece.rstrip("\r\n")):
+                return RuleResult("pass")
+            result = RuleResult("fail")
+        except InvalidTest as exc:
+            result = RuleResult("na", f"invalid rule {rule.source!r}: {exc}")
+    return result
 
 
 def _registry_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
@@ -254,7 +302,13 @@ def _registry_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
         return RuleResult("pass" if wanted in values else "fail")
     if wanted not in values:
         return RuleResult("na", f"registry value {rule.parts[0]} does not exist in {rule.location}")
-    return RuleResult("pass" if rule.content.any_line(values[wanted]) else "fail")
+    found = values[wanted]
+    if len(found) > 1:
+        # A multi-string value (REG_MULTI_SZ) is matched as one text: 4.x appends each string and a
+        # space (wm_sca.c l.2479-2494); 5.x matches the strings joined by spaces (sca_utils_test.cpp
+        # l.282, PatternMatchesTest.REG_MULTI_SZtest).
+        found = ["".join(f"{v} " for v in found)] if rule.dialect == "4" else [" ".join(found)]
+    return RuleResult("pass" if rule.content.any_line(found) else "fail")
 
 
 def evaluate_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
@@ -408,14 +462,53 @@ class PreparedPolicy:
                 status, why = "not_applicable", f"check applies to {ext.os} hosts only"
             else:
                 status, why = aggregate(check.condition, [evaluate_rule(r, facts, host_os) for r in rules])
-            result.checks.append(self._result(check, status, why))
+            if self.policy.dialect == "4" and (refused := refused_by_4(check, host_os)):
+                why = f"{why}; {refused}" if why else refused
+            checked = self._result(check, status, why)
+            if status != "passed":
+                checked.evidence = check_evidence(rules, facts)
+            result.checks.append(checked)
         return result
 
     def _result(self, check: Check, status: CheckStatus, why: str) -> CheckResult:
         ext = check.secops
         return CheckResult(policy_id=self.policy.id, check_id=str(check.id), title=check.title, result=status,
                            reason=why, severity=ext.severity, serves=ext.serves, remediation=check.remediation,
-                           product=ext.product, aspect=ext.aspect)
+                           product=ext.product, aspect=ext.aspect, rationale=check.rationale,
+                           compliance=compliance_of(check))
+
+
+def compliance_of(check: Check) -> dict[str, list[str]]:
+    """A check's `compliance` block (Wazuh: a list of one-key mappings, or a mapping) as
+    framework -> references, every value a string; anything else in it is left out."""
+    raw = (check.model_extra or {}).get("compliance")
+    items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
+    out: dict[str, list[str]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for framework, refs in item.items():
+            values = refs if isinstance(refs, list) else [refs]
+            out.setdefault(str(framework), []).extend(str(v) for v in values if isinstance(v, (str, int, float)))
+    return out
+
+
+def refused_by_4(check: Check, host_os: str) -> str:
+    """Why Wazuh 4.x would refuse the whole policy over this check's rules, "" if it would not.
+
+    4.x checks every rule before it runs a policy (wm_sca.c l.684-703, wm_sca_check_policy): after
+    an optional `not `, a rule must start with f, d, p or c (r only on Windows), so `!f:...`, an
+    unknown type or `r:` on Linux make it skip the policy. secops evaluates the other checks and
+    gives this one its own result, and says so here."""
+    for text in check.rules:
+        body = text[4:] if text[:4] in ("NOT ", "not ") else text
+        first = body[:1]
+        if first in ("f", "d", "p", "c") or (first == "r" and host_os == "windows"):
+            continue
+        what = ("starts with '!'" if first == "!" else "is empty" if not first else
+                "is a registry rule off Windows" if first == "r" else f"has an unknown type '{first}'")
+        return f"Wazuh 4.x would refuse this policy: rule {text!r} {what} (wm_sca.c l.684-703)"
+    return ""
 
 
 def evaluate_offline(policy: Policy, facts: Facts, host_os: str = "linux",

@@ -164,6 +164,8 @@ class Content:
 
     def any_line(self, lines: list[str]) -> bool:
         """Does the content (a file's or a command's lines) satisfy the pattern?"""
+        if self.dialect == "5" and not lines:
+            return False  # sca_utils.cpp l.265-268: empty content matches nothing, a lone `!r:` neither
         if self.dialect == "5" and self.literal_line is None and len(self.tests) == 1 and self.tests[0].negated:
             # sca_utils.cpp l.299-312: a lone negated test passes only if no line matches it
             return not any(self.tests[0].positive(line) for line in lines)

@@ -38,7 +38,8 @@ class _Strict(BaseModel):
 
 class CheckExt(_Strict):
     serves: list[str] = Field(default_factory=list, description="target or level requirement ids")
-    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    severity: Literal["info", "low", "medium", "high", "critical"] | None = Field(
+        default=None, description="only where the pack says; none otherwise (never a made-up 'medium')")
     os: OS | None = None
     product: str | None = Field(default=None, description="endpoint-protection product this check detects")
     aspect: Literal["installed", "running", "signatures"] | None = None
@@ -144,6 +145,16 @@ class Policy(_Loose):
     path: str | None = Field(default=None, exclude=True)
     dialect: Dialect = Field(default="4", exclude=True, description="set by load_policy from the file's shape")
     warnings: list[RuleWarning] = Field(default_factory=list, exclude=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _dialect_of_data(cls, data: Any, handler: Any) -> Policy:
+        """Every path that builds a policy detects its dialect from the data's shape (before, only
+        load_policy did and Policy.model_validate silently meant 4.x); load_policy may still force one."""
+        policy: Policy = handler(data)
+        if isinstance(data, dict) and "dialect" not in data:
+            policy.dialect = detect_dialect(data)
+        return policy
 
     @field_validator("variables")
     @classmethod

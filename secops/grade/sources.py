@@ -12,10 +12,13 @@ do not count.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, Table, case, func, null, or_, select, true, type_coerce
+from sqlalchemy import ColumnElement, DateTime, Select, Subquery, Table, case, func, null, or_, select, true, type_coerce
+from sqlalchemy.exc import CompileError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from secops.grade.compile import date_kind
 from secops.grade.dated import column_then
@@ -34,10 +37,52 @@ def known_then(column: ColumnElement[Any], as_of: dt.datetime) -> ColumnElement[
     return type_coerce(case((column > bound, null()), else_=column), column.type)
 
 
-def newest_evidence(as_of: dt.datetime) -> Subquery:
-    """Per endpoint, its newest evidence observed at or before as_of (ties: the highest id)."""
+Credits = Mapping[str, int]  # evidence source -> minutes it counts as newer (targets.EvidencePrecedence.credits)
+
+
+class shifted(FunctionElement[dt.datetime]):
+    """A timestamp plus a number of minutes (an SQL expression), compiled per dialect."""
+
+    type = DateTime()
+    name = "shifted"
+    inherit_cache = True
+
+
+@compiles(shifted, "sqlite")
+def _shifted_sqlite(element: shifted, compiler: Any, **kw: Any) -> str:
+    when, minutes = list(element.clauses)
+    # Every key goes through strftime, so the keys compare as text in one format (milliseconds kept).
+    return (f"strftime('%Y-%m-%d %H:%M:%f', {compiler.process(when, **kw)}, "
+            f"({compiler.process(minutes, **kw)}) || ' minutes')")
+
+
+@compiles(shifted, "postgresql")
+def _shifted_postgresql(element: shifted, compiler: Any, **kw: Any) -> str:
+    when, minutes = list(element.clauses)
+    return f"({compiler.process(when, **kw)} + make_interval(mins => {compiler.process(minutes, **kw)}))"
+
+
+@compiles(shifted)
+def _shifted_other(element: shifted, compiler: Any, **kw: Any) -> str:
+    raise CompileError(f"evidence precedence: no time arithmetic for {compiler.dialect.name}")
+
+
+def ranking_time(table: Any, credits: Credits | None) -> ColumnElement[Any]:
+    """What evidence is ordered by to find the newest: observed_at, plus its source's credit where
+    the evidence precedence gives some (policies/targets.yaml, evidence_precedence)."""
+    given = {source: minutes for source, minutes in (credits or {}).items() if minutes}
+    if not given or "source" not in table.c:
+        return table.c.observed_at  # type: ignore[no-any-return]
+    minutes = case(*((table.c.source == source, minutes) for source, minutes in sorted(given.items())), else_=0)
+    return shifted(table.c.observed_at, minutes)
+
+
+def newest_evidence(as_of: dt.datetime, credits: Credits | None = None) -> Subquery:
+    """Per endpoint, its newest evidence observed at or before as_of (ties: the highest id); with
+    credits, newest by observed_at plus the source's credit."""
     ev = EvidenceRow.__table__
-    rank = func.row_number().over(partition_by=ev.c.endpoint_id, order_by=(ev.c.observed_at.desc(), ev.c.id.desc()))
+    rank = func.row_number().over(partition_by=ev.c.endpoint_id,
+                                  order_by=(ranking_time(ev, credits).desc(), ev.c.id.desc()))
     ranked = (select(ev.c.endpoint_id, ev.c.status, ev.c.product, ev.c.source, ev.c.observed_at, ev.c.detail,
                      rank.label("rn"))
               .where(ev.c.observed_at <= as_of).subquery("ranked"))
@@ -46,12 +91,13 @@ def newest_evidence(as_of: dt.datetime) -> Subquery:
             .where(ranked.c.rn == 1).subquery("newest"))
 
 
-def newest_id(table: Table, endpoints: Any, as_of: dt.datetime) -> ColumnElement[Any]:
+def newest_id(table: Table, endpoints: Any, as_of: dt.datetime, credits: Credits | None = None) -> ColumnElement[Any]:
     """The id of an endpoint's newest row of `table` (endpoint_id, observed_at, id) at or before
     as_of, ties to the highest id: a correlated subquery, one index seek per endpoint."""
     row = table.alias("candidate")
     return (select(row.c.id).where(row.c.endpoint_id == endpoints.c.id, row.c.observed_at <= as_of)
-            .order_by(row.c.observed_at.desc(), row.c.id.desc()).limit(1).correlate(endpoints).scalar_subquery())
+            .order_by(ranking_time(row, credits).desc(), row.c.id.desc()).limit(1).correlate(endpoints)
+            .scalar_subquery())
 
 
 def has_distinct_on(session: Any) -> bool:
@@ -60,7 +106,7 @@ def has_distinct_on(session: Any) -> bool:
 
 
 def join_newest(endpoints: Any, table: Any, as_of: dt.datetime, name: str, columns: Sequence[str], *,
-                distinct_on: bool) -> tuple[Any, Any]:
+                distinct_on: bool, credits: Credits | None = None) -> tuple[Any, Any]:
     """`endpoints` LEFT JOIN each endpoint's newest row of `table` (endpoint_id, observed_at, id)
     at or before as_of, ties to the highest id; returns (the join, the joined row's columns: id,
     endpoint_id, observed_at and `columns`; DISTINCT ON sorts only those).
@@ -70,16 +116,16 @@ def join_newest(endpoints: Any, table: Any, as_of: dt.datetime, name: str, colum
     that runs the subquery twice per endpoint: at 1M endpoints 5-6 s per query against ~1 s (a
     LATERAL seek per endpoint: 5.3 s). Elsewhere that portable form, one index seek per endpoint,
     is the fastest SQLite found (a window: 3.9 s against 1.8 s). Both choose the same row
-    (tests/test_newest_join.py)."""
+    (tests/test_newest_join.py). credits: newest by observed_at plus the source's credit."""
     if not distinct_on:
         row = table.alias(name)
-        return endpoints.outerjoin(row, row.c.id == newest_id(table, endpoints, as_of)), row
+        return endpoints.outerjoin(row, row.c.id == newest_id(table, endpoints, as_of, credits)), row
     from sqlalchemy.dialects import postgresql  # 40 ms of imports that SQLite never needs
 
     keys = ("id", "endpoint_id", "observed_at")
     carried = [table.c[n] for n in (*keys, *(c for c in columns if c not in keys))]
     newest = (select(*carried).where(table.c.observed_at <= as_of).ext(postgresql.distinct_on(table.c.endpoint_id))
-              .order_by(table.c.endpoint_id, table.c.observed_at.desc(), table.c.id.desc()).subquery(name))
+              .order_by(table.c.endpoint_id, ranking_time(table, credits).desc(), table.c.id.desc()).subquery(name))
     return endpoints.outerjoin(newest, newest.c.endpoint_id == endpoints.c.id), newest
 
 
@@ -108,7 +154,7 @@ EVIDENCE_COLUMNS = ("status", "product", "source", "detail")  # what record_sour
 
 
 def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None, *, seek: bool = False,
-                  distinct_on: bool = False) -> Subquery:
+                  distinct_on: bool = False, credits: Credits | None = None) -> Subquery:
     """seek: find each endpoint's newest evidence by join_newest (an index seek per endpoint, or
     with distinct_on PostgreSQL's DISTINCT ON) rather than the window; the same records (the
     report's fix lists use it: tests/test_report_fast.py)."""
@@ -119,9 +165,9 @@ def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None, *, 
     ev: Any
     if seek:
         joined, ev = join_newest(table, EvidenceRow.__table__, as_of, "newest", EVIDENCE_COLUMNS,
-                                 distinct_on=distinct_on)
+                                 distinct_on=distinct_on, credits=credits)
     else:
-        ev = newest_evidence(as_of)
+        ev = newest_evidence(as_of, credits)
         joined = table.outerjoin(ev, ev.c.endpoint_id == table.c.id)
     whens: list[tuple[ColumnElement[bool], str]] = [(ev.c.endpoint_id.is_(None), ProtectionStatus.unknown.value)]
     if max_age_days is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
 from secops.grade.engine import Counts, GradeCell, cells_from_counts
-from secops.grade.sources import record_source
+from secops.grade.sources import Credits, record_source
 from secops.inventory.tree import load_agencies
 from secops.targets import Target, TargetPolicy
 
@@ -38,8 +38,8 @@ def _target_sums(target: Target, columns: Any, as_of: dt.datetime) -> list[Colum
 
 
 def entity_counts(session: Session, entity: str, targets: list[Target], as_of: dt.datetime,
-                  max_age_days: int | None) -> dict[str, dict[int, Counts]]:
-    records = record_source(entity, as_of, max_age_days)
+                  max_age_days: int | None, credits: Credits | None = None) -> dict[str, dict[int, Counts]]:
+    records = record_source(entity, as_of, max_age_days, credits=credits)
     sums = [s for t in targets for s in _target_sums(t, records.c, as_of)]
     stmt = select(records.c.agency_id, *sums).group_by(records.c.agency_id)
     own: dict[str, dict[int, Counts]] = {t.id: {} for t in targets}
@@ -55,11 +55,19 @@ def endpoint_max_age(policy: TargetPolicy) -> int | None:
     return min((a for a in ages if a is not None), default=None)
 
 
+def endpoint_credits(policy: TargetPolicy) -> dict[str, int]:
+    """The evidence precedence's credits (minutes per source) of the first endpoint target that has one."""
+    for target in policy.targets:
+        if target.entity == "endpoints" and target.evidence_precedence is not None:
+            return target.evidence_precedence.credits()
+    return {}
+
+
 def grade_sql(session: Session, policy: TargetPolicy, as_of: dt.datetime) -> list[GradeCell]:
     """The same cells as grade.engine.grade(policy, load_facts(...)), counted by the database."""
     max_age = endpoint_max_age(policy)
     own: dict[str, dict[int, Counts]] = {}
     for entity in dict.fromkeys(t.entity for t in policy.targets):
         targets = [t for t in policy.targets if t.entity == entity]
-        own.update(entity_counts(session, entity, targets, as_of, max_age))
+        own.update(entity_counts(session, entity, targets, as_of, max_age, endpoint_credits(policy)))
     return cells_from_counts(policy, own, load_agencies(session, as_of.date()))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
 from secops.grade.engine import GradeCell
-from secops.grade.sql import endpoint_max_age
+from secops.grade.sql import endpoint_credits, endpoint_max_age
 from secops.inventory.tree import AgencyNode, find_agency, load_agencies, subtree
 from secops.report.fixlist import FixItem, fix_count, target_fix_items
 from secops.store.tables import GradeRow, MetaRow, RunRow
@@ -123,11 +123,11 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
     fix: list[FixItem] = []
     fix_counts: dict[str, int] = {}
     if with_fix:
-        max_age = endpoint_max_age(policy)
+        max_age, credits = endpoint_max_age(policy), endpoint_credits(policy)
         for target in sorted(policy.targets, key=lambda t: t.id):
             limit = FIX_PREVIEW if target.entity == "endpoints" else None
-            fix.extend(target_fix_items(session, target, as_of, max_age, in_scope, limit))
-            fix_counts[target.id] = fix_count(session, target, as_of, max_age, in_scope)
+            fix.extend(target_fix_items(session, target, as_of, max_age, in_scope, limit, credits))
+            fix_counts[target.id] = fix_count(session, target, as_of, max_age, in_scope, credits)
     meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).all())
     ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
     return Dashboard(

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
 from secops.grade.dated import UNKNOWN_STATE
-from secops.grade.sources import has_distinct_on, protection_from, record_source
-from secops.grade.sql import endpoint_max_age
+from secops.grade.sources import Credits, has_distinct_on, protection_from, record_source
+from secops.grade.sql import endpoint_credits, endpoint_max_age
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow
 from secops.targets import Target, TargetPolicy
 
@@ -98,8 +98,9 @@ def _fix_select(session: Session, target: Target, records: Any, columns: list[An
 
 
 def target_fix_items(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
-                     agency_ids: Collection[int] | None = None, limit: int | None = None) -> Iterator[FixItem]:
-    records = record_source(target.entity, as_of, max_age)
+                     agency_ids: Collection[int] | None = None, limit: int | None = None,
+                     credits: Credits | None = None) -> Iterator[FixItem]:
+    records = record_source(target.entity, as_of, max_age, credits=credits)
     stmt = _fix_select(session, target, records, [records], as_of, agency_ids, limit)
     for row in session.execute(stmt.execution_options(yield_per=PAGE)):
         yield _item(target, row, as_of, max_age)
@@ -115,16 +116,16 @@ FIELD_COLUMNS = {"systems": ("code", "name", "state", "level"),
 
 
 def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
-                      agency_ids: Collection[int] | None = None) -> Iterator[FixFields]:
+                      agency_ids: Collection[int] | None = None, credits: Credits | None = None) -> Iterator[FixFields]:
     """target_fix_items as tuples (FixItem(target_id, entity, *fields) is the same item): only the
     columns needed, Core rows (no ORM), the newest evidence by index seek (record_source seek=True)."""
     entity = target.entity
     if entity == "endpoints":
-        raw = endpoint_fix_rows(session, target, as_of, max_age, agency_ids)
+        raw = endpoint_fix_rows(session, target, as_of, max_age, agency_ids, credits)
         for row in raw.rows:
             yield raw.fields(row)
         return
-    records = record_source(entity, as_of, max_age, seek=True, distinct_on=has_distinct_on(session))
+    records = record_source(entity, as_of, max_age, seek=True, distinct_on=has_distinct_on(session), credits=credits)
     columns = [records.c[name] for name in FIELD_COLUMNS.get(entity, ("code",))]
     stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
     rows = session.connection().execute(stmt.execution_options(yield_per=PAGE))
@@ -198,9 +199,10 @@ class EndpointFixRows:
 
 
 def endpoint_fix_rows(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
-                      agency_ids: Collection[int] | None = None) -> EndpointFixRows:
+                      agency_ids: Collection[int] | None = None, credits: Credits | None = None) -> EndpointFixRows:
     """An endpoint target's records to fix, one ordered query (the newest evidence by index seek)."""
-    records = record_source("endpoints", as_of, max_age, seek=True, distinct_on=has_distinct_on(session))
+    records = record_source("endpoints", as_of, max_age, seek=True, distinct_on=has_distinct_on(session),
+                            credits=credits)
     dialect = session.get_bind().dialect
     columns = [_raw(records.c[name], name, dialect.name) for name in FIELD_COLUMNS["endpoints"]]
     stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
@@ -215,8 +217,8 @@ def _raw(column: Any, name: str, dialect: str) -> Any:
 
 
 def fix_count(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
-              agency_ids: Collection[int] | None = None) -> int:
-    records = record_source(target.entity, as_of, max_age)
+              agency_ids: Collection[int] | None = None, credits: Credits | None = None) -> int:
+    records = record_source(target.entity, as_of, max_age, credits=credits)
     stmt = select(func.count()).select_from(records).where(*_to_fix(target, records, as_of, agency_ids))
     return int(session.scalar(stmt) or 0)
 
@@ -224,6 +226,6 @@ def fix_count(session: Session, target: Target, as_of: dt.datetime, max_age: int
 def fix_items(session: Session, policy: TargetPolicy, as_of: dt.datetime,
               agency_ids: Collection[int] | None = None) -> Iterator[FixItem]:
     """Every target's list, targets in id order; agency_ids None means every agency."""
-    max_age = endpoint_max_age(policy)
+    max_age, credits = endpoint_max_age(policy), endpoint_credits(policy)
     for target in sorted(policy.targets, key=lambda t: t.id):
-        yield from target_fix_items(session, target, as_of, max_age, agency_ids)
+        yield from target_fix_items(session, target, as_of, max_age, agency_ids, credits=credits)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import configure_mappers
 
 from secops.config import Settings
-from secops.grade.sql import endpoint_max_age
+from secops.grade.sql import endpoint_credits, endpoint_max_age
 from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, FixExports, write_report
 from secops.report.fixlist import endpoint_fix_rows, target_fix_fields
@@ -68,7 +68,7 @@ def fix_pass(db: Database, settings: Settings, dashboard: Dashboard, agency_code
         policy = load_targets(settings.policies)
         as_of = dashboard.run.as_of
         assert as_of is not None
-        max_age = endpoint_max_age(policy)
+        max_age, credits = endpoint_max_age(policy), endpoint_credits(policy)
         with db.session() as session:
             run = session.get(RunRow, dashboard.run.id)
             assert run is not None
@@ -76,11 +76,11 @@ def fix_pass(db: Database, settings: Settings, dashboard: Dashboard, agency_code
             in_scope = scope_ids(all_agencies, tree)
             for target in sorted(policy.targets, key=lambda t: t.id):
                 if target.entity == "endpoints":
-                    exports.add_endpoints(target.id, endpoint_fix_rows(session, target, as_of, max_age, in_scope),
-                                          FIX_PREVIEW)
+                    exports.add_endpoints(target.id, endpoint_fix_rows(session, target, as_of, max_age, in_scope,
+                                                                           credits), FIX_PREVIEW)
                 else:
                     exports.add_target(target.id, target.entity,
-                                       target_fix_fields(session, target, as_of, max_age, in_scope), None)
+                                       target_fix_fields(session, target, as_of, max_age, in_scope, credits), None)
     return run_pass
 
 

@@ -1,8 +1,9 @@
-"""Dashboard section "audit": each audited endpoint's newest result and its failed checks.
+"""Dashboard section "audit": each audited endpoint's newest result, every check result on it.
 
-Hosts with problems come first (errors, unprotected, degraded, most failed checks); the list is
-capped so a province-wide dashboard stays readable; the JSON export carries the same capped list
-plus the totals.
+Hosts with problems come first (errors, unprotected, degraded, most failed checks); at most
+MAX_HOSTS hosts are listed (the page and dashboard.json say how many more). Per listed host every
+check result is carried (passed, failed, not applicable with its reason, waived, error), with the
+evidence that decided it, the policy's compliance mappings, rationale and remediation: nothing cut.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.config import Settings
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_packs
+from secops.grade.sources import newest_evidence, protection_from
+from secops.grade.sql import endpoint_credits, endpoint_max_age
 from secops.report.data import Dashboard
 from secops.store.tables import AgencyRow, EndpointRow
+from secops.targets import EvidencePrecedence, load_targets
 from secops.templating import messages
 
 # The reason a transport gives for rules it cannot evaluate (secops.collect.smb.NEEDS_COMMANDS).
 TRANSPORT_LIMIT = "needs a command transport"
 MAX_HOSTS = 300
-MAX_FAILED_PER_HOST = 50
 _ORDER = {"unknown": 0, "unprotected": 1, "degraded": 2, "protected": 3}
 _SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
@@ -52,13 +55,42 @@ def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHos
     return out
 
 
+STATUSES = ("failed", "error", "not_applicable", "waived", "passed")  # the host page's filter order
+
+
+def section_of(compliance: dict[str, Any] | None) -> str:
+    """The policy section a check belongs to: the first number of its CIS reference ("5.1.20" -> "5"),
+    or "" when the policy maps it to no CIS item."""
+    for framework, refs in (compliance or {}).items():
+        if framework.lower().startswith("cis") and not framework.lower().startswith("cis_csc") and refs:
+            head = str(refs[0]).split(".")[0].strip()
+            if head.isdigit():
+                return head
+    return ""
+
+
+def _check_dict(c: CheckResultRow) -> dict[str, Any]:
+    return {"policy_id": c.policy_id, "check_id": c.check_id, "title": c.title, "result": c.result,
+            "severity": c.severity, "serves": c.serves, "reason": c.reason or "", "remediation": c.remediation or "",
+            "rationale": c.rationale or "", "compliance": c.compliance or {}, "evidence": c.evidence or "",
+            "section": section_of(c.compliance)}
+
+
 def _checks(session: Session, host_id: int, results: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id,
                                                         CheckResultRow.result.in_(results)))
-    items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity, 9), c.policy_id, c.check_id))
-    return [{"policy_id": c.policy_id, "check_id": c.check_id, "title": c.title, "result": c.result,
-             "severity": c.severity, "serves": c.serves, "reason": c.reason or "", "remediation": c.remediation or ""}
-            for c in items]
+    items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity or "", 9), c.policy_id, c.check_id))
+    return [_check_dict(c) for c in items]
+
+
+def _id_key(check_id: str) -> tuple[int, str]:
+    return (int(check_id), "") if check_id.isdigit() else (1 << 62, check_id)
+
+
+def all_results(session: Session, host_id: int) -> list[dict[str, Any]]:
+    """Every check result of a host, by policy, section and check id (the host page's order)."""
+    rows = [_check_dict(c) for c in session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id))]
+    return sorted(rows, key=lambda c: (c["policy_id"], _id_key(c["section"] or "x"), _id_key(c["check_id"])))
 
 
 def _product_checks(settings: Settings) -> dict[tuple[str, str], tuple[str, str]]:
@@ -97,6 +129,30 @@ def _to_fix(failed: list[dict[str, Any]], passed: list[dict[str, Any]], products
     return kept
 
 
+def standing_evidence(session: Session, endpoint_ids: list[int], as_of: Any, settings: Settings
+                      ) -> tuple[dict[int, dict[str, Any]], EvidencePrecedence | None]:
+    """Per endpoint, the evidence that stands as of the run (the grader's rule: newest with the
+    sources' credits, too old -> unknown) and the precedence rule itself, to show beside an audit
+    attempt: an attempt that failed never replaces it (collect/record.py observed)."""
+    try:
+        policy = load_targets(settings.policies)
+    except SecopsError:  # the report still renders without the standing evidence
+        return {}, None
+    credits, max_age = endpoint_credits(policy), endpoint_max_age(policy)
+    precedence = next((t.evidence_precedence for t in policy.targets
+                       if t.entity == "endpoints" and t.evidence_precedence is not None), None)
+    newest = newest_evidence(as_of, credits)
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(endpoint_ids), 500):
+        for row in session.execute(select(newest).where(newest.c.endpoint_id.in_(endpoint_ids[start:start + 500]))):
+            seen = row.observed_at if row.observed_at.tzinfo else row.observed_at.replace(tzinfo=as_of.tzinfo)
+            prot = protection_from(row.status, row.product, row.source, seen, row.detail, as_of, max_age)
+            out[row.endpoint_id] = {"status": prot["protection"], "source": row.source, "product": row.product,
+                                    "reason": prot["protection_reason"], "observed_at": seen.isoformat(timespec="minutes"),
+                                    "age_hours": max(0, int((as_of - seen).total_seconds() // 3600))}
+    return out, precedence
+
+
 def _page_path(index: int, row: AuditHostRow) -> str:
     # The endpoint code or address may come from the network: only safe characters reach a file name.
     slug = re.sub(r"[^A-Za-z0-9._-]", "_", row.endpoint_code or row.address)[:80].lstrip("._-") or "host"
@@ -116,34 +172,57 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         failed = sum(p.get("failed", 0) for p in row.policies or [])
         return (row.status == "ok", _ORDER.get(row.protection, 9), -failed, row.label)
 
-    listed, pages = [], []
+    listed: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
     products, text = _product_checks(settings), messages(settings.reports, dashboard.lang)
-    for index, (row, agency) in enumerate(sorted(hosts, key=rank)[:MAX_HOSTS], start=1):
+    chosen = sorted(hosts, key=rank)[:MAX_HOSTS]
+    as_of = dashboard.run.as_of or dashboard.run.started_at
+    standing, precedence = standing_evidence(
+        session, sorted({row.endpoint_id for row, _ in chosen if row.endpoint_id is not None}), as_of, settings)
+    for index, (row, agency) in enumerate(chosen, start=1):
         failed = _to_fix(_checks(session, row.id, ("failed", "error")), _checks(session, row.id, ("passed",)),
                          products, text)
+        results = all_results(session, row.id)
+        counts_by = {status: sum(1 for c in results if c["result"] == status) for status in STATUSES}
         listed.append({
             "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
             "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),
             "transport": row.transport, "protection": row.protection, "product": row.product,
             "detail": row.protection_detail or "", "os_info": row.os_info or "",
             "error": f"{row.error_kind}: {row.message}" if row.status != "ok" else None,
+            # what the endpoint's protection stands on (any source): a failed attempt leaves it as it was
+            "standing": standing.get(row.endpoint_id) if row.endpoint_id is not None else None,
             # packs for another OS (the Windows pack on a Linux host) are noise here
             "policies": [p for p in row.policies or []
                          if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
-            "failed": failed[:MAX_FAILED_PER_HOST], "failed_total": len(failed), "page": _page_path(index, row),
-            "waived": _checks(session, row.id, ("waived",)),
-            # per not-applicable check, why (the JSON export; the per-host page lists them all)
-            "not_applicable": _checks(session, row.id, ("not_applicable",))[:MAX_FAILED_PER_HOST],
+            "failed": failed, "failed_total": len(failed), "page": _page_path(index, row),
+            "waived": [c for c in results if c["result"] == "waived"],
+            "not_applicable": [c for c in results if c["result"] == "not_applicable"],
+            "result_counts": counts_by, "results_total": len(results),
+            "results": results,  # every check result on the host: dashboard.json and audit_checks.csv
         })
-        # One page per endpoint: every failed check with its remediation, and what could not be
-        # evaluated (with the reason), so the officer fixing this host has it all in one place.
-        not_applicable = _checks(session, row.id, ("not_applicable",))
-        by_transport = [c for c in not_applicable if TRANSPORT_LIMIT in c["reason"]]
+        # One page per endpoint: every check with its status, evidence and mappings, filterable.
+        by_transport = [c for c in results if c["result"] == "not_applicable" and TRANSPORT_LIMIT in c["reason"]]
         pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
-                      "context": {**listed[-1], "failed": failed, "transport_na": by_transport,
-                                  "not_applicable": [c for c in not_applicable if c not in by_transport]}})
+                      "context": {**listed[-1], "transport_na": by_transport, "groups": _groups(results)}})
     return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
-            "pages": pages, "waivers": _waivers(settings)}
+            "max_hosts": MAX_HOSTS,  # the one bound: hosts listed; every result of a listed host is carried
+            "pages": pages, "waivers": _waivers(settings),
+            "precedence": None if precedence is None else {
+                "credit_hours": {k: v for k, v in sorted(precedence.credit_hours.items()) if v},
+                "why": precedence.why.model_dump() if precedence.why is not None else None}}
+
+
+def _groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results grouped by policy, then section, in all_results' order."""
+    groups: list[dict[str, Any]] = []
+    for check in results:
+        if not groups or (groups[-1]["policy_id"], groups[-1]["section"]) != (check["policy_id"], check["section"]):
+            groups.append({"policy_id": check["policy_id"], "section": check["section"], "checks": [],
+                           "counts": dict.fromkeys(STATUSES, 0)})
+        groups[-1]["checks"].append(check)
+        groups[-1]["counts"][check["result"]] = groups[-1]["counts"].get(check["result"], 0) + 1
+    return groups
 
 
 def _waivers(settings: Settings) -> list[dict[str, Any]]:

@@ -125,6 +125,30 @@ def deferred() -> Iterator[Deferral]:
             held.stop = release(raise_pending=False)
 
 
+class WorkerStopped(Exception):
+    """Raised in a worker thread at its next check once the command is stopping."""
+
+
+_stopping = threading.Event()
+
+
+def stop_workers() -> None:
+    """Tell worker threads (host audits) to stop at their next check: only the main thread gets
+    signals, and a pool's shutdown waits for its threads."""
+    _stopping.set()
+
+
+def workers_may_run() -> None:
+    """Start of a pool's work: clear an earlier stop (tests run several commands in one process)."""
+    _stopping.clear()
+
+
+def check_stop() -> None:
+    """In a worker's long loop: raise WorkerStopped once the command is stopping."""
+    if _stopping.is_set():
+        raise WorkerStopped("the command is stopping")
+
+
 def reason(exc: BaseException) -> str:
     name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT (Ctrl-C)"
     return f"interrupted by {name}"

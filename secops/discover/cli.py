@@ -99,7 +99,7 @@ def discover(
 
     # nmap starts now if the scope guard accepts the targets; the run is recorded while it scans.
     try:
-        start_early(app_state.settings.policies, agency, extra)
+        start_early(app_state.settings.policies, agency, extra, app_state.settings.db_url)
         run_id, result, status = run_discover(app_state, agency, extra)
     finally:  # a run that failed before scanning leaves no nmap behind, and signals as they were
         interrupts.release(raise_pending=False)

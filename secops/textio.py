@@ -203,6 +203,8 @@ def _bounded_lines(path: Path, text: io.TextIOWrapper, limits: Limits) -> Iterat
         if len(line) > limits.max_line_chars and not line.endswith(("\n", "\r")):
             raise SecopsError(f"{path}:{number}: a line is longer than the limit of {limits.max_line_chars:,} "
                               "characters")
+        if "\x00" in line:  # anywhere in the file, not only in the sniffed head
+            raise SecopsError(f"{path}:{number}: a NUL character (binary data), not text")
         yield line
 
 

@@ -20,6 +20,7 @@ from secops.models import RunStatus
 from secops.narrow import fitted_table
 from secops.runs import finish_run, start_run
 from secops.stages import StageOptions
+from secops.textsafe import terminal_text
 
 checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
@@ -27,7 +28,7 @@ hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts)
 
 def _plain(text: object) -> str:
     """Untrusted text (hostnames, command output, messages) printed literally, never as markup."""
-    return escape(str(text).replace("\x1b", "\\x1b"))
+    return escape(terminal_text(text))
 
 
 @user_errors

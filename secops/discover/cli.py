@@ -177,7 +177,9 @@ def _hosts_table(app_state, run_id: int) -> None:  # type: ignore[no-untyped-def
 def _plain(value: object) -> Text:
     from rich.text import Text
 
-    return Text("" if value is None else str(value))
+    from secops.textsafe import terminal_text
+
+    return Text(terminal_text(value))
 
 
 @app.command("diff")

@@ -11,6 +11,7 @@ from secops.cliutil import EXIT_OK, EXIT_USAGE, console, err_console
 from secops.errors import SecopsError
 from secops.evaluate.rules import Dialect
 from secops.evaluate.sca_load import load_policy
+from secops.textsafe import terminal_text
 
 EXIT_WARNINGS = 1  # --strict and some check has a rule Wazuh would not evaluate as written
 
@@ -24,7 +25,7 @@ def parse_dialect(value: str | None) -> Dialect | None:
 
 
 def _plain(text: object) -> str:
-    return escape(str(text).replace("\x1b", "\\x1b"))
+    return escape(terminal_text(text))
 
 
 def validate_files(files: list[Path], strict: bool = False, dialect: str | None = None) -> int:

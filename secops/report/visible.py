@@ -16,7 +16,9 @@ from typing import Any
 
 from markupsafe import Markup
 
-_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+from secops.textsafe import INVISIBLE
+
+_INVISIBLE = INVISIBLE  # one set of characters for the dashboard and the terminal
 _TOO_OLD = re.compile(r"^evidence too old: (\d+) days \(max (\d+)\), was (\w+)$")
 _KNOWN_REASONS = {"no evidence": "reason_no_evidence", "no protection product found": "reason_no_product"}
 # Audit failures are "<kind>: <message>" (secops/collect/audit.py): the kind is ours, the message

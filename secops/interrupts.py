@@ -85,8 +85,18 @@ def release(raise_pending: bool = True) -> int | None:
     return pending[0] if pending else None
 
 
+_requested: list[str] = []  # the stop signals acted on in this process
+
+
+def stop_requested() -> str | None:
+    """The name of the stop signal acted on in this process, if any (even if a library turned the
+    exception it raised into one of its own, as pydantic does inside attribute access)."""
+    return _requested[0] if _requested else None
+
+
 def stop_for(signum: int) -> KeyboardInterrupt:
     """The exception a stop signal raises once it is acted on (as its handler would have)."""
+    _requested.append("SIGINT (Ctrl-C)" if signum == signal.SIGINT else signal.Signals(signum).name)
     if signum == signal.SIGINT:
         return KeyboardInterrupt()
     for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal during cleanup would cut it short

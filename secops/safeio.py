@@ -13,6 +13,7 @@ folder should be) become `SecopsError`s that name the path and the reason.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import stat
@@ -102,6 +103,10 @@ def _replacing(path: Path, mode: int, open_mode: str) -> Iterator[Any]:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise os_error(folder, exc) from exc
+    # Held until the rename: a temporary file whose lock can be taken has no writer any more
+    # (its process was killed), and the next write of the same file removes it.
+    lock = os.dup(fd)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         try:
             with os.fdopen(fd, open_mode, encoding=None if "b" in open_mode else "utf-8") as handle:
@@ -118,7 +123,42 @@ def _replacing(path: Path, mode: int, open_mode: str) -> Iterator[Any]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(lock)
     _fsync_folder(folder)
+    remove_stale_temporaries(path)
+
+
+def remove_stale_temporaries(path: Path) -> int:
+    """Remove `.NAME.*.tmp` files beside `path` left by a writer that was killed (SIGKILL, power
+    cut): ours (same owner), regular files (never a link), and unlocked (no live writer holds
+    them; see _replacing). Returns how many were removed."""
+    removed = 0
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(f".{path.name}.") and n.endswith(".tmp")]
+    except OSError:
+        return 0
+    for name in names[:1000]:
+        candidate = path.parent / name
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a writer is at work on it
+            with contextlib.suppress(OSError):
+                if os.stat(candidate, follow_symlinks=False).st_ino == info.st_ino:
+                    os.unlink(candidate)
+                    removed += 1
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _fsync_folder(folder: Path) -> None:

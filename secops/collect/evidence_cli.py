@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from secops import interrupts
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError, SecopsError
 from secops.models import RunStatus
@@ -56,8 +57,7 @@ def evidence_import(
     regrade: bool = typer.Option(True, "--regrade/--no-regrade", help="grade into the import run"),
 ) -> None:
     """Import console evidence matched to endpoints; print counts per status and per reason."""
-    from secops.collect.evidence_import import ImportOptions, import_evidence
-    from secops.grade.stage import run_stage as grade_stage
+    from secops.collect.evidence_import import ImportOptions
 
     if date_order not in (None, "dmy", "mdy"):
         raise SecopsError(f"--date-order: {date_order!r}: use dmy or mdy")
@@ -67,6 +67,29 @@ def evidence_import(
                             max_age_days=_max_age(app_state.settings.policies))
     db = app_state.db()
     run_id = start_run(db, "import")
+    try:
+        result = _import_and_regrade(app_state, db, run_id, file, source, options, regrade)
+    except KeyboardInterrupt as exc:  # SIGTERM/SIGHUP/Ctrl-C: recorded, never left `running`
+        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
+        err_console.print(f"evidence import {interrupts.reason(exc)}; run {run_id} recorded as interrupted",
+                          markup=False, highlight=False)
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
+    except MemoryError as exc:
+        finish_run(db, run_id, RunStatus.failed, errors=["out of memory"])
+        raise SecopsError(f"{file}: out of memory while importing; run {run_id} recorded as failed") from exc
+    unmatched = result.unmatched_count + result.conflicting
+    summary = {"profile": result.profile, "imported": result.imported, "duplicates": result.duplicates,
+               "unmatched": result.unmatched_count, "conflicting": result.conflicting, "stale": result.stale,
+               "statuses": dict(result.statuses)}
+    finish_run(db, run_id, RunStatus.ok, summary=summary)
+    _print_result(result, unmatched, run_id)
+
+
+def _import_and_regrade(app_state, db, run_id: int, file: Path, source: str | None, options,  # type: ignore[no-untyped-def]
+                        regrade: bool):
+    from secops.collect.evidence_import import import_evidence
+    from secops.grade.stage import run_stage as grade_stage
+
     try:
         result = import_evidence(db, file, source, app_state.settings.policies, run_id=run_id, options=options)
     except InputRowsError as exc:
@@ -84,11 +107,10 @@ def evidence_import(
         except Exception as exc:  # the evidence is stored; the run must not stay "running"
             finish_run(db, run_id, RunStatus.partial, errors=[f"evidence imported, regrade failed: {exc}"])
             raise
-    unmatched = result.unmatched_count + result.conflicting
-    summary = {"profile": result.profile, "imported": result.imported, "duplicates": result.duplicates,
-               "unmatched": result.unmatched_count, "conflicting": result.conflicting, "stale": result.stale,
-               "statuses": dict(result.statuses)}
-    finish_run(db, run_id, RunStatus.ok, summary=summary)
+    return result
+
+
+def _print_result(result, unmatched: int, run_id: int) -> None:  # type: ignore[no-untyped-def]
     for line in result.unmatched:
         err_console.print(f"unmatched {line}", markup=False, highlight=False, soft_wrap=True)
     if unmatched > len(result.unmatched):

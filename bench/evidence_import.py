@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
 
-from secops.collect.evidence_import import ImportOptions, import_evidence
+from secops.evidence.importer import ImportOptions, import_evidence
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow
 

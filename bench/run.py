@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from secops.cliutil import AppState
 from secops.config import Settings
 from secops.grade.cli import run_grade
-from secops.inventory.load_sample import load_sample
 from secops.report.publish import publish
+from secops.sample.load import load_sample
 
 
 def peak_mib() -> float:

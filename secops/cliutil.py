@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -24,7 +24,7 @@ EXIT_OK, EXIT_TARGETS_NOT_MET, EXIT_USAGE = 0, 1, 2
 
 class _LazyConsole:
     """A rich Console made on first use: importing rich costs ~20 ms, which `secops discover` would
-    pay before starting nmap although it prints nothing until the scan is under way (issue 12)."""
+    pay before starting nmap although it prints nothing until the scan is under way."""
 
     def __init__(self, stderr: bool):
         self._stderr = stderr
@@ -65,7 +65,7 @@ class AppState:
             faults.database_label = f"database {safe_url(self.settings.db_url)}"
             self._db = Database(self.settings.db_url)
             # Any command, not only a daemon start, closes runs whose process died (kill -9, power cut).
-            from secops.schedule.recovery import reap_interrupted
+            from secops.runs.recovery import reap_interrupted
 
             reap_interrupted(self._db)
         return self._db
@@ -104,5 +104,22 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def is_tty() -> bool:
-    return sys.stdout.isatty()
+def parse_as_of(value: str | None) -> dt.datetime:
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD or an ISO date-time") from exc
+    if len(value) == 10:  # a date: take the end of that day, so that day's evidence counts
+        parsed = parsed.replace(hour=23, minute=59, second=59)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def parse_formats(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """`--format a,b`: the formats asked for, each one of `allowed`."""
+    formats = tuple(part.strip() for part in value.split(",") if part.strip())
+    bad = [f for f in formats if f not in allowed]
+    if bad or not formats:
+        raise SecopsError(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(allowed)}")
+    return formats

@@ -2,7 +2,7 @@
 
 Precedence: command-line option > SECOPS_* environment variable > built-in default.
 The variables are read here, by name, rather than through pydantic-settings: importing it (with
-asyncio, dotenv and its cloud sources) cost ~40 ms of every command's start (issue 12).
+asyncio, dotenv and its cloud sources) cost ~40 ms of every command's start.
 The bundled checks/, policies/ and reports/ are found in a source checkout or, after
 `pip install .`, inside the wheel (secops._bundled).
 """

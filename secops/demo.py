@@ -17,8 +17,6 @@ from pathlib import Path
 import typer
 
 from secops.cliutil import console, err_console, state, user_errors
-from secops.inventory.load_sample import describe_sample, load_sample
-from secops.inventory.sample import PROVINCE
 from secops.inventory.upsert import upsert_endpoints
 from secops.models import Endpoint, EndpointRole, OSFamily
 from secops.register.annual import current_year_report
@@ -26,9 +24,11 @@ from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
 from secops.safeio import write_file
+from secops.sample.load import describe_sample, load_sample
+from secops.sample.province import PROVINCE
 from secops.schedule.jobs import StageStep, load_jobs
 from secops.schedule.runner import StageOutcome, run_status, run_step
-from secops.stages import StageOptions
+from secops.stages import StageContext, StageOptions
 from secops.store.db import safe_url
 from secops.textsafe import printable
 
@@ -43,7 +43,7 @@ agencies:
 """
 
 
-def register_local_machine(app_state) -> None:  # type: ignore[no-untyped-def]
+def register_local_machine(app_state: StageContext) -> None:
     """The machine running the demo joins the sample as an endpoint, so discovery and audit match it."""
     os_family = OSFamily.linux if platform.system() == "Linux" else OSFamily.other
     hostname = socket.gethostname()[:255] or "localhost"
@@ -66,7 +66,7 @@ def demo_stages(folder: Path, lang: str) -> list[tuple[str, StageOptions]]:
     ]
 
 
-def run_demo_stages(app_state, run_id: int, stages: list[tuple[str, StageOptions]]) -> list[StageOutcome]:  # type: ignore[no-untyped-def]
+def run_demo_stages(app_state: StageContext, run_id: int, stages: list[tuple[str, StageOptions]]) -> list[StageOutcome]:
     """Each stage through the scheduler's step runner, so the demo run's stages are recorded like a job's."""
     jobs = load_jobs(app_state.settings.policies)
     done: dict[str, str] = {}

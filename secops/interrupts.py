@@ -51,7 +51,7 @@ def hold() -> None:
     """Hold SIGINT/SIGTERM/SIGHUP until `release()`: a stop asked for meanwhile is raised then.
 
     `secops discover` starts nmap before it has opened the database and recorded the run
-    (issue 12); a stop in that moment is held until the scan loop runs, so the run is recorded
+   ; a stop in that moment is held until the scan loop runs, so the run is recorded
     `interrupted` with its chunks, as a stop during the scan always was. No-op off the main thread."""
     global _held
     if _held is not None or threading.current_thread() is not threading.main_thread():

@@ -21,8 +21,15 @@ _REGISTRY: dict[str, str] = {}
 
 def lazy_command(name: str, target: str) -> None:
     """Register `secops NAME` as TARGET ("package.module:app_or_function"), imported on first use;
-    "package.module:factory()" calls a function that returns the typer app."""
+    "package.module:factory()" calls a function that returns the typer app. NAME "group sub" adds a
+    sub-command to a group from another package (`inventory sample` lives in secops/sample/), so each
+    command's code lives with the package that does its work and no package imports a higher one."""
     _REGISTRY[name] = target
+
+
+def registered() -> dict[str, str]:
+    """Every registered command and sub-command with its target (the tests import each one)."""
+    return dict(_REGISTRY)
 
 
 def _load(name: str, target: str) -> click.Command:
@@ -36,7 +43,28 @@ def _load(name: str, target: str) -> click.Command:
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         single.command(name)(obj)
         command = typer.main.get_command(single)
-    command.name = name
+    command.name = name.rpartition(" ")[2]
+    return _with_subcommands(command, name)
+
+
+def _with_subcommands(command: click.Command, name: str) -> click.Command:
+    """A group given the sub-commands registered as "NAME sub", each imported when asked for."""
+    subs = {key.partition(" ")[2]: target for key, target in _REGISTRY.items() if key.startswith(name + " ")}
+    if not subs or not isinstance(command, TyperGroup):
+        return command
+
+    class Group(type(command)):  # type: ignore[misc]
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            own: list[str] = list(super().list_commands(ctx))
+            return own + [sub for sub in subs if sub not in own]
+
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            if cmd_name in subs and cmd_name not in self.commands:
+                self.commands[cmd_name] = _load(f"{name} {cmd_name}", subs[cmd_name])
+            found: click.Command | None = super().get_command(ctx, cmd_name)
+            return found
+
+    command.__class__ = Group
     return command
 
 
@@ -45,9 +73,9 @@ class LazyGroup(TyperGroup):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         eager = super().list_commands(ctx)
-        return eager + [name for name in _REGISTRY if name not in eager]
+        return eager + [name for name in _REGISTRY if name not in eager and " " not in name]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in _REGISTRY and cmd_name not in self.commands:
+        if cmd_name in _REGISTRY and " " not in cmd_name and cmd_name not in self.commands:
             self.commands[cmd_name] = _load(cmd_name, _REGISTRY[cmd_name])
         return super().get_command(ctx, cmd_name)

@@ -5,12 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from secops.errors import SecopsError
 from secops.yamlsafe import load_yaml
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """A policy file's model: unknown keys are mistakes, reported rather than ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Text(Strict):
+    """A text of a policy file in Vietnamese and English."""
+
+    vi: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.vi
 
 
 def read_yaml(path: Path) -> object:

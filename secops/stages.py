@@ -2,7 +2,7 @@
 
 A stage function has the signature
 
-    run_stage(app_state: AppState, run_id: int, options: StageOptions) -> StageResult
+    run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult
 
 It attaches whatever it stores to the given run (a job run or a manual run of its own), never
 raises for a host-level problem (an unreachable host is a result, status `partial`), and raises
@@ -14,11 +14,24 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, Field
 
+if TYPE_CHECKING:
+    from secops.config import Settings
+    from secops.store.db import Database
+
 StageStatus = Literal["ok", "partial", "failed"]
+
+
+class StageContext(Protocol):
+    """What a stage is given: the settings and the database (the command line's AppState, the daemon's,
+    the console's)."""
+
+    settings: Settings
+
+    def db(self) -> Database: ...
 
 
 class StageOptions(BaseModel):
@@ -37,8 +50,8 @@ class StageResult(BaseModel):
 
 # name -> "module:function". Stages whose module is not there yet are reported as unavailable.
 STAGES: dict[str, str] = {
-    "discover": "secops.remote.stage:discover_stage",  # in-process unless policies/sites.yaml sends it to a site
-    "audit": "secops.remote.stage:audit_stage",
+    "discover": "secops.pipeline:discover_stage",  # in-process unless policies/sites.yaml sends it to a site
+    "audit": "secops.pipeline:audit_stage",
     "requirements": "secops.requirements.stage:run_stage",  # checklist roll-ups into the register
     "grade": "secops.grade.stage:run_stage",
     "report": "secops.report.stage:run_stage",
@@ -57,4 +70,4 @@ def stage_function(name: str) -> Callable[..., StageResult]:
         if exc.name != module_name:
             raise
         raise SecopsError(f"stage {name!r} is not available in this version of secops") from exc
-    return getattr(module, func)
+    return cast("Callable[..., StageResult]", getattr(module, func))

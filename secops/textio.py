@@ -18,6 +18,7 @@ import csv
 import io
 import unicodedata
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,3 +220,17 @@ def csv_records(path: Path, columns: Sequence[str]) -> list[tuple[int, dict[str,
         raise SecopsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; expected {', '.join(columns)}")
     return [(line, {name: (cells[i] if i < len(cells) else None) for i, name in enumerate(header)})
             for line, cells in rows]
+
+
+@contextmanager
+def input_errors(path: Path | str) -> Iterator[None]:
+    """A parser's low-level failure on a hostile file (undecodable bytes, NUL, a field over the csv
+    module's limit, deep nesting) as `file: reason`, never a traceback: the readers' last resort."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise SecopsError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as CSV UTF-8") from exc
+    except csv.Error as exc:
+        raise SecopsError(f"{path}: not a readable CSV file ({exc})") from exc
+    except RecursionError as exc:
+        raise SecopsError(f"{path}: nested too deeply") from exc

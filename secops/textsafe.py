@@ -40,13 +40,26 @@ def control_problem(value: str | None) -> str | None:
 
 
 # A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
+# Every CSV, XLSX and import of secops neutralises or refuses with this one rule.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutral_cell(value: object) -> str:
     """A CSV cell that no spreadsheet runs as a formula: a leading apostrophe, as Excel itself writes."""
-    text = "" if value is None else str(value)
+    return neutral_text("" if value is None else str(value))
+
+
+def neutral_text(text: str) -> str:
+    """neutral_cell for a str (the exports' per-cell fast path)."""
     return "'" + text if text[:1] in FORMULA_START else text
+
+
+def looks_like_formula(text: str) -> bool:
+    """An imported name that a spreadsheet would run: refused at import. A leading "-" followed by a letter
+    or digit is a name ("-Server" is not, "-1+2" and "--x" are)."""
+    if text[:1] == "-":
+        return not text[1:2].isalnum()
+    return text.startswith(FORMULA_START)
 
 
 def restore_cell(text: str) -> str:

@@ -22,22 +22,23 @@ from unittest import mock
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from secops.collect import report_section as audit_report_section
-from secops.collect.audit_csv import audit_csv as _audit_csv
 from secops.collect.tables import AuditHostRow
 from secops.config import Settings
-from secops.grade.policy import load_targets
-from secops.report.data import Dashboard, FixItem, build_dashboard, latest_grade_run, scope_ids, scope_tree
-from secops.report.export import FIX_COLUMNS, FORMATS, _safe_cell, grades_csv, section_pages
-from secops.report.fixlist import fix_items
+from secops.report.audit_csv import audit_csv as _audit_csv
+from secops.report.data import Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
+from secops.report.export import FIX_COLUMNS, FORMATS, grades_csv, section_pages
+from secops.report.fixlist import FixItem, fix_items
 from secops.report.lineage import add_lineage
 from secops.report.render import render_html, render_page
 from secops.report.sections import add_sections
-from secops.requirements.report_section import _direct_unit
+from secops.report.sections import audit as audit_report_section
+from secops.report.sections.requirements import _direct_unit
 from secops.requirements.tables import ProtectionManagementRow
 from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, RunRow
+from secops.targets import load_targets
+from secops.textsafe import neutral_cell as _safe_cell
 
 
 def _fix_row(item: FixItem) -> list[str]:
@@ -110,7 +111,7 @@ def write_outputs(d: Dashboard, folder: Path, templates: Path, formats: tuple[st
     return written
 
 
-# requirements/report_section.py's protection_2026 before issue 12: every endpoint and its newest
+# report/sections/requirements.py's protection_2026 before issue 12: every endpoint and its newest
 # management fact loaded into dicts, tallied in Python.
 def _newest(session: Session, table: Any, managed: Any, national: Any, as_of: dt.datetime,
             *where: Any) -> dict[int, tuple[dt.datetime, bool | None, bool | None]]:
@@ -184,7 +185,7 @@ def protection_2026(session: Session, dashboard: Dashboard, as_of: dt.datetime) 
 
 
 def newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHostRow, str | None]]:
-    """collect/report_section.py's _newest_hosts before issue 12: a map of every endpoint's agency."""
+    """report/sections/audit.py's _newest_hosts before issue 12: a map of every endpoint's agency."""
     as_of = dashboard.run.as_of or dashboard.run.started_at
     in_scope = {a.code for a in dashboard.agencies}
     agency_of = dict(session.execute(select(EndpointRow.id, AgencyRow.code)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from secops.errors import InputRowsError
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
 from secops.inventory.kinds import load_kinds
+from secops.inventory.levels import load_levels
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 TWO_TIER = """\

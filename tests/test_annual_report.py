@@ -12,10 +12,10 @@ import pytest
 from annual_helpers import build_register, policies_with_contacts
 
 from secops.config import Settings, bundled
+from secops.inventory.regime import load_regimes, regime_on
 from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
 from secops.register.annual import annual_report
 from secops.register.form08 import build_form08
-from secops.register.regime import load_regimes, regime_on
 from secops.register.rules import check
 
 REGIMES = load_regimes(bundled("policies"))

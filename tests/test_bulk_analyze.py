@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, insert, text
 
-from secops.grade.policy import load_levels
 from secops.inventory import importer
-from secops.inventory.load_sample import DEFERRED, load_sample
+from secops.inventory.levels import load_levels
+from secops.sample.load import DEFERRED, load_sample
 from secops.store.bulk import analyze_tables
 from secops.store.db import Database
 from secops.store.tables import AgencyRow

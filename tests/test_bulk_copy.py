@@ -25,11 +25,11 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 import secops.store.bulk as bulk
 from secops.errors import InputRowsError
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
-from secops.inventory.load_sample import load_sample
-from secops.inventory.sample import generate
+from secops.inventory.levels import load_levels
 from secops.models import Endpoint
+from secops.sample.load import load_sample
+from secops.sample.province import generate
 from secops.store.base import Base
 from secops.store.db import Database
 from secops.store.tables import AssessmentRow, EndpointRow, EvidenceRow, MetaRow, StaffRow, SystemRow
@@ -92,7 +92,7 @@ def sqlite_core(tmp_path: Path) -> Iterator[Database]:
 
 
 def test_sample_through_copy_is_row_for_row_the_executemany_and_sqlite_load(db, sqlite_core, fresh_pg, monkeypatch):
-    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 700)  # several chunks, one transaction
+    monkeypatch.setattr("secops.sample.province.ENDPOINT_CHUNK", 700)  # several chunks, one transaction
     monkeypatch.setattr(bulk, "COPY_CHUNK", 450)  # several COPYs per table
     monkeypatch.setattr(bulk, "BATCH", 333)  # several sqlite3 executemany per table
     copied, executed = fresh_pg(), fresh_pg()
@@ -210,7 +210,7 @@ def _count(db: Database, table: Any) -> int:
 
 
 def test_failure_mid_load_writes_nothing_on_either_database(db, fresh_pg, monkeypatch):
-    import secops.inventory.sample as sample_module
+    import secops.sample.province as sample_module
 
     monkeypatch.setattr(sample_module, "ENDPOINT_CHUNK", 500)
     real = sample_module._endpoint

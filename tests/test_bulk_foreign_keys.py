@@ -24,9 +24,9 @@ from sqlalchemy import func, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-import secops.inventory.load_sample as load_module
-import secops.inventory.sample as sample_module
-from secops.inventory.load_sample import DEFERRED, load_sample
+import secops.sample.load as load_module
+import secops.sample.province as sample_module
+from secops.sample.load import DEFERRED, load_sample
 from secops.store import bulk
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, SystemRow

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-import secops.inventory.load_sample as load_module
-import secops.inventory.sample as sample_module
-from secops.inventory.load_sample import DEFERRED, load_sample
+import secops.sample.load as load_module
+import secops.sample.province as sample_module
 from secops.models import Endpoint
+from secops.sample.load import DEFERRED, load_sample
 from secops.store import bulk
 from secops.store.db import Database
 from secops.store.tables import EndpointRow, EvidenceRow, SystemRow

@@ -9,8 +9,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from secops.inventory.load_sample import load_sample
-from secops.inventory.sample import generate
+from secops.sample.load import load_sample
+from secops.sample.province import generate
 from secops.store.tables import EndpointRow, EvidenceRow, StaffRow, SystemRow
 
 AS_OF = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
@@ -25,7 +25,7 @@ def test_streamed_sample_is_the_same_province():
 
 
 def test_bulk_loaded_sample_matches_models_and_reload_is_idempotent(db, monkeypatch):
-    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 700)  # several chunks, one transaction
+    monkeypatch.setattr("secops.sample.province.ENDPOINT_CHUNK", 700)  # several chunks, one transaction
     monkeypatch.setattr("secops.inventory.upsert.BATCH", 333)
     first = load_sample(db, AS_OF, endpoints=2000)
     assert first["endpoints"].inserted == 2000
@@ -47,7 +47,7 @@ def test_bulk_loaded_sample_matches_models_and_reload_is_idempotent(db, monkeypa
 
 
 def test_failure_mid_load_writes_nothing(db, monkeypatch):
-    import secops.inventory.sample as sample_module
+    import secops.sample.province as sample_module
 
     monkeypatch.setattr(sample_module, "ENDPOINT_CHUNK", 500)
     real = sample_module._endpoint

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from secops.runs import process_identity
+from secops.runs.records import process_identity
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from secops.discover.report import skipped_agencies
-from secops.report.visible import missing_text, reason_text, visible
+from secops.report.reasons import missing_text, reason_text
+from secops.report.sections.discovery import skipped_agencies
+from secops.templating import visible
 
 
 def t_vi(key: str, **kwargs: object) -> str:
     from secops.config import bundled
-    from secops.report.render import translator
+    from secops.templating import translator
 
     return translator(bundled("reports"), "vi")(key, **kwargs)
 
@@ -51,7 +52,7 @@ def test_macro_output_is_not_escaped_twice() -> None:
     """finalize once turned a macro's escaped Markup back into text: `&amp;lt;` on the page."""
     from markupsafe import Markup
 
-    from secops.report.visible import finalize
+    from secops.templating import finalize
 
     out = finalize(Markup("&lt;img&gt; \u202e"))
     assert isinstance(out, Markup) and str(out) == "&lt;img&gt; ⟦U+202E⟧"

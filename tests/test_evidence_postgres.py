@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from secops.collect.evidence_import import ImportOptions, import_evidence
+from secops.evidence.importer import ImportOptions, import_evidence
 from secops.store.db import Database
 from secops.store.tables import EndpointRow, EvidenceRow
 from tests.pg_server import PostgresServer

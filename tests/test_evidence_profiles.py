@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from secops.grade.policy import load_targets
 from secops.grade.record import grade_store
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow
+from secops.targets import load_targets
 
 FIX = Path(__file__).parent / "fixtures" / "evidence"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"

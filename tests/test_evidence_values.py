@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from secops.collect.evidence_profiles import load_profile
-from secops.collect.evidence_values import ValueProblem, parse_days, parse_when, state_of, zone
+from secops.evidence.profiles import load_profile
+from secops.evidence.values import ValueProblem, parse_days, parse_when, state_of, zone
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 REF = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
@@ -60,8 +60,8 @@ def test_days_and_states() -> None:
 
 
 def test_shipped_profiles_load_and_a_bad_site_profile_names_file_and_key(tmp_path: Path) -> None:
-    from secops.collect.evidence_profiles import load_profiles
     from secops.errors import SecopsError
+    from secops.evidence.profiles import load_profiles
 
     names = {p.name for p in load_profiles(POLICIES)}
     assert {"kaspersky_ksc_devices", "kaspersky_ksc_report", "microsoft_defender_mpcomputerstatus",

@@ -26,14 +26,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from secops.collect.config import load_config
-from secops.collect.evidence_import import import_evidence
 from secops.config import bundled
 from secops.discover.parse import parse_nmap_xml
 from secops.discover.scope import load_scope
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_policy
-from secops.grade.policy import load_levels
+from secops.evidence.importer import import_evidence
 from secops.inventory.importer import import_files
+from secops.inventory.levels import load_levels
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 

@@ -15,14 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from secops.grade.engine import grade
-from secops.grade.facts import load_agencies, load_facts
-from secops.grade.policy import TargetPolicy, load_targets
 from secops.grade.sql import endpoint_max_age, grade_sql
-from secops.report.data import reference_fix_items
+from secops.inventory.tree import load_agencies
 from secops.report.fixlist import fix_items
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
+from secops.targets import TargetPolicy, load_targets
+from tests.reference_grader import grade, load_facts, reference_fix_items
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 BASE = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from secops.grade.engine import gap_count, meets
-from secops.grade.policy import load_levels, load_targets
 from secops.grade.record import grade_store
 from secops.inventory.importer import import_files
+from secops.inventory.levels import load_levels
+from secops.targets import load_targets
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"

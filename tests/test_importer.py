@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from secops.errors import InputRowsError, SecopsError
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
+from secops.inventory.levels import load_levels
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from secops.errors import SecopsError
-from secops.grade.policy import load_levels, load_targets
+from secops.inventory.levels import load_levels
+from secops.targets import load_targets
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 

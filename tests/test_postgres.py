@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from secops.errors import InputRowsError
-from secops.grade.policy import load_levels, load_targets
 from secops.grade.record import grade_store
 from secops.inventory.importer import import_files
+from secops.inventory.levels import load_levels
 from secops.store.db import Database, current_revision, head_revision
+from secops.targets import load_targets
 from tests.pg_server import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from secops.errors import InputRowsError, SecopsError
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
-from secops.register.regime import load_regimes, regime_on
+from secops.inventory.levels import load_levels
+from secops.inventory.regime import load_regimes, regime_on
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 REGIME_331 = POLICIES / "regimes" / "decree331_2026.yaml"

@@ -49,8 +49,7 @@ def test_reporting_section_on_the_dashboard(db, db_path, tmp_path, cli):
 
 def test_the_report_shown_is_this_years_until_its_last_deadline():
     from secops.config import bundled
-    from secops.register.regime import load_regimes, regime_on
-    from secops.register.report_section import report_year
+    from secops.inventory.regime import load_regimes, regime_on, report_year
 
     regime = regime_on(load_regimes(bundled("policies")), dt.date(2026, 12, 1))
     assert report_year(regime, dt.date(2026, 12, 14)) == 2026

@@ -10,8 +10,8 @@ import yaml
 from sqlalchemy import func, select
 
 from secops.errors import InputRowsError
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
+from secops.inventory.levels import load_levels
 from secops.register.export import register_records, write_register
 from secops.store.tables import AssessmentRow, SystemRow
 

@@ -10,11 +10,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from secops.config import bundled
-from secops.grade.engine import grade
-from secops.grade.facts import load_facts
-from secops.grade.policy import load_targets
 from secops.store.db import Database, current_revision, head_revision
 from secops.store.tables import AssessmentRow, GradeRow, SystemRow
+from secops.targets import load_targets
+from tests.reference_grader import grade, load_facts
 
 FIXTURE = Path(__file__).parent / "fixtures" / "register" / "secops-0004.db"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import collections
 import datetime as dt
 
-from secops.inventory.sample import generate
 from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
-from secops.register.sample import sample_assessments
+from secops.sample.province import generate
+from secops.sample.register import sample_assessments
 
 AS_OF = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
 

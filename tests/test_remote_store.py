@@ -12,10 +12,10 @@ from discover_helpers import NMAP, Listeners, write_scope
 from sqlalchemy import func, select
 
 from secops.collect.tables import AuditHostRow
+from secops.discover.sites import Link, Site, SitesFile
 from secops.discover.tables import DiscoveryScanRow
 from secops.remote.central import Unit, _validated, store_result
 from secops.remote.payloads import AuditResult, AuditTask, HostPayload, ProtectionPayload, TargetSpec
-from secops.remote.sites import Link, Site, SitesFile
 from secops.remote.tables import RemoteTaskRow
 from secops.runs import start_run
 from secops.store.db import Database

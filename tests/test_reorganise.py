@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from secops.cliutil import AppState
 from secops.config import Settings
 from secops.grade.cli import run_grade
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files, write_models
-from secops.inventory.sample import generate
+from secops.inventory.levels import load_levels
 from secops.inventory.tables import AgencyLinkRow
+from secops.sample.province import generate
 from secops.store.tables import AgencyRow, EndpointRow, GradeRow, StaffRow, SystemRow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reorganise"

@@ -10,15 +10,16 @@ import pytest
 from sqlalchemy import func, select
 
 from secops.errors import SecopsError
-from secops.grade.policy import load_levels, load_targets
 from secops.grade.record import grade_store
 from secops.inventory.importer import import_files
 from secops.inventory.kinds import load_kinds
+from secops.inventory.levels import load_levels
 from secops.inventory.reorg_file import read_plan
 from secops.inventory.reorganise import reorganise
 from secops.inventory.tables import AgencyLinkRow
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, EndpointRow
+from secops.targets import load_targets
 from tests.pg_server import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reorganise"

@@ -23,12 +23,11 @@ from secops.cliutil import AppState
 from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.config import Settings
 from secops.grade.cli import run_grade
-from secops.inventory.load_sample import load_sample
-from secops.report.data import FixItem
 from secops.report.export import EndpointTexts, _csv_line, _fix_row, _json_item, fix_csv_row, fix_json_item
-from secops.report.fixlist import EndpointFixRows
+from secops.report.fixlist import EndpointFixRows, FixItem
 from secops.report.publish import publish
 from secops.runs import start_run
+from secops.sample.load import load_sample
 from secops.store.tables import EndpointRow
 from tests.pg_server import PostgresServer
 from tests.report_reference import reference_dashboard, reference_publish

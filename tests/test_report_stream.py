@@ -7,14 +7,15 @@ import datetime as dt
 import json
 
 from secops.grade.cli import run_grade
-from secops.grade.facts import load_agencies, load_facts
-from secops.grade.policy import load_targets
 from secops.grade.sql import endpoint_max_age
-from secops.inventory.load_sample import load_sample
-from secops.report.data import FIX_PREVIEW, reference_fix_items
+from secops.inventory.tree import load_agencies
+from secops.report.data import FIX_PREVIEW
 from secops.report.export import fix_csv
 from secops.report.publish import publish
 from secops.report.render import render_html
+from secops.sample.load import load_sample
+from secops.targets import load_targets
+from tests.reference_grader import load_facts, reference_fix_items
 
 AS_OF = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 

@@ -19,11 +19,11 @@ from sqlalchemy import select
 
 from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.discover.tables import DiscoveryScanRow
-from secops.inventory.load_sample import load_sample
 from secops.requirements.catalogue import in_force
 from secops.requirements.checklist import Prefetched, checklist, system_hosts
 from secops.requirements.rollup import deployment, latest_overrides
 from secops.requirements.tables import PlanOverrideRow, RequirementStatusRow
+from secops.sample.load import load_sample
 from secops.store.tables import RunRow, SystemRow
 
 AS_OF = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)

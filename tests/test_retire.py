@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from secops.grade.policy import load_levels, load_targets
 from secops.grade.record import grade_store
 from secops.inventory.importer import import_files
+from secops.inventory.levels import load_levels
 from secops.store.tables import AgencyRow, EndpointRow, RunRow, StaffRow, SystemRow
+from secops.targets import load_targets
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
 POLICIES = Path(__file__).resolve().parent.parent / "policies"

@@ -20,8 +20,8 @@ from secops.config import Settings
 from secops.discover.stage import run_stage
 from secops.discover.tables import DiscoveredHostRow
 from secops.errors import SecopsError
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
+from secops.inventory.levels import load_levels
 from secops.inventory.retire import retire
 from secops.runs import start_run
 from secops.stages import StageOptions

@@ -122,7 +122,7 @@ def test_grade_stopped_after_grading_says_what_was_recorded(app_state: Any, hand
     import datetime as dt
 
     from secops.grade.cli import _recorded, run_grade
-    from secops.inventory.load_sample import load_sample
+    from secops.sample.load import load_sample
 
     load_sample(app_state.db(), dt.datetime(2026, 11, 20, tzinfo=dt.UTC), endpoints=200, seed=5)
     send = _signal_before_the_end_is_committed(signal.SIGINT, "ok")

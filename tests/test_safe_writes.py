@@ -97,6 +97,47 @@ def test_output_folder_owned_by_another_user_is_refused(graded: Path, cli, tmp_p
     assert list(out.iterdir()) == []
 
 
+# The annual report (Form 08) and the register export obey the same rules as the dashboard.
+WRITERS = {"annual": ("report", "annual", "--year", "2026", "--format", "xlsx,csv,html"),
+           "export": ("inventory", "export", "--format", "csv")}
+
+
+def _writer(kind: str, out: Path) -> tuple[str, ...]:
+    return (*WRITERS[kind], "--out", str(out))
+
+
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_document_writers_replace_a_link_at_their_file_name(graded: Path, cli, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    probe = tmp_path / "probe"
+    assert cli(*_writer(kind, probe), db=graded).returncode == 0
+    names = sorted(p.name for p in probe.iterdir())
+    assert names, "the writer wrote nothing"
+    target = victim(tmp_path)
+    out = tmp_path / "OUT"
+    out.mkdir()
+    for name in names:
+        (out / name).symlink_to(target)
+        (out / f".{name}.tmp").symlink_to(target)
+    result = cli(*_writer(kind, out), db=graded)
+    assert result.returncode == 0, result.stderr
+    assert target.read_text(encoding="utf-8") == "precious\n"
+    for name in names:
+        assert (out / name).is_file() and not (out / name).is_symlink(), name
+    assert {p.name for p in out.iterdir() if p.name.endswith(".tmp")} == {f".{n}.tmp" for n in names}
+
+
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_document_writers_refuse_another_users_folder(graded: Path, cli, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    assert os.geteuid() == 0, "giving a folder to another user needs root (the suite runs as root, see README)"
+    out = tmp_path / "OUT"
+    out.mkdir()
+    os.chown(out, 65534, 65534)  # nobody
+    result = cli(*_writer(kind, out), db=graded)
+    assert result.returncode == 2 and "owned by another user" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(out.iterdir()) == []
+
+
 def test_latest_swap_ignores_planted_links(tmp_path: Path) -> None:
     target = victim(tmp_path)
     source = tmp_path / "run12"

@@ -1,8 +1,8 @@
 """The sample generated straight in its stored form is what the model path made and stored.
 
-Endpoints are drawn as row tuples (secops.inventory.sample), written as rows when new
-(secops.inventory.sample_write), protection-management facts drawn with inlined picks
-(secops.requirements.sample), and the SQLite writer converts values with shortcuts
+Endpoints are drawn as row tuples (secops.sample.province), written as rows when new
+(secops.sample.write), protection-management facts drawn with inlined picks
+(secops.sample.requirements), and the SQLite writer converts values with shortcuts
 (secops.store.bulk._fast). Each is compared here with the previous code on generated
 inputs: the same random draws in the same order, the same models, the same stored rows.
 """
@@ -22,18 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import psycopg
 
-import secops.inventory.sample_write as sample_write
+import secops.sample.write as sample_write
 import secops.store.bulk as bulk
-from secops.inventory.load_sample import load_sample
-from secops.inventory.sample import (
-    PRODUCTS,
-    Clock,
-    _agencies,
-    _endpoint,
-    below,
-    endpoint_model,
-    generate,
-)
 from secops.models import (
     Agency,
     Endpoint,
@@ -43,7 +33,9 @@ from secops.models import (
     ProtectionEvidence,
     ProtectionStatus,
 )
-from secops.requirements.sample import FACTS, MANAGED_CUM, MANAGEMENT_COLUMNS, NATIONAL_CUM, _management
+from secops.sample.load import load_sample
+from secops.sample.province import PRODUCTS, Clock, _agencies, _endpoint, below, endpoint_model, generate
+from secops.sample.requirements import FACTS, MANAGED_CUM, MANAGEMENT_COLUMNS, NATIONAL_CUM, _management
 from secops.store.db import Database
 from secops.store.tables import EndpointRow, EvidenceRow
 from tests.test_bulk_copy import snapshot
@@ -84,7 +76,7 @@ def previous_evidence(rng: random.Random, as_of: dt.datetime) -> ProtectionEvide
 
 
 def pick(rng: random.Random, population: list[Any], cum_weights: list[int]) -> Any:
-    """The former generator's weighted pick (secops.inventory.sample at 1e4e0ee), kept with it:
+    """The former generator's weighted pick (secops.sample.province at 1e4e0ee), kept with it:
     rng.choices(population, cum_weights=cum_weights)[0], draw for draw."""
     return population[bisect.bisect(cum_weights, rng.random() * (cum_weights[-1] + 0.0), 0, len(population) - 1)]
 
@@ -175,7 +167,7 @@ def test_management_facts_are_the_previous_ones(seed, sizes, minutes, aware):
 def model_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every chunk through the models (upsert_endpoints), as if its codes were stored."""
     monkeypatch.setattr(sample_write, "none_stored", lambda session: False)
-    monkeypatch.setattr("secops.inventory.load_sample.none_stored", lambda session: False)
+    monkeypatch.setattr("secops.sample.load.none_stored", lambda session: False)
     monkeypatch.setattr(sample_write, "_any_stored", lambda session, codes: True)
 
 
@@ -187,15 +179,15 @@ def test_rows_written_directly_are_the_model_paths(tmp_path_factory, endpoints, 
     direct, models = Database(f"sqlite:///{base / 'direct.db'}"), Database(f"sqlite:///{base / 'models.db'}")
     try:
         with pytest.MonkeyPatch.context() as m:
-            m.setattr("secops.inventory.sample.ENDPOINT_CHUNK", chunk)
+            m.setattr("secops.sample.province.ENDPOINT_CHUNK", chunk)
             m.setattr("secops.inventory.upsert.BATCH", 333)
             tallies = load_sample(direct, AS_OF, endpoints=endpoints, seed=seed)
             model_path(m)
             assert load_sample(models, AS_OF, endpoints=endpoints, seed=seed) == tallies  # what the CLI prints
         assert snapshot(direct) == snapshot(models)  # every column but the write-time clocks
         if second:  # a second province in the same database: new codes in a table holding rows
-            from secops.inventory.sample import stream
-            from secops.inventory.sample_write import write_part
+            from secops.sample.province import stream
+            from secops.sample.write import write_part
 
             for target, forced in ((direct, False), (models, True)):
                 with pytest.MonkeyPatch.context() as m, target.session() as s:
@@ -211,7 +203,7 @@ def test_rows_written_directly_are_the_model_paths(tmp_path_factory, endpoints, 
 
 def test_rows_written_directly_on_postgresql_are_the_model_paths(fresh_pg, monkeypatch):
     direct, models = fresh_pg(), fresh_pg()
-    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 600)
+    monkeypatch.setattr("secops.sample.province.ENDPOINT_CHUNK", 600)
     load_sample(direct, AS_OF, endpoints=1500, seed=3)
     with monkeypatch.context() as m:
         model_path(m)
@@ -359,8 +351,8 @@ def pg_engine(pg_url):
 
 def _load_two_provinces(target: Database) -> None:
     """The sample into an empty table, then a second province into the table now holding rows."""
-    from secops.inventory.sample import stream
-    from secops.inventory.sample_write import write_part
+    from secops.sample.province import stream
+    from secops.sample.write import write_part
 
     load_sample(target, AS_OF, endpoints=1300, seed=11)
     with target.session() as s:
@@ -389,7 +381,7 @@ def test_ids_known_without_reading_back_are_the_ones_the_database_gives(backend,
         return fresh_pg() if backend == "postgresql" else Database(f"sqlite:///{tmp_path / name}")
 
     known, read_back = make("known.db"), make("read_back.db")
-    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 400)
+    monkeypatch.setattr("secops.sample.province.ENDPOINT_CHUNK", 400)
     lookups: list[int] = []
     with monkeypatch.context() as m:
         _counting_lookups(m, lookups)
@@ -422,7 +414,7 @@ def test_a_sequence_value_taken_meanwhile_sends_the_ids_to_a_lookup(fresh_pg, mo
     from sqlalchemy import create_engine
 
     clean, disturbed = fresh_pg(), fresh_pg()
-    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 400)
+    monkeypatch.setattr("secops.sample.province.ENDPOINT_CHUNK", 400)
     load_sample(clean, AS_OF, endpoints=1000, seed=9)
     other = create_engine(disturbed.url, isolation_level="AUTOCOMMIT")
     real_insert = sample_write.insert_values
@@ -475,7 +467,7 @@ def test_a_load_into_an_empty_table_looks_no_code_up(db, monkeypatch):
     asked: list[int] = []
     real = sample_write._any_stored
     monkeypatch.setattr(sample_write, "_any_stored", lambda s, codes: asked.append(len(codes)) or real(s, codes))
-    monkeypatch.setattr("secops.inventory.sample.ENDPOINT_CHUNK", 300)
+    monkeypatch.setattr("secops.sample.province.ENDPOINT_CHUNK", 300)
     load_sample(db, AS_OF, endpoints=900, seed=4)
     assert asked == []  # the table was empty and the stream's codes are distinct
     again = load_sample(db, AS_OF, endpoints=900, seed=4)  # now stored: looked up, and upserted

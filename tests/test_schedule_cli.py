@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from secops.inventory.load_sample import load_sample
+from secops.sample.load import load_sample
 from secops.store.db import Database
 
 

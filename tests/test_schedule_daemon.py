@@ -16,10 +16,11 @@ import pytest
 from schedule_helpers import DaemonProcess, job_runs, make_policies, wait_until
 from sqlalchemy import func, select
 
-from secops.inventory.load_sample import load_sample
+from secops.runs.tables import LockRow, RunStageRow
+from secops.sample.load import load_sample
 from secops.schedule.jobs import load_jobs
 from secops.schedule.schedules import add_schedule, remove_schedule
-from secops.schedule.tables import LockRow, RunStageRow, apscheduler_jobs
+from secops.schedule.tables import apscheduler_jobs
 from secops.store.db import Database
 from secops.store.tables import GradeRow, RunRow
 

@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from secops.cliutil import AppState
 from secops.config import Settings
 from secops.errors import SecopsError
-from secops.inventory.load_sample import load_sample
+from secops.runs.lock import Lease, process_owner
+from secops.runs.tables import RunStageRow
+from secops.sample.load import load_sample
 from secops.schedule.jobs import load_jobs
-from secops.schedule.lock import Lease, process_owner
 from secops.schedule.outputs import marked_run, update_latest
 from secops.schedule.runner import ScheduleBusy, lock_name, run_schedule
 from secops.schedule.schedules import add_schedule
-from secops.schedule.tables import RunStageRow
 from secops.store.tables import GradeRow, RunRow
 
 JOBS = {

@@ -21,17 +21,18 @@ from secops.cliutil import AppState
 from secops.config import Settings
 from secops.errors import SecopsError
 from secops.grade.cli import run_grade
-from secops.inventory.load_sample import load_sample
 from secops.models import RunStatus
 from secops.runs import finish_run, start_run
+from secops.runs.lock import Lease, owner_is_dead, pid_alive
+from secops.runs.recovery import reap_interrupted
+from secops.runs.tables import RunStageRow
+from secops.sample.load import load_sample
 from secops.schedule import retention
 from secops.schedule.config import RetentionConfig
 from secops.schedule.jobs import load_jobs
-from secops.schedule.lock import Lease, owner_is_dead, pid_alive
-from secops.schedule.recovery import reap_interrupted
 from secops.schedule.runner import run_schedule
 from secops.schedule.schedules import add_schedule
-from secops.schedule.tables import JOBSTORE_TABLE, RunStageRow
+from secops.schedule.tables import JOBSTORE_TABLE
 from secops.schedule.triggers import cron_trigger
 from secops.store.db import Database, upgrade
 from secops.store.metadata import metadata
@@ -66,7 +67,7 @@ def test_lease_is_exclusive_until_released_or_expired(db: Database) -> None:
 
 
 def test_lease_of_a_dead_process_on_this_host_is_taken_at_once(db: Database) -> None:
-    from secops.schedule.lock import this_host
+    from secops.runs.lock import this_host
 
     gone = f"{this_host()}:{dead_pid()}:zz:daemon"
     assert owner_is_dead(gone) and not owner_is_dead(f"elsewhere:{dead_pid()}:zz:daemon")

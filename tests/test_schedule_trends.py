@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from secops.cliutil import AppState
 from secops.config import Settings
 from secops.grade.cli import run_grade
-from secops.inventory.load_sample import load_sample
 from secops.report.publish import publish
+from secops.sample.load import load_sample
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, GradeRow
 
 UTC = dt.UTC

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from secops.discover.tables import DiscoveryChunkRow
 from secops.interrupts import descendants
-from secops.runs import boot_id
+from secops.runs.records import boot_id
 from secops.store.db import Database
 from secops.store.tables import RunRow
 from tests.discover_helpers import AGENCY, NMAP, Listeners, seed_inventory, write_scope

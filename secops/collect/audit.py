@@ -89,7 +89,7 @@ def first_round(prepared: list[PreparedPolicy], host_os: str, command_timeout: i
     first = {Request("os")}.union(*(p.round1() for p in prepared), registry_evidence.requests(evidence))
     if host_os == "windows" or not host_side_plan:
         return first, None
-    # One round trip (issue 12): gated commands and directory contents are decided on the host.
+    # One round trip: gated commands and directory contents are decided on the host.
     plan = plan_host(prepared, host_os, command_timeout)
     return first | set(plan.gated), plan
 

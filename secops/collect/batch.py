@@ -23,7 +23,8 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
-from secops.collect.guards import MAX_DIR_FILES, HostPlan
+from secops.collect.guards import HostPlan
+from secops.evaluate.engine import MAX_DIR_FILES
 from secops.evaluate.facts import Facts, Item, Request
 
 MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per request
@@ -64,7 +65,7 @@ def _dir_exists(i: int, path: str) -> str:
 
 def _dir_list(i: int, path: str, reads: list[str] | None | bool = False) -> str:
     """List PATH; with `reads` (a name filter, None = every file) also read the listed files whose
-    path holds one of the filter's strings, up to MAX_DIR_FILES in sorted order (issue 12: the
+    path holds one of the filter's strings, up to MAX_DIR_FILES in sorted order (the
     contents come in the same round trip as the listing)."""
     # find has no `--`: a relative path starting with "-" would be read as an option, so anchor it.
     p = shlex.quote(path if path.startswith("/") else "./" + path)

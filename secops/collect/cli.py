@@ -1,8 +1,9 @@
-"""`secops audit`, `secops checks list|show|validate`, `secops hosts trust|list`, `secops evidence import`."""
+"""`secops audit` and `secops hosts trust|list`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -11,18 +12,15 @@ from rich.table import Table
 from secops import interrupts
 from secops.cliutil import console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
-from secops.collect.evidence_cli import evidence_app  # noqa: F401  (secops/cli.py mounts it)
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import SecopsError
-from secops.evaluate.sca_load import load_packs
-from secops.interrupts import stop_children
 from secops.models import RunStatus
-from secops.narrow import fitted_table
-from secops.runs import finish_run, start_run
-from secops.stages import StageOptions
+from secops.runs import recorded
+from secops.stages import StageOptions, stage_function
+from secops.store.db import Database
+from secops.termtable import fitted_table
 from secops.textsafe import terminal_text
 
-checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
 
 
@@ -47,8 +45,8 @@ def audit_command(
     waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
-    from secops.grade.stage import run_stage as grade_stage
-    from secops.remote.stage import audit_stage as run_stage
+    # The audit and the regrade are the pipeline's stages (the site router sends site hosts to their scanner).
+    run_stage, grade_stage = stage_function("audit"), stage_function("grade")
 
     if sum(bool(x) for x in (hosts, local)) > 1:
         raise fail("give --hosts or --local, not both")
@@ -58,20 +56,16 @@ def audit_command(
              "config": str(config) if config else None, "checks": str(checks) if checks else None,
              "progress": progress and console.is_terminal, "save_facts": str(save_facts) if save_facts else None,
              "waivers": str(waivers) if waivers else None}
-    run_id = start_run(db, "audit", agency_code=agency)
     try:
-        result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
-        grade_stage(app_state, run_id, StageOptions(agency_code=agency))
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: what was stored stays, the run says so
-        stop_children()
-        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
+        with recorded(db, "audit", failure="audit failed", agency_code=agency) as run:
+            run_id = run.id
+            result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
+            grade_stage(app_state, run_id, StageOptions(agency_code=agency))
+            run.finish(RunStatus(result.status), summary=result.summary, errors=result.errors)
+    except KeyboardInterrupt as exc:  # what was stored stays; the run is recorded interrupted
         err_console.print(f"audit run {run_id} {interrupts.reason(exc)}; results stored so far are kept",
                           markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
-    except Exception as exc:
-        finish_run(db, run_id, RunStatus.failed, errors=[f"audit failed: {exc}"])
-        raise
-    finish_run(db, run_id, RunStatus(result.status), summary=result.summary, errors=result.errors)
     _print_hosts(db, run_id)
     for error in result.errors:
         if error.startswith("site "):  # remote sites' problems are not in the host table
@@ -82,7 +76,7 @@ def audit_command(
                   markup=False, highlight=False)
 
 
-def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
+def _print_hosts(db: Database, run_id: int) -> None:
     from sqlalchemy import select
 
     from secops.collect.tables import AuditHostRow
@@ -105,81 +99,13 @@ def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
         console.print(line.replace("\x1b", "\\x1b"), markup=False, highlight=False, soft_wrap=True)
 
 
-def _pack_line(p: dict) -> str:  # type: ignore[type-arg]
+def _pack_line(p: dict[str, Any]) -> str:
     """One policy on one host: dialect and counts, or why it did not apply."""
     head = f"{p.get('policy')} (Wazuh {p.get('dialect', '4')}.x)"
     if not p.get("applicable"):
         return f"{head}: not applicable: {p.get('reason', '')}"
     return (f"{head}: {p.get('passed', 0)} passed, {p.get('failed', 0)} failed, "
             f"{p.get('not_applicable', 0)} n/a, {p.get('waived', 0)} waived")
-
-
-@checks_app.command("list")
-@user_errors
-def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--checks")) -> None:
-    """List the check packs and how many checks each has."""
-    packs = load_packs(folder or state(ctx).settings.checks)
-    table = Table("policy", "name", "os", "checks", "protection", "file")
-    for p in packs:
-        table.add_row(_plain(p.id), _plain(p.policy.name), p.secops.os, str(len(p.checks)),
-                      "yes" if p.secops.protection else "", _plain(Path(p.path or "").name))
-    console.print(table)
-
-
-@checks_app.command("show")
-@user_errors
-def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="policy id, or policy_id:check_id"),
-                folder: Path | None = typer.Option(None, "--checks")) -> None:
-    """Show a pack's checks, or one check with its rules and remediation."""
-    pid, _, cid = policy_id.partition(":")
-    pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
-    if pack is None:
-        raise SecopsError(f"no check pack with policy id {pid!r} (see `secops checks list`)")
-    for check in pack.checks:
-        if cid and str(check.id) != cid:
-            continue
-        ext = check.secops
-        console.print(f"[bold]{_plain(check.id)}[/] {_plain(check.title)}  "
-                      f"(condition {check.condition}, severity {ext.severity}"
-                      + (f", serves {', '.join(ext.serves)}" if ext.serves else "") + ")")
-        if cid:
-            for rule in check.rules:
-                console.print(f"  rule: {_plain(rule)}")
-            if check.remediation:
-                console.print(f"  remediation: {_plain(check.remediation)}")
-
-
-@checks_app.command("validate")
-@user_errors
-def checks_validate(
-    files: list[Path] = typer.Argument(..., help="policy files to check"),
-    strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
-    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
-) -> None:
-    """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
-    from secops.evaluate.checks_cli import validate_files
-
-    raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
-
-
-@checks_app.command("eval")
-@user_errors
-def checks_eval(
-    ctx: typer.Context,
-    policies: list[Path] = typer.Argument(..., help="policy files"),
-    facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
-    host: str | None = typer.Option(None, "--host", help="only this host (label or address)"),
-    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
-    show: str = typer.Option("failed,not_applicable,error,waived", "--show", help="results listed per check"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
-    waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
-) -> None:
-    """Evaluate policies against saved host answers, with no host contacted."""
-    from secops.evaluate.checks_cli import eval_files
-
-    path = waivers or Path(state(ctx).settings.policies) / "waivers.yaml"
-    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json,
-                                waivers_path=path))
 
 
 @hosts_app.command("trust")

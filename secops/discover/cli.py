@@ -2,7 +2,7 @@
 
 A scan starts nmap as soon as the scope guard has accepted the targets (`plan.start_early`), before
 SQLAlchemy, the tables and the stage are imported and the database is opened: those happen while
-nmap scans (issue 12). So this module imports only typer and secops' light plumbing at the top;
+nmap scans. So this module imports only typer and secops' light plumbing at the top;
 each command imports what it uses.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from secops.discover.diff import RunDiff
     from secops.models import RunStatus
-    from secops.stages import StageResult
+    from secops.stages import StageContext, StageResult
 
 EXIT_SCAN_INCOMPLETE, EXIT_INTERRUPTED = 1, 130
 SHOW_LIMIT = 200
@@ -32,30 +32,20 @@ app = typer.Typer(help="Discover hosts and services with nmap (scope-guarded), r
                   invoke_without_command=True, no_args_is_help=False)
 
 
-def run_discover(app_state, agency: str, extra: dict, *, trigger: str = "manual",  # type: ignore[no-untyped-def]
+def run_discover(app_state: StageContext, agency: str, extra: dict[str, Any], *, trigger: str = "manual",
                  job_name: str | None = None) -> tuple[int, StageResult, RunStatus]:
     """Open a run, run the stage into it, close it with the stage's status (used by the CLI)."""
-    from secops import interrupts
-    from secops.interrupts import stop_children
     from secops.models import RunStatus
-    from secops.remote.stage import discover_stage as run_stage
-    from secops.runs import finish_run, start_run
-    from secops.stages import StageOptions
+    from secops.runs import recorded
+    from secops.stages import StageOptions, stage_function
 
-    db = app_state.db()
-    run_id = start_run(db, "discover", trigger=trigger, job_name=job_name, agency_code=agency)
-    try:
-        result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
-    except KeyboardInterrupt as exc:  # stopped before the scan started (or while it was being recorded)
-        stop_children()
-        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
-        raise
-    except BaseException as exc:  # refused by the guard, bad config, nmap missing...: recorded, then raised
-        finish_run(db, run_id, RunStatus.failed, errors=[f"discovery failed: {exc}"])
-        raise
-    status = RunStatus.interrupted if result.summary.get("interrupted") else RunStatus(result.status)
-    finish_run(db, run_id, status, summary=result.summary, errors=result.errors)
-    return run_id, result, status
+    # Refused by the guard, bad config, nmap missing...: recorded as failed, then raised.
+    with recorded(app_state.db(), "discover", failure="discovery failed", trigger=trigger, job_name=job_name,
+                  agency_code=agency) as run:
+        result = stage_function("discover")(app_state, run.id, StageOptions(agency_code=agency, extra=extra))
+        status = RunStatus.interrupted if result.summary.get("interrupted") else RunStatus(result.status)
+        run.finish(status, summary=result.summary, errors=result.errors)
+    return run.id, result, status
 
 
 @app.callback()
@@ -120,16 +110,16 @@ def discover(
         raise typer.Exit(EXIT_SCAN_INCOMPLETE)
 
 
-def _release(app_state) -> None:  # type: ignore[no-untyped-def]
+def _release(app_state: StageContext) -> None:
     """The command is done: close the database now (SQLite checkpoints its WAL here), then spare the
     exiting interpreter its garbage collections over every object of SQLAlchemy, pydantic and the
-    tables (~0.2 s, issue 12). gc.freeze() only exempts the objects alive now from the cycle
+    tables (~0.2 s). gc.freeze() only exempts the objects alive now from the cycle
     collector; reference counting still frees them, and open files are still closed, at exit."""
     app_state.db().dispose()
     gc.freeze()
 
 
-def _print_scan(app_state, run_id: int, result: StageResult, status: RunStatus) -> None:  # type: ignore[no-untyped-def]
+def _print_scan(app_state: StageContext, run_id: int, result: StageResult, status: RunStatus) -> None:
     s = result.summary
     if s.get("scope_override"):
         err_console.print("SCOPE OVERRIDE recorded in the run: " + s["scope_override"]["reason"], style="bold yellow",
@@ -145,7 +135,7 @@ def _print_scan(app_state, run_id: int, result: StageResult, status: RunStatus) 
         err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _hosts_table(app_state, run_id: int) -> None:  # type: ignore[no-untyped-def]
+def _hosts_table(app_state: StageContext, run_id: int) -> None:
     from rich.table import Table
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
@@ -213,7 +203,9 @@ def diff_command(
 
 
 def _print_diff(d: RunDiff) -> None:
-    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
     say(f"discovery diff: run {d.run_a} -> run {d.run_b} ({d.agency})")
     for warning in d.warnings:
         err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)

@@ -4,7 +4,7 @@ nmap is started with an argument list (no shell). Targets reach it only after th
 turned them into CIDR strings, and the arguments come from profiles.build_arguments, so nothing
 from untrusted data can become an nmap option.
 
-The command a chunk runs may be started ahead of time (`prestart`, issue 12): `secops discover`
+The command a chunk runs may be started ahead of time (`prestart`): `secops discover`
 starts nmap as soon as the scope guard has passed and imports, opens the database and records the
 run while it scans; `run_chunk` then adopts the process that runs the same command instead of
 starting another. python-nmap is used only for its `nmap -V` check (`scanner`).

@@ -3,8 +3,8 @@
 `plan_agency` is the first half of the discover stage: options, discovery profile, the scope guard
 and the nmap arguments and chunks. It needs no database and imports neither SQLAlchemy nor
 python-nmap, so `secops discover` can run it first (`start_early`), start nmap for the chunks
-the stage will scan first, and import, open the database and record the run while nmap scans
-(issue 12). The stage then runs `plan_agency` again itself, unchanged; `nmap_runner.run_chunk`
+the stage will scan first, and import, open the database and record the run while nmap scans.
+The stage then runs `plan_agency` again itself, unchanged; `nmap_runner.run_chunk`
 adopts a started process only when its command is exactly the one the stage asks for.
 """
 
@@ -131,7 +131,7 @@ def start_early(policies: Path, agency_code: str, extra: dict[str, Any], db_url:
     the run ends, whatever happened."""
     from secops import interrupts
     from secops.discover import nmap_runner
-    from secops.remote.sites import load_sites
+    from secops.discover.sites import load_sites
 
     try:
         if load_sites(policies).site_for(agency_code) is not None:

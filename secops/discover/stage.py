@@ -26,7 +26,7 @@ from secops.discover.store import ChunkRecord, create_scan, finish_scan, record_
 from secops.errors import SecopsError
 from secops.interrupts import stop_children
 from secops.inventory.retire import active_on, retired_note, today
-from secops.stages import StageOptions, StageResult
+from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.tables import AgencyRow
 
 
@@ -41,7 +41,7 @@ def _progress(enabled: bool) -> Progress | nullcontext[None]:
                     TimeElapsedColumn(), console=console, transient=True)
 
 
-def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
+def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
     """One agency when options.agency_code is set; otherwise every agency of the scope file in turn
     (a province-wide nightly job), each over its own authorised ranges."""
     if options.agency_code:
@@ -82,7 +82,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
                        errors=errors + [e for r in results for e in r.errors])
 
 
-def _discover_agency(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
+def _discover_agency(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
     assert options.agency_code is not None  # run_stage splits a province-wide run into agencies
     # Options, profile, then the scope guard: nothing below (not even `nmap -V`) runs for a refused target.
     planned = plan_agency(app_state.settings.policies, options)

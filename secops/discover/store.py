@@ -5,7 +5,7 @@ and last_seen updates are committed together, so a chunk is stored whole or (on 
 only as a failed chunk with its raw output for audit. Chunks already stored stay when a later one
 fails or the run is interrupted.
 
-Hosts and ports are written in bulk (issue 12): one Core INSERT executemany for a chunk's hosts
+Hosts and ports are written in bulk: one Core INSERT executemany for a chunk's hosts
 (their ids returned in order), one for their ports, and the matched endpoints' last_seen in
 UPDATEs of up to LAST_SEEN_BATCH ids each. tests/test_discover_store_bulk.py checks that this
 writes the same rows as the former ORM writer (one object per host and port, one UPDATE per

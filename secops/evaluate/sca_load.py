@@ -195,13 +195,6 @@ def rule_warnings(policy: Policy) -> list[RuleWarning]:
     return found
 
 
-def validate_rules(policy: Policy, where: str) -> None:
-    """Raise naming the check and the rule when any rule has a problem (`checks validate --strict`)."""
-    problems = [f"{where}: {w}" for w in rule_warnings(policy)]
-    if problems:
-        raise SecopsError("\n".join(problems))
-
-
 def load_policy(path: Path, dialect: Dialect | None = None) -> Policy:
     """Load a policy; refused (SecopsError) only for structural faults, as Wazuh does.
 

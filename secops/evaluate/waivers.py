@@ -96,6 +96,11 @@ class WaiverFile(_Strict):
     waivers: list[Waiver] = Field(default_factory=list)
 
 
+def waivers_path(policies: Path | str, given: Path | str | None = None) -> Path:
+    """The waiver file: the one given, else `<policies>/waivers.yaml`."""
+    return Path(given) if given else Path(policies) / "waivers.yaml"
+
+
 def load_waivers(path: Path) -> list[Waiver]:
     """A missing file means no waivers; a bad one is an error naming the file and the entry."""
     if not path.exists():

@@ -12,14 +12,14 @@ from rich.table import Table
 
 from secops.cliutil import console, state, user_errors
 from secops.errors import SecopsError
-from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers
+from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers, waivers_path
 
 waivers_app = typer.Typer(help="Waivers: failing checks an officer accepted, for a scope, until a date.",
                           no_args_is_help=True)
 
 
 def _path(ctx: typer.Context, given: Path | None) -> Path:
-    return given or Path(state(ctx).settings.policies) / "waivers.yaml"
+    return waivers_path(state(ctx).settings.policies, given)
 
 
 def _split(text: str | None) -> list[str]:

@@ -7,26 +7,13 @@ import datetime as dt
 import typer
 
 from secops import interrupts
-from secops.cliutil import EXIT_TARGETS_NOT_MET, console, err_console, fail, state, user_errors
+from secops.cliutil import EXIT_TARGETS_NOT_MET, console, err_console, fail, parse_as_of, state, user_errors
 from secops.grade.engine import GradeCell
 from secops.grade.stage import run_stage
-from secops.models import RunStatus
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
-from secops.runs import finish_run, recorded_status, start_run
-from secops.stages import StageOptions
-
-
-def parse_as_of(value: str | None) -> dt.datetime:
-    if not value:
-        return dt.datetime.now(dt.UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD or an ISO date-time") from exc
-    if len(value) == 10:  # a date: take the end of that day, so that day's evidence counts
-        parsed = parsed.replace(hour=23, minute=59, second=59)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+from secops.runs import recorded, recorded_status
+from secops.stages import StageContext, StageOptions
 
 
 def exit_code(cells: list[GradeCell], fail_on_gap: bool, fail_under: float | None) -> int:
@@ -38,23 +25,16 @@ def exit_code(cells: list[GradeCell], fail_on_gap: bool, fail_under: float | Non
     return 0
 
 
-def run_grade(app_state, as_of: dt.datetime, *, trigger: str = "manual", job_name: str | None = None) -> int:  # type: ignore[no-untyped-def]
+def run_grade(app_state: StageContext, as_of: dt.datetime, *, trigger: str = "manual", job_name: str | None = None) -> int:
     """Grade and record; returns the run id. Used by the CLI, the demo and scheduled jobs."""
-    db = app_state.db()
-    run_id = start_run(db, "grade", trigger=trigger, job_name=job_name, as_of=as_of)
-    try:
-        run_stage(app_state, run_id, StageOptions())
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: no grade row was kept; the run says so now
-        finish_run(db, run_id, RunStatus.interrupted, errors=[interrupts.reason(exc)])
-        raise
-    except Exception as exc:
-        finish_run(db, run_id, RunStatus.failed, errors=[f"grading failed: {exc}"])
-        raise
-    finish_run(db, run_id, RunStatus.ok)
-    return run_id
+    # A stop leaves no grade row (the grades are one transaction); the run says it was interrupted.
+    with recorded(app_state.db(), "grade", failure="grading failed", trigger=trigger, job_name=job_name,
+                  as_of=as_of) as run:
+        run_stage(app_state, run.id, StageOptions())
+    return run.id
 
 
-def _recorded(app_state) -> str:  # type: ignore[no-untyped-def]
+def _recorded(app_state: StageContext) -> str:
     """What the store says of the run a stop ended (a stop can also come after it was recorded ok)."""
     try:
         found = recorded_status(app_state.db(), "grade")

@@ -2,7 +2,7 @@
 
 The store keeps a system's present register state, not its history. Two states carry the date
 they were reached: `approved` (approval_date) and `fully_deployed` (plan_deployed_date). Grading
-as of a time before that date must not count the state (issue 10, item 6): the system was not yet
+as of a time before that date must not count the state: the system was not yet
 approved, or not yet fully deployed, then. Which earlier state it was in is not known, so the field
 reads as NULL (it satisfies no value filter, like a date after the as-of time), except where the
 earlier state follows: a system approved then but deployed later was `level_approved` in the

@@ -7,16 +7,14 @@ by summing numerators and denominators; percentages are never averaged.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
 from pydantic import BaseModel
 
-from secops.grade.facts import AgencyNode, Facts
-from secops.grade.filters import matches
-from secops.grade.policy import Target, TargetPolicy
+from secops.inventory.tree import AgencyNode
+from secops.targets import Target, TargetPolicy
 
 GradeStatus = Literal["met", "not_met", "not_applicable"]
 
@@ -70,21 +68,6 @@ def cell(target: Target, agency_code: str, counts: Counts) -> GradeCell:
                      status="met" if ok else "not_met", gap=gap)
 
 
-def own_counts(target: Target, facts: Facts) -> dict[int, Counts]:
-    as_of = facts.as_of.date()
-    counts: dict[int, Counts] = defaultdict(Counts)
-    for record in facts.records[target.entity]:
-        if not matches(record, target.denominator, as_of):
-            continue
-        slot = counts[record["agency_id"]]
-        slot.denominator += 1
-        if matches(record, target.numerator, as_of):
-            slot.numerator += 1
-        elif target.unknown and matches(record, target.unknown, as_of):
-            slot.unknown += 1
-    return counts
-
-
 def depth_order(agencies: dict[int, AgencyNode]) -> list[AgencyNode]:
     """Agencies deepest first, so each child is summed before its parent."""
     def depth(node: AgencyNode) -> int:
@@ -112,8 +95,3 @@ def cells_from_counts(policy: TargetPolicy, own: dict[str, dict[int, Counts]],
         totals = subtree_counts(own.get(target.id, {}), agencies)
         cells.extend(cell(target, agencies[agency_id].code, totals[agency_id]) for agency_id in order)
     return cells
-
-
-def grade(policy: TargetPolicy, facts: Facts) -> list[GradeCell]:
-    """The reference grader in Python over loaded facts; `secops grade` counts in SQL (grade/sql.py)."""
-    return cells_from_counts(policy, {t.id: own_counts(t, facts) for t in policy.targets}, facts.agencies)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from secops.grade.engine import GradeCell
-from secops.grade.policy import TargetPolicy
 from secops.grade.sql import endpoint_max_age, grade_sql
 from secops.store.db import Database
 from secops.store.tables import GradeRow, RunRow
+from secops.targets import TargetPolicy
 
 
 def grade_store(db: Database, policy: TargetPolicy, as_of: dt.datetime) -> list[GradeCell]:

@@ -1,6 +1,6 @@
 """The records that targets are graded on, as SQL: one subquery per entity, as of a time.
 
-Mirrors grade/facts.py (the reference) column for column: every column of the entity's table,
+Mirrors tests/reference_grader.py (the reference) column for column: every column of the entity's table,
 with dates after the as-of time read as NULL (what was not yet true then), and for endpoints the
 protection derived from the newest evidence at or before the as-of time (a window function, the
 same on SQLite and PostgreSQL), `unknown` when there is none or it is older than the max age.
@@ -84,7 +84,7 @@ def join_newest(endpoints: Any, table: Any, as_of: dt.datetime, name: str, colum
 
 
 def _active(table: Any, day: dt.date) -> ColumnElement[bool]:
-    """Not retired on or before day (grade/facts.py active_on); tables without retirement: all."""
+    """Not retired on or before day (inventory/retire.py active_on); tables without retirement: all."""
     if "retired_at" not in table.c:
         return true()
     return or_(table.c.retired_at.is_(None), table.c.retired_at > day)
@@ -132,3 +132,18 @@ def record_source(entity: str, as_of: dt.datetime, max_age_days: int | None, *, 
                    ev.c.observed_at.label("observed_at"), ev.c.detail.label("evidence_detail"))
             .select_from(joined))
     return _counted(stmt, table, as_of).subquery(entity)
+
+
+def protection_from(status: str | None, product: str | None, source: str | None, observed_at: dt.datetime | None,
+                    detail: str | None, as_of: dt.datetime, max_age_days: int | None) -> dict[str, Any]:
+    """protection_of on plain values (the SQL grader fetches columns, not ORM rows)."""
+    if status is None or observed_at is None:
+        return {"protection": ProtectionStatus.unknown.value, "protection_reason": "no evidence",
+                "product": None, "evidence_source": None, "observed_at": None}
+    base = {"product": product, "evidence_source": source, "observed_at": observed_at, "protection": status,
+            "protection_reason": detail or ""}
+    if max_age_days is not None and as_of - observed_at > dt.timedelta(days=max_age_days):
+        age = (as_of - observed_at).days
+        base.update(protection=ProtectionStatus.unknown.value,
+                    protection_reason=f"evidence too old: {age} days (max {max_age_days}), was {status}")
+    return base

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
 from secops.grade.engine import Counts, GradeCell, cells_from_counts
-from secops.grade.facts import load_agencies
-from secops.grade.policy import Target, TargetPolicy
 from secops.grade.sources import record_source
+from secops.inventory.tree import load_agencies
+from secops.targets import Target, TargetPolicy
 
 
 def _sum_when(cond: ColumnElement[bool]) -> ColumnElement[Any]:

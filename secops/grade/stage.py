@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from secops.grade.facts import load_agencies
-from secops.grade.policy import load_targets
 from secops.grade.record import grade_store, record_grades
-from secops.inventory.tree import check_one_root
-from secops.stages import StageOptions, StageResult
+from secops.inventory.tree import check_one_root, load_agencies
+from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.tables import RunRow
+from secops.targets import load_targets
 
 
-def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
+def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
     db = app_state.db()
     policy = load_targets(app_state.settings.policies)
     with db.session() as session:

@@ -10,17 +10,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError
-from secops.grade.facts import load_agencies
-from secops.grade.policy import load_levels
 from secops.inventory.importer import import_files
 from secops.inventory.kinds import load_kinds
+from secops.inventory.levels import load_levels
 from secops.inventory.lifecycle_cli import remove_command, reorganise_command
 from secops.inventory.readers import ENTITIES
-from secops.inventory.tree import find_agency, kind_order, subtree
-from secops.register.regime import load_regimes
+from secops.inventory.regime import load_regimes
+from secops.inventory.tree import find_agency, kind_order, load_agencies, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 from secops.textsafe import terminal_text
 
@@ -44,7 +44,7 @@ def import_command(
     app_state = state(ctx)
     levels = load_levels(app_state.settings.policies)
     try:
-        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,  # type: ignore[arg-type]
+        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,
                               regimes=load_regimes(app_state.settings.policies),
                               kinds=load_kinds(app_state.settings.policies))
     except InputRowsError as exc:
@@ -72,7 +72,7 @@ LIST_COLUMNS = {
 TABLES: dict[str, Any] = {"agencies": AgencyRow, "systems": SystemRow, "endpoints": EndpointRow, "staff": StaffRow}
 
 
-def _count_by_kind(session, ids: set[int]) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+def _count_by_kind(session: Session, ids: set[int]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for label, table in TABLES.items():
         agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
@@ -84,7 +84,7 @@ def _count_by_kind(session, ids: set[int]) -> dict[str, dict[str, int]]:  # type
     return counts
 
 
-def _rows(session, entity: str, ids: set[int], limit: int) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def _rows(session: Session, entity: str, ids: set[int], limit: int) -> list[dict[str, object]]:
     table = TABLES[entity]
     agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
     query = select(table, AgencyRow.code)
@@ -125,7 +125,7 @@ def show_command(
         console.print_json(json.dumps(data, default=str, ensure_ascii=False))
     elif entity:
         table = Table(*LIST_COLUMNS[entity], "agency", title=f"{entity} (at most {limit})")
-        for record in data:  # type: ignore[union-attr]
+        for record in data:
             table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
         console.print(table)
     else:
@@ -136,27 +136,3 @@ def show_command(
             table.add_row(Text(terminal_text(label)), *(str(per_kind.get(k, 0)) for k in kinds),
                           str(sum(per_kind.values())))
         console.print(table)
-
-
-@app.command("sample")
-@user_errors
-def sample_command(
-    ctx: typer.Context,
-    endpoints: int = typer.Option(10_000, "--endpoints", min=0, max=1_000_000, help="number of endpoints"),
-    seed: int = typer.Option(85, "--seed", help="random seed (same seed and day -> same province)"),
-) -> None:
-    """Load the synthetic sample province (labelled synthetic in every report)."""
-    import datetime as dt
-
-    from secops.inventory.load_sample import load_sample
-
-    tallies = load_sample(state(ctx).db(), dt.datetime.now(dt.UTC), endpoints=endpoints, seed=seed)
-    table = Table("entity", "inserted", "updated", "unchanged", title="synthetic sample province")
-    for entity, tally in tallies.items():
-        table.add_row(entity, str(tally.inserted), str(tally.updated), str(tally.unchanged))
-    console.print(table)
-
-
-from secops.register.cli import export_command  # noqa: E402 - the register's export, beside import
-
-app.command("export")(export_command)

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from secops.config import bundled
 from secops.errors import InputRowsError, RowError
-from secops.grade.policy import LevelPolicy
 from secops.inventory.kinds import KindPolicy, load_kinds
+from secops.inventory.levels import LevelPolicy
 from secops.inventory.readers import EntityName, RawRow, read_file
+from secops.inventory.regime import Regime
 from secops.inventory.upsert import (
     Tally,
     upsert_agencies,
@@ -24,7 +25,6 @@ from secops.inventory.upsert import (
     upsert_systems,
 )
 from secops.inventory.validate import validate
-from secops.register.regime import Regime
 from secops.store.bulk import analyze_tables, bulk_load
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, AssessmentRow, EndpointRow, EvidenceRow, StaffRow, SystemRow

@@ -8,8 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from secops.config import policy_path
-from secops.grade.policy import Text
-from secops.policyfile import load_model
+from secops.policyfile import Text, load_model
 
 ROOT_KIND = "province"  # the top-level agency: one per database
 KIND_NAME = r"^[a-z][a-z_]{0,19}$"

@@ -52,8 +52,8 @@ def reorganise_command(
 ) -> None:
     """Merge or split agencies from a date: records move to the new agencies, the old ones are retired with
     their history and linked as predecessors. All or nothing; re-running the same file changes nothing."""
-    from secops.grade.policy import load_levels
     from secops.inventory.kinds import load_kinds
+    from secops.inventory.levels import load_levels
     from secops.inventory.reorg_file import read_plan
     from secops.inventory.reorganise import reorganise
 

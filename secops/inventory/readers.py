@@ -9,8 +9,7 @@ from typing import Any, Literal
 import yaml
 
 from secops.errors import SecopsError
-from secops.inputguard import input_errors
-from secops.textio import detect_format, iter_rows
+from secops.textio import detect_format, input_errors, iter_rows
 from secops.textsafe import restore_cell
 from secops.yamlsafe import BoundedSafeLoader, load_yaml
 

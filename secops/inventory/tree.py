@@ -1,11 +1,34 @@
-"""The agency tree: an agency's subtree in display order (parents before children)."""
+"""The agency tree: its nodes as of a day, and an agency's subtree in display order (parents before children)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
-from secops.grade.facts import AgencyNode
+from secops.inventory.retire import active_on
+from secops.store.tables import AgencyRow
+
+
+@dataclass(frozen=True)
+class AgencyNode:
+    id: int
+    code: str
+    name: str
+    kind: str
+    parent_id: int | None
+
+
+
+def load_agencies(session: Session, on: dt.date | None = None) -> dict[int, AgencyNode]:
+    """Agencies active on that day (default: today, UTC)."""
+    day = on or dt.datetime.now(dt.UTC).date()
+    return {row.id: AgencyNode(row.id, row.code, row.name, row.kind, row.parent_id)
+            for row in session.scalars(select(AgencyRow).where(active_on(AgencyRow, day)).order_by(AgencyRow.id))}
 
 
 @functools.cache

@@ -8,10 +8,10 @@ the caller's transaction: still all-or-nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from secops.models import (
@@ -64,11 +64,6 @@ def _existing(session: Session, table: type[Base], codes: list[str], fields: lis
                                .where(in_keys(session, code_column, codes[chunk:chunk + size])))
         found.update((row[0], tuple(row[1:])) for row in rows)
     return found
-
-
-def _core(table: type[Base]) -> Table:
-    # Core, not the ORM class: ORM bulk inserts split a batch by which values are NULL.
-    return cast(Table, table.__table__)
 
 
 def _batches(rows: list[dict[str, Any]]) -> Any:

@@ -9,14 +9,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from secops.config import Settings
-from secops.errors import SecopsError
+from secops.inventory.regime import Regime, load_regimes, regime_on
 from secops.register.form08 import Form08, build_form08
 from secops.register.outputs import FORMATS, write_report
-from secops.register.regime import Regime, load_regimes, regime_on
 from secops.register.rules import Violation, check
-from secops.report.render import translator
 from secops.store.db import Database
 from secops.store.tables import MetaRow
+from secops.templating import translator
 
 
 @dataclass
@@ -26,14 +25,6 @@ class AnnualResult:
     violations: list[Violation]
     files: list[Path] = field(default_factory=list)
     refused: bool = False
-
-
-def parse_formats(value: str) -> tuple[str, ...]:
-    formats = tuple(part.strip() for part in value.split(",") if part.strip())
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise SecopsError(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}")
-    return formats
 
 
 def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, owner: str | None = None,
@@ -47,7 +38,7 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
         result.refused = True
         return result
     result.files = write_report(report, result.regime, folder, formats, settings.reports, lang)
-    if (annex := write_unmet_annex(db, settings, report, folder, lang)) is not None:  # issue 11
+    if (annex := write_unmet_annex(db, settings, report, folder, lang)) is not None:
         result.files.append(annex)
     return result
 
@@ -70,7 +61,7 @@ def violation_lines(result: AnnualResult, templates: Path, lang: str) -> list[st
 
 def current_year_report(db: Database, settings: Settings, folder: Path, today: dt.date, lang: str = "vi") -> AnnualResult:
     """The annual report of the reporting period that holds `today` (used by `secops demo`)."""
-    from secops.register.report_section import report_year
+    from secops.inventory.regime import report_year
 
     regime = regime_on(load_regimes(settings.policies), today)
     return annual_report(db, settings, report_year(regime, today), folder, lang=lang)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from secops.inventory.regime import Form
 from secops.models import ApprovalStatus
 from secops.register.form08 import Form08, Row
-from secops.register.regime import Form
 
 
 def vn_date(day: dt.date | None) -> str:

@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from secops.register.files import write_atomic
+from secops.safeio import ensure_folder, write_file
 from secops.store.tables import AgencyRow, AssessmentRow, SystemRow
 from secops.textsafe import neutral_cell
 
@@ -64,7 +64,8 @@ def _yaml(records: dict[str, list[dict[str, Any]]]) -> bytes:
 
 
 def write_register(records: dict[str, list[dict[str, Any]]], folder: Path, fmt: str) -> list[Path]:
+    ensure_folder(folder)
     if fmt == "yaml":
-        return [write_atomic(folder / "register.yaml", _yaml(records))]
-    return [write_atomic(folder / "systems.csv", _csv(records["systems"], SYSTEM_COLUMNS)),
-            write_atomic(folder / "assessments.csv", _csv(records["assessments"], ASSESSMENT_COLUMNS))]
+        return [write_file(folder / "register.yaml", _yaml(records))]
+    return [write_file(folder / "systems.csv", _csv(records["systems"], SYSTEM_COLUMNS)),
+            write_file(folder / "assessments.csv", _csv(records["assessments"], ASSESSMENT_COLUMNS))]

@@ -16,11 +16,10 @@ from sqlalchemy.orm import Session
 
 from secops.config import policy_path
 from secops.errors import SecopsError
-from secops.grade.facts import load_agencies
-from secops.inventory.tree import find_agency, subtree
+from secops.inventory.regime import Regime, regime_on
+from secops.inventory.tree import find_agency, load_agencies, subtree
 from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
 from secops.policyfile import load_model
-from secops.register.regime import Regime, regime_on
 from secops.store.tables import AssessmentRow, SystemRow
 
 CONTACTS_FILE = "report_contacts.yaml"

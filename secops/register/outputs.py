@@ -6,12 +6,12 @@ import csv
 import io
 from pathlib import Path
 
+from secops.inventory.regime import Regime
 from secops.register.cells import row_cells, section1_cells, vn_date
-from secops.register.files import write_atomic
 from secops.register.form08 import Form08
-from secops.register.regime import Regime
 from secops.register.xlsx import workbook_bytes
-from secops.report.render import environment, translator
+from secops.safeio import ensure_folder, write_file
+from secops.templating import environment, translator
 from secops.textsafe import neutral_cell
 
 FORMATS = ("xlsx", "csv", "html")
@@ -69,4 +69,5 @@ def write_report(report: Form08, regime: Regime, folder: Path, formats: tuple[st
         files[f"{stem}-section3.csv"] = section3_csv(report, regime)
     if "html" in formats:
         files[f"{stem}.html"] = html_page(report, regime, templates, lang)
-    return [write_atomic(folder / name, data) for name, data in files.items()]
+    ensure_folder(folder)
+    return [write_file(folder / name, data) for name, data in files.items()]

@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 
-from secops.remote.sites import Link
+from secops.discover.sites import Link
 
 DISCOVER_TASK = "secops.remote.discover"
 AUDIT_TASK = "secops.remote.audit"

@@ -27,13 +27,13 @@ from sqlalchemy import select
 from secops.collect.audit import HostAudit, HostTarget
 from secops.collect.record import add_host
 from secops.discover.nmap_runner import ChunkOutput
+from secops.discover.sites import Link, Site, queue_name
 from secops.discover.store import store_chunk
 from secops.discover.tables import DiscoveryScanRow
 from secops.evaluate.protection import ProtectionVerdict
 from secops.remote.broker import redact
 from secops.remote.celery_app import AUDIT_TASK, DISCOVER_TASK, make_app
 from secops.remote.payloads import AuditResult, AuditTask, DiscoverResult, DiscoverTask, TargetSpec
-from secops.remote.sites import Link, Site, queue_name
 from secops.remote.tables import RemoteTaskRow
 from secops.store.base import utcnow
 from secops.store.db import Database

@@ -43,8 +43,8 @@ def scanner_command(
 ) -> None:
     """Run a remote scanner: discover and audit tasks of one site, with this machine's scope and credentials."""
     from secops.discover.scope import load_scope, locate_scope_file
+    from secops.discover.sites import SITE_CODE, load_sites
     from secops.remote.scanner import ScannerContext
-    from secops.remote.sites import SITE_CODE, load_sites
     from secops.remote.worker import serve
 
     if not re.match(SITE_CODE, site):
@@ -70,8 +70,8 @@ def scanners_command(
     """List the scanners seen on the broker: site, version, last heartbeat; and sites with none."""
     import redis
 
+    from secops.discover.sites import load_sites
     from secops.remote.broker import redact
-    from secops.remote.sites import load_sites
     from secops.remote.worker import HEARTBEAT_PREFIX, redis_client
 
     url = _url(broker, broker_file)

@@ -16,12 +16,12 @@ from typing import Any
 import redis
 
 from secops import __version__
+from secops.discover.sites import Link, queue_name
 from secops.errors import SecopsError
 from secops.remote.broker import redact
 from secops.remote.celery_app import AUDIT_TASK, DISCOVER_TASK, make_app
 from secops.remote.payloads import AuditResult, AuditTask, DiscoverResult, DiscoverTask
 from secops.remote.scanner import ScannerContext, run_audit, run_discover
-from secops.remote.sites import Link, queue_name
 
 log = logging.getLogger("secops.scanner")
 HEARTBEAT_PREFIX = "secops:scanner:"
@@ -79,7 +79,8 @@ def _guarded(kind: str, run: Any, model: Any, ctx: ScannerContext, payload: Any,
                 "status": "failed", "errors": [f"site {ctx.site}: {exc}"]}
         result = (DiscoverResult(**base, agency_code=task.agency_code) if kind == "discover"
                   else AuditResult(**base))
-    return result.model_dump(mode="json")
+    dumped: dict[str, Any] = result.model_dump(mode="json")
+    return dumped
 
 
 def serve(ctx: ScannerContext, url: str, link: Link) -> None:

@@ -1,4 +1,4 @@
-"""`secops report`: write the dashboard of a graded run (HTML, JSON, CSV)."""
+"""`secops report`: the dashboard of a graded run (HTML, JSON, CSV); `secops report annual`: Form 08."""
 
 from __future__ import annotations
 
@@ -6,20 +6,19 @@ from pathlib import Path
 
 import typer
 
-from secops.cliutil import console, fail, state, user_errors
+from secops.cliutil import EXIT_USAGE, console, err_console, fail, parse_formats, state, user_errors
+from secops.register.annual import annual_report, violation_lines
+from secops.register.outputs import FORMATS as ANNUAL_FORMATS
 from secops.report.export import FORMATS
 from secops.report.publish import publish
 from secops.report.terminal import print_summary
+from secops.templating import translator
+
+report_app = typer.Typer(help="Write reports: the gap dashboard of a graded run, or `annual` (Form 08).",
+                         no_args_is_help=False)
 
 
-def parse_formats(value: str) -> tuple[str, ...]:
-    formats = tuple(part.strip() for part in value.split(",") if part.strip())
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise fail(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}")
-    return formats
-
-
+@report_app.callback(invoke_without_command=True)
 @user_errors
 def report_command(
     ctx: typer.Context,
@@ -37,7 +36,40 @@ def report_command(
     app_state = state(ctx)
     folder = out or app_state.settings.output
     dashboard, files = publish(app_state.db(), app_state.settings, folder, run_id=run, lang=lang,
-                               agency_code=agency, formats=parse_formats(fmt))
+                               agency_code=agency, formats=parse_formats(fmt, FORMATS))
     print_summary(console, dashboard, app_state.settings.reports)
     for path in files.values():
+        console.print(f"wrote {path}", highlight=False, markup=False)
+
+
+@report_app.command("annual")
+@user_errors
+def annual_command(
+    ctx: typer.Context,
+    year: int = typer.Option(..., "--year", min=2000, max=2100, help="report year (data 15/12 of the year before to 14/12)"),
+    owner: str | None = typer.Option(None, "--owner",
+                                     help="one owner (agency code) and its sub-units [default: the province]"),
+    strict: bool = typer.Option(False, "--strict", help="write nothing while any consistency rule is broken"),
+    fmt: str = typer.Option("xlsx,csv,html", "--format", help="comma-separated: xlsx, csv, html"),
+    lang: str = typer.Option("vi", "--lang", help="vi (default) or en: messages and the HTML page's glosses"),
+    out: Path | None = typer.Option(None, "--out", help="folder to write [default: the --output folder]"),
+) -> None:
+    """Write the annual report (Form 08, Decree 331/2026) after checking its consistency rules."""
+
+    if lang not in ("vi", "en"):
+        raise fail("--lang must be vi or en")
+    app_state = state(ctx)
+    result = annual_report(app_state.db(), app_state.settings, year, out or app_state.settings.output, owner=owner,
+                           strict=strict, formats=parse_formats(fmt, ANNUAL_FORMATS), lang=lang)
+    t = translator(app_state.settings.reports, lang)
+    for line in violation_lines(result, app_state.settings.reports, lang):
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if result.violations:
+        err_console.print(t("annual_violations", n=len(result.violations), year=year), style="yellow")
+    else:
+        console.print(t("annual_ok", year=year))
+    if result.refused:
+        err_console.print(t("annual_strict_refused"), style="red")
+        raise typer.Exit(EXIT_USAGE)
+    for path in result.files:
         console.print(f"wrote {path}", highlight=False, markup=False)

@@ -14,14 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
-from secops.grade.dated import UNKNOWN_STATE
 from secops.grade.engine import GradeCell
-from secops.grade.facts import AgencyNode, Facts, load_agencies
-from secops.grade.filters import matches
-from secops.grade.policy import TargetPolicy
 from secops.grade.sql import endpoint_max_age
-from secops.inventory.tree import find_agency, subtree
+from secops.inventory.tree import AgencyNode, find_agency, load_agencies, subtree
+from secops.report.fixlist import FixItem, fix_count, target_fix_items
 from secops.store.tables import GradeRow, MetaRow, RunRow
+from secops.targets import TargetPolicy
 
 SCHEMA_VERSION = 1
 # Endpoint fix lists scale with the nation: the dashboard model keeps this many per target (what
@@ -49,20 +47,6 @@ class AgencyGrades(BaseModel):
     targets_met: int
     targets_not_met: int
     gap_total: int = Field(description="sum of gaps over targets (records to fix)")
-
-
-class FixItem(BaseModel):
-    """A record in a target's denominator that does not (yet) meet it."""
-
-    target_id: str
-    entity: str
-    agency_code: str
-    agency_name: str
-    code: str
-    label: str = Field(description="system name, endpoint hostname, or staff code")
-    status: str = Field(description="lifecycle state, protection status, or missing record")
-    reason: str = ""
-    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunInfo(BaseModel):
@@ -105,51 +89,6 @@ def latest_grade_run(session: Session) -> RunRow:
     return run
 
 
-def reference_fix_items(policy: TargetPolicy, facts: Facts, in_scope: set[int]) -> list[FixItem]:
-    """The fix lists from loaded facts: the reference that tests compare report/fixlist.py with."""
-    as_of = facts.as_of.date()
-    items: list[FixItem] = []
-    for target in policy.targets:
-        for record in facts.records[target.entity]:
-            if record["agency_id"] not in in_scope or not matches(record, target.denominator, as_of):
-                continue
-            if matches(record, target.numerator, as_of):
-                continue
-            agency = facts.agencies[record["agency_id"]]
-            items.append(_fix_item(target.id, target.entity, agency, record, sorted(target.numerator)))
-    return sorted(items, key=_urgency)
-
-
-PROTECTION_URGENCY = {"unprotected": 0, "degraded": 1, "unknown": 2}
-
-
-def _urgency(item: FixItem) -> tuple[str, int, str, str]:
-    """Most urgent first within a target: unprotected before unknown endpoints, higher levels first."""
-    if item.entity == "endpoints":
-        rank = PROTECTION_URGENCY.get(item.status, 3)
-    elif item.entity == "systems":
-        rank = -(item.detail.get("level") or 0)
-    else:
-        rank = 0
-    return (item.target_id, rank, item.agency_code, item.code)
-
-
-def _fix_item(target_id: str, entity: str, agency: AgencyNode, record: dict[str, Any], fields: list[str]) -> FixItem:
-    if entity == "systems":
-        label, status = record["name"], record["state"] or UNKNOWN_STATE
-        reason, detail = "", {"level": record["level"]}
-    elif entity == "endpoints":
-        label, status = record["hostname"], record["protection"]
-        reason = record["protection_reason"]
-        detail = {"ips": record["ips"], "product": record["product"], "source": record["evidence_source"],
-                  "observed_at": record["observed_at"].isoformat() if record["observed_at"] else None}
-    else:
-        label, status, detail = record["code"], "missing " + ", ".join(fields), {}
-        reason = ""
-    return FixItem(target_id=target_id, entity=entity, agency_code=agency.code, agency_name=agency.name,
-                   code=record["code"], label=label, status=status, reason=reason, detail=detail)
-
-
 def scope_tree(session: Session, run: RunRow, agency_code: str | None
                ) -> tuple[dict[int, AgencyNode], list[tuple[AgencyNode, int]], dict[str, dict[str, GradeCell]]]:
     """Agencies active at the run's as-of date, the scope's subtree shown, and the run's cells."""
@@ -175,8 +114,6 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
                     agency_code: str | None = None, *, with_fix: bool = True) -> Dashboard:
     """The run's figures from its stored grade rows; the fix lists (unless with_fix is False, as
     for the terminal summary) from SQL over the store as of the run's as-of time."""
-    from secops.report.fixlist import fix_count, target_fix_items  # it imports this module's FixItem
-
     as_of = run.as_of or run.started_at
     all_agencies, tree, cells = scope_tree(session, run, agency_code)
     parent_code = {n.id: n.code for n in all_agencies.values()}
@@ -209,7 +146,7 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
 
 def _stages(session: Session, run_id: int) -> list[dict[str, str]]:
     # Imported here: the schedule package builds on this one.
-    from secops.schedule.tables import RunStageRow
+    from secops.runs.tables import RunStageRow
 
     rows = session.scalars(select(RunStageRow).where(RunStageRow.run_id == run_id).order_by(RunStageRow.position))
     return [{"stage": r.stage, "status": r.status} for r in rows]

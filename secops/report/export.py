@@ -12,23 +12,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from secops.collect.audit_csv import audit_csv as _audit_csv
-from secops.report.data import Dashboard, FixItem
-from secops.report.fixlist import EndpointFixRows, FixFields
+from secops.report.audit_csv import audit_csv as _audit_csv
+from secops.report.data import Dashboard
+from secops.report.fixlist import EndpointFixRows, FixFields, FixItem
 from secops.report.render import render_html, render_page
 from secops.safeio import ensure_folder, subfolder, write_file, writing_file
+from secops.textsafe import neutral_cell, neutral_text
 
 GRADE_COLUMNS = ["run_id", "target_id", "agency_code", "agency_name", "agency_kind", "parent", "numerator",
                  "denominator", "unknown", "value", "threshold", "comparison", "status", "gap"]
 FIX_COLUMNS = ["target_id", "entity", "agency_code", "agency_name", "code", "label", "status", "reason", "detail"]
 FORMATS = ("html", "json", "csv")
-
-
-def _safe_cell(value: object) -> str:
-    # A cell starting with = + - @ is run as a formula by spreadsheet programs (CSV injection);
-    # hostnames and banners are untrusted, so such cells get a leading apostrophe.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def grades_csv(d: Dashboard) -> str:
@@ -40,7 +34,7 @@ def grades_csv(d: Dashboard) -> str:
             c = agency.cells.get(target.id)
             if c is None:
                 continue
-            writer.writerow([_safe_cell(v) for v in (
+            writer.writerow([neutral_cell(v) for v in (
                 d.run.id, c.target_id, agency.code, agency.name, agency.kind, agency.parent, c.numerator,
                 c.denominator, c.unknown, "" if c.value is None else f"{c.value:.4f}", c.threshold, c.comparison,
                 c.status, "" if c.gap is None else c.gap)])
@@ -62,7 +56,7 @@ def fix_csv_chunks(items: Iterable[FixItem], rows_per_chunk: int = 2000) -> Iter
 
 
 def _fix_row(item: FixItem) -> list[str]:
-    return [_safe_cell(v) for v in (
+    return [neutral_cell(v) for v in (
         item.target_id, item.entity, item.agency_code, item.agency_name, item.code, item.label, item.status,
         item.reason, json.dumps(item.detail, ensure_ascii=False, default=str) if item.detail else "")]
 
@@ -159,10 +153,6 @@ def _detail_cell(detail: dict[str, Any]) -> str:
         return json.dumps(detail, ensure_ascii=False, default=str)
 
 
-def _cell(text: str) -> str:
-    return "'" + text if text and text[0] in "=+-@\t\r" else text  # _safe_cell for a str
-
-
 def _csv_line(cells: Sequence[str]) -> str:
     """csv.writer's line of these cells (fix.csv's dialect)."""
     out = io.StringIO()
@@ -172,17 +162,17 @@ def _csv_line(cells: Sequence[str]) -> str:
 
 def fix_csv_row(target_id: str, entity: str, fields: FixFields) -> list[str]:
     """_fix_row(FixItem(target_id, entity, *fields)) without building the model: same cells, same
-    neutralisation of formula-like text (_safe_cell)."""
+    neutralisation of formula-like text (neutral_cell)."""
     agency_code, agency_name, code, label, status, reason, detail = fields
     if (type(agency_code) is str and type(agency_name) is str and type(code) is str and type(label) is str
             and type(status) is str and type(reason) is str and type(target_id) is str and type(entity) is str):
-        return [_cell(target_id), _cell(entity), _cell(agency_code), _cell(agency_name), _cell(code), _cell(label),
-                _cell(status), _cell(reason), _cell(_detail_cell(detail)) if detail else ""]
-    return [_safe_cell(v) for v in (target_id, entity, agency_code, agency_name, code, label, status, reason,
+        return [neutral_text(target_id), neutral_text(entity), neutral_text(agency_code), neutral_text(agency_name),
+                neutral_text(code), neutral_text(label), neutral_text(status), neutral_text(reason),
+                neutral_text(_detail_cell(detail)) if detail else ""]
+    return [neutral_cell(v) for v in (target_id, entity, agency_code, agency_name, code, label, status, reason,
                                     _detail_cell(detail) if detail else "")]
 
 
-_FORMULA = frozenset("=+-@\t\r")  # _safe_cell's first characters
 # csv.writer (QUOTE_MINIMAL, lineterminator "\n") quotes a cell holding the delimiter, the quote
 # character or a line terminator, doubling the quotes; CR and NUL are left to csv.writer itself.
 _CSV_SPECIAL = re.compile('[,"\n\r\x00]')
@@ -204,7 +194,7 @@ def _csv_text(text: str) -> str:
 
 
 def _csv_cell(text: str) -> str:
-    return _csv_text("'" + text if text[:1] in _FORMULA else text)
+    return _csv_text(neutral_text(text))
 
 
 class EndpointTexts:
@@ -374,7 +364,7 @@ class FixExports:
 PAGE_PATH = re.compile(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.html")
 
 
-def section_pages(d: Dashboard) -> list[dict]:  # type: ignore[type-arg]
+def section_pages(d: Dashboard) -> list[dict[str, Any]]:
     """Detail pages requested by sections as `pages: [{path, template, context}]`.
 
     Paths come from data that may derive from the network (endpoint codes), so they are checked
@@ -399,7 +389,7 @@ def _rendered(d: Dashboard, templates: Path, formats: tuple[str, ...]) -> dict[s
             files[page["path"]] = render_page(d, templates, page["template"], page["context"])
     if "csv" in formats:
         files["grades.csv"] = grades_csv(d)
-        if (audit := _audit_csv(d.sections.get("audit"))) is not None:  # issue 9: per-check audit results
+        if (audit := _audit_csv(d.sections.get("audit"))) is not None:  # per-check audit results
             files["audit_checks.csv"] = audit
     return files
 

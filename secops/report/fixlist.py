@@ -17,20 +17,33 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, String, Text, case, cast, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from secops.grade.compile import compile_filter
 from secops.grade.dated import UNKNOWN_STATE
-from secops.grade.facts import protection_from
-from secops.grade.policy import Target, TargetPolicy
-from secops.grade.sources import has_distinct_on, record_source
+from secops.grade.sources import has_distinct_on, protection_from, record_source
 from secops.grade.sql import endpoint_max_age
-from secops.report.data import FixItem
 from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow
+from secops.targets import Target, TargetPolicy
 
 PAGE = 2000
 PROTECTION_URGENCY = {"unprotected": 0, "degraded": 1, "unknown": 2}
+
+
+class FixItem(BaseModel):
+    """A record in a target's denominator that does not (yet) meet it."""
+
+    target_id: str
+    entity: str
+    agency_code: str
+    agency_name: str
+    code: str
+    label: str = Field(description="system name, endpoint hostname, or staff code")
+    status: str = Field(description="lifecycle state, protection status, or missing record")
+    reason: str = ""
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 def _rank(entity: str, records: Any) -> ColumnElement[Any]:

@@ -1,4 +1,4 @@
-"""What the dashboard says about agency kinds and reorganisations (issue 14).
+"""What the dashboard says about agency kinds and reorganisations.
 
 Kind labels and the grouping follow policies/agency_kinds.yaml and the kinds present in the scope;
 an agency formed by a merge or split names its predecessors ("hình thành từ …" / "formed from …").

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.orm import configure_mappers
 
 from secops.config import Settings
-from secops.grade.policy import load_targets
 from secops.grade.sql import endpoint_max_age
 from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, FixExports, write_report
@@ -19,6 +18,7 @@ from secops.report.lineage import add_lineage
 from secops.report.sections import add_sections, load_providers
 from secops.store.db import Database
 from secops.store.tables import RunRow
+from secops.targets import load_targets
 
 
 def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, lang: str = "vi",

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from secops.report.data import Dashboard
-from secops.report.render import pct, translator
+from secops.templating import pct, translator
 from secops.textsafe import terminal_text
 
 STYLE = {"met": "green", "not_met": "bold red", "not_applicable": "dim"}

@@ -11,9 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
+from secops.cliutil import EXIT_USAGE, console, err_console, parse_as_of, state, user_errors
 from secops.errors import InputRowsError
-from secops.grade.cli import parse_as_of
 from secops.requirements import store
 from secops.requirements.catalogue import by_id, in_force
 from secops.requirements.checklist import checklist

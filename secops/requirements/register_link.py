@@ -1,4 +1,4 @@
-"""The checklist roll-up meets the level-dossier register (issue 8).
+"""The checklist roll-up meets the level-dossier register.
 
 - `apply_rollup` writes each system's roll-up (or its officer override) into the register's
   `plan_deployment`, which Form 08 column 10 and target T1 read. Only systems that have a
@@ -105,8 +105,8 @@ def write_annex(session: Session, policies: Path, codes: set[str], period_end: d
                 lang: str = "vi") -> Path | None:
     """The annual report's annex of unmet requirements, judged at the end of the data period;
     None (no file) when no system of the report has an open requirement."""
-    from secops.register.files import write_atomic
+    from secops.safeio import write_file
 
     as_of = dt.datetime.combine(period_end, dt.time(23, 59, 59), tzinfo=dt.UTC)
     rows = unmet_annex(session, policies, as_of, codes, lang)
-    return write_atomic(path, annex_csv(rows)) if rows else None
+    return write_file(path, annex_csv(rows)) if rows else None

@@ -4,17 +4,18 @@ apply` does, inside a job (before `grade`, so T1 and Form 08 read the night's au
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
 from secops.inventory.retire import active_subtree
 from secops.requirements.register_link import apply_rollup
-from secops.stages import StageOptions, StageResult
+from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.tables import AgencyRow, RunRow, SystemRow
 
 MAX_LISTED = 100  # changes named in the stage's summary; the count is always whole
 
 
-def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # type: ignore[no-untyped-def]
+def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> StageResult:
     db = app_state.db()
     with db.session() as session:
         run = session.get(RunRow, run_id)
@@ -27,7 +28,7 @@ def run_stage(app_state, run_id: int, options: StageOptions) -> StageResult:  # 
     return StageResult(stage="requirements", summary={"changed": len(changes), "changes": listed})
 
 
-def _agency_systems(session, agency_code: str) -> set[str]:  # type: ignore[no-untyped-def]
+def _agency_systems(session: Session, agency_code: str) -> set[str]:
     root = session.scalar(select(AgencyRow.id).where(AgencyRow.code == agency_code))
     if root is None:
         raise SecopsError(f"agency {agency_code!r} is not in the inventory")

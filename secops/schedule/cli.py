@@ -11,7 +11,6 @@ from rich.table import Table
 from rich.text import Text
 
 from secops.cliutil import console, fail, state, user_errors
-from secops.narrow import fitted_table
 from secops.schedule.config import load_schedule_config
 from secops.schedule.daemon import Daemon
 from secops.schedule.history import RunInfo, list_runs, show_run
@@ -19,6 +18,7 @@ from secops.schedule.jobs import load_jobs
 from secops.schedule.retention import prune
 from secops.schedule.runner import run_schedule
 from secops.schedule.schedules import add_schedule, list_schedules, remove_schedule
+from secops.termtable import fitted_table
 from secops.textsafe import printable
 
 schedule_app = typer.Typer(help="Named schedules that `secops daemon` runs (cron or fixed interval).",
@@ -128,7 +128,7 @@ def runs_list_command(
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], ensure_ascii=False, indent=2))
         return
-    # At 80 columns: schedule, trigger and reports are left to `runs show` / --json (secops.narrow).
+    # At 80 columns: schedule, trigger and reports are left to `runs show` / --json (secops.termtable).
     table, keep = fitted_table(console, ["id", "kind", "schedule", "trigger", "started (UTC)", "took", "status",
                                          "grades", "errors", "reports"], optional={"schedule", "trigger", "reports"})
     for r in runs:
@@ -170,15 +170,19 @@ def _print_run(r: RunInfo) -> None:
     if r.summary.get("latest"):
         line("latest", r.summary["latest"])
     if r.stages:
-        table = Table("#", "stage", "status", "took", "summary", "errors")
-        for s in r.stages:
-            took = f"{(s.finished_at - s.started_at).total_seconds():.1f}s" if s.finished_at else "—"
-            summary = ", ".join(f"{k}={v}" for k, v in s.summary.items() if not isinstance(v, (list, dict)))
-            cells = (s.position + 1, s.stage, s.status, took, summary, "; ".join(map(str, s.errors)))
-            table.add_row(*(Text(str(v)) for v in cells))
-        console.print(table)
+        console.print(_stages_table(r))
     for error in r.errors:
         console.print(Text(f"error: {printable(error)}"))
+
+
+def _stages_table(r: RunInfo) -> Table:
+    table = Table("#", "stage", "status", "took", "summary", "errors")
+    for s in r.stages:
+        took = f"{(s.finished_at - s.started_at).total_seconds():.1f}s" if s.finished_at else "—"
+        summary = ", ".join(f"{k}={v}" for k, v in s.summary.items() if not isinstance(v, (list, dict)))
+        cells = (s.position + 1, s.stage, s.status, took, summary, "; ".join(map(str, s.errors)))
+        table.add_row(*(Text(str(v)) for v in cells))
+    return table
 
 
 @runs_app.command("prune")

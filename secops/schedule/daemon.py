@@ -33,13 +33,14 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from secops.errors import SecopsError
+from secops.runs.lock import Lease, process_owner, process_prefix, release_owned_by
+from secops.runs.recovery import mark_interrupted, reap_interrupted
 from secops.schedule.config import ScheduleConfig
-from secops.schedule.lock import Lease, process_owner, process_prefix, release_owned_by
-from secops.schedule.recovery import mark_interrupted, reap_interrupted
 from secops.schedule.runner import ScheduleBusy, run_schedule
 from secops.schedule.schedules import all_schedules
 from secops.schedule.tables import JOBSTORE_TABLE
 from secops.schedule.triggers import describe, make_trigger
+from secops.stages import StageContext
 
 log = logging.getLogger("secops.schedule")
 
@@ -60,7 +61,7 @@ def fire(name: str) -> None:
 
 
 class Daemon:
-    def __init__(self, app_state: Any, config: ScheduleConfig):
+    def __init__(self, app_state: StageContext, config: ScheduleConfig):
         self.app_state = app_state
         self.db = app_state.db()
         self.config = config.daemon

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from secops.errors import SecopsError
-from secops.schedule.tables import RunStageRow
+from secops.runs.tables import RunStageRow
 from secops.store.db import Database
 from secops.store.tables import GradeRow, RunRow
 

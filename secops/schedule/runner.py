@@ -20,14 +20,15 @@ from sqlalchemy import select, update
 from secops.errors import SecopsError
 from secops.models import RunStatus
 from secops.runs import start_run
+from secops.runs.lock import Lease, LeaseKeeper, process_owner, this_host
+from secops.runs.tables import RunStageRow
 from secops.schedule.config import load_schedule_config
 from secops.schedule.jobs import JobDef, JobFile, StageStep, load_jobs
-from secops.schedule.lock import Lease, LeaseKeeper, process_owner, this_host
 from secops.schedule.outputs import base_folder, run_folder, update_latest
 from secops.schedule.retention import prune
 from secops.schedule.schedules import get_schedule
-from secops.schedule.tables import RunStageRow, ScheduleRow
-from secops.stages import StageOptions, StageResult
+from secops.schedule.tables import ScheduleRow
+from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.base import utcnow
 from secops.store.db import Database
 from secops.store.tables import RunRow
@@ -67,7 +68,7 @@ def run_status(statuses: list[str]) -> RunStatus:
     return RunStatus.failed
 
 
-def run_schedule(app_state, name: str, *, trigger: str = "manual", owner: str | None = None,  # type: ignore[no-untyped-def]
+def run_schedule(app_state: StageContext, name: str, *, trigger: str = "manual", owner: str | None = None,
                  on_start: Callable[[int], None] | None = None) -> RunOutcome:
     """Run the schedule `name` now, in this thread. Raises ScheduleBusy if it is already running."""
     settings = app_state.settings
@@ -113,7 +114,7 @@ def _annotate(db: Database, run_id: int, values: dict[str, Any]) -> None:
         run.summary = {**(run.summary or {}), **values}
 
 
-def _execute(app_state, run_id: int, schedule: ScheduleRow, jobs: JobFile, job: JobDef) -> RunOutcome:  # type: ignore[no-untyped-def]
+def _execute(app_state: StageContext, run_id: int, schedule: ScheduleRow, jobs: JobFile, job: JobDef) -> RunOutcome:
     settings = app_state.settings
     db: Database = app_state.db()
     with db.session() as session:
@@ -144,7 +145,7 @@ def _execute(app_state, run_id: int, schedule: ScheduleRow, jobs: JobFile, job: 
     return RunOutcome(run_id=run_id, status=final, stages=outcomes, report_dir=report_dir, latest=latest)
 
 
-def run_step(app_state, run_id: int, position: int, step: StageStep, jobs: JobFile,  # type: ignore[no-untyped-def]
+def run_step(app_state: StageContext, run_id: int, position: int, step: StageStep, jobs: JobFile,
               done: dict[str, str], options: StageOptions) -> StageOutcome:
     db: Database = app_state.db()
     with db.session() as session:
@@ -177,7 +178,7 @@ def run_step(app_state, run_id: int, position: int, step: StageStep, jobs: JobFi
     return StageOutcome(stage=step.stage, status=status, errors=[str(e) for e in result.errors])
 
 
-def _call(function: Callable[..., StageResult], app_state, run_id: int, options: StageOptions,  # type: ignore[no-untyped-def]
+def _call(function: Callable[..., StageResult], app_state: StageContext, run_id: int, options: StageOptions,
           stage: str) -> tuple[StageResult, str]:
     try:
         result = function(app_state, run_id, options)

@@ -1,4 +1,4 @@
-"""Schedule tables: named schedules, the stages of each run, database leases, APScheduler's job store.
+"""Schedule tables: named schedules and APScheduler's job store.
 
 `apscheduler_jobs` is APScheduler's own table (SQLAlchemyJobStore). It is declared here with exactly
 the columns APScheduler uses and created by our Alembic migration, so the schema has one owner:
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Column, Float, ForeignKey, LargeBinary, String, Table, Text, Unicode, UniqueConstraint
+from sqlalchemy import Column, Float, LargeBinary, String, Table, Unicode
 from sqlalchemy.orm import Mapped, mapped_column
 
 from secops.store.base import Base, utcnow
@@ -33,34 +33,6 @@ class ScheduleRow(Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="lang and stage-specific options")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class RunStageRow(Base):
-    """One stage of a job run, with its own status, so a run's history shows where it went wrong."""
-
-    __tablename__ = "run_stages"
-    __table_args__ = (UniqueConstraint("run_id", "position", name="uq_run_stage_position"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int]
-    stage: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), doc="running|ok|partial|failed|unavailable|skipped|interrupted")
-    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[dt.datetime | None]
-    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    errors: Mapped[list[Any]] = mapped_column(default=list)
-
-
-class LockRow(Base):
-    """A lease: `owner` holds `name` until `expires_at` unless it renews it (see lock.py)."""
-
-    __tablename__ = "scheduler_locks"
-
-    name: Mapped[str] = mapped_column(String(120), primary_key=True)
-    owner: Mapped[str] = mapped_column(Text)
-    acquired_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime]
 
 
 # APScheduler 3.x SQLAlchemyJobStore layout (191 = InnoDB utf8mb4 key limit; Float(25) = 8-byte float).

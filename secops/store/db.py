@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration. Opening a database compares its stored revision with this constant, so
 # Alembic (and the parsing of every migration script) is loaded only when there is something to
-# upgrade: every command starts faster (issue 12). tests/test_migrations.py checks it against
+# upgrade: every command starts faster. tests/test_migrations.py checks it against
 # Alembic's own head, so a new migration without this line fails the suite.
 HEAD_REVISION = "0010"
 
@@ -37,7 +37,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     # WAL lets the dashboard read while the nightly audit writes; busy_timeout waits out short locks.

@@ -47,7 +47,7 @@ class SystemRow(Base):
     retired_at: Mapped[dt.date | None] = mapped_column(doc="retired from this date on (kept for history)")
     retired_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # Level-dossier register (issue 8; Decree 331/2026 Form 08). `level` is the approved level and
+    # Level-dossier register (Decree 331/2026 Form 08). `level` is the approved level and
     # `state` the former lifecycle state, kept in step with these fields for older readers.
     operator: Mapped[str | None] = mapped_column(String(300))
     proposed_level: Mapped[int | None] = mapped_column(Integer)
@@ -118,7 +118,7 @@ class EvidenceRow(Base):
     observed_at: Mapped[dt.datetime]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
-    # From console exports (issue 15): the console's own words, and central management facts.
+    # From console exports: the console's own words, and central management facts.
     console_status: Mapped[str | None] = mapped_column(String(200))
     centrally_managed: Mapped[bool | None] = mapped_column(Boolean)
     reports_to_national_platform: Mapped[bool | None] = mapped_column(Boolean)

@@ -1,4 +1,4 @@
-"""discovery: hosts, ports and raw XML per discovery run (issue 3).
+"""discovery: hosts, ports and raw XML per discovery run.
 
 Revision ID: 0002
 Revises: 0001

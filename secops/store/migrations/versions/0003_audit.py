@@ -1,4 +1,4 @@
-"""audit: audit results per host and check (issue 4).
+"""audit: audit results per host and check.
 
 Revision ID: 0003
 Revises: 0002

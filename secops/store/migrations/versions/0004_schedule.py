@@ -1,4 +1,4 @@
-"""schedule: scheduler job store, run stages and locks (issue 5).
+"""schedule: scheduler job store, run stages and locks.
 
 Revision ID: 0004
 Revises: 0003

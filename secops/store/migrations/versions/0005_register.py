@@ -1,4 +1,4 @@
-"""register: level-dossier register fields on systems and their assessments (issue 8)
+"""register: level-dossier register fields on systems and their assessments
 
 Revision ID: 0005
 Revises: 0004

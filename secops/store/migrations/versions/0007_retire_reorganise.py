@@ -1,4 +1,4 @@
-"""inventory lifecycle: retired records and reorganisation links (issue 14).
+"""inventory lifecycle: retired records and reorganisation links.
 
 Revision ID: 0007
 Revises: 0005

@@ -1,4 +1,4 @@
-"""evidence from protection consoles: console status text, central management (issue 15).
+"""evidence from protection consoles: console status text, central management.
 
 Revision ID: 0008
 Revises: 0007

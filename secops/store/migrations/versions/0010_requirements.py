@@ -1,4 +1,4 @@
-"""requirements: system hosts, checklist status history, plan overrides, protection management (issue 11).
+"""requirements: system hosts, checklist status history, plan overrides, protection management.
 
 Revision ID: 0010
 Revises: 0013

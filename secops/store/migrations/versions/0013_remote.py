@@ -1,4 +1,4 @@
-"""remote scanners: the tasks sent to each site and their outcome (issue 13).
+"""remote scanners: the tasks sent to each site and their outcome.
 
 Revision ID: 0013
 Revises: 0008

@@ -1,0 +1,176 @@
+"""`secops checks list|show|validate|eval`: inspect, validate and evaluate check packs (Wazuh SCA format)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from secops.cliutil import EXIT_OK, EXIT_USAGE, console, err_console, state, user_errors
+from secops.errors import SecopsError
+from secops.evaluate.rules import Dialect
+from secops.evaluate.sca_load import load_packs, load_policy
+from secops.evaluate.waivers import waivers_path
+from secops.textsafe import terminal_text
+
+checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
+EXIT_WARNINGS = 1  # --strict and some check has a rule Wazuh would not evaluate as written
+
+
+def parse_dialect(value: str | None) -> Dialect | None:
+    if value is None:
+        return None
+    if value not in ("4", "5"):
+        raise SecopsError(f"--dialect {value!r}: give 4 (Wazuh 4.x, checks with `title`) or 5 (Wazuh 5.x, `name`)")
+    return cast(Dialect, value)
+
+
+def _plain(text: object) -> str:
+    return escape(terminal_text(text))
+
+
+def validate_files(files: list[Path], strict: bool = False, dialect: str | None = None) -> int:
+    """Print one line per file and one warning per bad rule; return the exit status."""
+    chosen = parse_dialect(dialect)
+    refused = warned = 0
+    for path in files:
+        try:
+            policy = load_policy(path, chosen)
+        except SecopsError as exc:
+            refused += 1
+            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            continue
+        checks_hit = {w.check_id for w in policy.warnings}
+        console.print(f"{path}: ok, policy {policy.id}, Wazuh {policy.dialect}.x dialect, {len(policy.checks)} checks"
+                      + (f", {len(policy.warnings)} warning(s) in {len(checks_hit)} check(s)" if policy.warnings else ""),
+                      markup=False, highlight=False, soft_wrap=True)
+        for warning in policy.warnings:
+            console.print(f"  warning: {path}: {warning}", markup=False, highlight=False, soft_wrap=True)
+        warned += bool(policy.warnings)
+    if refused:
+        return EXIT_USAGE
+    return EXIT_WARNINGS if strict and warned else EXIT_OK
+
+
+def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, dialect: str | None = None,
+               show: str = "failed,not_applicable,error,waived", as_json: bool = False,
+               waivers_path: Path | None = None) -> int:
+    """Evaluate policies against a saved facts file (no host contacted); print results per host.
+
+    Waivers apply as in an audit, as of today; a system scope needs the inventory, so here only
+    host and agency scopes match."""
+    import datetime as dt
+
+    from secops.evaluate.engine import evaluate_offline
+    from secops.evaluate.facts_file import load_facts
+    from secops.evaluate.waivers import apply_waivers, load_waivers
+
+    chosen = parse_dialect(dialect)
+    loaded = [load_policy(p, chosen) for p in policies]
+    saved = load_facts(facts_path)
+    hosts = [h for h in saved.hosts if host in (None, h.label, h.address)]
+    if not hosts:
+        raise SecopsError(f"{facts_path}: no host {host!r} in the facts file" if host
+                          else f"{facts_path}: the facts file holds no host")
+    waivers = load_waivers(waivers_path) if waivers_path else []
+    today = dt.date.today()
+    wanted = {s.strip() for s in show.split(",") if s.strip()}
+    out: list[dict[str, object]] = []
+    for h in hosts:
+        facts = h.to_facts()
+        for policy in loaded:
+            result = evaluate_offline(policy, facts, host_os=h.os)
+            apply_waivers([result], waivers, h.names(), set(h.agencies), {}, today)
+            out.append({"host": h.label, **result.summary(),
+                        "checks": [c.model_dump() for c in result.checks]})
+            if not as_json:
+                _print_result(h.label, policy, result, wanted)
+    if as_json:
+        import json
+
+        console.print_json(json.dumps(out, default=str))
+    return EXIT_OK
+
+
+def _print_result(label: str, policy: Any, result: Any, wanted: set[str]) -> None:
+    """One policy on one host: its counts (or why it did not apply), then the checks whose result is wanted."""
+    if result.applicable:
+        counts = (f"passed {result.count('passed')}, failed {result.count('failed')}, "
+                  f"not applicable {result.count('not_applicable')}, error {result.count('error')}, "
+                  f"waived {result.count('waived')}" + (f", score {result.score:.0%}" if result.score is not None else ""))
+    else:
+        counts = f"not applicable: {_plain(result.reason)}"
+    console.print(f"{_plain(label)}: {_plain(policy.id)} (Wazuh {policy.dialect}.x dialect): " + counts)
+    rows = [c for c in result.checks if c.result in wanted] if result.applicable else []
+    if rows:
+        table = Table("check", "result", "title", "reason")
+        for c in rows:
+            table.add_row(_plain(c.check_id), c.result, _plain(c.title), _plain(c.reason))
+        console.print(table)
+
+
+@checks_app.command("list")
+@user_errors
+def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--checks")) -> None:
+    """List the check packs and how many checks each has."""
+    packs = load_packs(folder or state(ctx).settings.checks)
+    table = Table("policy", "name", "os", "checks", "protection", "file")
+    for p in packs:
+        table.add_row(_plain(p.id), _plain(p.policy.name), p.secops.os, str(len(p.checks)),
+                      "yes" if p.secops.protection else "", _plain(Path(p.path or "").name))
+    console.print(table)
+
+
+@checks_app.command("show")
+@user_errors
+def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="policy id, or policy_id:check_id"),
+                folder: Path | None = typer.Option(None, "--checks")) -> None:
+    """Show a pack's checks, or one check with its rules and remediation."""
+    pid, _, cid = policy_id.partition(":")
+    pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
+    if pack is None:
+        raise SecopsError(f"no check pack with policy id {pid!r} (see `secops checks list`)")
+    for check in pack.checks:
+        if cid and str(check.id) != cid:
+            continue
+        ext = check.secops
+        console.print(f"[bold]{_plain(check.id)}[/] {_plain(check.title)}  "
+                      f"(condition {check.condition}, severity {ext.severity}"
+                      + (f", serves {', '.join(ext.serves)}" if ext.serves else "") + ")")
+        if cid:
+            for rule in check.rules:
+                console.print(f"  rule: {_plain(rule)}")
+            if check.remediation:
+                console.print(f"  remediation: {_plain(check.remediation)}")
+
+
+@checks_app.command("validate")
+@user_errors
+def checks_validate(
+    files: list[Path] = typer.Argument(..., help="policy files to check"),
+    strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
+    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+) -> None:
+    """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
+    raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
+
+
+@checks_app.command("eval")
+@user_errors
+def checks_eval(
+    ctx: typer.Context,
+    policies: list[Path] = typer.Argument(..., help="policy files"),
+    facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
+    host: str | None = typer.Option(None, "--host", help="only this host (label or address)"),
+    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+    show: str = typer.Option("failed,not_applicable,error,waived", "--show", help="results listed per check"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+    waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
+) -> None:
+    """Evaluate policies against saved host answers, with no host contacted."""
+    path = waivers_path(state(ctx).settings.policies, waivers)
+    raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json,
+                                waivers_path=path))

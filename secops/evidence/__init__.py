@@ -1,0 +1,1 @@
+"""Protection evidence from anti-malware consoles: export readers, profiles, matching, the import."""

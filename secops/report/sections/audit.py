@@ -1,0 +1,162 @@
+"""Dashboard section "audit": each audited endpoint's newest result and its failed checks.
+
+Hosts with problems come first (errors, unprotected, degraded, most failed checks); the list is
+capped so a province-wide dashboard stays readable; the JSON export carries the same capped list
+plus the totals.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from secops.collect.tables import AuditHostRow, CheckResultRow
+from secops.config import Settings
+from secops.errors import SecopsError
+from secops.evaluate.sca_load import load_packs
+from secops.report.data import Dashboard
+from secops.store.tables import AgencyRow, EndpointRow
+from secops.templating import messages
+
+# The reason a transport gives for rules it cannot evaluate (secops.collect.smb.NEEDS_COMMANDS).
+TRANSPORT_LIMIT = "needs a command transport"
+MAX_HOSTS = 300
+MAX_FAILED_PER_HOST = 50
+_ORDER = {"unknown": 0, "unprotected": 1, "degraded": 2, "protected": 3}
+_SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+
+def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHostRow, str | None]]:
+    as_of = dashboard.run.as_of or dashboard.run.started_at
+    in_scope = {a.code for a in dashboard.agencies}
+    newest: dict[str, AuditHostRow] = {}
+    for row in session.scalars(select(AuditHostRow).where(AuditHostRow.started_at <= as_of).order_by(AuditHostRow.id)):
+        key = f"e{row.endpoint_id}" if row.endpoint_id is not None else f"a{row.address}"
+        newest[key] = row
+    # The agencies of the audited endpoints only (not a map of every endpoint: a million at national scale).
+    audited = sorted({row.endpoint_id for row in newest.values() if row.endpoint_id is not None})
+    agency_of: dict[int, str] = {}
+    for start in range(0, len(audited), 500):
+        agency_of.update((endpoint_id, code) for endpoint_id, code in session.execute(
+            select(EndpointRow.id, AgencyRow.code).join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)
+            .where(EndpointRow.id.in_(audited[start:start + 500]))))
+    out = []
+    for row in newest.values():
+        agency = agency_of.get(row.endpoint_id) if row.endpoint_id is not None else None
+        if agency is None or agency in in_scope:
+            out.append((row, agency))
+    return out
+
+
+def _checks(session: Session, host_id: int, results: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id,
+                                                        CheckResultRow.result.in_(results)))
+    items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity, 9), c.policy_id, c.check_id))
+    return [{"policy_id": c.policy_id, "check_id": c.check_id, "title": c.title, "result": c.result,
+             "severity": c.severity, "serves": c.serves, "reason": c.reason or "", "remediation": c.remediation or ""}
+            for c in items]
+
+
+def _product_checks(settings: Settings) -> dict[tuple[str, str], tuple[str, str]]:
+    """(policy, check) -> (product, aspect) for the checks of the endpoint-protection packs."""
+    try:
+        packs = load_packs(Path(settings.checks))
+    except SecopsError:  # the report still renders; checks are then listed as they are
+        return {}
+    return {(p.id, str(c.id)): (c.secops.product, c.secops.aspect or "") for p in packs if p.secops.protection
+            for c in p.checks if c.secops.product}
+
+
+def _to_fix(failed: list[dict[str, Any]], passed: list[dict[str, Any]], products: dict[tuple[str, str], tuple[str, str]],
+            text: dict[str, str]) -> list[dict[str, Any]]:
+    """What an officer must fix on this host.
+
+    The protection packs test many products; "ESET is not installed" on a host protected by
+    ClamAV is not a finding. Checks of products that are not installed are therefore dropped, and
+    when no product at all is installed they become one finding listing what was looked for.
+    """
+    installed = {products[k][0] for k in ((c["policy_id"], str(c["check_id"])) for c in passed)
+                 if k in products and products[k][1] == "installed"}
+    kept, absent = [], []
+    for check in failed:
+        key = (check["policy_id"], str(check["check_id"]))
+        if key in products and products[key][0] not in installed:
+            absent.append(check)
+        else:
+            kept.append(check)
+    if absent and not installed:
+        names = sorted({products[(c["policy_id"], str(c["check_id"]))][0] for c in absent})
+        kept.insert(0, {"policy_id": absent[0]["policy_id"], "check_id": "—", "title": text["audit_no_product"],
+                        "result": "failed", "severity": "high", "reason": ", ".join(names),
+                        "serves": sorted({s for c in absent for s in c["serves"]}),
+                        "remediation": text["audit_no_product_fix"]})
+    return kept
+
+
+def _page_path(index: int, row: AuditHostRow) -> str:
+    # The endpoint code or address may come from the network: only safe characters reach a file name.
+    slug = re.sub(r"[^A-Za-z0-9._-]", "_", row.endpoint_code or row.address)[:80].lstrip("._-") or "host"
+    return f"hosts/{index:04d}-{slug}.html"
+
+
+def audit_section(session: Session, dashboard: Dashboard, settings: Settings) -> dict[str, Any] | None:
+    hosts = _newest_hosts(session, dashboard)
+    if not hosts:
+        return None
+    counts: dict[str, int] = {}
+    for row, _ in hosts:
+        counts[row.protection] = counts.get(row.protection, 0) + 1
+
+    def rank(item: tuple[AuditHostRow, str | None]) -> tuple[Any, ...]:
+        row = item[0]
+        failed = sum(p.get("failed", 0) for p in row.policies or [])
+        return (row.status == "ok", _ORDER.get(row.protection, 9), -failed, row.label)
+
+    listed, pages = [], []
+    products, text = _product_checks(settings), messages(settings.reports, dashboard.lang)
+    for index, (row, agency) in enumerate(sorted(hosts, key=rank)[:MAX_HOSTS], start=1):
+        failed = _to_fix(_checks(session, row.id, ("failed", "error")), _checks(session, row.id, ("passed",)),
+                         products, text)
+        listed.append({
+            "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
+            "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),
+            "transport": row.transport, "protection": row.protection, "product": row.product,
+            "detail": row.protection_detail or "", "os_info": row.os_info or "",
+            "error": f"{row.error_kind}: {row.message}" if row.status != "ok" else None,
+            # packs for another OS (the Windows pack on a Linux host) are noise here
+            "policies": [p for p in row.policies or []
+                         if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
+            "failed": failed[:MAX_FAILED_PER_HOST], "failed_total": len(failed), "page": _page_path(index, row),
+            "waived": _checks(session, row.id, ("waived",)),
+            # per not-applicable check, why (the JSON export; the per-host page lists them all)
+            "not_applicable": _checks(session, row.id, ("not_applicable",))[:MAX_FAILED_PER_HOST],
+        })
+        # One page per endpoint: every failed check with its remediation, and what could not be
+        # evaluated (with the reason), so the officer fixing this host has it all in one place.
+        not_applicable = _checks(session, row.id, ("not_applicable",))
+        by_transport = [c for c in not_applicable if TRANSPORT_LIMIT in c["reason"]]
+        pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
+                      "context": {**listed[-1], "failed": failed, "transport_na": by_transport,
+                                  "not_applicable": [c for c in not_applicable if c not in by_transport]}})
+    return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
+            "pages": pages, "waivers": _waivers(settings)}
+
+
+def _waivers(settings: Settings) -> list[dict[str, Any]]:
+    """Every waiver in the waiver file, with the days left as of today (negative: expired)."""
+    import datetime as dt
+
+    from secops.evaluate.waivers import load_waivers, waivers_path
+
+    today = dt.date.today()
+    try:
+        waivers = load_waivers(waivers_path(settings.policies))
+    except SecopsError:  # the report still renders; `secops waivers list` shows the file's problem
+        return []
+    return [{"check": w.check, "scope": {k: v for k, v in w.scope.model_dump().items() if v}, "reason": w.reason,
+             "approver": w.approver, "expires": w.expires.isoformat(), "days_left": w.days_left(today),
+             "active": w.active(today)} for w in waivers]

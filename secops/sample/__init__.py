@@ -1,0 +1,1 @@
+"""The synthetic two-tier province (inventory, register and requirements together), labelled synthetic everywhere."""

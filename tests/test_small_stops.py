@@ -127,7 +127,7 @@ def test_a_stopped_evidence_import_records_its_run_interrupted(cli, tmp_path: Pa
     export = tmp_path / "console.csv"
     with export.open("w", encoding="utf-8") as handle:
         handle.write("Computer Name,IP Address,Product,Protection Status,Last Update\n")
-        for i in range(150_000):
+        for i in range(190_000):
             handle.write(f"ws-{i}.lab,127.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255},Kaspersky Endpoint Security 12,"
                          "Protected,2026-11-20 08:00:00\n")
     proc = subprocess.Popen([sys.executable, "-m", "secops", "--db", str(db_path), "evidence", "import", str(export),
@@ -148,6 +148,7 @@ def test_a_stopped_evidence_import_records_its_run_interrupted(cli, tmp_path: Pa
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted by SIGTERM" in err
     [run] = _runs(db_path, "import")
+    assert f"run {run.id} is recorded as {run.status}" in err, err
     assert run.status == "interrupted" and "interrupted by SIGTERM" in (run.errors or ""), (run.status, run.errors)
 
 

@@ -12,7 +12,7 @@ from secops import interrupts
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError, SecopsError
 from secops.models import RunStatus
-from secops.runs import recorded
+from secops.runs import recorded, recorded_status
 from secops.stages import StageOptions
 
 evidence_app = typer.Typer(help="Protection evidence from other sources.", no_args_is_help=True)
@@ -68,9 +68,10 @@ def evidence_import(
     db = app_state.db()
     try:
         result, run_id = _import(app_state, db, file, source, options, regrade)
-    except KeyboardInterrupt as exc:  # recorded `interrupted` by runs.recorded; said here, exit 130
-        err_console.print(f"evidence import {interrupts.reason(exc)}; its run is recorded as interrupted",
-                          markup=False, highlight=False)
+    except KeyboardInterrupt as exc:  # recorded by runs.recorded; said here as the store has it, exit 130
+        found = recorded_status(db, "import")
+        where = f"; run {found[0]} is recorded as {found[1]}" if found else ""
+        err_console.print(f"evidence import {interrupts.reason(exc)}{where}", markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
     unmatched = result.unmatched_count + result.conflicting
     _print_result(result, unmatched, run_id)

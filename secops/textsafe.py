@@ -50,8 +50,10 @@ def neutral_cell(value: object) -> str:
 
 
 def neutral_text(text: str) -> str:
-    """neutral_cell for a str (the exports' per-cell fast path)."""
-    return "'" + text if text[:1] in FORMULA_START else text
+    """neutral_cell for a str (the exports' per-cell fast path). A text that starts with the mark
+    itself gets it too, so the mark is unambiguous: restore_cell removes exactly one leading
+    apostrophe, and every value comes back as it was ("'+keep" -> "''+keep" -> "'+keep")."""
+    return "'" + text if text[:1] in FORMULA_START or text[:1] == "'" else text
 
 
 def looks_like_formula(text: str) -> bool:
@@ -63,5 +65,6 @@ def looks_like_formula(text: str) -> bool:
 
 
 def restore_cell(text: str) -> str:
-    """Inverse of neutral_cell, so that an exported CSV imports back unchanged."""
-    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_START and text[1:2] != "" else text
+    """Inverse of neutral_cell, so that an exported CSV imports back unchanged: one leading
+    apostrophe is the mark (as in Excel, where a typed 'text shows as text) and is removed."""
+    return text[1:] if text[:1] == "'" else text

@@ -33,19 +33,105 @@ def os_error(path: Path | str, exc: OSError, doing: str = "cannot write") -> Sec
 
 
 def check_owner(folder: Path) -> None:
-    """Refuse a folder another user controls: they could replace its entries between our steps."""
+    """Refuse an output folder another user controls: they could replace its entries between our
+    steps. Ours (not writable by everyone), or root's and writable by no one else."""
     info = folder.stat()
     me = os.geteuid()
-    if info.st_uid == me:
+    if info.st_uid == me and not info.st_mode & stat.S_IWOTH:
         return
     if info.st_uid == 0 and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return  # a root-owned folder nobody else can write to
-    raise SecopsError(f"{folder}: owned by another user (uid {info.st_uid}) or writable by others; "
-                      "refusing to write reports there (use a folder of your own)")
+    raise SecopsError(f"{folder}: owned by another user (uid {info.st_uid}) or writable by others "
+                      f"(mode {stat.S_IMODE(info.st_mode):04o}); refusing to write reports there (use a folder of "
+                      "your own)")
+
+
+_MAX_LINKS = 40  # as the kernel's own limit on links followed while resolving one path
+
+
+def output_folder(folder: Path) -> Path:
+    """The one check every writing command makes on its output folder, then the folder, created
+    level by level. Every component of the path, from the root down, is checked:
+
+    - a folder on the way must be ours or root's, and writable by no one else unless it is sticky
+      (like /tmp: others can add entries there but not replace ours);
+    - a link on the way is followed only if it is ours or root's and sits in a folder no one else
+      can write to: a link in a sticky shared folder (planted by anyone) is refused, as is one
+      owned by another user; where it leads is checked the same way;
+    - the output folder itself must be ours (not writable by everyone) or root's and writable by
+      no one else (check_owner).
+    Levels that do not exist are created by us, one at a time (mode 0755)."""
+    return _checked(Path(os.path.abspath(folder)), folder, 0)
+
+
+def _checked(path: Path, given: Path, links: int) -> Path:
+    me = os.geteuid()
+    current = Path(path.anchor)
+    parts = path.parts[1:]
+    for index, part in enumerate(parts):
+        parent, current = current, current / part
+        last = index == len(parts) - 1
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            _make(current, given)
+            continue
+        except NotADirectoryError as exc:
+            raise SecopsError(f"{given}: {parent} is a file, not a folder") from exc
+        except OSError as exc:
+            raise os_error(current, exc, "cannot check the folder") from exc
+        if stat.S_ISLNK(info.st_mode):
+            holder = os.stat(parent)
+            if info.st_uid not in (me, 0):
+                raise SecopsError(f"{given}: {current} is a link owned by another user (uid {info.st_uid}); "
+                                  "refusing to write through it")
+            if holder.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise SecopsError(f"{given}: {current} is a link in {parent}, a folder others can write to "
+                                  f"(mode {stat.S_IMODE(holder.st_mode):04o}); refusing to write through it")
+            if links >= _MAX_LINKS:
+                raise SecopsError(f"{given}: too many links")
+            target = Path(os.path.realpath(current))
+            rest = Path(*parts[index + 1:]) if not last else Path()
+            return _checked(target / rest if not last else target, given, links + 1)
+        if not stat.S_ISDIR(info.st_mode):
+            raise SecopsError(f"{_at(given, current)} is a file, not a folder")
+        if last:
+            check_owner(current)
+            continue
+        if info.st_uid not in (me, 0):
+            raise SecopsError(f"{given}: {current} belongs to another user (uid {info.st_uid}), who could move "
+                              "what is below it; use a folder of your own")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+            raise SecopsError(f"{given}: {current} is writable by others and not sticky "
+                              f"(mode {stat.S_IMODE(info.st_mode):04o}), so anyone could replace what is below it")
+    return path
+
+
+def _at(given: Path, current: Path) -> str:
+    """`given:` when the component is the folder asked for, else `given: component`."""
+    return f"{given}:" if Path(os.path.abspath(given)) == current else f"{given}: {current}"
+
+
+def _make(folder: Path, given: Path) -> None:
+    try:
+        os.mkdir(folder, 0o755)
+    except FileExistsError:
+        info = os.lstat(folder)
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise SecopsError(f"{given}: {folder} appeared as a link or a file while it was being created; "
+                              "refusing to write through it") from None
+    except NotADirectoryError as exc:
+        raise SecopsError(f"{given}: a parent of this folder is a file") from exc
+    except OSError as exc:
+        raise os_error(folder, exc, "cannot create the folder") from exc
 
 
 def ensure_folder(folder: Path, *, check: bool = True) -> Path:
-    """Create `folder` (and missing parents) and check it is a folder we may safely write in."""
+    """Create `folder` (and missing parents) and check it is a folder we may safely write in
+    (output_folder: every component, links included); check=False only creates it."""
+    if check:
+        output_folder(folder)
+        return folder
     try:
         if folder.exists() and not folder.is_dir():
             raise SecopsError(f"{folder}: is a file, not a folder")
@@ -56,8 +142,6 @@ def ensure_folder(folder: Path, *, check: bool = True) -> Path:
         raise SecopsError(f"{folder}: a parent of this folder is a file") from exc
     except OSError as exc:
         raise os_error(folder, exc, "cannot create the folder") from exc
-    if check:
-        check_owner(folder)
     return folder
 
 

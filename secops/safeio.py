@@ -257,7 +257,9 @@ def _fsync_folder(folder: Path) -> None:
 
 @contextlib.contextmanager
 def private_tempdir(folder: Path, prefix: str) -> Iterator[Path]:
-    """A fresh folder with an unpredictable name inside `folder`, removed unless kept (renamed away)."""
+    """A fresh folder with an unpredictable name inside `folder` (checked as every output folder
+    is: output_folder), removed unless kept (renamed away)."""
+    output_folder(folder)
     try:
         tmp = Path(tempfile.mkdtemp(dir=folder, prefix=prefix))
     except OSError as exc:

@@ -126,12 +126,12 @@ def test_a_stopped_evidence_import_records_its_run_interrupted(cli, tmp_path: Pa
     assert cli("inventory", "import", str(ROOT / "examples" / "inventory.yaml"), db=db_path).returncode == 0
     export = tmp_path / "console.csv"
     with export.open("w", encoding="utf-8") as handle:
-        handle.write("Computer Name,IP Address,Product,Protection Status,Last Update\n")
+        handle.write("Name,Status,Connection IP address,Real-time protection,Anti-virus databases last updated\n")
         for i in range(190_000):
-            handle.write(f"ws-{i}.lab,127.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255},Kaspersky Endpoint Security 12,"
-                         "Protected,2026-11-20 08:00:00\n")
+            handle.write(f"ws-{i}.lab,OK,127.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255},Running,"
+                         "11/20/2026 7:10:00 AM\n")
     proc = subprocess.Popen([sys.executable, "-m", "secops", "--db", str(db_path), "evidence", "import", str(export),
-                             "--profile", "kaspersky_ksc_devices"], env=ENV, stdout=subprocess.PIPE,
+                             "--profile", "kaspersky_ksc_devices", "--date-order", "mdy"], env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
 
+from secops import interrupts
 from secops.errors import SecopsError
 
 if TYPE_CHECKING:  # imported when used: `secops --version` must not pay for SQLAlchemy and Alembic
@@ -92,6 +93,9 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SecopsError as exc:
+            if (stop := interrupts.stop_requested()) is not None:  # a library wrapped the stop's exception
+                err_console.print(f"interrupted by {stop}", markup=False, highlight=False)
+                raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
             # Messages may quote untrusted text: print it literally, never as rich markup.
             err_console.print("error:", style="bold red", end=" ")
             err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)

@@ -23,7 +23,7 @@ from secops.register.annual import Options, current_year_report
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import finish_run, start_run
-from secops.safeio import write_file
+from secops.safeio import output_folder, write_file
 from secops.sample.load import describe_sample, load_sample
 from secops.sample.province import PROVINCE
 from secops.schedule.jobs import StageStep, load_jobs
@@ -93,9 +93,9 @@ def demo_command(
 ) -> None:
     """Run the whole pipeline on the synthetic sample province (SQLite, local targets only)."""
     app_state = state(ctx)
+    output_folder(folder)  # the check every writer makes (safeio), before the database is made there
     if app_state.settings.db is None:  # keep the sample out of the user's real database
         app_state.use_database(str((folder / "secops.db").resolve()))
-    folder.mkdir(parents=True, exist_ok=True)
     db = app_state.db()
     console.print(f"database: {safe_url(db.url)}", highlight=False, markup=False)
     load_sample(db, dt.datetime.now(dt.UTC), endpoints=endpoints, seed=seed)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from secops import interrupts
 from secops.errors import SecopsError
 
 if TYPE_CHECKING:
@@ -72,6 +73,11 @@ def run_cli(app: Callable[[], object]) -> None:
     except SystemExit:
         raise
     except Exception as error:  # the last line of defence: see the module docstring
+        if (stop := interrupts.stop_requested()) is not None:
+            # A stop signal's exception raised inside a library that wraps what it catches (pydantic
+            # reads attributes and reports "Error extracting attribute: Interrupted"): it is the stop.
+            sys.stderr.write(f"interrupted by {stop}\n")
+            sys.exit(interrupts.EXIT_INTERRUPTED)
         message = describe(error)
         if os.environ.get(DEBUG_ENV):
             raise

@@ -85,8 +85,18 @@ def release(raise_pending: bool = True) -> int | None:
     return pending[0] if pending else None
 
 
+_requested: list[str] = []  # the stop signals acted on in this process
+
+
+def stop_requested() -> str | None:
+    """The name of the stop signal acted on in this process, if any (even if a library turned the
+    exception it raised into one of its own, as pydantic does inside attribute access)."""
+    return _requested[0] if _requested else None
+
+
 def stop_for(signum: int) -> KeyboardInterrupt:
     """The exception a stop signal raises once it is acted on (as its handler would have)."""
+    _requested.append("SIGINT (Ctrl-C)" if signum == signal.SIGINT else signal.Signals(signum).name)
     if signum == signal.SIGINT:
         return KeyboardInterrupt()
     for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal during cleanup would cut it short
@@ -123,6 +133,30 @@ def deferred() -> Iterator[Deferral]:
     finally:
         if held.holding:
             held.stop = release(raise_pending=False)
+
+
+class WorkerStopped(Exception):
+    """Raised in a worker thread at its next check once the command is stopping."""
+
+
+_stopping = threading.Event()
+
+
+def stop_workers() -> None:
+    """Tell worker threads (host audits) to stop at their next check: only the main thread gets
+    signals, and a pool's shutdown waits for its threads."""
+    _stopping.set()
+
+
+def workers_may_run() -> None:
+    """Start of a pool's work: clear an earlier stop (tests run several commands in one process)."""
+    _stopping.clear()
+
+
+def check_stop() -> None:
+    """In a worker's long loop: raise WorkerStopped once the command is stopping."""
+    if _stopping.is_set():
+        raise WorkerStopped("the command is stopping")
 
 
 def reason(exc: BaseException) -> str:

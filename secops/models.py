@@ -13,11 +13,24 @@ import ipaddress
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from secops.textsafe import control_problem
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
 Code = Annotated[str, Field(pattern=CODE_PATTERN, description="Stable identifier, upsert key")]
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _name_without_controls(value: str | None) -> str | None:
+    if (problem := control_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+# Names are printed in terminals and documents: no control character of any kind (C0, DEL, C1),
+# so no escape sequence can retitle a window or clear a screen.
+Name = Annotated[str, AfterValidator(_name_without_controls)]
 
 
 class AgencyKind(str, enum.Enum):
@@ -152,7 +165,7 @@ def _no_future(value: dt.date | None, info: ValidationInfo) -> dt.date | None:
 
 class Agency(_Model):
     code: Code
-    name: str = Field(min_length=1, max_length=300, description="Vietnamese name, with diacritics")
+    name: Name = Field(min_length=1, max_length=300, description="Vietnamese name, with diacritics")
     kind: str = Field(pattern=r"^[a-z][a-z_]{0,19}$", description="a kind of policies/agency_kinds.yaml")
     parent: Code | None = None
 
@@ -180,7 +193,7 @@ class InformationSystem(_Model):
     """
 
     code: Code
-    name: str = Field(min_length=1, max_length=300)
+    name: Name = Field(min_length=1, max_length=300)
     owner: Code = Field(description="code of the owning agency")
     operator: str | None = Field(default=None, max_length=300, description="unit that operates the system")
     proposed_level: int | None = Field(default=None, ge=1, le=5)
@@ -360,7 +373,7 @@ class Endpoint(_Model):
 class StaffMember(_Model):
     code: Code
     agency: Code
-    name: str | None = Field(default=None, max_length=200)
+    name: Name | None = Field(default=None, max_length=200)
     is_head: bool = False
     awareness_date: dt.date | None = None
     informed_date: dt.date | None = None

@@ -13,6 +13,7 @@ folder should be) become `SecopsError`s that name the path and the reason.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import stat
@@ -32,19 +33,105 @@ def os_error(path: Path | str, exc: OSError, doing: str = "cannot write") -> Sec
 
 
 def check_owner(folder: Path) -> None:
-    """Refuse a folder another user controls: they could replace its entries between our steps."""
+    """Refuse an output folder another user controls: they could replace its entries between our
+    steps. Ours (not writable by everyone), or root's and writable by no one else."""
     info = folder.stat()
     me = os.geteuid()
-    if info.st_uid == me:
+    if info.st_uid == me and not info.st_mode & stat.S_IWOTH:
         return
     if info.st_uid == 0 and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return  # a root-owned folder nobody else can write to
-    raise SecopsError(f"{folder}: owned by another user (uid {info.st_uid}) or writable by others; "
-                      "refusing to write reports there (use a folder of your own)")
+    raise SecopsError(f"{folder}: owned by another user (uid {info.st_uid}) or writable by others "
+                      f"(mode {stat.S_IMODE(info.st_mode):04o}); refusing to write reports there (use a folder of "
+                      "your own)")
+
+
+_MAX_LINKS = 40  # as the kernel's own limit on links followed while resolving one path
+
+
+def output_folder(folder: Path) -> Path:
+    """The one check every writing command makes on its output folder, then the folder, created
+    level by level. Every component of the path, from the root down, is checked:
+
+    - a folder on the way must be ours or root's, and writable by no one else unless it is sticky
+      (like /tmp: others can add entries there but not replace ours);
+    - a link on the way is followed only if it is ours or root's and sits in a folder no one else
+      can write to: a link in a sticky shared folder (planted by anyone) is refused, as is one
+      owned by another user; where it leads is checked the same way;
+    - the output folder itself must be ours (not writable by everyone) or root's and writable by
+      no one else (check_owner).
+    Levels that do not exist are created by us, one at a time (mode 0755)."""
+    return _checked(Path(os.path.abspath(folder)), folder, 0)
+
+
+def _checked(path: Path, given: Path, links: int) -> Path:
+    me = os.geteuid()
+    current = Path(path.anchor)
+    parts = path.parts[1:]
+    for index, part in enumerate(parts):
+        parent, current = current, current / part
+        last = index == len(parts) - 1
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            _make(current, given)
+            continue
+        except NotADirectoryError as exc:
+            raise SecopsError(f"{given}: {parent} is a file, not a folder") from exc
+        except OSError as exc:
+            raise os_error(current, exc, "cannot check the folder") from exc
+        if stat.S_ISLNK(info.st_mode):
+            holder = os.stat(parent)
+            if info.st_uid not in (me, 0):
+                raise SecopsError(f"{given}: {current} is a link owned by another user (uid {info.st_uid}); "
+                                  "refusing to write through it")
+            if holder.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise SecopsError(f"{given}: {current} is a link in {parent}, a folder others can write to "
+                                  f"(mode {stat.S_IMODE(holder.st_mode):04o}); refusing to write through it")
+            if links >= _MAX_LINKS:
+                raise SecopsError(f"{given}: too many links")
+            target = Path(os.path.realpath(current))
+            rest = Path(*parts[index + 1:]) if not last else Path()
+            return _checked(target / rest if not last else target, given, links + 1)
+        if not stat.S_ISDIR(info.st_mode):
+            raise SecopsError(f"{_at(given, current)} is a file, not a folder")
+        if last:
+            check_owner(current)
+            continue
+        if info.st_uid not in (me, 0):
+            raise SecopsError(f"{given}: {current} belongs to another user (uid {info.st_uid}), who could move "
+                              "what is below it; use a folder of your own")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+            raise SecopsError(f"{given}: {current} is writable by others and not sticky "
+                              f"(mode {stat.S_IMODE(info.st_mode):04o}), so anyone could replace what is below it")
+    return path
+
+
+def _at(given: Path, current: Path) -> str:
+    """`given:` when the component is the folder asked for, else `given: component`."""
+    return f"{given}:" if Path(os.path.abspath(given)) == current else f"{given}: {current}"
+
+
+def _make(folder: Path, given: Path) -> None:
+    try:
+        os.mkdir(folder, 0o755)
+    except FileExistsError:
+        info = os.lstat(folder)
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise SecopsError(f"{given}: {folder} appeared as a link or a file while it was being created; "
+                              "refusing to write through it") from None
+    except NotADirectoryError as exc:
+        raise SecopsError(f"{given}: a parent of this folder is a file") from exc
+    except OSError as exc:
+        raise os_error(folder, exc, "cannot create the folder") from exc
 
 
 def ensure_folder(folder: Path, *, check: bool = True) -> Path:
-    """Create `folder` (and missing parents) and check it is a folder we may safely write in."""
+    """Create `folder` (and missing parents) and check it is a folder we may safely write in
+    (output_folder: every component, links included); check=False only creates it."""
+    if check:
+        output_folder(folder)
+        return folder
     try:
         if folder.exists() and not folder.is_dir():
             raise SecopsError(f"{folder}: is a file, not a folder")
@@ -55,8 +142,6 @@ def ensure_folder(folder: Path, *, check: bool = True) -> Path:
         raise SecopsError(f"{folder}: a parent of this folder is a file") from exc
     except OSError as exc:
         raise os_error(folder, exc, "cannot create the folder") from exc
-    if check:
-        check_owner(folder)
     return folder
 
 
@@ -102,6 +187,10 @@ def _replacing(path: Path, mode: int, open_mode: str) -> Iterator[Any]:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise os_error(folder, exc) from exc
+    # Held until the rename: a temporary file whose lock can be taken has no writer any more
+    # (its process was killed), and the next write of the same file removes it.
+    lock = os.dup(fd)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         try:
             with os.fdopen(fd, open_mode, encoding=None if "b" in open_mode else "utf-8") as handle:
@@ -118,7 +207,42 @@ def _replacing(path: Path, mode: int, open_mode: str) -> Iterator[Any]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(lock)
     _fsync_folder(folder)
+    remove_stale_temporaries(path)
+
+
+def remove_stale_temporaries(path: Path) -> int:
+    """Remove `.NAME.*.tmp` files beside `path` left by a writer that was killed (SIGKILL, power
+    cut): ours (same owner), regular files (never a link), and unlocked (no live writer holds
+    them; see _replacing). Returns how many were removed."""
+    removed = 0
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(f".{path.name}.") and n.endswith(".tmp")]
+    except OSError:
+        return 0
+    for name in names[:1000]:
+        candidate = path.parent / name
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a writer is at work on it
+            with contextlib.suppress(OSError):
+                if os.stat(candidate, follow_symlinks=False).st_ino == info.st_ino:
+                    os.unlink(candidate)
+                    removed += 1
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -133,7 +257,9 @@ def _fsync_folder(folder: Path) -> None:
 
 @contextlib.contextmanager
 def private_tempdir(folder: Path, prefix: str) -> Iterator[Path]:
-    """A fresh folder with an unpredictable name inside `folder`, removed unless kept (renamed away)."""
+    """A fresh folder with an unpredictable name inside `folder` (checked as every output folder
+    is: output_folder), removed unless kept (renamed away)."""
+    output_folder(folder)
     try:
         tmp = Path(tempfile.mkdtemp(dir=folder, prefix=prefix))
     except OSError as exc:

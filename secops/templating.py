@@ -7,7 +7,6 @@ make two different names look the same; in pages they are shown as a visible ⟦
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from secops.textsafe import INVISIBLE
 from secops.yamlsafe import load_yaml
 
-_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_INVISIBLE = INVISIBLE  # one set of characters for pages and the terminal (secops.textsafe)
 
 
 def visible(text: str) -> str:

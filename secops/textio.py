@@ -37,6 +37,13 @@ class Limits:
     max_bytes: int = 512 * 1024 * 1024
     max_rows: int = 500_000
     max_cell_chars: int = 64 * 1024
+    max_line_chars: int = 1024 * 1024  # one physical line of delimited text, read before it is split
+    max_columns: int = 1024  # cells in one row (and the highest column a spreadsheet cell may name)
+    max_cells: int = 2_000_000  # cells in the whole sheet or file
+    max_xml_tags: int = 10_000_000  # tags in one XML part (a sheet, SpreadsheetML), counted before parsing
+    max_shared_strings: int = 1_000_000  # xlsx shared-strings entries
+    max_shared_strings_bytes: int = 64 * 1024 * 1024  # xlsx shared-strings part, uncompressed (held whole)
+    max_unpacked_bytes: int = 256 * 1024 * 1024  # one xlsx part, uncompressed
 
 
 DEFAULT_LIMITS = Limits()
@@ -154,8 +161,9 @@ def iter_rows(path: Path, fmt: TextFormat, limits: Limits = DEFAULT_LIMITS) -> I
         raise SecopsError(f"{path}: cannot open: {exc.strerror or exc}") from exc
     with raw:
         text = io.TextIOWrapper(raw, encoding=fmt.encoding, errors="strict", newline="")
-        reader = csv.reader(text, delimiter=fmt.delimiter)
+        reader = csv.reader(_bounded_lines(path, text, limits), delimiter=fmt.delimiter)
         count = 0
+        cells_seen = 0
         while True:
             try:
                 cells = next(reader)
@@ -172,9 +180,33 @@ def iter_rows(path: Path, fmt: TextFormat, limits: Limits = DEFAULT_LIMITS) -> I
             if count > limits.max_rows:
                 raise SecopsError(f"{path}:{reader.line_num}: more than {limits.max_rows:,} rows; "
                                   "split the export or raise the limit")
+            if len(cells) > limits.max_columns:
+                raise SecopsError(f"{path}:{reader.line_num}: {len(cells):,} cells in one row, more than the limit "
+                                  f"of {limits.max_columns:,} columns")
+            cells_seen += len(cells)
+            if cells_seen > limits.max_cells:
+                raise SecopsError(f"{path}:{reader.line_num}: more than {limits.max_cells:,} cells in the file; "
+                                  "split the export or raise the limit")
             # NFC: cp1258 (and some tools' UTF-8) write Vietnamese tones as combining marks, which
             # would never equal the precomposed words of profiles and inventories.
             yield reader.line_num, [c if c.isascii() else unicodedata.normalize("NFC", c) for c in cells]
+
+
+def _bounded_lines(path: Path, text: io.TextIOWrapper, limits: Limits) -> Iterator[str]:
+    """Physical lines for the csv module, each read with a bound: a 200 MB line is refused after
+    `max_line_chars` characters instead of being read whole."""
+    number = 0
+    while True:
+        line = text.readline(limits.max_line_chars + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limits.max_line_chars and not line.endswith(("\n", "\r")):
+            raise SecopsError(f"{path}:{number}: a line is longer than the limit of {limits.max_line_chars:,} "
+                              "characters")
+        if "\x00" in line:  # anywhere in the file, not only in the sniffed head
+            raise SecopsError(f"{path}:{number}: a NUL character (binary data), not text")
+        yield line
 
 
 def csv_records(path: Path, columns: Sequence[str]) -> list[tuple[int, dict[str, str | None]]]:

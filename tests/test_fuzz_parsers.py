@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -202,3 +202,147 @@ def test_cli_import_never_shows_a_traceback(tmp_path_factory, data: bytes) -> No
     assert "Traceback" not in done.stderr
     if done.returncode == 2:
         assert str(path) in done.stderr.replace("\n", "") or "inventory.yaml" in done.stderr
+
+
+# -- bombs: hostile spreadsheets and text, through the real CLI under a 512 MiB cap ----------------
+# Each file is generated here, streamed (a zip member written in pieces), small on disk where the
+# format allows (deflate). The command must refuse it naming the bound, within seconds, under
+# RLIMIT_AS = 512 MiB (the interpreter, SQLAlchemy and openpyxl included).
+
+BOMB_MEMORY = 512 * 1024 * 1024
+BOMB_SECONDS = 60.0  # wall clock per command on a loaded 2-core CI machine; each takes a few seconds alone
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+        'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/'
+        'workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType='
+        '"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>'),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+        '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+        '<sheet name="Details" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.'
+        'openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+        '</Relationships>'),
+}
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def _xlsx(path: Path, sheet: Iterable[bytes], shared: Iterable[bytes] | None = None) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as book:
+        for name, text in _XLSX_PARTS.items():
+            book.writestr(name, text)
+        for name, pieces in (("xl/worksheets/sheet1.xml", sheet),
+                             ("xl/sharedStrings.xml", shared or [f'<sst {_NS} count="1"><si><t>x</t></si></sst>'
+                                                                 .encode()])):
+            with book.open(name, "w", force_zip64=True) as member:
+                for piece in pieces:
+                    member.write(piece)
+    return path
+
+
+def _sheet(rows: Iterable[bytes], dimension: str = "A1:B2") -> Iterator[bytes]:
+    yield f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}><dimension ref="{dimension}"/><sheetData>'.encode()
+    yield from rows
+    yield b"</sheetData></worksheet>"
+
+
+def _repeat(piece: bytes, times: int, batch: int = 100_000) -> Iterator[bytes]:
+    block = piece * batch
+    for _ in range(times // batch):
+        yield block
+    yield piece * (times % batch)
+
+
+def bomb_declared_dimension(path: Path) -> Path:  # 1,764 bytes in the report; a few KB here
+    return _xlsx(path, _sheet([b'<row r="1"><c r="A1" t="inlineStr"><is><t>x</t></is></c></row>'],
+                              "A1:XFD1048576"))
+
+
+def bomb_wide_row(path: Path) -> Path:  # one row of 20 M cells
+    return _xlsx(path, _sheet([b'<row r="1">', *_repeat(b"<c/>", 20_000_000), b"</row>"]))
+
+
+def bomb_far_column(path: Path) -> Path:  # one cell in the last column: openpyxl pads the row to it
+    return _xlsx(path, _sheet([b'<row r="%d"><c r="XFD%d"><v>1</v></c></row>' % (i, i) for i in range(1, 2001)]))
+
+
+def bomb_shared_strings(path: Path) -> Path:  # millions of shared strings (1.8 GB in the report)
+    shared = [f'<sst {_NS}>'.encode(), *_repeat(b"<si><t>" + b"s" * 60 + b"</t></si>", 3_000_000), b"</sst>"]
+    return _xlsx(path, _sheet([b'<row r="1"><c r="A1" t="s"><v>0</v></c></row>']), shared)
+
+
+def bomb_spreadsheetml(path: Path) -> Path:  # 100 MB, 25 M elements
+    with path.open("wb") as handle:
+        handle.write(b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+                     b'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet ss:Name="Details">'
+                     b'<Table><Row><Cell><Data ss:Type="String">x</Data></Cell></Row>')
+        for block in _repeat(b"<a/>", 25_000_000):
+            handle.write(block)
+        handle.write(b"</Table></Worksheet></Workbook>")
+    return path
+
+
+def bomb_spreadsheetml_wide_row(path: Path) -> Path:  # a single Row of 2 M cells
+    with path.open("wb") as handle:
+        handle.write(b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+                     b'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet ss:Name="Details">'
+                     b'<Table><Row>')
+        for block in _repeat(b'<Cell><Data ss:Type="String">x</Data></Cell>', 2_000_000):
+            handle.write(block)
+        handle.write(b"</Row></Table></Worksheet></Workbook>")
+    return path
+
+
+def bomb_csv_line(path: Path) -> Path:  # 200 MB on one line
+    with path.open("wb") as handle:
+        handle.write(b"hostname,ip,product\n")
+        for block in _repeat(b"a,", 100_000_000, batch=1_000_000):
+            handle.write(block)
+    return path
+
+
+BOMBS = [
+    ("evidence", "dimension.xlsx", bomb_declared_dimension, "declares 16,384 columns"),
+    ("evidence", "wide-row.xlsx", bomb_wide_row, "has more than 1,024 cells"),
+    ("evidence", "far-column.xlsx", bomb_far_column, "beyond the limit of 1,024 columns"),
+    ("evidence", "shared.xlsx", bomb_shared_strings, "shared strings"),
+    ("evidence", "elements.xml", bomb_spreadsheetml, "more than 10,000,000 XML tags"),
+    ("evidence", "wide-row.xml", bomb_spreadsheetml_wide_row, "beyond the limit of 1,024 columns"),
+    ("evidence", "line.csv", bomb_csv_line, "a line is longer than the limit of 1,048,576 characters"),
+    ("inventory", "endpoints.csv", bomb_csv_line, "a line is longer than the limit of 1,048,576 characters"),
+]
+
+
+def _bomb_capped() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (BOMB_MEMORY, BOMB_MEMORY))
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("command, name, make, bound", BOMBS, ids=[f"{b[0]}-{b[1]}" for b in BOMBS])
+def test_bombs_are_refused_within_memory_and_time(tmp_path: Path, command: str, name: str,
+                                                  make: Callable[[Path], Path], bound: str) -> None:
+    path = make(tmp_path / name)
+    args = (["evidence", "import", str(path), "--profile", "kaspersky_ksc_devices"] if command == "evidence"
+            else ["inventory", "import", str(path)])
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "secops", "--db", str(tmp_path / "s.db"), *args],
+                          capture_output=True, text=True, timeout=BOMB_SECONDS * 3, preexec_fn=_bomb_capped,
+                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr
+    assert bound in done.stderr.replace("\n", " ") and path.name in done.stderr, done.stderr
+    assert elapsed < BOMB_SECONDS, f"{elapsed:.1f} s"

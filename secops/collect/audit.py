@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from secops import interrupts
 from secops.collect import registry_evidence
 from secops.collect.batch import build_posix, parse_output
 from secops.collect.batch_windows import build_powershell
@@ -197,6 +198,7 @@ def audit_hosts(targets: list[HostTarget], policies: list[Policy], config: Audit
         bar = Progress(TextColumn("audit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
         bar.start()
         task = bar.add_task("audit", total=len(targets))
+    interrupts.workers_may_run()
     try:
         with ThreadPoolExecutor(max_workers=min(config.concurrency, max(1, len(targets)))) as pool:
             futures = [pool.submit(audit_host, t, policies, config, store, overrides, evidence) for t in targets]
@@ -211,6 +213,7 @@ def audit_hosts(targets: list[HostTarget], policies: list[Policy], config: Audit
             except BaseException as exc:
                 # Storing failed (database gone, Ctrl-C...): do not go on logging in to hosts whose
                 # results could not be kept.
+                interrupts.stop_workers()  # an evaluating thread stops at its next search, not its end
                 if isinstance(exc, KeyboardInterrupt):
                     stop_children()  # local checks' commands: a SIGTERM reached secops alone
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -19,13 +19,14 @@ from secops.runs import recorded
 from secops.stages import StageOptions, stage_function
 from secops.store.db import Database
 from secops.termtable import fitted_table
+from secops.textsafe import terminal_text
 
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
 
 
 def _plain(text: object) -> str:
     """Untrusted text (hostnames, command output, messages) printed literally, never as markup."""
-    return escape(str(text).replace("\x1b", "\\x1b"))
+    return escape(terminal_text(text))
 
 
 @user_errors

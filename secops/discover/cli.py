@@ -89,7 +89,7 @@ def discover(
 
     # nmap starts now if the scope guard accepts the targets; the run is recorded while it scans.
     try:
-        start_early(app_state.settings.policies, agency, extra)
+        start_early(app_state.settings.policies, agency, extra, app_state.settings.db_url)
         run_id, result, status = run_discover(app_state, agency, extra)
     finally:  # a run that failed before scanning leaves no nmap behind, and signals as they were
         interrupts.release(raise_pending=False)
@@ -167,7 +167,9 @@ def _hosts_table(app_state: StageContext, run_id: int) -> None:
 def _plain(value: object) -> Text:
     from rich.text import Text
 
-    return Text("" if value is None else str(value))
+    from secops.textsafe import terminal_text
+
+    return Text(terminal_text(value))
 
 
 @app.command("diff")

@@ -90,9 +90,40 @@ def plan_agency(policies: Path, options: StageOptions) -> AgencyPlan:
                       chunks=plan_chunks(scope.networks, settings.chunk_prefix))
 
 
-def start_early(policies: Path, agency_code: str, extra: dict[str, Any]) -> int:
-    """Start nmap for the chunks the stage will scan first, when the scope guard accepts them and
-    the agency is scanned from here (not by a site). Returns how many processes were started.
+def agency_surely_scannable(db_url: str, agency_code: str) -> bool:
+    """For the early start only: True when a SQLite inventory (read with the standard library, not
+    SQLAlchemy, so the start stays early) holds the agency, not retired today. Any doubt (another
+    database, no file, no table, a lock, a corrupt file) is False: then nmap waits for the stage,
+    which refuses an unknown or retired agency before it starts anything. So every refusal of the
+    stage comes before the first packet."""
+    import datetime as dt
+    import sqlite3
+
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix) or "?" in db_url or db_url == prefix:
+        return False
+    path = Path(db_url[len(prefix):])
+    if not path.is_file():
+        return False
+    try:
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=1.0)
+        try:
+            rows = connection.execute("SELECT retired_at FROM agencies WHERE code = ?", (agency_code,)).fetchall()
+        finally:
+            connection.close()
+        if len(rows) != 1:
+            return False
+        retired = rows[0][0]
+        today = dt.datetime.now(dt.UTC).date()  # as secops.inventory.retire.today()
+        return retired is None or dt.date.fromisoformat(str(retired)[:10]) > today
+    except (sqlite3.Error, ValueError, OSError):
+        return False
+
+
+def start_early(policies: Path, agency_code: str, extra: dict[str, Any], db_url: str) -> int:
+    """Start nmap for the chunks the stage will scan first, when the scope guard accepts them, the
+    agency is scanned from here (not by a site) and the inventory surely has it active
+    (`agency_surely_scannable`). Returns how many processes were started.
 
     Anything refused or failing here starts nothing and is left to the stage, which runs the same
     checks again after recording the run, so the error is reported and recorded as before.
@@ -106,6 +137,8 @@ def start_early(policies: Path, agency_code: str, extra: dict[str, Any]) -> int:
         if load_sites(policies).site_for(agency_code) is not None:
             return 0
         plan = plan_agency(policies, StageOptions(agency_code=agency_code, extra=extra))
+        if not agency_surely_scannable(db_url, agency_code):
+            return 0
         nmap_path = nmap_runner.find_nmap()
         first = plan.chunks[:plan.settings.parallel]  # what the stage's pool starts at once
         # A stop (Ctrl-C, SIGTERM, SIGHUP) from now until the stage's scan loop runs is held, and

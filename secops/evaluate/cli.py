@@ -14,6 +14,7 @@ from secops.errors import SecopsError
 from secops.evaluate.rules import Dialect
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.evaluate.waivers import waivers_path
+from secops.textsafe import terminal_text
 
 checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
 EXIT_WARNINGS = 1  # --strict and some check has a rule Wazuh would not evaluate as written
@@ -28,7 +29,7 @@ def parse_dialect(value: str | None) -> Dialect | None:
 
 
 def _plain(text: object) -> str:
-    return escape(str(text).replace("\x1b", "\\x1b"))
+    return escape(terminal_text(text))
 
 
 def validate_files(files: list[Path], strict: bool = False, dialect: str | None = None) -> int:

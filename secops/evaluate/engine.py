@@ -23,8 +23,10 @@ from pydantic import BaseModel, Field
 
 from secops.evaluate.evidence import check_evidence
 from secops.evaluate.facts import MISSING, NOT_REGULAR, OK, UNREADABLE, Facts, Request
+from secops.evaluate.regex import PatternTooCostly, bounded
 from secops.evaluate.rules import InvalidTest, Rule, RuleSyntaxError
 from secops.evaluate.sca_load import Check, Condition, Policy
+from secops.interrupts import check_stop
 
 Outcome = Literal["pass", "fail", "na", "error"]
 CheckStatus = Literal["passed", "failed", "not_applicable", "error", "waived"]  # waived: see waivers.py
@@ -111,7 +113,11 @@ def dir_files(rule: Rule, facts: Facts) -> list[str]:
 
 def followup_needs(rule: Rule, facts: Facts) -> set[Request]:
     if rule.type == "d" and rule.content is not None:
-        return {Request("file_read", path) for path in dir_files(rule, facts)}
+        try:
+            with bounded():
+                return {Request("file_read", path) for path in dir_files(rule, facts)}
+        except (InvalidTest, PatternTooCostly):
+            return set()  # evaluating the rule meets the same problem and says so (not applicable)
     return set()
 
 
@@ -312,10 +318,15 @@ def _registry_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
 
 
 def evaluate_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:
+    """One rule, bounded in time (regex.RULE_SECONDS): past it the rule is not applicable."""
+    check_stop()  # an audit's worker thread: the command is stopping
     try:
-        return _evaluate_rule(rule, facts, host_os)
+        with bounded():
+            return _evaluate_rule(rule, facts, host_os)
     except InvalidTest as exc:  # Wazuh reports the rule invalid: the check is not applicable
         return RuleResult("na", f"invalid rule {rule.source!r}: {exc}")
+    except PatternTooCostly as exc:  # hostile host output must not hold up the audit
+        return RuleResult("na", f"pattern too costly: {rule.source!r} ({exc})")
 
 
 def _evaluate_rule(rule: Rule, facts: Facts, host_os: str) -> RuleResult:

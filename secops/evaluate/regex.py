@@ -5,23 +5,39 @@
              compile error, and Wazuh 4.x then treats the test as "no match"); `+`/`*` repeat only
              the escape right before them (after a plain character they are plain characters);
              one level of parentheses, `|` only outside them; `^`/`$` anchor each alternative.
-             Translated to Python `re` (deviation: Python backtracks fully, OS_Regex does not).
+             Translated to the regex syntax Python `re` and RE2 share, and run on RE2 (google-re2):
+             linear in the line's length, so no host output can make a check backtrack for minutes
+             (a deviation kept from the Python translation: OS_Regex's own matcher gives up
+             early where a full regex engine still finds a match, see the README).
 - `pcre2`    Wazuh 4.x PCRE2 (src/shared/expression.c: pcre2_compile with options 0): case-sensitive.
 - `pcre2_ci` Wazuh 5.x (sca_impl/src/sca_utils.cpp:26): PCRE2_MULTILINE | PCRE2_CASELESS.
 
 PCRE2 patterns run on the real PCRE2 library through the `pcre2` binding, so syntax Python `re`
 lacks or reads differently (possessive quantifiers, \\K, (*VERB)s, \\h, POSIX classes) behaves
-as in Wazuh.
+as in Wazuh. PCRE2 backtracks: each search is bounded by the library's match limit (10,000,000,
+as in Wazuh; a pattern's own (*LIMIT_MATCH=n) can only lower it), JIT-compiled.
+
+Every search is also charged to the evaluation it belongs to (`bounded()`): one rule's
+evaluation that runs past its time bound raises PatternTooCostly, and the check becomes
+not applicable ("pattern too costly") instead of holding up the audit. Searches are short C
+calls, so a stop signal is acted on between them.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, Protocol
 
 import pcre2  # type: ignore[import-untyped]
+import re2  # type: ignore[import-untyped]
+
+from secops.interrupts import check_stop
 
 Flavour = Literal["osregex", "pcre2", "pcre2_ci"]
 OS_PATTERN_MAXSIZE = 20480  # os_regex.h l.26
@@ -36,6 +52,44 @@ _OS_CLASSES = {
 
 class RegexError(ValueError):
     """A pattern its flavour's compiler rejects."""
+
+
+RULE_SECONDS = 5.0  # one rule's evaluation (all its searches on all its lines), wall clock
+RE2_MAX_MEM = 64 * 1024 * 1024  # RE2's program + DFA cache per pattern (its default is 8 MiB)
+
+
+class PatternTooCostly(Exception):
+    """An evaluation ran past its bound (time, or PCRE2's match limit); not a RegexError, so it is
+    not mistaken for a pattern Wazuh rejects."""
+
+
+_deadline: ContextVar[float | None] = ContextVar("regex_deadline", default=None)
+
+
+@contextmanager
+def bounded(seconds: float | None = None) -> Iterator[None]:
+    """Bound every search inside the block to `seconds` in all (default RULE_SECONDS)."""
+    token = _deadline.set(time.monotonic() + (RULE_SECONDS if seconds is None else seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _charge() -> None:
+    check_stop()  # an audit's worker thread: the command is stopping
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise PatternTooCostly(f"over the {RULE_SECONDS:g} s bound for one rule")
+
+
+def _utf8_safe(line: str) -> str:
+    """RE2 reads UTF-8: a lone surrogate (possible in a facts file) becomes U+FFFD."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return line.encode("utf-8", errors="replace").decode("utf-8")
+    return line
 
 
 class Matcher(Protocol):
@@ -67,6 +121,34 @@ class _ReMatcher:
 
 
 @dataclass(frozen=True)
+class _Re2Matcher:
+    """The OS_Regex translation on RE2: leftmost-first like Python `re` (same match, same group)."""
+
+    compiled: re2._Regexp
+
+    @property
+    def groups(self) -> int:
+        return int(self.compiled.groups)
+
+    def _search(self, line: str):  # type: ignore[no-untyped-def]
+        _charge()
+        return self.compiled.search(_utf8_safe(line))
+
+    def search(self, line: str) -> bool:
+        return self._search(line) is not None
+
+    def first_value(self, line: str) -> str | None:
+        match = self._search(line)
+        if match is None:
+            return None
+        value = match.group(1) if self.groups else match.group(0)
+        return None if value is None else str(value)  # an unset group: no value, as on Python `re`
+
+
+_PCRE2_LIMITS = ("match limit", "depth limit", "heap limit")
+
+
+@dataclass(frozen=True)
 class _Pcre2Matcher:
     compiled: pcre2.Pattern
 
@@ -75,9 +157,12 @@ class _Pcre2Matcher:
         return int(self.compiled.groups)
 
     def _search(self, line: str):  # type: ignore[no-untyped-def]
+        _charge()
         try:
             return self.compiled.search(line)
         except Exception as exc:  # match limit hit and the like: Wazuh 5.x reports the rule invalid
+            if any(limit in str(exc) for limit in _PCRE2_LIMITS):
+                raise PatternTooCostly(f"PCRE2 {exc}") from exc
             raise RegexError(f"PCRE2 match error: {exc}") from exc
 
     def search(self, line: str) -> bool:
@@ -151,12 +236,25 @@ def osregex_to_python(pattern: str) -> str:
 def compile_pattern(pattern: str, flavour: Flavour) -> Matcher:
     """Compile once per (pattern, flavour); raises RegexError with the compiler's reason."""
     if flavour == "osregex":
-        try:
-            return _ReMatcher(re.compile(osregex_to_python(pattern), re.IGNORECASE))
-        except re.error as exc:  # a translation bug; report it like a bad pattern
-            raise RegexError(str(exc)) from exc
+        return _Re2Matcher(_re2_compile(osregex_to_python(pattern)))
     flags = pcre2.IGNORECASE | pcre2.MULTILINE if flavour == "pcre2_ci" else 0
     try:
         return _Pcre2Matcher(pcre2.compile(pattern, flags=flags))
     except Exception as exc:
         raise RegexError(f"PCRE2: {exc}") from exc
+
+
+def _re2_compile(translated: str) -> re2._Regexp:
+    options = re2.Options()
+    options.case_sensitive = False  # OS_Regex lower-cases pattern and line (os_regex_compile.c)
+    options.max_mem = RE2_MAX_MEM
+    options.log_errors = False
+    try:
+        return re2.compile(translated, options)
+    except re2.error as exc:  # a translation bug or a program over max_mem; report it like a bad pattern
+        raise RegexError(str(exc)) from exc
+
+
+def python_matcher(pattern: str) -> Matcher:
+    """The OS_Regex translation on Python `re` (backtracking): only to compare engines in tests."""
+    return _ReMatcher(re.compile(osregex_to_python(pattern), re.IGNORECASE))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from secops import interrupts
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError, SecopsError
 from secops.models import RunStatus
-from secops.runs import recorded
+from secops.runs import recorded, recorded_status
 from secops.stages import StageOptions
 
 evidence_app = typer.Typer(help="Protection evidence from other sources.", no_args_is_help=True)
@@ -56,8 +57,7 @@ def evidence_import(
     regrade: bool = typer.Option(True, "--regrade/--no-regrade", help="grade into the import run"),
 ) -> None:
     """Import console evidence matched to endpoints; print counts per status and per reason."""
-    from secops.evidence.importer import ImportOptions, import_evidence
-    from secops.stages import stage_function
+    from secops.evidence.importer import ImportOptions
 
     if date_order not in (None, "dmy", "mdy"):
         raise SecopsError(f"--date-order: {date_order!r}: use dmy or mdy")
@@ -66,6 +66,21 @@ def evidence_import(
                             date_order=date_order or "", encoding=encoding, max_rows=max_rows,
                             max_age_days=_max_age(app_state.settings.policies))
     db = app_state.db()
+    try:
+        result, run_id = _import(app_state, db, file, source, options, regrade)
+    except KeyboardInterrupt as exc:  # recorded by runs.recorded; said here as the store has it, exit 130
+        found = recorded_status(db, "import")
+        where = f"; run {found[0]} is recorded as {found[1]}" if found else ""
+        err_console.print(f"evidence import {interrupts.reason(exc)}{where}", markup=False, highlight=False)
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
+    unmatched = result.unmatched_count + result.conflicting
+    _print_result(result, unmatched, run_id)
+
+
+def _import(app_state: Any, db: Any, file: Path, source: str | None, options: Any, regrade: bool) -> tuple[Any, int]:
+    from secops.evidence.importer import import_evidence
+    from secops.stages import stage_function
+
     with recorded(db, "import") as run:
         run_id = run.id
         try:
@@ -82,15 +97,19 @@ def evidence_import(
             except Exception as exc:  # the evidence is stored; the run must not stay "running"
                 run.finish(RunStatus.partial, errors=[f"evidence imported, regrade failed: {exc}"])
                 raise
-        unmatched = result.unmatched_count + result.conflicting
         summary = {"profile": result.profile, "imported": result.imported, "duplicates": result.duplicates,
                    "unmatched": result.unmatched_count, "conflicting": result.conflicting, "stale": result.stale,
                    "statuses": dict(result.statuses)}
         run.finish(RunStatus.ok, summary=summary)
+    return result, run_id
+
+
+def _print_result(result: Any, unmatched: int, run_id: int) -> None:
     for line in result.unmatched:
         err_console.print(f"unmatched {line}", markup=False, highlight=False, soft_wrap=True)
     if unmatched > len(result.unmatched):
         err_console.print(f"... and {unmatched - len(result.unmatched)} more unmatched row(s)", highlight=False)
+
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 

@@ -13,12 +13,16 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from secops.errors import SecopsError
+from secops.inputbounds import check_xlsx, count_tags
 from secops.textio import DEFAULT_LIMITS, Limits, TextFormat, detect_format, iter_rows
 
 Rows = Iterator[tuple[int, list[str]]]
 _SS = "urn:schemas-microsoft-com:office:spreadsheet"
+MAX_XML_DEPTH = 64
+ROW_ELEMENTS_PER_CELL = 8  # a Cell, its Data, rich-text runs: XML elements one row may hold per column
 
 
 @dataclass
@@ -43,9 +47,16 @@ def cell_text(value: object) -> str:
 
 
 def _bounded(path: Path, rows: Rows, limits: Limits) -> Rows:
+    cells_seen = 0
     for count, (line, cells) in enumerate(rows, start=1):
         if count > limits.max_rows:
             raise SecopsError(f"{path}:{line}: more than {limits.max_rows:,} rows; split the export or raise the limit")
+        if len(cells) > limits.max_columns:
+            raise SecopsError(f"{path}:{line}: {len(cells):,} cells in one row, more than the limit of "
+                              f"{limits.max_columns:,} columns")
+        cells_seen += len(cells)
+        if cells_seen > limits.max_cells:
+            raise SecopsError(f"{path}:{line}: more than {limits.max_cells:,} cells; split the export or raise the limit")
         if any(len(c) > limits.max_cell_chars for c in cells):
             raise SecopsError(f"{path}:{line}: a cell is longer than {limits.max_cell_chars:,} characters")
         yield line, cells
@@ -65,6 +76,9 @@ def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    # Rows, columns, cells, shared strings and tags are bounded on the raw parts first: openpyxl
+    # would materialise a declared dimension or a 20-million-cell row before any check here.
+    check_xlsx(path, limits)
     # A file object, not the name: openpyxl refuses names without an xlsx extension, and consoles
     # name their exports freely (the content decides, see open_table).
     handle = path.open("rb")
@@ -98,13 +112,43 @@ def _xml2003(path: Path, sheets: list[str], limits: Limits) -> Table:
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import iterparse
 
+    try:
+        with path.open("rb") as handle:  # tags counted on the bytes before anything is parsed
+            count_tags(path, handle, limits)
+    except OSError as exc:
+        raise SecopsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
     def rows() -> Rows:
         chosen: str | None = None
         seen: list[str] = []
         number = 0
+        depth = in_row = row_cells = row_elements = 0
+        parents: list[Any] = []  # open elements; a finished one outside a Row is dropped at once
         try:
             for event, elem in iterparse(str(path), events=("start", "end")):
                 tag = elem.tag.rsplit("}", 1)[-1]
+                if event == "start":
+                    parents.append(elem)
+                    depth += 1
+                    if depth > MAX_XML_DEPTH:
+                        raise SecopsError(f"{path}: XML nested deeper than {MAX_XML_DEPTH} levels")
+                    if tag == "Row":
+                        in_row += 1
+                        row_cells = row_elements = 0
+                    elif in_row:
+                        row_elements += 1
+                        if row_elements > limits.max_columns * ROW_ELEMENTS_PER_CELL:
+                            raise SecopsError(f"{path}: row {number + 1}: more than "
+                                              f"{limits.max_columns * ROW_ELEMENTS_PER_CELL:,} XML elements")
+                    if tag == "Cell":
+                        index = elem.get(f"{{{_SS}}}Index")
+                        if index and index.isdecimal():
+                            row_cells = int(index) if len(index) < 12 else limits.max_columns + 1
+                        else:
+                            row_cells += 1
+                        if row_cells > limits.max_columns:
+                            raise SecopsError(f"{path}: row {number + 1}: a cell beyond the limit of "
+                                              f"{limits.max_columns:,} columns")
                 if event == "start" and tag == "Worksheet":
                     title = elem.get(f"{{{_SS}}}Name") or ""
                     seen.append(title)
@@ -116,9 +160,17 @@ def _xml2003(path: Path, sheets: list[str], limits: Limits) -> Table:
                 elif event == "end" and tag == "Row":
                     if chosen is not None and chosen == seen[-1]:
                         index = elem.get(f"{{{_SS}}}Index")
-                        number = int(index) if index and index.isdigit() else number + 1
+                        number = int(index) if index and index.isdecimal() else number + 1
                         yield number, _row_cells(elem)
                     elem.clear()
+                if event == "end":
+                    parents.pop()
+                    depth -= 1
+                    if tag == "Row":
+                        in_row -= 1
+                    if not in_row and parents:
+                        elem.clear()
+                        parents[-1].remove(elem)
         except (ParseError, DefusedXmlException) as exc:
             raise SecopsError(f"{path}: not valid SpreadsheetML: {exc}") from exc
         if chosen is None:
@@ -133,7 +185,7 @@ def _row_cells(row: object) -> list[str]:
         if cell.tag.rsplit("}", 1)[-1] != "Cell":
             continue
         index = cell.get(f"{{{_SS}}}Index")
-        if index and index.isdigit():
+        if index and index.isdecimal():
             cells.extend([""] * (int(index) - 1 - len(cells)))  # ss:Index skips empty cells
         data = next((c for c in cell if c.tag.rsplit("}", 1)[-1] == "Data"), None)
         cells.append("".join(data.itertext()) if data is not None else "")

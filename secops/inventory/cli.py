@@ -22,6 +22,7 @@ from secops.inventory.readers import ENTITIES
 from secops.inventory.regime import load_regimes
 from secops.inventory.tree import find_agency, kind_order, load_agencies, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
+from secops.textsafe import terminal_text
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
                   no_args_is_help=True)
@@ -86,8 +87,10 @@ def _count_by_kind(session: Session, ids: set[int]) -> dict[str, dict[str, int]]
 def _rows(session: Session, entity: str, ids: set[int], limit: int) -> list[dict[str, object]]:
     table = TABLES[entity]
     agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
-    query = select(table, AgencyRow.code).join(AgencyRow, agency_col == AgencyRow.id) \
-        .where(agency_col.in_(ids), table.retired_at.is_(None)).order_by(table.code).limit(limit)
+    query = select(table, AgencyRow.code)
+    if table is not AgencyRow:  # an agency is its own agency: joining the table to itself has no ON clause
+        query = query.join(AgencyRow, agency_col == AgencyRow.id)
+    query = query.where(agency_col.in_(ids), table.retired_at.is_(None)).order_by(table.code).limit(limit)
     out = []
     for row, agency_code in session.execute(query):
         record = {col: getattr(row, col) for col in LIST_COLUMNS[entity]}
@@ -96,9 +99,10 @@ def _rows(session: Session, entity: str, ids: set[int], limit: int) -> list[dict
 
 
 def _cell(value: object) -> str:
+    """A stored value for the terminal: control characters and bidi marks made visible."""
     if value is None:
         return ""
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return terminal_text(", ".join(map(str, value)) if isinstance(value, list) else value)
 
 
 @app.command("show")
@@ -129,5 +133,6 @@ def show_command(
         kinds = sorted(present, key=lambda k: (kind_order().get(k, 99), k))
         table = Table("", *kinds, "total", title="inventory")
         for label, per_kind in data.items():  # type: ignore[union-attr]
-            table.add_row(label, *(str(per_kind.get(k, 0)) for k in kinds), str(sum(per_kind.values())))
+            table.add_row(Text(terminal_text(label)), *(str(per_kind.get(k, 0)) for k in kinds),
+                          str(sum(per_kind.values())))
         console.print(table)

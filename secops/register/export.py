@@ -41,7 +41,9 @@ def register_records(session: Session, agency_ids: set[int] | None = None) -> di
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF (RFC 4180): the csv module quotes a field holding any character of the line terminator,
+    # so a value with a bare CR is quoted too (with "\n" alone it was not, and broke its row).
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([neutral_cell(_plain(row[c])) for c in columns])

@@ -39,16 +39,20 @@ def _from_file(path: Path) -> str:
 
 def broker_url(explicit: str | None = None, url_file: Path | None = None) -> str | None:
     """--broker / --broker-file, else SECOPS_BROKER_URL / SECOPS_BROKER_URL_FILE, else None (in-process)."""
-    url = explicit or (_from_file(url_file) if url_file else None)
+    url, origin = explicit, "--broker"
+    if url is None and url_file:
+        url, origin = _from_file(url_file), f"--broker-file {url_file}"
     if url is None and os.environ.get("SECOPS_BROKER_URL"):
-        url = os.environ["SECOPS_BROKER_URL"]
+        url, origin = os.environ["SECOPS_BROKER_URL"], "SECOPS_BROKER_URL"
     if url is None and os.environ.get("SECOPS_BROKER_URL_FILE"):
-        url = _from_file(Path(os.environ["SECOPS_BROKER_URL_FILE"]))
+        path = Path(os.environ["SECOPS_BROKER_URL_FILE"])
+        url, origin = _from_file(path), f"SECOPS_BROKER_URL_FILE ({path})"
     if url is None:
         return None
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in SCHEMES:
-        raise SecopsError(f"broker URL {redact(url)!r}: use redis://HOST:PORT/DB or rediss:// (TLS)")
+        raise SecopsError(f"{origin}: broker URL {redact(url)!r}: use redis://HOST:PORT/DB or rediss:// (TLS)")
+    check_url(url, origin)
     return url
 
 
@@ -73,3 +77,30 @@ def endpoint(url: str) -> str:
         return f"[{host}]:{parts.port or 6379}" if ":" in host else f"{host}:{parts.port or 6379}"
     except ValueError:
         return "<unparsable broker URL>"
+
+
+def check_url(url: str, origin: str) -> None:
+    """Refuse a broker URL the Redis client would fail on later with its own words (a port that is
+    not a number, a database that is not one), naming the setting it came from."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for "host:6391:1" or a port out of range
+        host = parts.hostname
+    except ValueError as exc:
+        raise SecopsError(f"{origin}: broker URL {redact_unparsable(url)!r} is malformed ({exc}); "
+                          "use redis://[:PASSWORD@]HOST:PORT/DB") from None
+    if not host:
+        raise SecopsError(f"{origin}: broker URL {redact(url)!r} has no host; use redis://HOST:PORT/DB")
+    database = parts.path.strip("/")
+    if database and not (database.isascii() and database.isdigit()):
+        raise SecopsError(f"{origin}: broker URL {redact(url)!r}: the database {database!r} is not a number; "
+                          "use redis://HOST:PORT/DB")
+    del port
+
+
+def redact_unparsable(url: str) -> str:
+    """A URL urlsplit cannot read: the part after the last '@' before the host stays hidden."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"

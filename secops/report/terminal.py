@@ -10,13 +10,15 @@ from rich.text import Text
 
 from secops.report.data import Dashboard
 from secops.templating import pct, translator
+from secops.textsafe import terminal_text
 
 STYLE = {"met": "green", "not_met": "bold red", "not_applicable": "dim"}
 
 
 def summary_table(d: Dashboard, templates: Path) -> Table:
     t = translator(templates, d.lang)
-    table = Table(title=Text(f"{d.scope.name} ({d.scope.code}) — {t('run')} #{d.run.id}"), title_justify="left")
+    title = f"{terminal_text(d.scope.name)} ({terminal_text(d.scope.code)}) — {t('run')} #{d.run.id}"
+    table = Table(title=Text(title), title_justify="left")
     for key in ("target", "value", "threshold", "status", "gap", "unknown"):
         table.add_column(t(key), justify="left" if key in ("target", "status") else "right", overflow="fold")
     for target in d.targets:
@@ -26,7 +28,7 @@ def summary_table(d: Dashboard, templates: Path) -> Table:
         gap = "" if c.gap in (None, 0) else f"{t('needs_more')} {c.gap}"
         if c.status == "not_met" and c.gap is None:
             gap = t("unreachable")
-        table.add_row(Text(f"{target.id} {target.key}"), f"{pct(c.value)} ({c.numerator}/{c.denominator})",
+        table.add_row(Text(terminal_text(f"{target.id} {target.key}")), f"{pct(c.value)} ({c.numerator}/{c.denominator})",
                       f"{target.comparison} {pct(target.threshold, 0)}", Text(t(c.status), style=STYLE[c.status]),
                       gap, str(c.unknown) if target.entity == "endpoints" else "")
     return table

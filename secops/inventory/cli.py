@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError
@@ -84,14 +85,24 @@ def _count_by_kind(session, ids: set[int]) -> dict[str, dict[str, int]]:  # type
 
 def _rows(session, entity: str, ids: set[int], limit: int) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
     table = TABLES[entity]
-    agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
-    query = select(table, AgencyRow.code).join(AgencyRow, agency_col == AgencyRow.id) \
-        .where(agency_col.in_(ids), table.retired_at.is_(None)).order_by(table.code).limit(limit)
+    if table is AgencyRow:
+        # An agency's own row is the listed one; its "agency" column is the parent it sits under.
+        parent = aliased(AgencyRow)
+        query = select(AgencyRow, parent.code).select_from(AgencyRow) \
+            .outerjoin(parent, AgencyRow.parent_id == parent.id) \
+            .where(AgencyRow.id.in_(ids), AgencyRow.retired_at.is_(None)).order_by(AgencyRow.code).limit(limit)
+    else:
+        query = select(table, AgencyRow.code).join(AgencyRow, table.agency_id == AgencyRow.id) \
+            .where(table.agency_id.in_(ids), table.retired_at.is_(None)).order_by(table.code).limit(limit)
     out = []
     for row, agency_code in session.execute(query):
         record = {col: getattr(row, col) for col in LIST_COLUMNS[entity]}
-        out.append({**record, "agency": agency_code})
+        out.append({**record, _owner_column(entity): agency_code})
     return out
+
+
+def _owner_column(entity: str) -> str:
+    return "parent" if entity == "agencies" else "agency"
 
 
 def _cell(value: object) -> str:
@@ -119,7 +130,7 @@ def show_command(
     if as_json:
         console.print_json(json.dumps(data, default=str, ensure_ascii=False))
     elif entity:
-        table = Table(*LIST_COLUMNS[entity], "agency", title=f"{entity} (at most {limit})")
+        table = Table(*LIST_COLUMNS[entity], _owner_column(entity), title=f"{entity} (at most {limit})")
         for record in data:  # type: ignore[union-attr]
             table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
         console.print(table)

@@ -48,3 +48,12 @@ def test_a_report_written_as_the_runs_last_stage_describes_the_run_as_it_ends(pr
     assert data["run"]["status"] == "ok" and data["run"]["finished_at"] is not None and data["run"]["closing"]
     html = data_file.with_name("dashboard.html").read_text(encoding="utf-8")
     assert "ĐANG CHẠY" not in html and 'id="run-state"' not in html and 'id="run-closing"' in html
+
+
+def test_the_sample_is_refused_beside_another_province(province):
+    result = run_cli("inventory", "sample", "--endpoints", "50", db=province)
+    assert result.returncode == 2, result.stdout
+    assert "a second top-level agency" in result.stderr and "'QT'" in result.stderr
+    shown = run_cli("inventory", "show", "--json", db=province)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["agencies"] == {"province": 1, "department": 1,
+                                                                              "commune": 1, "ward": 1}

@@ -57,3 +57,31 @@ def test_the_sample_is_refused_beside_another_province(province):
     shown = run_cli("inventory", "show", "--json", db=province)
     assert shown.returncode == 0 and json.loads(shown.stdout)["agencies"] == {"province": 1, "department": 1,
                                                                               "commune": 1, "ward": 1}
+
+
+def test_a_communes_report_shows_only_its_own_hosts_and_waivers(province, tmp_path):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "waivers.yaml").write_text(
+        "waivers:\n"
+        "  - {check: 'secops_linux_hardening:1', scope: {agencies: [QT-STTTT]}, reason: r, approver: a,"
+        " expires: 2099-01-01}\n"
+        "  - {check: 'secops_linux_hardening:2', scope: {agencies: [QT-H1]}, reason: r, approver: a,"
+        " expires: 2099-01-01}\n"
+        "  - {check: 'secops_linux_hardening:3', scope: {agencies: [QT]}, reason: r, approver: a,"
+        " expires: 2099-01-01}\n", encoding="utf-8")
+    common = ("--policies", str(policies), "--output", str(tmp_path / "out"))
+    ad_hoc = run_cli(*common, "audit", "--local", db=province)  # audited by address: no agency
+    assert ad_hoc.returncode == 0, ad_hoc.stderr
+    own = run_cli(*common, "audit", "--local", "--endpoint", "QT-H1-PC001", db=province)
+    assert own.returncode == 0, own.stderr
+    result = run_cli(*common, "report", "--agency", "QT-H1", db=province)
+    assert result.returncode == 0, result.stderr
+    audit = json.loads((tmp_path / "out" / "dashboard.json").read_text(encoding="utf-8"))["sections"]["audit"]
+    assert [host["code"] for host in audit["hosts"]] == ["QT-H1-PC001"] and audit["total_hosts"] == 1
+    # its own waiver and the province's (which reaches it); not a department's
+    assert sorted(w["check"] for w in audit["waivers"]) == ["secops_linux_hardening:2", "secops_linux_hardening:3"]
+    whole = run_cli(*common, "report", db=province)
+    assert whole.returncode == 0, whole.stderr
+    audit = json.loads((tmp_path / "out" / "dashboard.json").read_text(encoding="utf-8"))["sections"]["audit"]
+    assert audit["total_hosts"] == 2 and len(audit["waivers"]) == 3

@@ -85,3 +85,22 @@ def test_a_communes_report_shows_only_its_own_hosts_and_waivers(province, tmp_pa
     assert whole.returncode == 0, whole.stderr
     audit = json.loads((tmp_path / "out" / "dashboard.json").read_text(encoding="utf-8"))["sections"]["audit"]
     assert audit["total_hosts"] == 2 and len(audit["waivers"]) == 3
+
+
+def _runs(db: Path) -> list[dict]:
+    result = run_cli("runs", "list", "--json", db=db)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_grade_that_fails_records_a_failed_run(tmp_path, province):
+    empty = tmp_path / "empty.db"
+    assert run_cli("init", db=empty).returncode == 0
+    result = run_cli("grade", db=empty)
+    assert result.returncode == 2 and "holds no agency" in result.stderr
+    assert [r["status"] for r in _runs(empty)] == ["failed"]
+    nope = run_cli("grade", "--agency", "NOPE", db=province)
+    assert nope.returncode == 2 and "'NOPE' is not in the inventory" in nope.stderr
+    assert [r["status"] for r in _runs(province)] == ["failed"]
+    # and a failed run is never "the newest graded run" a report would publish
+    assert run_cli("report", db=province).returncode == 2

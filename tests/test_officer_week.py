@@ -104,3 +104,16 @@ def test_a_grade_that_fails_records_a_failed_run(tmp_path, province):
     assert [r["status"] for r in _runs(province)] == ["failed"]
     # and a failed run is never "the newest graded run" a report would publish
     assert run_cli("report", db=province).returncode == 2
+
+
+def test_a_report_of_a_run_never_graded_is_refused_and_writes_nothing(province, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("--output", str(out), "grade", db=province).returncode == 0
+    assert run_cli("--output", str(out), "report", db=province).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert run_cli("grade", "--agency", "NOPE", db=province).returncode == 2  # a run with no grades
+    run_id = max(r["id"] for r in _runs(province))
+    result = run_cli("--output", str(out), "report", "--run", str(run_id), db=province)
+    assert result.returncode == 2
+    assert f"run {run_id} (grade, failed) holds no grades" in result.stderr and "nothing was written" in result.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -117,3 +117,16 @@ def test_a_report_of_a_run_never_graded_is_refused_and_writes_nothing(province, 
     assert result.returncode == 2
     assert f"run {run_id} (grade, failed) holds no grades" in result.stderr and "nothing was written" in result.stderr
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_the_examples_last_inspection_date_is_an_assessment(province):
+    import sqlite3
+
+    with sqlite3.connect(province) as conn:
+        rows = conn.execute("SELECT s.code, a.kind, a.date FROM system_assessments a JOIN information_systems s "
+                            "ON s.id = a.system_id").fetchall()
+    assert rows == [("QT-STTTT-CTTDT", "periodic", "2026-06-15")]
+    again = run_cli("inventory", "import", *example_files(), db=province, cwd=EXAMPLES)
+    assert again.returncode == 0 and "│ assessments │ 0        │ 0       │ 0         │" in again.stdout
+    with sqlite3.connect(province) as conn:
+        assert conn.execute("SELECT count(*) FROM system_assessments").fetchone() == (1,)

@@ -130,3 +130,17 @@ def test_the_examples_last_inspection_date_is_an_assessment(province):
     assert again.returncode == 0 and "│ assessments │ 0        │ 0       │ 0         │" in again.stdout
     with sqlite3.connect(province) as conn:
         assert conn.execute("SELECT count(*) FROM system_assessments").fetchone() == (1,)
+
+
+def test_evidence_import_ignores_retired_endpoints(province, tmp_path):
+    assert run_cli("inventory", "remove", "endpoints", "QT-H1-PC001", "--reason", "thanh lý", db=province).returncode == 0
+    successor = tmp_path / "new.yaml"  # a new machine takes the retired one's address
+    successor.write_text("endpoints:\n  - {code: QT-H1-PC009, hostname: hailang-pc009, ips: [127.0.0.2],"
+                         " os_family: windows, role: workstation, owner: QT-H1}\n", encoding="utf-8")
+    assert run_cli("inventory", "import", str(successor), db=province).returncode == 0
+    export = tmp_path / "console.csv"
+    export.write_text("Tên máy;Địa chỉ IP;Sản phẩm;Trạng thái;Cập nhật lần cuối\n"
+                      "hailang-pc009;127.0.0.2;Bkav Endpoint;Đang bảo vệ;2026-11-20 08:30\n", encoding="utf-8")
+    result = run_cli("evidence", "import", str(export), "--no-regrade", db=province)
+    assert result.returncode == 0, result.stderr
+    assert "per reason: matched 1, unmatched 0, conflicting 0" in result.stdout

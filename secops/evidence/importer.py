@@ -274,7 +274,7 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
     with db.session() as session:
         # Matched exactly as discovery matches hosts (MAC, IP, hostname; disagreement = conflict,
         # never a guess), so a console row and a scan of the same machine land on the same endpoint.
-        index = EndpointIndex(session)
+        index = EndpointIndex(session, in_service=True)  # a retired endpoint is no longer a match
         matched: list[tuple[int, ConsoleRow]] = []
         for row in rows:
             match = index.match(Host(address=row.ip or "", mac=row.mac, hostnames=[row.hostname] if row.hostname else []))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
@@ -46,9 +47,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 class AppState:
     """What the root command parsed; sub-commands reach it through typer's context."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, may_create: bool = True):
         self.settings = settings
         self._db: Database | None = None
+        # The command line opens only an existing database; `init` and `demo` may make one.
+        self.may_create = may_create
 
     def use_database(self, db: str) -> None:
         """Point this invocation at another database (before it is first opened)."""
@@ -62,12 +65,28 @@ class AppState:
             from secops.store.db import Database, safe_url
 
             faults.database_label = f"database {safe_url(self.settings.db_url)}"
+            if not self.may_create:
+                refuse_new_database(self.settings.db_url)
             self._db = Database(self.settings.db_url)
             # Any command, not only a daemon start, closes runs whose process died (kill -9, power cut).
             from secops.runs.recovery import reap_interrupted
 
             reap_interrupted(self._db)
         return self._db
+
+
+def refuse_new_database(url: str) -> None:
+    """A mistyped --db path must not become a new, empty database (and its folders): only `init`
+    (and `demo`, in its own folder) create one. Server databases are made by their administrator."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database).expanduser()
+    if not path.exists():
+        raise SecopsError(f"no database at {path}: check --db (or SECOPS_DB); "
+                          "`secops init` creates a new one there")
 
 
 def state(ctx: typer.Context) -> AppState:

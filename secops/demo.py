@@ -93,6 +93,7 @@ def demo_command(
 ) -> None:
     """Run the whole pipeline on the synthetic sample province (SQLite, local targets only)."""
     app_state = state(ctx)
+    app_state.may_create = True
     if app_state.settings.db is None:  # keep the sample out of the user's real database
         app_state.use_database(str((folder / "secops.db").resolve()))
     folder.mkdir(parents=True, exist_ok=True)

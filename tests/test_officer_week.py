@@ -144,3 +144,14 @@ def test_evidence_import_ignores_retired_endpoints(province, tmp_path):
     result = run_cli("evidence", "import", str(export), "--no-regrade", db=province)
     assert result.returncode == 0, result.stderr
     assert "per reason: matched 1, unmatched 0, conflicting 0" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["grade"], ["inventory", "import", str(EXAMPLES / "inventory.yaml")]])
+def test_a_mistyped_db_path_creates_nothing(tmp_path, command):
+    typo = tmp_path / "no-such-folder" / "secosp.db"
+    result = run_cli("--db", str(typo), *command)
+    assert result.returncode == 2 and f"no database at {typo}" in result.stderr and "secops init" in result.stderr
+    assert "Traceback" not in result.stderr and not typo.parent.exists()
+    beside = tmp_path / "secosp.db"
+    assert run_cli("--db", str(beside), *command).returncode == 2 and not beside.exists()
+    assert run_cli("--db", str(typo), "init").returncode == 0 and typo.exists()

@@ -155,3 +155,22 @@ def test_a_mistyped_db_path_creates_nothing(tmp_path, command):
     beside = tmp_path / "secosp.db"
     assert run_cli("--db", str(beside), *command).returncode == 2 and not beside.exists()
     assert run_cli("--db", str(typo), "init").returncode == 0 and typo.exists()
+
+
+def test_waivers_name_real_checks_and_agencies_and_live_in_the_users_data_folder(province, tmp_path):
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    args = ("--reason", "r", "--approver", "a", "--expires", "2099-01-01")
+    cases = {("nopolicy:1", "QT"): "no check pack with policy id 'nopolicy'",
+             ("secops_linux_hardening:9999", "QT"): "pack 'secops_linux_hardening' has no check '9999'",
+             ("secops_linux_hardening:9700", "NOPE"): "agency 'NOPE' is not in the inventory"}
+    for (check, agency), why in cases.items():
+        result = run_cli("waivers", "add", check, "--agencies", agency, *args, db=province, env=env)
+        assert result.returncode == 2 and why in result.stderr, result.stderr
+    added = run_cli("waivers", "add", "secops_linux_hardening:9700", "--agencies", "QT-H1", *args, db=province,
+                    env=env)
+    assert added.returncode == 0, added.stderr
+    written = tmp_path / "data" / "secops" / "waivers.yaml"
+    assert "secops_linux_hardening:9700" in written.read_text(encoding="utf-8")
+    assert "9700" not in (ROOT / "policies" / "waivers.yaml").read_text(encoding="utf-8")
+    shown = run_cli("checks", "show", "secops_linux_hardening:9999")
+    assert shown.returncode == 2 and "has no check '9999'" in shown.stderr

@@ -119,16 +119,34 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def parse_as_of(value: str | None) -> dt.datetime:
+def parse_as_of(value: str | None, policies: Path | None = None) -> dt.datetime:
+    """--as-of: YYYY-MM-DD (or DD/MM/YYYY), or an ISO date-time; without a zone it is the province's
+    local time (policies/locale.yaml). A date means the end of that day (today: now). Never the future."""
+    from secops.localtime import future_reason, load_locale
+
+    now = dt.datetime.now(dt.UTC)
     if not value:
-        return dt.datetime.now(dt.UTC)
+        return now
+    locale = load_locale(policies)
+    text = value.strip()
     try:
-        parsed = dt.datetime.fromisoformat(value)
+        day = dt.datetime.strptime(text, "%d/%m/%Y").date() if "/" in text else None
+        parsed = dt.datetime.combine(day, dt.time()) if day else dt.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD or an ISO date-time") from exc
-    if len(value) == 10:  # a date: take the end of that day, so that day's evidence counts
+        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD, DD/MM/YYYY or an ISO date-time "
+                                 "(e.g. 2026-12-07T17:00+07:00)") from exc
+    if day is not None or len(text) == 10:  # a date: the end of that day, so that day's evidence counts
+        reason = future_reason(parsed.date(), "--as-of", policies, now)
+        if reason:
+            raise typer.BadParameter(reason)
+        if parsed.date() == now.astimezone(locale.zone).date():
+            return now
         parsed = parsed.replace(hour=23, minute=59, second=59)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=locale.zone)
+    reason = future_reason(aware, "--as-of", policies, now)
+    if reason:
+        raise typer.BadParameter(reason)
+    return aware.astimezone(dt.UTC)
 
 
 def parse_formats(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:

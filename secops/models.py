@@ -280,8 +280,14 @@ class ProtectionEvidence(_Model):
     @field_validator("observed_at")
     @classmethod
     def _aware(cls, value: dt.datetime) -> dt.datetime:
-        # Naive timestamps are taken as UTC so comparisons with max-age never mix kinds.
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        # A time written without a zone is the province's local time (policies/locale.yaml).
+        from secops.localtime import future_reason, province_zone
+
+        aware = value if value.tzinfo else value.replace(tzinfo=province_zone())
+        reason = future_reason(aware, "observed_at")
+        if reason:
+            raise ValueError(reason)
+        return aware
 
 
 class Endpoint(_Model):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -174,3 +173,41 @@ def test_waivers_name_real_checks_and_agencies_and_live_in_the_users_data_folder
     assert "9700" not in (ROOT / "policies" / "waivers.yaml").read_text(encoding="utf-8")
     shown = run_cli("checks", "show", "secops_linux_hardening:9999")
     assert shown.returncode == 2 and "has no check '9999'" in shown.stderr
+
+
+def test_dates_in_the_future_are_refused_by_rule(province, tmp_path):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    tomorrow = (dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + dt.timedelta(days=1)).date()
+    graded = run_cli("grade", "--as-of", tomorrow.isoformat(), db=province)
+    assert graded.returncode == 2 and "is in the future" in graded.stderr
+    annual = run_cli("report", "annual", "--year", "2099", "--out", str(tmp_path / "a"), db=province)
+    assert annual.returncode == 2 and "--year 2099 is in the future" in annual.stderr
+    assert not (tmp_path / "a").exists()
+    met = run_cli("requirements", "set", "QT-STTTT-CTTDT", "R26-BACKUP-POLICY", "--status", "met",
+                  "--date", tomorrow.strftime("%d/%m/%Y"), db=province)
+    assert met.returncode == 2 and "is in the future" in met.stderr, met.stderr
+    export = tmp_path / "console.csv"
+    later = dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + dt.timedelta(hours=2)
+    export.write_text("Tên máy;Địa chỉ IP;Sản phẩm;Trạng thái;Cập nhật lần cuối\n"
+                      f"hailang-pc001;127.0.0.2;Bkav Endpoint;Đang bảo vệ;{later:%d/%m/%Y %H:%M}\n", encoding="utf-8")
+    seen = run_cli("evidence", "import", str(export), "--no-regrade", db=province)
+    assert seen.returncode == 2 and "is in the future" in seen.stderr, seen.stdout + seen.stderr
+
+
+def test_console_times_without_a_zone_are_the_provinces(province, tmp_path):
+    import datetime as dt
+    import sqlite3
+    from zoneinfo import ZoneInfo
+
+    local = (dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) - dt.timedelta(hours=1)).replace(second=0, microsecond=0)
+    export = tmp_path / "bkav.csv"
+    export.write_text("Tên máy;Địa chỉ IP;Sản phẩm;Trạng thái;Cập nhật lần cuối\n"
+                      f"hailang-pc001;127.0.0.2;Bkav Endpoint;Đang bảo vệ;{local:%d/%m/%Y %H:%M}\n", encoding="utf-8")
+    result = run_cli("evidence", "import", str(export), "--no-regrade", db=province)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(province) as conn:
+        [(stored,)] = conn.execute("SELECT observed_at FROM protection_evidence WHERE source = 'console' "
+                                   "AND product = 'Bkav Endpoint'").fetchall()
+    assert dt.datetime.fromisoformat(stored) == local.astimezone(dt.UTC).replace(tzinfo=None)

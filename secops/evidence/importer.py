@@ -27,6 +27,7 @@ from secops.errors import InputRowsError, RowError, SecopsError
 from secops.evidence.profiles import Profile, choose_profile, find_header, load_profile, load_profiles, resolve_columns
 from secops.evidence.rows import open_table
 from secops.evidence.values import DateOrder, ValueProblem, parse_days, parse_when, state_of, zone
+from secops.localtime import future_reason
 from secops.models import EvidenceSource, normalise_mac
 from secops.store.base import utcnow
 from secops.store.db import Database
@@ -128,9 +129,10 @@ class _Interpreter:
         if not hostname and not ip:
             raise _FieldProblem("hostname", "neither hostname nor ip given")
         observed = self.when(cells, profile.observed_at) or self.reference
-        if observed > self.reference + dt.timedelta(days=1):
-            raise _FieldProblem(profile.observed_at or "observed_at", f"{self.cell(cells, profile.observed_at or '')} "
-                                "is in the future")
+        future = future_reason(observed, "observed at")
+        if future or observed > self.reference + dt.timedelta(days=1):
+            raise _FieldProblem(profile.observed_at or "observed_at",
+                                future or f"{self.cell(cells, profile.observed_at or '')} is after the file was exported")
         self._check_other(cells)
         status, reason = self._status(cells, observed)
         console = self.cell(cells, profile.console_status) if profile.console_status else ""

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from secops.cliutil import EXIT_USAGE, console, err_console, fail, parse_formats, state, user_errors
+from secops.errors import SecopsError
 from secops.register.annual import annual_report, violation_lines
 from secops.register.outputs import FORMATS as ANNUAL_FORMATS
 from secops.report.export import FORMATS
@@ -42,6 +43,18 @@ def report_command(
         console.print(f"wrote {path}", highlight=False, markup=False)
 
 
+def _not_begun(policies: Path, year: int) -> None:
+    """A report year whose data period has not begun has nothing to report (a typo: 2062 for 2026)."""
+    from secops.inventory.regime import load_regimes, regime_on, report_year
+    from secops.localtime import local_today
+
+    today = local_today(policies)
+    current = report_year(regime_on(load_regimes(policies), today), today)
+    if year > current:
+        raise SecopsError(f"--year {year} is in the future: its data period begins on 15/12/{year - 1}; "
+                          f"the report being prepared now is {current}")
+
+
 @report_app.command("annual")
 @user_errors
 def annual_command(
@@ -59,6 +72,7 @@ def annual_command(
     if lang not in ("vi", "en"):
         raise fail("--lang must be vi or en")
     app_state = state(ctx)
+    _not_begun(app_state.settings.policies, year)
     result = annual_report(app_state.db(), app_state.settings, year, out or app_state.settings.output, owner=owner,
                            strict=strict, formats=parse_formats(fmt, ANNUAL_FORMATS), lang=lang)
     t = translator(app_state.settings.reports, lang)

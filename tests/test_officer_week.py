@@ -211,3 +211,12 @@ def test_console_times_without_a_zone_are_the_provinces(province, tmp_path):
         [(stored,)] = conn.execute("SELECT observed_at FROM protection_evidence WHERE source = 'console' "
                                    "AND product = 'Bkav Endpoint'").fetchall()
     assert dt.datetime.fromisoformat(stored) == local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def test_times_shown_to_people_are_the_provinces_with_the_zone_named(province, tmp_path):
+    graded = run_cli("--output", str(tmp_path / "out"), "grade", db=province)
+    assert graded.returncode == 0 and "(UTC+07:00 Asia/Ho_Chi_Minh)" in " ".join(graded.stdout.split())
+    assert run_cli("--output", str(tmp_path / "out"), "report", db=province).returncode == 0
+    html = (tmp_path / "out" / "dashboard.html").read_text(encoding="utf-8")
+    header = html[html.index("<header>"):html.index("</header>")]
+    assert header.count("(UTC+07:00 Asia/Ho_Chi_Minh)") == 2 and " UTC ·" not in header

@@ -79,6 +79,7 @@ class Dashboard(BaseModel):
     kind_groups: list[dict[str, Any]] = Field(default_factory=list, description="kinds present, in display order")
     predecessors: dict[str, list[dict[str, Any]]] = Field(
         default_factory=dict, description="agency code -> the agencies it was formed from (merges, splits)")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="the province's zone: times shown to people")
     stages: list[dict[str, str]] = Field(default_factory=list,
                                          description="a job run's stages and their state when the report was written")
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import configure_mappers
 
 from secops.config import Settings
 from secops.errors import SecopsError
+from secops.localtime import load_locale
 from secops.grade.sql import endpoint_max_age
 from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, FixExports, write_report
@@ -42,6 +43,7 @@ def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, l
                               "`secops report` publishes the newest")
         dashboard = build_dashboard(session, policy, run, lang, agency_code,
                                     with_fix=with_fix and not summary_only)
+        dashboard.timezone = load_locale(settings.policies).timezone
         add_lineage(session, dashboard, settings)
         if not summary_only and with_sections:
             add_sections(session, dashboard, settings)

@@ -9,14 +9,15 @@ from rich.table import Table
 from rich.text import Text
 
 from secops.report.data import Dashboard
-from secops.templating import pct, translator
+from secops.templating import local_time, pct, translator
 
 STYLE = {"met": "green", "not_met": "bold red", "not_applicable": "dim"}
 
 
 def summary_table(d: Dashboard, templates: Path) -> Table:
     t = translator(templates, d.lang)
-    table = Table(title=Text(f"{d.scope.name} ({d.scope.code}) — {t('run')} #{d.run.id}"), title_justify="left")
+    as_of = f" · {t('as_of')} {local_time(d.run.as_of, d.timezone)}" if d.run.as_of else ""
+    table = Table(title=Text(f"{d.scope.name} ({d.scope.code}) — {t('run')} #{d.run.id}{as_of}"), title_justify="left")
     for key in ("target", "value", "threshold", "status", "gap", "unknown"):
         table.add_column(t(key), justify="left" if key in ("target", "status") else "right", overflow="fold")
     for target in d.targets:

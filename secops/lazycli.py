@@ -55,13 +55,14 @@ def _with_subcommands(command: click.Command, name: str) -> click.Command:
 
     class Group(type(command)):  # type: ignore[misc]
         def list_commands(self, ctx: click.Context) -> list[str]:
-            own = super().list_commands(ctx)
+            own: list[str] = list(super().list_commands(ctx))
             return own + [sub for sub in subs if sub not in own]
 
         def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
             if cmd_name in subs and cmd_name not in self.commands:
                 self.commands[cmd_name] = _load(f"{name} {cmd_name}", subs[cmd_name])
-            return super().get_command(ctx, cmd_name)
+            found: click.Command | None = super().get_command(ctx, cmd_name)
+            return found
 
     command.__class__ = Group
     return command

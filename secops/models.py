@@ -213,32 +213,43 @@ class InformationSystem(_Model):
 
     @model_validator(mode="after")
     def _register_rules(self) -> InformationSystem:
-        approved = self.approval_status is ApprovalStatus.approved
-        if approved and self.level is None:
-            self.level = self.proposed_level
-        if approved and self.level is None:
-            raise ValueError("approval_status approved requires an approved level (1-5)")
-        if approved and not (self.approval_decision and self.approval_date):
-            raise ValueError("approval_status approved requires approval_decision and approval_date")
-        if not approved and self.level is not None:
-            raise ValueError(f"approval_status {self.approval_status.value} has no approved level; "
-                             "use proposed_level")
-        if not approved and (self.approval_decision or self.approval_date):
-            raise ValueError(f"approval_status {self.approval_status.value} cannot carry an approval decision")
-        if approved and self.proposed_level is None:
-            self.proposed_level = self.level
-        if self.plan_deployment is not PlanDeployment.fully_deployed and self.plan_deployed_date:
-            raise ValueError("plan_deployed_date given but plan_deployment is not fully_deployed")
-        if self.plan_deployed_date and self.approval_date and self.plan_deployed_date < self.approval_date:
-            raise ValueError("plan_deployed_date is before approval_date")
-        if bool(self.regulation_decision) != bool(self.regulation_date):
-            raise ValueError("regulation_decision and regulation_date go together")
+        if self.approval_status is ApprovalStatus.approved:
+            self._approved_rules()
+        else:
+            self._unapproved_rules()
+        self._dated_rules()
         derived = state_of(self.approval_status, self.plan_deployment)
         if self.state is not None and self.state is not derived:
             raise ValueError(f"state {self.state.value} contradicts approval_status {self.approval_status.value} "
                              f"and plan_deployment {self.plan_deployment.value} (they mean {derived.value})")
         self.state = derived
         return self
+
+    def _approved_rules(self) -> None:
+        """An approved system has its level (the proposed one when not given), decision and date."""
+        if self.level is None:
+            self.level = self.proposed_level
+        if self.level is None:
+            raise ValueError("approval_status approved requires an approved level (1-5)")
+        if not (self.approval_decision and self.approval_date):
+            raise ValueError("approval_status approved requires approval_decision and approval_date")
+        if self.proposed_level is None:
+            self.proposed_level = self.level
+
+    def _unapproved_rules(self) -> None:
+        if self.level is not None:
+            raise ValueError(f"approval_status {self.approval_status.value} has no approved level; "
+                             "use proposed_level")
+        if self.approval_decision or self.approval_date:
+            raise ValueError(f"approval_status {self.approval_status.value} cannot carry an approval decision")
+
+    def _dated_rules(self) -> None:
+        if self.plan_deployment is not PlanDeployment.fully_deployed and self.plan_deployed_date:
+            raise ValueError("plan_deployed_date given but plan_deployment is not fully_deployed")
+        if self.plan_deployed_date and self.approval_date and self.plan_deployed_date < self.approval_date:
+            raise ValueError("plan_deployed_date is before approval_date")
+        if bool(self.regulation_decision) != bool(self.regulation_date):
+            raise ValueError("regulation_decision and regulation_date go together")
 
 
 class Assessment(_Model):

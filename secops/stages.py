@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, Field
 
@@ -70,4 +70,4 @@ def stage_function(name: str) -> Callable[..., StageResult]:
         if exc.name != module_name:
             raise
         raise SecopsError(f"stage {name!r} is not available in this version of secops") from exc
-    return getattr(module, func)
+    return cast("Callable[..., StageResult]", getattr(module, func))

@@ -46,12 +46,12 @@ class BoundedSafeLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         is_alias = self.check_event(AliasEvent)
-        mark = self.peek_event().start_mark
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # PyYAML has no annotations here
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise YamlBoundError(f"nested more than {MAX_DEPTH} levels deep", mark)
-            node = super().compose_node(parent, index)  # type: ignore[misc]
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
         if is_alias and node is not None:

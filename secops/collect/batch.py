@@ -23,7 +23,8 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
-from secops.collect.guards import MAX_DIR_FILES, HostPlan
+from secops.collect.guards import HostPlan
+from secops.evaluate.engine import MAX_DIR_FILES
 from secops.evaluate.facts import Facts, Item, Request
 
 MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per request

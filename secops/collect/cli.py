@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -16,6 +17,7 @@ from secops.errors import SecopsError
 from secops.models import RunStatus
 from secops.runs import recorded
 from secops.stages import StageOptions, stage_function
+from secops.store.db import Database
 from secops.termtable import fitted_table
 
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
@@ -73,7 +75,7 @@ def audit_command(
                   markup=False, highlight=False)
 
 
-def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
+def _print_hosts(db: Database, run_id: int) -> None:
     from sqlalchemy import select
 
     from secops.collect.tables import AuditHostRow
@@ -96,7 +98,7 @@ def _print_hosts(db, run_id: int) -> None:  # type: ignore[no-untyped-def]
         console.print(line.replace("\x1b", "\\x1b"), markup=False, highlight=False, soft_wrap=True)
 
 
-def _pack_line(p: dict) -> str:  # type: ignore[type-arg]
+def _pack_line(p: dict[str, Any]) -> str:
     """One policy on one host: dialect and counts, or why it did not apply."""
     head = f"{p.get('policy')} (Wazuh {p.get('dialect', '4')}.x)"
     if not p.get("applicable"):

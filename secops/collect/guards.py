@@ -23,12 +23,11 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from secops.evaluate.engine import MAX_DIR_FILES, PreparedPolicy
+from secops.evaluate.engine import PreparedPolicy
 from secops.evaluate.facts import Request
 from secops.evaluate.rules import Content, Rule, Test
 
 MAX_OUTPUT = 4 * 1024 * 1024  # as in batch.py: bytes read per file or command
-MAX_DIR_FILES = MAX_DIR_FILES  # files the host reads per listed directory (re-exported for batch.py)
 TRUE, FALSE = ":", "false"
 Alternatives = list[list[str]]  # a line matches only if it holds every string of one alternative
 

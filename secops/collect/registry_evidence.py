@@ -171,7 +171,7 @@ def judge(entry: RegistryEvidence, facts: Facts, max_age_days: int, now: dt.date
         else:
             result = "passed" if shown else "failed"
         reason = "; ".join(shown + ([reason] if reason else []))
-    return CheckResult(policy_id=spec.pack, check_id=entry.id, title=entry.title, result=result,  # type: ignore[arg-type]
+    return CheckResult(policy_id=spec.pack, check_id=entry.id, title=entry.title, result=result,
                        reason=printable(reason) or "", severity=entry.severity, serves=entry.serves,
                        remediation=entry.remediation, product=entry.product, aspect=entry.aspect)
 

@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from impacket import nt_errors, ntlm  # type: ignore[import-untyped]
-from impacket.dcerpc.v5 import rrp, transport  # type: ignore[import-untyped]
-from impacket.dcerpc.v5.rpcrt import DCERPCException  # type: ignore[import-untyped]
-from impacket.nmb import NetBIOSError, NetBIOSTimeout  # type: ignore[import-untyped]
-from impacket.smb3 import SMB3  # type: ignore[import-untyped]
-from impacket.smb3structs import SMB2_SESSION_FLAG_ENCRYPT_DATA  # type: ignore[import-untyped]
-from impacket.smbconnection import SessionError, SMBConnection  # type: ignore[import-untyped]
+from impacket import nt_errors, ntlm
+from impacket.dcerpc.v5 import rrp, transport
+from impacket.dcerpc.v5.rpcrt import DCERPCException
+from impacket.nmb import NetBIOSError, NetBIOSTimeout
+from impacket.smb3 import SMB3
+from impacket.smb3structs import SMB2_SESSION_FLAG_ENCRYPT_DATA
+from impacket.smbconnection import SessionError, SMBConnection
 
 from secops.collect.credentials import Credentials
 from secops.collect.ssh import AuthFailed, Unreachable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -27,7 +28,7 @@ class ProtectionSettings(BaseModel):
         return {"$signature_max_age_days": str(self.signature_max_age_days)}
 
 
-def load_protection_settings(policies_dir) -> ProtectionSettings:  # type: ignore[no-untyped-def]
+def load_protection_settings(policies_dir: Path) -> ProtectionSettings:
     path = policy_path(policies_dir, "protection.yaml")
     return load_model(path, ProtectionSettings) if path.exists() else ProtectionSettings()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -32,7 +32,7 @@ app = typer.Typer(help="Discover hosts and services with nmap (scope-guarded), r
                   invoke_without_command=True, no_args_is_help=False)
 
 
-def run_discover(app_state: StageContext, agency: str, extra: dict, *, trigger: str = "manual",
+def run_discover(app_state: StageContext, agency: str, extra: dict[str, Any], *, trigger: str = "manual",
                  job_name: str | None = None) -> tuple[int, StageResult, RunStatus]:
     """Open a run, run the stage into it, close it with the stage's status (used by the CLI)."""
     from secops.models import RunStatus
@@ -201,7 +201,9 @@ def diff_command(
 
 
 def _print_diff(d: RunDiff) -> None:
-    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
     say(f"discovery diff: run {d.run_a} -> run {d.run_b} ({d.agency})")
     for warning in d.warnings:
         err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)

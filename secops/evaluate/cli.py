@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import typer
 from rich.markup import escape
@@ -63,8 +63,6 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
     host and agency scopes match."""
     import datetime as dt
 
-    from rich.table import Table
-
     from secops.evaluate.engine import evaluate_offline
     from secops.evaluate.facts_file import load_facts
     from secops.evaluate.waivers import apply_waivers, load_waivers
@@ -87,25 +85,30 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
             apply_waivers([result], waivers, h.names(), set(h.agencies), {}, today)
             out.append({"host": h.label, **result.summary(),
                         "checks": [c.model_dump() for c in result.checks]})
-            if as_json:
-                continue
-            console.print(f"{_plain(h.label)}: {_plain(policy.id)} (Wazuh {policy.dialect}.x dialect): "
-                          + (f"passed {result.count('passed')}, failed {result.count('failed')}, "
-                             f"not applicable {result.count('not_applicable')}, error {result.count('error')}, "
-                             f"waived {result.count('waived')}"
-                             + (f", score {result.score:.0%}" if result.score is not None else "")
-                             if result.applicable else f"not applicable: {_plain(result.reason)}"))
-            rows = [c for c in result.checks if c.result in wanted] if result.applicable else []
-            if rows:
-                table = Table("check", "result", "title", "reason")
-                for c in rows:
-                    table.add_row(_plain(c.check_id), c.result, _plain(c.title), _plain(c.reason))
-                console.print(table)
+            if not as_json:
+                _print_result(h.label, policy, result, wanted)
     if as_json:
         import json
 
         console.print_json(json.dumps(out, default=str))
     return EXIT_OK
+
+
+def _print_result(label: str, policy: Any, result: Any, wanted: set[str]) -> None:
+    """One policy on one host: its counts (or why it did not apply), then the checks whose result is wanted."""
+    if result.applicable:
+        counts = (f"passed {result.count('passed')}, failed {result.count('failed')}, "
+                  f"not applicable {result.count('not_applicable')}, error {result.count('error')}, "
+                  f"waived {result.count('waived')}" + (f", score {result.score:.0%}" if result.score is not None else ""))
+    else:
+        counts = f"not applicable: {_plain(result.reason)}"
+    console.print(f"{_plain(label)}: {_plain(policy.id)} (Wazuh {policy.dialect}.x dialect): " + counts)
+    rows = [c for c in result.checks if c.result in wanted] if result.applicable else []
+    if rows:
+        table = Table("check", "result", "title", "reason")
+        for c in rows:
+            table.add_row(_plain(c.check_id), c.result, _plain(c.title), _plain(c.reason))
+        console.print(table)
 
 
 @checks_app.command("list")

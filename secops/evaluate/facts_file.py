@@ -103,7 +103,7 @@ class HostFacts(_Strict):
         errors = [AnswerError(kind=r.kind, arg=r.arg, error=msg) for r, msg in sorted(facts.errors.items())]
         unsupported = [AnswerError(kind=r.kind, arg=r.arg, error=msg) for r, msg in sorted(facts.unsupported.items())]
         os_name = host_os if host_os in ("linux", "windows", "macos") else "unknown"
-        return cls(label=label, address=address, os=os_name, os_info=os_info, answers=answers,  # type: ignore[arg-type]
+        return cls(label=label, address=address, os=os_name, os_info=os_info, answers=answers,
                    errors=errors, unsupported=unsupported, endpoint_code=endpoint_code,
                    agencies=list(agencies))
 

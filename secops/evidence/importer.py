@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -243,7 +244,7 @@ def read_rows(path: Path, options: ImportOptions, policies_dir: Path,
     errors: list[RowError] = []
     bad = 0
 
-    def body():  # the buffered head after the header, then the rest of the stream
+    def body() -> Iterator[tuple[int, list[str]]]:  # the buffered head after the header, then the rest of the stream
         yield from head[index + 1:]
         yield from rest  # type: ignore[misc]
 

@@ -45,25 +45,8 @@ def propose(path: Path, policies_dir: Path, encoding: str | None = None) -> tupl
     except SecopsError as exc:
         raise SecopsError(f"{path}: {exc}") from exc
     names = [h.strip() for h in header if h.strip()]
-    lowered = {norm_header(h): h for h in names}
-    fields: dict[str, dict[str, object]] = {}
     notes: list[str] = []
-    used: set[str] = set()
-    for field, spec in base.fields.items():
-        exact = next((lowered[norm_header(a)] for a in spec.columns if norm_header(a) in lowered), None)
-        if exact is None:
-            close = difflib.get_close_matches(norm_header(spec.columns[0]),
-                                              [k for k in lowered if lowered[k] not in used], n=1, cutoff=0.6)
-            if not close:
-                notes.append(f"{field}: no column found")
-                continue
-            exact = lowered[close[0]]
-            notes.append(f"{field}: guessed column {exact!r} (CONFIRM)")
-        used.add(exact)
-        entry: dict[str, object] = {"columns": [exact], "kind": spec.kind}
-        if spec.kind == "state":
-            entry["values"] = _values(rows[index + 1:], header.index(exact), base, field, notes)
-        fields[field] = entry
+    fields, used = _map_fields(base, header, rows[index + 1:], notes)
     doc = {
         "version": 1,
         "title": f"{path.stem} (proposed from {path.name}; CONFIRM before use)",
@@ -86,6 +69,31 @@ def propose(path: Path, policies_dir: Path, encoding: str | None = None) -> tupl
             "# (or copy it into policies/evidence_profiles/ to make it a named profile).\n")
     return head + "\n".join(f"# note: {n}" for n in notes) + "\n" + yaml.safe_dump(
         doc, allow_unicode=True, sort_keys=False), notes
+
+
+def _map_fields(base: Profile, header: list[str], body: list[tuple[int, list[str]]],
+                notes: list[str]) -> tuple[dict[str, dict[str, object]], set[str]]:
+    """Each field of the user-mapped profile to the header's column of that name, or the closest one
+    (noted: CONFIRM); status columns with the words seen in the sample."""
+    lowered = {norm_header(h): h for h in (h.strip() for h in header) if h}
+    fields: dict[str, dict[str, object]] = {}
+    used: set[str] = set()
+    for field, spec in base.fields.items():
+        exact = next((lowered[norm_header(a)] for a in spec.columns if norm_header(a) in lowered), None)
+        if exact is None:
+            close = difflib.get_close_matches(norm_header(spec.columns[0]),
+                                              [k for k in lowered if lowered[k] not in used], n=1, cutoff=0.6)
+            if not close:
+                notes.append(f"{field}: no column found")
+                continue
+            exact = lowered[close[0]]
+            notes.append(f"{field}: guessed column {exact!r} (CONFIRM)")
+        used.add(exact)
+        entry: dict[str, object] = {"columns": [exact], "kind": spec.kind}
+        if spec.kind == "state":
+            entry["values"] = _values(body, header.index(exact), base, field, notes)
+        fields[field] = entry
+    return fields, used
 
 
 def _values(body: list[tuple[int, list[str]]], column: int, base: Profile, field: str,

@@ -62,8 +62,8 @@ def _pick_sheet(names: list[str], wanted: list[str], path: Path) -> str:
 
 
 def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
-    import openpyxl  # type: ignore[import-untyped]
-    from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
 
     # A file object, not the name: openpyxl refuses names without an xlsx extension, and consoles
     # name their exports freely (the content decides, see open_table).
@@ -95,8 +95,8 @@ def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
 def _xml2003(path: Path, sheets: list[str], limits: Limits) -> Table:
     from xml.etree.ElementTree import ParseError
 
-    from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-    from defusedxml.ElementTree import iterparse  # type: ignore[import-untyped]
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import iterparse
 
     def rows() -> Rows:
         chosen: str | None = None

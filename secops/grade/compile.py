@@ -13,7 +13,7 @@ condition as false) and no condition is ever negated here.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Date, DateTime, and_, false, or_, true
 
@@ -58,7 +58,7 @@ def condition(column: ColumnElement[Any], cond: Any, as_of: dt.datetime) -> Colu
         return or_(member, column.is_(None)) if None in cond else member
     if cond is None:
         return column.is_(None)
-    return column == cond
+    return cast("ColumnElement[bool]", column == cond)
 
 
 def compile_filter(columns: Columns, flt: dict[str, Any] | None, as_of: dt.datetime) -> ColumnElement[bool]:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError
@@ -43,7 +43,7 @@ def import_command(
     app_state = state(ctx)
     levels = load_levels(app_state.settings.policies)
     try:
-        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,  # type: ignore[arg-type]
+        result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,
                               regimes=load_regimes(app_state.settings.policies),
                               kinds=load_kinds(app_state.settings.policies))
     except InputRowsError as exc:
@@ -71,7 +71,7 @@ LIST_COLUMNS = {
 TABLES: dict[str, Any] = {"agencies": AgencyRow, "systems": SystemRow, "endpoints": EndpointRow, "staff": StaffRow}
 
 
-def _count_by_kind(session, ids: set[int]) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+def _count_by_kind(session: Session, ids: set[int]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for label, table in TABLES.items():
         agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
@@ -83,7 +83,7 @@ def _count_by_kind(session, ids: set[int]) -> dict[str, dict[str, int]]:  # type
     return counts
 
 
-def _rows(session, entity: str, ids: set[int], limit: int) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def _rows(session: Session, entity: str, ids: set[int], limit: int) -> list[dict[str, object]]:
     table = TABLES[entity]
     if table is AgencyRow:
         # An agency's own row is the listed one; its "agency" column is the parent it sits under.
@@ -131,7 +131,7 @@ def show_command(
         console.print_json(json.dumps(data, default=str, ensure_ascii=False))
     elif entity:
         table = Table(*LIST_COLUMNS[entity], _owner_column(entity), title=f"{entity} (at most {limit})")
-        for record in data:  # type: ignore[union-attr]
+        for record in data:
             table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
         console.print(table)
     else:

@@ -195,15 +195,7 @@ class _Checker:
         pools = {"agencies": self.children(old), **{n: self.owned(t, old) for n, t in RECORDS.items()}}
         listed: dict[tuple[str, str], str] = {}
         for part in entry.parts:
-            for entity, pool in pools.items():
-                for code in getattr(part, entity):
-                    if code not in pool:
-                        self.error(entry, f"parts.{entity}", f"{entity} {code!r} does not belong to {old.code!r} "
-                                                             "(or is retired)")
-                    elif (entity, code) in listed:
-                        self.error(entry, f"parts.{entity}", f"{entity} {code!r} is assigned twice "
-                                                             f"({listed[(entity, code)]} and {part.into})")
-                    listed.setdefault((entity, code), part.into)
+            self.check_part(entry, old, part, pools, listed)
             if part.agencies:
                 self.check_children(entry, old, kinds.get(part.into), part.agencies)
         rest = next((p for p in entry.parts if p.rest), None)
@@ -215,6 +207,19 @@ class _Checker:
         if rest is not None:
             self.check_children(entry, old, kinds.get(rest.into),
                                 [c for c in pools["agencies"] if ("agencies", c) not in listed])
+
+    def check_part(self, entry: Entry, old: AgencyRow, part: Any, pools: dict[str, Any],
+                   listed: dict[tuple[str, str], str]) -> None:
+        """A split's part lists records of the old agency only, each once across the parts."""
+        for entity, pool in pools.items():
+            for code in getattr(part, entity):
+                if code not in pool:
+                    self.error(entry, f"parts.{entity}", f"{entity} {code!r} does not belong to {old.code!r} "
+                                                         "(or is retired)")
+                elif (entity, code) in listed:
+                    self.error(entry, f"parts.{entity}", f"{entity} {code!r} is assigned twice "
+                                                         f"({listed[(entity, code)]} and {part.into})")
+                listed.setdefault((entity, code), part.into)
 
     def check(self, pending: list[Entry]) -> None:
         self.check_twice()

@@ -98,6 +98,29 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | 
     retired: code -> reason of retired ones (named in errors)."""
     retired = retired or {}
     out = Validated()
+    parsed = _parse_rows(raw_rows, today, out)
+    _check_agencies(parsed["agencies"], known_agencies, kinds, retired, one_root, out)
+    valid_agencies = set(known_agencies) | {a.code for _, a in out.rows["agencies"]}  # type: ignore[attr-defined]
+    for entity in ("systems", "endpoints", "staff"):
+        for raw, model in parsed[entity]:
+            reason_field, reason = _owned_reason(entity, model, valid_agencies, retired, levels, regimes)
+            if reason:
+                out.errors.append(RowError(raw.file, raw.row, reason_field, reason))
+            else:
+                out.rows[entity].append((raw, model))
+    valid_systems = (known_systems or set()) | {s.code for _, s in out.rows["systems"]}  # type: ignore[attr-defined]
+    for raw, model in parsed["assessments"]:
+        if model.system not in valid_systems:  # type: ignore[attr-defined]
+            out.errors.append(RowError(raw.file, raw.row, "system",
+                                       f"information system {model.system!r} is not in the file or the database"))  # type: ignore[attr-defined]
+        else:
+            out.rows["assessments"].append((raw, model))
+    out.errors.sort(key=lambda e: (e.file, e.row))
+    return out
+
+
+def _parse_rows(raw_rows: list[RawRow], today: dt.date, out: Validated) -> dict[str, list[tuple[RawRow, BaseModel]]]:
+    """Each row through its pydantic model; duplicates and model errors go to `out.errors`."""
     dupes = Counter(_key(r) for r in raw_rows)
     parsed: dict[str, list[tuple[RawRow, BaseModel]]] = {k: [] for k in MODELS}
     for raw in raw_rows:
@@ -109,13 +132,18 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | 
         out.errors.extend(errors)
         if model is not None:
             parsed[raw.entity].append((raw, model))
+    return parsed
 
+
+def _check_agencies(rows: list[tuple[RawRow, BaseModel]], known_agencies: dict[str, tuple[str, str | None]],
+                    kinds: KindPolicy, retired: dict[str, str], one_root: bool, out: Validated) -> None:
+    """The tree rules over the file's agencies and the database's: kinds, retired codes, one root, no loop."""
     kind_of = {code: kind for code, (kind, _) in known_agencies.items()}
     parents = {code: parent for code, (_, parent) in known_agencies.items()}
-    for _, agency in parsed["agencies"]:
+    for _, agency in rows:
         kind_of[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
     roots = [code for code, (_, parent) in known_agencies.items() if parent is None]
-    for raw, agency in parsed["agencies"]:
+    for raw, agency in rows:
         reason = _agency_rules(agency, kind_of, kinds, retired)  # type: ignore[arg-type]
         if agency.code in retired:  # type: ignore[attr-defined]
             # Re-importing an old file after a merge would move records back under a retired agency.
@@ -131,32 +159,20 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | 
         else:
             out.rows["agencies"].append((raw, agency))
 
-    valid_agencies = set(known_agencies) | {a.code for _, a in out.rows["agencies"]}  # type: ignore[attr-defined]
-    for entity in ("systems", "endpoints", "staff"):
-        for raw, model in parsed[entity]:
-            owner_field = OWNER_FIELD[entity]
-            reason_field, reason = owner_field, None
-            if getattr(model, owner_field) not in valid_agencies:
-                reason = _missing(getattr(model, owner_field), retired)
-            elif isinstance(model, InformationSystem) and model.approved_by and model.level:
-                expected, source = levels.approver(model.level), "policies/levels.yaml"
-                if regimes and model.approval_date:  # the approver of the regime in force that day
-                    regime = regime_on(regimes, model.approval_date)
-                    expected, source = regime.levels[model.level].approver, f"policies/regimes/{regime.id}.yaml"
-                if expected is not None and model.approved_by != expected:
-                    reason_field = "approved_by"
-                    reason = (f"level {model.level} is approved by {expected.value}, "
-                              f"not {model.approved_by.value} ({source})")
-            if reason:
-                out.errors.append(RowError(raw.file, raw.row, reason_field, reason))
-            else:
-                out.rows[entity].append((raw, model))
-    valid_systems = (known_systems or set()) | {s.code for _, s in out.rows["systems"]}  # type: ignore[attr-defined]
-    for raw, model in parsed["assessments"]:
-        if model.system not in valid_systems:  # type: ignore[attr-defined]
-            out.errors.append(RowError(raw.file, raw.row, "system",
-                                       f"information system {model.system!r} is not in the file or the database"))  # type: ignore[attr-defined]
-        else:
-            out.rows["assessments"].append((raw, model))
-    out.errors.sort(key=lambda e: (e.file, e.row))
-    return out
+
+def _owned_reason(entity: str, model: BaseModel, valid_agencies: set[str], retired: dict[str, str],
+                  levels: LevelPolicy, regimes: list[Regime] | None) -> tuple[str, str | None]:
+    """(field, reason) why a system, endpoint or staff row is refused: an unknown owner, or a system's
+    approver that is not the one the regime in force on its approval date names."""
+    owner_field = OWNER_FIELD[entity]
+    if getattr(model, owner_field) not in valid_agencies:
+        return owner_field, _missing(getattr(model, owner_field), retired)
+    if isinstance(model, InformationSystem) and model.approved_by and model.level:
+        expected, source = levels.approver(model.level), "policies/levels.yaml"
+        if regimes and model.approval_date:  # the approver of the regime in force that day
+            regime = regime_on(regimes, model.approval_date)
+            expected, source = regime.levels[model.level].approver, f"policies/regimes/{regime.id}.yaml"
+        if expected is not None and model.approved_by != expected:
+            return "approved_by", (f"level {model.level} is approved by {expected.value}, "
+                                   f"not {model.approved_by.value} ({source})")
+    return owner_field, None

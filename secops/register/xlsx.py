@@ -4,7 +4,7 @@ of the allowed values; columns 6, 10 and 12 carry a drop-down of exactly those v
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
@@ -35,7 +35,7 @@ def put(ws: Worksheet, row: int, col: int, value: Any, *, bold: bool = False) ->
         cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
     if bold:
         cell.font = Font(bold=True)
-    return cell
+    return cast("Cell", cell)
 
 
 def _header(ws: Worksheet, report: Form08, regime: Regime) -> int:

@@ -77,7 +77,7 @@ def run_discover(ctx: ScannerContext, task: DiscoverTask) -> DiscoverResult:
         outputs = list(pool.map(lambda c: nmap_runner.run_chunk(nmap_path, c, arguments,
                                                                 settings.chunk_timeout_seconds), chunks))
     payloads = [ChunkPayload(targets=o.targets, command=o.command, started_at=o.started_at, finished_at=o.finished_at,
-                             xml=o.xml, status=o.status, error=o.error, warnings=o.warnings) for o in outputs]  # type: ignore[arg-type]
+                             xml=o.xml, status=o.status, error=o.error, warnings=o.warnings) for o in outputs]
     failed = [p for p in payloads if p.status != "ok"]
     status = "ok" if not failed else ("failed" if len(failed) == len(payloads) else "partial")
     errors = [f"chunk {' '.join(p.targets)}: {p.status}: {p.error}" for p in failed]
@@ -100,11 +100,11 @@ def _authorised(scope: ScopeFile, scope_file: Path, agencies: list[str], address
 def _host_payload(audit: HostAudit, spec: TargetSpec) -> HostPayload:
     verdict = audit.protection
     return HostPayload(target=spec, transport=audit.transport, started_at=audit.started_at,
-                       finished_at=audit.finished_at, status=audit.status,  # type: ignore[arg-type]
+                       finished_at=audit.finished_at, status=audit.status,
                        error_kind=audit.error_kind, message=printable(audit.message, 4000) or "",
                        os_info=printable(audit.os_info, 4000) or "", round_trips=audit.round_trips,
                        results=audit.results,
-                       protection=ProtectionPayload(status=verdict.status, product=verdict.product,  # type: ignore[arg-type]
+                       protection=ProtectionPayload(status=verdict.status, product=verdict.product,
                                                     detail=printable(verdict.detail, 4000) or ""))
 
 

@@ -79,7 +79,8 @@ def _guarded(kind: str, run: Any, model: Any, ctx: ScannerContext, payload: Any,
                 "status": "failed", "errors": [f"site {ctx.site}: {exc}"]}
         result = (DiscoverResult(**base, agency_code=task.agency_code) if kind == "discover"
                   else AuditResult(**base))
-    return result.model_dump(mode="json")
+    dumped: dict[str, Any] = result.model_dump(mode="json")
+    return dumped
 
 
 def serve(ctx: ScannerContext, url: str, link: Link) -> None:

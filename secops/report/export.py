@@ -364,7 +364,7 @@ class FixExports:
 PAGE_PATH = re.compile(r"[a-z]+/[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.html")
 
 
-def section_pages(d: Dashboard) -> list[dict]:  # type: ignore[type-arg]
+def section_pages(d: Dashboard) -> list[dict[str, Any]]:
     """Detail pages requested by sections as `pages: [{path, template, context}]`.
 
     Paths come from data that may derive from the network (endpoint codes), so they are checked

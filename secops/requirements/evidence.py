@@ -141,7 +141,7 @@ def _addresses(host: EndpointRow) -> list[ipaddress.IPv4Address | ipaddress.IPv6
 
 def discovery_scans(session: Session, as_of: dt.datetime) -> list[tuple[Any, dt.datetime, int]]:
     """The finished discovery scans up to as_of, newest first (at most MAX_SCANS): targets, time, run."""
-    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+    return [tuple(row) for row in session.execute(
         select(DiscoveryScanRow.targets, DiscoveryScanRow.finished_at, DiscoveryScanRow.run_id)
         .join(RunRow, RunRow.id == DiscoveryScanRow.run_id)
         .where(DiscoveryScanRow.finished_at.is_not(None), DiscoveryScanRow.finished_at <= as_of,

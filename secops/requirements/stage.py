@@ -4,6 +4,7 @@ apply` does, inside a job (before `grade`, so T1 and Form 08 read the night's au
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
 from secops.inventory.retire import active_subtree
@@ -27,7 +28,7 @@ def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> St
     return StageResult(stage="requirements", summary={"changed": len(changes), "changes": listed})
 
 
-def _agency_systems(session, agency_code: str) -> set[str]:  # type: ignore[no-untyped-def]
+def _agency_systems(session: Session, agency_code: str) -> set[str]:
     root = session.scalar(select(AgencyRow.id).where(AgencyRow.code == agency_code))
     if root is None:
         raise SecopsError(f"agency {agency_code!r} is not in the inventory")

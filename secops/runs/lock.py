@@ -142,7 +142,8 @@ class LeaseKeeper:
 def release_owned_by(db: Database, owner_prefix: str) -> int:
     """Drop every lease whose owner starts with `owner_prefix` (a process's runs, on forced exit)."""
     with db.session() as session:
-        return session.execute(delete(LockRow).where(LockRow.owner.startswith(owner_prefix, autoescape=True))).rowcount  # type: ignore[attr-defined]
+        result = session.execute(delete(LockRow).where(LockRow.owner.startswith(owner_prefix, autoescape=True)))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def process_prefix() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -45,7 +46,7 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
         raise SecopsError(f"the sample province {PROVINCE[0]} is not loaded: {reason}")
     with db.session() as session, bulk_load(session, analyze=DEFERRED), deferred_indexes(session, DEFERRED), \
             deferred_foreign_keys(session, DEFERRED):
-        systems: list = []  # type: ignore[type-arg]
+        systems: list[Any] = []
         fresh = none_stored(session)  # then no chunk's codes need looking up
         for entity, rows in stream(as_of, endpoints=endpoints, seed=seed):
             _add(tallies, entity, write_part(session, entity, rows, fresh=fresh))  # endpoints as stored

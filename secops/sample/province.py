@@ -12,6 +12,7 @@ import datetime as dt
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from secops.models import (
     Agency,
@@ -63,7 +64,7 @@ class SampleProvince:
     endpoints: list[Endpoint] = field(default_factory=list)
     staff: list[StaffMember] = field(default_factory=list)
 
-    def as_rows(self) -> dict[str, list]:  # type: ignore[type-arg]
+    def as_rows(self) -> dict[str, list[Any]]:
         return {"agencies": self.agencies, "systems": self.systems, "endpoints": self.endpoints,
                 "staff": self.staff}
 
@@ -86,7 +87,7 @@ def _system(rng: random.Random, code: str, owner: Agency, name: str, today: dt.d
     state = rng.choices(list(Lifecycle), weights=[12, 12, 14, 62])[0]
     level = rng.choices([1, 2, 3, 4], weights=[25, 50, 20, 5])[0]
     approvers = {1: "owner", 2: "owner", 3: "province", 4: "ministry"}
-    fields: dict = {"code": code, "name": f"{name} - {owner.name}", "owner": owner.code, "state": state}
+    fields: dict[str, Any] = {"code": code, "name": f"{name} - {owner.name}", "owner": owner.code, "state": state}
     if state is Lifecycle.dossier_submitted:
         fields["level"] = level
     if state in (Lifecycle.level_approved, Lifecycle.plan_deployed):
@@ -212,7 +213,7 @@ ENDPOINT_CHUNK = 20_000  # endpoints generated (and written by the loader) at a 
 
 
 def stream(as_of: dt.datetime, *, endpoints: int = 10_000, seed: int = 85,
-           prefix: str = "") -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
+           prefix: str = "") -> Iterator[tuple[str, list[Any]]]:
     """The sample as (entity, rows) parts in write order; endpoints come in chunks, so a loader
     never holds a million of them. Endpoints come as EndpointDraw tuples in their stored form
     (secops.sample.write writes them; endpoint_model gives their models); the other

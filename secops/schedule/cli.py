@@ -170,15 +170,19 @@ def _print_run(r: RunInfo) -> None:
     if r.summary.get("latest"):
         line("latest", r.summary["latest"])
     if r.stages:
-        table = Table("#", "stage", "status", "took", "summary", "errors")
-        for s in r.stages:
-            took = f"{(s.finished_at - s.started_at).total_seconds():.1f}s" if s.finished_at else "—"
-            summary = ", ".join(f"{k}={v}" for k, v in s.summary.items() if not isinstance(v, (list, dict)))
-            cells = (s.position + 1, s.stage, s.status, took, summary, "; ".join(map(str, s.errors)))
-            table.add_row(*(Text(str(v)) for v in cells))
-        console.print(table)
+        console.print(_stages_table(r))
     for error in r.errors:
         console.print(Text(f"error: {printable(error)}"))
+
+
+def _stages_table(r: RunInfo) -> Table:
+    table = Table("#", "stage", "status", "took", "summary", "errors")
+    for s in r.stages:
+        took = f"{(s.finished_at - s.started_at).total_seconds():.1f}s" if s.finished_at else "—"
+        summary = ", ".join(f"{k}={v}" for k, v in s.summary.items() if not isinstance(v, (list, dict)))
+        cells = (s.position + 1, s.stage, s.status, took, summary, "; ".join(map(str, s.errors)))
+        table.add_row(*(Text(str(v)) for v in cells))
+    return table
 
 
 @runs_app.command("prune")

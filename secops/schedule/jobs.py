@@ -6,7 +6,7 @@ import importlib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -92,7 +92,7 @@ class JobFile(_Strict):
             raise SecopsError(f"stage {name!r}: module {module_name!r} is not available") from exc
         if not hasattr(module, func):
             raise SecopsError(f"stage {name!r}: {module_name} has no function {func!r}")
-        return getattr(module, func)
+        return cast("Callable[..., StageResult]", getattr(module, func))
 
 
 def load_jobs(policies: Path) -> JobFile:

@@ -178,7 +178,7 @@ def run_step(app_state: StageContext, run_id: int, position: int, step: StageSte
     return StageOutcome(stage=step.stage, status=status, errors=[str(e) for e in result.errors])
 
 
-def _call(function: Callable[..., StageResult], app_state, run_id: int, options: StageOptions,  # type: ignore[no-untyped-def]
+def _call(function: Callable[..., StageResult], app_state: StageContext, run_id: int, options: StageOptions,
           stage: str) -> tuple[StageResult, str]:
     try:
         result = function(app_state, run_id, options)

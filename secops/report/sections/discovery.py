@@ -98,7 +98,7 @@ def skipped_agencies(runs: list[Any], codes: set[str],
     return out
 
 
-def _host(host, risky) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _host(host: Any, risky: Any) -> dict[str, Any]:
     return {"run_id": host.run_id, "address": host.address, "hostname": host.hostname, "mac": host.mac,
             "vendor": host.vendor, "os": host.os_name, "os_accuracy": host.os_accuracy,
             "seen_at": host.seen_at.isoformat(),

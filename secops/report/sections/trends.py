@@ -47,6 +47,33 @@ def _change(agency: Any, target_id: str, before: GradeRow, after: GradeRow) -> d
             "became": after.status if after.status != before.status else None}
 
 
+def _target_trend(target: Any, points: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """A target's points over the runs, with the move since the previous run."""
+    current, previous = points[-1], points[-2]
+    delta = None
+    if current and previous and current["value"] is not None and previous["value"] is not None:
+        delta = current["value"] - previous["value"]
+    return {"id": target.id, "title": target.title, "threshold": float(target.threshold),
+            "comparison": target.comparison, "points": points, "delta": delta}
+
+
+def _changes(dashboard: Dashboard, before: dict[tuple[str, str], GradeRow],
+             after: dict[tuple[str, str], GradeRow]) -> list[dict[str, Any]]:
+    """Every unit's move on every target between the two runs (both graded it)."""
+    found = []
+    for agency in dashboard.agencies[1:]:
+        for target in dashboard.targets:
+            key = (agency.code, target.id)
+            if key in before and key in after and (change := _change(agency, target.id, before[key], after[key])):
+                found.append(change)
+    return found
+
+
+def _order(change: dict[str, Any]) -> tuple[bool, float, str, str]:
+    """A status change (met <-> not met) matters most, then the size of the move."""
+    return (change["became"] is None, -abs(change["delta"]), change["agency_code"], change["target_id"])
+
+
 def trends_section(session: Session, dashboard: Dashboard, settings: Settings) -> dict[str, Any] | None:
     config = load_schedule_config(settings.policies).trends
     scope = dashboard.scope.code
@@ -55,25 +82,13 @@ def trends_section(session: Session, dashboard: Dashboard, settings: Settings) -
     if len(runs) < 2:
         return None  # one run has no trend; the section appears from the second graded run on
     by_run = {run.id: _cells(session, run.id) for run in runs}
-    targets = []
-    for target in dashboard.targets:
-        points = [lineage.point(run, by_run[run.id], target) or _point(by_run[run.id].get((scope, target.id)))
-                  for run in runs]
-        current, previous = points[-1], points[-2]
-        delta = None
-        if current and previous and current["value"] is not None and previous["value"] is not None:
-            delta = current["value"] - previous["value"]
-        targets.append({"id": target.id, "title": target.title, "threshold": float(target.threshold),
-                        "comparison": target.comparison, "points": points, "delta": delta})
+    targets = [_target_trend(target, [lineage.point(run, by_run[run.id], target)
+                                      or _point(by_run[run.id].get((scope, target.id))) for run in runs])
+               for target in dashboard.targets]
     before, after = by_run[runs[-2].id], by_run[runs[-1].id]
-    changes = [c for agency in dashboard.agencies[1:] for target in dashboard.targets
-               if (agency.code, target.id) in before and (agency.code, target.id) in after
-               for c in [_change(agency, target.id, before[(agency.code, target.id)], after[(agency.code, target.id)])]
-               if c is not None]
-    # A status change (met <-> not met) matters most, then the size of the move.
-    order = lambda c: (c["became"] is None, -abs(c["delta"]), c["agency_code"], c["target_id"])  # noqa: E731
-    improved = sorted((c for c in changes if c["delta"] > 0), key=order)
-    slipped = sorted((c for c in changes if c["delta"] < 0), key=order)
+    changes = _changes(dashboard, before, after)
+    improved = sorted((c for c in changes if c["delta"] > 0), key=_order)
+    slipped = sorted((c for c in changes if c["delta"] < 0), key=_order)
     compared = sum(1 for a in dashboard.agencies[1:] if any((a.code, t.id) in before for t in dashboard.targets))
     return {
         "runs": [{"id": r.id, "kind": r.kind, "status": r.status,

@@ -8,7 +8,6 @@ make two different names look the same; in pages they are shown as a visible ⟦
 from __future__ import annotations
 
 import datetime as dt
-
 import re
 from functools import lru_cache
 from pathlib import Path

@@ -12,8 +12,8 @@ from sqlalchemy.orm import configure_mappers
 
 from secops.config import Settings
 from secops.errors import SecopsError
-from secops.localtime import load_locale
 from secops.grade.sql import endpoint_max_age
+from secops.localtime import load_locale
 from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, FixExports, write_report
 from secops.report.fixlist import endpoint_fix_rows, target_fix_fields

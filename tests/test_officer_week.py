@@ -220,3 +220,11 @@ def test_times_shown_to_people_are_the_provinces_with_the_zone_named(province, t
     html = (tmp_path / "out" / "dashboard.html").read_text(encoding="utf-8")
     header = html[html.index("<header>"):html.index("</header>")]
     assert header.count("(UTC+07:00 Asia/Ho_Chi_Minh)") == 2 and " UTC ·" not in header
+
+
+def test_runs_list_refuses_an_unknown_status_and_diff_says_what_a_run_is(province):
+    bogus = run_cli("runs", "list", "--status", "bogus", db=province)
+    assert bogus.returncode == 2 and "--status 'bogus': choose from running, ok, partial, failed" in bogus.stderr
+    assert run_cli("grade", db=province).returncode == 0
+    diff = run_cli("discover", "diff", "1", "1", db=province)
+    assert diff.returncode == 2 and "run 1 is not a discovery run (it is a grade run)" in diff.stderr, diff.stderr

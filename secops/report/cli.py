@@ -28,6 +28,7 @@ def report_command(
     agency: str | None = typer.Option(None, "--agency", help="report on this agency's subtree only"),
     fmt: str = typer.Option("html,json,csv", "--format", help="comma-separated: html, json, csv"),
     out: Path | None = typer.Option(None, "--out", help="folder to write [default: the --output folder]"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="list every file written (per-host pages too)"),
 ) -> None:
     """Write the gap dashboard and exports of a graded run."""
     if ctx.invoked_subcommand:  # `secops report annual ...`: that sub-command does the work
@@ -39,8 +40,24 @@ def report_command(
     dashboard, files = publish(app_state.db(), app_state.settings, folder, run_id=run, lang=lang,
                                agency_code=agency, formats=parse_formats(fmt, FORMATS))
     print_summary(console, dashboard, app_state.settings.reports)
-    for path in files.values():
-        console.print(f"wrote {path}", highlight=False, markup=False)
+    print_written(list(files.values()), Path(folder), verbose)
+
+
+def print_written(paths: list[Path], folder: Path, verbose: bool) -> None:
+    """The files in the folder itself one per line; those in sub-folders (a page per host) counted
+    per sub-folder, so the summary above stays on screen (-v lists them all)."""
+    nested: dict[str, int] = {}
+    for path in paths:
+        try:
+            parts = path.resolve().relative_to(folder.resolve()).parts
+        except ValueError:
+            parts = (path.name,)
+        if len(parts) > 1 and not verbose:
+            nested[parts[0]] = nested.get(parts[0], 0) + 1
+        else:
+            console.print(f"wrote {path}", highlight=False, markup=False)
+    for sub, count in sorted(nested.items()):
+        console.print(f"wrote {count} file(s) in {folder / sub} (-v lists them)", highlight=False, markup=False)
 
 
 def _not_begun(policies: Path, year: int) -> None:

@@ -228,3 +228,11 @@ def test_runs_list_refuses_an_unknown_status_and_diff_says_what_a_run_is(provinc
     assert run_cli("grade", db=province).returncode == 0
     diff = run_cli("discover", "diff", "1", "1", db=province)
     assert diff.returncode == 2 and "run 1 is not a discovery run (it is a grade run)" in diff.stderr, diff.stderr
+
+
+def test_the_reorganise_example_runs_after_the_quick_start(province):
+    assert run_cli("grade", db=province).returncode == 0
+    result = run_cli("inventory", "reorganise", str(EXAMPLES / "reorganise.yaml"), db=province)
+    assert result.returncode == 0, result.stderr
+    agencies = json.loads(run_cli("inventory", "show", "--list", "agencies", "--json", db=province).stdout)
+    assert "QT-HAILANG" in {a["code"] for a in agencies} and "QT-H1" not in {a["code"] for a in agencies}

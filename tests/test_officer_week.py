@@ -236,3 +236,11 @@ def test_the_reorganise_example_runs_after_the_quick_start(province):
     assert result.returncode == 0, result.stderr
     agencies = json.loads(run_cli("inventory", "show", "--list", "agencies", "--json", db=province).stdout)
     assert "QT-HAILANG" in {a["code"] for a in agencies} and "QT-H1" not in {a["code"] for a in agencies}
+
+
+def test_keys_never_truncate_at_80_columns(province):
+    result = run_cli("inventory", "show", "--list", "endpoints", db=province, env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout and all(len(line) <= 80 for line in result.stdout.splitlines())
+    for code in ("QT-H1-PC001", "QT-H1-PC002", "QT-H1-X1-PC001", "QT-STTTT-SRV01"):
+        assert f" {code} " in result.stdout

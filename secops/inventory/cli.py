@@ -22,6 +22,7 @@ from secops.inventory.readers import ENTITIES
 from secops.inventory.regime import load_regimes
 from secops.inventory.tree import find_agency, kind_order, load_agencies, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
+from secops.termtable import fitted_table
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
                   no_args_is_help=True)
@@ -130,9 +131,15 @@ def show_command(
     if as_json:
         console.print_json(json.dumps(data, default=str, ensure_ascii=False))
     elif entity:
-        table = Table(*LIST_COLUMNS[entity], _owner_column(entity), title=f"{entity} (at most {limit})")
+        columns = [*LIST_COLUMNS[entity], _owner_column(entity)]
+        # At 80 columns the code never truncates (rows must stay apart); the others fold, and the
+        # least needed drop (all of them are in --json).
+        table, keep = fitted_table(console, columns, optional={"mac", "last_seen", "approval_decision", "name"}
+                                   if entity != "agencies" else set(), title=f"{entity} (at most {limit})",
+                                   keys={"code"})
         for record in data:
-            table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
+            values = list(record.values())  # type: ignore[union-attr]
+            table.add_row(*(Text(_cell(values[i])) for i in keep))
         console.print(table)
     else:
         present = {k for per_kind in data.values() for k in per_kind}  # type: ignore[union-attr]

@@ -244,3 +244,8 @@ def test_keys_never_truncate_at_80_columns(province):
     assert "…" not in result.stdout and all(len(line) <= 80 for line in result.stdout.splitlines())
     for code in ("QT-H1-PC001", "QT-H1-PC002", "QT-H1-X1-PC001", "QT-STTTT-SRV01"):
         assert f" {code} " in result.stdout
+    checklist = run_cli("requirements", "show", "QT-STTTT-CTTDT", db=province, env={"COLUMNS": "80"})
+    assert checklist.returncode == 0 and "…" not in checklist.stdout, checklist.stdout
+    listed = json.loads(run_cli("requirements", "show", "QT-STTTT-CTTDT", "--json", db=province).stdout)
+    items = [entry["item"] for entry in listed["items"]]
+    assert items and all(f" {item} " in checklist.stdout for item in items)

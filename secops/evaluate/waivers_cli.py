@@ -8,13 +8,13 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.table import Table
 
 from secops.cliutil import console, state, user_errors
 from secops.config import default_data_dir
 from secops.errors import SecopsError
 from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers, waivers_path
 from secops.safeio import ensure_folder
+from secops.termtable import fitted_table
 
 waivers_app = typer.Typer(help="Waivers: failing checks an officer accepted, for a scope, until a date.",
                           no_args_is_help=True)
@@ -105,10 +105,13 @@ def waivers_list(
     """Every waiver with its scope, approver and days left (expired ones are marked)."""
     path = _path(ctx, file)
     today = dt.date.today()
-    table = Table("check", "scope", "reason", "approver", "expires", "days left", title=str(path))
+    # At 80 columns the check id never truncates; the approver drops (`--file` is plain YAML).
+    table, keep = fitted_table(console, ["check", "scope", "reason", "approver", "expires", "days left"],
+                               optional={"approver"}, title=str(path), keys={"check"})
     for w in load_waivers(path):
         scope = "; ".join(f"{k}: {', '.join(v)}" for k, v in w.scope.model_dump().items() if v)
         left = w.days_left(today)
-        table.add_row(escape(w.check), escape(scope), escape(w.reason), escape(w.approver), w.expires.isoformat(),
-                      str(left) if left > 0 else "expired")
+        values = (escape(w.check), escape(scope), escape(w.reason), escape(w.approver), w.expires.isoformat(),
+                  str(left) if left > 0 else "expired")
+        table.add_row(*(values[i] for i in keep))
     console.print(table)

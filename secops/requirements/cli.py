@@ -17,6 +17,7 @@ from secops.requirements import store
 from secops.requirements.catalogue import by_id, in_force
 from secops.requirements.checklist import checklist
 from secops.requirements.rollup import deployment
+from secops.termtable import fitted_table
 
 app = typer.Typer(help="Level requirements: catalogues, per-system checklists, evidence and plan deployment.",
                   no_args_is_help=True)
@@ -152,11 +153,15 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
     if level is None:
         console.print(f"{system} has no level yet: no checklist", markup=False, highlight=False)
         return
-    table = Table("item", "clause", "status", "evidence", "due", "milestone", "unit",
-                  title=f"{system} — level {level} — {cat.standard.id}")
+    # At 80 columns the item id never truncates; clause, milestone and unit drop (all are in --json).
+    table, keep = fitted_table(console, ["item", "clause", "status", "evidence", "due", "milestone", "unit"],
+                               optional={"clause", "milestone", "unit"},
+                               title=f"{system} — level {level} — {cat.standard.id}", keys={"item"})
     for e in entries:
-        table.add_row(e.item.id, e.clause, e.status, Text(" ".join(x for x in (e.evidence or "", e.detail) if x)),
-                      str(e.due or ""), str(e.milestone or ""), Text(e.responsible_unit or ""))
+        values = (Text(e.item.id), Text(e.clause), Text(e.status),
+                  Text(" ".join(x for x in (e.evidence or "", e.detail) if x)), Text(str(e.due or "")),
+                  Text(str(e.milestone or "")), Text(e.responsible_unit or ""))
+        table.add_row(*(values[i] for i in keep))
     console.print(table)
     extra = f" (override: {dep.override_reason})" if dep.override_reason else ""
     console.print(f"plan deployment: {dep.value} — {dep.met}/{dep.applicable} items met{extra}",

@@ -249,3 +249,13 @@ def test_keys_never_truncate_at_80_columns(province):
     listed = json.loads(run_cli("requirements", "show", "QT-STTTT-CTTDT", "--json", db=province).stdout)
     items = [entry["item"] for entry in listed["items"]]
     assert items and all(f" {item} " in checklist.stdout for item in items)
+
+
+def test_bad_rows_are_counted_as_rows(tmp_path):
+    db = tmp_path / "x.db"
+    bad = tmp_path / "agencies.csv"  # three bad rows, five problems
+    bad.write_text("code,name,kind,parent\nP,Tỉnh,province,\nX,,commune,NOPE\nY,,department,P\nZ,Z,bogus,NOPE\n",
+                   encoding="utf-8")
+    result = run_cli("inventory", "import", str(bad), db=db)
+    assert result.returncode == 2
+    assert "3 invalid row(s)" in result.stderr and "nothing was imported" in result.stderr, result.stderr

@@ -50,7 +50,7 @@ def import_command(
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported "
+        err_console.print(f"{exc.summary()}; nothing was imported "
                           "(fix them, or use --skip-invalid)", style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     table = Table("entity", "inserted", "updated", "unchanged", title="inventory import")

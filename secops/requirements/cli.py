@@ -91,7 +91,7 @@ def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argume
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+        err_console.print(f"{exc.summary()}; nothing was imported", style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     console.print(f"{total} statement(s) imported ({cat.standard.id})", markup=False, highlight=False)
 
@@ -204,6 +204,6 @@ def protection_import_command(ctx: typer.Context,
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+        err_console.print(f"{exc.summary()}; nothing was imported", style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     console.print(f"{total} endpoint fact(s) imported", markup=False, highlight=False)

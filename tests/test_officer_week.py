@@ -259,3 +259,17 @@ def test_bad_rows_are_counted_as_rows(tmp_path):
     result = run_cli("inventory", "import", str(bad), db=db)
     assert result.returncode == 2
     assert "3 invalid row(s)" in result.stderr and "nothing was imported" in result.stderr, result.stderr
+
+
+def test_vietnamese_dates_are_read_and_bad_ones_name_the_formats(province, tmp_path):
+    staff = tmp_path / "staff.csv"
+    staff.write_text("code,agency,name,is_head,awareness_date,informed_date,training_date\n"
+                     "QT-CB010,QT,,false,05/11/2026,,\n", encoding="utf-8")
+    assert run_cli("inventory", "import", str(staff), db=province).returncode == 0
+    listed = json.loads(run_cli("inventory", "show", "--list", "staff", "--json", db=province).stdout)
+    assert {row["code"]: row["awareness_date"] for row in listed}["QT-CB010"] == "2026-11-05"
+    staff.write_text("code,agency,name,is_head,awareness_date,informed_date,training_date\n"
+                     "QT-CB011,QT,,false,2026/13/45,,\n", encoding="utf-8")
+    bad = run_cli("inventory", "import", str(staff), db=province)
+    assert bad.returncode == 2 and "use YYYY-MM-DD or DD/MM/YYYY" in bad.stderr, bad.stderr
+    assert "Input should be" not in bad.stderr

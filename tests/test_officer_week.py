@@ -273,3 +273,17 @@ def test_vietnamese_dates_are_read_and_bad_ones_name_the_formats(province, tmp_p
     bad = run_cli("inventory", "import", str(staff), db=province)
     assert bad.returncode == 2 and "use YYYY-MM-DD or DD/MM/YYYY" in bad.stderr, bad.stderr
     assert "Input should be" not in bad.stderr
+
+
+def test_inventory_export_covers_the_whole_inventory_and_reads_back(province, tmp_path):
+    out = tmp_path / "export"
+    assert run_cli("inventory", "export", "--out", str(out), db=province).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["agencies.csv", "assessments.csv", "endpoints.csv",
+                                                      "staff.csv", "systems.csv"]
+    copy = tmp_path / "copy.db"
+    assert run_cli("init", db=copy).returncode == 0
+    files = [str(out / f"{name}.csv") for name in ("agencies", "systems", "endpoints", "staff", "assessments")]
+    back = run_cli("inventory", "import", *files, db=copy)
+    assert back.returncode == 0, back.stderr
+    shown = [json.loads(run_cli("inventory", "show", "--json", db=db).stdout) for db in (province, copy)]
+    assert shown[0] == shown[1] and shown[0]["endpoints"]

@@ -287,3 +287,15 @@ def test_inventory_export_covers_the_whole_inventory_and_reads_back(province, tm
     assert back.returncode == 0, back.stderr
     shown = [json.loads(run_cli("inventory", "show", "--json", db=db).stdout) for db in (province, copy)]
     assert shown[0] == shown[1] and shown[0]["endpoints"]
+
+
+def test_requirements_show_says_which_source_wins_and_shows_descriptions(province):
+    shown = run_cli("requirements", "show", "QT-STTTT-CTTDT", db=province)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "checklist roll-up: not_deployed" in text
+    assert "register (what Form 08 and target T1 count): fully_deployed — it stays as typed" in text
+    listed = json.loads(run_cli("requirements", "show", "QT-STTTT-CTTDT", "--json", db=province).stdout)
+    assert listed["register_deployment"] == "fully_deployed" and listed["register_follows_checklist"] is False
+    assert all(entry["requirement"] for entry in listed["items"])
+    assert listed["items"][0]["requirement"][:20] in text

@@ -299,3 +299,10 @@ def test_requirements_show_says_which_source_wins_and_shows_descriptions(provinc
     assert listed["register_deployment"] == "fully_deployed" and listed["register_follows_checklist"] is False
     assert all(entry["requirement"] for entry in listed["items"])
     assert listed["items"][0]["requirement"][:20] in text
+
+
+def test_rule_messages_carry_no_validator_wording(province):
+    result = run_cli("requirements", "set", "QT-STTTT-CTTDT", "R26-BACKUP-POLICY", "--status", "partly_met",
+                     db=province)
+    assert result.returncode == 2 and "milestone: a partly_met item needs a remediation milestone" in result.stderr
+    assert "Value error" not in result.stderr and "(top level)" not in result.stderr, result.stderr

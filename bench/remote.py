@@ -71,6 +71,7 @@ def main() -> None:
         single_cfg.write_text(json.dumps({"concurrency": 16, "known_hosts": str(base / "kh-single"),
                                           "scopes": scopes}))
         single_db = f"sqlite:///{base / 'single.db'}"
+        assert cli("--db", single_db, "init").returncode == 0  # only init creates a database
         assert cli("--db", single_db, "inventory", "import", str(base / "inv.yaml")).returncode == 0
         started = time.monotonic()
         done = cli("--db", single_db, "audit", "--config", str(single_cfg), "--no-progress")
@@ -89,6 +90,7 @@ def main() -> None:
             scanners.append(scanner)
         remote_db = f"sqlite:///{base / 'remote.db'}"
         env = {"SECOPS_POLICIES": str(policies), "SECOPS_BROKER_URL": redis.url}
+        assert cli("--db", remote_db, "init").returncode == 0
         assert cli("--db", remote_db, "inventory", "import", str(base / "inv.yaml")).returncode == 0
         for site, key in keys.items():
             assert cli("--db", remote_db, "scanners", "enrol", site, "--public-key", f"{key}.pub",

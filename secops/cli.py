@@ -51,7 +51,7 @@ def root(
         os.environ[faults.DEBUG_ENV] = "1"
     interrupts.install()  # SIGTERM/SIGHUP stop a command the way Ctrl-C does
     overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output}.items() if v is not None}
-    ctx.obj = AppState(load_settings(overrides))
+    ctx.obj = AppState(load_settings(overrides), may_create=False)
 
 
 @app.command("init")
@@ -60,7 +60,9 @@ def init(ctx: typer.Context) -> None:
     """Create the database (or migrate it to the current schema)."""
     from secops.store.db import safe_url
 
-    database = state(ctx).db()
+    app_state = state(ctx)
+    app_state.may_create = True
+    database = app_state.db()
     console.print(f"database ready: {safe_url(database.url)}", highlight=False, markup=False)
 
 

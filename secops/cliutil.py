@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
@@ -47,9 +48,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 class AppState:
     """What the root command parsed; sub-commands reach it through typer's context."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, may_create: bool = True):
         self.settings = settings
         self._db: Database | None = None
+        # The command line opens only an existing database; `init` and `demo` may make one.
+        self.may_create = may_create
 
     def use_database(self, db: str) -> None:
         """Point this invocation at another database (before it is first opened)."""
@@ -63,12 +66,28 @@ class AppState:
             from secops.store.db import Database, safe_url
 
             faults.database_label = f"database {safe_url(self.settings.db_url)}"
+            if not self.may_create:
+                refuse_new_database(self.settings.db_url)
             self._db = Database(self.settings.db_url)
             # Any command, not only a daemon start, closes runs whose process died (kill -9, power cut).
             from secops.runs.recovery import reap_interrupted
 
             reap_interrupted(self._db)
         return self._db
+
+
+def refuse_new_database(url: str) -> None:
+    """A mistyped --db path must not become a new, empty database (and its folders): only `init`
+    (and `demo`, in its own folder) create one. Server databases are made by their administrator."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database).expanduser()
+    if not path.exists():
+        raise SecopsError(f"no database at {path}: check --db (or SECOPS_DB); "
+                          "`secops init` creates a new one there")
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -104,16 +123,34 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def parse_as_of(value: str | None) -> dt.datetime:
+def parse_as_of(value: str | None, policies: Path | None = None) -> dt.datetime:
+    """--as-of: YYYY-MM-DD (or DD/MM/YYYY), or an ISO date-time; without a zone it is the province's
+    local time (policies/locale.yaml). A date means the end of that day (today: now). Never the future."""
+    from secops.localtime import future_reason, load_locale
+
+    now = dt.datetime.now(dt.UTC)
     if not value:
-        return dt.datetime.now(dt.UTC)
+        return now
+    locale = load_locale(policies)
+    text = value.strip()
     try:
-        parsed = dt.datetime.fromisoformat(value)
+        day = dt.datetime.strptime(text, "%d/%m/%Y").date() if "/" in text else None
+        parsed = dt.datetime.combine(day, dt.time()) if day else dt.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD or an ISO date-time") from exc
-    if len(value) == 10:  # a date: take the end of that day, so that day's evidence counts
+        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD, DD/MM/YYYY or an ISO date-time "
+                                 "(e.g. 2026-12-07T17:00+07:00)") from exc
+    if day is not None or len(text) == 10:  # a date: the end of that day, so that day's evidence counts
+        reason = future_reason(parsed.date(), "--as-of", policies, now)
+        if reason:
+            raise typer.BadParameter(reason)
+        if parsed.date() == now.astimezone(locale.zone).date():
+            return now
         parsed = parsed.replace(hour=23, minute=59, second=59)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=locale.zone)
+    reason = future_reason(aware, "--as-of", policies, now)
+    if reason:
+        raise typer.BadParameter(reason)
+    return aware.astimezone(dt.UTC)
 
 
 def parse_formats(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:

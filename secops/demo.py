@@ -94,6 +94,7 @@ def demo_command(
     """Run the whole pipeline on the synthetic sample province (SQLite, local targets only)."""
     app_state = state(ctx)
     output_folder(folder)  # the check every writer makes (safeio), before the database is made there
+    app_state.may_create = True
     if app_state.settings.db is None:  # keep the sample out of the user's real database
         app_state.use_database(str((folder / "secops.db").resolve()))
     db = app_state.db()

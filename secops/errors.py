@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -26,3 +27,16 @@ class InputRowsError(SecopsError):
     def __init__(self, errors: list[RowError]):
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
+
+    @property
+    def rows(self) -> int:
+        """How many rows are bad (a row can have several bad fields; row 0 lines are file-level notes)."""
+        listed = len({(e.file, e.row) for e in self.errors if e.row})
+        more = sum(int(m.group(1)) for e in self.errors if not e.row
+                   for m in [re.match(r"(\d+) more invalid row", e.reason)] if m)
+        return listed + more or len(self.errors)
+
+    def summary(self) -> str:
+        problems = len([e for e in self.errors if e.row])
+        rows = self.rows
+        return f"{rows} invalid row(s)" + (f" ({problems} problems listed)" if problems > rows else "")

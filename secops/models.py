@@ -156,6 +156,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=False)
 
 
+def _day_first(value: object) -> object:
+    """A Vietnamese date (DD/MM/YYYY) as a date; a value that is not a date says which forms are read."""
+    from secops.localtime import DAY_FORMATS, day_or_text
+
+    value = day_or_text(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date: use {DAY_FORMATS}") from None
+    return value
+
+
 def _no_future(value: dt.date | None, info: ValidationInfo) -> dt.date | None:
     today = (info.context or {}).get("today") or dt.date.today()
     if value is not None and value > today:
@@ -218,6 +231,8 @@ class InformationSystem(_Model):
 
     _dates = field_validator("approval_date", "plan_deployed_date", "last_inspection_date",
                              "regulation_date")(_no_future)
+    _dmy = field_validator("approval_date", "plan_deployed_date", "last_inspection_date", "regulation_date",
+                           "expected_approval_date", "expected_deployment_date", mode="before")(_day_first)
 
     @model_validator(mode="before")
     @classmethod
@@ -302,6 +317,7 @@ class Assessment(_Model):
     report_ref: str | None = Field(default=None, max_length=200)
 
     _dates = field_validator("date")(_no_future)
+    _dmy = field_validator("date", mode="before")(_day_first)
 
     @field_validator("assessor", "report_ref")
     @classmethod
@@ -330,8 +346,14 @@ class ProtectionEvidence(_Model):
     @field_validator("observed_at")
     @classmethod
     def _aware(cls, value: dt.datetime) -> dt.datetime:
-        # Naive timestamps are taken as UTC so comparisons with max-age never mix kinds.
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        # A time written without a zone is the province's local time (policies/locale.yaml).
+        from secops.localtime import future_reason, province_zone
+
+        aware = value if value.tzinfo else value.replace(tzinfo=province_zone())
+        reason = future_reason(aware, "observed_at")
+        if reason:
+            raise ValueError(reason)
+        return aware
 
 
 class Endpoint(_Model):
@@ -380,3 +402,4 @@ class StaffMember(_Model):
     training_date: dt.date | None = None
 
     _dates = field_validator("awareness_date", "informed_date", "training_date")(_no_future)
+    _dmy = field_validator("awareness_date", "informed_date", "training_date", mode="before")(_day_first)

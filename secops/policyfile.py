@@ -37,8 +37,10 @@ def read_yaml(path: Path) -> object:
 def format_validation(path: Path | str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        lines.append(f"{path}: {key}: {err['msg']}")
+        key = ".".join(str(part) for part in err["loc"])
+        # A model-level rule names its own field ("milestone: ..."); pydantic's "Value error, " is noise.
+        message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        lines.append(f"{path}: {key}: {message}" if key else f"{path}: {message}")
     return "\n".join(lines)
 
 

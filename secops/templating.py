@@ -7,6 +7,7 @@ make two different names look the same; in pages they are shown as a visible ⟦
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,17 @@ def environment(templates: Path) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              finalize=finalize)  # bidi/zero-width characters shown, not obeyed
     env.filters["pct"] = pct
+    env.filters["local"] = local_time
     return env
+
+
+def local_time(when: dt.datetime | None, zone: str | None = None) -> str:
+    """A stored time (UTC) as people read it: the province's local time, the zone named."""
+    from zoneinfo import ZoneInfo
+
+    from secops.localtime import PROVINCE_ZONE, shown
+
+    return shown(when, ZoneInfo(zone or PROVINCE_ZONE), "%Y-%m-%d %H:%M")
 
 
 def pct(value: float | str | None, digits: int = 1) -> str:

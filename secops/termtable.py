@@ -20,12 +20,16 @@ def is_narrow(console: Console) -> bool:
 
 
 def fitted_table(console: Console, columns: list[str], optional: set[str] = frozenset(),  # type: ignore[assignment]
-                 title: str | None = None) -> tuple[Table, list[int]]:
-    """A table for this terminal and the indexes of the columns it kept (to pick row values)."""
+                 title: str | None = None, keys: set[str] = frozenset()) -> tuple[Table, list[int]]:  # type: ignore[assignment]
+    """A table for this terminal and the indexes of the columns it kept (to pick row values).
+    Key columns (codes, ids) are never wrapped or cut: the other columns fold around them."""
     narrow = is_narrow(console)
     keep = [i for i, name in enumerate(columns) if not (narrow and name in optional)]
     table = Table(title=title, box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD, pad_edge=not narrow,
                   title_justify="left")
     for i in keep:
-        table.add_column(columns[i], overflow="fold")
+        if columns[i] in keys:
+            table.add_column(columns[i], no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(columns[i], overflow="fold")
     return table, keep

@@ -52,7 +52,11 @@ def app_state(db_path: Path, tmp_path: Path) -> AppState:
 
 def run_cli(*args: str, db: Path | None = None, env: dict[str, str] | None = None, cwd: Path | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run `python -m secops ...` in a child process, as a user would (real exit codes, real output)."""
+    """Run `python -m secops ...` in a child process, as a user would (real exit codes, real output).
+    A `db` file that does not exist yet is made first, as `secops init` makes it (the command line
+    itself opens only existing databases); a test of that refusal passes `--db` among the args."""
+    if db is not None and "://" not in str(db) and not Path(db).exists() and Path(db).parent.is_dir():
+        Database(f"sqlite:///{Path(db).resolve()}").dispose()
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})}
     command = [sys.executable, "-m", "secops", *(["--db", str(db)] if db else []), *args]
     return subprocess.run(command, capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)

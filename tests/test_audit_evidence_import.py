@@ -33,7 +33,8 @@ def test_import_matches_by_ip_and_hostname_and_regrades(db: Database, db_path: P
         assert {k: v.status for k, v in rows.items()} == {"ws-01": "protected", "ws-02": "degraded",
                                                           "ws-03": "unprotected"}
         assert rows["ws-02"].product == "BKAV Endpoint" and rows["ws-02"].source == "console"
-        assert rows["ws-02"].observed_at.isoformat().startswith("2026-11-19T07:30")
+        # no zone in the file: the province's local time (07:30 in Asia/Ho_Chi_Minh), stored as UTC
+        assert rows["ws-02"].observed_at.isoformat().startswith("2026-11-19T00:30")
         grade = s.scalar(select(GradeRow).where(GradeRow.target_id == "T2", GradeRow.agency_code == "PROV"))
         assert grade is not None and grade.denominator == 3
     again = cli("evidence", "import", str(FIXTURE), "--source", "KSC", db=db_path)

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import select
 
 from secops.discover.gaps import stale_endpoints
-from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow
+from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow, DiscoveryScanRow
 from secops.store.db import Database
 from secops.store.tables import EndpointRow, RunRow
 from tests.discover_helpers import (
@@ -196,6 +196,23 @@ def test_timeout_marks_the_run_failed(cli, lab) -> None:  # type: ignore[no-unty
         assert session.scalars(select(DiscoveredHostRow)).all() == []
 
 
+def _nmaps(group: int) -> list[str]:
+    """Command lines of the nmap processes of a process group, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if name == "nmap" and int(rest[2]) == group:
+            try:
+                found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except OSError:
+                continue
+    return found
+
+
 def test_ctrl_c_marks_the_run_interrupted(lab) -> None:  # type: ignore[no-untyped-def]
     # Ctrl-C in a terminal signals the whole foreground process group (secops and its nmap children).
     command = [sys.executable, "-m", "secops", "--db", str(lab["db_path"]), "discover", "--agency", AGENCY,
@@ -204,13 +221,20 @@ def test_ctrl_c_marks_the_run_interrupted(lab) -> None:  # type: ignore[no-untyp
     proc = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # wait until the run exists and its nmap processes started
+        # Wait for the condition, not a guess: the scan recorded (its chunks are then being run) and an
+        # nmap of each of the two chunks started in secops' process group (nmap starts early, before
+        # the scan is recorded; on a loaded machine all this can take many seconds).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
             with lab["db"].session() as session:
-                if session.scalar(select(RunRow.id).where(RunRow.kind == "discover")):
-                    break
-            time.sleep(0.2)
-        time.sleep(2)
+                run = session.scalar(select(DiscoveryScanRow.id))
+            scanning = " ".join(_nmaps(proc.pid))
+            if run is not None and all(f" {target}" in scanning for target in ("127.0.3.1", "127.0.3.2")):
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the two chunks' nmap processes never started: nmaps {_nmaps(proc.pid)}")
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -195,6 +195,9 @@ def _capped() -> None:
 def test_cli_import_never_shows_a_traceback(tmp_path_factory, data: bytes) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("cli")
     path = _write(folder, "inventory.yaml", data)
+    from secops.store.db import Database
+
+    Database(f"sqlite:///{folder / 's.db'}").dispose()  # as `secops init` makes it
     done = subprocess.run([sys.executable, "-m", "secops", "--db", str(folder / "s.db"), "inventory", "import",
                            str(path)], capture_output=True, text=True, timeout=60, preexec_fn=_capped, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

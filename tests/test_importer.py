@@ -121,4 +121,4 @@ def test_readme_examples_import_cleanly(db):
                           LEVELS)
     assert result.skipped == []
     assert {k: v.inserted for k, v in result.tallies.items()} == {"agencies": 4, "systems": 3, "endpoints": 4,
-                                                                   "staff": 5, "assessments": 0}
+                                                                   "staff": 5, "assessments": 1}  # last_inspection_date

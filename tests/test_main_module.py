@@ -18,7 +18,9 @@ BARE = [os.path.realpath(ROOT / ".venv" / "bin" / "python"), "-S", "-m", "secops
 
 def test_bare_python_in_the_checkout_runs_the_venv(tmp_path: Path) -> None:
     assert (ROOT / ".venv" / "bin" / "python").exists(), "the suite runs from scripts/install.sh's ./.venv"
-    policy = sorted(SCA.glob("*/*.yml"))[0]
+    policies = sorted(SCA.glob("*/*.yml"))
+    assert policies, f"no Wazuh SCA policy (*/*.yml) in {SCA}: the suite expects ../shared/sca beside the checkout"
+    policy = policies[0]
     done = subprocess.run([*BARE, "checks", "validate", str(policy)], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

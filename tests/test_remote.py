@@ -115,6 +115,7 @@ def _policies(base: Path, **link: int) -> Path:
 
 def _central(base: Path, db_url: str, policies: Path, broker: str) -> dict[str, str]:
     """The central database with the inventory, and both sites' public keys enrolled."""
+    assert run_cli("--db", db_url, "init").returncode == 0  # only init creates a database
     done = run_cli("--db", db_url, "inventory", "import", str(_inventory_file(base)))
     assert done.returncode == 0, done.stdout + done.stderr
     env = {"SECOPS_POLICIES": str(policies), "SECOPS_BROKER_URL": broker}

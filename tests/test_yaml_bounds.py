@@ -36,6 +36,10 @@ def _cap_memory() -> None:
 
 
 def run_capped(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    if not db.exists():  # made as `secops init` makes it: the command line opens only existing databases
+        from secops.store.db import Database
+
+        Database(f"sqlite:///{db}").dispose()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "secops", "--db", str(db), *args], check=False,
                           capture_output=True,

@@ -58,7 +58,13 @@ class _RunView:
     def __init__(self, session: Session, run_id: int):
         scan = session.scalar(select(DiscoveryScanRow).where(DiscoveryScanRow.run_id == run_id))
         if scan is None:
-            raise SecopsError(f"run {run_id} is not a discovery run")
+            run = session.get(RunRow, run_id)
+            if run is None:
+                raise SecopsError(f"run {run_id} does not exist (`secops runs list` shows the runs)")
+            if run.kind == "discover" or (run.kind == "job" and "discover" in (run.summary or {}).get("stages", {})):
+                raise SecopsError(f"run {run_id} is a discovery run that {run.status} before it scanned anything: "
+                                  "there is nothing to compare (`secops runs show " f"{run_id}` says why)")
+            raise SecopsError(f"run {run_id} is not a discovery run (it is a {run.kind} run)")
         self.run_id, self.scan = run_id, scan
         chunks = session.scalars(select(DiscoveryChunkRow).where(DiscoveryChunkRow.scan_id == scan.id,
                                                                  DiscoveryChunkRow.status == "ok"))

@@ -133,6 +133,8 @@ def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="p
     pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
     if pack is None:
         raise SecopsError(f"no check pack with policy id {pid!r} (see `secops checks list`)")
+    if cid and not any(str(check.id) == cid for check in pack.checks):
+        raise SecopsError(f"pack {pid!r} has no check {cid!r} (`secops checks show {pid}` lists its checks)")
     for check in pack.checks:
         if cid and str(check.id) != cid:
             continue

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from secops.config import bundled, default_data_dir
 from secops.errors import SecopsError
 from secops.policyfile import format_validation, read_yaml
 
@@ -97,8 +98,14 @@ class WaiverFile(_Strict):
 
 
 def waivers_path(policies: Path | str, given: Path | str | None = None) -> Path:
-    """The waiver file: the one given, else `<policies>/waivers.yaml`."""
-    return Path(given) if given else Path(policies) / "waivers.yaml"
+    """The waiver file: the one given, else the site's `<policies>/waivers.yaml` when --policies names a
+    folder of the site's own, else `waivers.yaml` in the user's data folder (beside the default
+    database) - never inside the installed package, which an upgrade replaces."""
+    if given:
+        return Path(given)
+    if Path(policies).resolve() == bundled("policies").resolve():
+        return default_data_dir() / "waivers.yaml"
+    return Path(policies) / "waivers.yaml"
 
 
 def load_waivers(path: Path) -> list[Waiver]:

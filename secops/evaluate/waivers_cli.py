@@ -8,11 +8,13 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.table import Table
 
 from secops.cliutil import console, state, user_errors
+from secops.config import default_data_dir
 from secops.errors import SecopsError
 from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers, waivers_path
+from secops.safeio import ensure_folder
+from secops.termtable import fitted_table
 
 waivers_app = typer.Typer(help="Waivers: failing checks an officer accepted, for a scope, until a date.",
                           no_args_is_help=True)
@@ -22,8 +24,39 @@ def _path(ctx: typer.Context, given: Path | None) -> Path:
     return waivers_path(state(ctx).settings.policies, given)
 
 
+FILE_HELP = "waiver file [default: <policies>/waivers.yaml with --policies, else waivers.yaml in the user's data folder]"
+
+
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _known(ctx: typer.Context, waiver: Waiver) -> None:
+    """A waiver names a check of a loaded pack and agencies and systems of the inventory: a typo would
+    otherwise waive nothing, silently."""
+    from sqlalchemy import select
+
+    from secops.evaluate.sca_load import load_packs
+    from secops.store.tables import AgencyRow, SystemRow
+
+    app_state = state(ctx)
+    packs = {p.id: {str(c.id) for c in p.checks} for p in load_packs(app_state.settings.checks)}
+    if waiver.policy_id not in packs:
+        raise SecopsError(f"waiver for {waiver.check!r}: no check pack with policy id {waiver.policy_id!r} "
+                          "(see `secops checks list`)")
+    if waiver.check_id not in packs[waiver.policy_id]:
+        raise SecopsError(f"waiver for {waiver.check!r}: pack {waiver.policy_id!r} has no check {waiver.check_id!r} "
+                          f"(see `secops checks show {waiver.policy_id}`)")
+    with app_state.db().session() as session:
+        for label, row, codes in (("agency", AgencyRow, waiver.scope.agencies),
+                                  ("system", SystemRow, waiver.scope.systems)):
+            if not codes:
+                continue
+            found = set(session.scalars(select(row.code).where(row.code.in_(codes), row.retired_at.is_(None))))
+            missing = [code for code in codes if code not in found]
+            if missing:
+                raise SecopsError(f"waiver for {waiver.check!r}: {label} {', '.join(map(repr, missing))} is not "
+                                  "in the inventory (or is retired)")
 
 
 @waivers_app.command("add")
@@ -37,7 +70,7 @@ def waivers_add(
     reason: str = typer.Option(..., "--reason", help="why the failing check is accepted"),
     approver: str = typer.Option(..., "--approver", help="who approved it"),
     expires: str = typer.Option(..., "--expires", help="YYYY-MM-DD: the check counts as failed again from this day"),
-    file: Path | None = typer.Option(None, "--file", help="waiver file [default: <policies>/waivers.yaml]"),
+    file: Path | None = typer.Option(None, "--file", help=FILE_HELP),
 ) -> None:
     """Add a waiver to the waiver file (created if missing; written without following symlinks)."""
     try:
@@ -55,6 +88,9 @@ def waivers_add(
     except ValidationError as exc:
         why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise SecopsError(f"waiver for {check!r}: {why}") from exc
+    _known(ctx, waiver)
+    if file is None and path.parent == default_data_dir():  # the user's data folder, made on first use
+        ensure_folder(path.parent)
     save_waivers(path, [*waivers, waiver])
     console.print(f"waiver added to {path}: {waiver.check} until {until} ({waiver.days_left(dt.date.today())} days)",
                   markup=False, highlight=False)
@@ -64,15 +100,18 @@ def waivers_add(
 @user_errors
 def waivers_list(
     ctx: typer.Context,
-    file: Path | None = typer.Option(None, "--file", help="waiver file [default: <policies>/waivers.yaml]"),
+    file: Path | None = typer.Option(None, "--file", help=FILE_HELP),
 ) -> None:
     """Every waiver with its scope, approver and days left (expired ones are marked)."""
     path = _path(ctx, file)
     today = dt.date.today()
-    table = Table("check", "scope", "reason", "approver", "expires", "days left", title=str(path))
+    # At 80 columns the check id never truncates; the approver drops (`--file` is plain YAML).
+    table, keep = fitted_table(console, ["check", "scope", "reason", "approver", "expires", "days left"],
+                               optional={"approver"}, title=str(path), keys={"check"})
     for w in load_waivers(path):
         scope = "; ".join(f"{k}: {', '.join(v)}" for k, v in w.scope.model_dump().items() if v)
         left = w.days_left(today)
-        table.add_row(escape(w.check), escape(scope), escape(w.reason), escape(w.approver), w.expires.isoformat(),
-                      str(left) if left > 0 else "expired")
+        values = (escape(w.check), escape(scope), escape(w.reason), escape(w.approver), w.expires.isoformat(),
+                  str(left) if left > 0 else "expired")
+        table.add_row(*(values[i] for i in keep))
     console.print(table)

@@ -88,8 +88,8 @@ def _import(app_state: Any, db: Any, file: Path, source: str | None, options: An
         except InputRowsError as exc:
             for error in exc.errors:
                 err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-            run.finish(RunStatus.failed, errors=[f"{len(exc.errors)} invalid row(s)"])
-            err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+            run.finish(RunStatus.failed, errors=[f"{exc.summary()}"])
+            err_console.print(f"{exc.summary()}; nothing was imported", style="red")
             raise typer.Exit(EXIT_USAGE) from exc
         if regrade:
             try:

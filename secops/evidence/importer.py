@@ -28,6 +28,7 @@ from secops.errors import InputRowsError, RowError, SecopsError
 from secops.evidence.profiles import Profile, choose_profile, find_header, load_profile, load_profiles, resolve_columns
 from secops.evidence.rows import open_table
 from secops.evidence.values import DateOrder, ValueProblem, parse_days, parse_when, state_of, zone
+from secops.localtime import future_reason
 from secops.models import EvidenceSource, normalise_mac
 from secops.store.base import utcnow
 from secops.store.db import Database
@@ -132,9 +133,10 @@ class _Interpreter:
         if not hostname and not ip:
             raise _FieldProblem("hostname", "neither hostname nor ip given")
         observed = self.when(cells, profile.observed_at) or self.reference
-        if observed > self.reference + dt.timedelta(days=1):
-            raise _FieldProblem(profile.observed_at or "observed_at", f"{self.cell(cells, profile.observed_at or '')} "
-                                "is in the future")
+        future = future_reason(observed, "observed at")
+        if future or observed > self.reference + dt.timedelta(days=1):
+            raise _FieldProblem(profile.observed_at or "observed_at",
+                                future or f"{self.cell(cells, profile.observed_at or '')} is after the file was exported")
         self._check_other(cells)
         status, reason = self._status(cells, observed)
         console = self.cell(cells, profile.console_status) if profile.console_status else ""
@@ -278,7 +280,7 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
     with db.session() as session:
         # Matched exactly as discovery matches hosts (MAC, IP, hostname; disagreement = conflict,
         # never a guess), so a console row and a scan of the same machine land on the same endpoint.
-        index = EndpointIndex(session)
+        index = EndpointIndex(session, in_service=True)  # a retired endpoint is no longer a match
         matched: list[tuple[int, ConsoleRow]] = []
         for row in rows:
             match = index.match(Host(address=row.ip or "", mac=row.mac, hostnames=[row.hostname] if row.hostname else []))

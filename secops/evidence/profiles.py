@@ -70,7 +70,8 @@ class Profile(BaseModel):
     signature_age: str | None = None  # days since the last signature update
     max_signature_age_days: int = Field(default=7, ge=0)
     date_formats: list[str] = Field(default_factory=list)
-    timezone: str = "UTC"  # the console's clock for dates without an offset
+    # the console's clock for dates without an offset; none given: the province's (policies/locale.yaml)
+    timezone: str | None = None
     am_pm: dict[str, str] = Field(default_factory=dict)  # locale AM/PM words, e.g. SA: AM, CH: PM
 
     @model_validator(mode="after")

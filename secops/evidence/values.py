@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from secops.errors import SecopsError
 from secops.evidence.profiles import FieldSpec, Profile
+from secops.localtime import province_zone
 
 NEVER_WORDS = {"never", "không bao giờ", "chưa bao giờ", "chưa", "n/a", "-", "—"}
 _UNITS = {
@@ -36,6 +37,8 @@ class ValueProblem(ValueError):
 
 
 def zone(profile: Profile) -> dt.tzinfo:
+    if profile.timezone is None:  # the console's clock is the province's (policies/locale.yaml)
+        return province_zone()
     try:
         return ZoneInfo(profile.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:

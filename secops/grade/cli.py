@@ -10,6 +10,7 @@ from secops import interrupts
 from secops.cliutil import EXIT_TARGETS_NOT_MET, console, err_console, fail, parse_as_of, state, user_errors
 from secops.grade.engine import GradeCell
 from secops.grade.stage import run_stage
+from secops.inventory.tree import find_agency, load_agencies
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
 from secops.runs import recorded, recorded_status
@@ -25,12 +26,17 @@ def exit_code(cells: list[GradeCell], fail_on_gap: bool, fail_under: float | Non
     return 0
 
 
-def run_grade(app_state: StageContext, as_of: dt.datetime, *, trigger: str = "manual", job_name: str | None = None) -> int:
-    """Grade and record; returns the run id. Used by the CLI, the demo and scheduled jobs."""
+def run_grade(app_state: StageContext, as_of: dt.datetime, *, trigger: str = "manual", job_name: str | None = None,
+              agency: str | None = None) -> int:
+    """Grade and record; returns the run id. Used by the CLI, the demo and scheduled jobs.
+    Whatever refuses the grading (no province, an unknown --agency) is the run's failure, recorded."""
     # A stop leaves no grade row (the grades are one transaction); the run says it was interrupted.
     with recorded(app_state.db(), "grade", failure="grading failed", trigger=trigger, job_name=job_name,
                   as_of=as_of) as run:
-        run_stage(app_state, run.id, StageOptions())
+        if agency is not None:
+            with app_state.db().session() as session:
+                find_agency(load_agencies(session), agency)
+        run_stage(app_state, run.id, StageOptions(agency_code=agency))
     return run.id
 
 
@@ -58,7 +64,7 @@ def grade_command(
         raise fail("--lang must be vi or en")
     app_state = state(ctx)
     try:
-        run_id = run_grade(app_state, parse_as_of(as_of))
+        run_id = run_grade(app_state, parse_as_of(as_of), agency=agency)
     except KeyboardInterrupt as exc:
         err_console.print(f"grade {interrupts.reason(exc)}; {_recorded(app_state)}", markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError
@@ -22,6 +22,7 @@ from secops.inventory.readers import ENTITIES
 from secops.inventory.regime import load_regimes
 from secops.inventory.tree import find_agency, kind_order, load_agencies, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
+from secops.termtable import fitted_table
 from secops.textsafe import terminal_text
 
 app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
@@ -50,7 +51,7 @@ def import_command(
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported "
+        err_console.print(f"{exc.summary()}; nothing was imported "
                           "(fix them, or use --skip-invalid)", style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     table = Table("entity", "inserted", "updated", "unchanged", title="inventory import")
@@ -86,16 +87,24 @@ def _count_by_kind(session: Session, ids: set[int]) -> dict[str, dict[str, int]]
 
 def _rows(session: Session, entity: str, ids: set[int], limit: int) -> list[dict[str, object]]:
     table = TABLES[entity]
-    agency_col = AgencyRow.id if table is AgencyRow else table.agency_id
-    query = select(table, AgencyRow.code)
-    if table is not AgencyRow:  # an agency is its own agency: joining the table to itself has no ON clause
-        query = query.join(AgencyRow, agency_col == AgencyRow.id)
-    query = query.where(agency_col.in_(ids), table.retired_at.is_(None)).order_by(table.code).limit(limit)
+    if table is AgencyRow:
+        # An agency's own row is the listed one; its "agency" column is the parent it sits under.
+        parent = aliased(AgencyRow)
+        query = select(AgencyRow, parent.code).select_from(AgencyRow) \
+            .outerjoin(parent, AgencyRow.parent_id == parent.id) \
+            .where(AgencyRow.id.in_(ids), AgencyRow.retired_at.is_(None)).order_by(AgencyRow.code).limit(limit)
+    else:
+        query = select(table, AgencyRow.code).join(AgencyRow, table.agency_id == AgencyRow.id) \
+            .where(table.agency_id.in_(ids), table.retired_at.is_(None)).order_by(table.code).limit(limit)
     out = []
     for row, agency_code in session.execute(query):
         record = {col: getattr(row, col) for col in LIST_COLUMNS[entity]}
-        out.append({**record, "agency": agency_code})
+        out.append({**record, _owner_column(entity): agency_code})
     return out
+
+
+def _owner_column(entity: str) -> str:
+    return "parent" if entity == "agencies" else "agency"
 
 
 def _cell(value: object) -> str:
@@ -124,9 +133,15 @@ def show_command(
     if as_json:
         console.print_json(json.dumps(data, default=str, ensure_ascii=False))
     elif entity:
-        table = Table(*LIST_COLUMNS[entity], "agency", title=f"{entity} (at most {limit})")
+        columns = [*LIST_COLUMNS[entity], _owner_column(entity)]
+        # At 80 columns the code never truncates (rows must stay apart); the others fold, and the
+        # least needed drop (all of them are in --json).
+        table, keep = fitted_table(console, columns, optional={"mac", "last_seen", "approval_decision", "name"}
+                                   if entity != "agencies" else set(), title=f"{entity} (at most {limit})",
+                                   keys={"code"})
         for record in data:
-            table.add_row(*(Text(_cell(v)) for v in record.values()))  # type: ignore[union-attr]
+            values = list(record.values())  # type: ignore[union-attr]
+            table.add_row(*(Text(_cell(values[i])) for i in keep))
         console.print(table)
     else:
         present = {k for per_kind in data.values() for k in per_kind}  # type: ignore[union-attr]

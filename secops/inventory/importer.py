@@ -25,6 +25,7 @@ from secops.inventory.upsert import (
     upsert_systems,
 )
 from secops.inventory.validate import validate
+from secops.models import Assessment, AssessmentKind, InformationSystem
 from secops.store.bulk import analyze_tables, bulk_load
 from secops.store.db import Database
 from secops.store.tables import AgencyRow, AssessmentRow, EndpointRow, EvidenceRow, StaffRow, SystemRow
@@ -47,6 +48,27 @@ def retired_agencies(session: Session) -> dict[str, str]:
     rows = session.execute(select(AgencyRow.code, AgencyRow.retired_at, AgencyRow.retired_reason)
                            .where(AgencyRow.retired_at.is_not(None)))
     return {code: f"since {day}: {reason or 'no reason given'}" for code, day, reason in rows}
+
+
+# The assessor of an assessment known only from a system's last_inspection_date (as migration 0005 words it).
+INSPECTION_ASSESSOR = "(không rõ - từ last_inspection_date / unknown, from last_inspection_date)"
+
+
+def inspections_as_assessments(session: Session, systems: Sequence[InformationSystem],
+                               given: Sequence[Assessment]) -> list[Assessment]:
+    """A system row's last_inspection_date is a periodic assessment of that day (Form 08 counts
+    assessments, not the field). Added only where neither the file nor the database has one of
+    that system, kind and day, so a recorded assessor is never replaced."""
+    wanted = {(s.code, s.last_inspection_date) for s in systems if s.last_inspection_date}
+    if not wanted:
+        return []
+    have = {(a.system, a.date) for a in given if a.kind == AssessmentKind.periodic}
+    have |= set(session.execute(
+        select(SystemRow.code, AssessmentRow.date).join(SystemRow, AssessmentRow.system_id == SystemRow.id)
+        .where(SystemRow.code.in_({code for code, _ in wanted}),
+               AssessmentRow.kind == AssessmentKind.periodic.value)).tuples())
+    return [Assessment(system=code, kind=AssessmentKind.periodic, date=day, assessor=INSPECTION_ASSESSOR)
+            for code, day in sorted(wanted - have)]
 
 
 def write_models(session: Session, rows: dict[str, list[BaseModel]], run_id: int | None = None) -> dict[str, Tally]:
@@ -87,6 +109,10 @@ def import_raw(db: Database, raw: list[RawRow], levels: LevelPolicy, *, skip_inv
         if checked.errors and not skip_invalid:
             raise InputRowsError(checked.errors)
         models = {entity: [m for _, m in pairs] for entity, pairs in checked.rows.items()}
+        session.flush()
+        models["assessments"] = [*models.get("assessments", []),
+                                 *inspections_as_assessments(session, models.get("systems", []),  # type: ignore[arg-type]
+                                                             models.get("assessments", []))]  # type: ignore[arg-type]
         tallies = write_models(session, models)
         analyze_tables(session, [table for entity, tally in tallies.items()
                                  if tally.inserted + tally.updated >= ANALYZE_ROWS for table in TABLES_OF.get(entity, ())])

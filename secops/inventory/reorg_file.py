@@ -93,6 +93,11 @@ class Plan(BaseModel):
 
 def _entry(file: str, row: int, data: dict[str, Any], default_date: Any) -> tuple[Entry | None, list[RowError]]:
     data = {"effective_date": default_date, **data, "row": row}
+    if isinstance(data["effective_date"], str) and data["effective_date"].strip().lower() == "today":
+        # a try-out (the README's example): the province's today; a real plan gives the decision's date
+        from secops.localtime import local_today
+
+        data["effective_date"] = local_today()
     try:
         entry = Entry.model_validate(data)
     except ValidationError as exc:

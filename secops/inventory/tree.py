@@ -58,6 +58,9 @@ def subtree(agencies: dict[int, AgencyNode], root: AgencyNode) -> list[tuple[Age
 def check_one_root(agencies: dict[int, AgencyNode]) -> None:
     """Grading and reports need one province at the top; say which ones are there when not."""
     roots = sorted(n.code for n in agencies.values() if n.parent_id is None)
+    if not roots:
+        raise SecopsError("the inventory holds no agency: import one first (`secops inventory import FILE`, "
+                          "see examples/inventory.yaml) or load the sample (`secops inventory sample`)")
     if len(roots) > 1:
         raise SecopsError(f"the inventory has {len(roots)} top-level agencies ({', '.join(roots[:5])}); one database "
                           "holds one province: retire the wrong one with `secops inventory remove agencies CODE "

@@ -75,7 +75,14 @@ def _key(raw: RawRow) -> tuple[str, str]:
 
 def _second_root(agency: Agency, roots: list[str]) -> str | None:
     """One inventory holds one province: a second top-level agency breaks every later grade and report."""
-    if agency.parent is not None or agency.code in roots or not roots:
+    if agency.parent is not None:
+        return None
+    return second_province(agency.code, roots)
+
+
+def second_province(code: str, roots: list[str]) -> str | None:
+    """Why a new top-level agency `code` is refused when the database holds the top-level `roots`."""
+    if code in roots or not roots:
         return None
     return (f"a second top-level agency: the inventory already holds {roots[0]!r}; one database holds one "
             f"province (retire the old one with `secops inventory remove agencies {roots[0]}`, "

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from secops.cliutil import EXIT_USAGE, console, err_console, fail, parse_formats, state, user_errors
+from secops.errors import SecopsError
 from secops.register.annual import annual_options, annual_report, sign_with, violation_lines
 from secops.register.outputs import FORMATS as ANNUAL_FORMATS
 from secops.register.sent import sent_listing
@@ -28,6 +29,7 @@ def report_command(
     agency: str | None = typer.Option(None, "--agency", help="report on this agency's subtree only"),
     fmt: str = typer.Option("html,json,csv", "--format", help="comma-separated: html, json, csv"),
     out: Path | None = typer.Option(None, "--out", help="folder to write [default: the --output folder]"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="list every file written (per-host pages too)"),
 ) -> None:
     """Write the gap dashboard and exports of a graded run."""
     if ctx.invoked_subcommand:  # `secops report annual ...`: that sub-command does the work
@@ -39,8 +41,36 @@ def report_command(
     dashboard, files = publish(app_state.db(), app_state.settings, folder, run_id=run, lang=lang,
                                agency_code=agency, formats=parse_formats(fmt, FORMATS))
     print_summary(console, dashboard, app_state.settings.reports)
-    for path in files.values():
-        console.print(f"wrote {path}", highlight=False, markup=False)
+    print_written(list(files.values()), Path(folder), verbose)
+
+
+def print_written(paths: list[Path], folder: Path, verbose: bool) -> None:
+    """The files in the folder itself one per line; those in sub-folders (a page per host) counted
+    per sub-folder, so the summary above stays on screen (-v lists them all)."""
+    nested: dict[str, int] = {}
+    for path in paths:
+        try:
+            parts = path.resolve().relative_to(folder.resolve()).parts
+        except ValueError:
+            parts = (path.name,)
+        if len(parts) > 1 and not verbose:
+            nested[parts[0]] = nested.get(parts[0], 0) + 1
+        else:
+            console.print(f"wrote {path}", highlight=False, markup=False)
+    for sub, count in sorted(nested.items()):
+        console.print(f"wrote {count} file(s) in {folder / sub} (-v lists them)", highlight=False, markup=False)
+
+
+def _not_begun(policies: Path, year: int) -> None:
+    """A report year whose data period has not begun has nothing to report (a typo: 2062 for 2026)."""
+    from secops.inventory.regime import load_regimes, regime_on, report_year
+    from secops.localtime import local_today
+
+    today = local_today(policies)
+    current = report_year(regime_on(load_regimes(policies), today), today)
+    if year > current:
+        raise SecopsError(f"--year {year} is in the future: its data period begins on 15/12/{year - 1}; "
+                          f"the report being prepared now is {current}")
 
 
 @report_app.command("annual")
@@ -73,6 +103,7 @@ def annual_command(
     if lang not in ("vi", "en"):
         raise fail("--lang must be vi or en")
     app_state = state(ctx)
+    _not_begun(app_state.settings.policies, year)
     options = annual_options(owner=owner, all_owners=all_owners, to=to, strict=strict,
                              formats=parse_formats(fmt, ANNUAL_FORMATS), lang=lang, date=date,
                              sign=sign_with(sign_pkcs12, sign_pkcs11, key_label, token_label), pin_file=pin_file,

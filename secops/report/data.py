@@ -56,6 +56,8 @@ class RunInfo(BaseModel):
     started_at: dt.datetime
     finished_at: dt.datetime | None
     as_of: dt.datetime | None
+    closing: bool = Field(default=False, description="written as the run's last stage: status and finished_at are "
+                                                     "those the run ends with once this report is written")
 
 
 class Dashboard(BaseModel):
@@ -77,6 +79,7 @@ class Dashboard(BaseModel):
     kind_groups: list[dict[str, Any]] = Field(default_factory=list, description="kinds present, in display order")
     predecessors: dict[str, list[dict[str, Any]]] = Field(
         default_factory=dict, description="agency code -> the agencies it was formed from (merges, splits)")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="the province's zone: times shown to people")
     stages: list[dict[str, str]] = Field(default_factory=list,
                                          description="a job run's stages and their state when the report was written")
 
@@ -129,19 +132,39 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
             fix.extend(target_fix_items(session, target, as_of, max_age, in_scope, limit, credits))
             fix_counts[target.id] = fix_count(session, target, as_of, max_age, in_scope, credits)
     meta = dict(session.execute(select(MetaRow.key, MetaRow.value)).all())
+    stages = _stages(session, run.id)
     ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
     return Dashboard(
         generated_at=dt.datetime.now(dt.UTC), lang=lang, synthetic=meta.get("synthetic") == "true",
         plan=policy.plan,
-        run=RunInfo(id=run.id, kind=run.kind, status=run.status, started_at=run.started_at,
-                    finished_at=run.finished_at, as_of=as_of),
+        run=_run_info(run, as_of, stages),
         scope=agencies[0], agencies=agencies, ranking=ranking,
         targets=[TargetInfo(id=t.id, key=t.key, title=t.title.get(lang), entity=t.entity, comparison=t.comparison,
                             threshold=str(t.threshold), fix=t.fix.get(lang) if t.fix else None)
                  for t in policy.targets],
         fix=fix, fix_counts={t.id: fix_counts.get(t.id, 0) for t in policy.targets},
-        stages=_stages(session, run.id),
+        stages=stages,
     )
+
+
+GOOD_STAGES = ("ok", "partial")
+
+
+def _run_info(run: RunRow, as_of: dt.datetime, stages: list[dict[str, str]]) -> RunInfo:
+    """The run as the report describes it. A report written as the run's last stage (the run still
+    `running`, every other stage finished, this one running) describes the run as it will end
+    when the report is written: its stages' outcome, not "in progress"."""
+    info = RunInfo(id=run.id, kind=run.kind, status=run.status, started_at=run.started_at,
+                   finished_at=run.finished_at, as_of=as_of)
+    if run.status != "running" or not stages:
+        return info
+    running = [s for s in stages if s["status"] == "running"]
+    if [s["stage"] for s in running] != ["report"] or stages[-1]["status"] != "running":
+        return info
+    others = [s["status"] for s in stages[:-1]]
+    status = "ok" if all(s == "ok" for s in others) else "partial" if any(s in GOOD_STAGES for s in others) \
+        else "failed"
+    return info.model_copy(update={"status": status, "finished_at": dt.datetime.now(dt.UTC), "closing": True})
 
 
 def _stages(session: Session, run_id: int) -> list[dict[str, str]]:

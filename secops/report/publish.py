@@ -7,17 +7,20 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import configure_mappers
 
 from secops.config import Settings
+from secops.errors import SecopsError
 from secops.grade.sql import endpoint_credits, endpoint_max_age
+from secops.localtime import load_locale
 from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, FixExports, write_report
 from secops.report.fixlist import endpoint_fix_rows, target_fix_fields
 from secops.report.lineage import add_lineage
 from secops.report.sections import add_sections, load_providers
 from secops.store.db import Database
-from secops.store.tables import RunRow
+from secops.store.tables import GradeRow, RunRow
 from secops.targets import load_targets
 
 
@@ -31,10 +34,16 @@ def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, l
     with db.session() as session:
         run = session.get(RunRow, run_id) if run_id is not None else latest_grade_run(session)
         if run is None:
-            from secops.errors import SecopsError
             raise SecopsError(f"run {run_id} does not exist")
+        if run_id is not None and session.scalar(select(GradeRow.id).where(GradeRow.run_id == run.id).limit(1)) is None:
+            # A discovery or audit run, or a grade that failed: there are no figures to publish, and
+            # the reports already written stay as they are.
+            raise SecopsError(f"run {run.id} ({run.kind}, {run.status}) holds no grades, so it has no report; "
+                              "nothing was written. `secops runs list` shows the graded runs; "
+                              "`secops report` publishes the newest")
         dashboard = build_dashboard(session, policy, run, lang, agency_code,
                                     with_fix=with_fix and not summary_only)
+        dashboard.timezone = load_locale(settings.policies).timezone
         add_lineage(session, dashboard, settings)
         if not summary_only and with_sections:
             add_sections(session, dashboard, settings)

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from secops.report.data import Dashboard
-from secops.templating import pct, translator
+from secops.templating import local_time, pct, translator
 from secops.textsafe import terminal_text
 
 STYLE = {"met": "green", "not_met": "bold red", "not_applicable": "dim"}
@@ -17,7 +17,8 @@ STYLE = {"met": "green", "not_met": "bold red", "not_applicable": "dim"}
 
 def summary_table(d: Dashboard, templates: Path) -> Table:
     t = translator(templates, d.lang)
-    title = f"{terminal_text(d.scope.name)} ({terminal_text(d.scope.code)}) — {t('run')} #{d.run.id}"
+    as_of = f" · {t('as_of')} {local_time(d.run.as_of, d.timezone)}" if d.run.as_of else ""
+    title = f"{terminal_text(d.scope.name)} ({terminal_text(d.scope.code)}) — {t('run')} #{d.run.id}{as_of}"
     table = Table(title=Text(title), title_justify="left")
     for key in ("target", "value", "threshold", "status", "gap", "unknown"):
         table.add_column(t(key), justify="left" if key in ("target", "status") else "right", overflow="fold")

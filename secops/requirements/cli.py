@@ -16,7 +16,9 @@ from secops.errors import InputRowsError
 from secops.requirements import store
 from secops.requirements.catalogue import by_id, in_force
 from secops.requirements.checklist import checklist
+from secops.requirements.register_link import with_checklist
 from secops.requirements.rollup import deployment
+from secops.termtable import fitted_table
 
 app = typer.Typer(help="Level requirements: catalogues, per-system checklists, evidence and plan deployment.",
                   no_args_is_help=True)
@@ -92,7 +94,7 @@ def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argume
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+        err_console.print(f"{exc.summary()}; nothing was imported", style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     console.print(f"{total} statement(s) imported ({cat.standard.id})", markup=False, highlight=False)
 
@@ -126,12 +128,18 @@ def override_command(ctx: typer.Context, system: Annotated[str, typer.Argument()
                   markup=False, highlight=False)
 
 
+def _text(item: object, lang: str) -> str:
+    text = getattr(item, "text", None)
+    return str(getattr(text, lang, None) or getattr(text, "vi", "") or "")
+
+
 @app.command("show")
 @user_errors
 def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
                  as_of: Annotated[str | None, typer.Option("--as-of", help="judge as of this date")] = None,
                  standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
-                 as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+                 as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+                 lang: Annotated[str, typer.Option("--lang", help="vi | en (requirement texts)")] = "vi") -> None:
     """Show a system's checklist: status, evidence, due date and milestone of each item."""
     when = parse_as_of(as_of)
     cat = _catalogue(ctx, standard, when.date())
@@ -140,12 +148,16 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
         entries = checklist(session, row, cat, when)
         dep = deployment(session, row.id, entries, when)
         level = row.level
+        register_value = row.plan_deployment
+        has_checklist = row.id in with_checklist(session)
     if as_json:
         print(json.dumps({
             "system": system, "level": level, "standard": cat.standard.id, "as_of": when.isoformat(),
             "deployment": dep.value, "computed_deployment": dep.computed, "override_reason": dep.override_reason,
+            "register_deployment": register_value, "register_follows_checklist": has_checklist,
             "items": [{"item": e.item.id, "clause": e.clause, "clause_checked": e.clause_checked,
-                       "evidence_from": e.item.evidence_sources, "status": e.status, "source": e.source,
+                       "requirement": _text(e.item, lang), "evidence_from": e.item.evidence_sources,
+                       "status": e.status, "source": e.source,
                        "evidence": e.evidence, "evidence_date": str(e.evidence_date) if e.evidence_date else None,
                        "run_id": e.run_id, "due": str(e.due) if e.due else None,
                        "milestone": str(e.milestone) if e.milestone else None,
@@ -155,14 +167,28 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
     if level is None:
         console.print(f"{system} has no level yet: no checklist", markup=False, highlight=False)
         return
-    table = Table("item", "clause", "status", "evidence", "due", "milestone", "unit",
-                  title=f"{system} — level {level} — {cat.standard.id}")
+    # At 80 columns the item id never truncates; clause, requirement, milestone and unit drop (all in --json).
+    table, keep = fitted_table(console, ["item", "clause", "requirement", "status", "evidence", "due", "milestone",
+                                         "unit"], optional={"clause", "requirement", "milestone", "unit"},
+                               title=f"{system} — level {level} — {cat.standard.id}", keys={"item"})
     for e in entries:
-        table.add_row(e.item.id, e.clause, e.status, Text(" ".join(x for x in (e.evidence or "", e.detail) if x)),
-                      str(e.due or ""), str(e.milestone or ""), Text(e.responsible_unit or ""))
+        values = (Text(e.item.id), Text(e.clause), Text(_text(e.item, lang)), Text(e.status),
+                  Text(" ".join(x for x in (e.evidence or "", e.detail) if x)), Text(str(e.due or "")),
+                  Text(str(e.milestone or "")), Text(e.responsible_unit or ""))
+        table.add_row(*(values[i] for i in keep))
     console.print(table)
     extra = f" (override: {dep.override_reason})" if dep.override_reason else ""
-    console.print(f"plan deployment: {dep.value} — {dep.met}/{dep.applicable} items met{extra}",
+    console.print(f"checklist roll-up: {dep.value} — {dep.met}/{dep.applicable} items met{extra}",
+                  markup=False, highlight=False)
+    # Two sources, one winner: Form 08 (column 10) and target T1 read the register's value.
+    if not has_checklist:
+        why = ("it stays as typed: this system has no checklist statements yet, and `secops requirements apply` "
+               "sets the register only for systems that have")
+    elif register_value == dep.value:
+        why = "the same as the roll-up"
+    else:
+        why = f"`secops requirements apply` sets it to {dep.value}"
+    console.print(f"register (what Form 08 and target T1 count): {register_value or '—'} — {why}",
                   markup=False, highlight=False)
 
 
@@ -202,6 +228,6 @@ def protection_import_command(ctx: typer.Context,
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(exc.errors)} invalid row(s); nothing was imported", style="red")
+        err_console.print(f"{exc.summary()}; nothing was imported", style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     console.print(f"{total} endpoint fact(s) imported", markup=False, highlight=False)

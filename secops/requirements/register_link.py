@@ -42,7 +42,8 @@ class Change:
     new: str
 
 
-def _with_checklist(session: Session) -> set[int]:
+def with_checklist(session: Session) -> set[int]:
+    """Ids of the systems whose register value `apply_rollup` sets."""
     ids: set[int] = set()
     for table in (RequirementStatusRow, PlanOverrideRow, SystemHostRow):
         ids |= set(session.scalars(select(table.system_id).distinct()))
@@ -60,7 +61,7 @@ def apply_rollup(session: Session, policies: Path, as_of: dt.datetime, codes: se
                  dry_run: bool = False) -> list[Change]:
     """Set the register's plan deployment from the checklists; returns what changed (or would)."""
     cat = in_force(policies, as_of.date())
-    eligible = _with_checklist(session)
+    eligible = with_checklist(session)
     changes = []
     for system in _systems(session, codes):
         if system.id not in eligible:
@@ -78,7 +79,7 @@ def unmet_annex(session: Session, policies: Path, as_of: dt.datetime, codes: set
                 lang: str = "vi") -> list[dict[str, object]]:
     """Open requirements (not met, partly met, overdue) of systems that have a checklist, with milestones."""
     cat = in_force(policies, as_of.date())
-    eligible = _with_checklist(session)
+    eligible = with_checklist(session)
     rows: list[dict[str, object]] = []
     for system in _systems(session, codes):
         if system.id not in eligible:  # nobody keeps a checklist for it: the register's typed value stands

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import InputRowsError, RowError, SecopsError
+from secops.localtime import day_or_text, future_reason
 from secops.requirements.catalogue import Catalogue
 from secops.requirements.checklist import NEEDS_MILESTONE, OFFICER_STATUSES
 from secops.requirements.rollup import DEPLOYMENT
@@ -65,8 +67,18 @@ class Statement(BaseModel):
 
     @field_validator("evidence", "responsible_unit", "note", "evidence_date", "milestone", mode="before")
     @classmethod
-    def _blank_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _blank_is_none(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return day_or_text(value) if info.field_name in ("evidence_date", "milestone") else value
+
+    @field_validator("evidence_date")
+    @classmethod
+    def _not_future(cls, value: dt.date | None) -> dt.date | None:
+        reason = future_reason(value, "the date done") if value else None
+        if reason:
+            raise ValueError(reason)
+        return value
 
     @field_validator("status")
     @classmethod

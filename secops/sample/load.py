@@ -9,9 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from secops.config import bundled
+from secops.errors import SecopsError
 from secops.inventory.history import add_link
 from secops.inventory.importer import write_models
 from secops.inventory.upsert import Tally
+from secops.inventory.validate import second_province
 from secops.requirements.tables import ProtectionManagementRow, RequirementStatusRow, SystemHostRow
 from secops.sample.province import FORMER_PROVINCES, MERGED_ON, PROVINCE, stream
 from secops.sample.register import sample_assessments
@@ -36,6 +38,12 @@ def load_sample(db: Database, as_of: dt.datetime, *, endpoints: int = 10_000, se
     """Generated and written part by part (endpoints in chunks, bulk inserts): memory stays
     bounded at a million endpoints, and a failure anywhere still writes nothing."""
     tallies: dict[str, Tally] = {name: Tally() for name in ("agencies", "systems", "endpoints", "staff")}
+    with db.session() as session:
+        roots = list(session.scalars(select(AgencyRow.code).where(AgencyRow.parent_id.is_(None),
+                                                                    AgencyRow.retired_at.is_(None))))
+    reason = second_province(PROVINCE[0], roots)
+    if reason:
+        raise SecopsError(f"the sample province {PROVINCE[0]} is not loaded: {reason}")
     with db.session() as session, bulk_load(session, analyze=DEFERRED), deferred_indexes(session, DEFERRED), \
             deferred_foreign_keys(session, DEFERRED):
         systems: list[Any] = []

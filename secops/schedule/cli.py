@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -11,6 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from secops.cliutil import console, fail, state, user_errors
+from secops.errors import SecopsError
+from secops.localtime import as_local, province_zone, zone_label
+from secops.models import RunStatus
 from secops.schedule.config import load_schedule_config
 from secops.schedule.daemon import Daemon
 from secops.schedule.history import RunInfo, list_runs, show_run
@@ -26,8 +30,18 @@ schedule_app = typer.Typer(help="Named schedules that `secops daemon` runs (cron
 runs_app = typer.Typer(help="History of runs (manual and scheduled).", no_args_is_help=True)
 
 
-def _when(value: object) -> str:
-    return value.isoformat(timespec="seconds") if value is not None else "—"  # type: ignore[attr-defined]
+def _when(value: dt.datetime | None, *, zone_named: bool = False) -> str:
+    """A stored time (UTC) in the province's zone (policies/locale.yaml); `zone_named`: with its name."""
+    if value is None:
+        return "—"
+    local = as_local(value, province_zone())
+    text = local.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text} ({zone_label(local)})" if zone_named else text
+
+
+def _zone_heading(label: str) -> str:
+    """A column of local times says which zone: "started (UTC+07:00)"."""
+    return f"{label} ({zone_label(dt.datetime.now(province_zone())).split()[0]})"
 
 
 @schedule_app.command("add")
@@ -64,7 +78,7 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     if not rows:
         console.print("no schedules; add one with `secops schedule add NAME --cron ... --job nightly`", markup=False)
         return
-    table = Table("name", "when", "job", "agency", "next run (UTC)", "last run")
+    table = Table("name", "when", "job", "agency", _zone_heading("next run"), "last run")
     for r in rows:
         last = f"#{r.last_run_id} {r.last_status}" if r.last_run_id else "—"
         table.add_row(*(Text(str(v)) for v in (r.name, r.when, r.job, r.agency_code or "—", _when(r.next_run), last)))
@@ -124,12 +138,14 @@ def runs_list_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List runs, newest first."""
+    if status is not None and status not in {s.value for s in RunStatus}:
+        raise SecopsError(f"--status {status!r}: choose from {', '.join(s.value for s in RunStatus)}")
     runs = list_runs(state(ctx).db(), limit=limit, schedule=schedule, status=status)
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], ensure_ascii=False, indent=2))
         return
     # At 80 columns: schedule, trigger and reports are left to `runs show` / --json (secops.termtable).
-    table, keep = fitted_table(console, ["id", "kind", "schedule", "trigger", "started (UTC)", "took", "status",
+    table, keep = fitted_table(console, ["id", "kind", "schedule", "trigger", _zone_heading("started"), "took", "status",
                                          "grades", "errors", "reports"], optional={"schedule", "trigger", "reports"})
     for r in runs:
         took = f"{r.duration:.1f}s" if r.duration is not None else "—"
@@ -157,8 +173,8 @@ def _print_run(r: RunInfo) -> None:
 
     line("run", f"#{r.id} ({r.kind}, {r.trigger}{', schedule ' + r.job_name if r.job_name else ''})")
     line("status", r.status)
-    line("started", _when(r.started_at))
-    line("finished", _when(r.finished_at) + (f" ({r.duration:.1f}s)" if r.duration is not None else ""))
+    line("started", _when(r.started_at, zone_named=True))
+    line("finished", _when(r.finished_at, zone_named=True) + (f" ({r.duration:.1f}s)" if r.duration is not None else ""))
     if r.agency_code:
         line("agency", r.agency_code)
     line("process", f"{r.pid or '—'} on {r.summary.get('host', '—')}")

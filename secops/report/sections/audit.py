@@ -47,10 +47,12 @@ def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHos
         agency_of.update((endpoint_id, code) for endpoint_id, code in session.execute(
             select(EndpointRow.id, AgencyRow.code).join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)
             .where(EndpointRow.id.in_(audited[start:start + 500]))))
+    # A host audited by address only belongs to no agency: it is the province's, never a unit's.
+    whole = dashboard.scope.parent is None
     out = []
     for row in newest.values():
         agency = agency_of.get(row.endpoint_id) if row.endpoint_id is not None else None
-        if agency is None or agency in in_scope:
+        if (agency is None and whole) or (agency is not None and agency in in_scope):
             out.append((row, agency))
     return out
 
@@ -153,6 +155,31 @@ def standing_evidence(session: Session, endpoint_ids: list[int], as_of: Any, set
     return out, precedence
 
 
+def _reaches(session: Session, waiver: Any, dashboard: Dashboard,
+             hosts: list[tuple[AuditHostRow, str | None]]) -> bool:
+    from secops.store.tables import SystemRow
+
+    codes = {a.code for a in dashboard.agencies}
+    above, parent = set(), dashboard.scope.parent
+    for _ in range(64):  # the chain above the scope (bounded: the tree is a few levels deep)
+        if parent is None:
+            break
+        above.add(parent)
+        parent = session.scalar(select(AgencyRow.code).where(
+            AgencyRow.id == select(AgencyRow.parent_id).where(AgencyRow.code == parent).scalar_subquery()))
+    scope = waiver.scope
+    if set(scope.agencies) & (codes | above) or "*" in scope.hosts:
+        return True
+    names = {str(v) for row, _ in hosts for v in (row.endpoint_code, row.label, row.address) if v}
+    if set(scope.hosts) & names:
+        return True
+    if scope.systems:
+        owned = session.scalars(select(SystemRow.code).join(AgencyRow, SystemRow.agency_id == AgencyRow.id)
+                                .where(SystemRow.code.in_(scope.systems), AgencyRow.code.in_(codes)))
+        return next(iter(owned), None) is not None
+    return False
+
+
 def _page_path(index: int, row: AuditHostRow) -> str:
     # The endpoint code or address may come from the network: only safe characters reach a file name.
     slug = re.sub(r"[^A-Za-z0-9._-]", "_", row.endpoint_code or row.address)[:80].lstrip("._-") or "host"
@@ -207,7 +234,7 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
                       "context": {**listed[-1], "transport_na": by_transport, "groups": _groups(results)}})
     return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
             "max_hosts": MAX_HOSTS,  # the one bound: hosts listed; every result of a listed host is carried
-            "pages": pages, "waivers": _waivers(settings),
+            "pages": pages, "waivers": _waivers(session, settings, dashboard, hosts),
             "precedence": None if precedence is None else {
                 "credit_hours": {k: v for k, v in sorted(precedence.credit_hours.items()) if v},
                 "why": precedence.why.model_dump() if precedence.why is not None else None}}
@@ -225,8 +252,11 @@ def _groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return groups
 
 
-def _waivers(settings: Settings) -> list[dict[str, Any]]:
-    """Every waiver in the waiver file, with the days left as of today (negative: expired)."""
+def _waivers(session: Session, settings: Settings, dashboard: Dashboard,
+             hosts: list[tuple[AuditHostRow, str | None]]) -> list[dict[str, Any]]:
+    """The waivers that reach the report's scope, with the days left as of today (negative: expired).
+    A unit's report lists those for its agencies (or one above it), its systems and its audited hosts;
+    the province's lists every one."""
     import datetime as dt
 
     from secops.evaluate.waivers import load_waivers, waivers_path
@@ -236,6 +266,8 @@ def _waivers(settings: Settings) -> list[dict[str, Any]]:
         waivers = load_waivers(waivers_path(settings.policies))
     except SecopsError:  # the report still renders; `secops waivers list` shows the file's problem
         return []
+    if dashboard.scope.parent is not None:
+        waivers = [w for w in waivers if _reaches(session, w, dashboard, hosts)]
     return [{"check": w.check, "scope": {k: v for k, v in w.scope.model_dump().items() if v}, "reason": w.reason,
              "approver": w.approver, "expires": w.expires.isoformat(), "days_left": w.days_left(today),
              "active": w.active(today)} for w in waivers]

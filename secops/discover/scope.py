@@ -13,6 +13,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -161,63 +162,91 @@ def _subtract(nets: list[Net], cut: Net) -> list[Net]:
     return out
 
 
+def _override(reason: str | None) -> str | None:
+    override = (reason or "").strip() or None
+    if override is not None and len(override) < 5:
+        raise SecopsError("--override-scope needs a real reason (at least 5 characters); it is recorded in the run")
+    return override
+
+
 def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: list[str],
                 override_reason: str | None = None) -> ScopePlan:
     """Decide what may be scanned; raise SecopsError naming the target and the rule otherwise."""
+    override = _override(override_reason)
     rules = scope.agencies.get(agency_code)
-    override = (override_reason or "").strip() or None
-    if override is not None and len(override) < 5:
-        raise SecopsError("--override-scope needs a real reason (at least 5 characters); it is recorded in the run")
     if rules is None and not (override and targets):
         raise SecopsError(f"{scope_path}: agency {agency_code!r} has no authorised ranges "
                           f"(known: {', '.join(sorted(scope.agencies)) or 'none'})")
     authorised = [ipaddress.IPv4Network(a.cidr) for a in rules.authorised] if rules else []
-    own = rules.exclude if rules else []
-    exclusions = [(ipaddress.IPv4Network(e.cidr), e.reason) for e in [*scope.exclude, *own]]
+    exclusions = [(ipaddress.IPv4Network(e.cidr), e.reason) for e in [*scope.exclude, *(rules.exclude if rules else [])]]
     requested = targets or [a.cidr for a in rules.authorised]  # type: ignore[union-attr]
-    planned: list[Net] = []
-    outside: list[str] = []
-    trimmed: list[str] = []
-    refused: list[str] = []  # every uncovered block of every target, so one fix covers them all
-    emptied: list[str] = []  # targets an exclusion removed entirely
+    walk = _Walk(agency_code, scope_path, authorised, exclusions, override)
     for target in requested:
-        nets = parse_target(target)
-        uncovered = nets
-        for auth in authorised:
-            uncovered = _subtract(uncovered, auth)
-        if uncovered:
-            if not override:
-                refused.append(
-                    f"target {target} is outside the ranges authorised for {agency_code} in {scope_path} "
-                    f"(authorised: {', '.join(str(a) for a in authorised) or 'none'}; "
-                    f"not covered: {', '.join(str(n) for n in uncovered)})")
-                continue
-            outside.extend(str(n) for n in uncovered)
-        for cut, reason in exclusions:
-            remaining = _subtract(nets, cut)
-            if remaining != nets:
-                if not remaining:  # this target only: the other targets (authorised ranges) are still scanned
-                    emptied.append(f"target {target} is inside the exclusion {cut} of {agency_code} in "
-                                   f"{scope_path} ({reason})")
-                    trimmed.append(f"{cut} ({reason}) removed all of {target}")
-                    nets = []
-                    break
-                trimmed.append(f"{cut} ({reason}) removed from {target}")
-                nets = remaining
-        planned.extend(nets)
-    if refused:
-        raise SecopsError("\n".join(refused) + "; nothing was scanned")
-    if emptied and not planned:
-        raise SecopsError("; ".join(emptied) + "; nothing was scanned")
-    networks = list(ipaddress.collapse_addresses(planned))
+        walk.target(target)
+    networks = walk.verdict()
     addresses = sum(n.num_addresses for n in networks)
     if addresses > scope.limits.max_addresses:
         raise SecopsError(f"{addresses} addresses requested for {agency_code}, more than limits.max_addresses "
                           f"({scope.limits.max_addresses}) in {scope_path}: split the scan into smaller "
                           "--targets runs, or raise the limit in the scope file")
     return ScopePlan(agency_code=agency_code, scope_file=str(scope_path), requested=requested,
-                     networks=[str(n) for n in networks], trimmed=trimmed, override_reason=override,
-                     outside_scope=outside, addresses=addresses)
+                     networks=[str(n) for n in networks], trimmed=walk.trimmed, override_reason=override,
+                     outside_scope=walk.outside, addresses=addresses)
+
+
+@dataclass
+class _Walk:
+    """check_scope's verdict on each requested target: planned, refused, trimmed or emptied by exclusions."""
+
+    agency_code: str
+    scope_path: Path
+    authorised: list[Net]
+    exclusions: list[tuple[Net, str]]
+    override: str | None
+    planned: list[Net] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    trimmed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # every uncovered block of every target: one fix covers all
+    emptied: list[str] = field(default_factory=list)  # targets an exclusion removed entirely
+
+    def verdict(self) -> list[Net]:
+        """The networks to scan, or the refusal naming every target that cannot be scanned."""
+        if self.refused:
+            raise SecopsError("\n".join(self.refused) + "; nothing was scanned")
+        if self.emptied and not self.planned:
+            raise SecopsError("; ".join(self.emptied) + "; nothing was scanned")
+        return list(ipaddress.collapse_addresses(self.planned))
+
+    def target(self, target: str) -> None:
+        nets = parse_target(target)
+        uncovered = nets
+        for auth in self.authorised:
+            uncovered = _subtract(uncovered, auth)
+        if uncovered:
+            if not self.override:
+                self.refused.append(
+                    f"target {target} is outside the ranges authorised for {self.agency_code} in {self.scope_path} "
+                    f"(authorised: {', '.join(str(a) for a in self.authorised) or 'none'}; "
+                    f"not covered: {', '.join(str(n) for n in uncovered)})")
+                return
+            self.outside.extend(str(n) for n in uncovered)
+        self.planned.extend(self.excluded(target, nets))
+
+    def excluded(self, target: str, nets: list[Net]) -> list[Net]:
+        """The target's blocks less the exclusions; an exclusion covering it all empties this target only
+        (the other targets, the other authorised ranges, are still scanned)."""
+        for cut, reason in self.exclusions:
+            remaining = _subtract(nets, cut)
+            if remaining == nets:
+                continue
+            if not remaining:
+                self.emptied.append(f"target {target} is inside the exclusion {cut} of {self.agency_code} in "
+                                    f"{self.scope_path} ({reason})")
+                self.trimmed.append(f"{cut} ({reason}) removed all of {target}")
+                return []
+            self.trimmed.append(f"{cut} ({reason}) removed from {target}")
+            nets = remaining
+        return nets
 
 
 def plan_chunks(networks: list[str], chunk_prefix: int) -> list[list[str]]:

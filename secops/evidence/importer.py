@@ -110,25 +110,8 @@ class _Interpreter:
 
     def row(self, line: int, cells: list[str]) -> ConsoleRow:
         profile = self.profile
-        if self.cols and max(self.cols.values()) >= len(cells):
-            raise _FieldProblem("row", f"truncated: {len(cells)} cell(s), the header has more")
-        for name in profile.required:
-            if not self.cell(cells, name):
-                raise _FieldProblem(name, "empty")
-        for name in ("hostname", "product"):
-            text = self.cell(cells, name)
-            if looks_like_formula(text):
-                raise _FieldProblem(name, f"{printable(text, 60)!r} looks like a spreadsheet formula; refused")
-        ip = self.cell(cells, "ip") or None
-        if ip:
-            try:
-                ip = str(ipaddress.ip_address(ip))
-            except ValueError as exc:
-                raise _FieldProblem("ip", f"{printable(ip, 60)!r} is not an IP address") from exc
-        try:
-            mac = normalise_mac(self.cell(cells, "mac") or None)
-        except ValueError as exc:
-            raise _FieldProblem("mac", str(exc)) from exc
+        self._check_shape(cells)
+        ip, mac = self._address(cells)
         hostname = self.cell(cells, "hostname")
         if not hostname and not ip:
             raise _FieldProblem("hostname", "neither hostname nor ip given")
@@ -142,6 +125,31 @@ class _Interpreter:
         console = self.cell(cells, profile.console_status) if profile.console_status else ""
         return ConsoleRow(line, hostname, ip, mac, self.cell(cells, "product") or None, status,
                           printable(console, 200) or None, observed, reason)
+
+    def _check_shape(self, cells: list[str]) -> None:
+        """A whole row, its required cells filled, and no name a spreadsheet would run as a formula."""
+        if self.cols and max(self.cols.values()) >= len(cells):
+            raise _FieldProblem("row", f"truncated: {len(cells)} cell(s), the header has more")
+        for name in self.profile.required:
+            if not self.cell(cells, name):
+                raise _FieldProblem(name, "empty")
+        for name in ("hostname", "product"):
+            text = self.cell(cells, name)
+            if looks_like_formula(text):
+                raise _FieldProblem(name, f"{printable(text, 60)!r} looks like a spreadsheet formula; refused")
+
+    def _address(self, cells: list[str]) -> tuple[str | None, str | None]:
+        """The row's IP (normalised) and MAC (normalised), or the reason they cannot be read."""
+        ip = self.cell(cells, "ip") or None
+        if ip:
+            try:
+                ip = str(ipaddress.ip_address(ip))
+            except ValueError as exc:
+                raise _FieldProblem("ip", f"{printable(ip, 60)!r} is not an IP address") from exc
+        try:
+            return ip, normalise_mac(self.cell(cells, "mac") or None)
+        except ValueError as exc:
+            raise _FieldProblem("mac", str(exc)) from exc
 
     def _check_other(self, cells: list[str]) -> None:
         """Dates and day counts that do not decide the status are still read: a cell the profile
@@ -159,6 +167,16 @@ class _Interpreter:
                     raise _FieldProblem(name, str(exc)) from exc
 
     def _status(self, cells: list[str], observed: dt.datetime) -> tuple[str, str]:
+        """The worst status any field says, with every reason that says it."""
+        votes = self._state_votes(cells) + self._signature_votes(cells, observed)
+        if not votes:
+            return "unknown", "no protection field filled"
+        worst = max(SEVERITY[v] for v, _ in votes)
+        status = next(v for v, _ in votes if SEVERITY[v] == worst)
+        because = [why for v, why in votes if v == status]
+        return status, "; ".join(because)
+
+    def _state_votes(self, cells: list[str]) -> list[tuple[str, str]]:
         votes: list[tuple[str, str]] = []
         for name, spec in self.profile.fields.items():
             if spec.kind != "state" or name not in self.cols:
@@ -169,6 +187,11 @@ class _Interpreter:
                 raise _FieldProblem(name, str(exc)) from exc
             if mapped is not None and mapped != "ignore":
                 votes.append((mapped, f"{name}={printable(self.cell(cells, name), 60)}"))
+        return votes
+
+    def _signature_votes(self, cells: list[str], observed: dt.datetime) -> list[tuple[str, str]]:
+        """Signatures older than the profile's limit make the row degraded (by date or by day count)."""
+        votes: list[tuple[str, str]] = []
         limit = self.profile.max_signature_age_days
         signed = self.when(cells, self.profile.signature_date)
         if signed is not None:
@@ -184,12 +207,7 @@ class _Interpreter:
                 votes.append(("degraded", "signatures never updated"))
             elif days is not None:
                 votes.append(("degraded" if days > limit else "protected", f"signatures {days} day(s) old"))
-        if not votes:
-            return "unknown", "no protection field filled"
-        worst = max(SEVERITY[v] for v, _ in votes)
-        status = next(v for v, _ in votes if SEVERITY[v] == worst)
-        because = [why for v, why in votes if v == status]
-        return status, "; ".join(because)
+        return votes
 
 
 class _FieldProblem(Exception):
@@ -278,31 +296,9 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
     stale_before = (result.reference - dt.timedelta(days=options.max_age_days)
                     if options.max_age_days is not None and result.reference else None)
     with db.session() as session:
-        # Matched exactly as discovery matches hosts (MAC, IP, hostname; disagreement = conflict,
-        # never a guess), so a console row and a scan of the same machine land on the same endpoint.
-        index = EndpointIndex(session, in_service=True)  # a retired endpoint is no longer a match
-        matched: list[tuple[int, ConsoleRow]] = []
-        for row in rows:
-            match = index.match(Host(address=row.ip or "", mac=row.mac, hostnames=[row.hostname] if row.hostname else []))
-            if match.endpoint_id is None:
-                if match.status == "conflict":
-                    result.conflicting += 1
-                else:
-                    result.unmatched_count += 1
-                if len(result.unmatched) < MAX_LISTED:
-                    why = f" (conflict: {match.candidates})" if match.status == "conflict" else ""
-                    result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)}{why}")
-                continue
-            matched.append((match.endpoint_id, row))
+        matched = _match(session, path, rows, result)
         if options.agency_ids is not None and matched:
-            owners = dict(session.execute(select(EndpointRow.id, EndpointRow.agency_id)
-                                          .where(EndpointRow.id.in_({e for e, _ in matched}))).all())
-            inside = [(e, r) for e, r in matched if owners.get(e) in options.agency_ids]
-            result.outside = len(matched) - len(inside)
-            for _, row in [(e, r) for e, r in matched if owners.get(e) not in options.agency_ids][:MAX_LISTED]:
-                result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)} "
-                                        "(an endpoint of another agency)")
-            matched = inside
+            matched = _inside(session, path, matched, options.agency_ids, result)
         times = [row.observed_at for _, row in matched]
         seen = _existing(session, [e for e, _ in matched], min(times), max(times)) if matched else set()
         batch: list[dict[str, object]] = []
@@ -314,14 +310,7 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
             seen.add(key)
             if stale_before is not None and row.observed_at < stale_before:
                 result.stale += 1
-            batch.append({
-                "endpoint_id": endpoint_id, "status": row.status, "source": EvidenceSource.console.value,
-                "product": (row.product or profile.product or source_label)[:200], "observed_at": row.observed_at,
-                "run_id": run_id, "console_status": row.console_status,
-                "centrally_managed": profile.centrally_managed,
-                "reports_to_national_platform": profile.reports_to_national_platform,
-                "detail": printable(f"{source_label} ({profile.name}): {path.name} row {row.line}: {row.reason}", 1000),
-            })
+            batch.append(_evidence_row(endpoint_id, row, profile, source_label, path, run_id))
             result.imported += 1
             if len(batch) >= CHUNK:
                 if not options.dry_run:
@@ -330,6 +319,52 @@ def import_evidence(db: Database, path: Path, source_name: str | None, policies_
         if batch and not options.dry_run:
             session.execute(insert(EvidenceRow), batch)
     return result
+
+
+def _match(session: Session, path: Path, rows: list[ConsoleRow], result: ImportResult) -> list[tuple[int, ConsoleRow]]:
+    """Rows matched to endpoints exactly as discovery matches hosts (MAC, IP, hostname; disagreement =
+    conflict, never a guess), so a console row and a scan of the same machine land on the same endpoint;
+    the others are counted and listed (up to MAX_LISTED)."""
+    index = EndpointIndex(session, in_service=True)  # a retired endpoint is no longer a match
+    matched: list[tuple[int, ConsoleRow]] = []
+    for row in rows:
+        match = index.match(Host(address=row.ip or "", mac=row.mac, hostnames=[row.hostname] if row.hostname else []))
+        if match.endpoint_id is not None:
+            matched.append((match.endpoint_id, row))
+            continue
+        if match.status == "conflict":
+            result.conflicting += 1
+        else:
+            result.unmatched_count += 1
+        if len(result.unmatched) < MAX_LISTED:
+            why = f" (conflict: {match.candidates})" if match.status == "conflict" else ""
+            result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)}{why}")
+    return matched
+
+
+def _inside(session: Session, path: Path, matched: list[tuple[int, ConsoleRow]], agency_ids: set[int],
+            result: ImportResult) -> list[tuple[int, ConsoleRow]]:
+    """Only the endpoints of the agencies the importer may write for (the console's agency officer)."""
+    owners = dict(session.execute(select(EndpointRow.id, EndpointRow.agency_id)
+                                  .where(EndpointRow.id.in_({e for e, _ in matched}))).all())
+    inside = [(e, r) for e, r in matched if owners.get(e) in agency_ids]
+    result.outside = len(matched) - len(inside)
+    for _, row in [(e, r) for e, r in matched if owners.get(e) not in agency_ids][:MAX_LISTED]:
+        result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)} "
+                                "(an endpoint of another agency)")
+    return inside
+
+
+def _evidence_row(endpoint_id: int, row: ConsoleRow, profile: Profile, source_label: str, path: Path,
+                  run_id: int | None) -> dict[str, object]:
+    return {
+        "endpoint_id": endpoint_id, "status": row.status, "source": EvidenceSource.console.value,
+        "product": (row.product or profile.product or source_label)[:200], "observed_at": row.observed_at,
+        "run_id": run_id, "console_status": row.console_status,
+        "centrally_managed": profile.centrally_managed,
+        "reports_to_national_platform": profile.reports_to_national_platform,
+        "detail": printable(f"{source_label} ({profile.name}): {path.name} row {row.line}: {row.reason}", 1000),
+    }
 
 
 def _naive(when: dt.datetime) -> dt.datetime:

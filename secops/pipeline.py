@@ -15,23 +15,11 @@ from sqlalchemy import select
 from secops.discover.plan import discover_options
 from secops.discover.sites import Site, SitesFile, load_sites
 from secops.errors import SecopsError
-from secops.stages import StageContext, StageOptions, StageResult
+from secops.stages import StageContext, StageOptions, StageResult, StageStatus
 from secops.store.tables import AgencyRow
 
 
 def _combine(stage: str, local: StageResult | None, outcomes: list[Any], notes: list[str]) -> StageResult:
-    # A local part that audited nothing (every agency is a site's) does not make failed sites "partial".
-    idle = local is not None and outcomes and not local.errors and not local.summary.get(
-        "audited_hosts", 1 if stage != "audit" else 0)
-    statuses = ([local.status] if local and not idle else []) + [
-        "ok" if o.status == "stored" and o.summary.get("status") == "ok"
-        else "partial" if o.status == "stored" else "failed" for o in outcomes]
-    if statuses and all(s == "ok" for s in statuses):
-        status = "ok"
-    elif not statuses or all(s == "failed" for s in statuses):
-        status = "failed"
-    else:
-        status = "partial"
     summary: dict[str, Any] = {}
     for part in [local.summary if local else {}] + [o.summary for o in outcomes]:
         _add_counts(summary, part)  # totals first, as the in-process stage reports them
@@ -41,7 +29,22 @@ def _combine(stage: str, local: StageResult | None, outcomes: list[Any], notes: 
     if notes:
         summary["notes"] = notes
     errors = (local.errors if local else []) + [e for o in outcomes for e in o.errors]
-    return StageResult(stage=stage, status=status, summary=summary, errors=errors)
+    return StageResult(stage=stage, status=_combined_status(stage, local, outcomes), summary=summary, errors=errors)
+
+
+def _combined_status(stage: str, local: StageResult | None, outcomes: list[Any]) -> StageStatus:
+    """ok when every part is, failed when every part failed (or there is none), partial otherwise."""
+    # A local part that audited nothing (every agency is a site's) does not make failed sites "partial".
+    idle = local is not None and outcomes and not local.errors and not local.summary.get(
+        "audited_hosts", 1 if stage != "audit" else 0)
+    statuses = ([local.status] if local and not idle else []) + [
+        "ok" if o.status == "stored" and o.summary.get("status") == "ok"
+        else "partial" if o.status == "stored" else "failed" for o in outcomes]
+    if statuses and all(s == "ok" for s in statuses):
+        return "ok"
+    if not statuses or all(s == "failed" for s in statuses):
+        return "failed"
+    return "partial"
 
 
 def _add_counts(total: dict[str, Any], part: dict[str, Any]) -> None:

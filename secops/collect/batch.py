@@ -160,55 +160,72 @@ def parse_output(batch: Batch, raw: bytes) -> Facts:
     Besides the numbered requests (B … E), the host may send files it read on its own (F <path> …
     G <status>: a directory's files, see _dir_list) and say a gated command was skipped (S <index>:
     its policy's requirements cannot hold, so it is neither an answer nor an error)."""
-    facts = Facts()
-    text = raw.decode("ascii", errors="replace")
+    reader = _FrameReader(batch)
     marker = re.compile(rf"^{re.escape(batch.nonce)} (H|B|E|S|F|G) ?(.*)$")
-    encoding = "b64"
-    current: int | str | None = None  # a request's index, or the path of a file the host chose to read
-    chunks: list[str] = []
-    done: set[int] = set()
-    for line in text.splitlines():
+    for line in raw.decode("ascii", errors="replace").splitlines():
         match = marker.match(line.rstrip("\r"))
-        if not match:
-            if current is not None:
-                chunks.append(line)
-            continue
-        tag, rest = match.group(1), match.group(2).split()
-        if tag == "H":
-            encoding = rest[0] if rest and rest[0] in ("b64", "hex") else "b64"
-        elif tag == "B" and rest and rest[0].isdigit():
-            current, chunks = int(rest[0]), []
-        elif tag == "S" and rest and rest[0].isdigit():
-            done.add(int(rest[0]))
-            current = None
-        elif tag == "F":
-            try:
-                current = _decode(rest[0] if rest else "", encoding).decode("utf-8", errors="replace")
-            except (ValueError, binascii.Error):
-                current = None
-            chunks = []
-        elif tag == "G" and isinstance(current, str) and rest:
-            request, current = Request("file_read", current), None
-            try:
-                data, status = _decode("".join(chunks), encoding), int(rest[0])
-            except (ValueError, binascii.Error):
-                continue  # asked again in the next round if it is needed
-            facts.items[request] = Item(status=status, data=data, truncated=len(data) >= MAX_OUTPUT)
-        elif tag == "E" and len(rest) >= 2 and rest[0].isdigit() and current == int(rest[0]):
-            index = current
-            current = None
-            if index >= len(batch.requests):
-                continue
-            request = batch.requests[index]
-            try:
-                data = _decode("".join(chunks), encoding)
-                status = int(rest[1])
-            except (ValueError, binascii.Error):
-                facts.errors[request] = "output could not be decoded"
-                continue
-            facts.items[request] = Item(status=status, data=data, truncated=len(data) >= MAX_OUTPUT)
-            done.add(index)
+        if match:
+            reader.tag(match.group(1), match.group(2).split())
+        elif reader.current is not None:
+            reader.chunks.append(line)
+    facts = reader.facts
     for index, request in enumerate(batch.requests):
-        if index not in done and request not in facts.errors and request not in facts.items:
+        if index not in reader.done and request not in facts.errors and request not in facts.items:
             facts.errors[request] = "no answer (the script was cut off or timed out)"
     return facts
+
+
+class _FrameReader:
+    """parse_output's state between marker lines: the open frame and the chunks read into it."""
+
+    def __init__(self, batch: Batch):
+        self.batch = batch
+        self.facts = Facts()
+        self.encoding = "b64"
+        self.current: int | str | None = None  # a request's index, or the path of a file the host chose to read
+        self.chunks: list[str] = []
+        self.done: set[int] = set()
+
+    def tag(self, tag: str, rest: list[str]) -> None:
+        if tag == "H":
+            self.encoding = rest[0] if rest and rest[0] in ("b64", "hex") else "b64"
+        elif tag == "B" and rest and rest[0].isdigit():
+            self.current, self.chunks = int(rest[0]), []
+        elif tag == "S" and rest and rest[0].isdigit():
+            self.done.add(int(rest[0]))
+            self.current = None
+        elif tag == "F":
+            self.open_file(rest)
+        elif tag == "G" and isinstance(self.current, str) and rest:
+            self.close_file(self.current, rest[0])
+        elif tag == "E" and len(rest) >= 2 and rest[0].isdigit() and self.current == int(rest[0]):
+            self.close_request(int(rest[0]), rest[1])
+
+    def open_file(self, rest: list[str]) -> None:
+        try:
+            self.current = _decode(rest[0] if rest else "", self.encoding).decode("utf-8", errors="replace")
+        except (ValueError, binascii.Error):
+            self.current = None
+        self.chunks = []
+
+    def close_file(self, path: str, status: str) -> None:
+        request, self.current = Request("file_read", path), None
+        try:
+            data, code = _decode("".join(self.chunks), self.encoding), int(status)
+        except (ValueError, binascii.Error):
+            return  # asked again in the next round if it is needed
+        self.facts.items[request] = Item(status=code, data=data, truncated=len(data) >= MAX_OUTPUT)
+
+    def close_request(self, index: int, status: str) -> None:
+        self.current = None
+        if index >= len(self.batch.requests):
+            return
+        request = self.batch.requests[index]
+        try:
+            data = _decode("".join(self.chunks), self.encoding)
+            code = int(status)
+        except (ValueError, binascii.Error):
+            self.facts.errors[request] = "output could not be decoded"
+            return
+        self.facts.items[request] = Item(status=code, data=data, truncated=len(data) >= MAX_OUTPUT)
+        self.done.add(index)

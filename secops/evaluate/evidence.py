@@ -11,6 +11,7 @@ neutralised), never here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from secops.evaluate.facts import MISSING, NOT_REGULAR, OK, UNREADABLE, Facts, Request
 from secops.evaluate.rules import Rule, Test
@@ -69,53 +70,72 @@ def _lines(rule: Rule, lines: list[str], what: str) -> list[str]:
 def rule_evidence(rule: Rule, facts: Facts) -> list[str]:
     """What the host answered for one rule."""
     if rule.type in ("f", "d") and rule.content is not None or rule.type == "f":
-        out: list[str] = []
-        kind = "file_read" if rule.content is not None else "file_exists"
-        for loc in rule.locations:
-            item = facts.get(Request(kind, loc))  # type: ignore[arg-type]
-            if item is None:
-                continue
-            if item.status != OK:
-                out.append(f"{loc}: {_state(item.status)}")
-            elif rule.content is not None:
-                out += _lines(rule, item.lines(), loc)
-            else:
-                out.append(f"{loc}: exists")
-        return out
-    if rule.type == "d":
-        out = []
-        for loc in rule.locations:
-            item = facts.get(Request("dir_list" if rule.parts else "dir_exists", loc))
-            if item is not None:
-                out.append(f"{loc}: {'exists' if item.status == OK else _state(item.status)}")
-        return out
-    if rule.type == "c":
-        item = facts.get(Request("command", rule.location))
+        return _file_evidence(rule, facts)
+    shown = _BY_TYPE.get(rule.type)
+    return shown(rule, facts) if shown is not None else []
+
+
+def _file_evidence(rule: Rule, facts: Facts) -> list[str]:
+    """A file rule (or a directory rule with a content test: the files it read)."""
+    out: list[str] = []
+    kind = "file_read" if rule.content is not None else "file_exists"
+    for loc in rule.locations:
+        item = facts.get(Request(kind, loc))  # type: ignore[arg-type]
         if item is None:
-            return []
+            continue
         if item.status != OK:
-            return [f"$ {_cut(rule.location)}: exit status {item.status}"] + _lines(rule, item.lines(), "output")[1:]
-        return _lines(rule, item.lines(), f"$ {_cut(rule.location)}")
-    if rule.type == "p":
-        item = facts.get(Request("processes"))
-        if item is None:
-            return []
-        names = [line.partition("\t")[0] for line in item.lines()]
-        found = rule.location in names
-        return [f"process {rule.location}: {'running' if found else 'not running'}"]
-    if rule.type == "r":
-        item = facts.get(Request("registry", rule.location))
-        if item is None:
-            return []
-        if item.status != OK:
-            return [f"{rule.location}: {_state(item.status)}"]
-        values = item.lines()
-        if rule.parts:
-            wanted = rule.parts[0].lower()
-            values = [v for v in values if v.partition("\t")[0].lower() == wanted]
-        shown = [_cut(v.replace("\t", " = ", 1)) for v in values[:MAX_LINES]]
-        return [f"{rule.location}:"] + [f"  {v}" for v in shown] if shown else [f"{rule.location}: value not set"]
-    return []
+            out.append(f"{loc}: {_state(item.status)}")
+        elif rule.content is not None:
+            out += _lines(rule, item.lines(), loc)
+        else:
+            out.append(f"{loc}: exists")
+    return out
+
+
+def _dir_evidence(rule: Rule, facts: Facts) -> list[str]:
+    out = []
+    for loc in rule.locations:
+        item = facts.get(Request("dir_list" if rule.parts else "dir_exists", loc))
+        if item is not None:
+            out.append(f"{loc}: {'exists' if item.status == OK else _state(item.status)}")
+    return out
+
+
+def _command_evidence(rule: Rule, facts: Facts) -> list[str]:
+    item = facts.get(Request("command", rule.location))
+    if item is None:
+        return []
+    if item.status != OK:
+        return [f"$ {_cut(rule.location)}: exit status {item.status}"] + _lines(rule, item.lines(), "output")[1:]
+    return _lines(rule, item.lines(), f"$ {_cut(rule.location)}")
+
+
+def _process_evidence(rule: Rule, facts: Facts) -> list[str]:
+    item = facts.get(Request("processes"))
+    if item is None:
+        return []
+    names = [line.partition("\t")[0] for line in item.lines()]
+    found = rule.location in names
+    return [f"process {rule.location}: {'running' if found else 'not running'}"]
+
+
+def _registry_evidence(rule: Rule, facts: Facts) -> list[str]:
+    item = facts.get(Request("registry", rule.location))
+    if item is None:
+        return []
+    if item.status != OK:
+        return [f"{rule.location}: {_state(item.status)}"]
+    values = item.lines()
+    if rule.parts:
+        wanted = rule.parts[0].lower()
+        values = [v for v in values if v.partition("\t")[0].lower() == wanted]
+    shown = [_cut(v.replace("\t", " = ", 1)) for v in values[:MAX_LINES]]
+    return [f"{rule.location}:"] + [f"  {v}" for v in shown] if shown else [f"{rule.location}: value not set"]
+
+
+_BY_TYPE: dict[str, Callable[[Rule, Facts], list[str]]] = {
+    "d": _dir_evidence, "c": _command_evidence, "p": _process_evidence, "r": _registry_evidence,
+}
 
 
 def check_evidence(rules: list[Rule], facts: Facts) -> str:

@@ -80,18 +80,8 @@ def from_checks(session: Session, hosts: list[EndpointRow], refs: list[str], as_
         .where(AuditHostRow.endpoint_id.in_(ids), AuditHostRow.status == "ok", AuditHostRow.finished_at <= as_of,
                CheckResultRow.policy_id.in_({p for p, _ in pairs}), CheckResultRow.check_id.in_({c for _, c in pairs}))
         .order_by(AuditHostRow.finished_at.desc(), AuditHostRow.id.desc())).all()
-    latest: dict[int, tuple[dt.datetime, int, dict[tuple[str, str], str]]] = {}
-    for endpoint_id, finished, run_id, policy_id, check_id, result in rows:
-        if endpoint_id is None or (policy_id, check_id) not in pairs:
-            continue
-        seen = latest.setdefault(endpoint_id, (finished, run_id, {}))
-        if seen[0] == finished and seen[1] == run_id:  # only the newest audit of each host counts
-            seen[2][(policy_id, check_id)] = result
-    verdicts: dict[int, bool] = {}
-    for endpoint_id, (_, _, results) in latest.items():
-        decided = [r for r in results.values() if r in ("passed", "failed")]
-        if decided:  # not_applicable/error results say nothing either way
-            verdicts[endpoint_id] = all(r == "passed" for r in decided)
+    latest = _newest_results(rows, set(pairs))
+    verdicts = _verdicts(latest)
     if not verdicts:
         return None
     ok = sum(verdicts.values())
@@ -101,6 +91,31 @@ def from_checks(session: Session, hosts: list[EndpointRow], refs: list[str], as_
     return Observation(status, oldest, runs, ok, len(verdicts), len(hosts),
                        f"{ok}/{len(hosts)} hosts passed" + (f", {len(hosts) - len(verdicts)} without a result"
                                                             if len(verdicts) < len(hosts) else ""))
+
+
+Newest = dict[int, tuple[dt.datetime, int, dict[tuple[str, str], str]]]  # host -> (audit time, run, results)
+
+
+def _newest_results(rows: Any, pairs: set[tuple[str, ...]]) -> Newest:
+    """Per host, its newest audit (time, run) and that audit's results of the wanted checks (rows newest first)."""
+    latest: Newest = {}
+    for endpoint_id, finished, run_id, policy_id, check_id, result in rows:
+        if endpoint_id is None or (policy_id, check_id) not in pairs:
+            continue
+        seen = latest.setdefault(endpoint_id, (finished, run_id, {}))
+        if seen[0] == finished and seen[1] == run_id:  # only the newest audit of each host counts
+            seen[2][(policy_id, check_id)] = result
+    return latest
+
+
+def _verdicts(latest: Newest) -> dict[int, bool]:
+    """A host passes when every decided check passed; not_applicable/error results say nothing either way."""
+    verdicts: dict[int, bool] = {}
+    for endpoint_id, (_, _, results) in latest.items():
+        decided = [r for r in results.values() if r in ("passed", "failed")]
+        if decided:
+            verdicts[endpoint_id] = all(r == "passed" for r in decided)
+    return verdicts
 
 
 def from_audit_runs(session: Session, hosts: list[EndpointRow], as_of: dt.datetime,

@@ -33,7 +33,7 @@ from secops.collect.tables import AuditHostRow
 from secops.evaluate.sca_load import load_policy
 from secops.store.base import utcnow
 from secops.store.db import Database
-from secops.store.tables import AgencyRow, EndpointRow, SystemRow
+from secops.store.tables import AgencyRow, EndpointRow, EvidenceRow, SystemRow
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "checks" / "level_requirements_linux.yml"
@@ -158,15 +158,25 @@ def test_results_flow_to_checklist_items_with_the_run(audited):
     assert good["R26-ASSET-ROGUE-DEVICE"]["status"] == "not_met"
 
 
-def test_automated_evidence_expires(audited):
-    """A month later the anti-malware evidence (max age 31 days) is overdue; the audit before it is not yet seen."""
-    later = (dt.date.today() + dt.timedelta(days=40)).isoformat()
-    good = {i["item"]: i for i in _show(audited, "HT-GOOD", later)["items"]}
+def test_automated_evidence_expires(audited, tmp_path):
+    """A month later the anti-malware evidence (max age 31 days) is overdue; the audit before it is not yet seen.
+    A date in the future is refused, so the audits are moved 40 days into the past in a copy of the store."""
+    aged = tmp_path / "aged.db"
+    shutil.copy(audited, aged)
+    db = Database(f"sqlite:///{aged}")
+    with db.session() as session:
+        for row in session.scalars(select(AuditHostRow)):
+            row.started_at -= dt.timedelta(days=40)
+            row.finished_at = row.finished_at - dt.timedelta(days=40) if row.finished_at else None
+        for ev in session.scalars(select(EvidenceRow)):
+            ev.observed_at -= dt.timedelta(days=40)
+    db.dispose()
+    good = {i["item"]: i for i in _show(aged, "HT-GOOD")["items"]}
     assert good["R26-MALWARE-REALTIME"]["status"] == "overdue"
     assert good["R26-VULN-PATCH-USER"]["status"] == "overdue"
     assert good["R26-VULN-SCAN"]["status"] == "met"  # level 5: quarterly
-    earlier = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-    before = {i["item"]: i for i in _show(audited, "HT-GOOD", earlier)["items"]}
+    earlier = (dt.date.today() - dt.timedelta(days=41)).isoformat()
+    before = {i["item"]: i for i in _show(aged, "HT-GOOD", earlier)["items"]}
     assert before["R26-MALWARE-REALTIME"]["status"] == "not_met"
 
 

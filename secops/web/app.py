@@ -59,26 +59,33 @@ def _decide(console: Console, request: Request, rule: Rule, params: dict[str, An
     if principal.kind == "user" and not principal.mfa_passed and console.policy.needs_mfa(principal.role) \
             and not rule.half:
         return RedirectResponse("/mfa", status_code=303)
-    if principal.role not in rule.roles:
-        return _refuse(request, rule, 403)
-    if rule.province and principal.agency is not None:
-        return _refuse(request, rule, 403)
-    if rule.agency is not None and not console.in_scope(principal, str(params.get(rule.agency, ""))):
-        return _refuse(request, rule, 404)
-    if rule.system is not None:
-        if not console.in_scope(principal, console.system_agency(str(params.get(rule.system, "")))):
-            return _refuse(request, rule, 404)
-    if rule.staff is not None:
-        if not console.in_scope(principal, console.staff_agency(str(params.get(rule.staff, "")))):
-            return _refuse(request, rule, 404)
-    if rule.agency_query is not None:
-        asked = request.query_params.get(rule.agency_query)
-        if asked is not None and not console.in_scope(principal, asked):
-            return _refuse(request, rule, 404)
+    refusal = _scope_refusal(console, request, rule, params, principal)
+    if refusal is not None:
+        return _refuse(request, rule, refusal)
     if rule.api and not console.allow(f"{principal.kind}:{principal.token_id or principal.user_id}"):
         return JSONResponse({"detail": "rate limit / vượt giới hạn truy vấn"}, status_code=429,
                             headers={"Retry-After": "60"})
     return principal
+
+
+def _scope_refusal(console: Console, request: Request, rule: Rule, params: dict[str, Any],
+                   principal: Principal) -> int | None:
+    """403 for a role (or an agency's account on a province-only route) the rule does not admit; 404 for an
+    agency, system, staff record or agency query outside the principal's subtree (it does not exist for them)."""
+    if principal.role not in rule.roles:
+        return 403
+    if rule.province and principal.agency is not None:
+        return 403
+    owners: list[str | None] = []
+    if rule.agency is not None:
+        owners.append(str(params.get(rule.agency, "")))
+    if rule.system is not None:
+        owners.append(console.system_agency(str(params.get(rule.system, ""))))
+    if rule.staff is not None:
+        owners.append(console.staff_agency(str(params.get(rule.staff, ""))))
+    if rule.agency_query is not None and (asked := request.query_params.get(rule.agency_query)) is not None:
+        owners.append(asked)
+    return 404 if any(not console.in_scope(principal, owner) for owner in owners) else None
 
 
 def _refuse(request: Request, rule: Rule, status: int) -> Response:

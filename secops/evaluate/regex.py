@@ -182,54 +182,73 @@ def osregex_to_python(pattern: str) -> str:
     """Translate OS_Regex to Python `re`, rejecting what OSRegex_Compile rejects."""
     if len(pattern) > OS_PATTERN_MAXSIZE:
         raise RegexError(f"OS_Regex pattern longer than {OS_PATTERN_MAXSIZE} characters")
-    alternatives: list[str] = []
-    depth = 0
-    out: list[str] = []
-    i = 0
-    begin = True  # at the start of an alternative: '^' anchors
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            nxt = pattern[i + 1] if i + 1 < len(pattern) else ""
-            if nxt not in _OS_CLASSES:
-                raise RegexError(f"OS_Regex has no escape '\\{nxt}'")
-            out.append(_OS_CLASSES[nxt])
-            i += 2
-            if i < len(pattern) and pattern[i] in "+*":
-                out.append(pattern[i])
-                i += 1
-            begin = False
-            continue
-        if ch == "^" and begin:
-            out.append("^")
-        elif ch == "$" and (i + 1 == len(pattern) or pattern[i + 1] == "|" and depth == 0):
-            out.append("$")
-        elif ch == "(":
-            depth += 1
-            if depth > 1:
-                raise RegexError("OS_Regex allows one level of parentheses")
-            out.append("(")
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise RegexError("unbalanced ')' in OS_Regex")
-            out.append(")")
-        elif ch == "|":
-            if depth:
-                raise RegexError("'|' inside parentheses in OS_Regex")
-            alternatives.append("".join(out))
-            out = []
-            begin = True
-            i += 1
-            continue
-        else:
-            out.append(re.escape(ch))
-        begin = False
-        i += 1
-    if depth:
+    translation = _Translation(pattern)
+    while translation.i < len(pattern):
+        translation.step()
+    if translation.depth:
         raise RegexError("unclosed '(' in OS_Regex")
-    alternatives.append("".join(out))
+    alternatives = [*translation.alternatives, "".join(translation.out)]
     return "|".join(f"(?:{alt})" for alt in alternatives) if len(alternatives) > 1 else alternatives[0]
+
+
+class _Translation:
+    """osregex_to_python's place in the pattern: one character (or escape) at a time."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self.alternatives: list[str] = []
+        self.out: list[str] = []
+        self.depth = 0
+        self.i = 0
+        self.begin = True  # at the start of an alternative: '^' anchors
+
+    def step(self) -> None:
+        ch = self.pattern[self.i]
+        if ch == "\\":
+            self.escape()
+            return
+        if ch == "|":
+            if self.depth:
+                raise RegexError("'|' inside parentheses in OS_Regex")
+            self.alternatives.append("".join(self.out))
+            self.out, self.begin = [], True
+            self.i += 1
+            return
+        self.out.append(self.plain(ch))
+        self.begin = False
+        self.i += 1
+
+    def escape(self) -> None:
+        """An OS_Regex class (\\d, \\w, \\s, \\p, \\.…), with its + or * if one follows."""
+        pattern, i = self.pattern, self.i
+        nxt = pattern[i + 1] if i + 1 < len(pattern) else ""
+        if nxt not in _OS_CLASSES:
+            raise RegexError(f"OS_Regex has no escape '\\{nxt}'")
+        self.out.append(_OS_CLASSES[nxt])
+        self.i = i + 2
+        if self.i < len(pattern) and pattern[self.i] in "+*":
+            self.out.append(pattern[self.i])
+            self.i += 1
+        self.begin = False
+
+    def plain(self, ch: str) -> str:
+        """Anchors and one level of parentheses keep their meaning; every other character is literal."""
+        pattern, i = self.pattern, self.i
+        if ch == "^" and self.begin:
+            return "^"
+        if ch == "$" and (i + 1 == len(pattern) or pattern[i + 1] == "|" and self.depth == 0):
+            return "$"
+        if ch == "(":
+            self.depth += 1
+            if self.depth > 1:
+                raise RegexError("OS_Regex allows one level of parentheses")
+            return "("
+        if ch == ")":
+            self.depth -= 1
+            if self.depth < 0:
+                raise RegexError("unbalanced ')' in OS_Regex")
+            return ")"
+        return re.escape(ch)
 
 
 @lru_cache(maxsize=4096)

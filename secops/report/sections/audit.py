@@ -193,41 +193,16 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
     counts: dict[str, int] = {}
     for row, _ in hosts:
         counts[row.protection] = counts.get(row.protection, 0) + 1
-
-    def rank(item: tuple[AuditHostRow, str | None]) -> tuple[Any, ...]:
-        row = item[0]
-        failed = sum(p.get("failed", 0) for p in row.policies or [])
-        return (row.status == "ok", _ORDER.get(row.protection, 9), -failed, row.label)
-
     listed: list[dict[str, Any]] = []
     pages: list[dict[str, Any]] = []
     products, text = _product_checks(settings), messages(settings.reports, dashboard.lang)
-    chosen = sorted(hosts, key=rank)[:MAX_HOSTS]
+    chosen = sorted(hosts, key=_rank)[:MAX_HOSTS]
     as_of = dashboard.run.as_of or dashboard.run.started_at
     standing, precedence = standing_evidence(
         session, sorted({row.endpoint_id for row, _ in chosen if row.endpoint_id is not None}), as_of, settings)
     for index, (row, agency) in enumerate(chosen, start=1):
-        failed = _to_fix(_checks(session, row.id, ("failed", "error")), _checks(session, row.id, ("passed",)),
-                         products, text)
         results = all_results(session, row.id)
-        counts_by = {status: sum(1 for c in results if c["result"] == status) for status in STATUSES}
-        listed.append({
-            "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
-            "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),
-            "transport": row.transport, "protection": row.protection, "product": row.product,
-            "detail": row.protection_detail or "", "os_info": row.os_info or "",
-            "error": f"{row.error_kind}: {row.message}" if row.status != "ok" else None,
-            # what the endpoint's protection stands on (any source): a failed attempt leaves it as it was
-            "standing": standing.get(row.endpoint_id) if row.endpoint_id is not None else None,
-            # packs for another OS (the Windows pack on a Linux host) are noise here
-            "policies": [p for p in row.policies or []
-                         if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
-            "failed": failed, "failed_total": len(failed), "page": _page_path(index, row),
-            "waived": [c for c in results if c["result"] == "waived"],
-            "not_applicable": [c for c in results if c["result"] == "not_applicable"],
-            "result_counts": counts_by, "results_total": len(results),
-            "results": results,  # every check result on the host: dashboard.json and audit_checks.csv
-        })
+        listed.append(_host_entry(session, index, row, agency, results, products, text, standing))
         # One page per endpoint: every check with its status, evidence and mappings, filterable.
         by_transport = [c for c in results if c["result"] == "not_applicable" and TRANSPORT_LIMIT in c["reason"]]
         pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
@@ -238,6 +213,39 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
             "precedence": None if precedence is None else {
                 "credit_hours": {k: v for k, v in sorted(precedence.credit_hours.items()) if v},
                 "why": precedence.why.model_dump() if precedence.why is not None else None}}
+
+
+def _rank(item: tuple[AuditHostRow, str | None]) -> tuple[Any, ...]:
+    """Hosts that failed to answer first, then the least protected, then the most failed checks."""
+    row = item[0]
+    failed = sum(p.get("failed", 0) for p in row.policies or [])
+    return (row.status == "ok", _ORDER.get(row.protection, 9), -failed, row.label)
+
+
+def _host_entry(session: Session, index: int, row: AuditHostRow, agency: str | None, results: list[dict[str, Any]],
+                products: dict[tuple[str, str], tuple[str, str]], text: dict[str, str],
+                standing: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One audited host as the dashboard, dashboard.json and audit_checks.csv show it."""
+    failed = _to_fix(_checks(session, row.id, ("failed", "error")), _checks(session, row.id, ("passed",)),
+                     products, text)
+    return {
+        "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
+        "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),
+        "transport": row.transport, "protection": row.protection, "product": row.product,
+        "detail": row.protection_detail or "", "os_info": row.os_info or "",
+        "error": f"{row.error_kind}: {row.message}" if row.status != "ok" else None,
+        # what the endpoint's protection stands on (any source): a failed attempt leaves it as it was
+        "standing": standing.get(row.endpoint_id) if row.endpoint_id is not None else None,
+        # packs for another OS (the Windows pack on a Linux host) are noise here
+        "policies": [p for p in row.policies or []
+                     if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
+        "failed": failed, "failed_total": len(failed), "page": _page_path(index, row),
+        "waived": [c for c in results if c["result"] == "waived"],
+        "not_applicable": [c for c in results if c["result"] == "not_applicable"],
+        "result_counts": {status: sum(1 for c in results if c["result"] == status) for status in STATUSES},
+        "results_total": len(results),
+        "results": results,  # every check result on the host: dashboard.json and audit_checks.csv
+    }
 
 
 def _groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from secops.config import policy_path
 from secops.errors import SecopsError
 from secops.inventory.regime import Regime, regime_on
 from secops.inventory.retire import active_on
-from secops.inventory.tree import find_agency, load_agencies, subtree
+from secops.inventory.tree import AgencyNode, find_agency, load_agencies, subtree
 from secops.models import ApprovalStatus, AssessmentKind, PlanDeployment
 from secops.policyfile import load_model
 from secops.register.bodies import body_name, load_bodies
@@ -148,16 +149,8 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
     scope = {root.id: root} if own_only else {node.id: node for node, _ in subtree(agencies, root)}
     systems = session.scalars(select(SystemRow).where(SystemRow.agency_id.in_(scope), active_on(SystemRow, end))
                               .order_by(SystemRow.code)).all()
-    by_system: dict[int, list[AssessmentRow]] = {}
-    ids = [s.id for s in systems]
-    for chunk in range(0, len(ids), 500):
-        for a in session.scalars(select(AssessmentRow).where(AssessmentRow.system_id.in_(ids[chunk:chunk + 500]))):
-            by_system.setdefault(a.system_id, []).append(a)
-    top = root
-    for _ in range(len(agencies)):  # the province: the top of the tree the owner is in
-        if top.parent_id is None or top.parent_id not in agencies:
-            break
-        top = agencies[top.parent_id]
+    by_system = _assessments(session, [s.id for s in systems])
+    top = _province(root, agencies)
     bodies = load_bodies(policies)
     rows = []
     for number, s in enumerate(systems, start=1):
@@ -169,15 +162,8 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
             body = body_name(s.level, s.approval_date, regime_on(regimes, s.approval_date), top.code,
                              province_label=top.name, bodies=bodies,
                              on_security_list=bool(s.national_security_list))
-        rows.append(Row(
-            number=number, code=s.code, name=s.name, owner=scope[s.agency_id].name, operator=s.operator,
-            proposed_level=s.proposed_level, level=s.level, system_type=s.system_type,
-            national_security_list=bool(s.national_security_list), approval_status=ApprovalStatus(s.approval_status),
-            approval_decision=s.approval_decision, approval_date=s.approval_date, approval_body=body,
-            regulation_decision=s.regulation_decision, regulation_date=s.regulation_date,
-            regulation_body=s.regulation_body, expected_approval=s.expected_approval_date,
-            plan_deployment=PlanDeployment(s.plan_deployment), expected_deployment=s.expected_deployment_date,
-            assessments=_column12(by_system.get(s.id, []), interval, start, end)))
+        rows.append(_row(number, s, scope[s.agency_id].name, body,
+                         _column12(by_system.get(s.id, []), interval, start, end)))
     known = load_contacts(policies).agencies
     contacts = _contacts(known, root.code, root.name)
     owners = {s.agency_id for s in systems} - {root.id}
@@ -185,6 +171,36 @@ def build_form08(session: Session, regimes: list[Regime], year: int, policies: P
     return Form08(year=year, regime_id=regime.id, period_start=start, period_end=end, owner_code=root.code,
                   owner_name=root.name, synthetic=synthetic, section1=section1(rows), section2=contacts, rows=rows,
                   other_owners=others, type_levels=regime.type_levels())
+
+
+def _assessments(session: Session, ids: list[int]) -> dict[int, list[AssessmentRow]]:
+    by_system: dict[int, list[AssessmentRow]] = {}
+    for chunk in range(0, len(ids), 500):
+        for a in session.scalars(select(AssessmentRow).where(AssessmentRow.system_id.in_(ids[chunk:chunk + 500]))):
+            by_system.setdefault(a.system_id, []).append(a)
+    return by_system
+
+
+def _province(root: AgencyNode, agencies: dict[int, AgencyNode]) -> AgencyNode:
+    """The top of the tree the owner is in."""
+    top = root
+    for _ in range(len(agencies)):  # bounded: a loop in the data cannot hang the report
+        if top.parent_id is None or top.parent_id not in agencies:
+            break
+        top = agencies[top.parent_id]
+    return top
+
+
+def _row(number: int, s: SystemRow, owner: str, body: str | None, assessments: Any) -> Row:
+    return Row(
+        number=number, code=s.code, name=s.name, owner=owner, operator=s.operator,
+        proposed_level=s.proposed_level, level=s.level, system_type=s.system_type,
+        national_security_list=bool(s.national_security_list), approval_status=ApprovalStatus(s.approval_status),
+        approval_decision=s.approval_decision, approval_date=s.approval_date, approval_body=body,
+        regulation_decision=s.regulation_decision, regulation_date=s.regulation_date,
+        regulation_body=s.regulation_body, expected_approval=s.expected_approval_date,
+        plan_deployment=PlanDeployment(s.plan_deployment), expected_deployment=s.expected_deployment_date,
+        assessments=assessments)
 
 
 def _contacts(known: dict[str, Contacts], code: str, name: str) -> Contacts:

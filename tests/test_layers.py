@@ -152,3 +152,17 @@ def test_a_stage_refuses_an_option_it_does_not_know() -> None:
     with pytest.raises(SecopsError, match="discover options: profil"):
         discover_options(StageOptions(extra={"profil": "standard"}))
     assert audit_options(StageOptions(extra={"hosts": ["a"], "local": False})).hosts == ["a"]
+
+
+def test_no_function_above_radon_c() -> None:
+    """Cyclomatic complexity (radon) of every function and method of the package is at most C (<= 20)."""
+    from radon.complexity import cc_rank, cc_visit
+
+    too_complex = []
+    for path in sorted((ROOT / "secops").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for block in cc_visit(path.read_text(encoding="utf-8")):
+            if cc_rank(block.complexity) not in "ABC":
+                too_complex.append(f"{path.relative_to(ROOT)}:{block.lineno} {block.name} {block.complexity}")
+    assert too_complex == []

@@ -340,10 +340,14 @@ def test_bombs_are_refused_within_memory_and_time(tmp_path: Path, command: str, 
     path = make(tmp_path / name)
     args = (["evidence", "import", str(path), "--profile", "kaspersky_ksc_devices"] if command == "evidence"
             else ["inventory", "import", str(path)])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    made = subprocess.run([sys.executable, "-m", "secops", "--db", str(tmp_path / "s.db"), "init"],
+                          capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert made.returncode == 0, made.stderr  # only init creates a database
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "secops", "--db", str(tmp_path / "s.db"), *args],
                           capture_output=True, text=True, timeout=BOMB_SECONDS * 3, preexec_fn=_bomb_capped,
-                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          check=False, env=env)
     elapsed = time.monotonic() - started
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import shutil
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from audit_helpers import Host, SshLab, keygen
@@ -84,7 +85,8 @@ def _config(lab: SshLab, work: Path) -> Path:
 
 
 def _console_export(path: Path, observed: dt.datetime) -> Path:
-    local = observed.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")  # the generic import reads UTC
+    # A time without a zone in an export is the province's local time (policies/locale.yaml).
+    local = observed.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d %H:%M:%S")
     rows = [f"ws-0{i}.lab,127.0.6.{i},Kaspersky Endpoint Security 12,Protected,{local}" for i in range(1, 6)]
     path.write_text("Computer Name,IP Address,Product,Protection Status,Last Update\n" + "\n".join(rows) + "\n")
     return path

@@ -65,8 +65,13 @@ def audit_command(
         with recorded(db, "audit", failure="audit failed", agency_code=agency) as run:
             run_id = run.id
             result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
-            grade_stage(app_state, run_id, StageOptions(agency_code=agency))
-            run.finish(RunStatus(result.status), summary=result.summary, errors=result.errors)
+            try:
+                grade_stage(app_state, run_id, StageOptions(agency_code=agency))
+                graded = None
+            except SecopsError as exc:  # nothing to grade (an empty inventory): the hosts' results stay stored
+                graded = str(exc)
+            run.finish(RunStatus(result.status), summary={**result.summary, **({"not_graded": graded} if graded else {})},
+                       errors=result.errors)
     except KeyboardInterrupt as exc:  # what was stored stays; the run is recorded interrupted
         err_console.print(f"audit run {run_id} {interrupts.reason(exc)}; results stored so far are kept",
                           markup=False, highlight=False)
@@ -76,9 +81,11 @@ def audit_command(
         if error.startswith("site "):  # remote sites' problems are not in the host table
             err_console.print(error, markup=False, highlight=False, soft_wrap=True)
     protection = ", ".join(f"{k} {v}" for k, v in (result.summary.get("protection") or {}).items()) or "none"
+    if graded is not None:
+        err_console.print(f"not graded: {graded}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"audit recorded as run {run_id} ({result.status}); protection: {protection}; "
-                  f"graded into the same run — `secops report --run {run_id}` writes the dashboard",
-                  markup=False, highlight=False)
+                  + (f"graded into the same run — `secops report --run {run_id}` writes the dashboard"
+                     if graded is None else "not graded"), markup=False, highlight=False)
 
 
 # `secops audit` is a group so that `secops audit report HOST` (report/audit_cli.py, registered by

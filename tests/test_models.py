@@ -57,6 +57,8 @@ def test_agency_parent_rules():
         Agency(code="P", name="Tỉnh", kind="province", parent="Q")
 
 
-def test_naive_evidence_time_is_utc():
+def test_naive_evidence_time_is_the_provinces_local_time():
+    """A time without a zone is read in the province's zone (policies/locale.yaml), not as UTC."""
     ev = ProtectionEvidence(status="protected", observed_at=dt.datetime(2026, 1, 1, 8, 0))
-    assert ev.observed_at.tzinfo is dt.UTC
+    assert ev.observed_at.utcoffset() == dt.timedelta(hours=7)
+    assert ev.observed_at.astimezone(dt.UTC) == dt.datetime(2026, 1, 1, 1, 0, tzinfo=dt.UTC)

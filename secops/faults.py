@@ -73,12 +73,14 @@ def run_cli(app: Callable[[], object]) -> None:
     except SystemExit:
         raise
     except Exception as error:  # the last line of defence: see the module docstring
-        if (stop := interrupts.stop_requested()) is not None:
+        message = describe(error)
+        if message is None and (stop := interrupts.stop_requested()) is not None:
             # A stop signal's exception raised inside a library that wraps what it catches (pydantic
             # reads attributes and reports "Error extracting attribute: Interrupted"): it is the stop.
+            # An environment fault met while stopping (the database gone) is said as the fault: the
+            # run's end could not be recorded, and the user must know why.
             sys.stderr.write(f"interrupted by {stop}\n")
             sys.exit(interrupts.EXIT_INTERRUPTED)
-        message = describe(error)
         if os.environ.get(DEBUG_ENV):
             raise
         if message is None:

@@ -162,7 +162,7 @@ def remote_run(redis_server: RedisServer, labs, tmp_path_factory: pytest.TempPat
         started = time.monotonic()
         done = run_cli("--db", db_url, "schedule", "run", "nightly-remote", env=env, timeout=300)
         elapsed = time.monotonic() - started
-        listing = run_cli("scanners", "--json", env=env)
+        listing = run_cli("--db", db_url, "scanners", "--json", env=env)
         yield {"db": Database(db_url), "db_url": db_url, "done": done, "base": base, "elapsed": elapsed,
                "files": files, "policies": policies, "env": env, "scanners": listing, "scanner_objs": scanners}
     finally:

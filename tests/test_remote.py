@@ -426,7 +426,8 @@ def _slow_checks(tmp_path: Path, marker: str, seconds: int) -> Path:
     (checks / "slow.yml").write_text(yaml.safe_dump({
         "policy": {"id": "slow_test", "name": "slow", "file": "slow.yml"},
         "checks": [{"id": 1, "title": "takes a while", "condition": "all",
-                    "rules": [f"c:sh -c 'touch {tmp_path}/{marker}; sleep {seconds}; echo slow' -> r:^slow"]}]}))
+                    # Pack commands run without a shell, as in Wazuh: a double-quoted word is one argument.
+                    "rules": [f'c:sh -c "touch {tmp_path}/{marker}; sleep {seconds}; echo slow" -> r:^slow']}]}))
     return checks
 
 

@@ -123,9 +123,10 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def parse_as_of(value: str | None, policies: Path | None = None) -> dt.datetime:
+def parse_as_of(value: str | None, policies: Path | None = None, *, projection: bool = False) -> dt.datetime:
     """--as-of: YYYY-MM-DD (or DD/MM/YYYY), or an ISO date-time; without a zone it is the province's
-    local time (policies/locale.yaml). A date means the end of that day (today: now). Never the future."""
+    local time (policies/locale.yaml). A date means the end of that day (today: now). Never the future,
+    except for a command that only reads and says so (projection: what will be due by then)."""
     from secops.localtime import future_reason, load_locale
 
     now = dt.datetime.now(dt.UTC)
@@ -141,15 +142,18 @@ def parse_as_of(value: str | None, policies: Path | None = None) -> dt.datetime:
                                  "(e.g. 2026-12-07T17:00+07:00)") from exc
     if day is not None or len(text) == 10:  # a date: the end of that day, so that day's evidence counts
         reason = future_reason(parsed.date(), "--as-of", policies, now)
-        if reason:
+        if reason and not projection:
             raise typer.BadParameter(reason)
         if parsed.date() == now.astimezone(locale.zone).date():
             return now
         parsed = parsed.replace(hour=23, minute=59, second=59)
     aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=locale.zone)
     reason = future_reason(aware, "--as-of", policies, now)
-    if reason:
+    if reason and not projection:
         raise typer.BadParameter(reason)
+    if reason:
+        err_console.print(f"note: {reason}: shown as a projection of what will be due then; nothing is recorded",
+                          markup=False, highlight=False, soft_wrap=True)
     return aware.astimezone(dt.UTC)
 
 

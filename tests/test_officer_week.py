@@ -289,6 +289,18 @@ def test_inventory_export_covers_the_whole_inventory_and_reads_back(province, tm
     assert shown[0] == shown[1] and shown[0]["endpoints"]
 
 
+def test_requirements_show_projects_a_future_date_and_apply_refuses_it(province):
+    """Reading what will be due by a future date is a projection, said as one; writing as of it is refused."""
+    import datetime as dt
+
+    later = (dt.date.today() + dt.timedelta(days=40)).isoformat()
+    shown = run_cli("requirements", "show", "QT-STTTT-CTTDT", "--json", "--as-of", later, db=province)
+    assert shown.returncode == 0, shown.stderr
+    assert "projection" in shown.stderr and json.loads(shown.stdout)["items"]
+    applied = run_cli("requirements", "apply", "QT-STTTT-CTTDT", "--as-of", later, db=province)
+    assert applied.returncode == 2 and "is in the future" in applied.stderr, applied.stderr
+
+
 def test_requirements_show_says_which_source_wins_and_shows_descriptions(province):
     shown = run_cli("requirements", "show", "QT-STTTT-CTTDT", db=province)
     assert shown.returncode == 0, shown.stderr

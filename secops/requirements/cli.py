@@ -141,7 +141,7 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
                  as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
                  lang: Annotated[str, typer.Option("--lang", help="vi | en (requirement texts)")] = "vi") -> None:
     """Show a system's checklist: status, evidence, due date and milestone of each item."""
-    when = parse_as_of(as_of)
+    when = parse_as_of(as_of, projection=True)  # only reads: a future date shows what will be due then
     cat = _catalogue(ctx, standard, when.date())
     with state(ctx).db().session() as session:
         row = store.find_system(session, system)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import SecopsError
 from secops.models import RunStatus
 from secops.runs import recorded
-from secops.stages import StageOptions, stage_function
+from secops.stages import StageContext, StageOptions, StageResult, stage_function
 from secops.store.db import Database
 from secops.termtable import fitted_table
 from secops.textsafe import terminal_text
@@ -65,11 +66,7 @@ def audit_command(
         with recorded(db, "audit", failure="audit failed", agency_code=agency) as run:
             run_id = run.id
             result = run_stage(app_state, run_id, StageOptions(agency_code=agency, extra=extra))
-            try:
-                grade_stage(app_state, run_id, StageOptions(agency_code=agency))
-                graded = None
-            except SecopsError as exc:  # nothing to grade (an empty inventory): the hosts' results stay stored
-                graded = str(exc)
+            graded = _regrade(grade_stage, app_state, run_id, agency)
             run.finish(RunStatus(result.status), summary={**result.summary, **({"not_graded": graded} if graded else {})},
                        errors=result.errors)
     except KeyboardInterrupt as exc:  # what was stored stays; the run is recorded interrupted
@@ -77,6 +74,21 @@ def audit_command(
                           markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
     _print_hosts(db, run_id)
+    _print_outcome(run_id, result, graded)
+
+
+def _regrade(grade_stage: Callable[..., StageResult], app_state: StageContext, run_id: int,
+             agency: str | None) -> str | None:
+    """Grade into the audit's run; the reason when there is nothing to grade (an empty inventory: the
+    hosts' results stay stored)."""
+    try:
+        grade_stage(app_state, run_id, StageOptions(agency_code=agency))
+    except SecopsError as exc:
+        return str(exc)
+    return None
+
+
+def _print_outcome(run_id: int, result: StageResult, graded: str | None) -> None:
     for error in result.errors:
         if error.startswith("site "):  # remote sites' problems are not in the host table
             err_console.print(error, markup=False, highlight=False, soft_wrap=True)

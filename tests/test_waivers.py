@@ -133,8 +133,9 @@ def test_waivers_on_a_real_local_audit(cli, tmp_path: Path, db_path: Path) -> No
     assert exported["hosts"][0]["not_applicable"][0]["reason"] == "file /nonexistent_secops_file does not exist"
     assert "file /nonexistent_secops_file does not exist" in page
     rows = (out / "audit_checks.csv").read_text().splitlines()
-    assert rows[0].startswith("host,code,address,agency,policy_id,dialect,check_id,result")
+    assert rows[0].startswith("host,code,address,agency,policy_id,dialect,section,check_id,result")
     waived_rows = [r for r in rows if ",waived," in r]
-    assert len(waived_rows) == 1 and ",waiver_test,4,2,waived," in waived_rows[0] and "CISO A" in waived_rows[0]
+    assert len(waived_rows) == 1 and ",2,waived," in waived_rows[0] and "CISO A" in waived_rows[0], waived_rows
+    assert ",waiver_test,4," in waived_rows[0]
     assert any(",not_applicable," in r and "does not exist" in r for r in rows)
     assert {p["policy"]: p["dialect"] for p in exported["hosts"][0]["policies"]}["waiver_test"] == "4"

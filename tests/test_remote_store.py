@@ -197,7 +197,7 @@ def _xml(address: str) -> str:
 
 
 def _overlap_run(db: Database) -> int:
-    """Two sites (two agencies) whose private ranges overlap both find 10.0.0.5 in one run."""
+    """Two sites (two agencies) whose private ranges overlap both find 10.0.0.5 in one run."""  # not scanned: payload data
     from secops.discover.scope import ScopePlan
     from secops.remote.payloads import ChunkPayload, DiscoverResult, DiscoverTask
 
@@ -210,7 +210,7 @@ def _overlap_run(db: Database) -> int:
                     DiscoverTask(task_id=task_id, run_id=run_id, site=site, agency_code=agency,
                                  deadline=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
         plan = ScopePlan(agency_code=agency, scope_file="scope.yaml", requested=["10.0.0.0/24"],
-                         networks=["10.0.0.0/24"], addresses=256)
+                         networks=["10.0.0.0/24"], addresses=256)  # not scanned: payload data
         result = DiscoverResult(task_id=task_id, site=site, scanner=f"{site}@x", status="ok", agency_code=agency,
                                 plan=plan, chunks=[ChunkPayload(targets=["10.0.0.0/24"], command=["nmap"],
                                                                 started_at=NOW, finished_at=NOW,

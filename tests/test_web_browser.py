@@ -116,12 +116,16 @@ def _text(driver: Any, css: str) -> str:
 def _click(driver: Any, element_id: str) -> None:
     """Click and wait until the next page has replaced this one (a form post or a link)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    page = driver.find_element(By.TAG_NAME, "html")
+    # A mark on this page's window: it is gone once the next page has loaded. (Selenium's
+    # staleness_of asks the old element, and Chromium may answer that with a WebDriverException
+    # other than "stale" while the document is being replaced: a flaky failure seen in CI.)
+    driver.execute_script("window.__secopsOldPage = true")
     driver.find_element(By.ID, element_id).click()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.__secopsOldPage && document.readyState === 'complete'"))
 
 
 def _fits_the_phone(driver: Any) -> None:

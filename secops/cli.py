@@ -7,11 +7,12 @@ the heavy libraries they use) are imported only when that command runs.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import typer
 
-from secops import __version__, faults, interrupts
+from secops import __version__, faults, i18n, interrupts
 from secops.cliutil import AppState, console, state, user_errors
 from secops.lazycli import LazyGroup, lazy_command
 
@@ -94,6 +95,8 @@ def main() -> None:
     # secops uses no pydantic plugins; looking for them scans every installed package's metadata
     # (importlib.metadata, ~25 ms of each command's start). A value the user set is kept.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # The terminal's language before any command module is imported: their help texts are translated then.
+    i18n.set_language(i18n.argv_language(sys.argv[1:]))
     faults.run_cli(app)  # environment faults (database, disk) as `where: reason`, exit 2
 
 

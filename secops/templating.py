@@ -1,4 +1,10 @@
-"""Templates of reports/ (Jinja2, autoescape always on) and their i18n tables, for every page and document.
+"""Templates of reports/ (Jinja2, autoescape always on) and their message catalogues, for every page and document.
+
+The wording of pages and documents is a gettext catalogue beside the templates:
+reports/locale/<lang>/LC_MESSAGES/reports.po (msgid = the key templates pass to `t`, msgstr = the
+text), edited by translators with standard tools. It is read and compiled in memory when first used
+(no .mo file to rebuild), once per folder and language. A templates folder that is a user's copy
+without catalogues of its own uses the bundled ones.
 
 Every value shown says what it is: bidirectional controls (U+202A-202E, U+2066-2069, U+200E/200F, U+061C)
 can make a hostname read backwards ("Trojan Source"), zero-width characters (U+200B-200D, U+2060, U+FEFF)
@@ -8,6 +14,7 @@ make two different names look the same; in pages they are shown as a visible ⟦
 from __future__ import annotations
 
 import datetime as dt
+import gettext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,8 +22,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from secops.i18n import compile_po
 from secops.textsafe import INVISIBLE
-from secops.yamlsafe import load_yaml
 
 _INVISIBLE = INVISIBLE  # one set of characters for pages and the terminal (secops.textsafe)
 
@@ -35,12 +42,36 @@ def finalize(value: Any) -> Any:
     return visible(value) if isinstance(value, str) else value
 
 
-@lru_cache(maxsize=4)
+DOMAIN = "reports"
+
+
+def catalogue_path(templates: Path, lang: str) -> Path:
+    """The catalogue of LANG for a templates folder; the bundled one when the folder has none."""
+    path = templates / "locale" / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.is_file():
+        from secops.config import bundled
+
+        path = bundled("reports") / "locale" / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return path
+
+
+@lru_cache(maxsize=8)
+def translations(templates: Path, lang: str) -> gettext.NullTranslations:
+    """LANG's catalogue with English behind it; a key found in neither is shown as itself."""
+    path = catalogue_path(templates, lang)
+    found: gettext.NullTranslations = compile_po(path, lang) if path.is_file() else gettext.NullTranslations()
+    if lang != "en":
+        found.add_fallback(translations(templates, "en"))
+    return found
+
+
 def messages(templates: Path, lang: str) -> dict[str, str]:
-    """i18n/<lang>.yaml plus every i18n/<section>.<lang>.yaml a stage adds for its own section."""
-    table: dict[str, str] = {}
-    for path in [templates / "i18n" / f"{lang}.yaml", *sorted((templates / "i18n").glob(f"*.{lang}.yaml"))]:
-        table.update(load_yaml(path) or {})  # templates may be a user's copy: bounded loader
+    """Every key of LANG's catalogue (English where LANG has no text) and its text."""
+    english = translations(templates, "en")
+    table = dict(getattr(english, "_catalog", {}))
+    if lang != "en":
+        table.update(getattr(translations(templates, lang), "_catalog", {}))
+    table.pop("", None)  # the catalogue's header
     return table
 
 
@@ -72,11 +103,10 @@ def pct(value: float | str | None, digits: int = 1) -> str:
 
 
 def translator(templates: Path, lang: str) -> Any:
-    table = messages(templates, lang)
-    fallback = messages(templates, "en")
+    found = translations(templates, lang)
 
     def t(key: str, **kwargs: Any) -> str:
-        text = table.get(key) or fallback.get(key) or key
+        text = found.gettext(key)
         return text.format(**kwargs) if kwargs else text
 
     return t

@@ -20,11 +20,15 @@ sys.path.insert(0, str(ROOT))
 # Isolation, done at import so it holds before any fixture of any scope and in every child process:
 # no test reads the developer's own secops settings (a SECOPS_DB, scope, audit config or
 # known_hosts there could point a test at real hosts or databases). User config and data folders
-# are an empty temporary folder; SECOPS_* variables are dropped.
+# are an empty temporary folder; SECOPS_* variables are dropped. The terminal speaks English unless a
+# test asks for Vietnamese: the developer's own locale (LANG=vi_VN...) must not change what tests read.
 _TEST_HOME = Path(tempfile.mkdtemp(prefix="secops-test-home-"))
 atexit.register(shutil.rmtree, _TEST_HOME, True)
 for _name in [n for n in os.environ if n.startswith("SECOPS_")]:
     del os.environ[_name]
+for _name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
 os.environ["XDG_CONFIG_HOME"] = str(_TEST_HOME / "config")
 os.environ["XDG_DATA_HOME"] = str(_TEST_HOME / "data")
 

@@ -17,7 +17,7 @@ def test_wheel_contains_bundled_data(tmp_path):
     wheel = next(tmp_path.glob("secops-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in ("policies/targets.yaml", "policies/levels.yaml", "reports/dashboard.html.j2",
-                    "reports/dashboard.css", "reports/i18n/vi.yaml"):
+                    "reports/dashboard.css", "reports/locale/vi/LC_MESSAGES/reports.po"):
         assert f"secops/_bundled/{shipped}" in names, shipped
     assert "secops/store/migrations/versions/0001_core.py" in names
     assert "secops/store/migrations/env.py" in names

@@ -1,0 +1,137 @@
+"""The command line's own words in the user's language: `_()` and `ngettext` over the gettext domain `secops`.
+
+msgid = the English text; secops/locale/vi/LC_MESSAGES/secops.po holds the Vietnamese, read and
+compiled in memory when first needed (Babel), so nothing is built at install time. English needs
+no catalogue: `_()` then returns its argument without importing Babel.
+
+Which language the terminal speaks (README "Languages"):
+1. `--lang` on the command line, or SECOPS_LANG: vi or en;
+2. otherwise the standard gettext variables, in gettext's order (LANGUAGE, LC_ALL, LC_MESSAGES,
+   LANG): Vietnamese when the first one set names vi (LANGUAGE may list several: vi:en);
+3. otherwise English.
+Reports and documents keep their own language (Settings.lang, Vietnamese by default).
+
+Messages are formatted after translation with str.format placeholders, so a translation may move
+them: `_("wrote {path}").format(path=...)`, never an f-string inside `_()`.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+DOMAIN = "secops"
+LANGUAGES = ("vi", "en")
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+MAX_CATALOGUE_BYTES = 4 * 1024 * 1024  # a user's copy of the report templates is read too: bounded (ours are ~100 KB)
+
+_chosen: str | None = None
+
+
+def compile_po(path: Path, lang: str) -> gettext.GNUTranslations:
+    """A .po file compiled in memory (Babel: read_po -> write_mo): fuzzy and empty entries are left
+    out, as msgfmt leaves them out, so they fall back to English and then to the key."""
+    import io
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import PoFileError, read_po
+
+    from secops.errors import SecopsError
+
+    try:
+        if path.stat().st_size > MAX_CATALOGUE_BYTES:
+            raise SecopsError(f"{path}: catalogue larger than {MAX_CATALOGUE_BYTES // (1024 * 1024)} MiB")
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=lang, abort_invalid=True)
+    except (OSError, PoFileError, ValueError) as exc:
+        raise SecopsError(f"{path}: not a readable gettext catalogue: {exc}") from exc
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def locale_language(environ: Mapping[str, str]) -> str | None:
+    """vi or en from the gettext variables (the first one set wins, as in gettext), else None."""
+    for name in LOCALE_VARIABLES:
+        value = environ.get(name, "")
+        if not value:
+            continue
+        for part in value.split(":") if name == "LANGUAGE" else [value]:  # LANGUAGE is a list: "vi:en"
+            code = part.split(".")[0].split("@")[0].split("_")[0].lower()
+            if code in LANGUAGES:
+                return code
+        if name != "LANGUAGE":
+            return None  # LC_ALL, LC_MESSAGES or LANG names one locale: not vi, so English
+    return None
+
+
+def argv_language(argv: Sequence[str]) -> str | None:
+    """The value of a `--lang X` / `--lang=X` given anywhere on the command line, if vi or en: known
+    before the command's module is imported, so its help texts are already in that language."""
+    for position, arg in enumerate(argv):
+        if arg == "--":
+            break
+        value = None
+        if arg == "--lang" and position + 1 < len(argv):
+            value = argv[position + 1]
+        elif arg.startswith("--lang="):
+            value = arg.split("=", 1)[1]
+        if value in LANGUAGES:
+            return value
+    return None
+
+
+def choose_language(given: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The terminal's language: the one given (--lang, SECOPS_LANG), else the locale's, else English."""
+    if given in LANGUAGES:
+        return given  # type: ignore[return-value]
+    env = os.environ if environ is None else environ
+    from_env = env.get("SECOPS_LANG", "").strip().lower()
+    if from_env in LANGUAGES:
+        return from_env
+    return locale_language(env) or "en"
+
+
+def set_language(lang: str | None) -> str:
+    """Make LANG (or the language chosen from the environment when None) the terminal's language."""
+    global _chosen
+    _chosen = choose_language(lang)
+    return _chosen
+
+
+def language() -> str:
+    if _chosen is None:
+        return set_language(None)
+    return _chosen
+
+
+@lru_cache(maxsize=2)
+def catalogue(lang: str) -> gettext.NullTranslations:
+    if lang == "en":
+        return gettext.NullTranslations()  # msgid is the English text
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return compile_po(path, lang) if path.is_file() else gettext.NullTranslations()
+
+
+def _(message: str) -> str:
+    """MESSAGE (English) in the terminal's language."""
+    lang = language()
+    return message if lang == "en" else catalogue(lang).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    lang = language()
+    if lang == "en":
+        return singular if n == 1 else plural
+    return catalogue(lang).ngettext(singular, plural, n)
+
+
+def in_language(lang: str, message: str) -> str:
+    """MESSAGE in LANG whatever the terminal speaks (a report's own language)."""
+    return message if lang == "en" else catalogue(lang).gettext(message)

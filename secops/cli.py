@@ -16,6 +16,9 @@ from secops import __version__, faults, i18n, interrupts
 from secops.cliutil import AppState, console, state, user_errors
 from secops.lazycli import LazyGroup, lazy_command
 
+# The terminal's language before any help text below (or in a command's module) is translated.
+i18n.set_language(i18n.argv_language(sys.argv[1:]))
+
 app = typer.Typer(
     name="secops",
     help="Agentless information-security compliance scanner for level-based security programmes.",
@@ -95,8 +98,6 @@ def main() -> None:
     # secops uses no pydantic plugins; looking for them scans every installed package's metadata
     # (importlib.metadata, ~25 ms of each command's start). A value the user set is kept.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    # The terminal's language before any command module is imported: their help texts are translated then.
-    i18n.set_language(i18n.argv_language(sys.argv[1:]))
     faults.run_cli(app)  # environment faults (database, disk) as `where: reason`, exit 2
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from secops.cliutil import console, err_console, state, user_errors
+from secops.i18n import _, doc, ngettext, status_text
 from secops.inventory.upsert import upsert_endpoints
 from secops.models import Endpoint, EndpointRole, OSFamily
 from secops.register.annual import Options, current_year_report
@@ -77,28 +78,28 @@ def run_demo_stages(app_state: StageContext, run_id: int, stages: list[tuple[str
         done[name] = outcome.status
         outcomes.append(outcome)
         style = {"ok": "green", "partial": "yellow"}.get(outcome.status, "red")
-        console.print(f"stage {name}: [{style}]{outcome.status}[/]")
+        console.print(_("stage {name}: {status}").format(name=name, status=f"[{style}]{status_text(outcome.status)}[/]"))
         for error in outcome.errors:
             err_console.print(f"  {name}: {printable(error)}", markup=False, highlight=False)
     return outcomes
 
 
+@doc(_("Run the whole pipeline on the synthetic sample province (SQLite, local targets only)."))
 @user_errors
 def demo_command(
     ctx: typer.Context,
-    folder: Path = typer.Option(Path("secops-demo"), "--dir", help="folder for the demo database and reports"),
-    endpoints: int = typer.Option(10_000, "--endpoints", min=1, max=1_000_000, help="sample size"),
-    seed: int = typer.Option(85, "--seed"),
-    lang: str = typer.Option("vi", "--lang", help="vi (default) or en"),
+    folder: Path = typer.Option(Path("secops-demo"), "--dir", help=_("folder for the demo database and reports")),
+    endpoints: int = typer.Option(10_000, "--endpoints", min=1, max=1_000_000, help=_("sample size")),
+    seed: int = typer.Option(85, "--seed", help=_("seed of the sample's random choices")),
+    lang: str = typer.Option("vi", "--lang", help=_("vi (default) or en")),
 ) -> None:
-    """Run the whole pipeline on the synthetic sample province (SQLite, local targets only)."""
     app_state = state(ctx)
     output_folder(folder)  # the check every writer makes (safeio), before the database is made there
     app_state.may_create = True
     if app_state.settings.db is None:  # keep the sample out of the user's real database
         app_state.use_database(str((folder / "secops.db").resolve()))
     db = app_state.db()
-    console.print(f"database: {safe_url(db.url)}", highlight=False, markup=False)
+    console.print(_("database: {url}").format(url=safe_url(db.url)), highlight=False, markup=False)
     load_sample(db, dt.datetime.now(dt.UTC), endpoints=endpoints, seed=seed)
     console.print(describe_sample(db), highlight=False, markup=False)
     register_local_machine(app_state)
@@ -109,9 +110,9 @@ def demo_command(
                errors=[f"{r.stage}: {e}" for r in results for e in r.errors],
                report_dir=str((folder / "reports").resolve()))
     print_summary(console, dashboard_for(db, app_state.settings, run_id, lang), app_state.settings.reports)
-    console.print(f"run {run_id}: {status.value}")
+    console.print(_("run {id}: {status}").format(id=run_id, status=status_text(status.value)))
     for name in ("dashboard.html", "dashboard.json", "grades.csv", "fix.csv"):
-        console.print(f"wrote {(folder / 'reports' / name).resolve()}", highlight=False, markup=False)
+        console.print(_("wrote {path}").format(path=(folder / "reports" / name).resolve()), highlight=False, markup=False)
     write_annual_reports(db, app_state.settings, folder / "reports", lang)
 
 
@@ -123,10 +124,13 @@ def write_annual_reports(db, settings, folder: Path, lang: str) -> None:  # type
     today = dt.date.today()
     summary = current_year_report(db, settings, folder, today, lang,
                                   Options(formats=("xlsx", "docx", "csv", "html"), lang=lang))
-    console.print(f"annual report {summary.report.year}: {len(summary.violations)} consistency problem(s) to fix")
+    console.print(ngettext("annual report {year}: {n} consistency problem to fix",
+                           "annual report {year}: {n} consistency problems to fix",
+                           len(summary.violations)).format(year=summary.report.year, n=len(summary.violations)))
     for path in summary.files:
-        console.print(f"wrote {path.resolve()}", highlight=False, markup=False)
+        console.print(_("wrote {path}").format(path=path.resolve()), highlight=False, markup=False)
     owners = current_year_report(db, settings, folder / "form08-owners", today, lang,
                                  Options(all_owners=True, summary=False, formats=("xlsx", "docx"), lang=lang))
-    console.print(f"annual report {owners.report.year}: {len(owners.written)} system owner(s), one report each, "
-                  f"in {(folder / 'form08-owners').resolve()}", highlight=False, markup=False)
+    console.print(_("annual report {year}: {n} system owner(s), one report each, in {folder}").format(
+        year=owners.report.year, n=len(owners.written), folder=(folder / "form08-owners").resolve()),
+        highlight=False, markup=False)

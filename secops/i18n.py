@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import gettext
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DOMAIN = "secops"
 LANGUAGES = ("vi", "en")
@@ -135,3 +138,21 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def in_language(lang: str, message: str) -> str:
     """MESSAGE in LANG whatever the terminal speaks (a report's own language)."""
     return message if lang == "en" else catalogue(lang).gettext(message)
+
+
+def status_text(status: str) -> str:
+    """A run's or stage's status (ok, partial, failed, interrupted, running) in words."""
+    words = {"ok": _("ok"), "partial": _("partial"), "failed": _("failed"), "interrupted": _("interrupted"),
+             "running": _("running"), "skipped": _("skipped")}
+    return words.get(status, status)
+
+
+def doc(text: str) -> Callable[[F], F]:
+    """A command's help (typer reads the docstring) given as a translated message:
+    `@doc(_("Run ..."))` above the function, where a docstring cannot be translated."""
+
+    def apply(func: F) -> F:
+        func.__doc__ = text
+        return func
+
+    return apply

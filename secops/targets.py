@@ -55,6 +55,8 @@ class Target(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
     key: str
     title: Text
+    label: Text | None = Field(default=None,
+                               description="a short name for narrow places (the terminal); the title when absent")
     entity: Entity
     denominator: dict[str, Any] = Field(default_factory=dict)
     numerator: dict[str, Any]
@@ -66,6 +68,9 @@ class Target(Strict):
     evidence_precedence: EvidencePrecedence | None = Field(
         default=None, description="for endpoints: which source wins when observations are close in time")
     fix: Text | None = None
+
+    def label_in(self, lang: str) -> str:
+        return (self.label or self.title).get(lang)
 
     @field_validator("threshold", mode="before")
     @classmethod
@@ -90,7 +95,7 @@ class Target(Strict):
 
 class TargetPolicy(Strict):
     version: int = 1
-    plan: str | None = None
+    plan: Text | str | None = Field(default=None, description="the plan's name: vi/en, or one text for both")
     targets: list[Target] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -100,6 +105,9 @@ class TargetPolicy(Strict):
         if dupes:
             raise ValueError(f"duplicate target ids: {', '.join(dupes)}")
         return self
+
+    def plan_in(self, lang: str) -> str | None:
+        return self.plan.get(lang) if isinstance(self.plan, Text) else self.plan
 
     def get(self, target_id: str) -> Target:
         for target in self.targets:

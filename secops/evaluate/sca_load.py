@@ -36,6 +36,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CheckText(_Strict):
+    """A check's words in Vietnamese, beside the pack's own (English) title, rationale and remediation."""
+
+    title: str = Field(min_length=1)
+    rationale: str | None = None
+    remediation: str | None = None
+
+
 class CheckExt(_Strict):
     serves: list[str] = Field(default_factory=list, description="target or level requirement ids")
     severity: Literal["info", "low", "medium", "high", "critical"] | None = Field(
@@ -43,6 +51,8 @@ class CheckExt(_Strict):
     os: OS | None = None
     product: str | None = Field(default=None, description="endpoint-protection product this check detects")
     aspect: Literal["installed", "running", "signatures"] | None = None
+    vi: CheckText | None = Field(default=None, description="Vietnamese text (secops's own packs); English is shown, "
+                                                           "marked as English, where absent")
 
     @model_validator(mode="after")
     def _product_aspect(self) -> CheckExt:

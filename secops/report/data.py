@@ -31,6 +31,7 @@ class TargetInfo(BaseModel):
     id: str
     key: str
     title: str
+    label: str = ""  # short name in the report's language (the terminal's first column)
     entity: str
     comparison: str
     threshold: str
@@ -136,10 +137,11 @@ def build_dashboard(session: Session, policy: TargetPolicy, run: RunRow, lang: s
     ranking = sorted((a for a in agencies if a.depth == 1), key=lambda a: (-a.targets_not_met, -a.gap_total, a.code))
     return Dashboard(
         generated_at=dt.datetime.now(dt.UTC), lang=lang, synthetic=meta.get("synthetic") == "true",
-        plan=policy.plan,
+        plan=policy.plan_in(lang),
         run=_run_info(run, as_of, stages),
         scope=agencies[0], agencies=agencies, ranking=ranking,
-        targets=[TargetInfo(id=t.id, key=t.key, title=t.title.get(lang), entity=t.entity, comparison=t.comparison,
+        targets=[TargetInfo(id=t.id, key=t.key, title=t.title.get(lang), label=t.label_in(lang), entity=t.entity,
+                            comparison=t.comparison,
                             threshold=str(t.threshold), fix=t.fix.get(lang) if t.fix else None)
                  for t in policy.targets],
         fix=fix, fix_counts={t.id: fix_counts.get(t.id, 0) for t in policy.targets},

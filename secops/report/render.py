@@ -14,8 +14,9 @@ def render_page(dashboard: Dashboard, templates: Path, template: str, context: d
     """A detail page that a section links to (e.g. one audited endpoint), same style as the dashboard."""
     env = environment(templates)
     css = (templates / "dashboard.css").read_text(encoding="utf-8")
-    return env.get_template(template).render(d=dashboard, t=translator(templates, dashboard.lang), pct=pct,
-                                             css=css, page=context)
+    t = translator(templates, dashboard.lang)
+    return env.get_template(template).render(d=dashboard, t=t, pct=pct, css=css, page=context,
+                                             reason_text=reasons.reason_text(t))
 
 
 def render_html(dashboard: Dashboard, templates: Path, *, fix_limit: int = 300) -> str:

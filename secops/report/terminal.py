@@ -29,7 +29,8 @@ def summary_table(d: Dashboard, templates: Path) -> Table:
         gap = "" if c.gap in (None, 0) else f"{t('needs_more')} {c.gap}"
         if c.status == "not_met" and c.gap is None:
             gap = t("unreachable")
-        table.add_row(Text(terminal_text(f"{target.id} {target.key}")), f"{pct(c.value)} ({c.numerator}/{c.denominator})",
+        name = f"{target.id} {target.label or target.key}"  # the label in the report's language (data)
+        table.add_row(Text(terminal_text(name)), f"{pct(c.value)} ({c.numerator}/{c.denominator})",
                       f"{target.comparison} {pct(target.threshold, 0)}", Text(t(c.status), style=STYLE[c.status]),
                       gap, str(c.unknown) if target.entity == "endpoints" else "")
     return table

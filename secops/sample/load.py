@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from secops.config import bundled
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.inventory.history import add_link
 from secops.inventory.importer import write_models
 from secops.inventory.upsert import Tally
@@ -82,6 +83,7 @@ def describe_sample(db: Database) -> str:
         kinds = dict(session.execute(select(AgencyRow.kind, func.count()).where(AgencyRow.retired_at.is_(None))
                                      .group_by(AgencyRow.kind)).all())
         former = session.scalars(select(AgencyRow.name).where(AgencyRow.code.in_([c for c, _ in FORMER_PROVINCES]))).all()
-    units = ", ".join(f"{k}: {kinds[k]}" for k in ("department", "ward", "commune", "special_zone") if kinds.get(k))
-    return (f"{PROVINCE[1]}: two tiers ({units} directly under the province); formed on "
-            f"{MERGED_ON.isoformat()} from {' + '.join(former)}")
+    words = {"department": _("department"), "ward": _("ward"), "commune": _("commune"), "special_zone": _("special zone")}
+    units = ", ".join(f"{words[k]}: {kinds[k]}" for k in words if kinds.get(k))
+    return _("{province}: two tiers ({units} directly under the province); formed on {date} from {former}").format(
+        province=PROVINCE[1], units=units, date=MERGED_ON.isoformat(), former=" + ".join(former))

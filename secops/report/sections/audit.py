@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.config import Settings
 from secops.errors import SecopsError
-from secops.evaluate.sca_load import load_packs
+from secops.evaluate.sca_load import CheckText, load_packs
 from secops.grade.sources import newest_evidence, protection_from
 from secops.grade.sql import endpoint_credits, endpoint_max_age
 from secops.report.data import Dashboard
@@ -71,42 +71,56 @@ def section_of(compliance: dict[str, Any] | None) -> str:
     return ""
 
 
-def _check_dict(c: CheckResultRow) -> dict[str, Any]:
-    return {"policy_id": c.policy_id, "check_id": c.check_id, "title": c.title, "result": c.result,
-            "severity": c.severity, "serves": c.serves, "reason": c.reason or "", "remediation": c.remediation or "",
-            "rationale": c.rationale or "", "compliance": c.compliance or {}, "evidence": c.evidence or "",
-            "section": section_of(c.compliance)}
+Words = dict[tuple[str, str], CheckText]  # (policy, check) -> the check's Vietnamese text, from its pack
 
 
-def _checks(session: Session, host_id: int, results: tuple[str, ...]) -> list[dict[str, Any]]:
+def _check_dict(c: CheckResultRow, words: Words | None = None) -> dict[str, Any]:
+    """A check result as reports show it. `words` (a Vietnamese report) replaces the pack's English
+    title, rationale and remediation where the pack gives them in Vietnamese (secops's own packs);
+    `text_lang` says which language the check's words are in, so a page can mark English as such."""
+    vi = (words or {}).get((c.policy_id, c.check_id))
+    return {"policy_id": c.policy_id, "check_id": c.check_id, "title": vi.title if vi else c.title, "result": c.result,
+            "severity": c.severity, "serves": c.serves, "reason": c.reason or "",
+            "remediation": (vi.remediation if vi and vi.remediation else c.remediation) or "",
+            "rationale": (vi.rationale if vi and vi.rationale else c.rationale) or "",
+            "compliance": c.compliance or {}, "evidence": c.evidence or "",
+            "section": section_of(c.compliance), "text_lang": "vi" if vi else "en"}
+
+
+def _checks(session: Session, host_id: int, results: tuple[str, ...], words: Words | None = None) -> list[dict[str, Any]]:
     rows = session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id,
                                                         CheckResultRow.result.in_(results)))
     items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity or "", 9), c.policy_id, c.check_id))
-    return [_check_dict(c) for c in items]
+    return [_check_dict(c, words) for c in items]
 
 
 def _id_key(check_id: str) -> tuple[int, str]:
     return (int(check_id), "") if check_id.isdigit() else (1 << 62, check_id)
 
 
-def all_results(session: Session, host_id: int) -> list[dict[str, Any]]:
+def all_results(session: Session, host_id: int, words: Words | None = None) -> list[dict[str, Any]]:
     """Every check result of a host, by policy, section and check id (the host page's order)."""
-    rows = [_check_dict(c) for c in session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id))]
+    rows = [_check_dict(c, words) for c in
+            session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id))]
     return sorted(rows, key=lambda c: (c["policy_id"], _id_key(c["section"] or "x"), _id_key(c["check_id"])))
 
 
-def _product_checks(settings: Settings) -> dict[tuple[str, str], tuple[str, str]]:
-    """(policy, check) -> (product, aspect) for the checks of the endpoint-protection packs."""
+def _pack_facts(settings: Settings, lang: str) -> tuple[dict[tuple[str, str], tuple[str, str]], Words]:
+    """(policy, check) -> (product, aspect) for the checks of the endpoint-protection packs; and, for a
+    Vietnamese report, (policy, check) -> the Vietnamese words of the checks whose pack gives them."""
     try:
         packs = load_packs(Path(settings.checks))
     except SecopsError:  # the report still renders; checks are then listed as they are
-        return {}
-    return {(p.id, str(c.id)): (c.secops.product, c.secops.aspect or "") for p in packs if p.secops.protection
-            for c in p.checks if c.secops.product}
+        return {}, {}
+    products = {(p.id, str(c.id)): (c.secops.product, c.secops.aspect or "") for p in packs if p.secops.protection
+                for c in p.checks if c.secops.product}
+    words = {(p.id, str(c.id)): c.secops.vi for p in packs for c in p.checks
+             if c.secops.vi is not None} if lang == "vi" else {}
+    return products, words
 
 
 def _to_fix(failed: list[dict[str, Any]], passed: list[dict[str, Any]], products: dict[tuple[str, str], tuple[str, str]],
-            text: dict[str, str]) -> list[dict[str, Any]]:
+            text: dict[str, str], lang: str = "en") -> list[dict[str, Any]]:
     """What an officer must fix on this host.
 
     The protection packs test many products; "ESET is not installed" on a host protected by
@@ -127,7 +141,7 @@ def _to_fix(failed: list[dict[str, Any]], passed: list[dict[str, Any]], products
         kept.insert(0, {"policy_id": absent[0]["policy_id"], "check_id": "—", "title": text["audit_no_product"],
                         "result": "failed", "severity": "high", "reason": ", ".join(names),
                         "serves": sorted({s for c in absent for s in c["serves"]}),
-                        "remediation": text["audit_no_product_fix"]})
+                        "remediation": text["audit_no_product_fix"], "text_lang": lang})
     return kept
 
 
@@ -195,14 +209,15 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         counts[row.protection] = counts.get(row.protection, 0) + 1
     listed: list[dict[str, Any]] = []
     pages: list[dict[str, Any]] = []
-    products, text = _product_checks(settings), messages(settings.reports, dashboard.lang)
+    (products, words), text = _pack_facts(settings, dashboard.lang), messages(settings.reports, dashboard.lang)
     chosen = sorted(hosts, key=_rank)[:MAX_HOSTS]
     as_of = dashboard.run.as_of or dashboard.run.started_at
     standing, precedence = standing_evidence(
         session, sorted({row.endpoint_id for row, _ in chosen if row.endpoint_id is not None}), as_of, settings)
     for index, (row, agency) in enumerate(chosen, start=1):
-        results = all_results(session, row.id)
-        listed.append(_host_entry(session, index, row, agency, results, products, text, standing))
+        results = all_results(session, row.id, words)
+        listed.append(_host_entry(session, index, row, agency, results, products, text, standing, words,
+                                  dashboard.lang))
         # One page per endpoint: every check with its status, evidence and mappings, filterable.
         by_transport = [c for c in results if c["result"] == "not_applicable" and TRANSPORT_LIMIT in c["reason"]]
         pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
@@ -224,10 +239,10 @@ def _rank(item: tuple[AuditHostRow, str | None]) -> tuple[Any, ...]:
 
 def _host_entry(session: Session, index: int, row: AuditHostRow, agency: str | None, results: list[dict[str, Any]],
                 products: dict[tuple[str, str], tuple[str, str]], text: dict[str, str],
-                standing: dict[int, dict[str, Any]]) -> dict[str, Any]:
+                standing: dict[int, dict[str, Any]], words: Words, lang: str) -> dict[str, Any]:
     """One audited host as the dashboard, dashboard.json and audit_checks.csv show it."""
-    failed = _to_fix(_checks(session, row.id, ("failed", "error")), _checks(session, row.id, ("passed",)),
-                     products, text)
+    failed = _to_fix(_checks(session, row.id, ("failed", "error"), words), _checks(session, row.id, ("passed",)),
+                     products, text, lang)
     return {
         "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
         "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),

@@ -21,6 +21,7 @@ from secops.register.form08 import Form08, build_form08
 from secops.register.rules import check
 from secops.report.data import Dashboard
 from secops.store.tables import AssessmentRow, SystemRow
+from secops.templating import translator
 
 MAX_ROWS = 200
 
@@ -80,9 +81,11 @@ def reporting_section(session: Session, dashboard: Dashboard, settings: Settings
         item["last_shown"] = _shown(dt.date.fromisoformat(item["last"]), lang) if item["last"] else None
         item["due_shown"] = _shown(dt.date.fromisoformat(item["due"]), lang)
     statuses = regime.form.values.approval_status
+    t = translator(settings.reports, lang)
+    # The form's own words (column 6); "not started" is no value of the form: the register's words.
     expected = sorted(({"code": r.code, "name": r.name, "status": r.approval_status.value,
                         "status_shown": statuses[r.approval_status].get(lang) if r.approval_status in statuses
-                        else r.approval_status.value,
+                        else t(f"register_approval_{r.approval_status.value}"),
                         "level": r.proposed_level, "expected": r.expected_approval.isoformat(),
                         "expected_shown": _shown(r.expected_approval, lang)}
                        for r in form.rows if not r.approved and r.expected_approval

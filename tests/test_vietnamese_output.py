@@ -1,0 +1,161 @@
+"""Vietnamese output says everything in Vietnamese, and English output in English (README "Languages").
+
+Each test here failed on the output before the fix: raw register values in the Vietnamese dashboard,
+target keys in the terminal, the demo's summary in English, the English dashboard with the plan's
+Vietnamese name, "no protection product found" and the check packs' English fix lines unmarked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from secops import i18n
+from tests.conftest import run_cli
+
+ENGLISH_KEYS = ("systems-classified", "endpoint-protection", "heads-aware", "staff-informed", "staff-trained")
+VI_ENV = {"LANG": "vi_VN.UTF-8"}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("vi") / "secops.db"
+    assert run_cli("init", db=db).returncode == 0
+    done = run_cli("inventory", "sample", "--endpoints", "40", db=db)
+    assert done.returncode == 0, done.stderr
+    assert run_cli("grade", db=db).returncode in (0, 1)
+    return db
+
+
+def test_terminal_names_targets_in_the_language_never_by_key(sample: Path) -> None:
+    narrow = {"COLUMNS": "80"}
+    vi = run_cli("grade", "--lang", "vi", db=sample, env=narrow)
+    en = run_cli("grade", "--lang", "en", db=sample, env=narrow)
+    assert vi.returncode in (0, 1) and en.returncode in (0, 1), vi.stderr + en.stderr
+    flat_vi, flat_en = " ".join(vi.stdout.split()), " ".join(en.stdout.split())
+    for key in ENGLISH_KEYS:  # at 80 columns a key used to break mid-word: "systems-classifi|ed"
+        assert key not in flat_vi and key not in flat_en
+    assert "classifi" not in vi.stdout
+    # The short labels of policies/targets.yaml, each word whole (a cell wraps between words).
+    assert "T2 Thiết bị đầu cuối được bảo vệ" in _first_column(vi.stdout)
+    assert "T5 Cán bộ được đào tạo" in _first_column(vi.stdout)
+    assert "T2 Endpoints protected" in _first_column(en.stdout)
+
+
+def _first_column(table: str) -> str:
+    """The first column of a rich table, its wrapped lines joined with spaces."""
+    cells = [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")]
+    return " ".join(cell for cell in cells if cell)
+
+
+def test_english_dashboard_names_the_plan_in_english(sample: Path, tmp_path: Path) -> None:
+    pages = {}
+    for lang in ("vi", "en"):
+        done = run_cli("report", "--lang", lang, "--out", str(tmp_path / lang), db=sample)
+        assert done.returncode == 0, done.stderr
+        pages[lang] = (tmp_path / lang / "dashboard.html").read_text(encoding="utf-8")
+    assert "The province&#39;s information-security plan (sample)" in pages["en"]
+    assert "Kế hoạch bảo đảm an toàn thông tin" not in pages["en"]
+    assert "Kế hoạch bảo đảm an toàn thông tin của tỉnh (mẫu)" in pages["vi"]
+
+
+def test_register_values_are_words_in_the_vietnamese_dashboard(sample: Path, tmp_path: Path) -> None:
+    # A system whose dossier is not started yet, approval expected in the reporting period.
+    with sqlite3.connect(sample) as conn:
+        conn.execute("update information_systems set approval_status = 'not_started', expected_approval_date = '2026-12-10' "
+                     "where id = (select min(id) from information_systems)")
+    out = tmp_path / "vi"
+    done = run_cli("report", "--lang", "vi", "--out", str(out), db=sample)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "dashboard.json").read_text(encoding="utf-8"))
+    expected = data["sections"]["reporting"]["expected"]
+    assert any(item["status"] == "not_started" for item in expected)  # the case is in the page
+    shown = {item["status"]: item["status_shown"] for item in expected}
+    assert shown["not_started"] == "Chưa bắt đầu lập hồ sơ"
+    html = (out / "dashboard.html").read_text(encoding="utf-8")
+    section = html.split('id="rep-expected"')[1].split("</table>")[0]
+    for raw in ("not_started", "drafting", "sent_for_appraisal", "appraised"):
+        assert f">{raw}<" not in section
+
+
+def _vi_demo(tmp: Path, env: dict[str, str], *args: str) -> str:
+    done = run_cli("demo", "--dir", str(tmp), "--endpoints", "30", *args, env=env, cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def vi_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("demo-vi")
+    return folder, _vi_demo(folder, VI_ENV)
+
+
+def test_demo_summary_speaks_vietnamese_in_a_vietnamese_locale(vi_demo: tuple[Path, str]) -> None:
+    _, out = vi_demo
+    flat = " ".join(out.split())
+    for english in ("stage discover", "run 1:", "wrote ", "annual report", "two tiers", "database:",
+                    "directly under the province", "consistency problem"):
+        assert english not in flat, english
+    assert "bước discover: hoàn tất" in flat and "hai cấp" in flat and "đã ghi" in flat
+    assert "báo cáo năm" in flat and "cơ sở dữ liệu:" in flat
+    for key in ENGLISH_KEYS:
+        assert key not in flat
+
+
+def test_explicit_lang_wins_over_the_locale(tmp_path: Path) -> None:
+    assert i18n.choose_language("en", {"LANG": "vi_VN.UTF-8"}) == "en"
+    assert i18n.choose_language(None, {"LANG": "vi_VN.UTF-8"}) == "vi"
+    assert i18n.choose_language(None, {"SECOPS_LANG": "en", "LANG": "vi_VN.UTF-8"}) == "en"
+    assert i18n.choose_language(None, {"LANGUAGE": "fr:vi", "LANG": "C.UTF-8"}) == "vi"
+    assert i18n.choose_language(None, {"LC_ALL": "C", "LANG": "vi_VN.UTF-8"}) == "en"  # LC_ALL wins over LANG
+    assert i18n.choose_language(None, {"LANG": "C.UTF-8"}) == "en"
+    assert i18n.choose_language(None, {}) == "en"
+    assert i18n.argv_language(["report", "--lang", "vi"]) == "vi"
+    assert i18n.argv_language(["report", "--lang=en"]) == "en"
+    assert i18n.argv_language(["report", "--", "--lang", "vi"]) is None
+    # Help texts follow it too: `--lang vi` is known before the command's module is imported.
+    done = run_cli("demo", "--lang", "vi", "--help")
+    assert done.returncode == 0 and "Chạy toàn bộ quy trình" in done.stdout, done.stdout
+
+
+def test_check_texts_in_vietnamese_or_marked_english(vi_demo: tuple[Path, str]) -> None:
+    folder, _ = vi_demo
+    reports = folder / "reports"
+    html = (reports / "dashboard.html").read_text(encoding="utf-8")
+    pages = "".join(p.read_text(encoding="utf-8") for p in (reports / "hosts").glob("*.html"))
+    assert pages, "the demo audits this machine: one host page"
+    for text in (html, pages):
+        # secops's own packs carry Vietnamese text: no English fix line after "Khắc phục:".
+        for line in re.findall(r"Khắc phục:?</?b?>?\s*(?:<span[^>]*>)?([^<]{0,60})", text):
+            assert not re.match(r"\s*(Set|Install|Add|Remove|Start|Run|Enable|In /etc)", line), line
+        assert "no protection product found" not in text
+    data = json.loads((reports / "dashboard.json").read_text(encoding="utf-8"))
+    results = [c for h in data["sections"]["audit"]["hosts"] for c in h["results"]]
+    ours = [c for c in results if c["policy_id"].startswith("secops_")]
+    assert ours and all(c["text_lang"] == "vi" for c in ours)
+    assert {c["title"] for c in ours if c["check_id"] == "9700"} <= {"Đăng nhập SSH bằng tài khoản root đã bị tắt"}
+
+
+def test_english_check_text_is_marked_as_such_in_a_vietnamese_page(tmp_path: Path) -> None:
+    """A pack without Vietnamese text (Wazuh's CIS packs stay English): its words are shown as they
+    are, marked lang="en" with a note saying they are the pack's English."""
+    from secops.config import bundled
+    from secops.report.render import render_page
+    from tests.test_report_pages import dashboard_with
+
+    check = {"policy_id": "cis_debian12", "check_id": "1", "title": "Ensure X is disabled", "result": "failed",
+             "severity": None, "serves": [], "reason": "", "remediation": "Disable X.", "rationale": "",
+             "compliance": {}, "evidence": "", "section": "1", "text_lang": "en"}
+    page = {"label": "h", "code": "H", "address": "127.0.0.1", "agency": None, "run_id": 1,
+            "finished_at": "2026-12-07T10:00", "transport": "local", "protection": "protected", "product": "ClamAV",
+            "detail": "no protection product found", "os_info": "", "error": None, "standing": None, "policies": [],
+            "failed": [check], "failed_total": 1, "page": "hosts/0001-H.html", "waived": [], "not_applicable": [],
+            "result_counts": {}, "results_total": 1, "results": [check], "transport_na": [],
+            "groups": [{"policy_id": "cis_debian12", "section": "1", "checks": [check], "counts": {"failed": 1}}]}
+    html = render_page(dashboard_with("hosts/0001-H.html"), bundled("reports"), "pages/audit_host.html.j2", page)
+    assert '<b lang="en">Ensure X is disabled</b>' in html and "nguyên văn tiếng Anh" in html
+    assert "no protection product found" not in html and "không tìm thấy sản phẩm bảo vệ" in html

@@ -14,6 +14,7 @@ import typer
 
 from secops import __version__, faults, i18n, interrupts
 from secops.cliutil import AppState, console, state, user_errors
+from secops.i18n import _
 from secops.lazycli import LazyGroup, lazy_command
 
 # The terminal's language before any help text below (or in a command's module) is translated.
@@ -21,7 +22,7 @@ i18n.set_language(i18n.argv_language(sys.argv[1:]))
 
 app = typer.Typer(
     name="secops",
-    help="Agentless information-security compliance scanner for level-based security programmes.",
+    help=_("Agentless information-security compliance scanner for level-based security programmes."),
     cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
@@ -41,13 +42,13 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     db: str | None = typer.Option(None, "--db", envvar="SECOPS_DB",
-                                     help="SQLAlchemy URL or SQLite file path [default: user data dir]"),
+                                     help=_("SQLAlchemy URL or SQLite file path [default: user data dir]")),
     policies: Path | None = typer.Option(None, "--policies", envvar="SECOPS_POLICIES",
-                                            help="policies folder; files missing there fall back to the bundled ones"),
+                                            help=_("policies folder; files missing there fall back to the bundled ones")),
     output: Path | None = typer.Option(None, "--output", "-o", envvar="SECOPS_OUTPUT",
-                                          help="folder for reports [default: ./secops-reports]"),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
-    debug: bool = typer.Option(False, "--debug", help="show a Python traceback for unexpected errors"),
+                                          help=_("folder for reports [default: ./secops-reports]")),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help=_("print the version")),
+    debug: bool = typer.Option(False, "--debug", help=_("show a Python traceback for unexpected errors")),
 ) -> None:
     from secops.config import load_settings
 
@@ -58,16 +59,15 @@ def root(
     ctx.obj = AppState(load_settings(overrides), may_create=False)
 
 
-@app.command("init")
+@app.command("init", help=_("Create the database (or migrate it to the current schema)."))
 @user_errors
 def init(ctx: typer.Context) -> None:
-    """Create the database (or migrate it to the current schema)."""
     from secops.store.db import safe_url
 
     app_state = state(ctx)
     app_state.may_create = True
     database = app_state.db()
-    console.print(f"database ready: {safe_url(database.url)}", highlight=False, markup=False)
+    console.print(_("database ready: {url}").format(url=safe_url(database.url)), highlight=False, markup=False)
 
 
 lazy_command("inventory", "secops.inventory.cli:app")

@@ -12,6 +12,7 @@ import typer
 
 from secops import interrupts
 from secops.errors import SecopsError
+from secops.i18n import _
 
 if TYPE_CHECKING:  # imported when used: `secops --version` must not pay for SQLAlchemy and Alembic
     from rich.console import Console
@@ -86,8 +87,8 @@ def refuse_new_database(url: str) -> None:
         return
     path = Path(parsed.database).expanduser()
     if not path.exists():
-        raise SecopsError(f"no database at {path}: check --db (or SECOPS_DB); "
-                          "`secops init` creates a new one there")
+        raise SecopsError(_("no database at {path}: check --db (or SECOPS_DB); "
+                            "`secops init` creates a new one there").format(path=path))
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -100,7 +101,7 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]{_('error:')}[/] {message}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -113,10 +114,10 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SecopsError as exc:
             if (stop := interrupts.stop_requested()) is not None:  # a library wrapped the stop's exception
-                err_console.print(f"interrupted by {stop}", markup=False, highlight=False)
+                err_console.print(_("interrupted by {signal}").format(signal=stop), markup=False, highlight=False)
                 raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
             # Messages may quote untrusted text: print it literally, never as rich markup.
-            err_console.print("error:", style="bold red", end=" ")
+            err_console.print(_("error:"), style="bold red", end=" ")
             err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from exc
 
@@ -138,8 +139,8 @@ def parse_as_of(value: str | None, policies: Path | None = None, *, projection: 
         day = dt.datetime.strptime(text, "%d/%m/%Y").date() if "/" in text else None
         parsed = dt.datetime.combine(day, dt.time()) if day else dt.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise typer.BadParameter(f"--as-of {value!r}: use YYYY-MM-DD, DD/MM/YYYY or an ISO date-time "
-                                 "(e.g. 2026-12-07T17:00+07:00)") from exc
+        raise typer.BadParameter(_("--as-of {value}: use YYYY-MM-DD, DD/MM/YYYY or an ISO date-time "
+                                   "(e.g. 2026-12-07T17:00+07:00)").format(value=repr(value))) from exc
     if day is not None or len(text) == 10:  # a date: the end of that day, so that day's evidence counts
         reason = future_reason(parsed.date(), "--as-of", policies, now)
         if reason and not projection:
@@ -152,7 +153,8 @@ def parse_as_of(value: str | None, policies: Path | None = None, *, projection: 
     if reason and not projection:
         raise typer.BadParameter(reason)
     if reason:
-        err_console.print(f"note: {reason}: shown as a projection of what will be due then; nothing is recorded",
+        err_console.print(_("note: {reason}: shown as a projection of what will be due then; nothing is recorded").format(
+                          reason=reason),
                           markup=False, highlight=False, soft_wrap=True)
     return aware.astimezone(dt.UTC)
 
@@ -162,5 +164,6 @@ def parse_formats(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     formats = tuple(part.strip() for part in value.split(",") if part.strip())
     bad = [f for f in formats if f not in allowed]
     if bad or not formats:
-        raise SecopsError(f"--format: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(allowed)}")
+        raise SecopsError(_("--format: unknown {bad}; choose from {allowed}").format(
+            bad=", ".join(bad) or _("(empty)"), allowed=", ".join(allowed)))
     return formats

@@ -10,6 +10,7 @@ from secops import interrupts
 from secops.cliutil import EXIT_TARGETS_NOT_MET, console, err_console, fail, parse_as_of, state, user_errors
 from secops.grade.engine import GradeCell
 from secops.grade.stage import run_stage
+from secops.i18n import _, doc, status_text
 from secops.inventory.tree import find_agency, load_agencies
 from secops.report.publish import dashboard_for
 from secops.report.terminal import print_summary
@@ -45,31 +46,34 @@ def _recorded(app_state: StageContext) -> str:
     try:
         found = recorded_status(app_state.db(), "grade")
     except Exception as exc:  # the stop's message must still be printed
-        return f"the run's state could not be read ({type(exc).__name__})"
-    return "no run was recorded" if found is None else f"run {found[0]} is recorded as {found[1]}"
+        return _("the run's state could not be read ({error})").format(error=type(exc).__name__)
+    if found is None:
+        return _("no run was recorded")
+    return _("run {id} is recorded as {status}").format(id=found[0], status=status_text(found[1]))
 
 
+@doc(_("Grade every agency against every target; record the grades as a new run."))
 @user_errors
 def grade_command(
     ctx: typer.Context,
-    as_of: str | None = typer.Option(None, "--as-of", help="grade as of this date (evidence age) [default: now]"),
-    agency: str | None = typer.Option(None, "--agency", help="show and gate on this agency's subtree"),
-    lang: str = typer.Option("vi", "--lang", help="vi or en (target titles)"),
-    fail_on_gap: bool = typer.Option(False, "--fail-on-gap", help="exit 1 if any target is not met"),
+    as_of: str | None = typer.Option(None, "--as-of", help=_("grade as of this date (evidence age) [default: now]")),
+    agency: str | None = typer.Option(None, "--agency", help=_("show and gate on this agency's subtree")),
+    lang: str = typer.Option("vi", "--lang", help=_("vi or en (target titles)")),
+    fail_on_gap: bool = typer.Option(False, "--fail-on-gap", help=_("exit 1 if any target is not met")),
     fail_under: float | None = typer.Option(None, "--fail-under", min=0, max=100,
-                                               help="exit 1 if any target's value is below this percent"),
+                                               help=_("exit 1 if any target's value is below this percent")),
 ) -> None:
-    """Grade every agency against every target; record the grades as a new run."""
     if lang not in ("vi", "en"):
-        raise fail("--lang must be vi or en")
+        raise fail(_("--lang must be vi or en"))
     app_state = state(ctx)
     try:
         run_id = run_grade(app_state, parse_as_of(as_of), agency=agency)
     except KeyboardInterrupt as exc:
-        err_console.print(f"grade {interrupts.reason(exc)}; {_recorded(app_state)}", markup=False, highlight=False)
+        said = _("grade {reason}; {recorded}").format(reason=interrupts.reason(exc), recorded=_recorded(app_state))
+        err_console.print(said, markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
     # The summary reads the grade rows just stored: the data is not read a second time.
     dashboard = dashboard_for(app_state.db(), app_state.settings, run_id, lang, agency, summary_only=True)
     print_summary(console, dashboard, app_state.settings.reports)
-    console.print(f"recorded as run {run_id}; `secops report --run {run_id}` writes the dashboard")
+    console.print(_("recorded as run {id}; `secops report --run {id}` writes the dashboard").format(id=run_id))
     raise typer.Exit(exit_code(list(dashboard.scope.cells.values()), fail_on_gap, fail_under))

@@ -143,7 +143,10 @@ def in_language(lang: str, message: str) -> str:
 def status_text(status: str) -> str:
     """A run's or stage's status (ok, partial, failed, interrupted, running) in words."""
     words = {"ok": _("ok"), "partial": _("partial"), "failed": _("failed"), "interrupted": _("interrupted"),
-             "running": _("running"), "skipped": _("skipped")}
+             "running": _("running"), "skipped": _("skipped"),
+             # an endpoint's protection
+             "protected": _("protected"), "degraded": _("degraded"), "unprotected": _("unprotected"),
+             "unknown": _("unknown")}
     return words.get(status, status)
 
 

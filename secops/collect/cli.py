@@ -15,6 +15,7 @@ from secops.cliutil import console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import SecopsError
+from secops.i18n import _, status_text
 from secops.models import RunStatus
 from secops.runs import recorded
 from secops.stages import StageContext, StageOptions, StageResult, stage_function
@@ -22,7 +23,7 @@ from secops.store.db import Database
 from secops.termtable import fitted_table
 from secops.textsafe import terminal_text
 
-hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
+hosts_app = typer.Typer(help=_("Host keys that secops trusts (its own known_hosts)."), no_args_is_help=True)
 
 
 def _plain(text: object) -> str:
@@ -33,19 +34,19 @@ def _plain(text: object) -> str:
 @user_errors
 def audit_command(
     ctx: typer.Context,
-    agency: str | None = typer.Option(None, "--agency", help="audit this agency's endpoints (and its sub-units')"),
-    hosts: str | None = typer.Option(None, "--hosts", help="comma-separated endpoint codes, hostnames or IPs"),
+    agency: str | None = typer.Option(None, "--agency", help=_("audit this agency's endpoints (and its sub-units')")),
+    hosts: str | None = typer.Option(None, "--hosts", help=_("comma-separated endpoint codes, hostnames or IPs")),
     via_site: bool = typer.Option(False, "--via-site", help="with --hosts: audit a site's endpoints through its "
                                   "scanner (without it they are refused here)"),
-    local: bool = typer.Option(False, "--local", help="audit the machine secops runs on"),
-    endpoint: str | None = typer.Option(None, "--endpoint", help="with --local: its endpoint code"),
+    local: bool = typer.Option(False, "--local", help=_("audit the machine secops runs on")),
+    endpoint: str | None = typer.Option(None, "--endpoint", help=_("with --local: its endpoint code")),
     config: Path | None = typer.Option(None, "--config", help="audit config [default: $SECOPS_AUDIT_CONFIG "
                                           "or <data dir>/audit.yaml]"),
-    checks: Path | None = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
+    checks: Path | None = typer.Option(None, "--checks", help=_("check-pack folder [default: bundled checks/]")),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     save_facts: Path | None = typer.Option(None, "--save-facts", help="also write what each host answered "
                                               "(JSON) for `secops checks eval --facts`"),
-    waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
+    waivers: Path | None = typer.Option(None, "--waivers", help=_("waiver file [default: <policies>/waivers.yaml]")),
 ) -> None:
     """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
     if ctx.invoked_subcommand is not None:  # `secops audit report HOST`: the sub-command does the work
@@ -54,7 +55,7 @@ def audit_command(
     run_stage, grade_stage = stage_function("audit"), stage_function("grade")
 
     if sum(bool(x) for x in (hosts, local)) > 1:
-        raise fail("give --hosts or --local, not both")
+        raise fail(_("give --hosts or --local, not both"))
     app_state = state(ctx)
     db = app_state.db()
     extra = {"hosts": [h for h in (hosts or "").split(",") if h.strip()], "local": local, "endpoint": endpoint,
@@ -70,8 +71,8 @@ def audit_command(
             run.finish(RunStatus(result.status), summary={**result.summary, **({"not_graded": graded} if graded else {})},
                        errors=result.errors)
     except KeyboardInterrupt as exc:  # what was stored stays; the run is recorded interrupted
-        err_console.print(f"audit run {run_id} {interrupts.reason(exc)}; results stored so far are kept",
-                          markup=False, highlight=False)
+        err_console.print(_("audit run {id} {reason}; results stored so far are kept").format(
+            id=run_id, reason=interrupts.reason(exc)), markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
     _print_hosts(db, run_id)
     _print_outcome(run_id, result, graded)
@@ -92,12 +93,14 @@ def _print_outcome(run_id: int, result: StageResult, graded: str | None) -> None
     for error in result.errors:
         if error.startswith("site "):  # remote sites' problems are not in the host table
             err_console.print(error, markup=False, highlight=False, soft_wrap=True)
-    protection = ", ".join(f"{k} {v}" for k, v in (result.summary.get("protection") or {}).items()) or "none"
+    protection = ", ".join(f"{status_text(k)} {v}" for k, v in (result.summary.get("protection") or {}).items()) \
+        or _("none")
     if graded is not None:
-        err_console.print(f"not graded: {graded}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"audit recorded as run {run_id} ({result.status}); protection: {protection}; "
-                  + (f"graded into the same run — `secops report --run {run_id}` writes the dashboard"
-                     if graded is None else "not graded"), markup=False, highlight=False)
+        err_console.print(_("not graded: {reason}").format(reason=graded), markup=False, highlight=False, soft_wrap=True)
+    then = (_("graded into the same run — `secops report --run {id}` writes the dashboard").format(id=run_id)
+            if graded is None else _("not graded"))
+    console.print(_("audit recorded as run {id} ({status}); protection: {protection}; {then}").format(
+        id=run_id, status=status_text(result.status), protection=protection, then=then), markup=False, highlight=False)
 
 
 # `secops audit` is a group so that `secops audit report HOST` (report/audit_cli.py, registered by
@@ -153,14 +156,16 @@ def hosts_trust(
     try:
         key = fetch_host_key(host, port)
     except Exception as exc:
-        raise SecopsError(f"{host}:{port}: cannot fetch the host key: {exc}") from exc
+        raise SecopsError(_("{host}:{port}: cannot fetch the host key: {error}").format(
+            host=host, port=port, error=exc)) from exc
     fp = fingerprint(key)
-    console.print(f"{host}:{port} presents {key.get_name()} {fp}", markup=False, highlight=False)
+    console.print(_("{host}:{port} presents {key} {fingerprint}").format(host=host, port=port, key=key.get_name(),
+                                                                         fingerprint=fp), markup=False, highlight=False)
     known = store.known(host, port)
     if expected is not None and expected != fp:  # checked first: "already trusted" must not hide it
         raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
     if key.get_name() in known and known[key.get_name()] == key:
-        console.print("already trusted", markup=False)
+        console.print(_("already trusted"), markup=False)
         return
     if known:
         err_console.print(f"warning: known_hosts holds a DIFFERENT key for {host}:{port}; "
@@ -172,9 +177,9 @@ def hosts_trust(
         if expected != fp:
             raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
     elif not yes and not typer.confirm("Trust this key?", default=False):
-        raise fail("not trusted; nothing recorded")
+        raise fail(_("not trusted; nothing recorded"))
     store.add(host, port, key)
-    console.print(f"recorded in {store.path}", markup=False, highlight=False)
+    console.print(_("recorded in {path}").format(path=store.path), markup=False, highlight=False)
 
 
 @hosts_app.command("list")

@@ -17,6 +17,7 @@ import typer
 
 from secops.cliutil import console, err_console, state, user_errors
 from secops.errors import SecopsError
+from secops.i18n import _, status_text
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 EXIT_SCAN_INCOMPLETE, EXIT_INTERRUPTED = 1, 130
 SHOW_LIMIT = 200
 
-app = typer.Typer(help="Discover hosts and services with nmap (scope-guarded), reconcile them with the inventory.",
+app = typer.Typer(help=_("Discover hosts and services with nmap (scope-guarded), reconcile them with the inventory."),
                   invoke_without_command=True, no_args_is_help=False)
 
 
@@ -52,32 +53,32 @@ def run_discover(app_state: StageContext, agency: str, extra: dict[str, Any], *,
 @user_errors
 def discover(
     ctx: typer.Context,
-    agency: str | None = typer.Option(None, "--agency", help="agency code whose authorised networks are scanned"),
+    agency: str | None = typer.Option(None, "--agency", help=_("agency code whose authorised networks are scanned")),
     targets: list[str] | None = typer.Option(None, "--targets", "-t",
                                                 help="IPv4 addresses, CIDRs or ranges (a.b.c.d-e), comma-separated "
                                                      "[default: every range authorised for the agency]"),
-    profile: str = typer.Option("standard", "--profile", help="quick | standard | services (policies/discovery.yaml)"),
+    profile: str = typer.Option("standard", "--profile", help=_("quick | standard | services (policies/discovery.yaml)")),
     scope: Path | None = typer.Option(None, "--scope", help="scope file [default: $SECOPS_SCOPE, then "
                                                                "<user config dir>/secops/scope.yaml]"),
     override_scope: str | None = typer.Option(None, "--override-scope", metavar="REASON",
                                                  help="scan targets outside the authorised ranges; the reason is "
                                                       "recorded in the run (exclusions still apply)"),
-    ports: str | None = typer.Option(None, "--ports", help="nmap port list instead of the profile's top ports"),
+    ports: str | None = typer.Option(None, "--ports", help=_("nmap port list instead of the profile's top ports")),
     timing: int | None = typer.Option(None, "--timing", min=0, max=5, help="nmap -T0..5"),
     max_rate: int | None = typer.Option(None, "--max-rate", min=1, help="nmap --max-rate (packets/second)"),
     host_timeout: str | None = typer.Option(None, "--host-timeout", help="nmap --host-timeout (e.g. 5m)"),
-    parallel: int | None = typer.Option(None, "--parallel", min=1, max=16, help="chunks scanned at once"),
+    parallel: int | None = typer.Option(None, "--parallel", min=1, max=16, help=_("chunks scanned at once")),
     chunk_prefix: int | None = typer.Option(None, "--chunk-prefix", min=16, max=32,
-                                               help="split ranges into chunks of this prefix length"),
-    chunk_timeout: int | None = typer.Option(None, "--chunk-timeout", min=1, help="seconds per nmap process"),
-    no_ping: bool | None = typer.Option(None, "--no-ping/--ping", help="nmap -Pn: skip host discovery"),
-    as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
+                                               help=_("split ranges into chunks of this prefix length")),
+    chunk_timeout: int | None = typer.Option(None, "--chunk-timeout", min=1, help=_("seconds per nmap process")),
+    no_ping: bool | None = typer.Option(None, "--no-ping/--ping", help=_("nmap -Pn: skip host discovery")),
+    as_json: bool = typer.Option(False, "--json", help=_("print the run summary as JSON")),
 ) -> None:
     """Scan an agency's authorised networks (`secops discover --agency CODE`), or run a sub-command."""
     if ctx.invoked_subcommand is not None:
         return
     if not agency:
-        raise SecopsError("--agency CODE is required to scan (or use a sub-command: diff, show, xml)")
+        raise SecopsError(_("--agency CODE is required to scan (or use a sub-command: diff, show, xml)"))
     extra = {"targets": targets or [], "profile": profile, "scope_file": str(scope) if scope else None,
              "override_scope": override_scope, "ports": ports, "timing": timing, "max_rate": max_rate,
              "host_timeout": host_timeout, "parallel": parallel, "chunk_prefix": chunk_prefix,
@@ -122,17 +123,19 @@ def _release(app_state: StageContext) -> None:
 def _print_scan(app_state: StageContext, run_id: int, result: StageResult, status: RunStatus) -> None:
     s = result.summary
     if s.get("scope_override"):
-        err_console.print("SCOPE OVERRIDE recorded in the run: " + s["scope_override"]["reason"], style="bold yellow",
+        err_console.print(_("SCOPE OVERRIDE recorded in the run: {reason}").format(reason=s["scope_override"]["reason"]),
+                          style="bold yellow",
                           markup=False, highlight=False)
     _hosts_table(app_state, run_id)
-    console.print(f"run {run_id}: {status.value} — {s.get('hosts_up', 0)} host(s) up, {s.get('open_ports', 0)} open "
-                  f"port(s); {s.get('matched', 0)} matched, {s.get('unregistered', 0)} unregistered, "
-                  f"{s.get('conflict', 0)} conflict(s); chunks {s.get('chunks_ok', 0)}/{s.get('chunks', 0)} ok",
-                  markup=False, highlight=False)
+    console.print(_("run {id}: {status} — {up} host(s) up, {ports} open port(s); {matched} matched, "
+                    "{unregistered} unregistered, {conflicts} conflict(s); chunks {chunks_ok}/{chunks} ok").format(
+        id=run_id, status=status_text(status.value), up=s.get("hosts_up", 0), ports=s.get("open_ports", 0),
+        matched=s.get("matched", 0), unregistered=s.get("unregistered", 0), conflicts=s.get("conflict", 0),
+        chunks_ok=s.get("chunks_ok", 0), chunks=s.get("chunks", 0)), markup=False, highlight=False)
     for note in s.get("notes", []):
-        console.print(f"note: {note}", markup=False, highlight=False)
+        console.print(_("note: {note}").format(note=note), markup=False, highlight=False)
     for error in result.errors:
-        err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(_("error: {error}").format(error=error), markup=False, highlight=False, soft_wrap=True)
 
 
 def _hosts_table(app_state: StageContext, run_id: int) -> None:
@@ -161,7 +164,7 @@ def _hosts_table(app_state: StageContext, run_id: int) -> None:
     if hosts:
         console.print(table)
     if len(hosts) > SHOW_LIMIT:
-        console.print(f"... {len(hosts) - SHOW_LIMIT} more: `secops discover show {run_id} --json`")
+        console.print(_("... {n} more: `secops discover show {id} --json`").format(n=len(hosts) - SHOW_LIMIT, id=run_id))
 
 
 def _plain(value: object) -> Text:
@@ -176,18 +179,18 @@ def _plain(value: object) -> Text:
 @user_errors
 def diff_command(
     ctx: typer.Context,
-    run_a: int | None = typer.Argument(None, help="earlier discovery run [default: the second latest]"),
-    run_b: int | None = typer.Argument(None, help="later discovery run [default: the latest]"),
-    agency: str | None = typer.Option(None, "--agency", help="with no runs given: the agency's last two runs"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    fail_on_risky: bool = typer.Option(False, "--fail-on-risky", help="exit 1 if a risky service newly opened"),
+    run_a: int | None = typer.Argument(None, help=_("earlier discovery run [default: the second latest]")),
+    run_b: int | None = typer.Argument(None, help=_("later discovery run [default: the latest]")),
+    agency: str | None = typer.Option(None, "--agency", help=_("with no runs given: the agency's last two runs")),
+    as_json: bool = typer.Option(False, "--json", help=_("machine-readable output")),
+    fail_on_risky: bool = typer.Option(False, "--fail-on-risky", help=_("exit 1 if a risky service newly opened")),
 ) -> None:
     """What changed between two discovery runs: new/gone hosts, newly open/closed ports (risky flagged)."""
     from secops.discover.diff import diff_runs, last_two_runs
     from secops.discover.risky import load_risky
 
     if (run_a is None) != (run_b is None):
-        raise SecopsError("give both RUN_A and RUN_B, or neither (the last two runs)")
+        raise SecopsError(_("give both RUN_A and RUN_B, or neither (the last two runs)"))
     app_state = state(ctx)
     risky = load_risky(app_state.settings.policies)
     with app_state.db().session() as session:
@@ -208,7 +211,7 @@ def _print_diff(d: RunDiff) -> None:
 
     say(f"discovery diff: run {d.run_a} -> run {d.run_b} ({d.agency})")
     for warning in d.warnings:
-        err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(_("warning: {warning}").format(warning=warning), markup=False, highlight=False, soft_wrap=True)
     say(f"new hosts: {len(d.new_hosts)}")
     for h in d.new_hosts:
         say(f"  + {h.address} {h.hostname or ''} [{h.match_status}] open: {', '.join(map(str, h.open_ports)) or '-'}")
@@ -228,8 +231,8 @@ def _print_diff(d: RunDiff) -> None:
 @user_errors
 def show_command(
     ctx: typer.Context,
-    run: int | None = typer.Argument(None, help="discovery run [default: the latest]"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    run: int | None = typer.Argument(None, help=_("discovery run [default: the latest]")),
+    as_json: bool = typer.Option(False, "--json", help=_("machine-readable output")),
 ) -> None:
     """The hosts and ports one discovery run found, with their reconciliation."""
     from sqlalchemy import select
@@ -241,7 +244,7 @@ def show_command(
     with app_state.db().session() as session:
         run = run or session.scalar(select(DiscoveryScanRow.run_id).order_by(DiscoveryScanRow.run_id.desc()).limit(1))
         if run is None or session.scalar(select(DiscoveryScanRow.id).where(DiscoveryScanRow.run_id == run)) is None:
-            raise SecopsError("no such discovery run" if run else "no discovery run in this database yet")
+            raise SecopsError(_("no such discovery run") if run else _("no discovery run in this database yet"))
         if as_json:
             hosts = session.scalars(select(DiscoveredHostRow).where(DiscoveredHostRow.run_id == run)
                                     .options(selectinload(DiscoveredHostRow.ports)).order_by(DiscoveredHostRow.id))
@@ -271,7 +274,7 @@ def xml_command(
         chunks = session.scalars(select(DiscoveryChunkRow).join(DiscoveryScanRow)
                                  .where(DiscoveryScanRow.run_id == run).order_by(DiscoveryChunkRow.id)).all()
         if not chunks:
-            raise SecopsError(f"run {run} has no stored nmap output")
+            raise SecopsError(_("run {id} has no stored nmap output").format(id=run))
         for chunk in chunks:
             typer.echo(f"<!-- secops chunk {chunk.id} {' '.join(chunk.targets)}: {chunk.status} -->")
             typer.echo(decompress(chunk.raw_xml))

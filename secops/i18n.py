@@ -93,7 +93,7 @@ def argv_language(argv: Sequence[str]) -> str | None:
 def choose_language(given: str | None, environ: Mapping[str, str] | None = None) -> str:
     """The terminal's language: the one given (--lang, SECOPS_LANG), else the locale's, else English."""
     if given in LANGUAGES:
-        return given  # type: ignore[return-value]
+        return given
     env = os.environ if environ is None else environ
     from_env = env.get("SECOPS_LANG", "").strip().lower()
     if from_env in LANGUAGES:

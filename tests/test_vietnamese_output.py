@@ -159,3 +159,15 @@ def test_english_check_text_is_marked_as_such_in_a_vietnamese_page(tmp_path: Pat
     html = render_page(dashboard_with("hosts/0001-H.html"), bundled("reports"), "pages/audit_host.html.j2", page)
     assert '<b lang="en">Ensure X is disabled</b>' in html and "nguyên văn tiếng Anh" in html
     assert "no protection product found" not in html and "không tìm thấy sản phẩm bảo vệ" in html
+
+
+def test_requirements_show_says_the_register_value_in_words(sample: Path) -> None:
+    with sqlite3.connect(sample) as conn:
+        code = conn.execute("select code from information_systems where level is not null order by code").fetchone()[0]
+    shown = run_cli("requirements", "show", code, "--lang", "vi", db=sample, env={"COLUMNS": "120"})
+    assert shown.returncode == 0, shown.stderr
+    tail = " ".join(shown.stdout.split("└")[-1].split())  # the lines under the checklist table
+    for raw in ("not_deployed", "partly_deployed", "fully_deployed"):
+        assert raw not in tail, tail
+    assert "Sổ hồ sơ" in tail or "sổ hồ sơ" in tail, tail
+    assert any(word in tail for word in ("Triển khai đầy đủ", "Triển khai một phần", "Chưa triển khai")), tail

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from secops.cliutil import EXIT_USAGE, console, err_console, parse_as_of, state, user_errors
 from secops.errors import InputRowsError
+from secops.i18n import _, language
 from secops.requirements import store
 from secops.requirements.catalogue import by_id, in_force
 from secops.requirements.checklist import checklist
@@ -20,7 +21,7 @@ from secops.requirements.register_link import with_checklist
 from secops.requirements.rollup import deployment
 from secops.termtable import fitted_table
 
-app = typer.Typer(help="Level requirements: catalogues, per-system checklists, evidence and plan deployment.",
+app = typer.Typer(help=_("Level requirements: catalogues, per-system checklists, evidence and plan deployment."),
                   no_args_is_help=True)
 
 STANDARD_HELP = "catalogue (standard id, e.g. TCVN-14423-2026) [default: the one in force on the date]"
@@ -77,7 +78,8 @@ def set_command(
     cat = _catalogue(ctx, standard, dt.date.today())
     with state(ctx).db().session() as session:
         store.record(session, cat, st)
-    console.print(f"{system} {item}: {status} recorded ({cat.standard.id})", markup=False, highlight=False)
+    console.print(_("{system} {item}: {status} recorded ({standard})").format(
+        system=system, item=item, status=status, standard=cat.standard.id), markup=False, highlight=False)
 
 
 @app.command("import")
@@ -94,38 +96,50 @@ def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argume
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{exc.summary()}; nothing was imported", style="red")
+        err_console.print(_("{summary}; nothing was imported").format(summary=exc.summary()), style="red")
         raise typer.Exit(EXIT_USAGE) from exc
-    console.print(f"{total} statement(s) imported ({cat.standard.id})", markup=False, highlight=False)
+    console.print(_("{n} statement(s) imported ({standard})").format(n=total, standard=cat.standard.id),
+                  markup=False, highlight=False)
 
 
 @app.command("link")
 @user_errors
 def link_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
-                 endpoints: Annotated[list[str], typer.Argument(help="endpoint codes of the system")]) -> None:
+                 endpoints: Annotated[list[str], typer.Argument(help=_("endpoint codes of the system"))]) -> None:
     """Link endpoints to a system: their audits and discovery scans become the system's evidence."""
     with state(ctx).db().session() as session:
         added = store.link_hosts(session, system, endpoints)
-    console.print(f"{added} endpoint(s) linked to {system}", markup=False, highlight=False)
+    console.print(_("{n} endpoint(s) linked to {system}").format(n=added, system=system), markup=False, highlight=False)
 
 
 @app.command("override")
 @user_errors
 def override_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
-                     reason: Annotated[str, typer.Option("--reason", help="why (kept with the override)")],
+                     reason: Annotated[str, typer.Option("--reason", help=_("why (kept with the override)"))],
                      deployment_value: Annotated[str | None, typer.Option(
                          "--deployment", help="not_deployed | partly_deployed | fully_deployed")] = None,
-                     clear: Annotated[bool, typer.Option("--clear", help="go back to the computed value")] = False,
+                     clear: Annotated[bool, typer.Option("--clear", help=_("go back to the computed value"))] = False,
                      ) -> None:
     """Override the computed plan deployment of a system, with a recorded reason."""
     from secops.errors import SecopsError
 
     if clear == (deployment_value is not None):
-        raise SecopsError("give --deployment VALUE or --clear")
+        raise SecopsError(_("give --deployment VALUE or --clear"))
     with state(ctx).db().session() as session:
         store.override(session, system, None if clear else deployment_value, reason)
-    console.print(f"{system}: plan deployment {'override cleared' if clear else deployment_value}",
-                  markup=False, highlight=False)
+    said = (_("{system}: plan deployment override cleared") if clear
+            else _("{system}: plan deployment {value}")).format(system=system, value=_deployment(ctx, deployment_value))
+    console.print(said, markup=False, highlight=False)
+
+
+def _deployment(ctx: typer.Context, value: str | None) -> str:
+    """A plan-deployment value as the terminal says it: the register's words (the report catalogue's
+    req_* keys) in Vietnamese, the value itself in English (as `--json` and the register files give it)."""
+    if not value or language() == "en":
+        return value or "—"
+    from secops.templating import translator
+
+    return str(translator(state(ctx).settings.reports, language())(f"req_{value}"))
 
 
 def _text(item: object, lang: str) -> str:
@@ -136,10 +150,10 @@ def _text(item: object, lang: str) -> str:
 @app.command("show")
 @user_errors
 def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
-                 as_of: Annotated[str | None, typer.Option("--as-of", help="judge as of this date")] = None,
+                 as_of: Annotated[str | None, typer.Option("--as-of", help=_("judge as of this date"))] = None,
                  standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
-                 as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-                 lang: Annotated[str, typer.Option("--lang", help="vi | en (requirement texts)")] = "vi") -> None:
+                 as_json: Annotated[bool, typer.Option("--json", help=_("print JSON"))] = False,
+                 lang: Annotated[str, typer.Option("--lang", help=_("vi | en (requirement texts)"))] = "vi") -> None:
     """Show a system's checklist: status, evidence, due date and milestone of each item."""
     when = parse_as_of(as_of, projection=True)  # only reads: a future date shows what will be due then
     cat = _catalogue(ctx, standard, when.date())
@@ -165,7 +179,7 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
             ensure_ascii=False, indent=2))
         return
     if level is None:
-        console.print(f"{system} has no level yet: no checklist", markup=False, highlight=False)
+        console.print(_("{system} has no level yet: no checklist").format(system=system), markup=False, highlight=False)
         return
     # At 80 columns the item id never truncates; clause, requirement, milestone and unit drop (all in --json).
     table, keep = fitted_table(console, ["item", "clause", "requirement", "status", "evidence", "due", "milestone",
@@ -177,27 +191,27 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
                   Text(str(e.milestone or "")), Text(e.responsible_unit or ""))
         table.add_row(*(values[i] for i in keep))
     console.print(table)
-    extra = f" (override: {dep.override_reason})" if dep.override_reason else ""
-    console.print(f"checklist roll-up: {dep.value} — {dep.met}/{dep.applicable} items met{extra}",
-                  markup=False, highlight=False)
+    extra = " " + _("(override: {reason})").format(reason=dep.override_reason) if dep.override_reason else ""
+    console.print(_("checklist roll-up: {value} — {met}/{applicable} items met").format(
+        value=_deployment(ctx, dep.value), met=dep.met, applicable=dep.applicable) + extra, markup=False, highlight=False)
     # Two sources, one winner: Form 08 (column 10) and target T1 read the register's value.
     if not has_checklist:
-        why = ("it stays as typed: this system has no checklist statements yet, and `secops requirements apply` "
-               "sets the register only for systems that have")
+        why = _("it stays as typed: this system has no checklist statements yet, and `secops requirements apply` "
+                "sets the register only for systems that have")
     elif register_value == dep.value:
-        why = "the same as the roll-up"
+        why = _("the same as the roll-up")
     else:
-        why = f"`secops requirements apply` sets it to {dep.value}"
-    console.print(f"register (what Form 08 and target T1 count): {register_value or '—'} — {why}",
-                  markup=False, highlight=False)
+        why = _("`secops requirements apply` sets it to {value}").format(value=_deployment(ctx, dep.value))
+    console.print(_("register (what Form 08 and target T1 count): {value} — {why}").format(
+        value=_deployment(ctx, register_value), why=why), markup=False, highlight=False)
 
 
 @app.command("apply")
 @user_errors
 def apply_command(ctx: typer.Context,
-                  systems: Annotated[list[str] | None, typer.Argument(help="system codes [default: all]")] = None,
-                  as_of: Annotated[str | None, typer.Option("--as-of", help="judge as of this date")] = None,
-                  dry_run: Annotated[bool, typer.Option("--dry-run", help="show, do not write")] = False) -> None:
+                  systems: Annotated[list[str] | None, typer.Argument(help=_("system codes [default: all]"))] = None,
+                  as_of: Annotated[str | None, typer.Option("--as-of", help=_("judge as of this date"))] = None,
+                  dry_run: Annotated[bool, typer.Option("--dry-run", help=_("show, do not write"))] = False) -> None:
     """Write each checklist's roll-up into the register's plan deployment (Form 08 column 10, T1)."""
     from secops.requirements.register_link import apply_rollup
 
@@ -208,15 +222,16 @@ def apply_command(ctx: typer.Context,
         if dry_run:
             session.rollback()
     for change in changes:
-        console.print(f"{change.code}: {change.old} -> {change.new}", markup=False, highlight=False)
-    console.print(f"{len(changes)} system(s) {'would change' if dry_run else 'updated'}", markup=False,
-                  highlight=False)
+        console.print(f"{change.code}: {_deployment(ctx, change.old)} -> {_deployment(ctx, change.new)}",
+                      markup=False, highlight=False)
+    said = _("{n} system(s) would change") if dry_run else _("{n} system(s) updated")
+    console.print(said.format(n=len(changes)), markup=False, highlight=False)
 
 
 @app.command("protection-import")
 @user_errors
 def protection_import_command(ctx: typer.Context,
-                              files: Annotated[list[Path], typer.Argument(help="CSV or YAML console exports")]) -> None:
+                              files: Annotated[list[Path], typer.Argument(help=_("CSV or YAML console exports"))]) -> None:
     """Import central management / national-platform reporting per endpoint (blank = not known)."""
     from secops.requirements.protection import import_management
 
@@ -228,6 +243,6 @@ def protection_import_command(ctx: typer.Context,
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{exc.summary()}; nothing was imported", style="red")
+        err_console.print(_("{summary}; nothing was imported").format(summary=exc.summary()), style="red")
         raise typer.Exit(EXIT_USAGE) from exc
-    console.print(f"{total} endpoint fact(s) imported", markup=False, highlight=False)
+    console.print(_("{n} endpoint fact(s) imported").format(n=total), markup=False, highlight=False)

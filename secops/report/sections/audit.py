@@ -112,8 +112,9 @@ def _pack_facts(settings: Settings, lang: str) -> tuple[dict[tuple[str, str], tu
         packs = load_packs(Path(settings.checks))
     except SecopsError:  # the report still renders; checks are then listed as they are
         return {}, {}
-    products = {(p.id, str(c.id)): (c.secops.product, c.secops.aspect or "") for p in packs if p.secops.protection
-                for c in p.checks if c.secops.product}
+    products: dict[tuple[str, str], tuple[str, str]] = {
+        (p.id, str(c.id)): (c.secops.product, c.secops.aspect or "") for p in packs if p.secops.protection
+        for c in p.checks if c.secops.product}
     words = {(p.id, str(c.id)): c.secops.vi for p in packs for c in p.checks
              if c.secops.vi is not None} if lang == "vi" else {}
     return products, words

@@ -17,6 +17,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from secops.errors import SecopsError
+from secops.i18n import _
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -95,5 +96,6 @@ def load_settings(overrides: dict[str, Any]) -> Settings:
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "settings"
             origin = f"--{name}" if name in overrides else f"{ENV_PREFIX}{name.upper()}"
-            lines.append(f"setting {origin}: {err['msg']} (got {str(err.get('input'))[:200]!r})")
+            lines.append(_("setting {origin}: {problem} (got {value})").format(
+                origin=origin, problem=err["msg"], value=repr(str(err.get("input"))[:200])))
         raise SecopsError("\n".join(lines)) from exc

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from secops import interrupts
 from secops.errors import SecopsError
+from secops.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy import exc as sa_exc
@@ -32,17 +33,18 @@ def _database(error: sa_exc.DBAPIError) -> str:
     first = (str(error.orig).strip().splitlines() or [""])[0][:500] if error.orig is not None else str(error)[:500]
     text = first.lower()
     if "file is not a database" in text or "malformed" in text or "disk image" in text:
-        return (f"{where}: not a usable SQLite database ({first}); restore it from a backup or point --db at "
-                "another file")
+        return _("{where}: not a usable SQLite database ({error}); restore it from a backup or point --db at "
+                 "another file").format(where=where, error=first)
     from sqlalchemy import exc as sa_exc  # loaded already: the error came from it
 
     if isinstance(error, sa_exc.OperationalError):
         if "readonly" in text or "read-only" in text:
-            return f"{where}: the database file or its folder is read-only ({first})"
+            return _("{where}: the database file or its folder is read-only ({error})").format(where=where, error=first)
         if "unable to open" in text:
-            return f"{where}: cannot open the database file ({first})"
-        return f"{where}: cannot reach the database ({first}); nothing was half-written, retry when it is back"
-    return f"{where}: database error ({first})"
+            return _("{where}: cannot open the database file ({error})").format(where=where, error=first)
+        return _("{where}: cannot reach the database ({error}); nothing was half-written, retry when it is back").format(
+            where=where, error=first)
+    return _("{where}: database error ({error})").format(where=where, error=first)
 
 
 def describe(error: BaseException) -> str | None:
@@ -55,11 +57,11 @@ def describe(error: BaseException) -> str | None:
     if sa_exc is not None and isinstance(error, sa_exc.DBAPIError):
         return _database(error)
     if sa_exc is not None and isinstance(error, sa_exc.SQLAlchemyError):
-        return f"database error: {str(error).splitlines()[0][:500]}"
+        return _("database error: {error}").format(error=str(error).splitlines()[0][:500])
     if isinstance(error, UnicodeDecodeError):
-        return f"input is not UTF-8 text (byte {error.start}: {error.reason})"
+        return _("input is not UTF-8 text (byte {byte}: {reason})").format(byte=error.start, reason=error.reason)
     if isinstance(error, MemoryError):
-        return "out of memory (an input too large or too deeply nested?)"
+        return _("out of memory (an input too large or too deeply nested?)")
     if isinstance(error, OSError):
         where = error.filename or "secops"
         return f"{where}: {error.strerror or error}"
@@ -79,12 +81,12 @@ def run_cli(app: Callable[[], object]) -> None:
             # reads attributes and reports "Error extracting attribute: Interrupted"): it is the stop.
             # An environment fault met while stopping (the database gone) is said as the fault: the
             # run's end could not be recorded, and the user must know why.
-            sys.stderr.write(f"interrupted by {stop}\n")
+            sys.stderr.write(_("interrupted by {signal}").format(signal=stop) + "\n")
             sys.exit(interrupts.EXIT_INTERRUPTED)
         if os.environ.get(DEBUG_ENV):
             raise
         if message is None:
-            message = (f"internal error ({type(error).__name__}: {str(error)[:300]}); run the command again "
-                       "with --debug and report the traceback")
-        sys.stderr.write(f"error: {message}\n")
+            message = _("internal error ({kind}: {error}); run the command again with --debug and report the "
+                        "traceback").format(kind=type(error).__name__, error=str(error)[:300])
+        sys.stderr.write(_("error: {error}").format(error=message) + "\n")
         sys.exit(EXIT_FAULT)

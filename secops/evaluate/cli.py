@@ -14,9 +14,10 @@ from secops.errors import SecopsError
 from secops.evaluate.rules import Dialect
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.evaluate.waivers import waivers_path
+from secops.i18n import _
 from secops.textsafe import terminal_text
 
-checks_app = typer.Typer(help="Inspect and validate check packs (Wazuh SCA format).", no_args_is_help=True)
+checks_app = typer.Typer(help=_("Inspect and validate check packs (Wazuh SCA format)."), no_args_is_help=True)
 EXIT_WARNINGS = 1  # --strict and some check has a rule Wazuh would not evaluate as written
 
 

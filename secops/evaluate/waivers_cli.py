@@ -13,10 +13,11 @@ from secops.cliutil import console, state, user_errors
 from secops.config import default_data_dir
 from secops.errors import SecopsError
 from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers, waivers_path
+from secops.i18n import _
 from secops.safeio import ensure_folder
 from secops.termtable import fitted_table
 
-waivers_app = typer.Typer(help="Waivers: failing checks an officer accepted, for a scope, until a date.",
+waivers_app = typer.Typer(help=_("Waivers: failing checks an officer accepted, for a scope, until a date."),
                           no_args_is_help=True)
 
 

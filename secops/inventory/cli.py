@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError
+from secops.i18n import _
 from secops.inventory.importer import import_files
 from secops.inventory.kinds import load_kinds
 from secops.inventory.levels import load_levels
@@ -25,7 +26,7 @@ from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 from secops.termtable import fitted_table
 from secops.textsafe import terminal_text
 
-app = typer.Typer(help="Import and inspect the inventory (agencies, systems, endpoints, staff).",
+app = typer.Typer(help=_("Import and inspect the inventory (agencies, systems, endpoints, staff)."),
                   no_args_is_help=True)
 app.command("remove")(remove_command)
 app.command("reorganise")(reorganise_command)

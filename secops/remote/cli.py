@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from secops.cliutil import console, state, user_errors
 from secops.errors import SecopsError
+from secops.i18n import _
 
 
 def _url(broker: str | None, broker_file: Path | None) -> str:
@@ -34,9 +35,9 @@ BROKER_FILE = typer.Option(None, "--broker-file", help="file holding the broker 
 
 
 scanner_app = typer.Typer(add_completion=False, invoke_without_command=True, pretty_exceptions_enable=False,
-                          help="Run a site's remote scanner; `secops scanner keygen` makes its signing key.")
+                          help=_("Run a site's remote scanner; `secops scanner keygen` makes its signing key."))
 scanners_app = typer.Typer(add_completion=False, invoke_without_command=True, pretty_exceptions_enable=False,
-                           help="List the sites' scanners; enrol a site's public key; write the broker's ACL file.")
+                           help=_("List the sites' scanners; enrol a site's public key; write the broker's ACL file."))
 KEY = typer.Option(None, "--key", help="this site's Ed25519 signing key [default: $SECOPS_SCANNER_KEY]")
 
 

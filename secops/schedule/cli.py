@@ -13,6 +13,7 @@ from rich.text import Text
 
 from secops.cliutil import console, fail, state, user_errors
 from secops.errors import SecopsError
+from secops.i18n import _, doc
 from secops.localtime import as_local, province_zone, zone_label
 from secops.models import RunStatus
 from secops.schedule.config import load_schedule_config
@@ -25,9 +26,9 @@ from secops.schedule.schedules import add_schedule, list_schedules, remove_sched
 from secops.termtable import fitted_table
 from secops.textsafe import printable
 
-schedule_app = typer.Typer(help="Named schedules that `secops daemon` runs (cron or fixed interval).",
+schedule_app = typer.Typer(help=_("Named schedules that `secops daemon` runs (cron or fixed interval)."),
                            no_args_is_help=True)
-runs_app = typer.Typer(help="History of runs (manual and scheduled).", no_args_is_help=True)
+runs_app = typer.Typer(help=_("History of runs (manual and scheduled)."), no_args_is_help=True)
 
 
 def _when(value: dt.datetime | None, *, zone_named: bool = False) -> str:
@@ -110,12 +111,12 @@ def run_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     raise typer.Exit(0 if outcome.status == "ok" else 1)
 
 
+@doc(_("Run the scheduler in the foreground until SIGTERM/SIGINT (for systemd)."))
 @user_errors
 def daemon_command(
     ctx: typer.Context,
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR"),
 ) -> None:
-    """Run the scheduler in the foreground until SIGTERM/SIGINT (for systemd)."""
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         raise fail("--log-level must be DEBUG, INFO, WARNING or ERROR")

@@ -9,10 +9,11 @@ import typer
 
 from secops.cliutil import console, fail, state, user_errors
 from secops.errors import SecopsError
+from secops.i18n import _
 
-users_app = typer.Typer(help="Console accounts and roles / Tài khoản và vai trò của bảng điều khiển.",
+users_app = typer.Typer(help=_("Console accounts and roles."),
                         no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens scoped to an agency subtree / Mã truy cập API.", no_args_is_help=True)
+tokens_app = typer.Typer(help=_("API tokens scoped to an agency subtree."), no_args_is_help=True)
 
 
 def _read_password(path: Path | None) -> str | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from secops.cliutil import console, state, user_errors
+from secops.i18n import _, doc
 
 
+@doc(_("Run the web console and the read-only API (uvicorn). Long work (runs) goes to `secops daemon`."))
 @user_errors
 def serve_command(
     ctx: typer.Context,
@@ -15,7 +17,6 @@ def serve_command(
     proxy: str = typer.Option("127.0.0.1", "--trust-proxy",
                               help="addresses whose X-Forwarded-For/-Proto are believed (the reverse proxy)"),
 ) -> None:
-    """Run the web console and the read-only API (uvicorn). Long work (runs) goes to `secops daemon`."""
     import uvicorn
 
     from secops.users.policy import load_console_policy

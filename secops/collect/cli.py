@@ -15,7 +15,7 @@ from secops.cliutil import console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
 from secops.errors import SecopsError
-from secops.i18n import _, status_text
+from secops.i18n import _, doc, status_text
 from secops.models import RunStatus
 from secops.runs import recorded
 from secops.stages import StageContext, StageOptions, StageResult, stage_function
@@ -31,6 +31,7 @@ def _plain(text: object) -> str:
     return escape(terminal_text(text))
 
 
+@doc(_("Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."))
 @user_errors
 def audit_command(
     ctx: typer.Context,
@@ -48,7 +49,6 @@ def audit_command(
                                               "(JSON) for `secops checks eval --facts`"),
     waivers: Path | None = typer.Option(None, "--waivers", help=_("waiver file [default: <policies>/waivers.yaml]")),
 ) -> None:
-    """Audit endpoints over SSH (or locally), store per-check results and protection evidence, regrade."""
     if ctx.invoked_subcommand is not None:  # `secops audit report HOST`: the sub-command does the work
         return
     # The audit and the regrade are the pipeline's stages (the site router sends site hosts to their scanner).

@@ -32,17 +32,17 @@ app.command("remove")(remove_command)
 app.command("reorganise")(reorganise_command)
 
 
-@app.command("import")
+@app.command("import", help=_("Validate every row, then write all of them in one transaction (or none on any error)."))
 @user_errors
 def import_command(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(..., help="YAML or CSV files (CSV: one entity per file)"),
-    kind: str | None = typer.Option(None, "--kind", help=f"entity of CSV files: {', '.join(ENTITIES)}"),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="import the good rows, report the rest"),
+    files: list[Path] = typer.Argument(..., help=_("YAML or CSV files (CSV: one entity per file)")),
+    kind: str | None = typer.Option(None, "--kind", help=_("entity of CSV files: {entities}").format(
+        entities=", ".join(ENTITIES))),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help=_("import the good rows, report the rest")),
 ) -> None:
-    """Validate every row, then write all of them in one transaction (or none on any error)."""
     if kind is not None and kind not in ENTITIES:
-        raise typer.BadParameter(f"--kind must be one of {', '.join(ENTITIES)}")
+        raise typer.BadParameter(_("--kind must be one of {entities}").format(entities=", ".join(ENTITIES)))
     app_state = state(ctx)
     levels = load_levels(app_state.settings.policies)
     try:
@@ -52,17 +52,17 @@ def import_command(
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{exc.summary()}; nothing was imported "
-                          "(fix them, or use --skip-invalid)", style="red")
+        err_console.print(_("{summary}; nothing was imported (fix them, or use --skip-invalid)").format(
+            summary=exc.summary()), style="red")
         raise typer.Exit(EXIT_USAGE) from exc
-    table = Table("entity", "inserted", "updated", "unchanged", title="inventory import")
+    table = Table(_("entity"), _("inserted"), _("updated"), _("unchanged"), title=_("inventory import"))
     for entity, tally in result.tallies.items():
         table.add_row(entity, str(tally.inserted), str(tally.updated), str(tally.unchanged))
     console.print(table)
     for line in result.skipped:
-        err_console.print(f"skipped {line}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(_("skipped {row}").format(row=line), markup=False, highlight=False, soft_wrap=True)
     if result.skipped:
-        err_console.print(f"{len(result.skipped)} row(s) skipped", style="yellow")
+        err_console.print(_("{n} row(s) skipped").format(n=len(result.skipped)), style="yellow")
 
 
 LIST_COLUMNS = {

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from secops.cliutil import console, fail, state, user_errors
 from secops.errors import SecopsError
-from secops.i18n import _, doc
+from secops.i18n import _, doc, status_text
 from secops.localtime import as_local, province_zone, zone_label
 from secops.models import RunStatus
 from secops.schedule.config import load_schedule_config
@@ -49,22 +49,23 @@ def _zone_heading(label: str) -> str:
 @user_errors
 def add_command(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="name of the schedule"),
+    name: str = typer.Argument(..., help=_("name of the schedule")),
     cron: str | None = typer.Option(None, "--cron", help='"min hour day month weekday", or 6 fields with seconds first'),
-    every: int | None = typer.Option(None, "--every", min=1, help="run every SECONDS instead of a cron"),
-    job: str = typer.Option("nightly", "--job", help="job from policies/jobs.yaml"),
-    agency: str | None = typer.Option(None, "--agency", help="limit the run (and its reports) to this agency"),
-    lang: str | None = typer.Option(None, "--lang", help="report language: vi or en [default: settings]"),
-    replace: bool = typer.Option(False, "--replace", help="overwrite a schedule of that name"),
+    every: int | None = typer.Option(None, "--every", min=1, help=_("run every SECONDS instead of a cron")),
+    job: str = typer.Option("nightly", "--job", help=_("job from policies/jobs.yaml")),
+    agency: str | None = typer.Option(None, "--agency", help=_("limit the run (and its reports) to this agency")),
+    lang: str | None = typer.Option(None, "--lang", help=_("report language: vi or en [default: settings]")),
+    replace: bool = typer.Option(False, "--replace", help=_("overwrite a schedule of that name")),
 ) -> None:
     """Add a schedule (the running daemon picks it up within its poll interval)."""
     if lang is not None and lang not in ("vi", "en"):
-        raise fail("--lang must be vi or en")
+        raise fail(_("--lang must be vi or en"))
     app_state = state(ctx)
     jobs = load_jobs(app_state.settings.policies)
     add_schedule(app_state.db(), jobs, name, job=job, cron=cron, every_seconds=every, agency_code=agency,
                  options={"lang": lang} if lang else {}, replace=replace)
-    console.print(f"schedule {name} added: job {job}, " + (f"cron {cron}" if cron else f"every {every}s"),
+    when = _("cron {cron}").format(cron=cron) if cron else _("every {n}s").format(n=every)
+    console.print(_("schedule {name} added: job {job}, {when}").format(name=name, job=job, when=when),
                   highlight=False, markup=False)
 
 
@@ -77,7 +78,7 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
         print(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
-        console.print("no schedules; add one with `secops schedule add NAME --cron ... --job nightly`", markup=False)
+        console.print(_("no schedules; add one with `secops schedule add NAME --cron ... --job nightly`"), markup=False)
         return
     table = Table("name", "when", "job", "agency", _zone_heading("next run"), "last run")
     for r in rows:
@@ -91,7 +92,7 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
 def remove_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Remove a schedule (its past runs stay in the history)."""
     remove_schedule(state(ctx).db(), name)
-    console.print(f"schedule {name} removed", highlight=False, markup=False)
+    console.print(_("schedule {name} removed").format(name=name), highlight=False, markup=False)
 
 
 @schedule_app.command("run")
@@ -100,14 +101,15 @@ def run_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Run a schedule's job now, in the foreground. Exit 0 if the run is ok, 1 otherwise."""
     outcome = run_schedule(state(ctx), name, trigger="manual")
     for stage in outcome.stages:
-        console.print(f"  {stage.stage}: {stage.status}", highlight=False, markup=False)
+        console.print(f"  {stage.stage}: {status_text(stage.status)}", highlight=False, markup=False)
         for error in stage.errors:
             console.print(f"    {printable(error)}", highlight=False, markup=False)
-    console.print(f"run {outcome.run_id}: {outcome.status}", highlight=False, markup=False)
+    console.print(_("run {id}: {status}").format(id=outcome.run_id, status=status_text(outcome.status)),
+                  highlight=False, markup=False)
     if outcome.report_dir:
-        console.print(f"reports: {outcome.report_dir}", highlight=False, markup=False)
+        console.print(_("reports: {folder}").format(folder=outcome.report_dir), highlight=False, markup=False)
     if outcome.latest:
-        console.print(f"latest: {outcome.latest}", highlight=False, markup=False)
+        console.print(_("latest: {folder}").format(folder=outcome.latest), highlight=False, markup=False)
     raise typer.Exit(0 if outcome.status == "ok" else 1)
 
 
@@ -119,7 +121,7 @@ def daemon_command(
 ) -> None:
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
-        raise fail("--log-level must be DEBUG, INFO, WARNING or ERROR")
+        raise fail(_("--log-level must be DEBUG, INFO, WARNING or ERROR"))
     logging.basicConfig(stream=sys.stderr, level=level, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
@@ -140,7 +142,8 @@ def runs_list_command(
 ) -> None:
     """List runs, newest first."""
     if status is not None and status not in {s.value for s in RunStatus}:
-        raise SecopsError(f"--status {status!r}: choose from {', '.join(s.value for s in RunStatus)}")
+        raise SecopsError(_("--status {value}: choose from {allowed}").format(
+            value=repr(status), allowed=", ".join(s.value for s in RunStatus)))
     runs = list_runs(state(ctx).db(), limit=limit, schedule=schedule, status=status)
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], ensure_ascii=False, indent=2))
@@ -213,6 +216,8 @@ def runs_prune_command(ctx: typer.Context,
     if keep is not None:
         config = config.model_copy(update={"keep_detail_runs": keep})
     result = prune(app_state.db(), config, app_state.settings.output)
-    console.print(f"pruned detail of {len(result.runs)} run(s): " +
-                  (", ".join(f"{n} {t} rows" for t, n in result.rows.items()) or "nothing to delete") +
-                  (f"; {len(result.folders)} report folder(s)" if result.folders else ""), highlight=False, markup=False)
+    deleted = ", ".join(_("{n} {table} rows").format(n=n, table=t) for t, n in result.rows.items()) \
+        or _("nothing to delete")
+    folders = "; " + _("{n} report folder(s)").format(n=len(result.folders)) if result.folders else ""
+    console.print(_("pruned detail of {n} run(s): {deleted}").format(n=len(result.runs), deleted=deleted) + folders,
+                  highlight=False, markup=False)

@@ -187,7 +187,7 @@ def hosts_trust(
 def hosts_list(config: Path | None = typer.Option(None, "--config")) -> None:
     """Host keys in secops' known_hosts file."""
     store = HostKeyStore(load_config(config).known_hosts_path())
-    table, _ = fitted_table(console, ["host", "key type", "fingerprint"], title=str(store.path))
+    table, _kept = fitted_table(console, ["host", "key type", "fingerprint"], title=str(store.path))
     for name in store.keys.keys():
         for keytype, key in store.keys[name].items():
             table.add_row(_plain(name), keytype, fingerprint(key))

@@ -14,7 +14,7 @@ from secops.errors import SecopsError
 from secops.evaluate.rules import Dialect
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.evaluate.waivers import waivers_path
-from secops.i18n import _
+from secops.i18n import _, language
 from secops.textsafe import terminal_text
 
 checks_app = typer.Typer(help=_("Inspect and validate check packs (Wazuh SCA format)."), no_args_is_help=True)
@@ -25,7 +25,8 @@ def parse_dialect(value: str | None) -> Dialect | None:
     if value is None:
         return None
     if value not in ("4", "5"):
-        raise SecopsError(f"--dialect {value!r}: give 4 (Wazuh 4.x, checks with `title`) or 5 (Wazuh 5.x, `name`)")
+        raise SecopsError(_("--dialect {value}: give 4 (Wazuh 4.x, checks with `title`) or 5 (Wazuh 5.x, `name`)").format(
+            value=repr(value)))
     return cast(Dialect, value)
 
 
@@ -45,11 +46,14 @@ def validate_files(files: list[Path], strict: bool = False, dialect: str | None 
             err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             continue
         checks_hit = {w.check_id for w in policy.warnings}
-        console.print(f"{path}: ok, policy {policy.id}, Wazuh {policy.dialect}.x dialect, {len(policy.checks)} checks"
-                      + (f", {len(policy.warnings)} warning(s) in {len(checks_hit)} check(s)" if policy.warnings else ""),
-                      markup=False, highlight=False, soft_wrap=True)
+        said = _("{path}: ok, policy {policy}, Wazuh {dialect}.x dialect, {n} checks").format(
+            path=path, policy=policy.id, dialect=policy.dialect, n=len(policy.checks))
+        if policy.warnings:
+            said += ", " + _("{n} warning(s) in {checks} check(s)").format(n=len(policy.warnings), checks=len(checks_hit))
+        console.print(said, markup=False, highlight=False, soft_wrap=True)
         for warning in policy.warnings:
-            console.print(f"  warning: {path}: {warning}", markup=False, highlight=False, soft_wrap=True)
+            console.print("  " + _("warning: {path}: {warning}").format(path=path, warning=warning),
+                          markup=False, highlight=False, soft_wrap=True)
         warned += bool(policy.warnings)
     if refused:
         return EXIT_USAGE
@@ -127,35 +131,40 @@ def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--
 
 @checks_app.command("show")
 @user_errors
-def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help="policy id, or policy_id:check_id"),
+def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help=_("policy id, or policy_id:check_id")),
                 folder: Path | None = typer.Option(None, "--checks")) -> None:
     """Show a pack's checks, or one check with its rules and remediation."""
-    pid, _, cid = policy_id.partition(":")
+    pid, _sep, cid = policy_id.partition(":")
     pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
     if pack is None:
-        raise SecopsError(f"no check pack with policy id {pid!r} (see `secops checks list`)")
+        raise SecopsError(_("no check pack with policy id {policy} (see `secops checks list`)").format(policy=repr(pid)))
     if cid and not any(str(check.id) == cid for check in pack.checks):
-        raise SecopsError(f"pack {pid!r} has no check {cid!r} (`secops checks show {pid}` lists its checks)")
+        raise SecopsError(_("pack {policy} has no check {check} (`secops checks show {id}` lists its checks)").format(
+            policy=repr(pid), check=repr(cid), id=pid))
     for check in pack.checks:
         if cid and str(check.id) != cid:
             continue
         ext = check.secops
-        console.print(f"[bold]{_plain(check.id)}[/] {_plain(check.title)}  "
-                      f"(condition {check.condition}, severity {ext.severity or 'none given'}"
-                      + (f", serves {', '.join(ext.serves)}" if ext.serves else "") + ")")
+        vi = ext.vi if language() == "vi" else None  # the pack's Vietnamese words, where it gives them
+        about = _("condition {condition}, severity {severity}").format(
+            condition=check.condition, severity=ext.severity or _("none given"))
+        if ext.serves:
+            about += ", " + _("serves {items}").format(items=", ".join(ext.serves))
+        console.print(f"[bold]{_plain(check.id)}[/] {_plain(vi.title if vi else check.title)}  ({_plain(about)})")
         if cid:
             for rule in check.rules:
-                console.print(f"  rule: {_plain(rule)}")
-            if check.remediation:
-                console.print(f"  remediation: {_plain(check.remediation)}")
+                console.print("  " + _("rule: {rule}").format(rule=_plain(rule)))
+            remediation = vi.remediation if vi and vi.remediation else check.remediation
+            if remediation:
+                console.print("  " + _("remediation: {text}").format(text=_plain(remediation)))
 
 
 @checks_app.command("validate")
 @user_errors
 def checks_validate(
-    files: list[Path] = typer.Argument(..., help="policy files to check"),
-    strict: bool = typer.Option(False, "--strict", help="per-check warnings make the exit status non-zero"),
-    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
+    files: list[Path] = typer.Argument(..., help=_("policy files to check")),
+    strict: bool = typer.Option(False, "--strict", help=_("per-check warnings make the exit status non-zero")),
+    dialect: str | None = typer.Option(None, "--dialect", help=_("4 or 5: Wazuh SCA dialect [default: from the file]")),
 ) -> None:
     """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
     raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
@@ -166,12 +175,12 @@ def checks_validate(
 def checks_eval(
     ctx: typer.Context,
     policies: list[Path] = typer.Argument(..., help="policy files"),
-    facts: Path = typer.Option(..., "--facts", help="facts file written by `secops audit --save-facts`"),
-    host: str | None = typer.Option(None, "--host", help="only this host (label or address)"),
-    dialect: str | None = typer.Option(None, "--dialect", help="4 or 5: Wazuh SCA dialect [default: from the file]"),
-    show: str = typer.Option("failed,not_applicable,error,waived", "--show", help="results listed per check"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
-    waivers: Path | None = typer.Option(None, "--waivers", help="waiver file [default: <policies>/waivers.yaml]"),
+    facts: Path = typer.Option(..., "--facts", help=_("facts file written by `secops audit --save-facts`")),
+    host: str | None = typer.Option(None, "--host", help=_("only this host (label or address)")),
+    dialect: str | None = typer.Option(None, "--dialect", help=_("4 or 5: Wazuh SCA dialect [default: from the file]")),
+    show: str = typer.Option("failed,not_applicable,error,waived", "--show", help=_("results listed per check")),
+    as_json: bool = typer.Option(False, "--json", help=_("print JSON instead of tables")),
+    waivers: Path | None = typer.Option(None, "--waivers", help=_("waiver file [default: <policies>/waivers.yaml]")),
 ) -> None:
     """Evaluate policies against saved host answers, with no host contacted."""
     path = waivers_path(state(ctx).settings.policies, waivers)

@@ -43,21 +43,21 @@ def _known(ctx: typer.Context, waiver: Waiver) -> None:
     app_state = state(ctx)
     packs = {p.id: {str(c.id) for c in p.checks} for p in load_packs(app_state.settings.checks)}
     if waiver.policy_id not in packs:
-        raise SecopsError(f"waiver for {waiver.check!r}: no check pack with policy id {waiver.policy_id!r} "
-                          "(see `secops checks list`)")
+        raise SecopsError(_("waiver for {check}: no check pack with policy id {policy} (see `secops checks list`)").format(
+            check=repr(waiver.check), policy=repr(waiver.policy_id)))
     if waiver.check_id not in packs[waiver.policy_id]:
-        raise SecopsError(f"waiver for {waiver.check!r}: pack {waiver.policy_id!r} has no check {waiver.check_id!r} "
-                          f"(see `secops checks show {waiver.policy_id}`)")
+        raise SecopsError(_("waiver for {check}: pack {policy} has no check {id} (see `secops checks show {pack}`)").format(
+            check=repr(waiver.check), policy=repr(waiver.policy_id), id=repr(waiver.check_id), pack=waiver.policy_id))
     with app_state.db().session() as session:
-        for label, row, codes in (("agency", AgencyRow, waiver.scope.agencies),
-                                  ("system", SystemRow, waiver.scope.systems)):
+        for label, row, codes in ((_("agency"), AgencyRow, waiver.scope.agencies),
+                                  (_("system"), SystemRow, waiver.scope.systems)):
             if not codes:
                 continue
             found = set(session.scalars(select(row.code).where(row.code.in_(codes), row.retired_at.is_(None))))
             missing = [code for code in codes if code not in found]
             if missing:
-                raise SecopsError(f"waiver for {waiver.check!r}: {label} {', '.join(map(repr, missing))} is not "
-                                  "in the inventory (or is retired)")
+                raise SecopsError(_("waiver for {check}: {kind} {codes} is not in the inventory (or is retired)").format(
+                    check=repr(waiver.check), kind=label, codes=", ".join(map(repr, missing))))
 
 
 @waivers_app.command("add")
@@ -66,20 +66,21 @@ def waivers_add(
     ctx: typer.Context,
     check: str = typer.Argument(..., help="policy_id:check_id"),
     hosts: str | None = typer.Option(None, "--hosts", help='comma-separated endpoint codes, hostnames, IPs ("*" = all)'),
-    agencies: str | None = typer.Option(None, "--agencies", help="comma-separated agency codes"),
-    systems: str | None = typer.Option(None, "--systems", help="comma-separated information-system codes"),
-    reason: str = typer.Option(..., "--reason", help="why the failing check is accepted"),
-    approver: str = typer.Option(..., "--approver", help="who approved it"),
-    expires: str = typer.Option(..., "--expires", help="YYYY-MM-DD: the check counts as failed again from this day"),
+    agencies: str | None = typer.Option(None, "--agencies", help=_("comma-separated agency codes")),
+    systems: str | None = typer.Option(None, "--systems", help=_("comma-separated information-system codes")),
+    reason: str = typer.Option(..., "--reason", help=_("why the failing check is accepted")),
+    approver: str = typer.Option(..., "--approver", help=_("who approved it")),
+    expires: str = typer.Option(..., "--expires", help=_("YYYY-MM-DD: the check counts as failed again from this day")),
     file: Path | None = typer.Option(None, "--file", help=FILE_HELP),
 ) -> None:
     """Add a waiver to the waiver file (created if missing; written without following symlinks)."""
     try:
         until = dt.date.fromisoformat(expires)
     except ValueError as exc:
-        raise SecopsError(f"--expires {expires!r}: give a date as YYYY-MM-DD") from exc
+        raise SecopsError(_("--expires {value}: give a date as YYYY-MM-DD").format(value=repr(expires))) from exc
     if until <= dt.date.today():
-        raise SecopsError(f"--expires {expires}: the date has passed; a waiver must end in the future")
+        raise SecopsError(_("--expires {value}: the date has passed; a waiver must end in the future").format(
+            value=expires))
     path = _path(ctx, file)
     waivers = load_waivers(path)
     try:
@@ -88,13 +89,13 @@ def waivers_add(
                         reason=reason, approver=approver, expires=until, created=dt.date.today())
     except ValidationError as exc:
         why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-        raise SecopsError(f"waiver for {check!r}: {why}") from exc
+        raise SecopsError(_("waiver for {check}: {why}").format(check=repr(check), why=why)) from exc
     _known(ctx, waiver)
     if file is None and path.parent == default_data_dir():  # the user's data folder, made on first use
         ensure_folder(path.parent)
     save_waivers(path, [*waivers, waiver])
-    console.print(f"waiver added to {path}: {waiver.check} until {until} ({waiver.days_left(dt.date.today())} days)",
-                  markup=False, highlight=False)
+    console.print(_("waiver added to {path}: {check} until {until} ({days} days)").format(
+        path=path, check=waiver.check, until=until, days=waiver.days_left(dt.date.today())), markup=False, highlight=False)
 
 
 @waivers_app.command("list")

@@ -22,34 +22,33 @@ def _read_password(path: Path | None) -> str | None:
             return None
         import getpass
 
-        first = getpass.getpass("password / mật khẩu: ")
-        if first != getpass.getpass("again / nhập lại: "):
-            raise SecopsError("the two passwords differ")
+        first = getpass.getpass(_("password: "))
+        if first != getpass.getpass(_("again: ")):
+            raise SecopsError(_("the two passwords differ"))
         return first
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecopsError(f"--password-file {path}: {exc}") from exc
+        raise SecopsError(_("--password-file {path}: {error}").format(path=path, error=exc)) from exc
     return text.rstrip("\r\n")
 
 
-@users_app.command("add")
+@users_app.command("add", help=_("Add an account. Officers enrol a TOTP second factor at their first sign-in."))
 @user_errors
-def add(ctx: typer.Context, name: str = typer.Argument(..., help="sign-in name"),
-        role: str = typer.Option(..., "--role", help="province-officer | agency-officer | leader | auditor"),
-        agency: str | None = typer.Option(None, "--agency", help="agency code: the user sees its subtree only"),
+def add(ctx: typer.Context, name: str = typer.Argument(..., help=_("sign-in name")),
+        role: str = typer.Option(..., "--role", help=_("province-officer | agency-officer | leader | auditor")),
+        agency: str | None = typer.Option(None, "--agency", help=_("agency code: the user sees its subtree only")),
         password_file: Path | None = typer.Option(None, "--password-file",
-                                                  help="file with the password (else asked; none = LDAP account)"),
-        ldap: bool = typer.Option(False, "--ldap", help="signs in by LDAP bind, no local password")) -> None:
-    """Add an account. Officers enrol a TOTP second factor at their first sign-in."""
+                                                  help=_("file with the password (else asked; none = LDAP account)")),
+        ldap: bool = typer.Option(False, "--ldap", help=_("signs in by LDAP bind, no local password"))) -> None:
     from secops.users.store import add_user, cli_actor
 
     password = None if ldap else _read_password(password_file)
     if password is None and not ldap:
-        raise fail("give --password-file FILE (or run in a terminal to type it), or --ldap")
+        raise fail(_("give --password-file FILE (or run in a terminal to type it), or --ldap"))
     row = add_user(state(ctx).db(), name, role, agency, password, actor=cli_actor(), source="ldap" if ldap else "local")
-    console.print(f"user {row.name} added: {row.role}, scope {row.agency_code or 'province'}", markup=False,
-                  highlight=False)
+    console.print(_("user {name} added: {role}, scope {scope}").format(
+        name=row.name, role=row.role, scope=row.agency_code or _("province")), markup=False, highlight=False)
 
 
 @users_app.command("list")
@@ -68,31 +67,30 @@ def list_(ctx: typer.Context) -> None:
     console.print(table)
 
 
-@users_app.command("disable")
+@users_app.command("disable", help=_("Disable an account; its open sessions end at once."))
 @user_errors
 def disable(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Disable an account; its open sessions end at once."""
     from secops.users.store import cli_actor, disable_user
 
     ended = disable_user(state(ctx).db(), name, actor=cli_actor())
-    console.print(f"user {name} disabled; {ended} session(s) ended", markup=False, highlight=False)
+    console.print(_("user {name} disabled; {n} session(s) ended").format(name=name, n=ended), markup=False,
+                  highlight=False)
 
 
-@users_app.command("reset-mfa")
+@users_app.command("reset-mfa", help=_("Forget the user's TOTP seed: it enrols again at its next sign-in."))
 @user_errors
 def reset(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Forget the user's TOTP seed: it enrols again at its next sign-in."""
     from secops.users.store import cli_actor, reset_mfa
 
     reset_mfa(state(ctx).db(), name, actor=cli_actor())
-    console.print(f"user {name}: second factor reset", markup=False, highlight=False)
+    console.print(_("user {name}: second factor reset").format(name=name), markup=False, highlight=False)
 
 
-@tokens_app.command("add")
+@tokens_app.command("add", help=_("Create a read-only API token; it is printed once and only its digest is stored."))
 @user_errors
-def token_add(ctx: typer.Context, name: str = typer.Option("api", "--name", help="what the token is for"),
-              agency: str | None = typer.Option(None, "--agency", help="scope: this agency's subtree [province]")) -> None:
-    """Create a read-only API token; it is printed once and only its digest is stored."""
+def token_add(ctx: typer.Context, name: str = typer.Option("api", "--name", help=_("what the token is for")),
+              agency: str | None = typer.Option(None, "--agency",
+                                                help=_("scope: this agency's subtree [province]"))) -> None:
     from secops.users.store import add_token, cli_actor
 
     token = add_token(state(ctx).db(), name, agency, actor=cli_actor())
@@ -119,4 +117,4 @@ def token_revoke(ctx: typer.Context, token_id: int = typer.Argument(...)) -> Non
     from secops.users.store import cli_actor, revoke_token
 
     revoke_token(state(ctx).db(), token_id, actor=cli_actor())
-    console.print(f"token {token_id} revoked", markup=False, highlight=False)
+    console.print(_("token {id} revoked").format(id=token_id), markup=False, highlight=False)

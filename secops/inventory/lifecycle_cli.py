@@ -11,6 +11,7 @@ from rich.text import Text
 
 from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import InputRowsError, SecopsError
+from secops.i18n import _, doc
 from secops.inventory.retire import TABLES, retire
 
 
@@ -20,38 +21,39 @@ def parse_day(value: str | None, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
-        raise SecopsError(f"{option} {value!r}: use YYYY-MM-DD") from exc
+        raise SecopsError(_("{option} {value}: use YYYY-MM-DD").format(option=option, value=repr(value))) from exc
 
 
+@doc(_("Retire a record (an agency with its sub-units and records): kept with its history, no longer graded."))
 @user_errors
 def remove_command(
     ctx: typer.Context,
-    kind: str = typer.Argument(..., help=f"what to retire: {', '.join(TABLES)}"),
-    code: str = typer.Argument(..., help="its code"),
-    reason: str = typer.Option(..., "--reason", help="why (kept with the record)"),
-    on: str | None = typer.Option(None, "--date", help="retired from this date on [default: today]"),
+    kind: str = typer.Argument(..., help=_("what to retire: {kinds}").format(kinds=", ".join(TABLES))),
+    code: str = typer.Argument(..., help=_("its code")),
+    reason: str = typer.Option(..., "--reason", help=_("why (kept with the record)")),
+    on: str | None = typer.Option(None, "--date", help=_("retired from this date on [default: today]")),
 ) -> None:
-    """Retire a record (an agency with its sub-units and records): kept with its history, no longer graded."""
     if kind not in TABLES:
-        raise SecopsError(f"KIND must be one of {', '.join(TABLES)}, not {kind!r}")
+        raise SecopsError(_("KIND must be one of {kinds}, not {value}").format(kinds=", ".join(TABLES), value=repr(kind)))
     day = parse_day(on, "--date")
     with state(ctx).db().session() as session:
         counts = retire(session, kind, code, reason, day)  # type: ignore[arg-type]
     if not counts:
-        console.print(f"{kind} {code} was already retired; nothing changed", markup=False, highlight=False)
+        console.print(_("{kind} {code} was already retired; nothing changed").format(kind=kind, code=code),
+                      markup=False, highlight=False)
         return
     moved = ", ".join(f"{n} {entity}" for entity, n in counts.items() if n)
-    console.print(f"retired from {day.isoformat()}: {moved}; grades recorded before stay as they were",
-                  markup=False, highlight=False)
+    console.print(_("retired from {day}: {moved}; grades recorded before stay as they were").format(
+        day=day.isoformat(), moved=moved), markup=False, highlight=False)
 
 
+@doc(_("Merge or split agencies from a date: records move to the new agencies, the old ones are retired with "
+       "their history and linked as predecessors. All or nothing; re-running the same file changes nothing."))
 @user_errors
 def reorganise_command(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="reorganisation file (.yaml for merges and splits, .csv for merges)"),
+    file: Path = typer.Argument(..., help=_("reorganisation file (.yaml for merges and splits, .csv for merges)")),
 ) -> None:
-    """Merge or split agencies from a date: records move to the new agencies, the old ones are retired with
-    their history and linked as predecessors. All or nothing; re-running the same file changes nothing."""
     from secops.inventory.kinds import load_kinds
     from secops.inventory.levels import load_levels
     from secops.inventory.reorg_file import read_plan
@@ -64,10 +66,11 @@ def reorganise_command(
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(exc.errors)} problem(s); nothing was changed", style="red")
+        err_console.print(_("{n} problem(s); nothing was changed").format(n=len(exc.errors)), style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     for tally_entity, tally in outcome.imported.items():
-        console.print(f"imported {tally_entity}: {tally.inserted} new, {tally.updated} updated", markup=False)
+        console.print(_("imported {entity}: {inserted} new, {updated} updated").format(
+            entity=tally_entity, inserted=tally.inserted, updated=tally.updated), markup=False)
     table = Table("row", "change", "from", "into", "effective", "moved", "status", title="reorganisation")
     for entry in outcome.entries:
         moved = "; ".join(f"{target}: " + ", ".join(f"{n} {entity}" for entity, n in counts.items() if n)
@@ -77,7 +80,7 @@ def reorganise_command(
                       entry.effective_date.isoformat(), Text(moved), status)
     console.print(table)
     if not outcome.changed:
-        console.print("already applied: nothing changed", markup=False)
+        console.print(_("already applied: nothing changed"), markup=False)
     else:
-        console.print("old agencies retired with their history; grades recorded before stay as they were",
+        console.print(_("old agencies retired with their history; grades recorded before stay as they were"),
                       markup=False)

@@ -9,8 +9,9 @@ from sqlalchemy import or_, select
 
 from secops.cliutil import console, fail, state, user_errors
 from secops.collect.tables import AuditHostRow
+from secops.i18n import _, doc, language
 from secops.report.audit_csv import compliance_text
-from secops.report.sections.audit import STATUSES, all_results
+from secops.report.sections.audit import STATUSES, all_results, pack_facts
 from secops.textsafe import printable
 
 
@@ -19,19 +20,22 @@ def _out(text: str) -> None:
     console.print(printable(text) or "", markup=False, highlight=False, soft_wrap=True)
 
 
+@doc(_("One host's audit results: every check with its status, evidence, mappings and remediation."))
 @user_errors
 def audit_report_command(
     ctx: typer.Context,
-    host: str = typer.Argument(..., help="endpoint code, host name or address"),
-    run: int | None = typer.Option(None, "--run", help="this audit run [default: the host's newest]"),
-    status: list[str] = typer.Option([], "--status", help="only these results (repeat): "
-                                     "passed, failed, not_applicable, waived, error"),
+    host: str = typer.Argument(..., help=_("endpoint code, host name or address")),
+    run: int | None = typer.Option(None, "--run", help=_("this audit run [default: the host's newest]")),
+    status: list[str] = typer.Option([], "--status", help=_("only these results (repeat): "
+                                     "passed, failed, not_applicable, waived, error")),
 ) -> None:
-    """One host's audit results: every check with its status, evidence, mappings and remediation."""
     unknown = sorted(set(status) - set(STATUSES))
     if unknown:
-        raise fail(f"--status: unknown result {', '.join(unknown)} (one of {', '.join(STATUSES)})")
+        raise fail(_("--status: unknown result {values} (one of {allowed})").format(
+            values=", ".join(unknown), allowed=", ".join(STATUSES)))
     db = state(ctx).db()
+    # secops's own packs give their checks' words in Vietnamese: shown so in a Vietnamese terminal.
+    _products, words = pack_facts(state(ctx).settings, language())
     with db.session() as session:
         query = select(AuditHostRow).where(or_(AuditHostRow.endpoint_code == host, AuditHostRow.label == host,
                                                AuditHostRow.address == host))
@@ -39,24 +43,26 @@ def audit_report_command(
             query = query.where(AuditHostRow.run_id == run)
         row = session.scalars(query.order_by(AuditHostRow.id.desc()).limit(1)).first()
         if row is None:
-            raise fail(f"{host}: no audit of this host" + (f" in run {run}" if run is not None else "")
-                       + " (give an endpoint code, host name or address that `secops audit` audited)")
-        results = all_results(session, row.id)
-        _out(f"{row.label} ({row.endpoint_code or '-'}, {row.address}) · run {row.run_id} · "
-             f"{row.finished_at:%Y-%m-%d %H:%M} UTC · {row.transport}")
+            raise fail((_("{host}: no audit of this host in run {run}") if run is not None
+                        else _("{host}: no audit of this host")).format(host=host, run=run)
+                       + " " + _("(give an endpoint code, host name or address that `secops audit` audited)"))
+        results = all_results(session, row.id, words)
+        _out(f"{row.label} ({row.endpoint_code or '-'}, {row.address}) · " + _("run {id}").format(id=row.run_id)
+             + f" · {row.finished_at:%Y-%m-%d %H:%M} UTC · {row.transport}")
         if row.status != "ok":
-            _out(f"last attempt failed: {row.error_kind}: {row.message}")
+            _out(_("last attempt failed: {kind}: {message}").format(kind=row.error_kind, message=row.message))
         counts = {s: sum(1 for c in results if c["result"] == s) for s in STATUSES}
-        _out("results: " + ", ".join(f"{s} {n}" for s, n in counts.items()) + f" (total {len(results)})")
+        _out(_("results: {counts} (total {n})").format(counts=", ".join(f"{s} {n}" for s, n in counts.items()),
+                                                       n=len(results)))
         for c in results:
             if status and c["result"] not in status:
                 continue
             _out(f"{c['policy_id']}:{c['check_id']}  {c['result']}  {c['severity'] or '-'}  {c['title']}")
             if c["reason"]:
-                _out(f"    reason: {c['reason']}")
+                _out("    " + _("reason: {reason}").format(reason=c["reason"]))
             for line in c["evidence"].splitlines():
                 _out(f"    | {line}")
             if c["compliance"]:
-                _out(f"    mappings: {compliance_text(c['compliance'])}")
+                _out("    " + _("mappings: {mappings}").format(mappings=compliance_text(c["compliance"])))
             if c["result"] in ("failed", "error") and c["remediation"]:
-                _out(f"    remediation: {c['remediation']}")
+                _out("    " + _("remediation: {text}").format(text=c["remediation"]))

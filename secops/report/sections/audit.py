@@ -105,7 +105,7 @@ def all_results(session: Session, host_id: int, words: Words | None = None) -> l
     return sorted(rows, key=lambda c: (c["policy_id"], _id_key(c["section"] or "x"), _id_key(c["check_id"])))
 
 
-def _pack_facts(settings: Settings, lang: str) -> tuple[dict[tuple[str, str], tuple[str, str]], Words]:
+def pack_facts(settings: Settings, lang: str) -> tuple[dict[tuple[str, str], tuple[str, str]], Words]:
     """(policy, check) -> (product, aspect) for the checks of the endpoint-protection packs; and, for a
     Vietnamese report, (policy, check) -> the Vietnamese words of the checks whose pack gives them."""
     try:
@@ -210,7 +210,7 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         counts[row.protection] = counts.get(row.protection, 0) + 1
     listed: list[dict[str, Any]] = []
     pages: list[dict[str, Any]] = []
-    (products, words), text = _pack_facts(settings, dashboard.lang), messages(settings.reports, dashboard.lang)
+    (products, words), text = pack_facts(settings, dashboard.lang), messages(settings.reports, dashboard.lang)
     chosen = sorted(hosts, key=_rank)[:MAX_HOSTS]
     as_of = dashboard.run.as_of or dashboard.run.started_at
     standing, precedence = standing_evidence(

@@ -171,3 +171,17 @@ def test_requirements_show_says_the_register_value_in_words(sample: Path) -> Non
         assert raw not in tail, tail
     assert "Sổ hồ sơ" in tail or "sổ hồ sơ" in tail, tail
     assert any(word in tail for word in ("Triển khai đầy đủ", "Triển khai một phần", "Chưa triển khai")), tail
+
+
+def test_audit_report_gives_secops_checks_in_vietnamese(vi_demo: tuple[Path, str]) -> None:
+    from secops.config import bundled
+    from secops.evaluate.sca_load import load_packs
+
+    folder, _ = vi_demo
+    english = {c.title for p in load_packs(bundled("checks")) for c in p.checks}
+    done = run_cli("audit", "report", "SAMPLE-LOCAL", db=folder / "secops.db", env=VI_ENV)
+    assert done.returncode == 0, done.stderr
+    ours = [line for line in done.stdout.splitlines() if line.startswith("secops_")]
+    assert ours, done.stdout
+    assert not [line for line in ours if any(title in line for title in english)]
+    assert "kết quả:" in done.stdout

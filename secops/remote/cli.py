@@ -25,34 +25,34 @@ def _url(broker: str | None, broker_file: Path | None) -> str:
 
     url = broker_url(broker, broker_file)
     if url is None:
-        raise SecopsError("no broker: give --broker-file FILE, or set SECOPS_BROKER_URL / SECOPS_BROKER_URL_FILE "
-                          "(--broker URL also works, but a password in it shows in the process list)")
+        raise SecopsError(_("no broker: give --broker-file FILE, or set SECOPS_BROKER_URL / SECOPS_BROKER_URL_FILE "
+                            "(--broker URL also works, but a password in it shows in the process list)"))
     return url
 
 
-BROKER = typer.Option(None, "--broker", help="redis:// or rediss:// URL [default: $SECOPS_BROKER_URL]")
-BROKER_FILE = typer.Option(None, "--broker-file", help="file holding the broker URL (keeps a password out of ps)")
+BROKER = typer.Option(None, "--broker", help=_("redis:// or rediss:// URL [default: $SECOPS_BROKER_URL]"))
+BROKER_FILE = typer.Option(None, "--broker-file", help=_("file holding the broker URL (keeps a password out of ps)"))
 
 
 scanner_app = typer.Typer(add_completion=False, invoke_without_command=True, pretty_exceptions_enable=False,
                           help=_("Run a site's remote scanner; `secops scanner keygen` makes its signing key."))
 scanners_app = typer.Typer(add_completion=False, invoke_without_command=True, pretty_exceptions_enable=False,
                            help=_("List the sites' scanners; enrol a site's public key; write the broker's ACL file."))
-KEY = typer.Option(None, "--key", help="this site's Ed25519 signing key [default: $SECOPS_SCANNER_KEY]")
+KEY = typer.Option(None, "--key", help=_("this site's Ed25519 signing key [default: $SECOPS_SCANNER_KEY]"))
 
 
 @scanner_app.callback()
 @user_errors
 def scanner_command(
     ctx: typer.Context,
-    site: str | None = typer.Option(None, "--site", help="the site code in policies/sites.yaml this scanner serves"),
+    site: str | None = typer.Option(None, "--site", help=_("the site code in policies/sites.yaml this scanner serves")),
     broker: str | None = BROKER,
     broker_file: Path | None = BROKER_FILE,
     key: Path | None = KEY,
-    scope: Path | None = typer.Option(None, "--scope", help="this site's scope file [default: $SECOPS_SCOPE]"),
-    config: Path | None = typer.Option(None, "--config", help="this site's audit config (credentials, known_hosts)"),
-    checks: Path | None = typer.Option(None, "--checks", help="check-pack folder [default: bundled checks/]"),
-    name: str | None = typer.Option(None, "--name", help="scanner name [default: SITE@HOST:PID]"),
+    scope: Path | None = typer.Option(None, "--scope", help=_("this site's scope file [default: $SECOPS_SCOPE]")),
+    config: Path | None = typer.Option(None, "--config", help=_("this site's audit config (credentials, known_hosts)")),
+    checks: Path | None = typer.Option(None, "--checks", help=_("check-pack folder [default: bundled checks/]")),
+    name: str | None = typer.Option(None, "--name", help=_("scanner name [default: SITE@HOST:PID]")),
 ) -> None:
     """Run a remote scanner: discover and audit tasks of one site, with this machine's scope, credentials
     and signing key. Reconnects to the broker for ever; exits non-zero only on a configuration error."""
@@ -66,23 +66,23 @@ def scanner_command(
     from secops.remote.worker import serve
 
     if site is None:
-        raise SecopsError("--site CODE is required (the site code in policies/sites.yaml)")
+        raise SecopsError(_("--site CODE is required (the site code in policies/sites.yaml)"))
     if not re.match(SITE_CODE, site):
-        raise SecopsError(f"--site {site!r}: a site code is letters, digits, '.', '_' or '-'")
+        raise SecopsError(_("--site {site}: a site code is letters, digits, '.', '_' or '-'").format(site=repr(site)))
     settings = state(ctx).settings
     sites = load_sites(settings.policies)
     if sites.sites and sites.site(site) is None:
-        raise SecopsError(f"--site {site!r}: not in {settings.policies}/sites.yaml "
-                          f"(sites: {', '.join(s.code for s in sites.sites)})")
+        raise SecopsError(_("--site {site}: not in {policies}/sites.yaml (sites: {sites})").format(
+            site=repr(site), policies=settings.policies, sites=", ".join(s.code for s in sites.sites)))
     key_file = key or (Path(os.environ["SECOPS_SCANNER_KEY"]) if os.environ.get("SECOPS_SCANNER_KEY") else None)
     if key_file is None:
-        raise SecopsError("no signing key: give --key FILE or set SECOPS_SCANNER_KEY "
-                          "(make one with `secops scanner keygen --out FILE`)")
+        raise SecopsError(_("no signing key: give --key FILE or set SECOPS_SCANNER_KEY "
+                            "(make one with `secops scanner keygen --out FILE`)"))
     private = load_private(key_file)
     scope_file = locate_scope_file(scope)
     load_scope(scope_file)  # refuse a bad scope file now, not at the first task
     if config is not None and not config.exists():
-        raise SecopsError(f"{config}: audit config not found")
+        raise SecopsError(_("{path}: audit config not found").format(path=config))
     ctx_ = ScannerContext(site=site, scope_file=scope_file, audit_config=config,
                           checks=checks or settings.checks, policies=settings.policies, name=name or "")
     url = require_auth(_url(broker, broker_file), sites.link.allow_unauthenticated_broker)
@@ -90,17 +90,18 @@ def scanner_command(
     serve(ctx_, url, sites.link, private)
 
 
-@scanner_app.command("keygen")
+@scanner_app.command("keygen", help=_("Make this site's Ed25519 signing key; give FILE.pub to the central side "
+                                      "(`secops scanners enrol`)."))
 @user_errors
 def keygen_command(
-    out: Path = typer.Option(..., "--out", help="the private key file to write (mode 0600); FILE.pub beside it"),
+    out: Path = typer.Option(..., "--out", help=_("the private key file to write (mode 0600); FILE.pub beside it")),
 ) -> None:
-    """Make this site's Ed25519 signing key; give FILE.pub to the central side (`secops scanners enrol`)."""
     from secops.remote.signing import fingerprint, generate
 
     public_path, public = generate(out)
-    console.print(f"private key: {out} (keep it on this scanner only; chmod 600)\npublic key: {public_path}\n"
-                  f"fingerprint: {fingerprint(public)}", markup=False, highlight=False)
+    console.print(_("private key: {private} (keep it on this scanner only; chmod 600)\npublic key: {public}\n"
+                    "fingerprint: {fingerprint}").format(private=out, public=public_path, fingerprint=fingerprint(public)),
+                  markup=False, highlight=False)
 
 
 @scanners_app.callback()
@@ -109,7 +110,7 @@ def scanners_command(
     ctx: typer.Context,
     broker: str | None = BROKER,
     broker_file: Path | None = BROKER_FILE,
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    as_json: bool = typer.Option(False, "--json", help=_("print JSON")),
 ) -> None:
     """List each site's broker user, enrolled key, live scanners and last heartbeat."""
     if ctx.invoked_subcommand:
@@ -155,7 +156,7 @@ def scanners_command(
         console.print(f"  {s.get('name', '?')} ({s.get('site', '?')}, {s.get('version', '?')})",
                       markup=False, highlight=False)
     if missing:
-        console.print(f"sites with no live scanner / điểm không có máy quét: {', '.join(missing)}",
+        console.print(_("sites with no live scanner: {sites}").format(sites=", ".join(missing)),
                       markup=False, highlight=False)
 
 
@@ -164,14 +165,14 @@ def shown_time(value: str) -> str:
     return dt.datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-@scanners_app.command("enrol")
+@scanners_app.command("enrol", help=_("Enrol (or replace) a site's public key: only results signed by its private key "
+                                      "are stored."))
 @user_errors
 def enrol_command(
     ctx: typer.Context,
-    site: str = typer.Argument(..., help="site code in policies/sites.yaml"),
-    public_key: Path = typer.Option(..., "--public-key", help="the site's FILE.pub from `secops scanner keygen`"),
+    site: str = typer.Argument(..., help=_("site code in policies/sites.yaml")),
+    public_key: Path = typer.Option(..., "--public-key", help=_("the site's FILE.pub from `secops scanner keygen`")),
 ) -> None:
-    """Enrol (or replace) a site's public key: only results signed by its private key are stored."""
     from secops.discover.sites import load_sites
     from secops.remote.signing import fingerprint, parse_public, public_text
     from secops.remote.tables import ScannerKeyRow
@@ -179,13 +180,14 @@ def enrol_command(
 
     sites = load_sites(state(ctx).settings.policies)
     if sites.site(site) is None:
-        raise SecopsError(f"site {site!r} is not in policies/sites.yaml")
+        raise SecopsError(_("site {site} is not in policies/sites.yaml").format(site=repr(site)))
     try:
         text = public_key.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SecopsError(f"{public_key}: cannot read: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot read: {error}").format(path=public_key, error=exc.strerror or exc)) from exc
     if "PRIVATE KEY" in text:
-        raise SecopsError(f"{public_key}: this is a PRIVATE key; give the .pub file (the private key stays at the site)")
+        raise SecopsError(_("{path}: this is a PRIVATE key; give the .pub file (the private key stays at the site)").format(
+            path=public_key))
     try:
         public = public_text(parse_public(text))
     except SecopsError as exc:
@@ -196,19 +198,20 @@ def enrol_command(
             session.add(ScannerKeyRow(site=site, public_key=public, fingerprint=fingerprint(public)))
         else:
             row.public_key, row.fingerprint, row.enrolled_at = public, fingerprint(public), utcnow()
-    console.print(f"site {site}: key {fingerprint(public)} enrolled", markup=False, highlight=False)
+    console.print(_("site {site}: key {fingerprint} enrolled").format(site=site, fingerprint=fingerprint(public)),
+                  markup=False, highlight=False)
 
 
 @scanners_app.command("acl")
 @user_errors
 def acl_command(
     ctx: typer.Context,
-    out: Path = typer.Option(..., "--out", help="the Redis ACL file to write"),
+    out: Path = typer.Option(..., "--out", help=_("the Redis ACL file to write")),
     secrets_dir: Path = typer.Option(..., "--secrets-dir",
-                                     help="folder for each user's broker URL file (<user>.url, mode 0600)"),
-    host: str = typer.Option(..., "--host", help="the broker's host name as scanners reach it"),
+                                     help=_("folder for each user's broker URL file (<user>.url, mode 0600)")),
+    host: str = typer.Option(..., "--host", help=_("the broker's host name as scanners reach it")),
     port: int = typer.Option(6379, "--port"),
-    tls: bool = typer.Option(True, "--tls/--no-tls", help="rediss:// URLs (TLS; the CA in sites.yaml link.tls)"),
+    tls: bool = typer.Option(True, "--tls/--no-tls", help=_("rediss:// URLs (TLS; the CA in sites.yaml link.tls)")),
 ) -> None:
     """Write the Redis ACL file (one user per site, confined to its keys, and the central user) and each
     user's broker URL file; passwords already in --secrets-dir are kept."""
@@ -218,11 +221,11 @@ def acl_command(
 
     sites = load_sites(state(ctx).settings.policies)
     if not sites.sites:
-        raise SecopsError("policies/sites.yaml has no sites")
+        raise SecopsError(_("policies/sites.yaml has no sites"))
     ensure_folder(secrets_dir)
     found = accounts(sites, secrets_dir)
     for account in found:
         write_file(secrets_dir / f"{account.user}.url", broker_url_for(account, host, port, tls) + "\n", mode=0o600)
     write_file(out, acl_text(found), mode=0o640)
-    console.print(f"{out}: {len(found)} users; broker URL files in {secrets_dir} (give each site only its own)",
-                  markup=False, highlight=False)
+    console.print(_("{path}: {n} users; broker URL files in {folder} (give each site only its own)").format(
+        path=out, n=len(found), folder=secrets_dir), markup=False, highlight=False)

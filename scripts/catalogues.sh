@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 PYBABEL=${PYBABEL:-.venv/bin/pybabel}
 "$PYBABEL" extract -F babel.cfg -k in_language:2 -c TRANSLATORS: --add-location=file --sort-output --no-wrap \
-    --project=secops --copyright-holder="secops contributors" -o secops/locale/secops.pot secops
+    --project=secops --version=0.1.0 --copyright-holder="secops contributors" -o secops/locale/secops.pot secops
 if [ -f secops/locale/vi/LC_MESSAGES/secops.po ]; then
     "$PYBABEL" update -D secops -i secops/locale/secops.pot -d secops/locale -l vi --no-wrap --ignore-obsolete
 else

@@ -150,12 +150,14 @@ def test_english_check_text_is_marked_as_such_in_a_vietnamese_page(tmp_path: Pat
     check = {"policy_id": "cis_debian12", "check_id": "1", "title": "Ensure X is disabled", "result": "failed",
              "severity": None, "serves": [], "reason": "", "remediation": "Disable X.", "rationale": "",
              "compliance": {}, "evidence": "", "section": "1", "text_lang": "en"}
+    counts = {"failed": 1, "error": 0, "not_applicable": 0, "waived": 0, "passed": 0}
     page = {"label": "h", "code": "H", "address": "127.0.0.1", "agency": None, "run_id": 1,
             "finished_at": "2026-12-07T10:00", "transport": "local", "protection": "protected", "product": "ClamAV",
             "detail": "no protection product found", "os_info": "", "error": None, "standing": None, "policies": [],
             "failed": [check], "failed_total": 1, "page": "hosts/0001-H.html", "waived": [], "not_applicable": [],
-            "result_counts": {}, "results_total": 1, "results": [check], "transport_na": [],
-            "groups": [{"policy_id": "cis_debian12", "section": "1", "checks": [check], "counts": {"failed": 1}}]}
+            "result_counts": counts, "results_total": 1, "results": [check], "transport_na": [],
+            "groups": [{"policy_id": "cis_debian12", "section": "1", "checks": [check],
+                        "counts": counts}]}
     html = render_page(dashboard_with("hosts/0001-H.html"), bundled("reports"), "pages/audit_host.html.j2", page)
     assert '<b lang="en">Ensure X is disabled</b>' in html and "nguyên văn tiếng Anh" in html
     assert "no protection product found" not in html and "không tìm thấy sản phẩm bảo vệ" in html

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import typer
 
 from secops import interrupts
-from secops.errors import SecopsError
+from secops.errors import InputRowsError, SecopsError
 from secops.i18n import _
 
 if TYPE_CHECKING:  # imported when used: `secops --version` must not pay for SQLAlchemy and Alembic
@@ -157,6 +157,13 @@ def parse_as_of(value: str | None, policies: Path | None = None, *, projection: 
                           reason=reason),
                           markup=False, highlight=False, soft_wrap=True)
     return aware.astimezone(dt.UTC)
+
+
+def invalid_rows(exc: InputRowsError) -> str:
+    """InputRowsError.summary() in the terminal's language: "3 invalid row(s)" (the stored run keeps English)."""
+    rows, problems = exc.counts()
+    return _("{rows} invalid row(s)").format(rows=rows) + (
+        " " + _("({n} problems listed)").format(n=problems) if problems > rows else "")
 
 
 def parse_formats(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:

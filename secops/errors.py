@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from secops.i18n import _
-
 
 class SecopsError(Exception):
     """An input, configuration or usage problem with a message meant for the user."""
@@ -41,5 +39,8 @@ class InputRowsError(SecopsError):
     def summary(self) -> str:
         problems = len([e for e in self.errors if e.row])
         rows = self.rows
-        return _("{rows} invalid row(s)").format(rows=rows) + (
-            " " + _("({n} problems listed)").format(n=problems) if problems > rows else "")
+        return f"{rows} invalid row(s)" + (f" ({problems} problems listed)" if problems > rows else "")
+
+    def counts(self) -> tuple[int, int]:
+        """(bad rows, problems listed): for a summary in the user's language (cliutil.invalid_rows)."""
+        return self.rows, len([e for e in self.errors if e.row])

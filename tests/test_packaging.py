@@ -21,6 +21,8 @@ def test_wheel_contains_bundled_data(tmp_path):
         assert f"secops/_bundled/{shipped}" in names, shipped
     assert "secops/store/migrations/versions/0001_core.py" in names
     assert "secops/store/migrations/env.py" in names
+    # The command line's message catalogue (read at run time: nothing compiled at install).
+    assert {"secops/locale/secops.pot", "secops/locale/vi/LC_MESSAGES/secops.po"} <= names
     shipped_folders = [p for folder in ("checks", "policies", "reports") for p in (ROOT / folder).rglob("*")
                        if p.is_file() and "__pycache__" not in p.parts]
     missing = [p.relative_to(ROOT).as_posix() for p in shipped_folders

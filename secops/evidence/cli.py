@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from secops import interrupts
-from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
+from secops.cliutil import EXIT_USAGE, console, err_console, invalid_rows, state, user_errors
 from secops.errors import InputRowsError, SecopsError
 from secops.i18n import _, status_text
 from secops.models import RunStatus
@@ -93,7 +93,7 @@ def _import(app_state: Any, db: Any, file: Path, source: str | None, options: An
             for error in exc.errors:
                 err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
             run.finish(RunStatus.failed, errors=[f"{exc.summary()}"])
-            err_console.print(_("{summary}; nothing was imported").format(summary=exc.summary()), style="red")
+            err_console.print(_("{summary}; nothing was imported").format(summary=invalid_rows(exc)), style="red")
             raise typer.Exit(EXIT_USAGE) from exc
         if regrade:
             try:

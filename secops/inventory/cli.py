@@ -12,7 +12,7 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from secops.cliutil import EXIT_USAGE, console, err_console, state, user_errors
+from secops.cliutil import EXIT_USAGE, console, err_console, invalid_rows, state, user_errors
 from secops.errors import InputRowsError
 from secops.i18n import _
 from secops.inventory.importer import import_files
@@ -53,7 +53,7 @@ def import_command(
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
         err_console.print(_("{summary}; nothing was imported (fix them, or use --skip-invalid)").format(
-            summary=exc.summary()), style="red")
+            summary=invalid_rows(exc)), style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     table = Table(_("entity"), _("inserted"), _("updated"), _("unchanged"), title=_("inventory import"))
     for entity, tally in result.tallies.items():

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from secops.cliutil import EXIT_USAGE, console, err_console, parse_as_of, state, user_errors
+from secops.cliutil import EXIT_USAGE, console, err_console, invalid_rows, parse_as_of, state, user_errors
 from secops.errors import InputRowsError
 from secops.i18n import _, language
 from secops.requirements import store
@@ -96,7 +96,7 @@ def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argume
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(_("{summary}; nothing was imported").format(summary=exc.summary()), style="red")
+        err_console.print(_("{summary}; nothing was imported").format(summary=invalid_rows(exc)), style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     console.print(_("{n} statement(s) imported ({standard})").format(n=total, standard=cat.standard.id),
                   markup=False, highlight=False)
@@ -243,6 +243,6 @@ def protection_import_command(ctx: typer.Context,
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(_("{summary}; nothing was imported").format(summary=exc.summary()), style="red")
+        err_console.print(_("{summary}; nothing was imported").format(summary=invalid_rows(exc)), style="red")
         raise typer.Exit(EXIT_USAGE) from exc
     console.print(_("{n} endpoint fact(s) imported").format(n=total), markup=False, highlight=False)

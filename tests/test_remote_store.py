@@ -259,9 +259,9 @@ def test_scanner_unit_restarts_after_any_exit() -> None:
 
 
 @pytest.mark.parametrize("chunk_targets, plan_networks, host, reason", [
-    (["127.10.0.0/24"], ["127.10.0.0/24"], "127.203.113.9", r"host 127\.203\.113\.9/32 is outside its chunk's targets"),
-    (["127.203.113.0/24"], ["127.10.0.0/24"], "127.203.113.9", "a chunk's targets 127.203.113.0/24 is outside the plan"),
-    (["127.203.113.0/24"], ["127.203.113.0/24"], "127.203.113.9", "the plan's networks 127.203.113.0/24 is outside the task"),
+    (["127.10.0.0/24"], ["127.10.0.0/24"], "127.203.11.9", r"host 127\.203\.11\.9/32 is outside its chunk's targets"),
+    (["127.203.11.0/24"], ["127.10.0.0/24"], "127.203.11.9", "a chunk's targets 127.203.11.0/24 is outside the plan"),
+    (["127.203.11.0/24"], ["127.203.11.0/24"], "127.203.11.9", "the plan's networks 127.203.11.0/24 is outside the task"),
 ])
 def test_a_discovery_result_reaching_outside_what_it_scanned_stores_nothing(
         db_path: Path, chunk_targets: list[str], plan_networks: list[str], host: str, reason: str) -> None:

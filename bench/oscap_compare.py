@@ -24,8 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +38,7 @@ from oscap_join import (  # noqa: E402
     PROFILE_PREFIX,
     RULE_PREFIX,
     XCCDF,
+    Datastream,
     Join,
     Mapping,
     OscapRun,
@@ -63,7 +66,8 @@ DEFAULT_PROFILE = "anssi_bp28_high"
 OSCAP_TIMEOUT = 3600
 TAILORED_PROFILE = "xccdf_secops.bench_profile_tailored"
 # First measurement (2026-12-07), this container (Docker, 2 cores shared with other agents' jobs).
-BASELINE = {"secops_s": 0.0, "oscap_s": 0.0, "overlap": 0, "agreed": 0}
+BASELINE: dict[str, Any] = {"secops_s": 0.0, "secops_checks": 0, "secops_counts": "", "oscap_s": 0.0,
+                            "oscap_rules": 0, "oscap_counts": "", "overlap": 0, "agreed": 0}
 
 MISSING_OSCAP = ("oscap not found: install Debian's openscap-scanner (apt-get install openscap-scanner) / "
                  "không thấy oscap: cài gói openscap-scanner")
@@ -166,8 +170,11 @@ def report(joined: Join, sources: str) -> None:
     print(f"\nAgreement: {joined.agreed}/{len(joined.pairs)}"
           + (f" ({100 * rate:.0f} %)" if rate is not None else "")
           + f"   (baseline {BASELINE['agreed']}/{BASELINE['overlap']})")
+    decided = [p for p in joined.pairs if p.wazuh_verdict in ("pass", "fail") and p.verdict in ("pass", "fail")]
+    print(f"Where both decided (pass or fail): {sum(p.agree for p in decided)}/{len(decided)}")
     disagreements = [p for p in joined.pairs if not p.agree]
-    print(f"\nDisagreements: {len(disagreements)}")
+    kinds = Counter(f"Wazuh {p.wazuh_verdict} / SSG {p.verdict}" for p in disagreements)
+    print(f"\nDisagreements: {len(disagreements)} ({', '.join(f'{k}: {n}' for k, n in kinds.most_common())})")
     for p in disagreements:
         print(f"- CIS {p.mapping.cis} — {p.wazuh.title}")
         print(f"    Wazuh {p.wazuh.check_id}: {p.wazuh.result}: {p.wazuh.evidence or '(no evidence kept for a pass)'}")
@@ -182,6 +189,37 @@ def choose_mappings(table: list[Mapping], refs: dict[str, list[str]]) -> tuple[l
     if len(by_ref) >= 20:  # enough CIS Benchmark references in the data stream: join on them, table after
         return by_ref + table, f"{len(by_ref)} by SSG's CIS references, then the table"
     return table, f"hand-made table {DEFAULT_MAP.name}: the reference join found {len(by_ref)}"
+
+
+def print_header(args: argparse.Namespace, ds: Datastream, table: list[Mapping], profile: str) -> None:
+    mapped = {r for m in table for r in m.ssg}
+    container = in_container()
+    print(f"host: {os.uname().nodename}, Debian {Path('/etc/debian_version').read_text().strip()}, "
+          f"{('a ' + container) if container else 'not a container'}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    version = subprocess.run(["oscap", "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
+    print(f"{version}; {args.datastream.name}: {len(ds.profiles)} profiles; SSG rules with a CIS Benchmark "
+          f"reference: {len(ds.cis_refs)}, with CIS Controls references only: {ds.controls_only}")
+    for name, rules in sorted(ds.profiles.items(), key=lambda kv: -len(kv[1] & mapped)):
+        print(f"  profile {name:<32} {len(rules):4} rules, {len(rules & mapped):3} of the {len(mapped)} CIS-mapped"
+              + ("   <- used" if name == profile else ""))
+
+
+def print_counts(policy: Path, secops_s: float, checks: list[WazuhCheck], counts: dict[str, int],
+                 oscap_s: float, oscap: OscapRun) -> None:
+    oc = oscap.counts()
+    print(f"\n{policy.name} (CIS Debian Linux 12 v1.1.0) by secops, local:")
+    _line("wall time", f"{secops_s:.1f} s", f"{BASELINE['secops_s']:.1f} s")
+    _line("checks run", str(len(checks)), str(BASELINE["secops_checks"]))
+    _line("passed / failed / n/a / error", " / ".join(str(counts[k]) for k in counts), BASELINE["secops_counts"])
+    print(f"oscap, profile {oscap.profile} ({oscap.benchmark}):")
+    _line("wall time", f"{oscap_s:.1f} s", f"{BASELINE['oscap_s']:.1f} s")
+    _line("rules evaluated", str(sum(oc.values())), str(BASELINE["oscap_rules"]))
+    _line("pass / fail / notapplicable / error",
+          " / ".join(str(oc.get(k, 0)) for k in ("pass", "fail", "notapplicable", "error")), BASELINE["oscap_counts"])
+    other = {k: v for k, v in oc.items() if k not in ("pass", "fail", "notapplicable", "error")}
+    if other:
+        _line("other results", ", ".join(f"{k} {v}" for k, v in sorted(other.items())))
 
 
 def main() -> None:
@@ -200,52 +238,34 @@ def main() -> None:
         sys.exit(MISSING_OSCAP)
     if not args.datastream.is_file():
         sys.exit(MISSING_DS.format(path=args.datastream))
-    table = load_mappings(args.map)
-
-    ds = read_datastream(args.datastream)
-    refs, controls_only, profiles = ds.cis_refs, ds.controls_only, ds.profiles
-    if args.profile not in profiles:
-        sys.exit(f"{args.profile}: no such profile in {args.datastream.name} (has: {', '.join(sorted(profiles))})")
-    mapped = {r for m in table for r in m.ssg}
-    print(f"host: {os.uname().nodename}, {Path('/etc/debian_version').read_text().strip()} "
-          f"{('— ' + in_container()) if in_container() else '(not a container)'}; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    version = subprocess.run(["oscap", "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
-    print(f"{version}; {args.datastream.name}: {len(profiles)} profiles; SSG rules with a CIS Benchmark reference: "
-          f"{len(refs)}, with CIS Controls references only: {controls_only}")
-    for name, rules in sorted(profiles.items(), key=lambda kv: -len(kv[1] & mapped)):
-        print(f"  profile {name:<28} {len(rules):4} rules, {len(rules & mapped):3} of the {len(mapped)} CIS-mapped"
-              + ("   <- used" if name == args.profile else ""))
+    try:
+        table = load_mappings(args.map)
+        ds = read_datastream(args.datastream)
+        earlier = parse_oscap_results(args.arf) if args.arf else None
+    except (OSError, ValueError) as exc:
+        sys.exit(str(exc))
+    profile = earlier.profile if earlier else args.profile
+    if earlier is None and profile not in ds.profiles:
+        sys.exit(f"{profile}: no such profile in {args.datastream.name} (has: {', '.join(sorted(ds.profiles))})")
+    print_header(args, ds, table, profile)
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         secops_s, checks, counts = run_secops(args.policy)
-        if args.arf:
-            oscap = parse_oscap_results(args.arf)
-            oscap_s = arf_seconds(oscap)
+        if earlier is not None:
+            oscap, oscap_s = earlier, arf_seconds(earlier)
         else:
-            oscap_s, oscap = run_oscap(args.datastream, args.profile, out)
+            oscap_s, oscap = run_oscap(args.datastream, profile, out)
         explain_not_applicable(oscap, ds.platforms)
-        oc = oscap.counts()
-        print(f"\n{args.policy.name} (CIS Debian Linux 12 v1.1.0) by secops, local:")
-        _line("wall time", f"{secops_s:.1f} s", f"{BASELINE['secops_s']:.1f} s")
-        _line("checks run", str(len(checks)))
-        _line("passed / failed / n/a / error", " / ".join(str(counts[k]) for k in counts))
-        print(f"oscap {args.profile} ({oscap.benchmark}):")
-        _line("wall time", f"{oscap_s:.1f} s", f"{BASELINE['oscap_s']:.1f} s")
-        _line("rules evaluated", str(sum(oc.values())))
-        _line("pass / fail / notapplicable / error", " / ".join(str(oc.get(k, 0))
-                                                                for k in ("pass", "fail", "notapplicable", "error")))
-        other = {k: v for k, v in oc.items() if k not in ("pass", "fail", "notapplicable", "error")}
-        if other:
-            _line("other results", ", ".join(f"{k} {v}" for k, v in sorted(other.items())))
-        mappings, sources = choose_mappings(table, refs)
+        print_counts(args.policy, secops_s, checks, counts, oscap_s, oscap)
+        mappings, sources = choose_mappings(table, ds.cis_refs)
         joined = join(checks, oscap, mappings)
         report(joined, sources)
         if args.out:
             (out / "comparison.json").write_text(json.dumps({
-                "secops_seconds": secops_s, "oscap_seconds": oscap_s, "secops_counts": counts, "oscap_counts": oc,
+                "secops_seconds": secops_s, "oscap_seconds": oscap_s, "secops_counts": counts,
+                "oscap_counts": oscap.counts(),
                 "pairs": [{"cis": p.mapping.cis, "wazuh": asdict(p.wazuh), "ssg": [asdict(r) for r in p.ssg],
                            "ssg_verdict": p.verdict, "agree": p.agree, "note": p.mapping.note} for p in joined.pairs],
             }, indent=1, ensure_ascii=False), encoding="utf-8")

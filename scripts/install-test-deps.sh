@@ -25,7 +25,7 @@ fi
 SSG_DS=/usr/share/xml/scap/ssg/content/ssg-debian12-ds.xml
 if [ ! -f "$SSG_DS" ]; then
   codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-  mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' \
+  mirror=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' \
     | awk -v rel="$codename" '$2 == rel && $3 == "main" {print $1; exit}')
   [ -n "$mirror" ] || { echo "no Debian mirror for $codename main in the apt sources: cannot fetch ssg-debian" >&2; exit 2; }
   tmp=$(mktemp -d)

@@ -57,7 +57,8 @@ def discover(
     targets: list[str] | None = typer.Option(None, "--targets", "-t",
                                                 help="IPv4 addresses, CIDRs or ranges (a.b.c.d-e), comma-separated "
                                                      "[default: every range authorised for the agency]"),
-    profile: str = typer.Option("standard", "--profile", help="quick | standard | services (policies/discovery.yaml)"),
+    profile: str = typer.Option("standard", "--profile",
+                                help="quick, standard or services: profiles in discovery.yaml of the policies folder"),
     scope: Path | None = typer.Option(None, "--scope", help="scope file [default: $SECOPS_SCOPE, then "
                                                                "<user config dir>/secops/scope.yaml]"),
     override_scope: str | None = typer.Option(None, "--override-scope", metavar="REASON",

@@ -333,3 +333,20 @@ def test_diff_of_a_discovery_run_that_failed_says_so(province, tmp_path):
     assert diff.returncode == 2, diff.stderr
     assert f"run {run['id']} is a discovery run that failed before it scanned anything" in diff.stderr, diff.stderr
     assert "not a discovery run" not in diff.stderr
+
+
+def test_report_summarises_the_files_it_wrote(tmp_path):
+    db = tmp_path / "sample.db"
+    assert run_cli("inventory", "sample", "--endpoints", "60", db=db).returncode == 0
+    assert run_cli("grade", db=db).returncode in (0, 1)
+    out = tmp_path / "out"
+    short = run_cli("report", "--out", str(out), db=db)
+    assert short.returncode in (0, 1), short.stderr
+    pages = len(list((out / "systems").iterdir()))
+    assert pages > 100  # a page per system
+    wrote = [line for line in short.stdout.splitlines() if line.startswith("wrote ")]
+    assert len(wrote) < 12, short.stdout  # the summary table stays on screen
+    assert f"wrote {pages} file(s) in {out / 'systems'} (-v lists them)" in short.stdout
+    full = run_cli("report", "--out", str(out), "-v", db=db)
+    assert full.returncode in (0, 1), full.stderr
+    assert sum(line.startswith("wrote ") for line in full.stdout.splitlines()) >= pages

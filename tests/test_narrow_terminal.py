@@ -38,6 +38,27 @@ def test_grade_summary_at_80_columns(cli, graded: Path) -> None:  # type: ignore
     done = cli("grade", db=graded, env={"COLUMNS": "80"})
     assert done.returncode == 0, done.stderr
     fits(done.stdout)
+    import yaml
+
+    targets = yaml.safe_load((ROOT / "policies" / "targets.yaml").read_text(encoding="utf-8"))["targets"]
+    lines = [" ".join(line.split()) for line in done.stdout.splitlines()]
+    for target in targets:  # the target's id and key whole on one line ("staff-informe|d" was folded)
+        assert any(f"{target['id']} {target['key']}" in line for line in lines), (target, done.stdout)
+
+
+def test_grade_summary_of_a_large_province_at_80_columns(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Four-digit counts: the figures do not fold inside a number, and nothing falls off the right edge."""
+    db = tmp_path / "sample.db"
+    assert cli("inventory", "sample", "--endpoints", "2000", db=db).returncode == 0
+    done = cli("grade", db=db, env={"COLUMNS": "80"})
+    assert done.returncode in (0, 1), done.stderr
+    fits(done.stdout)
+    text = " ".join(done.stdout.split())
+    for key in ("T1 systems-classified", "T2 endpoint-protection", "T4 staff-informed", "T5 staff-trained"):
+        assert key in text, done.stdout
+    import re
+
+    assert all(re.fullmatch(r"\(\d+/\d+\)", part) for part in re.findall(r"\(\d[^)]*\)", text)), done.stdout
 
 
 def test_hosts_list_at_80_columns(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

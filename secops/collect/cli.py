@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from secops import interrupts
 from secops.cliutil import console, err_console, fail, state, user_errors
@@ -19,7 +18,7 @@ from secops.models import RunStatus
 from secops.runs import recorded
 from secops.stages import StageContext, StageOptions, StageResult, stage_function
 from secops.store.db import Database
-from secops.termtable import fitted_table
+from secops.termtable import Listing, fitted_table, format_option, output_format, wide_option
 from secops.textsafe import terminal_text
 
 hosts_app = typer.Typer(help="Host keys that secops trusts (its own known_hosts).", no_args_is_help=True)
@@ -111,8 +110,9 @@ def _print_hosts(db: Database, run_id: int) -> None:
 
     from secops.collect.tables import AuditHostRow
 
-    table = Table("host", "address", "result", "protection", "product", "failed checks", "waived",
-                  title=f"audit run {run_id}")
+    # At 80 columns the host never truncates; the product drops (the host report has it).
+    table, keep = fitted_table(console, ["host", "address", "result", "protection", "product", "failed checks",
+                                         "waived"], optional={"product"}, keys={"host"}, title=f"audit run {run_id}")
     packs: list[str] = []
     with db.session() as session:
         for host in session.scalars(select(AuditHostRow).where(AuditHostRow.run_id == run_id)
@@ -122,8 +122,9 @@ def _print_hosts(db: Database, run_id: int) -> None:
             outcome = "ok" if host.status == "ok" else f"error: {host.error_kind}"
             packs += [f"{host.label}: {_pack_line(p)}" for p in host.policies or []
                       if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies")]
-            table.add_row(_plain(host.label), _plain(host.address), _plain(outcome), host.protection,
-                          _plain(host.product or ""), str(failed), str(waived))
+            cells = (_plain(host.label), _plain(host.address), _plain(outcome), host.protection,
+                     _plain(host.product or ""), str(failed), str(waived))
+            table.add_row(*(cells[i] for i in keep))
     console.print(table)
     for line in packs[:200]:  # per host and pack: dialect and counts (details: the per-host report page)
         console.print(line.replace("\x1b", "\\x1b"), markup=False, highlight=False, soft_wrap=True)
@@ -179,11 +180,15 @@ def hosts_trust(
 
 @hosts_app.command("list")
 @user_errors
-def hosts_list(config: Path | None = typer.Option(None, "--config")) -> None:
+def hosts_list(config: Path | None = typer.Option(None, "--config"), fmt: str = format_option(),
+               wide: bool = wide_option()) -> None:
     """Host keys in secops' known_hosts file."""
+    fmt = output_format(fmt)
     store = HostKeyStore(load_config(config).known_hosts_path())
-    table, _ = fitted_table(console, ["host", "key type", "fingerprint"], title=str(store.path))
+    # The host never truncates; a fingerprint folds at 80 columns but stays whole.
+    listing = Listing(["host", "key type", "fingerprint"], fields=["host", "key_type", "fingerprint"],
+                      keys=["host"], title=str(store.path))
     for name in store.keys.keys():
         for keytype, key in store.keys[name].items():
-            table.add_row(_plain(name), keytype, fingerprint(key))
-    console.print(table)
+            listing.add((name, keytype, fingerprint(key)))
+    listing.print(console, fmt, wide)

@@ -12,8 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import re
+
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from secops.textsafe import INVISIBLE
 from secops.yamlsafe import load_yaml
@@ -53,16 +55,62 @@ def environment(templates: Path) -> jinja2.Environment:
                              finalize=finalize)  # bidi/zero-width characters shown, not obeyed
     env.filters["pct"] = pct
     env.filters["local"] = local_time
+    env.filters["zone"] = zone_name
+    env.filters["breakable"] = breakable
     return env
 
 
-def local_time(when: dt.datetime | None, zone: str | None = None) -> str:
-    """A stored time (UTC) as people read it: the province's local time, the zone named."""
+def local_time(when: dt.datetime | str | None, zone: str | None = None, named: bool = True,
+               fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (UTC; a datetime or its ISO text, as dashboard.json carries it) as people read
+    it: the province's local time, the zone named (or, with named=False, named once in the column's
+    header by `zone_name`)."""
     from zoneinfo import ZoneInfo
 
-    from secops.localtime import PROVINCE_ZONE, shown
+    from secops.localtime import PROVINCE_ZONE, as_local, shown
 
-    return shown(when, ZoneInfo(zone or PROVINCE_ZONE), "%Y-%m-%d %H:%M")
+    if isinstance(when, str):
+        if not when:
+            return ""
+        when = dt.datetime.fromisoformat(when)
+    if when is None:
+        return ""
+    tz = ZoneInfo(zone or PROVINCE_ZONE)
+    return shown(when, tz, fmt) if named else as_local(when, tz).strftime(fmt)
+
+
+def zone_name(zone: str | None = None) -> str:
+    """The zone that times without a name are in, as people read it: "UTC+07:00 Asia/Ho_Chi_Minh"."""
+    from zoneinfo import ZoneInfo
+
+    from secops.localtime import PROVINCE_ZONE, zone_label
+
+    return zone_label(dt.datetime.now(ZoneInfo(zone or PROVINCE_ZONE)))
+
+
+LONG_TOKEN = 24  # characters: a run of text without spaces longer than this is "genuinely long"
+_BREAKS_INSIDE = re.compile(r"[-/\u2010-\u2014?!]")
+_AFTER_SEPARATOR = re.compile(r"(?<=[./_:@,;=\\-])")
+
+
+def breakable(value: Any) -> Markup:
+    """Text for a table cell: words stay whole (also those with a hyphen or a slash, such as codes); a token longer than LONG_TOKEN characters (a long
+    hostname, a path, an unbroken name) may wrap after its separators (. / _ : @ , ; = -), and a run
+    between separators that is still longer than that, anywhere (CSS class "long")."""
+    if value is None:
+        return Markup("")
+    if isinstance(value, Markup):  # a macro's output: already escaped and laid out
+        return value
+    out: list[Markup] = []
+    for piece in re.split(r"(\s+)", visible(str(value))):
+        if len(piece) <= LONG_TOKEN:  # a browser would break after a hyphen or slash: kept whole
+            out.append(Markup('<span class="nw">') + escape(piece) + Markup("</span>")
+                       if _BREAKS_INSIDE.search(piece) else escape(piece))
+            continue
+        parts = [p for p in _AFTER_SEPARATOR.split(piece) if p]
+        out.append(Markup("<wbr>").join(Markup('<span class="long">') + escape(p) + Markup("</span>")
+                                        if len(p) > LONG_TOKEN else escape(p) for p in parts))
+    return Markup("").join(out)
 
 
 def pct(value: float | str | None, digits: int = 1) -> str:

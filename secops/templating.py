@@ -8,11 +8,10 @@ make two different names look the same; in pages they are shown as a visible ⟦
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import re
 
 import jinja2
 from markupsafe import Markup, escape
@@ -94,9 +93,10 @@ _AFTER_SEPARATOR = re.compile(r"(?<=[./_:@,;=\\-])")
 
 
 def breakable(value: Any) -> Markup:
-    """Text for a table cell: words stay whole (also those with a hyphen or a slash, such as codes); a token longer than LONG_TOKEN characters (a long
-    hostname, a path, an unbroken name) may wrap after its separators (. / _ : @ , ; = -), and a run
-    between separators that is still longer than that, anywhere (CSS class "long")."""
+    """Text for a table cell: words stay whole (also those with a hyphen or a slash, such as
+    codes); a token longer than LONG_TOKEN characters (a long hostname, a path, an unbroken name)
+    may wrap after its separators (. / _ : @ , ; = -), and a run between separators that is still
+    longer than that, anywhere (CSS class "long")."""
     if value is None:
         return Markup("")
     if isinstance(value, Markup):  # a macro's output: already escaped and laid out

@@ -149,7 +149,8 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         by_transport = [c for c in results if c["result"] == "not_applicable" and TRANSPORT_LIMIT in c["reason"]]
         pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
                       "context": {**listed[-1], "transport_na": by_transport, "groups": _groups(results)}})
-    return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "measures": MEASURES, "more": max(0, len(hosts) - MAX_HOSTS),
+    return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "measures": MEASURES,
+            "more": max(0, len(hosts) - MAX_HOSTS),
             "max_hosts": MAX_HOSTS,  # the one bound: hosts listed; every result of a listed host is carried
             "pages": pages, "waivers": _waivers(session, settings, dashboard, hosts),
             "precedence": None if precedence is None else {

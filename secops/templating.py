@@ -88,28 +88,32 @@ def zone_name(zone: str | None = None) -> str:
 
 
 LONG_TOKEN = 24  # characters: a run of text without spaces longer than this is "genuinely long"
-_BREAKS_INSIDE = re.compile(r"[-/\u2010-\u2014?!]")
-_AFTER_SEPARATOR = re.compile(r"(?<=[./_:@,;=\\-])")
+_HYPHENS = re.compile(r"[-\u2010-\u2014]")  # where a browser would break a word of its own accord
+_AFTER_SEPARATOR = re.compile(r"(?<=[._-])")  # where a long host name or code may break
 
 
 def breakable(value: Any) -> Markup:
-    """Text for a table cell: words stay whole (also those with a hyphen or a slash, such as
-    codes); a token longer than LONG_TOKEN characters (a long hostname, a path, an unbroken name)
-    may wrap after its separators (. / _ : @ , ; = -), and a run between separators that is still
-    longer than that, anywhere (CSS class "long")."""
+    """Text for a table cell: words stay whole (also codes and dates with a hyphen, kept on one
+    line); a token longer than LONG_TOKEN characters (a long host name) may wrap after its dots,
+    hyphens and underscores; a value holding a run of more than LONG_TOKEN characters without
+    such a separator (an unbroken name) may wrap anywhere (CSS class "long"). The value's escaped
+    text stays in one piece wherever it has no separator."""
     if value is None:
         return Markup("")
     if isinstance(value, Markup):  # a macro's output: already escaped and laid out
         return value
+    text = visible(str(value))
+    pieces = re.split(r"(\s+)", text)
+    if any(len(part) > LONG_TOKEN for piece in pieces for part in _AFTER_SEPARATOR.split(piece)):
+        return Markup('<span class="long">') + escape(text) + Markup("</span>")
     out: list[Markup] = []
-    for piece in re.split(r"(\s+)", visible(str(value))):
-        if len(piece) <= LONG_TOKEN:  # a browser would break after a hyphen or slash: kept whole
-            out.append(Markup('<span class="nw">') + escape(piece) + Markup("</span>")
-                       if _BREAKS_INSIDE.search(piece) else escape(piece))
-            continue
-        parts = [p for p in _AFTER_SEPARATOR.split(piece) if p]
-        out.append(Markup("<wbr>").join(Markup('<span class="long">') + escape(p) + Markup("</span>")
-                                        if len(p) > LONG_TOKEN else escape(p) for p in parts))
+    for piece in pieces:
+        if len(piece) > LONG_TOKEN:
+            out.append(Markup("<wbr>").join(escape(part) for part in _AFTER_SEPARATOR.split(piece) if part))
+        elif _HYPHENS.search(piece):
+            out.append(Markup('<span class="nw">') + escape(piece) + Markup("</span>"))
+        else:
+            out.append(escape(piece))
     return Markup("").join(out)
 
 

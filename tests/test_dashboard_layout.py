@@ -42,7 +42,9 @@ document.querySelectorAll('th, td').forEach(function (cell) {
       if (m[0].length > 24) { continue; }
       range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
       var tops = {};
-      Array.prototype.forEach.call(range.getClientRects(), function (r) { if (r.width > 0) { tops[Math.round(r.top)] = 1; } });
+      Array.prototype.forEach.call(range.getClientRects(), function (r) {
+        if (r.width > 0) { tops[Math.round(r.top)] = 1; }
+      });
       if (Object.keys(tops).length > 1) { out.push(cell.tagName + ' ' + (cell.closest('section') || {}).id + ': ' + m[0]); }
     }
   }

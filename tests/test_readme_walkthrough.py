@@ -16,7 +16,7 @@ from tests.conftest import ROOT, run_cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXAMPLES = ROOT / "examples"
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(1500)
 
 
 def inventory_table() -> list[list[str]]:
@@ -77,7 +77,7 @@ def test_the_walkthrough_runs_in_the_readmes_order_after_the_quick_start(tmp_pat
     on the officer's own database: init, import the example inventory (README "Inventory formats"),
     grade, apply examples/reorganise.yaml (README "Reorganisation files"), show, report."""
     env = {"XDG_DATA_HOME": str(tmp_path / "data")}  # the officer's own (default) database, fresh
-    demo = run_cli("demo", "--endpoints", "200", cwd=tmp_path, env=env, timeout=600)
+    demo = run_cli("demo", "--endpoints", "200", cwd=tmp_path, env=env, timeout=900)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert (tmp_path / "secops-demo" / "reports" / "dashboard.html").is_file()
     steps = [("init",),

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 
 from secops.cliutil import console, fail, state, user_errors
 from secops.collect.tables import AuditHostRow
+from secops.localtime import province_zone, shown
 from secops.report.audit_csv import compliance_text
 from secops.report.sections.audit import STATUSES, all_results
 from secops.textsafe import printable
@@ -42,8 +43,9 @@ def audit_report_command(
             raise fail(f"{host}: no audit of this host" + (f" in run {run}" if run is not None else "")
                        + " (give an endpoint code, host name or address that `secops audit` audited)")
         results = all_results(session, row.id)
+        zone = province_zone(state(ctx).settings.policies)  # shown local, the zone named
         _out(f"{row.label} ({row.endpoint_code or '-'}, {row.address}) · run {row.run_id} · "
-             f"{row.finished_at:%Y-%m-%d %H:%M} UTC · {row.transport}")
+             f"{shown(row.finished_at, zone, '%Y-%m-%d %H:%M')} · {row.transport}")
         if row.status != "ok":
             _out(f"last attempt failed: {row.error_kind}: {row.message}")
         counts = {s: sum(1 for c in results if c["result"] == s) for s in STATUSES}

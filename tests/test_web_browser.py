@@ -115,8 +115,8 @@ def _text(driver: Any, css: str) -> str:
 
 def _click(driver: Any, element_id: str) -> None:
     """Click and wait until the next page has replaced this one (a form post or a link)."""
-    from selenium.webdriver.common.by import By
     from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     # A mark on this page's window: it is gone once the next page has loaded. (Selenium's

@@ -46,13 +46,15 @@ apscheduler_jobs = Table(
 
 
 class RunRequestRow(Base):
-    """Work asked for by the console (a run, a regrade after an upload), done by the daemon (requests.py)."""
+    """Work asked for by the console (a run, an evidence import, a regrade), done by the daemon (requests.py)."""
 
     __tablename__ = "run_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), doc="grade or schedule")
+    kind: Mapped[str] = mapped_column(String(20), doc="grade, schedule or import")
     schedule: Mapped[str | None] = mapped_column(String(64))
+    agency_code: Mapped[str | None] = mapped_column(String(64), index=True, doc="whose work (an import)")
+    params: Mapped[dict[str, Any] | None] = mapped_column(doc="an import's spooled file and options")
     requested_by: Mapped[str] = mapped_column(String(100))
     requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True,

@@ -111,6 +111,16 @@ class Console:
             return session.scalar(select(AgencyRow.code).join(StaffRow, StaffRow.agency_id == AgencyRow.id)
                                   .where(StaffRow.code == staff_code))
 
+    def request_agency(self, request_id: str) -> str | None:
+        """The agency of a queued evidence import (run request); None for another kind or no such id."""
+        from secops.schedule.requests import RunRequestRow
+
+        if not request_id.isdigit() or len(request_id) > 18:
+            return None
+        with self.db.session() as session:
+            return session.scalar(select(RunRequestRow.agency_code).where(RunRequestRow.id == int(request_id),
+                                                                         RunRequestRow.kind == "import"))
+
     # -- the dashboard model, per graded run -------------------------------------------------
     def dashboard(self, code: str, lang: str, *, summary_only: bool = False) -> Any:
         """`report/publish.dashboard_for` of the newest graded run (what `secops report` renders),

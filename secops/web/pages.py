@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import re
 import secrets
 import tempfile
@@ -22,8 +21,6 @@ from starlette.datastructures import FormData, UploadFile
 from secops.errors import InputRowsError, SecopsError
 from secops.web.context import COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
 
-UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{20,80}$")
-UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xml")
 SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status", "approval_decision",
                  "approval_date", "approved_by", "approval_body", "regulation_decision", "regulation_date",
                  "regulation_body", "expected_approval_date", "plan_deployment", "plan_deployed_date",
@@ -167,7 +164,8 @@ def register(app: FastAPI) -> None:
     @app.get("/agency/{code}/evidence", name="evidence_form", include_in_schema=False)
     def evidence_form(request: Request, code: str) -> Response:
         return _console(request).render(request, "evidence.html.j2", code=code, preview=None, errors=[],
-                                        upload_id=None, exported_at="", date_order="", result=None)
+                                        upload_id=None, exported_at="", date_order="", file_name="",
+                                        imports=_recent_imports(_console(request), code))
 
     @app.post("/agency/{code}/evidence", name="evidence_preview", include_in_schema=False)
     async def evidence_preview(request: Request, code: str) -> Response:
@@ -177,18 +175,24 @@ def register(app: FastAPI) -> None:
                    "date_order": str(form.get("date_order") or "").strip()}
         if not isinstance(upload, UploadFile) or not upload.filename:
             return _console(request).render(request, "evidence.html.j2", 400, code=code, preview=None,
-                                            errors=["no file chosen / chưa chọn tệp"], upload_id=None, result=None,
-                                            **options)
+                                            errors=["no file chosen / chưa chọn tệp"], upload_id=None, imports=[],
+                                            file_name="", **options)
         upload_id = await _spool(request, code, upload)
+        options["file_name"] = (upload.filename or "")[:200]
         await form.close()
-        return await _run(request, _evidence, request, code, upload_id, options, True)
+        return await _run(request, _evidence_preview, request, code, upload_id, options)
 
     @app.post("/agency/{code}/evidence/confirm", name="evidence_confirm", include_in_schema=False)
     async def evidence_confirm(request: Request, code: str) -> Response:
         form = await checked_form(request)
         options = {"exported_at": str(form.get("exported_at") or "").strip(),
-                   "date_order": str(form.get("date_order") or "").strip()}
-        return await _run(request, _evidence, request, code, str(form.get("upload_id") or ""), options, False)
+                   "date_order": str(form.get("date_order") or "").strip(),
+                   "file": str(form.get("file_name") or "").strip()[:200]}
+        return await _run(request, _evidence_queue, request, code, str(form.get("upload_id") or ""), options)
+
+    @app.get("/imports/{request_id}", name="evidence_request", include_in_schema=False)
+    def evidence_request(request: Request, request_id: int) -> Response:
+        return _evidence_request_page(request, request_id)
 
     @app.get("/agency/{code}/annual", name="annual", include_in_schema=False)
     def annual(request: Request, code: str) -> Response:
@@ -469,66 +473,52 @@ def _system_save(request: Request, code: str, values: dict[str, str]) -> Respons
 
 
 # -- evidence upload ------------------------------------------------------------------------------
-def _spool_dir(console: Console) -> Path:
-    from secops.config import default_data_dir
-    from secops.safeio import ensure_folder
-
-    folder = ensure_folder(Path(os.environ.get("SECOPS_UPLOAD_DIR") or default_data_dir() / "console-uploads"))
-    os.chmod(folder, 0o700)
-    return folder
-
-
 async def _spool(request: Request, code: str, upload: UploadFile) -> str:
-    """The upload kept for the confirm step under a random id bound to its user and agency."""
+    """The upload kept in the private spool folder (evidence/spool.py) under a random id bound to
+    its user (the id's prefix) and agency (a marker), streamed in bounded chunks."""
+    from secops.evidence import spool
+
     console, me = _console(request), _me(request)
     suffix = Path(upload.filename or "").suffix.lower()
-    suffix = suffix if suffix in UPLOAD_SUFFIXES else ".txt"
+    suffix = suffix if suffix in spool.SUFFIXES else ".txt"
     upload_id = f"{me.user_id}-{secrets.token_urlsafe(24)}"
-    path = _spool_dir(console) / f"{upload_id}{suffix}"
     written = 0
-    # A fresh random name, created exclusively (O_EXCL, no link followed), streamed in bounded chunks.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as out:
+    with spool.create(upload_id, suffix) as out:
         while chunk := await upload.read(1 << 16):
             written += len(chunk)
             if written > console.policy.upload_max_bytes:
                 break
             out.write(chunk)
     if written > console.policy.upload_max_bytes:
-        path.unlink()
+        spool.discard(upload_id)
         raise SecopsError("the file is larger than upload_max_bytes (policies/console.yaml)")
-    from secops.safeio import write_file
-
-    write_file(path.parent / f"{upload_id}.agency", code, mode=0o600)
+    spool.bind(upload_id, code)
     return upload_id
 
 
-def _spooled(console: Console, me: Principal, code: str, upload_id: str) -> Path | None:
-    if not UPLOAD_ID.match(upload_id) or not upload_id.startswith(f"{me.user_id}-"):
+def _spooled(me: Principal, code: str, upload_id: str) -> Path | None:
+    from secops.evidence import spool
+
+    if not upload_id.startswith(f"{me.user_id}-"):
         return None
-    folder = _spool_dir(console)
-    marker = folder / f"{upload_id}.agency"
-    if not marker.is_file() or marker.read_text(encoding="utf-8") != code:
-        return None
-    return next((folder / f"{upload_id}{s}" for s in UPLOAD_SUFFIXES if (folder / f"{upload_id}{s}").is_file()), None)
+    return spool.find(upload_id, code)
 
 
-def _evidence(request: Request, code: str, upload_id: str, options: dict[str, str], dry_run: bool) -> Response:
+GONE = "the upload is gone or not yours; upload it again / tệp tải lên không còn, hãy tải lại"
+
+
+def _evidence_preview(request: Request, code: str, upload_id: str, options: dict[str, str]) -> Response:
+    """The preview, within the request (bounded by upload_max_bytes and upload_max_rows): the import
+    with dry_run, nothing written."""
     from secops.evidence.cli import _max_age, _when
     from secops.evidence.importer import ImportOptions, import_evidence
-    from secops.models import RunStatus
-    from secops.runs import finish_run, start_run
-    from secops.schedule.requests import queue_request
     from secops.store.tables import AgencyRow
-    from secops.users.store import audit
 
     console, me = _console(request), _me(request)
-    path = _spooled(console, me, code, upload_id)
-    page: dict[str, Any] = {"code": code, "upload_id": upload_id, **options}
+    path = _spooled(me, code, upload_id)
+    page: dict[str, Any] = {"code": code, "upload_id": upload_id, "imports": [], **options}
     if path is None:
-        return console.render(request, "evidence.html.j2", 400, preview=None, result=None,
-                              errors=["the upload is gone or not yours; upload it again / tệp tải lên không còn, "
-                                      "hãy tải lại"], **page)
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[GONE], **page)
     with console.db.session() as session:
         ids = set(session.scalars(select(AgencyRow.id).where(AgencyRow.code.in_(console.subtree_codes(code)))))
     try:
@@ -536,35 +526,70 @@ def _evidence(request: Request, code: str, upload_id: str, options: dict[str, st
             raise SecopsError(f"date order {options['date_order']!r}: dmy or mdy")
         import_options = ImportOptions(profile="auto", exported_at=_when(options["exported_at"] or None),
                                        date_order=options["date_order"], max_rows=console.policy.upload_max_rows,
-                                       max_age_days=_max_age(console.settings.policies), dry_run=dry_run,
+                                       max_age_days=_max_age(console.settings.policies), dry_run=True,
                                        agency_ids=ids)
-        if dry_run:
-            result = import_evidence(console.db, path, None, console.settings.policies, options=import_options)
-            return console.render(request, "evidence.html.j2", preview=result, result=None, errors=[], **page)
-        run_id = start_run(console.db, "import", trigger="console")
-        try:
-            result = import_evidence(console.db, path, None, console.settings.policies, run_id=run_id,
-                                     options=import_options)
-        except SecopsError as exc:
-            finish_run(console.db, run_id, RunStatus.failed, errors=[str(exc)[:2000]])
-            raise
-        summary = {"profile": result.profile, "imported": result.imported, "duplicates": result.duplicates,
-                   "unmatched": result.unmatched_count, "conflicting": result.conflicting, "stale": result.stale,
-                   "outside_agency": result.outside, "statuses": dict(result.statuses), "by": me.name}
-        finish_run(console.db, run_id, RunStatus.ok, summary=summary)
-        with console.db.session() as session:
-            audit(session, me.name, "evidence.import", f"agency:{code}", agency=code, after={"run": run_id, **summary},
-                  remote=_remote(request))
-        request_id = queue_request(console.db, "grade", me.name)
+        result = import_evidence(console.db, path, None, console.settings.policies, options=import_options)
     except InputRowsError as exc:
-        return console.render(request, "evidence.html.j2", 400, preview=None, result=None,
-                              errors=[str(e) for e in exc.errors], **page)
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[str(e) for e in exc.errors],
+                              **page)
     except SecopsError as exc:
-        return console.render(request, "evidence.html.j2", 400, preview=None, result=None, errors=[str(exc)], **page)
-    for leftover in path.parent.glob(f"{upload_id}.*"):
-        leftover.unlink()
-    return console.render(request, "evidence.html.j2", preview=None, errors=[],
-                          result={"run": run_id, "request": request_id, "summary": summary}, **page)
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[str(exc)], **page)
+    return console.render(request, "evidence.html.j2", preview=result, errors=[], **page)
+
+
+def _evidence_queue(request: Request, code: str, upload_id: str, options: dict[str, str]) -> Response:
+    """The confirmed import, queued for the daemon (a run request carrying the spooled file's id and
+    the options); the request and who asked are in the audit log with it. Nothing is imported here."""
+    from secops.evidence.queued import import_params
+    from secops.schedule.requests import queue_request
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    page: dict[str, Any] = {"code": code, "upload_id": upload_id, "imports": [], "file_name": options["file"],
+                            "exported_at": options["exported_at"], "date_order": options["date_order"]}
+    if _spooled(me, code, upload_id) is None:
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[GONE], **page)
+    try:
+        params = import_params(upload_id, code, console.subtree_codes(code), options["exported_at"],
+                               options["date_order"], console.policy.upload_max_rows, me.name, options["file"])
+    except SecopsError as exc:
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[str(exc)], **page)
+    with console.db.session() as session:
+        request_id = queue_request(console.db, "import", me.name, agency=code, params=params, session=session)
+        audit(session, me.name, "evidence.import.request", f"agency:{code}", agency=code,
+              after={"request": request_id, "file": params["file"], "exported_at": params["exported_at"],
+                     "date_order": params["date_order"]}, remote=_remote(request))
+    return RedirectResponse(f"/imports/{request_id}", status_code=303)
+
+
+def _recent_imports(console: Console, code: str) -> list[Any]:
+    from secops.schedule.requests import RunRequestRow
+
+    with console.db.session() as session:
+        return list(session.scalars(select(RunRequestRow).where(RunRequestRow.kind == "import",
+                                                                RunRequestRow.agency_code == code)
+                                    .order_by(RunRequestRow.id.desc()).limit(10)))
+
+
+def _evidence_request_page(request: Request, request_id: int) -> Response:
+    """A queued import's status (queued, started, done, failed) and, once done, its outcome: the
+    run's counts and the grade request that follows it; its refusals when it failed."""
+    from secops.schedule.requests import RunRequestRow
+    from secops.store.tables import RunRow
+
+    console = _console(request)
+    with console.db.session() as session:
+        row = session.get(RunRequestRow, request_id)
+        if row is None or row.kind != "import":
+            return PlainTextResponse("not found / không tìm thấy", status_code=404)
+        run = session.get(RunRow, row.run_id) if row.run_id is not None else None
+        grade_id = (row.params or {}).get("grade_request")
+        grade = session.get(RunRequestRow, grade_id) if grade_id is not None else None
+    return console.render(request, "evidence_request.html.j2", row=row, run=run, grade=grade,
+                          summary=(run.summary or {}) if run is not None and row.status == "done" else None,
+                          errors=(row.error or "").splitlines(), code=row.agency_code,
+                          waiting=row.status in ("queued", "started") or (grade is not None and grade.status in
+                                                                           ("queued", "started")))
 
 
 # -- staff awareness and training ----------------------------------------------------------------

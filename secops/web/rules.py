@@ -24,6 +24,7 @@ class Rule:
     agency: str | None = None  # path parameter holding an agency code
     system: str | None = None  # path parameter holding an information system code
     staff: str | None = None  # path parameter holding a staff member's code
+    run_request: str | None = None  # path parameter holding a queued import's id (its agency decides)
     agency_query: str | None = None  # query parameter holding an agency code (default: the user's scope)
     province: bool = False  # only for users whose scope is the whole province
 
@@ -54,6 +55,7 @@ RULES: dict[str, Rule] = {
     "evidence_form": Rule(roles=WRITE, agency="code"),
     "evidence_preview": Rule(roles=WRITE, agency="code"),
     "evidence_confirm": Rule(roles=WRITE, agency="code"),
+    "evidence_request": Rule(roles=WRITE, run_request="request_id"),
     "annual": Rule(roles=READ, agency="code"),
     "annual_download": Rule(roles=READ, agency="code"),
     "waivers": Rule(roles=READ, agency="code"),
@@ -66,6 +68,8 @@ RULES: dict[str, Rule] = {
     # API
     "api_grades": Rule(roles=API_READ, api=True, agency_query="agency"),
     "api_agency_grades": Rule(roles=API_READ, api=True, agency="code"),
+    "api_trends": Rule(roles=API_READ, api=True, agency_query="agency"),
+    "api_agency_trends": Rule(roles=API_READ, api=True, agency="code"),
     "api_register": Rule(roles=API_READ, api=True, agency_query="agency"),
     "api_fix_counts": Rule(roles=API_READ, api=True, agency_query="agency"),
     "metrics": Rule(roles=API_READ, api=True, agency_query="agency"),

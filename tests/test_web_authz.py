@@ -41,7 +41,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     with state.db().session() as session:
         request_waiver(session, "cis_debian12:1", "D1", "kept for the matrix", dt.date(2099, 1, 1), "test")
+    from secops.schedule.jobs import load_jobs
     from secops.schedule.requests import queue_request
+    from secops.schedule.schedules import add_schedule
+
+    add_schedule(state.db(), load_jobs(state.settings.policies), "nightly-matrix", job="nightly", cron="0 2 * * *")
 
     for target in (OWN, OTHER, OTHER_DEEP):  # a queued evidence import of each side's agency
         target["import"] = str(queue_request(state.db(), "import", "test", agency=target["agency"], params={}))
@@ -64,6 +68,7 @@ def routes(app: Any) -> list[tuple[str, str, str]]:
 
 def fill(path: str, rule: Rule, target: dict[str, str]) -> str:
     path = path.replace("{fmt}", "csv").replace("{id}", "1")  # waiver request 1 (the fixture's)
+    path = path.replace("{name}", "nightly-matrix")  # the fixture's schedule
     if rule.agency:
         path = path.replace("{" + rule.agency + "}", target["agency"])
     if rule.system:

@@ -1,8 +1,8 @@
 """The console end to end in a real browser: a real uvicorn (`secops serve`) and a real daemon on
 loopback, Selenium driving Debian's chromium with chromium-driver, at a phone's width, on SQLite
-and PostgreSQL: sign in with TOTP, edit a register row, upload a Kaspersky export (preview, then
-import), see the agency's figures change once the daemon has graded, download its Form 08,
-sign out."""
+and PostgreSQL: sign in with TOTP, edit a register row, upload a Kaspersky export (preview in the
+request, then an import queued for the daemon), see the agency's figures change once the daemon
+has imported and graded, download its Form 08, sign out."""
 
 from __future__ import annotations
 
@@ -183,6 +183,15 @@ def test_officer_flow_in_a_browser(console: dict[str, Any], browser: Any) -> Non
     browser.find_element(By.ID, "file").send_keys(str(export))
     _click(browser, "preview-button")
     _click(browser, "confirm")
+    # queued, not imported in the request: the daemon imports it, then grades (the page reloads itself)
+    assert "/imports/" in browser.current_url
+    status_page = browser.current_url
+    deadline = time.monotonic() + 120
+    while browser.find_element(By.ID, "status").get_attribute("data-status") != "done":
+        assert browser.find_element(By.ID, "status").get_attribute("data-status") != "failed", browser.page_source
+        assert time.monotonic() < deadline, (console["dir"] / "daemon.log").read_text()[-3000:]
+        time.sleep(1)
+        browser.get(status_page)
     assert "4" in _text(browser, "#imported")
 
     # the daemon grades the queued request; the agency's figures change

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Column, Float, ForeignKey, LargeBinary, String, Table, Text, Unicode
+from sqlalchemy import Boolean, Column, Float, ForeignKey, LargeBinary, String, Table, Text, Unicode, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from secops.store.base import Base, utcnow
@@ -31,6 +31,8 @@ class ScheduleRow(Base):
     job: Mapped[str] = mapped_column(String(64), doc="job name in policies/jobs.yaml")
     agency_code: Mapped[str | None] = mapped_column(String(64))
     options: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="lang and stage-specific options")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),
+                                          doc="false: kept, but the daemon does not run it")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

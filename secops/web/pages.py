@@ -26,6 +26,7 @@ SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status
                  "regulation_body", "expected_approval_date", "plan_deployment", "plan_deployed_date",
                  "expected_deployment_date", "last_inspection_date"]
 STAFF_DATES = ["awareness_date", "informed_date", "training_date"]
+SCHEDULE_FIELDS = ["name", "cron", "every", "job", "agency", "lang", "replace"]
 STATEMENT_FIELDS = ["item", "status", "evidence", "evidence_date", "responsible_unit", "milestone", "note"]
 
 
@@ -235,6 +236,21 @@ def register(app: FastAPI) -> None:
     async def run_start(request: Request) -> Response:
         form = await checked_form(request)
         return await _run(request, _run_start, request, str(form.get("what") or ""))
+
+    @app.get("/schedules", name="schedules", include_in_schema=False)
+    def schedules(request: Request, edit: str | None = None) -> Response:
+        return _schedules_page(request, edit, [], None)
+
+    @app.post("/schedules", name="schedule_save", include_in_schema=False)
+    async def schedule_save(request: Request) -> Response:
+        form = await checked_form(request)
+        values = {k: str(form.get(k) or "").strip()[:200] for k in SCHEDULE_FIELDS}
+        return await _run(request, _schedule_save, request, values)
+
+    @app.post("/schedules/{name}/enabled", name="schedule_enable", include_in_schema=False)
+    async def schedule_enable(request: Request, name: str) -> Response:
+        form = await checked_form(request)
+        return await _run(request, _schedule_enable, request, name, str(form.get("enabled") or ""))
 
     @app.get("/audit", name="audit_log", include_in_schema=False)
     def audit_log(request: Request, page: int = 1) -> Response:
@@ -750,6 +766,85 @@ def _run_start(request: Request, what: str) -> Response:
     with console.db.session() as session:
         audit(session, me.name, "run.request", f"request:{request_id}", after={"what": what}, remote=_remote(request))
     return RedirectResponse("/runs", status_code=303)
+
+
+# -- schedules ----------------------------------------------------------------------------------
+def _schedules_page(request: Request, edit: str | None, errors: list[str], values: dict[str, str] | None,
+                    status: int = 200) -> Response:
+    """The schedules (when, job, agency, enabled, next and last run), a province officer's add/edit
+    form (`?edit=NAME` fills it with that schedule) and enable/disable buttons."""
+    from secops.schedule.jobs import load_jobs
+    from secops.schedule.schedules import list_schedules
+
+    console = _console(request)
+    rows = list_schedules(console.db)
+    try:
+        jobs = sorted(load_jobs(console.settings.policies).jobs)
+    except SecopsError as exc:
+        jobs, errors = [], [*errors, str(exc)]
+    if values is None:
+        values = {k: "" for k in SCHEDULE_FIELDS}
+        found = next((r for r in rows if r.name == edit), None)
+        if found is not None:
+            with console.db.session() as session:
+                from secops.schedule.tables import ScheduleRow
+
+                row = session.scalars(select(ScheduleRow).where(ScheduleRow.name == found.name)).one()
+                values.update(name=row.name, cron=row.cron or "", every=str(row.every_seconds or ""), job=row.job,
+                              agency=row.agency_code or "", lang=str((row.options or {}).get("lang") or ""),
+                              replace="1")
+    return console.render(request, "schedules.html.j2", status, rows=rows, jobs=jobs, values=values, errors=errors)
+
+
+def _schedule_save(request: Request, values: dict[str, str]) -> Response:
+    """Add or edit a schedule with `secops schedule add [--replace]`'s own validation and messages;
+    the audit log gets the values before and after, in the same transaction."""
+    from secops.schedule.jobs import load_jobs
+    from secops.schedule.schedules import add_schedule, schedule_values
+    from secops.schedule.tables import ScheduleRow
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    try:
+        every: int | None = None
+        if values["every"]:
+            if not values["every"].isdigit():
+                raise SecopsError(f"--every {values['every']!r}: a whole number of seconds, at least 1")
+            every = int(values["every"])
+        if values["lang"] not in ("", "vi", "en"):
+            raise SecopsError("--lang must be vi or en")
+        jobs = load_jobs(console.settings.policies)
+        with console.db.session() as session:
+            found = session.scalars(select(ScheduleRow).where(ScheduleRow.name == values["name"])).first()
+            before = schedule_values(found) if found is not None else None
+            row = add_schedule(console.db, jobs, values["name"], job=values["job"] or "nightly",
+                               cron=values["cron"] or None, every_seconds=every, agency_code=values["agency"] or None,
+                               options={"lang": values["lang"]} if values["lang"] else {},
+                               replace=values["replace"] == "1", session=session)
+            audit(session, me.name, "schedule.edit" if before else "schedule.add", f"schedule:{row.name}",
+                  agency=row.agency_code, before=before, after=schedule_values(row), remote=_remote(request))
+    except SecopsError as exc:
+        return _schedules_page(request, None, [str(exc)], values, 400)
+    return RedirectResponse("/schedules", status_code=303)
+
+
+def _schedule_enable(request: Request, name: str, enabled: str) -> Response:
+    from secops.schedule.schedules import schedule_values, set_enabled
+    from secops.schedule.tables import ScheduleRow
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    if enabled not in ("0", "1"):
+        return _schedules_page(request, None, ["enabled: 0 or 1"], None, 400)
+    with console.db.session() as session:
+        found = session.scalars(select(ScheduleRow).where(ScheduleRow.name == name)).first()
+        if found is None:
+            return PlainTextResponse("not found / không tìm thấy", status_code=404)
+        before = schedule_values(found)
+        row = set_enabled(console.db, name, enabled == "1", session=session)
+        audit(session, me.name, "schedule.enable" if row.enabled else "schedule.disable", f"schedule:{name}",
+              agency=row.agency_code, before=before, after=schedule_values(row), remote=_remote(request))
+    return RedirectResponse("/schedules", status_code=303)
 
 
 def _audit_rows(console: Console) -> Any:

@@ -63,6 +63,9 @@ RULES: dict[str, Rule] = {
     "waiver_decide": Rule(roles=PROVINCE, province=True),
     "runs": Rule(roles=READ - {"agency-officer"}, province=True),
     "run_start": Rule(roles=PROVINCE, province=True),
+    "schedules": Rule(roles=READ - {"agency-officer"}, province=True),
+    "schedule_save": Rule(roles=PROVINCE, province=True),
+    "schedule_enable": Rule(roles=PROVINCE, province=True),
     "audit_log": Rule(roles=AUDIT, province=True),
     "audit_csv": Rule(roles=AUDIT, province=True),
     # API

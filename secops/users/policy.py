@@ -35,6 +35,7 @@ class ConsolePolicy(BaseModel):
     upload_max_rows: int = Field(default=200_000, ge=1)
     api_rate_per_minute: int = Field(default=120, ge=1)
     page_size: int = Field(default=50, ge=5, le=1000)
+    signin_concurrency: int = Field(default=2, ge=1, le=64, description="password checks (argon2id) at once")
     ldap: LdapSettings | None = None
 
     def needs_mfa(self, role: str) -> bool:

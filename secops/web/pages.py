@@ -88,7 +88,8 @@ def register(app: FastAPI) -> None:
     async def signin(request: Request) -> Response:
         form = await checked_form(request, pre=True)
         name, password = str(form.get("name") or "")[:100], str(form.get("password") or "")[:1000]
-        return await _run(request, _signin, request, name, password)
+        async with _console(request).signin_slots():
+            return await _run(request, _signin, request, name, password)
 
     @app.get("/mfa", name="mfa_form", include_in_schema=False)
     def mfa_form(request: Request) -> Response:
@@ -133,8 +134,8 @@ def register(app: FastAPI) -> None:
         return RedirectResponse(f"/agency/{me.agency or console.root_code()}", status_code=303)
 
     @app.get("/agency/{code}", name="agency", include_in_schema=False)
-    def agency(request: Request, code: str, page: int = 1, ep: int = 1) -> Response:
-        return _agency_page(request, code, max(page, 1), max(ep, 1))
+    def agency(request: Request, code: str, page: int = 1, after: str = "") -> Response:
+        return _agency_page(request, code, max(page, 1), after[:64])
 
     @app.get("/system/{code}", name="system", include_in_schema=False)
     def system(request: Request, code: str) -> Response:
@@ -343,8 +344,12 @@ def _mfa(request: Request, code: str) -> Response:
 
 
 # -- agency and system ----------------------------------------------------------------------------
-def _agency_page(request: Request, code: str, page: int, ep: int) -> Response:
+def _agency_page(request: Request, code: str, page: int, after: str) -> Response:
+    """Targets and units from the run's dashboard model (built once per graded run), the fix list a
+    page of that model's list, endpoints a keyset page (`after` the last code shown: an index range,
+    never an OFFSET over the province) and their count reused for COUNT_TTL seconds."""
     from secops.store.tables import AgencyRow, EndpointRow, SystemRow
+    from secops.web.context import COUNT_TTL
 
     console = _console(request)
     try:
@@ -353,6 +358,7 @@ def _agency_page(request: Request, code: str, page: int, ep: int) -> Response:
         return console.render(request, "message.html.j2", 200, message=str(exc))
     size = console.policy.page_size
     codes = console.subtree_codes(code)
+    whole = code == console.root_code()  # every active agency: no agency filter (the code index alone)
     with console.db.session() as session:
         ids = select(AgencyRow.id).where(AgencyRow.code.in_(codes))
         systems = session.execute(select(SystemRow.code, SystemRow.name, SystemRow.level, SystemRow.approval_status,
@@ -360,16 +366,22 @@ def _agency_page(request: Request, code: str, page: int, ep: int) -> Response:
                                   .join(AgencyRow, SystemRow.agency_id == AgencyRow.id)
                                   .where(SystemRow.agency_id.in_(ids), SystemRow.retired_at.is_(None))
                                   .order_by(SystemRow.code)).all()
-        ep_total = session.scalar(select(func.count()).select_from(EndpointRow)
-                                  .where(EndpointRow.agency_id.in_(ids), EndpointRow.retired_at.is_(None))) or 0
+        where = [EndpointRow.retired_at.is_(None)] + ([] if whole else [EndpointRow.agency_id.in_(ids)])
+
+        def count() -> int:
+            return int(session.scalar(select(func.count()).select_from(EndpointRow).where(*where)) or 0)
+
+        ep_total = console.per_run(("endpoints", code), count, ttl=COUNT_TTL)
         endpoints = session.execute(select(EndpointRow.code, EndpointRow.hostname, EndpointRow.ips, AgencyRow.code)
                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)
-                                    .where(EndpointRow.agency_id.in_(ids), EndpointRow.retired_at.is_(None))
-                                    .order_by(EndpointRow.code).offset((ep - 1) * size).limit(size)).all()
+                                    .where(*where, *([EndpointRow.code > after] if after else []))
+                                    .order_by(EndpointRow.code).limit(size + 1)).all()
+    more = len(endpoints) > size
+    endpoints = endpoints[:size]
     fix = dashboard.fix
     return console.render(request, "agency.html.j2", d=dashboard, code=code, systems=systems, endpoints=endpoints,
                           fix=fix[(page - 1) * size: page * size], page=page, pages=max(1, -(-len(fix) // size)),
-                          ep=ep, ep_pages=max(1, -(-ep_total // size)), ep_total=ep_total)
+                          after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total)
 
 
 def _system_record(console: Console, code: str) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from secops.users.policy import ConsolePolicy, load_console_policy
 COOKIE = "secops_session"
 PRE_COOKIE = "secops_pre"  # double-submit token of the sign-in form (no session yet)
 LANG_COOKIE = "secops_lang"
+OIDC_COOKIE = "secops_oidc"  # single sign-on in progress: state, nonce, PKCE verifier, sealed (web/oidc.py)
 LANGS = ("vi", "en")
 CACHE_ENTRIES = 256  # dashboard models (and counts) kept per console process, least recently used dropped
 COUNT_TTL = 30  # seconds a live count (an agency's endpoints) is reused

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from starlette.datastructures import FormData, UploadFile
 
 from secops.errors import InputRowsError, SecopsError
-from secops.web.context import COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
+from secops.web.context import COOKIE, OIDC_COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
 
 SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status", "approval_decision",
                  "approval_date", "approved_by", "approval_body", "regulation_decision", "regulation_date",
@@ -80,7 +80,8 @@ def register(app: FastAPI) -> None:
     @app.get("/signin", name="signin_form", include_in_schema=False)
     def signin_form(request: Request) -> Response:
         token = new_pre_token()
-        response = _console(request).render(request, "signin.html.j2", pre=token, error=None)
+        response = _console(request).render(request, "signin.html.j2", pre=token, error=None,
+                                            sso=_console(request).policy.oidc)
         response.set_cookie(PRE_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return response
 
@@ -90,6 +91,14 @@ def register(app: FastAPI) -> None:
         name, password = str(form.get("name") or "")[:100], str(form.get("password") or "")[:1000]
         async with _console(request).signin_slots():
             return await _run(request, _signin, request, name, password)
+
+    @app.get("/oidc/start", name="oidc_start", include_in_schema=False)
+    def oidc_start(request: Request) -> Response:
+        return _oidc_start(request)
+
+    @app.get("/oidc/callback", name="oidc_callback", include_in_schema=False)
+    def oidc_callback(request: Request, state: str = "", code: str = "") -> Response:
+        return _oidc_callback(request, state[:200], code[:2000])
 
     @app.get("/mfa", name="mfa_form", include_in_schema=False)
     def mfa_form(request: Request) -> Response:
@@ -308,7 +317,7 @@ def _signin(request: Request, name: str, password: str) -> Response:
     result = check_password(console.db, name, password, policy, remote=_remote(request), ldap_ok=ldap_ok)
     if not result.ok or result.user_id is None:
         token = new_pre_token()
-        refused = console.render(request, "signin.html.j2", 401, pre=token, error=result.reason)
+        refused = console.render(request, "signin.html.j2", 401, pre=token, error=result.reason, sso=policy.oidc)
         refused.set_cookie(PRE_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return refused
     with console.db.session() as session:
@@ -321,6 +330,67 @@ def _signin(request: Request, name: str, password: str) -> Response:
     response = RedirectResponse("/mfa" if needs else "/", status_code=303)
     set_session_cookie(response, request, token)
     response.delete_cookie(PRE_COOKIE)
+    return response
+
+
+def _sso_refused(request: Request, status: int, reason: str) -> Response:
+    import logging
+
+    from secops.users.store import audit
+
+    console = _console(request)
+    logging.getLogger("secops.web").warning("single sign-on refused: %s", reason)
+    with console.db.session() as session:
+        audit(session, "oidc", "user.sso-refused", "oidc", after={"reason": reason[:500]}, remote=_remote(request))
+    token = new_pre_token()
+    page = console.render(request, "signin.html.j2", status, pre=token, error="sso", sso=console.policy.oidc)
+    page.set_cookie(PRE_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    page.delete_cookie(OIDC_COOKIE, path="/oidc/")
+    return page
+
+
+def _oidc_start(request: Request) -> Response:
+    """To the provider's sign-in, with state, nonce and PKCE kept in a sealed cookie (web/oidc.py)."""
+    from secops.web import oidc
+
+    settings = _console(request).policy.oidc
+    if settings is None:
+        return PlainTextResponse("not found / không tìm thấy", status_code=404)
+    redirect_uri = settings.redirect_uri or str(request.url_for("oidc_callback"))
+    try:
+        url, sealed = oidc.start(settings, redirect_uri)
+    except Exception as exc:  # the provider cannot be reached or its discovery document is wrong
+        return _sso_refused(request, 502, f"{type(exc).__name__}: {exc}")
+    response = RedirectResponse(url, status_code=302)
+    response.set_cookie(OIDC_COOKIE, sealed, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                        path="/oidc/", max_age=oidc.STATE_SECONDS)
+    return response
+
+
+def _oidc_callback(request: Request, state: str, code: str) -> Response:
+    """Back from the provider: the verified, mapped user gets a new session (TOTP after it for the
+    roles that need it, as for a password)."""
+    from secops.users.store import audit, oidc_account, open_session
+    from secops.web import oidc
+
+    console = _console(request)
+    settings = console.policy.oidc
+    if settings is None:
+        return PlainTextResponse("not found / không tìm thấy", status_code=404)
+    try:
+        name, mapping = oidc.finish(settings, request.cookies.get(OIDC_COOKIE), state, code)
+        user_id = oidc_account(console.db, name, mapping.role, mapping.agency)
+    except SecopsError as exc:
+        return _sso_refused(request, 403, str(exc))
+    needs = console.policy.needs_mfa(mapping.role)
+    token, _ = open_session(console.db, user_id, previous=request.cookies.get(COOKIE), mfa_passed=not needs)
+    with console.db.session() as session:
+        audit(session, name, "user.sso-signin", f"user:{name.strip().lower()}", agency=mapping.agency,
+              after={"role": mapping.role, "agency": mapping.agency, "issuer": settings.issuer},
+              remote=_remote(request))
+    response = RedirectResponse("/mfa" if needs else "/", status_code=303)
+    set_session_cookie(response, request, token)
+    response.delete_cookie(OIDC_COOKIE, path="/oidc/")
     return response
 
 

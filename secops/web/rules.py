@@ -39,6 +39,8 @@ RULES: dict[str, Rule] = {
     # sign-in
     "signin_form": Rule(public=True),
     "signin": Rule(public=True),
+    "oidc_start": Rule(public=True),
+    "oidc_callback": Rule(public=True),
     "mfa_form": Rule(roles=READ, half=True),
     "mfa": Rule(roles=READ, half=True),
     "signout": Rule(roles=READ, half=True),

@@ -126,12 +126,16 @@ def test_api_trends_per_target_and_agency(world: Any) -> None:
     from tests.web_helpers import ksc_export
 
     state, app, folder = world
-    export = ksc_export(folder / "ksc_devices.txt", [(f"ws-0{i}", f"127.0.5.{i}") for i in range(1, 5)])
-    import_evidence(state.db(), export, None, state.settings.policies, options=ImportOptions())
-    run_grade(state, dt.datetime.now(dt.UTC))
     client = TestClient(app)
     province = {"Authorization": f"Bearer {add_token(state.db(), 'ioc', None, actor='test')}"}
     s1 = {"Authorization": f"Bearer {add_token(state.db(), 'ioc-s1', 'S1', actor='test')}"}
+    assert client.get("/api/v1/fix-counts", headers=province).json()["fix_counts"]["T2"] == 7
+    export = ksc_export(folder / "ksc_devices.txt", [(f"ws-0{i}", f"127.0.5.{i}") for i in range(1, 5)])
+    import_evidence(state.db(), export, None, state.settings.policies, options=ImportOptions())
+    # the fix counts are the graded run's (counted once per run, like its dashboard) until the next grade
+    assert client.get("/api/v1/fix-counts", headers=province).json()["fix_counts"]["T2"] == 7
+    run_grade(state, dt.datetime.now(dt.UTC))
+    assert client.get("/api/v1/fix-counts", headers=province).json()["fix_counts"]["T2"] == 3
 
     out = client.get("/api/v1/agencies/S1/trends", headers=province).json()
     assert out["scope"] == "S1" and len(out["runs"]) == 2 and out["run"] == out["runs"][-1]

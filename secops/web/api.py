@@ -193,11 +193,15 @@ def register(app: FastAPI) -> None:
         try:
             with console.db.session() as session:
                 run = latest_grade_run(session)
-                all_agencies, tree, _ = scope_tree(session, run, code)
-                in_scope = scope_ids(all_agencies, tree)
-                as_of = run.as_of or run.started_at
-                counts = {t.id: fix_count(session, t, as_of, endpoint_max_age(policy), in_scope)
-                          for t in policy.targets}
+
+                def count() -> dict[str, int]:  # a COUNT over the scope's records per target: once per run
+                    all_agencies, tree, _ = scope_tree(session, run, code)
+                    in_scope = scope_ids(all_agencies, tree)
+                    as_of = run.as_of or run.started_at
+                    return {t.id: fix_count(session, t, as_of, endpoint_max_age(policy), in_scope)
+                            for t in policy.targets}
+
+                counts = console.per_run((run.id, "fix-counts", code), count)
         except SecopsError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
         return FixCountsOut(run=run.id, scope=code, fix_counts=counts)

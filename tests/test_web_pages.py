@@ -222,3 +222,33 @@ def test_queued_import_refuses_a_spooled_link(world: Any) -> None:
     page = client.get(reply.headers["location"]).text
     assert 'data-status="failed"' in page and 'id="errors"' in page and "spool" in page
     assert export.exists() and not data.exists() and not data.is_symlink()  # the link removed, its target kept
+
+
+def test_unconfirmed_uploads_are_swept(world: Any) -> None:
+    """A preview never confirmed does not stay in the spool: the daemon's poll removes spooled files
+    older than a day (links removed, not followed); fresh ones stay."""
+    import time
+
+    from secops.evidence.spool import KEEP_SECONDS
+
+    state, app, secrets, folder = world
+    client = TestClient(app)
+    csrf = sign_in(client, state.db(), "offa", secrets)
+    export = ksc_export(folder / "ksc_devices.txt", [(f"ws-0{i}", f"127.0.5.{i}") for i in range(1, 5)]
+                        + [("ws-11", "127.0.6.1")])
+    old_id, new_id = _preview(client, csrf, export), _preview(client, csrf, export)
+    spool = folder / "uploads"
+    stale = time.time() - KEEP_SECONDS - 60
+    for path in spool.iterdir():
+        if path.name.startswith(old_id):
+            os.utime(path, (stale, stale))
+    link = spool / ("x" * 30 + ".txt")
+    link.symlink_to(export)
+    os.utime(link, (stale, stale), follow_symlinks=False)
+    foreign = spool / "notes.txt"  # not a spool name: left alone
+    foreign.write_text("kept")
+    os.utime(foreign, (stale, stale))
+    assert process_requests(state) == 0
+    left = sorted(p.name for p in spool.iterdir())
+    assert not [n for n in left if n.startswith(old_id)] and len([n for n in left if n.startswith(new_id)]) == 2
+    assert not link.is_symlink() and export.exists() and foreign.exists()

@@ -12,18 +12,25 @@ from __future__ import annotations
 import os
 import re
 import stat
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{20,80}$")
+KEEP_SECONDS = 24 * 3600  # an upload previewed but never confirmed is removed after this
 SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xml")
 
 
-def spool_dir() -> Path:
+def _where() -> Path:
     from secops.config import default_data_dir
+
+    return Path(os.environ.get("SECOPS_UPLOAD_DIR") or default_data_dir() / "console-uploads")
+
+
+def spool_dir() -> Path:
     from secops.safeio import ensure_folder
 
-    folder = ensure_folder(Path(os.environ.get("SECOPS_UPLOAD_DIR") or default_data_dir() / "console-uploads"))
+    folder = ensure_folder(_where())
     os.chmod(folder, 0o700)
     return folder
 
@@ -77,3 +84,25 @@ def discard(upload_id: str) -> None:
             os.unlink(folder / f"{upload_id}{suffix}")
         except FileNotFoundError:
             pass
+
+
+def sweep(keep_seconds: int = KEEP_SECONDS) -> int:
+    """Remove spooled files older than keep_seconds (previews never confirmed); how many. Only
+    entries whose name is a spool name; links are removed, never followed. No spool folder yet: nothing
+    to do (none is made)."""
+    if not os.path.isdir(_where()):
+        return 0
+    folder = spool_dir()
+    cutoff = time.time() - keep_seconds
+    removed = 0
+    for entry in os.scandir(folder):
+        stem, _, suffix = entry.name.rpartition(".")
+        if not UPLOAD_ID.match(stem) or f".{suffix}" not in (*SUFFIXES, ".agency"):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

@@ -107,10 +107,15 @@ def _newest_import_run(db: Database) -> int | None:
 
 def process_requests(app_state: Any, limit: int = 10) -> int:
     """Run up to `limit` queued requests in this thread; returns how many were taken."""
+    from secops.evidence.spool import sweep
     from secops.grade.cli import run_grade
     from secops.schedule.runner import run_schedule
 
     db: Database = app_state.db()
+    try:
+        sweep()  # uploads previewed but never confirmed
+    except Exception:
+        log.exception("could not sweep the upload spool")
     done = 0
     for _ in range(limit):
         row = _claim(db)

@@ -160,3 +160,28 @@ def test_endpoints_paged_by_keyset(world: Any) -> None:
     s1 = client.get("/agency/S1").text  # a subtree: its own endpoints only
     assert codes(s1) == ["ws-01", "ws-02", "ws-03", "ws-04"] and 'id="ep-next"' not in s1
     assert codes(client.get("/agency/D1?after=ws-11").text) == ["ws-12", "ws-13"]
+
+
+def test_fix_list_pages_are_the_dashboards_list(world: Any) -> None:
+    """The agency page reads its fix list a page at a time (OFFSET/LIMIT in the one or two targets the
+    page falls in); page by page it is the dashboard's own list, in the same order."""
+    from secops.report.publish import dashboard_for
+
+    state, app, secrets = world
+    console = app.state.console
+    console.policy = console.policy.model_copy(update={"page_size": 5})
+    client = TestClient(app)
+    sign_in(client, state.db(), "aud", secrets)
+    for code in ("P", "S1", "D1"):
+        full = [(f.target_id, f.code) for f in dashboard_for(state.db(), state.settings, agency_code=code).fix]
+        assert full, code
+        pages = -(-len(full) // 5)
+        seen = []
+        for page in range(1, pages + 1):
+            html = client.get(f"/agency/{code}?page={page}").text
+            assert f"{page}/{pages}" in html
+            table = html[html.index('id="fix"'):]
+            table = table[:table.index("</table>")]
+            rows = re.findall(r"<tr><td>([^<]+)</td><td>[^<]*</td><td>(?:<a [^>]+>)?([^<]+)<", table)
+            seen.extend(rows)
+        assert seen == full, code

@@ -422,13 +422,17 @@ def _agency_page(request: Request, code: str, page: int, after: str) -> Response
     from secops.web.context import COUNT_TTL
 
     console = _console(request)
-    try:
-        dashboard = console.dashboard(code, request.state.lang)
+    try:  # the run's stored figures only: the fix list is read a page at a time (_fix_page)
+        dashboard = console.dashboard(code, request.state.lang, summary_only=True)
     except SecopsError as exc:
         return console.render(request, "message.html.j2", 200, message=str(exc))
     size = console.policy.page_size
     codes = console.subtree_codes(code)
     whole = code == console.root_code()  # every active agency: no agency filter (the code index alone)
+    counts = {t.id: max(0, c.denominator - c.numerator) for t in dashboard.targets
+              if (c := dashboard.scope.cells.get(t.id)) is not None}
+    fix = console.per_run((dashboard.run.id, "fix", code, page, size),
+                          lambda: _fix_page(console, dashboard, None if whole else codes, counts, page, size))
     with console.db.session() as session:
         ids = select(AgencyRow.id).where(AgencyRow.code.in_(codes))
         systems = session.execute(select(SystemRow.code, SystemRow.name, SystemRow.level, SystemRow.approval_status,
@@ -448,10 +452,37 @@ def _agency_page(request: Request, code: str, page: int, after: str) -> Response
                                     .order_by(EndpointRow.code).limit(size + 1)).all()
     more = len(endpoints) > size
     endpoints = endpoints[:size]
-    fix = dashboard.fix
     return console.render(request, "agency.html.j2", d=dashboard, code=code, systems=systems, endpoints=endpoints,
-                          fix=fix[(page - 1) * size: page * size], page=page, pages=max(1, -(-len(fix) // size)),
+                          fix=fix, page=page, pages=max(1, -(-sum(counts.values()) // size)),
                           after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total)
+
+
+def _fix_page(console: Console, dashboard: Any, codes: set[str] | None, counts: dict[str, int], page: int,
+              size: int) -> list[Any]:
+    """Page `page` of the scope's fix list (targets in id order, each most urgent first, as the
+    dashboard lists them), read with OFFSET/LIMIT from the one or two targets the page falls in; each
+    target's length is its stored gap to the denominator (denominator - numerator), no COUNT."""
+    from secops.grade.sql import endpoint_credits, endpoint_max_age
+    from secops.report.fixlist import target_fix_items
+    from secops.store.tables import AgencyRow
+    from secops.targets import load_targets
+
+    policy = load_targets(console.settings.policies)
+    max_age, credits = endpoint_max_age(policy), endpoint_credits(policy)
+    skip, need, items = (page - 1) * size, size, list[Any]()
+    with console.db.session() as session:
+        ids = None if codes is None else set(session.scalars(select(AgencyRow.id).where(AgencyRow.code.in_(codes))))
+        for target in sorted(policy.targets, key=lambda t: t.id):
+            length = counts.get(target.id, 0)
+            if skip >= length:
+                skip -= length
+                continue
+            items.extend(target_fix_items(session, target, dashboard.run.as_of, max_age, ids, limit=need,
+                                          credits=credits, offset=skip))
+            need, skip = size - len(items), 0
+            if need <= 0:
+                break
+    return items
 
 
 def _system_record(console: Console, code: str) -> dict[str, Any] | None:

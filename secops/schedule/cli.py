@@ -92,6 +92,27 @@ def remove_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     console.print(f"schedule {name} removed", highlight=False, markup=False)
 
 
+@schedule_app.command("enable")
+@user_errors
+def enable_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Enable a schedule (the running daemon adds its job within its poll interval)."""
+    _enabled(ctx, name, True)
+
+
+@schedule_app.command("disable")
+@user_errors
+def disable_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Disable a schedule: kept, but not run (the daemon drops its job within its poll interval)."""
+    _enabled(ctx, name, False)
+
+
+def _enabled(ctx: typer.Context, name: str, enabled: bool) -> None:
+    from secops.schedule.schedules import set_enabled
+
+    set_enabled(state(ctx).db(), name, enabled)
+    console.print(f"schedule {name} {'enabled' if enabled else 'disabled'}", highlight=False, markup=False)
+
+
 @schedule_app.command("run")
 @user_errors
 def run_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# Every branch of this round merged: Form 08 per owner, catalogue, console, audit truth, officer fixes.
-OUTPUTS_BASE = "845f508"
+# The merge of the dashboard wording (two named audit counts in dashboard.json), listings and console.
+OUTPUTS_BASE = "ef61cde"
 YEAR = "2026"
 # What differs between two runs of the same code: when things were generated, and where.
 _STAMP = re.compile(rb"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?")

@@ -112,9 +112,33 @@ def _at(given: Path, current: Path) -> str:
     return f"{given}:" if Path(os.path.abspath(given)) == current else f"{given}: {current}"
 
 
+# One rule for every report, export and copy secops writes: files are REPORT_FILE_MODE (0644)
+# whatever the umask, folders it creates FOLDER_MODE (0755) less the umask. Who may read reports is
+# decided by the folders (the output folder and those secops makes in it), never file by file: a
+# site that keeps reports private gives the output folder 0700 (or 0750 and a group), or runs
+# secops with umask 077. Secrets (keys, broker URLs, the console key, saved host facts, uploads)
+# are SECRET_FILE_MODE (0600) whatever the umask.
+REPORT_FILE_MODE = 0o644
+FOLDER_MODE = 0o755
+SECRET_FILE_MODE = 0o600
+
+
+def folder_mode() -> int:
+    """FOLDER_MODE less this process's umask: what a folder secops creates gets."""
+    try:  # Linux names it without changing it
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return FOLDER_MODE & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return FOLDER_MODE & ~mask
+
+
 def _make(folder: Path, given: Path) -> None:
     try:
-        os.mkdir(folder, 0o755)
+        os.mkdir(folder, FOLDER_MODE)
     except FileExistsError:
         info = os.lstat(folder)
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
@@ -153,7 +177,7 @@ def subfolder(root: Path, relative: Path) -> Path:
             raise SecopsError(f"{root / relative}: unsafe path")
         current = current / part
         try:
-            os.mkdir(current, 0o755)
+            os.mkdir(current, FOLDER_MODE)
         except FileExistsError:
             if current.is_symlink() or not current.is_dir():
                 raise SecopsError(f"{current}: expected a folder, found a link or a file; refusing to write "
@@ -163,7 +187,7 @@ def subfolder(root: Path, relative: Path) -> Path:
     return current
 
 
-def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
+def write_file(path: Path, data: str | bytes, mode: int = REPORT_FILE_MODE) -> Path:
     """Atomically replace `path` with `data` (str is written as UTF-8), never following a link."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     with _replacing(path, mode, "wb") as handle:
@@ -172,7 +196,7 @@ def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
 
 
 @contextlib.contextmanager
-def writing_file(path: Path, mode: int = 0o644) -> Iterator[TextIO]:
+def writing_file(path: Path, mode: int = REPORT_FILE_MODE) -> Iterator[TextIO]:
     """write_file for text written piece by piece (streamed exports): a unique temporary file in
     the same folder, never following a link, renamed over `path` only when the block succeeds."""
     with _replacing(path, mode, "w") as handle:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import gettext
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from secops.i18n import compile_po
 from secops.textsafe import INVISIBLE
@@ -84,16 +85,67 @@ def environment(templates: Path) -> jinja2.Environment:
                              finalize=finalize)  # bidi/zero-width characters shown, not obeyed
     env.filters["pct"] = pct
     env.filters["local"] = local_time
+    env.filters["zone"] = zone_name
+    env.filters["breakable"] = breakable
     return env
 
 
-def local_time(when: dt.datetime | None, zone: str | None = None) -> str:
-    """A stored time (UTC) as people read it: the province's local time, the zone named."""
+def local_time(when: dt.datetime | str | None, zone: str | None = None, named: bool = True,
+               fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (UTC; a datetime or its ISO text, as dashboard.json carries it) as people read
+    it: the province's local time, the zone named (or, with named=False, named once in the column's
+    header by `zone_name`)."""
     from zoneinfo import ZoneInfo
 
-    from secops.localtime import PROVINCE_ZONE, shown
+    from secops.localtime import PROVINCE_ZONE, as_local, shown
 
-    return shown(when, ZoneInfo(zone or PROVINCE_ZONE), "%Y-%m-%d %H:%M")
+    if isinstance(when, str):
+        if not when:
+            return ""
+        when = dt.datetime.fromisoformat(when)
+    if when is None:
+        return ""
+    tz = ZoneInfo(zone or PROVINCE_ZONE)
+    return shown(when, tz, fmt) if named else as_local(when, tz).strftime(fmt)
+
+
+def zone_name(zone: str | None = None) -> str:
+    """The zone that times without a name are in, as people read it: "UTC+07:00 Asia/Ho_Chi_Minh"."""
+    from zoneinfo import ZoneInfo
+
+    from secops.localtime import PROVINCE_ZONE, zone_label
+
+    return zone_label(dt.datetime.now(ZoneInfo(zone or PROVINCE_ZONE)))
+
+
+LONG_TOKEN = 24  # characters: a run of text without spaces longer than this is "genuinely long"
+_HYPHENS = re.compile(r"[-\u2010-\u2014]")  # where a browser would break a word of its own accord
+_AFTER_SEPARATOR = re.compile(r"(?<=[._-])")  # where a long host name or code may break
+
+
+def breakable(value: Any) -> Markup:
+    """Text for a table cell: words stay whole (also codes and dates with a hyphen, kept on one
+    line); a token longer than LONG_TOKEN characters (a long host name) may wrap after its dots,
+    hyphens and underscores; a value holding a run of more than LONG_TOKEN characters without
+    such a separator (an unbroken name) may wrap anywhere (CSS class "long"). The value's escaped
+    text stays in one piece wherever it has no separator."""
+    if value is None:
+        return Markup("")
+    if isinstance(value, Markup):  # a macro's output: already escaped and laid out
+        return value
+    text = visible(str(value))
+    pieces = re.split(r"(\s+)", text)
+    if any(len(part) > LONG_TOKEN for piece in pieces for part in _AFTER_SEPARATOR.split(piece)):
+        return Markup('<span class="long">') + escape(text) + Markup("</span>")
+    out: list[Markup] = []
+    for piece in pieces:
+        if len(piece) > LONG_TOKEN:
+            out.append(Markup("<wbr>").join(escape(part) for part in _AFTER_SEPARATOR.split(piece) if part))
+        elif _HYPHENS.search(piece):
+            out.append(Markup('<span class="nw">') + escape(piece) + Markup("</span>"))
+        else:
+            out.append(escape(piece))
+    return Markup("").join(out)
 
 
 def pct(value: float | str | None, digits: int = 1) -> str:

@@ -318,3 +318,35 @@ def test_rule_messages_carry_no_validator_wording(province):
                      db=province)
     assert result.returncode == 2 and "milestone: a partly_met item needs a remediation milestone" in result.stderr
     assert "Value error" not in result.stderr and "(top level)" not in result.stderr, result.stderr
+
+
+def test_diff_of_a_discovery_run_that_failed_says_so(province, tmp_path):
+    scope = tmp_path / "scope.yaml"
+    scope.write_text("version: 1\nagencies:\n  QT-STTTT:\n    authorised:\n      - cidr: 127.0.0.1/32\n", "utf-8")
+    failed = run_cli("discover", "--agency", "QT-STTTT", "--scope", str(scope), "--targets", "127.0.0.1",
+                     db=province, env={"PATH": str(tmp_path)})  # no nmap on PATH: the run fails before scanning
+    assert failed.returncode == 2 and "nmap was not found" in failed.stderr, failed.stderr
+    runs = json.loads(run_cli("runs", "list", "--format", "json", db=province).stdout)
+    run = next(r for r in runs if r["kind"] == "discover")
+    assert run["status"] == "failed"
+    diff = run_cli("discover", "diff", str(run["id"]), str(run["id"]), db=province)
+    assert diff.returncode == 2, diff.stderr
+    assert f"run {run['id']} is a discovery run that failed before it scanned anything" in diff.stderr, diff.stderr
+    assert "not a discovery run" not in diff.stderr
+
+
+def test_report_summarises_the_files_it_wrote(tmp_path):
+    db = tmp_path / "sample.db"
+    assert run_cli("inventory", "sample", "--endpoints", "60", db=db).returncode == 0
+    assert run_cli("grade", db=db).returncode in (0, 1)
+    out = tmp_path / "out"
+    short = run_cli("report", "--out", str(out), db=db)
+    assert short.returncode in (0, 1), short.stderr
+    pages = len(list((out / "systems").iterdir()))
+    assert pages > 100  # a page per system
+    wrote = [line for line in short.stdout.splitlines() if line.startswith("wrote ")]
+    assert len(wrote) < 12, short.stdout  # the summary table stays on screen
+    assert f"wrote {pages} file(s) in {out / 'systems'} (-v lists them)" in short.stdout
+    full = run_cli("report", "--out", str(out), "-v", db=db)
+    assert full.returncode in (0, 1), full.stderr
+    assert sum(line.startswith("wrote ") for line in full.stdout.splitlines()) >= pages

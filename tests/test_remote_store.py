@@ -197,7 +197,7 @@ def _xml(address: str) -> str:
 
 
 def _overlap_run(db: Database) -> int:
-    """Two sites (two agencies) whose private ranges overlap both find 10.0.0.5 in one run."""  # not scanned: payload data
+    """Two sites (two agencies) whose private ranges overlap both find 127.10.0.5 in one run."""  # not scanned: payload data
     from secops.discover.scope import ScopePlan
     from secops.remote.payloads import ChunkPayload, DiscoverResult, DiscoverTask
 
@@ -209,12 +209,12 @@ def _overlap_run(db: Database) -> int:
         unit = Unit(Site(code=site, agencies=[agency]),
                     DiscoverTask(task_id=task_id, run_id=run_id, site=site, agency_code=agency,
                                  deadline=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
-        plan = ScopePlan(agency_code=agency, scope_file="scope.yaml", requested=["10.0.0.0/24"],
-                         networks=["10.0.0.0/24"], addresses=256)  # not scanned: payload data
+        plan = ScopePlan(agency_code=agency, scope_file="scope.yaml", requested=["127.10.0.0/24"],
+                         networks=["127.10.0.0/24"], addresses=256)  # not scanned: payload data
         result = DiscoverResult(task_id=task_id, site=site, scanner=f"{site}@x", status="ok", agency_code=agency,
-                                plan=plan, chunks=[ChunkPayload(targets=["10.0.0.0/24"], command=["nmap"],
+                                plan=plan, chunks=[ChunkPayload(targets=["127.10.0.0/24"], command=["nmap"],
                                                                 started_at=NOW, finished_at=NOW,
-                                                                xml=_xml("10.0.0.5"), status="ok")])
+                                                                xml=_xml("127.10.0.5"), status="ok")])
         outcome = store_result(db, run_id, unit, result)
         assert outcome.status == "stored", outcome.errors
     return run_id
@@ -231,7 +231,7 @@ def _stored_per_site(db: Database, run_id: int) -> list[tuple[str, str | None, s
         return sorted((r[0], r[1], r[2]) for r in rows)
 
 
-EXPECTED_OVERLAP = [("10.0.0.5", "SO-A", "site siteA: scope.yaml"), ("10.0.0.5", "SO-B", "site siteB: scope.yaml")]
+EXPECTED_OVERLAP = [("127.10.0.5", "SO-A", "site siteA: scope.yaml"), ("127.10.0.5", "SO-B", "site siteB: scope.yaml")]
 
 
 def test_overlapping_ranges_of_two_sites_are_both_stored_sqlite(db_path: Path) -> None:
@@ -259,9 +259,9 @@ def test_scanner_unit_restarts_after_any_exit() -> None:
 
 
 @pytest.mark.parametrize("chunk_targets, plan_networks, host, reason", [
-    (["10.0.0.0/24"], ["10.0.0.0/24"], "203.0.113.9", r"host 203\.0\.113\.9/32 is outside its chunk's targets"),
-    (["203.0.113.0/24"], ["10.0.0.0/24"], "203.0.113.9", "a chunk's targets 203.0.113.0/24 is outside the plan"),
-    (["203.0.113.0/24"], ["203.0.113.0/24"], "203.0.113.9", "the plan's networks 203.0.113.0/24 is outside the task"),
+    (["127.10.0.0/24"], ["127.10.0.0/24"], "127.203.11.9", r"host 127\.203\.11\.9/32 is outside its chunk's targets"),
+    (["127.203.11.0/24"], ["127.10.0.0/24"], "127.203.11.9", "a chunk's targets 127.203.11.0/24 is outside the plan"),
+    (["127.203.11.0/24"], ["127.203.11.0/24"], "127.203.11.9", "the plan's networks 127.203.11.0/24 is outside the task"),
 ])
 def test_a_discovery_result_reaching_outside_what_it_scanned_stores_nothing(
         db_path: Path, chunk_targets: list[str], plan_networks: list[str], host: str, reason: str) -> None:
@@ -277,7 +277,7 @@ def test_a_discovery_result_reaching_outside_what_it_scanned_stores_nothing(
         s.add(RemoteTaskRow(task_id="siteA:1", run_id=run_id, site="siteA", stage="discover", agency_code="SO-A"))
     unit = Unit(Site(code="siteA", agencies=["SO-A"]),
                 DiscoverTask(task_id="siteA:1", run_id=run_id, site="siteA", agency_code="SO-A",
-                             targets=["10.0.0.0/24"], deadline=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
+                             targets=["127.10.0.0/24"], deadline=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
     plan = ScopePlan(agency_code="SO-A", scope_file="scope.yaml", requested=plan_networks, networks=plan_networks)
     result = DiscoverResult(task_id="siteA:1", site="siteA", scanner="siteA@x", status="ok", agency_code="SO-A",
                             plan=plan, chunks=[ChunkPayload(targets=chunk_targets, command=["nmap"], started_at=NOW,

@@ -47,8 +47,17 @@ def test_terminal_names_targets_in_the_language_never_by_key(sample: Path) -> No
 
 
 def _first_column(table: str) -> str:
-    """The first column of a rich table, its wrapped lines joined with spaces."""
-    cells = [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")]
+    """The first column of a rich table, its wrapped lines joined with spaces. A heavy frame separates
+    columns with │; the light frame of a narrow terminal (under 100 columns) with spaces only: there
+    a row whose first cell is empty starts blank, and a cell's words are one space apart."""
+    lines = table.splitlines()
+    if any(line.startswith("│") for line in lines):
+        cells = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+    else:
+        rule = next(i for i, line in enumerate(lines) if line.strip().startswith("─"))
+        body = lines[rule + 1:]
+        body = body[:next((i for i, line in enumerate(body) if not line.strip()), len(body))]
+        cells = [re.split(r"\s{2,}", line.strip())[0] if line[:2].strip() else "" for line in body]
     return " ".join(cell for cell in cells if cell)
 
 

@@ -113,3 +113,53 @@ def test_users_command(world: Any, cli: Any, tmp_path: Path) -> None:
         assert row.password_hash and row.password_hash.startswith("$argon2id$")
         actions = [a.action for a in session.query(AuditRow).order_by(AuditRow.id)]
         assert actions == ["user.add", "user.reset-mfa", "user.disable"]
+
+
+def test_api_trends_per_target_and_agency(world: Any) -> None:
+    """Trends: each target's points over the graded runs of the scope, the points the dashboard's
+    trends section draws; scoped by the token's subtree; in the OpenAPI description."""
+    import datetime as dt
+
+    from secops.evidence.importer import ImportOptions, import_evidence
+    from secops.grade.cli import run_grade
+    from secops.users.store import add_token
+    from tests.web_helpers import ksc_export
+
+    state, app, folder = world
+    client = TestClient(app)
+    province = {"Authorization": f"Bearer {add_token(state.db(), 'ioc', None, actor='test')}"}
+    s1 = {"Authorization": f"Bearer {add_token(state.db(), 'ioc-s1', 'S1', actor='test')}"}
+    assert client.get("/api/v1/fix-counts", headers=province).json()["fix_counts"]["T2"] == 7
+    export = ksc_export(folder / "ksc_devices.txt", [(f"ws-0{i}", f"127.0.5.{i}") for i in range(1, 5)])
+    import_evidence(state.db(), export, None, state.settings.policies, options=ImportOptions())
+    # the fix counts are the graded run's (counted once per run, like its dashboard) until the next grade
+    assert client.get("/api/v1/fix-counts", headers=province).json()["fix_counts"]["T2"] == 7
+    run_grade(state, dt.datetime.now(dt.UTC))
+    assert client.get("/api/v1/fix-counts", headers=province).json()["fix_counts"]["T2"] == 3
+
+    out = client.get("/api/v1/agencies/S1/trends", headers=province).json()
+    assert out["scope"] == "S1" and len(out["runs"]) == 2 and out["run"] == out["runs"][-1]
+    t2 = next(t for t in out["targets"] if t["target"] == "T2")
+    assert [(p["numerator"], p["denominator"]) for p in t2["points"]] == [(0, 4), (4, 4)]
+    assert t2["delta"] == 1.0 and t2["points"][-1]["status"] == "met"
+    section = dashboard_for(state.db(), state.settings, lang="en", agency_code="S1").sections["trends"]
+    for target, drawn in zip(out["targets"], section["targets"], strict=True):  # the dashboard's own points
+        assert target["target"] == drawn["id"] and target["delta"] == drawn["delta"]
+        assert [(p["value"], p["numerator"], p["denominator"], p["gap"], p["status"]) for p in target["points"]] == \
+            [(d["value"], d["numerator"], d["denominator"], d["gap"], d["status"]) for d in drawn["points"] if d]
+    whole = client.get("/api/v1/trends", headers=province).json()
+    assert whole["scope"] == "P"
+    assert [(p["numerator"], p["denominator"]) for p in next(t for t in whole["targets"]
+                                                              if t["target"] == "T2")["points"]] == [(0, 7), (4, 7)]
+    one = client.get("/api/v1/trends?runs=1", headers=province).json()
+    assert len(one["runs"]) == 1 and one["targets"][0]["delta"] is None
+    assert client.get("/api/v1/trends?runs=0", headers=province).status_code == 422
+    # a token of S1 reads S1 (its default scope) and nothing outside it
+    assert client.get("/api/v1/trends", headers=s1).json()["scope"] == "S1"
+    assert client.get("/api/v1/trends?agency=D1", headers=s1).status_code == 404
+    assert client.get("/api/v1/agencies/C1/trends", headers=s1).status_code == 404
+    assert client.get("/api/v1/agencies/P/trends", headers=s1).status_code == 404
+    assert client.get("/api/v1/trends").status_code == 401
+    spec = client.get("/api/v1/openapi.json").json()
+    assert {"/api/v1/trends", "/api/v1/agencies/{code}/trends"} <= set(spec["paths"])
+    assert "TrendsOut" in spec["components"]["schemas"]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(600)
 OWN = {"agency": "S1", "system": "SYS1", "staff": "CB2"}
 OTHER = {"agency": "D1", "system": "SYS4", "staff": "CB4"}  # B's: tampered codes in A's URLs
 OTHER_DEEP = {"agency": "C1", "system": "SYS5", "staff": "CB5"}  # a unit under B
-MISSING = {"agency": "NOPE", "system": "NOPE", "staff": "NOPE"}
+MISSING = {"agency": "NOPE", "system": "NOPE", "staff": "NOPE", "import": "999999"}
 # agency of the user -> (inside its subtree, outside it)
 SIDES = {None: ([OWN, OTHER, OTHER_DEEP], []), "S1": ([OWN], [OTHER, OTHER_DEEP]),
          "D1": ([OTHER, OTHER_DEEP], [OWN])}
@@ -41,6 +41,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     with state.db().session() as session:
         request_waiver(session, "cis_debian12:1", "D1", "kept for the matrix", dt.date(2099, 1, 1), "test")
+    from secops.schedule.jobs import load_jobs
+    from secops.schedule.requests import queue_request
+    from secops.schedule.schedules import add_schedule
+
+    add_schedule(state.db(), load_jobs(state.settings.policies), "nightly-matrix", job="nightly", cron="0 2 * * *")
+
+    for target in (OWN, OTHER, OTHER_DEEP):  # a queued evidence import of each side's agency
+        target["import"] = str(queue_request(state.db(), "import", "test", agency=target["agency"], params={}))
     tokens = {"S1": add_token(state.db(), "ioc-a", "S1", actor="test"),
               None: add_token(state.db(), "ioc", None, actor="test")}
     yield state, app, clients, tokens
@@ -60,12 +68,15 @@ def routes(app: Any) -> list[tuple[str, str, str]]:
 
 def fill(path: str, rule: Rule, target: dict[str, str]) -> str:
     path = path.replace("{fmt}", "csv").replace("{id}", "1")  # waiver request 1 (the fixture's)
+    path = path.replace("{name}", "nightly-matrix")  # the fixture's schedule
     if rule.agency:
         path = path.replace("{" + rule.agency + "}", target["agency"])
     if rule.system:
         path = path.replace("{" + rule.system + "}", target["system"])
     if rule.staff:
         path = path.replace("{" + rule.staff + "}", target["staff"])
+    if rule.run_request:
+        path = path.replace("{" + rule.run_request + "}", target["import"])
     if rule.agency_query:
         path += f"?{rule.agency_query}={target['agency']}"
     assert "{" not in path, f"the matrix cannot fill {path}: teach fill() the new parameter"
@@ -114,7 +125,7 @@ def test_matrix_for_role(world: Any, user: str) -> None:
             continue
         inside, outside_targets = SIDES[agency]
         targets = [("own", inside[0])]
-        if rule.agency or rule.system or rule.staff or rule.agency_query:
+        if rule.agency or rule.system or rule.staff or rule.run_request or rule.agency_query:
             targets = ([("own", t) for t in inside] + [("other", t) for t in outside_targets]
                        + [("missing", MISSING)])
         for label, target in targets:

@@ -1,8 +1,8 @@
 """The console end to end in a real browser: a real uvicorn (`secops serve`) and a real daemon on
 loopback, Selenium driving Debian's chromium with chromium-driver, at a phone's width, on SQLite
-and PostgreSQL: sign in with TOTP, edit a register row, upload a Kaspersky export (preview, then
-import), see the agency's figures change once the daemon has graded, download its Form 08,
-sign out."""
+and PostgreSQL: sign in with TOTP, edit a register row, upload a Kaspersky export (preview in the
+request, then an import queued for the daemon), see the agency's figures change once the daemon
+has imported and graded, download its Form 08, sign out."""
 
 from __future__ import annotations
 
@@ -115,8 +115,8 @@ def _text(driver: Any, css: str) -> str:
 
 def _click(driver: Any, element_id: str) -> None:
     """Click and wait until the next page has replaced this one (a form post or a link)."""
-    from selenium.webdriver.common.by import By
     from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     # A mark on this page's window: it is gone once the next page has loaded. (Selenium's
@@ -183,6 +183,15 @@ def test_officer_flow_in_a_browser(console: dict[str, Any], browser: Any) -> Non
     browser.find_element(By.ID, "file").send_keys(str(export))
     _click(browser, "preview-button")
     _click(browser, "confirm")
+    # queued, not imported in the request: the daemon imports it, then grades (the page reloads itself)
+    assert "/imports/" in browser.current_url
+    status_page = browser.current_url
+    deadline = time.monotonic() + 120
+    while browser.find_element(By.ID, "status").get_attribute("data-status") != "done":
+        assert browser.find_element(By.ID, "status").get_attribute("data-status") != "failed", browser.page_source
+        assert time.monotonic() < deadline, (console["dir"] / "daemon.log").read_text()[-3000:]
+        time.sleep(1)
+        browser.get(status_page)
     assert "4" in _text(browser, "#imported")
 
     # the daemon grades the queued request; the agency's figures change
@@ -210,3 +219,34 @@ def test_officer_flow_in_a_browser(console: dict[str, Any], browser: Any) -> Non
     assert browser.current_url.endswith("/signin")
     browser.get(url + "/agency/S1")
     assert browser.current_url.endswith("/signin")
+
+
+def test_schedules_in_a_browser(console: dict[str, Any], browser: Any) -> None:
+    """A province officer adds a schedule through the form (a refusal first), sees it listed at a
+    phone's width without any script, and disables it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url, state = console["url"], console["state"]
+    browser.get(url + "/schedules")
+    browser.find_element(By.ID, "name").send_keys("prov")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    _click(browser, "signin")
+    browser.find_element(By.ID, "code").send_keys(next_code(state.db(), "prov", console["secrets"]["prov"]))
+    _click(browser, "verify")
+    browser.get(url + "/schedules")
+    browser.find_element(By.ID, "s-name").send_keys("weekly-s1")
+    browser.find_element(By.ID, "s-cron").send_keys("61 2 * * *")
+    Select(browser.find_element(By.ID, "s-job")).select_by_value("nightly")
+    _click(browser, "schedule-save")
+    assert "61 2 * * *" in _text(browser, "#errors")  # secops schedule add's own message
+    field = browser.find_element(By.ID, "s-cron")
+    field.clear()
+    field.send_keys("30 3 * * 1")
+    browser.find_element(By.ID, "s-agency").send_keys("S1")
+    _click(browser, "schedule-save")
+    assert "cron 30 3 * * 1" in _text(browser, "#schedule-weekly-s1")
+    _fits_the_phone(browser)
+    _click(browser, "toggle-weekly-s1")
+    cell = browser.find_element(By.CSS_SELECTOR, "#schedule-weekly-s1 .enabled")
+    assert cell.get_attribute("data-enabled") == "0"

@@ -8,19 +8,19 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from secops import interrupts
 from secops.cliutil import console, err_console, fail, state, user_errors
 from secops.collect.config import load_config
 from secops.collect.hostkeys import HostKeyStore, fetch_host_key, fingerprint
+from secops.config import Settings
 from secops.errors import SecopsError
 from secops.i18n import _, doc, status_text
 from secops.models import RunStatus
 from secops.runs import recorded
 from secops.stages import StageContext, StageOptions, StageResult, stage_function
 from secops.store.db import Database
-from secops.termtable import fitted_table
+from secops.termtable import Listing, fitted_table, format_option, output_format, wide_option
 from secops.textsafe import terminal_text
 
 hosts_app = typer.Typer(help=_("Host keys that secops trusts (its own known_hosts)."), no_args_is_help=True)
@@ -74,7 +74,7 @@ def audit_command(
         err_console.print(_("audit run {id} {reason}; results stored so far are kept").format(
             id=run_id, reason=interrupts.reason(exc)), markup=False, highlight=False)
         raise typer.Exit(interrupts.EXIT_INTERRUPTED) from exc
-    _print_hosts(db, run_id)
+    _print_hosts(db, run_id, app_state.settings, checks)
     _print_outcome(run_id, result, graded)
 
 
@@ -109,25 +109,36 @@ audit_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no
 audit_app.callback(invoke_without_command=True)(audit_command)
 
 
-def _print_hosts(db: Database, run_id: int) -> None:
+def _print_hosts(db: Database, run_id: int, settings: Settings, checks: Path | None) -> None:
+    """Per host: the outcome, protection and the two counts the dashboard shows, each named for what
+    it counts (secops/collect/findings.py): failed results over all policies, findings to fix."""
     from sqlalchemy import select
 
+    from secops.collect.findings import host_findings, product_checks
     from secops.collect.tables import AuditHostRow
+    from secops.templating import messages, translator
 
-    table = Table("host", "address", "result", "protection", "product", "failed checks", "waived",
-                  title=f"audit run {run_id}")
+    t, text = translator(settings.reports, settings.lang), messages(settings.reports, settings.lang)
+    products = product_checks(checks or Path(settings.checks))
+    columns = [t("hostname"), t("addresses"), t("audit_result"), t("protection"), t("product"),
+               t("audit_failed_results"), t("audit_findings"), t("audit_status_waived")]
+    table, keep = fitted_table(console, columns, optional={columns[1], columns[4]}, keys={columns[0]},
+                               title=t("audit_term_title", run=run_id))
     packs: list[str] = []
     with db.session() as session:
         for host in session.scalars(select(AuditHostRow).where(AuditHostRow.run_id == run_id)
                                     .order_by(AuditHostRow.label)):
             failed = sum(1 for c in host.checks if c.result == "failed")
             waived = sum(1 for c in host.checks if c.result == "waived")
-            outcome = "ok" if host.status == "ok" else f"error: {host.error_kind}"
+            findings = len(host_findings(session, host.id, products, text)) if host.status == "ok" else 0
+            outcome = t("audit_ok") if host.status == "ok" else f"{t('audit_error')}: {host.error_kind}"
             packs += [f"{host.label}: {_pack_line(p)}" for p in host.policies or []
                       if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies")]
-            table.add_row(_plain(host.label), _plain(host.address), _plain(outcome), host.protection,
-                          _plain(host.product or ""), str(failed), str(waived))
+            row = [_plain(host.label), _plain(host.address), _plain(outcome), t(f"protection_{host.protection}"),
+                   _plain(host.product or ""), str(failed), str(findings), str(waived)]
+            table.add_row(*(row[i] for i in keep))
     console.print(table)
+    console.print(t("audit_counts_note"), markup=False, highlight=False, soft_wrap=True)
     for line in packs[:200]:  # per host and pack: dialect and counts (details: the per-host report page)
         console.print(line.replace("\x1b", "\\x1b"), markup=False, highlight=False, soft_wrap=True)
 
@@ -184,11 +195,15 @@ def hosts_trust(
 
 @hosts_app.command("list")
 @user_errors
-def hosts_list(config: Path | None = typer.Option(None, "--config")) -> None:
+def hosts_list(config: Path | None = typer.Option(None, "--config"), fmt: str = format_option(),
+               wide: bool = wide_option()) -> None:
     """Host keys in secops' known_hosts file."""
+    fmt = output_format(fmt)
     store = HostKeyStore(load_config(config).known_hosts_path())
-    table, _kept = fitted_table(console, ["host", "key type", "fingerprint"], title=str(store.path))
+    # The host never truncates; a fingerprint folds at 80 columns but stays whole.
+    listing = Listing(["host", "key type", "fingerprint"], fields=["host", "key_type", "fingerprint"],
+                      keys=["host"], title=str(store.path))
     for name in store.keys.keys():
         for keytype, key in store.keys[name].items():
-            table.add_row(_plain(name), keytype, fingerprint(key))
-    console.print(table)
+            listing.add((name, keytype, fingerprint(key)))
+    listing.print(console, fmt, wide)

@@ -18,6 +18,7 @@ import typer
 from secops.cliutil import console, err_console, state, user_errors
 from secops.errors import SecopsError
 from secops.i18n import _, status_text
+from secops.termtable import format_option, wide_option
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -57,7 +58,8 @@ def discover(
     targets: list[str] | None = typer.Option(None, "--targets", "-t",
                                                 help="IPv4 addresses, CIDRs or ranges (a.b.c.d-e), comma-separated "
                                                      "[default: every range authorised for the agency]"),
-    profile: str = typer.Option("standard", "--profile", help=_("quick | standard | services (policies/discovery.yaml)")),
+    profile: str = typer.Option("standard", "--profile",
+                                help=_("quick, standard or services: profiles in discovery.yaml of the policies folder")),
     scope: Path | None = typer.Option(None, "--scope", help="scope file [default: $SECOPS_SCOPE, then "
                                                                "<user config dir>/secops/scope.yaml]"),
     override_scope: str | None = typer.Option(None, "--override-scope", metavar="REASON",
@@ -138,30 +140,36 @@ def _print_scan(app_state: StageContext, run_id: int, result: StageResult, statu
         err_console.print(_("error: {error}").format(error=error), markup=False, highlight=False, soft_wrap=True)
 
 
-def _hosts_table(app_state: StageContext, run_id: int) -> None:
-    from rich.table import Table
+def _hosts_table(app_state: StageContext, run_id: int, wide: bool = False) -> None:
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     from secops.discover.risky import load_risky
     from secops.discover.tables import DiscoveredHostRow
+    from secops.termtable import fitted_table, print_wide
 
     risky = load_risky(app_state.settings.policies)
     with app_state.db().session() as session:
         hosts = list(session.scalars(select(DiscoveredHostRow).where(DiscoveredHostRow.run_id == run_id)
                                      .options(selectinload(DiscoveredHostRow.ports))
                                      .order_by(DiscoveredHostRow.id)))
-        table = Table("address", "hostname", "mac", "os", "reconciliation", "open ports", title=f"discovery run {run_id}")
+        # At 80 columns the address never truncates; the MAC and OS drop (`--format json` has them).
+        table, keep = fitted_table(console, ["address", "hostname", "mac", "os", "reconciliation", "open ports"],
+                                   optional={"mac", "os"}, keys={"address"}, title=_("discovery run {id}").format(id=run_id),
+                                   wide=wide)
         for host in hosts[:SHOW_LIMIT]:
             ports = ", ".join(f"{p.port}/{p.protocol} {p.service or ''}".strip()
                               + (" (RISKY)" if risky.reason(p.port, p.protocol, p.service) else "")
                               for p in host.ports if p.state == "open")
             reconciliation = host.match_status + (f" by {host.match_rule}" if host.match_rule else "")
             # Table cells are literal text: network strings must not be read as rich markup.
-            table.add_row(*(_plain(v) for v in (host.address, host.hostname, host.mac,
-                                                  f"{host.os_name} ({host.os_accuracy}%)" if host.os_name else "",
-                                                  reconciliation, ports)))
-    if hosts:
+            cells = [_plain(v) for v in (host.address, host.hostname, host.mac,
+                                         f"{host.os_name} ({host.os_accuracy}%)" if host.os_name else "",
+                                         reconciliation, ports)]
+            table.add_row(*(cells[i] for i in keep))
+    if hosts and wide:
+        print_wide(console, table)
+    elif hosts:
         console.print(table)
     if len(hosts) > SHOW_LIMIT:
         console.print(_("... {n} more: `secops discover show {id} --json`").format(n=len(hosts) - SHOW_LIMIT, id=run_id))
@@ -232,20 +240,25 @@ def _print_diff(d: RunDiff) -> None:
 def show_command(
     ctx: typer.Context,
     run: int | None = typer.Argument(None, help=_("discovery run [default: the latest]")),
-    as_json: bool = typer.Option(False, "--json", help=_("machine-readable output")),
+    as_json: bool = typer.Option(False, "--json", help=_("machine-readable output (--format json)")),
+    fmt: str = format_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """The hosts and ports one discovery run found, with their reconciliation."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     from secops.discover.tables import DiscoveredHostRow, DiscoveryScanRow
+    from secops.termtable import Listing, output_format
+
+    fmt = output_format(fmt, as_json)
 
     app_state = state(ctx)
     with app_state.db().session() as session:
         run = run or session.scalar(select(DiscoveryScanRow.run_id).order_by(DiscoveryScanRow.run_id.desc()).limit(1))
         if run is None or session.scalar(select(DiscoveryScanRow.id).where(DiscoveryScanRow.run_id == run)) is None:
             raise SecopsError(_("no such discovery run") if run else _("no discovery run in this database yet"))
-        if as_json:
+        if fmt != "table":
             hosts = session.scalars(select(DiscoveredHostRow).where(DiscoveredHostRow.run_id == run)
                                     .options(selectinload(DiscoveredHostRow.ports)).order_by(DiscoveredHostRow.id))
             data = [{"address": h.address, "hostname": h.hostname, "hostnames": h.hostnames, "mac": h.mac,
@@ -253,9 +266,13 @@ def show_command(
                      "rule": h.match_rule, "candidates": (h.match_detail or {}).get("candidates", {}),
                      "ports": [{"port": p.port, "protocol": p.protocol, "state": p.state, "service": p.service,
                                 "product": p.product, "version": p.version} for p in h.ports]} for h in hosts]
-            console.print_json(json.dumps({"run": run, "hosts": data}))
+            listing = Listing(["address", "hostname", "hostnames", "mac", "vendor", "os", "os_accuracy", "match",
+                               "rule", "candidates", "ports"], keys=["address"])
+            for record in data:
+                listing.add(list(record.values()), record)
+            listing.print(console, fmt, document={"run": run, "hosts": data} if fmt == "json" else None)
             return
-    _hosts_table(app_state, run)
+    _hosts_table(app_state, run, wide)
 
 
 @app.command("xml")

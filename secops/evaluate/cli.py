@@ -7,7 +7,6 @@ from typing import Any, cast
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from secops.cliutil import EXIT_OK, EXIT_USAGE, console, err_console, state, user_errors
 from secops.errors import SecopsError
@@ -15,6 +14,7 @@ from secops.evaluate.rules import Dialect
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.evaluate.waivers import waivers_path
 from secops.i18n import _, language
+from secops.termtable import Listing, fitted_table, format_option, output_format, wide_option
 from secops.textsafe import terminal_text
 
 checks_app = typer.Typer(help=_("Inspect and validate check packs (Wazuh SCA format)."), no_args_is_help=True)
@@ -111,7 +111,7 @@ def _print_result(label: str, policy: Any, result: Any, wanted: set[str]) -> Non
     console.print(f"{_plain(label)}: {_plain(policy.id)} (Wazuh {policy.dialect}.x dialect): " + counts)
     rows = [c for c in result.checks if c.result in wanted] if result.applicable else []
     if rows:
-        table = Table("check", "result", "title", "reason")
+        table, _kept = fitted_table(console, ["check", "result", "title", "reason"], keys={"check", "result"})
         for c in rows:
             table.add_row(_plain(c.check_id), c.result, _plain(c.title), _plain(c.reason))
         console.print(table)
@@ -119,14 +119,19 @@ def _print_result(label: str, policy: Any, result: Any, wanted: set[str]) -> Non
 
 @checks_app.command("list")
 @user_errors
-def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--checks")) -> None:
+def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--checks"),
+                fmt: str = format_option(), wide: bool = wide_option()) -> None:
     """List the check packs and how many checks each has."""
+    fmt = output_format(fmt)
     packs = load_packs(folder or state(ctx).settings.checks)
-    table = Table("policy", "name", "os", "checks", "protection", "file")
+    # At 80 columns the policy id never truncates; the file drops (`secops checks show POLICY`).
+    listing = Listing(["policy", "name", "os", "checks", "protection", "file"], keys=["policy"], optional=["file"])
     for p in packs:
-        table.add_row(_plain(p.id), _plain(p.policy.name), p.secops.os, str(len(p.checks)),
-                      "yes" if p.secops.protection else "", _plain(Path(p.path or "").name))
-    console.print(table)
+        listing.add((p.id, p.policy.name, p.secops.os, len(p.checks), _("yes") if p.secops.protection else "",
+                     Path(p.path or "").name),
+                    {"policy": p.id, "name": p.policy.name, "os": p.secops.os, "checks": len(p.checks),
+                     "protection": bool(p.secops.protection), "file": Path(p.path or "").name})
+    listing.print(console, fmt, wide)
 
 
 @checks_app.command("show")

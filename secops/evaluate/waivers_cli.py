@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 from pydantic import ValidationError
-from rich.markup import escape
 
 from secops.cliutil import console, state, user_errors
 from secops.config import default_data_dir
@@ -15,7 +14,7 @@ from secops.errors import SecopsError
 from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers, waivers_path
 from secops.i18n import _
 from secops.safeio import ensure_folder
-from secops.termtable import fitted_table
+from secops.termtable import Listing, format_option, output_format, wide_option
 
 waivers_app = typer.Typer(help=_("Waivers: failing checks an officer accepted, for a scope, until a date."),
                           no_args_is_help=True)
@@ -103,17 +102,22 @@ def waivers_add(
 def waivers_list(
     ctx: typer.Context,
     file: Path | None = typer.Option(None, "--file", help=FILE_HELP),
+    fmt: str = format_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """Every waiver with its scope, approver and days left (expired ones are marked)."""
+    fmt = output_format(fmt)
     path = _path(ctx, file)
     today = dt.date.today()
     # At 80 columns the check id never truncates; the approver drops (`--file` is plain YAML).
-    table, keep = fitted_table(console, ["check", "scope", "reason", "approver", "expires", "days left"],
-                               optional={"approver"}, title=str(path), keys={"check"})
+    listing = Listing(["check", "scope", "reason", "approver", "expires", "days left"],
+                      fields=["check", "scope", "reason", "approver", "expires", "days_left"],
+                      optional=["approver"], title=str(path), keys=["check"])
     for w in load_waivers(path):
-        scope = "; ".join(f"{k}: {', '.join(v)}" for k, v in w.scope.model_dump().items() if v)
+        scope = {k: list(v) for k, v in w.scope.model_dump().items() if v}
         left = w.days_left(today)
-        values = (escape(w.check), escape(scope), escape(w.reason), escape(w.approver), w.expires.isoformat(),
-                  str(left) if left > 0 else "expired")
-        table.add_row(*(values[i] for i in keep))
-    console.print(table)
+        listing.add((w.check, "; ".join(f"{k}: {', '.join(v)}" for k, v in scope.items()), w.reason, w.approver,
+                     w.expires.isoformat(), str(left) if left > 0 else "expired"),
+                    {"check": w.check, "scope": scope, "reason": w.reason, "approver": w.approver,
+                     "expires": w.expires.isoformat(), "days_left": left})
+    listing.print(console, fmt, wide)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
@@ -23,7 +21,7 @@ from secops.inventory.readers import ENTITIES
 from secops.inventory.regime import load_regimes
 from secops.inventory.tree import find_agency, kind_order, load_agencies, subtree
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
-from secops.termtable import fitted_table
+from secops.termtable import Listing, format_option, output_format, wide_option
 from secops.textsafe import terminal_text
 
 app = typer.Typer(help=_("Import and inspect the inventory (agencies, systems, endpoints, staff)."),
@@ -108,6 +106,13 @@ def _owner_column(entity: str) -> str:
     return "parent" if entity == "agencies" else "agency"
 
 
+def _machine(value: object) -> object:
+    """A stored value for JSON and CSV: dates as ISO text, lists and numbers as they are."""
+    if value is None or isinstance(value, (str, int, float, bool, list)):
+        return value
+    return str(value)
+
+
 def _cell(value: object) -> str:
     """A stored value for the terminal: control characters and bidi marks made visible."""
     if value is None:
@@ -122,33 +127,32 @@ def show_command(
     agency: str | None = typer.Option(None, "--agency", help="only this agency and its sub-units"),
     entity: str | None = typer.Option(None, "--list", help="list records: agencies, systems, endpoints, staff"),
     limit: int = typer.Option(200, "--limit", min=1, help="at most this many listed records"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output (--format json)"),
+    fmt: str = format_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """Counts of agencies, systems, endpoints and staff per agency kind, or a list of records."""
+    fmt = output_format(fmt, as_json)
     if entity is not None and entity not in LIST_COLUMNS:
         raise typer.BadParameter(f"--list must be one of {', '.join(LIST_COLUMNS)}")
     with state(ctx).db().session() as session:
         agencies = load_agencies(session)
         ids = {node.id for node, _ in subtree(agencies, find_agency(agencies, agency))} if agencies else set()
         data = _rows(session, entity, ids, limit) if entity else _count_by_kind(session, ids)
-    if as_json:
-        console.print_json(json.dumps(data, default=str, ensure_ascii=False))
-    elif entity:
+    if entity:
         columns = [*LIST_COLUMNS[entity], _owner_column(entity)]
         # At 80 columns the code never truncates (rows must stay apart); the others fold, and the
-        # least needed drop (all of them are in --json).
-        table, keep = fitted_table(console, columns, optional={"mac", "last_seen", "approval_decision", "name"}
-                                   if entity != "agencies" else set(), title=f"{entity} (at most {limit})",
-                                   keys={"code"})
+        # least needed drop (all of them are in --format json/csv).
+        listing = Listing(columns, keys=["code"], title=f"{entity} (at most {limit})",
+                          optional=["mac", "last_seen", "approval_decision", "name"] if entity != "agencies" else [])
         for record in data:
             values = list(record.values())  # type: ignore[union-attr]
-            table.add_row(*(Text(_cell(values[i])) for i in keep))
-        console.print(table)
+            listing.add([_cell(v) for v in values], {k: _machine(v) for k, v in record.items()})  # type: ignore[union-attr]
+        listing.print(console, fmt, wide)
     else:
         present = {k for per_kind in data.values() for k in per_kind}  # type: ignore[union-attr]
         kinds = sorted(present, key=lambda k: (kind_order().get(k, 99), k))
-        table = Table("", *kinds, "total", title="inventory")
+        listing = Listing(["", *kinds, "total"], fields=["entity", *kinds, "total"], keys=[""], title="inventory")
         for label, per_kind in data.items():  # type: ignore[union-attr]
-            table.add_row(Text(terminal_text(label)), *(str(per_kind.get(k, 0)) for k in kinds),
-                          str(sum(per_kind.values())))
-        console.print(table)
+            listing.add([label, *(per_kind.get(k, 0) for k in kinds), sum(per_kind.values())])
+        listing.print(console, fmt, wide, document=data)

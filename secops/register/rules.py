@@ -1,7 +1,7 @@
 """Consistency rules of Form 08, run before anything is written (Decree 331/2026 Art. 30.7, 36).
 
 Each violation names the system (or the section) and carries a message key with its fix; the
-wording is in reports/i18n/annual.<lang>.yaml.
+wording is in reports/locale/<lang>/LC_MESSAGES/reports.po.
 """
 
 from __future__ import annotations

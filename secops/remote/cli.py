@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from secops.cliutil import console, state, user_errors
 from secops.errors import SecopsError
 from secops.i18n import _
+from secops.termtable import Listing, format_option, output_format, wide_option
 
 
 def _url(broker: str | None, broker_file: Path | None) -> str:
@@ -110,11 +110,14 @@ def scanners_command(
     ctx: typer.Context,
     broker: str | None = BROKER,
     broker_file: Path | None = BROKER_FILE,
-    as_json: bool = typer.Option(False, "--json", help=_("print JSON")),
+    as_json: bool = typer.Option(False, "--json", help=_("print JSON (--format json)")),
+    fmt: str = format_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """List each site's broker user, enrolled key, live scanners and last heartbeat."""
     if ctx.invoked_subcommand:
         return
+    fmt = output_format(fmt, as_json)
     import redis
 
     from secops.discover.sites import load_sites
@@ -141,17 +144,18 @@ def scanners_command(
         last = max((s.get("last_heartbeat", "") for s in mine), default=None)
         rows.append({"site": site.code, "user": site.broker_user, "key": enrolled.get(site.code),
                      "scanners": len(mine), "last_heartbeat": last})
-    if as_json:
-        console.print_json(json.dumps({"sites": rows, "scanners": seen, "sites_without_scanner": missing}))
-        return
     now = dt.datetime.now(dt.UTC)
-    table = Table("site", "broker user", "key", "scanners", "last heartbeat", show_edge=False)
+    # At 80 columns the site never truncates; the key (a fingerprint) folds but stays whole.
+    listing = Listing(["site", "broker user", "key", "scanners", "last heartbeat"], keys=["site"])
     for row in rows:
         last = row["last_heartbeat"]
         age = f" ({int((now - dt.datetime.fromisoformat(last)).total_seconds())} s ago)" if last else ""
-        table.add_row(row["site"], row["user"], row["key"] or "NOT ENROLLED", str(row["scanners"]),
-                      f"{shown_time(last)}{age}" if last else "-")
-    console.print(table)
+        listing.add((row["site"], row["user"], row["key"] or "NOT ENROLLED", row["scanners"],
+                     f"{shown_time(last)}{age}" if last else "-"), row)
+    listing.print(console, fmt, wide, document={"sites": rows, "scanners": seen, "sites_without_scanner": missing}
+                  if fmt == "json" else None)
+    if fmt != "table":
+        return
     for s in seen:
         console.print(f"  {s.get('name', '?')} ({s.get('site', '?')}, {s.get('version', '?')})",
                       markup=False, highlight=False)

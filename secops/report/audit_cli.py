@@ -4,14 +4,18 @@ mappings: what the host page shows (report/sections/audit.py), as text."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from sqlalchemy import or_, select
 
 from secops.cliutil import console, fail, state, user_errors
+from secops.collect.findings import pack_facts
 from secops.collect.tables import AuditHostRow
 from secops.i18n import _, doc, language
+from secops.localtime import province_zone, shown
 from secops.report.audit_csv import compliance_text
-from secops.report.sections.audit import STATUSES, all_results, pack_facts
+from secops.report.sections.audit import STATUSES, all_results
 from secops.textsafe import printable
 
 
@@ -35,7 +39,7 @@ def audit_report_command(
             values=", ".join(unknown), allowed=", ".join(STATUSES)))
     db = state(ctx).db()
     # secops's own packs give their checks' words in Vietnamese: shown so in a Vietnamese terminal.
-    _products, words = pack_facts(state(ctx).settings, language())
+    _products, words = pack_facts(Path(state(ctx).settings.checks), language())
     with db.session() as session:
         query = select(AuditHostRow).where(or_(AuditHostRow.endpoint_code == host, AuditHostRow.label == host,
                                                AuditHostRow.address == host))
@@ -47,8 +51,9 @@ def audit_report_command(
                         else _("{host}: no audit of this host")).format(host=host, run=run)
                        + " " + _("(give an endpoint code, host name or address that `secops audit` audited)"))
         results = all_results(session, row.id, words)
+        zone = province_zone(state(ctx).settings.policies)  # shown local, the zone named
         _out(f"{row.label} ({row.endpoint_code or '-'}, {row.address}) · " + _("run {id}").format(id=row.run_id)
-             + f" · {row.finished_at:%Y-%m-%d %H:%M} UTC · {row.transport}")
+             + f" · {shown(row.finished_at, zone, '%Y-%m-%d %H:%M')} · {row.transport}")
         if row.status != "ok":
             _out(_("last attempt failed: {kind}: {message}").format(kind=row.error_kind, message=row.message))
         counts = {s: sum(1 for c in results if c["result"] == s) for s in STATUSES}

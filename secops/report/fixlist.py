@@ -87,21 +87,23 @@ def _to_fix(target: Target, records: Any, as_of: dt.datetime, agency_ids: Collec
 
 
 def _fix_select(session: Session, target: Target, records: Any, columns: list[Any], as_of: dt.datetime,
-                agency_ids: Collection[int] | None, limit: int | None = None) -> Select[Any]:
+                agency_ids: Collection[int] | None, limit: int | None = None, offset: int = 0) -> Select[Any]:
     agencies = AgencyRow.__table__
     return (select(*columns, agencies.c.code.label("agency_code"), agencies.c.name.label("agency_name"))
             .join(agencies, agencies.c.id == records.c.agency_id)
             .where(*_to_fix(target, records, as_of, agency_ids))
             .order_by(_rank(target.entity, records), _ordered(session, agencies.c.code),
                       _ordered(session, records.c.code))
-            .limit(limit))
+            .limit(limit).offset(offset or None))
 
 
 def target_fix_items(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
                      agency_ids: Collection[int] | None = None, limit: int | None = None,
-                     credits: Credits | None = None) -> Iterator[FixItem]:
+                     credits: Credits | None = None, offset: int = 0) -> Iterator[FixItem]:
+    """The target's records to fix, most urgent first; `offset`/`limit`: one page of them (the
+    console's fix list reads only the page it shows)."""
     records = record_source(target.entity, as_of, max_age, credits=credits)
-    stmt = _fix_select(session, target, records, [records], as_of, agency_ids, limit)
+    stmt = _fix_select(session, target, records, [records], as_of, agency_ids, limit, offset)
     for row in session.execute(stmt.execution_options(yield_per=PAGE)):
         yield _item(target, row, as_of, max_age)
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from secops.cliutil import EXIT_USAGE, console, err_console, invalid_rows, parse_as_of, state, user_errors
 from secops.errors import InputRowsError
@@ -19,7 +16,7 @@ from secops.requirements.catalogue import by_id, in_force
 from secops.requirements.checklist import checklist
 from secops.requirements.register_link import with_checklist
 from secops.requirements.rollup import deployment
-from secops.termtable import fitted_table
+from secops.termtable import Listing, format_option, output_format, wide_option
 
 app = typer.Typer(help=_("Level requirements: catalogues, per-system checklists, evidence and plan deployment."),
                   no_args_is_help=True)
@@ -36,17 +33,26 @@ def _catalogue(ctx: typer.Context, standard: str | None, on: dt.date):  # type: 
 @user_errors
 def catalogue_command(ctx: typer.Context, level: Annotated[int, typer.Option("--level", min=1, max=5)],
                       standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
-                      lang: Annotated[str, typer.Option("--lang", help="vi | en")] = "vi") -> None:
+                      lang: Annotated[str, typer.Option("--lang", help="vi | en")] = "vi",
+                      fmt: Annotated[str, format_option(...)] = "table",
+                      wide: Annotated[bool, wide_option(...)] = False) -> None:
     """List the items that apply at a level, with clause, frequency and where secops gets evidence."""
+    fmt = output_format(fmt)
     cat = _catalogue(ctx, standard, dt.date.today())
-    table = Table("item", "clause", "requirement", "every (months)", "secops evidence", title=cat.standard.id)
+    # At 80 columns the item id never truncates; where secops gets evidence drops (in --format json), the others fold.
+    listing = Listing(["item", "clause", "requirement", "every (months)", "secops evidence"],
+                      fields=["item", "clause", "requirement", "every_months", "evidence_from", "checks"],
+                      keys=["item"], optional=["secops evidence"], title=cat.standard.id)
     for item in cat.applicable(level):
         freq = item.frequency_months.get(level)
         clause = cat.clause(item, level) + ("" if item.clause_checked(level) else " (cần đối chiếu / to verify)")
         sources = ", ".join(item.evidence_sources) or "hồ sơ của cán bộ / officer's documents"
-        table.add_row(item.id, clause, Text(getattr(item.text, lang, item.text.vi)), str(freq or ""),
-                      Text(f"{sources}: {', '.join(item.checks_for(level))}" if item.checks_for(level) else sources))
-    console.print(table)
+        checks = item.checks_for(level)
+        text = getattr(item.text, lang, item.text.vi)
+        listing.add((item.id, clause, text, str(freq or ""), f"{sources}: {', '.join(checks)}" if checks else sources),
+                    {"item": item.id, "clause": clause, "requirement": text, "every_months": freq,
+                     "evidence_from": list(item.evidence_sources), "checks": list(checks)})
+    listing.print(console, fmt, wide)
 
 
 @app.command("set")
@@ -152,9 +158,12 @@ def _text(item: object, lang: str) -> str:
 def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
                  as_of: Annotated[str | None, typer.Option("--as-of", help=_("judge as of this date"))] = None,
                  standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
-                 as_json: Annotated[bool, typer.Option("--json", help=_("print JSON"))] = False,
-                 lang: Annotated[str, typer.Option("--lang", help=_("vi | en (requirement texts)"))] = "vi") -> None:
+                 as_json: Annotated[bool, typer.Option("--json", help=_("print JSON (--format json)"))] = False,
+                 lang: Annotated[str, typer.Option("--lang", help=_("vi | en (requirement texts)"))] = "vi",
+                 fmt: Annotated[str, format_option(...)] = "table",
+                 wide: Annotated[bool, wide_option(...)] = False) -> None:
     """Show a system's checklist: status, evidence, due date and milestone of each item."""
+    fmt = output_format(fmt, as_json)
     when = parse_as_of(as_of, projection=True)  # only reads: a future date shows what will be due then
     cat = _catalogue(ctx, standard, when.date())
     with state(ctx).db().session() as session:
@@ -164,33 +173,34 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
         level = row.level
         register_value = row.plan_deployment
         has_checklist = row.id in with_checklist(session)
-    if as_json:
-        print(json.dumps({
+    items = [{"item": e.item.id, "clause": e.clause, "clause_checked": e.clause_checked,
+              "requirement": _text(e.item, lang), "evidence_from": e.item.evidence_sources,
+              "status": e.status, "source": e.source,
+              "evidence": e.evidence, "evidence_date": str(e.evidence_date) if e.evidence_date else None,
+              "run_id": e.run_id, "due": str(e.due) if e.due else None,
+              "milestone": str(e.milestone) if e.milestone else None,
+              "responsible_unit": e.responsible_unit, "detail": e.detail} for e in entries]
+    # At 80 columns the item id never truncates; clause, requirement, milestone and unit drop (all in --format json).
+    listing = Listing(["item", "clause", "requirement", "status", "evidence", "due", "milestone", "unit"],
+                      optional=["clause", "requirement", "milestone", "unit"],
+                      title=f"{system} — level {level} — {cat.standard.id}", keys=["item"])
+    for e, record in zip(entries, items, strict=True):
+        listing.add((e.item.id, e.clause, _text(e.item, lang), e.status,
+                     " ".join(x for x in (e.evidence or "", e.detail) if x), str(e.due or ""),
+                     str(e.milestone or ""), e.responsible_unit or ""), record)
+    if fmt == "json":
+        listing.print(console, fmt, document={
             "system": system, "level": level, "standard": cat.standard.id, "as_of": when.isoformat(),
             "deployment": dep.value, "computed_deployment": dep.computed, "override_reason": dep.override_reason,
-            "register_deployment": register_value, "register_follows_checklist": has_checklist,
-            "items": [{"item": e.item.id, "clause": e.clause, "clause_checked": e.clause_checked,
-                       "requirement": _text(e.item, lang), "evidence_from": e.item.evidence_sources,
-                       "status": e.status, "source": e.source,
-                       "evidence": e.evidence, "evidence_date": str(e.evidence_date) if e.evidence_date else None,
-                       "run_id": e.run_id, "due": str(e.due) if e.due else None,
-                       "milestone": str(e.milestone) if e.milestone else None,
-                       "responsible_unit": e.responsible_unit, "detail": e.detail} for e in entries]},
-            ensure_ascii=False, indent=2))
+            "register_deployment": register_value, "register_follows_checklist": has_checklist, "items": items})
+        return
+    if fmt == "csv":  # the items; the roll-up and the register's value are in --format json
+        listing.print(console, fmt)
         return
     if level is None:
         console.print(_("{system} has no level yet: no checklist").format(system=system), markup=False, highlight=False)
         return
-    # At 80 columns the item id never truncates; clause, requirement, milestone and unit drop (all in --json).
-    table, keep = fitted_table(console, ["item", "clause", "requirement", "status", "evidence", "due", "milestone",
-                                         "unit"], optional={"clause", "requirement", "milestone", "unit"},
-                               title=f"{system} — level {level} — {cat.standard.id}", keys={"item"})
-    for e in entries:
-        values = (Text(e.item.id), Text(e.clause), Text(_text(e.item, lang)), Text(e.status),
-                  Text(" ".join(x for x in (e.evidence or "", e.detail) if x)), Text(str(e.due or "")),
-                  Text(str(e.milestone or "")), Text(e.responsible_unit or ""))
-        table.add_row(*(values[i] for i in keep))
-    console.print(table)
+    listing.print(console, fmt, wide)
     extra = " " + _("(override: {reason})").format(reason=dep.override_reason) if dep.override_reason else ""
     console.print(_("checklist roll-up: {value} — {met}/{applicable} items met").format(
         value=_deployment(ctx, dep.value), met=dep.met, applicable=dep.applicable) + extra, markup=False, highlight=False)

@@ -23,7 +23,7 @@ from secops.schedule.jobs import load_jobs
 from secops.schedule.retention import prune
 from secops.schedule.runner import run_schedule
 from secops.schedule.schedules import add_schedule, list_schedules, remove_schedule
-from secops.termtable import fitted_table
+from secops.termtable import Listing, fitted_table, format_option, output_format, wide_option
 from secops.textsafe import printable
 
 schedule_app = typer.Typer(help=_("Named schedules that `secops daemon` runs (cron or fixed interval)."),
@@ -71,20 +71,19 @@ def add_command(
 
 @schedule_app.command("list")
 @user_errors
-def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=_("print JSON (--format json)")),
+                 fmt: str = format_option(), wide: bool = wide_option()) -> None:
     """List schedules with their next and last run."""
+    fmt = output_format(fmt, as_json)
     rows = list_schedules(state(ctx).db())
-    if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False, indent=2))
-        return
-    if not rows:
-        console.print(_("no schedules; add one with `secops schedule add NAME --cron ... --job nightly`"), markup=False)
-        return
-    table = Table("name", "when", "job", "agency", _zone_heading("next run"), "last run")
+    # At 80 columns the name never truncates; the agency and last run drop (in --format json/csv).
+    listing = Listing(["name", "when", "job", "agency", _zone_heading("next run"), "last run"], keys=["name"],
+                      optional=["agency", "last run"])
     for r in rows:
         last = f"#{r.last_run_id} {r.last_status}" if r.last_run_id else "—"
-        table.add_row(*(Text(str(v)) for v in (r.name, r.when, r.job, r.agency_code or "—", _when(r.next_run), last)))
-    console.print(table)
+        listing.add((r.name, r.when, r.job, r.agency_code or "—", _when(r.next_run), last), r.model_dump(mode="json"))
+    listing.print(console, fmt, wide,
+                  empty=_("no schedules; add one with `secops schedule add NAME --cron ... --job nightly`"))
 
 
 @schedule_app.command("remove")
@@ -93,6 +92,28 @@ def remove_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Remove a schedule (its past runs stay in the history)."""
     remove_schedule(state(ctx).db(), name)
     console.print(_("schedule {name} removed").format(name=name), highlight=False, markup=False)
+
+
+@schedule_app.command("enable")
+@doc(_("Enable a schedule (the running daemon adds its job within its poll interval)."))
+@user_errors
+def enable_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    _enabled(ctx, name, True)
+
+
+@schedule_app.command("disable")
+@doc(_("Disable a schedule: kept, but not run (the daemon drops its job within its poll interval)."))
+@user_errors
+def disable_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    _enabled(ctx, name, False)
+
+
+def _enabled(ctx: typer.Context, name: str, enabled: bool) -> None:
+    from secops.schedule.schedules import set_enabled
+
+    set_enabled(state(ctx).db(), name, enabled)
+    done = _("schedule {name} enabled") if enabled else _("schedule {name} disabled")
+    console.print(done.format(name=name), highlight=False, markup=False)
 
 
 @schedule_app.command("run")
@@ -138,25 +159,24 @@ def runs_list_command(
     limit: int = typer.Option(20, "--limit", min=1, max=10_000),
     schedule: str | None = typer.Option(None, "--schedule", help="only runs of this schedule"),
     status: str | None = typer.Option(None, "--status", help="ok, partial, failed, interrupted or running"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    as_json: bool = typer.Option(False, "--json", help=_("print JSON (--format json)")),
+    fmt: str = format_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """List runs, newest first."""
+    fmt = output_format(fmt, as_json)
     if status is not None and status not in {s.value for s in RunStatus}:
         raise SecopsError(_("--status {value}: choose from {allowed}").format(
             value=repr(status), allowed=", ".join(s.value for s in RunStatus)))
     runs = list_runs(state(ctx).db(), limit=limit, schedule=schedule, status=status)
-    if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in runs], ensure_ascii=False, indent=2))
-        return
-    # At 80 columns: schedule, trigger and reports are left to `runs show` / --json (secops.termtable).
-    table, keep = fitted_table(console, ["id", "kind", "schedule", "trigger", _zone_heading("started"), "took", "status",
-                                         "grades", "errors", "reports"], optional={"schedule", "trigger", "reports"})
+    # At 80 columns: schedule, trigger and reports are left to `runs show` / --format json (secops.termtable).
+    listing = Listing(["id", "kind", "schedule", "trigger", _zone_heading("started"), "took", "status", "grades",
+                       "errors", "reports"], keys=["id"], optional=["schedule", "trigger", "reports"])
     for r in runs:
         took = f"{r.duration:.1f}s" if r.duration is not None else "—"
-        values = (r.id, r.kind, r.job_name or "—", r.trigger, _when(r.started_at), took,
-                  r.status, r.grade_rows, len(r.errors), r.report_dir or "—")
-        table.add_row(*(Text(str(values[i])) for i in keep))
-    console.print(table)
+        listing.add((r.id, r.kind, r.job_name or "—", r.trigger, _when(r.started_at), took, r.status, r.grade_rows,
+                     len(r.errors), r.report_dir or "—"), r.model_dump(mode="json"))
+    listing.print(console, fmt, wide)
 
 
 @runs_app.command("show")
@@ -196,7 +216,7 @@ def _print_run(r: RunInfo) -> None:
 
 
 def _stages_table(r: RunInfo) -> Table:
-    table = Table("#", "stage", "status", "took", "summary", "errors")
+    table, _kept = fitted_table(console, ["#", "stage", "status", "took", "summary", "errors"], keys={"#", "stage"})
     for s in r.stages:
         took = f"{(s.finished_at - s.started_at).total_seconds():.1f}s" if s.finished_at else "—"
         summary = ", ".join(f"{k}={v}" for k, v in s.summary.items() if not isinstance(v, (list, dict)))

@@ -102,8 +102,8 @@ class Daemon:
             self.active[run_id] = name
 
     def sync_jobs(self, scheduler: BackgroundScheduler) -> None:
-        """Make APScheduler's jobs match the schedules table (add, retime, remove)."""
-        wanted = {row.name: row for row in all_schedules(self.db)}
+        """Make APScheduler's jobs match the schedules table's enabled rows (add, retime, remove)."""
+        wanted = {row.name: row for row in all_schedules(self.db) if row.enabled}
         existing = {job.id: job for job in scheduler.get_jobs()}
         tz = self.config.timezone
         for name, row in wanted.items():

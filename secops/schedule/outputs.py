@@ -18,7 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
-from secops.safeio import copy_tree, private_tempdir, write_file
+from secops.safeio import copy_tree, folder_mode, private_tempdir, write_file
 
 RUN_MARKER = "RUN"
 _AT_FDCWD = -100
@@ -66,7 +66,7 @@ def update_latest(source: Path, base: Path, run_id: int) -> Path | None:
     with private_tempdir(base, f".latest-run{run_id}.") as tmp:
         copy_tree(source, tmp)
         write_file(tmp / RUN_MARKER, f"{run_id}\n")
-        tmp.chmod(0o755)  # mkdtemp makes it 0700; latest/ is read by whoever serves the reports
+        tmp.chmod(folder_mode())  # mkdtemp makes it 0700; latest/ follows the folders' rule (safeio)
         if latest.is_dir() and not latest.is_symlink():
             if _exchange(tmp, latest):
                 return latest  # tmp now holds the previous latest: removed on leaving

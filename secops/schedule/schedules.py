@@ -1,4 +1,5 @@
-"""The schedules table: add, list, remove. The daemon turns these rows into APScheduler jobs."""
+"""The schedules table: add (or edit), enable/disable, list, remove. The daemon turns the enabled
+rows into APScheduler jobs. The command line and the console both call these functions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
 from secops.schedule.jobs import NAME_PATTERN, JobFile
@@ -26,28 +28,58 @@ class ScheduleInfo(BaseModel):
     next_run: dt.datetime | None
     last_run_id: int | None
     last_status: str | None
+    enabled: bool = True
 
 
 def add_schedule(db: Database, jobs: JobFile, name: str, *, job: str, cron: str | None = None,
                  every_seconds: int | None = None, agency_code: str | None = None,
-                 options: dict[str, Any] | None = None, replace: bool = False) -> ScheduleRow:
+                 options: dict[str, Any] | None = None, replace: bool = False,
+                 session: Session | None = None) -> ScheduleRow:
+    """Add a schedule, or with `replace` change one (its enabled state kept); in the caller's
+    `session` when given, so that a record of the change commits with it."""
     if not re.match(NAME_PATTERN, name):
         raise SecopsError(f"schedule name {name!r}: use letters, digits, . _ - (max 64, starting with a letter or digit)")
     jobs.job(job)
     make_trigger(cron, every_seconds)  # validate now, not at 2 a.m.
-    with db.session() as session:
-        if agency_code is not None and session.scalar(select(AgencyRow.id).where(AgencyRow.code == agency_code)) is None:
-            raise SecopsError(f"agency {agency_code!r} is not in the inventory")
-        row = session.scalar(select(ScheduleRow).where(ScheduleRow.name == name))
-        if row is not None and not replace:
-            raise SecopsError(f"schedule {name!r} exists; remove it first or use --replace")
-        if row is None:
-            row = ScheduleRow(name=name)
-            session.add(row)
-        row.cron, row.every_seconds, row.job, row.agency_code = cron, every_seconds, job, agency_code
-        row.options = options or {}
-        session.flush()
-        return row
+    if session is not None:
+        return _upsert(session, name, job, cron, every_seconds, agency_code, options, replace)
+    with db.session() as own:
+        return _upsert(own, name, job, cron, every_seconds, agency_code, options, replace)
+
+
+def _upsert(session: Session, name: str, job: str, cron: str | None, every_seconds: int | None,
+            agency_code: str | None, options: dict[str, Any] | None, replace: bool) -> ScheduleRow:
+    if agency_code is not None and session.scalar(select(AgencyRow.id).where(AgencyRow.code == agency_code)) is None:
+        raise SecopsError(f"agency {agency_code!r} is not in the inventory")
+    row = session.scalar(select(ScheduleRow).where(ScheduleRow.name == name))
+    if row is not None and not replace:
+        raise SecopsError(f"schedule {name!r} exists; remove it first or use --replace")
+    if row is None:
+        row = ScheduleRow(name=name, enabled=True)
+        session.add(row)
+    row.cron, row.every_seconds, row.job, row.agency_code = cron, every_seconds, job, agency_code
+    row.options = options or {}
+    session.flush()
+    return row
+
+
+def set_enabled(db: Database, name: str, enabled: bool, *, session: Session | None = None) -> ScheduleRow:
+    """Enable or disable a schedule: a disabled one is kept, and the daemon drops its job on its next sync."""
+    if session is None:
+        with db.session() as own:
+            return set_enabled(db, name, enabled, session=own)
+    row = session.scalar(select(ScheduleRow).where(ScheduleRow.name == name))
+    if row is None:
+        raise SecopsError(f"no schedule named {name!r}")
+    row.enabled = enabled
+    session.flush()
+    return row
+
+
+def schedule_values(row: ScheduleRow) -> dict[str, Any]:
+    """A schedule as the audit log records it (before and after a change)."""
+    return {"when": describe(row.cron, row.every_seconds), "job": row.job, "agency": row.agency_code,
+            "options": dict(row.options or {}), "enabled": bool(row.enabled)}
 
 
 def remove_schedule(db: Database, name: str) -> None:
@@ -88,5 +120,5 @@ def list_schedules(db: Database) -> list[ScheduleInfo]:
             name=row.name, when=describe(row.cron, row.every_seconds), job=row.job, agency_code=row.agency_code,
             options=row.options or {},
             next_run=dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp is not None else None,
-            last_run_id=last, last_status=statuses.get(last) if last else None))
+            last_run_id=last, last_status=statuses.get(last) if last else None, enabled=bool(row.enabled)))
     return out

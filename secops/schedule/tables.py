@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Column, Float, ForeignKey, LargeBinary, String, Table, Text, Unicode
+from sqlalchemy import Boolean, Column, Float, ForeignKey, LargeBinary, String, Table, Text, Unicode, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from secops.store.base import Base, utcnow
@@ -31,6 +31,8 @@ class ScheduleRow(Base):
     job: Mapped[str] = mapped_column(String(64), doc="job name in policies/jobs.yaml")
     agency_code: Mapped[str | None] = mapped_column(String(64))
     options: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="lang and stage-specific options")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),
+                                          doc="false: kept, but the daemon does not run it")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -46,13 +48,15 @@ apscheduler_jobs = Table(
 
 
 class RunRequestRow(Base):
-    """Work asked for by the console (a run, a regrade after an upload), done by the daemon (requests.py)."""
+    """Work asked for by the console (a run, an evidence import, a regrade), done by the daemon (requests.py)."""
 
     __tablename__ = "run_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), doc="grade or schedule")
+    kind: Mapped[str] = mapped_column(String(20), doc="grade, schedule or import")
     schedule: Mapped[str | None] = mapped_column(String(64))
+    agency_code: Mapped[str | None] = mapped_column(String(64), index=True, doc="whose work (an import)")
+    params: Mapped[dict[str, Any] | None] = mapped_column(doc="an import's spooled file and options")
     requested_by: Mapped[str] = mapped_column(String(100))
     requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True,

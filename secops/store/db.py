@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Alembic (and the parsing of every migration script) is loaded only when there is something to
 # upgrade: every command starts faster. tests/test_migrations.py checks it against
 # Alembic's own head, so a new migration without this line fails the suite.
-HEAD_REVISION = "0024"
+HEAD_REVISION = "0025"
 
 
 def safe_url(url: str) -> str:

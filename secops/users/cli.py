@@ -10,6 +10,7 @@ import typer
 from secops.cliutil import console, fail, state, user_errors
 from secops.errors import SecopsError
 from secops.i18n import _
+from secops.termtable import Listing, format_option, output_format, wide_option
 
 users_app = typer.Typer(help=_("Console accounts and roles."),
                         no_args_is_help=True)
@@ -53,18 +54,20 @@ def add(ctx: typer.Context, name: str = typer.Argument(..., help=_("sign-in name
 
 @users_app.command("list")
 @user_errors
-def list_(ctx: typer.Context) -> None:
+def list_(ctx: typer.Context, fmt: str = format_option(), wide: bool = wide_option()) -> None:
     """Accounts with role, scope, second factor and state."""
-    from rich.table import Table
-
     from secops.users.store import list_users
 
-    table = Table("name", "role", "scope", "source", "mfa", "state")
+    fmt = output_format(fmt)
+    # At 80 columns the name never truncates; the others fold.
+    listing = Listing(["name", "role", "scope", "source", "mfa", "state"], keys=["name"])
     for row in list_users(state(ctx).db()):
         st = "disabled" if row.disabled_at else ("locked" if row.locked_until else "active")
-        table.add_row(row.name, row.role, row.agency_code or "province", row.source,
-                      "enrolled" if row.totp_enrolled else "-", st)
-    console.print(table)
+        listing.add((row.name, row.role, row.agency_code or "province", row.source,
+                     "enrolled" if row.totp_enrolled else "-", st),
+                    {"name": row.name, "role": row.role, "scope": row.agency_code, "source": row.source,
+                     "mfa": bool(row.totp_enrolled), "state": st})
+    listing.print(console, fmt, wide)
 
 
 @users_app.command("disable", help=_("Disable an account; its open sessions end at once."))
@@ -99,16 +102,26 @@ def token_add(ctx: typer.Context, name: str = typer.Option("api", "--name", help
 
 @tokens_app.command("list")
 @user_errors
-def token_list(ctx: typer.Context) -> None:
-    from rich.table import Table
+def token_list(ctx: typer.Context, fmt: str = format_option(), wide: bool = wide_option()) -> None:
+    """API tokens with scope, prefix, creation time and state (never the token itself)."""
+    import datetime as dt
 
+    from secops.localtime import as_local, province_zone, zone_label
     from secops.users.store import list_tokens
 
-    table = Table("id", "name", "scope", "prefix", "created", "state")
+    fmt = output_format(fmt)
+    zone = province_zone(state(ctx).settings.policies)
+    # Times shown local with the zone in the heading; the machine formats keep UTC (ISO, with Z).
+    listing = Listing(["id", "name", "scope", "prefix", f"created ({zone_label(dt.datetime.now(zone)).split()[0]})",
+                       "state"], keys=["id", "prefix"])
     for row in list_tokens(state(ctx).db()):
-        table.add_row(str(row.id), row.name, row.agency_code or "province", row.prefix,
-                      row.created_at.isoformat(timespec="seconds"), "revoked" if row.revoked_at else "active")
-    console.print(table)
+        created = row.created_at.replace(tzinfo=dt.UTC) if row.created_at.tzinfo is None else row.created_at
+        st = "revoked" if row.revoked_at else "active"
+        listing.add((row.id, row.name, row.agency_code or "province", row.prefix,
+                     as_local(created, zone).strftime("%Y-%m-%d %H:%M:%S"), st),
+                    {"id": row.id, "name": row.name, "scope": row.agency_code, "prefix": row.prefix,
+                     "created": created.isoformat(timespec="seconds").replace("+00:00", "Z"), "state": st})
+    listing.print(console, fmt, wide)
 
 
 @tokens_app.command("revoke")

@@ -65,6 +65,21 @@ def _fernet() -> Any:
         return Fernet(handle.read().strip())
 
 
+def seal(data: str) -> str:
+    """Encrypt and authenticate with the console key (a short-lived browser value: sign-in state)."""
+    return _seal(data)
+
+
+def unseal(sealed: str, max_age_seconds: int) -> str | None:
+    """`seal`'s value if it is authentic and younger than max_age_seconds; None otherwise."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return str(_fernet().decrypt(sealed.encode(), ttl=max_age_seconds).decode())
+    except (InvalidToken, ValueError):
+        return None
+
+
 def _seal(secret: str) -> str:
     return str(_fernet().encrypt(secret.encode()).decode())
 
@@ -167,6 +182,34 @@ def add_user(db: Database, name: str, role: str, agency: str | None, password: s
         session.flush()
         audit(session, actor, "user.add", f"user:{name}", agency=agency, after=user_view(row))
         return row
+
+
+def oidc_account(db: Database, name: str, role: str, agency: str | None) -> int:
+    """The account of a single sign-on user whose ID token the console has verified and mapped:
+    made at the first sign-in (source oidc, no password), its role and agency kept to the mapping
+    (a change audited). A local or LDAP account of the same name is not taken over; a disabled one
+    stays refused."""
+    name = _check_name(name)
+    with db.session() as session:
+        _check_scope(session, role, agency)
+        row = session.scalars(select(UserRow).where(UserRow.name == name)).first()
+        if row is None:
+            row = UserRow(name=name, role=role, agency_code=agency, source="oidc", password_hash=None,
+                          totp_enrolled=False, failed_count=0)
+            session.add(row)
+            session.flush()
+            audit(session, "oidc", "user.add", f"user:{name}", agency=agency, after=user_view(row))
+            return row.id
+        if row.source != "oidc":
+            raise SecopsError(f"user {name!r} is a {row.source} account; single sign-on does not take it over")
+        if row.disabled_at is not None:
+            raise SecopsError(f"user {name!r} is disabled")
+        if (row.role, row.agency_code) != (role, agency):
+            before = user_view(row)
+            row.role, row.agency_code = role, agency
+            session.flush()
+            audit(session, "oidc", "user.role", f"user:{name}", agency=agency, before=before, after=user_view(row))
+        return row.id
 
 
 def get_user(session: Session, name: str) -> UserRow:

@@ -26,7 +26,7 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(30))
     agency_code: Mapped[str | None] = mapped_column(String(64), doc="scope: this agency's subtree; null = province")
-    source: Mapped[str] = mapped_column(String(10), default="local", doc="local or ldap")
+    source: Mapped[str] = mapped_column(String(10), default="local", doc="local, ldap or oidc")
     password_hash: Mapped[str | None] = mapped_column(Text, doc="argon2id; null for LDAP accounts")
     totp_secret: Mapped[str | None] = mapped_column(Text, doc="TOTP seed encrypted with the console key")
     totp_enrolled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -51,6 +51,34 @@ class RegisterSummaryOut(BaseModel):
     assessed_periodically: int
 
 
+class TrendPoint(BaseModel):
+    run: int
+    as_of: str = Field(description="the run's as-of time, UTC (ISO 8601, minutes)")
+    value: float | None
+    status: str = Field(description="met | not_met | not_applicable")
+    numerator: int
+    denominator: int
+    gap: int | None
+    predecessors: bool = Field(False, description="summed from the agencies merged or split into this one "
+                                                  "(a point before the reorganisation's effective date)")
+
+
+class TargetTrend(BaseModel):
+    target: str
+    title: str
+    threshold: float
+    comparison: str
+    delta: float | None = Field(description="value of the latest run minus the previous one")
+    points: list[TrendPoint] = Field(description="oldest first; a run that did not grade the agency has no point")
+
+
+class TrendsOut(BaseModel):
+    run: int = Field(description="the latest graded run")
+    scope: str
+    runs: list[int] = Field(description="graded runs the points come from, oldest first")
+    targets: list[TargetTrend]
+
+
 class FixCountsOut(BaseModel):
     run: int
     scope: str
@@ -82,6 +110,26 @@ def _grades(request: Request, code: str, only_scope: bool) -> GradesOut:
             for _, c in sorted(a.cells.items())]) for a in agencies])
 
 
+def _trends(request: Request, code: str, runs: int | None) -> TrendsOut:
+    """The agency's target series over its last graded runs (report/sections/trends.target_series:
+    the same points as the dashboard's trends section)."""
+    from secops.report.sections.trends import target_series
+    from secops.schedule.config import load_schedule_config
+
+    console: Console = request.app.state.console
+    d = _dashboard(request, code)
+    wanted = runs or load_schedule_config(console.settings.policies).trends.runs
+    with console.db.session() as session:
+        graded, targets, _, _ = target_series(session, d, wanted)
+    run_ids = [r.id for r in graded]
+    stamps = [(r.as_of or r.started_at).isoformat(timespec="minutes") for r in graded]
+    return TrendsOut(run=d.run.id, scope=code, runs=run_ids, targets=[
+        TargetTrend(target=t["id"], title=str(t["title"]), threshold=t["threshold"], comparison=t["comparison"],
+                    delta=t["delta"], points=[TrendPoint(run=run_id, as_of=stamp, **p)
+                                              for run_id, stamp, p in zip(run_ids, stamps, t["points"], strict=True)
+                                              if p is not None]) for t in targets])
+
+
 def register(app: FastAPI) -> None:
     @app.get("/api/v1/grades", name="api_grades", response_model=GradesOut, tags=["grades"])
     def api_grades(request: Request, agency: str | None = Query(None, description="agency code [your scope]")
@@ -93,6 +141,19 @@ def register(app: FastAPI) -> None:
     def api_agency_grades(request: Request, code: str) -> GradesOut:
         """Grades per target of one agency (its whole subtree counted)."""
         return _grades(request, code, only_scope=True)
+
+    @app.get("/api/v1/trends", name="api_trends", response_model=TrendsOut, tags=["trends"])
+    def api_trends(request: Request, agency: str | None = Query(None, description="agency code [your scope]"),
+                   runs: int | None = Query(None, ge=1, le=100, description="how many graded runs [trends.runs "
+                                                                             "of policies/schedule.yaml]")
+                   ) -> TrendsOut:
+        """Each target of the agency (its whole subtree counted) over its last graded runs."""
+        return _trends(request, _scope(request, agency), runs)
+
+    @app.get("/api/v1/agencies/{code}/trends", name="api_agency_trends", response_model=TrendsOut, tags=["trends"])
+    def api_agency_trends(request: Request, code: str, runs: int | None = Query(None, ge=1, le=100)) -> TrendsOut:
+        """Each target of one agency (its whole subtree counted) over its last graded runs."""
+        return _trends(request, code, runs)
 
     @app.get("/api/v1/register/summary", name="api_register", response_model=RegisterSummaryOut, tags=["register"])
     def api_register(request: Request, agency: str | None = Query(None), year: int | None = Query(None, ge=2026,
@@ -132,11 +193,15 @@ def register(app: FastAPI) -> None:
         try:
             with console.db.session() as session:
                 run = latest_grade_run(session)
-                all_agencies, tree, _ = scope_tree(session, run, code)
-                in_scope = scope_ids(all_agencies, tree)
-                as_of = run.as_of or run.started_at
-                counts = {t.id: fix_count(session, t, as_of, endpoint_max_age(policy), in_scope)
-                          for t in policy.targets}
+
+                def count() -> dict[str, int]:  # a COUNT over the scope's records per target: once per run
+                    all_agencies, tree, _ = scope_tree(session, run, code)
+                    in_scope = scope_ids(all_agencies, tree)
+                    as_of = run.as_of or run.started_at
+                    return {t.id: fix_count(session, t, as_of, endpoint_max_age(policy), in_scope)
+                            for t in policy.targets}
+
+                counts = console.per_run((run.id, "fix-counts", code), count)
         except SecopsError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
         return FixCountsOut(run=run.id, scope=code, fix_counts=counts)

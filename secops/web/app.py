@@ -71,7 +71,8 @@ def _decide(console: Console, request: Request, rule: Rule, params: dict[str, An
 def _scope_refusal(console: Console, request: Request, rule: Rule, params: dict[str, Any],
                    principal: Principal) -> int | None:
     """403 for a role (or an agency's account on a province-only route) the rule does not admit; 404 for an
-    agency, system, staff record or agency query outside the principal's subtree (it does not exist for them)."""
+    agency, system, staff record, queued import or agency query outside the principal's subtree (it does not
+    exist for them)."""
     if principal.role not in rule.roles:
         return 403
     if rule.province and principal.agency is not None:
@@ -83,6 +84,8 @@ def _scope_refusal(console: Console, request: Request, rule: Rule, params: dict[
         owners.append(console.system_agency(str(params.get(rule.system, ""))))
     if rule.staff is not None:
         owners.append(console.staff_agency(str(params.get(rule.staff, ""))))
+    if rule.run_request is not None:
+        owners.append(console.request_agency(str(params.get(rule.run_request, ""))))
     if rule.agency_query is not None and (asked := request.query_params.get(rule.agency_query)) is not None:
         owners.append(asked)
     return 404 if any(not console.in_scope(principal, owner) for owner in owners) else None

@@ -4,11 +4,13 @@ api.py all build on this module; it imports none of them."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 import threading
 import time
-from collections import deque
+import weakref
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,10 @@ from secops.users.policy import ConsolePolicy, load_console_policy
 COOKIE = "secops_session"
 PRE_COOKIE = "secops_pre"  # double-submit token of the sign-in form (no session yet)
 LANG_COOKIE = "secops_lang"
+OIDC_COOKIE = "secops_oidc"  # single sign-on in progress: state, nonce, PKCE verifier, sealed (web/oidc.py)
 LANGS = ("vi", "en")
-DASHBOARD_TTL = 30  # seconds a dashboard model is reused for the same graded run
+CACHE_ENTRIES = 256  # dashboard models (and counts) kept per console process, least recently used dropped
+COUNT_TTL = 30  # seconds a live count (an agency's endpoints) is reused
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 
@@ -55,8 +59,11 @@ class Console:
         self._rate: dict[str, deque[float]] = {}
         self._rate_lock = threading.Lock()
         self._tree: tuple[float, dict[str, set[str]], dict[str, str]] | None = None
-        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._cache: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._building: dict[tuple[Any, ...], threading.Lock] = {}
         self._cache_lock = threading.Lock()
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
 
     # -- agency subtrees --------------------------------------------------------------------
     def subtree_codes(self, code: str) -> set[str]:
@@ -111,29 +118,66 @@ class Console:
             return session.scalar(select(AgencyRow.code).join(StaffRow, StaffRow.agency_id == AgencyRow.id)
                                   .where(StaffRow.code == staff_code))
 
+    def request_agency(self, request_id: str) -> str | None:
+        """The agency of a queued evidence import (run request); None for another kind or no such id."""
+        from secops.schedule.requests import RunRequestRow
+
+        if not request_id.isdigit() or len(request_id) > 18:
+            return None
+        with self.db.session() as session:
+            return session.scalar(select(RunRequestRow.agency_code).where(RunRequestRow.id == int(request_id),
+                                                                         RunRequestRow.kind == "import"))
+
     # -- the dashboard model, per graded run -------------------------------------------------
     def dashboard(self, code: str, lang: str, *, summary_only: bool = False) -> Any:
         """`report/publish.dashboard_for` of the newest graded run (what `secops report` renders),
-        kept DASHBOARD_TTL seconds per (run, agency, language): a new grade run is seen at once,
-        since the run's id is read on every call; its figures are the run's stored grades."""
+        built once per (run, agency, language) and kept while that run is the newest (a new grade run
+        is seen at once: the run's id is read on every call; a graded run's figures never change).
+        Concurrent requests for a model not built yet wait for one build instead of each building it."""
         from secops.report.data import latest_grade_run
         from secops.report.publish import dashboard_for
 
         with self.db.session() as session:
             run_id = latest_grade_run(session).id
-        key = (run_id, code, lang, summary_only)
+        return self.per_run((run_id, "dashboard", code, lang, summary_only), lambda: dashboard_for(
+            self.db, self.settings, run_id, lang=lang, agency_code=code, summary_only=summary_only,
+            with_sections=False))
+
+    def per_run(self, key: tuple[Any, ...], build: Any, ttl: float | None = None) -> Any:
+        """The value of `key` (its first item: the graded run it belongs to), built by `build()` once;
+        `ttl` seconds: rebuilt after that (for figures read live rather than from the run). At most
+        CACHE_ENTRIES values; the least recently used goes first."""
         now = time.monotonic()
         with self._cache_lock:
             hit = self._cache.get(key)
-            if hit is not None and now - hit[0] < DASHBOARD_TTL:
+            if hit is not None and (ttl is None or now - hit[0] < ttl):
+                self._cache.move_to_end(key)
                 return hit[1]
-        value = dashboard_for(self.db, self.settings, run_id, lang=lang, agency_code=code, summary_only=summary_only,
-                              with_sections=False)
-        with self._cache_lock:
-            if len(self._cache) >= 512:
-                self._cache.clear()
-            self._cache[key] = (now, value)
+            building = self._building.setdefault(key, threading.Lock())
+        with building:  # one build per key; the others wait for it and take its value
+            with self._cache_lock:
+                hit = self._cache.get(key)
+                if hit is not None and (ttl is None or time.monotonic() - hit[0] < ttl):
+                    return hit[1]
+            value = build()
+            with self._cache_lock:
+                self._cache[key] = (time.monotonic(), value)
+                self._cache.move_to_end(key)
+                while len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
+                self._building.pop(key, None)
         return value
+
+    def signin_slots(self) -> asyncio.Semaphore:
+        """argon2id verifications at once (64 MiB and a core each): sign-ins past signin_concurrency
+        wait in the event loop, holding no worker thread, so page and API requests keep theirs.
+        (One semaphore per event loop: uvicorn has one; each test client has its own.)"""
+        loop = asyncio.get_running_loop()
+        with self._cache_lock:
+            slots = self._slots.get(loop)
+            if slots is None:
+                slots = self._slots[loop] = asyncio.Semaphore(self.policy.signin_concurrency)
+            return slots
 
     # -- API rate limit ---------------------------------------------------------------------
     def allow(self, key: str) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import re
 import secrets
 import tempfile
@@ -20,15 +19,14 @@ from sqlalchemy import func, select
 from starlette.datastructures import FormData, UploadFile
 
 from secops.errors import InputRowsError, SecopsError
-from secops.web.context import COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
+from secops.web.context import COOKIE, OIDC_COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
 
-UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{20,80}$")
-UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xml")
 SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status", "approval_decision",
                  "approval_date", "approved_by", "approval_body", "regulation_decision", "regulation_date",
                  "regulation_body", "expected_approval_date", "plan_deployment", "plan_deployed_date",
                  "expected_deployment_date", "last_inspection_date"]
 STAFF_DATES = ["awareness_date", "informed_date", "training_date"]
+SCHEDULE_FIELDS = ["name", "cron", "every", "job", "agency", "lang", "replace"]
 STATEMENT_FIELDS = ["item", "status", "evidence", "evidence_date", "responsible_unit", "milestone", "note"]
 
 
@@ -82,7 +80,8 @@ def register(app: FastAPI) -> None:
     @app.get("/signin", name="signin_form", include_in_schema=False)
     def signin_form(request: Request) -> Response:
         token = new_pre_token()
-        response = _console(request).render(request, "signin.html.j2", pre=token, error=None)
+        response = _console(request).render(request, "signin.html.j2", pre=token, error=None,
+                                            sso=_console(request).policy.oidc)
         response.set_cookie(PRE_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return response
 
@@ -90,7 +89,16 @@ def register(app: FastAPI) -> None:
     async def signin(request: Request) -> Response:
         form = await checked_form(request, pre=True)
         name, password = str(form.get("name") or "")[:100], str(form.get("password") or "")[:1000]
-        return await _run(request, _signin, request, name, password)
+        async with _console(request).signin_slots():
+            return await _run(request, _signin, request, name, password)
+
+    @app.get("/oidc/start", name="oidc_start", include_in_schema=False)
+    def oidc_start(request: Request) -> Response:
+        return _oidc_start(request)
+
+    @app.get("/oidc/callback", name="oidc_callback", include_in_schema=False)
+    def oidc_callback(request: Request, state: str = "", code: str = "") -> Response:
+        return _oidc_callback(request, state[:200], code[:2000])
 
     @app.get("/mfa", name="mfa_form", include_in_schema=False)
     def mfa_form(request: Request) -> Response:
@@ -135,8 +143,8 @@ def register(app: FastAPI) -> None:
         return RedirectResponse(f"/agency/{me.agency or console.root_code()}", status_code=303)
 
     @app.get("/agency/{code}", name="agency", include_in_schema=False)
-    def agency(request: Request, code: str, page: int = 1, ep: int = 1) -> Response:
-        return _agency_page(request, code, max(page, 1), max(ep, 1))
+    def agency(request: Request, code: str, page: int = 1, after: str = "") -> Response:
+        return _agency_page(request, code, max(page, 1), after[:64])
 
     @app.get("/system/{code}", name="system", include_in_schema=False)
     def system(request: Request, code: str) -> Response:
@@ -167,7 +175,8 @@ def register(app: FastAPI) -> None:
     @app.get("/agency/{code}/evidence", name="evidence_form", include_in_schema=False)
     def evidence_form(request: Request, code: str) -> Response:
         return _console(request).render(request, "evidence.html.j2", code=code, preview=None, errors=[],
-                                        upload_id=None, exported_at="", date_order="", result=None)
+                                        upload_id=None, exported_at="", date_order="", file_name="",
+                                        imports=_recent_imports(_console(request), code))
 
     @app.post("/agency/{code}/evidence", name="evidence_preview", include_in_schema=False)
     async def evidence_preview(request: Request, code: str) -> Response:
@@ -177,18 +186,24 @@ def register(app: FastAPI) -> None:
                    "date_order": str(form.get("date_order") or "").strip()}
         if not isinstance(upload, UploadFile) or not upload.filename:
             return _console(request).render(request, "evidence.html.j2", 400, code=code, preview=None,
-                                            errors=["no file chosen / chưa chọn tệp"], upload_id=None, result=None,
-                                            **options)
+                                            errors=["no file chosen / chưa chọn tệp"], upload_id=None, imports=[],
+                                            file_name="", **options)
         upload_id = await _spool(request, code, upload)
+        options["file_name"] = (upload.filename or "")[:200]
         await form.close()
-        return await _run(request, _evidence, request, code, upload_id, options, True)
+        return await _run(request, _evidence_preview, request, code, upload_id, options)
 
     @app.post("/agency/{code}/evidence/confirm", name="evidence_confirm", include_in_schema=False)
     async def evidence_confirm(request: Request, code: str) -> Response:
         form = await checked_form(request)
         options = {"exported_at": str(form.get("exported_at") or "").strip(),
-                   "date_order": str(form.get("date_order") or "").strip()}
-        return await _run(request, _evidence, request, code, str(form.get("upload_id") or ""), options, False)
+                   "date_order": str(form.get("date_order") or "").strip(),
+                   "file": str(form.get("file_name") or "").strip()[:200]}
+        return await _run(request, _evidence_queue, request, code, str(form.get("upload_id") or ""), options)
+
+    @app.get("/imports/{request_id}", name="evidence_request", include_in_schema=False)
+    def evidence_request(request: Request, request_id: int) -> Response:
+        return _evidence_request_page(request, request_id)
 
     @app.get("/agency/{code}/annual", name="annual", include_in_schema=False)
     def annual(request: Request, code: str) -> Response:
@@ -231,6 +246,21 @@ def register(app: FastAPI) -> None:
     async def run_start(request: Request) -> Response:
         form = await checked_form(request)
         return await _run(request, _run_start, request, str(form.get("what") or ""))
+
+    @app.get("/schedules", name="schedules", include_in_schema=False)
+    def schedules(request: Request, edit: str | None = None) -> Response:
+        return _schedules_page(request, edit, [], None)
+
+    @app.post("/schedules", name="schedule_save", include_in_schema=False)
+    async def schedule_save(request: Request) -> Response:
+        form = await checked_form(request)
+        values = {k: str(form.get(k) or "").strip()[:200] for k in SCHEDULE_FIELDS}
+        return await _run(request, _schedule_save, request, values)
+
+    @app.post("/schedules/{name}/enabled", name="schedule_enable", include_in_schema=False)
+    async def schedule_enable(request: Request, name: str) -> Response:
+        form = await checked_form(request)
+        return await _run(request, _schedule_enable, request, name, str(form.get("enabled") or ""))
 
     @app.get("/audit", name="audit_log", include_in_schema=False)
     def audit_log(request: Request, page: int = 1) -> Response:
@@ -287,7 +317,7 @@ def _signin(request: Request, name: str, password: str) -> Response:
     result = check_password(console.db, name, password, policy, remote=_remote(request), ldap_ok=ldap_ok)
     if not result.ok or result.user_id is None:
         token = new_pre_token()
-        refused = console.render(request, "signin.html.j2", 401, pre=token, error=result.reason)
+        refused = console.render(request, "signin.html.j2", 401, pre=token, error=result.reason, sso=policy.oidc)
         refused.set_cookie(PRE_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return refused
     with console.db.session() as session:
@@ -300,6 +330,67 @@ def _signin(request: Request, name: str, password: str) -> Response:
     response = RedirectResponse("/mfa" if needs else "/", status_code=303)
     set_session_cookie(response, request, token)
     response.delete_cookie(PRE_COOKIE)
+    return response
+
+
+def _sso_refused(request: Request, status: int, reason: str) -> Response:
+    import logging
+
+    from secops.users.store import audit
+
+    console = _console(request)
+    logging.getLogger("secops.web").warning("single sign-on refused: %s", reason)
+    with console.db.session() as session:
+        audit(session, "oidc", "user.sso-refused", "oidc", after={"reason": reason[:500]}, remote=_remote(request))
+    token = new_pre_token()
+    page = console.render(request, "signin.html.j2", status, pre=token, error="sso", sso=console.policy.oidc)
+    page.set_cookie(PRE_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    page.delete_cookie(OIDC_COOKIE, path="/oidc/")
+    return page
+
+
+def _oidc_start(request: Request) -> Response:
+    """To the provider's sign-in, with state, nonce and PKCE kept in a sealed cookie (web/oidc.py)."""
+    from secops.web import oidc
+
+    settings = _console(request).policy.oidc
+    if settings is None:
+        return PlainTextResponse("not found / không tìm thấy", status_code=404)
+    redirect_uri = settings.redirect_uri or str(request.url_for("oidc_callback"))
+    try:
+        url, sealed = oidc.start(settings, redirect_uri)
+    except Exception as exc:  # the provider cannot be reached or its discovery document is wrong
+        return _sso_refused(request, 502, f"{type(exc).__name__}: {exc}")
+    response = RedirectResponse(url, status_code=302)
+    response.set_cookie(OIDC_COOKIE, sealed, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                        path="/oidc/", max_age=oidc.STATE_SECONDS)
+    return response
+
+
+def _oidc_callback(request: Request, state: str, code: str) -> Response:
+    """Back from the provider: the verified, mapped user gets a new session (TOTP after it for the
+    roles that need it, as for a password)."""
+    from secops.users.store import audit, oidc_account, open_session
+    from secops.web import oidc
+
+    console = _console(request)
+    settings = console.policy.oidc
+    if settings is None:
+        return PlainTextResponse("not found / không tìm thấy", status_code=404)
+    try:
+        name, mapping = oidc.finish(settings, request.cookies.get(OIDC_COOKIE), state, code)
+        user_id = oidc_account(console.db, name, mapping.role, mapping.agency)
+    except SecopsError as exc:
+        return _sso_refused(request, 403, str(exc))
+    needs = console.policy.needs_mfa(mapping.role)
+    token, _ = open_session(console.db, user_id, previous=request.cookies.get(COOKIE), mfa_passed=not needs)
+    with console.db.session() as session:
+        audit(session, name, "user.sso-signin", f"user:{name.strip().lower()}", agency=mapping.agency,
+              after={"role": mapping.role, "agency": mapping.agency, "issuer": settings.issuer},
+              remote=_remote(request))
+    response = RedirectResponse("/mfa" if needs else "/", status_code=303)
+    set_session_cookie(response, request, token)
+    response.delete_cookie(OIDC_COOKIE, path="/oidc/")
     return response
 
 
@@ -323,16 +414,25 @@ def _mfa(request: Request, code: str) -> Response:
 
 
 # -- agency and system ----------------------------------------------------------------------------
-def _agency_page(request: Request, code: str, page: int, ep: int) -> Response:
+def _agency_page(request: Request, code: str, page: int, after: str) -> Response:
+    """Targets and units from the run's dashboard model (built once per graded run), the fix list a
+    page of that model's list, endpoints a keyset page (`after` the last code shown: an index range,
+    never an OFFSET over the province) and their count reused for COUNT_TTL seconds."""
     from secops.store.tables import AgencyRow, EndpointRow, SystemRow
+    from secops.web.context import COUNT_TTL
 
     console = _console(request)
-    try:
-        dashboard = console.dashboard(code, request.state.lang)
+    try:  # the run's stored figures only: the fix list is read a page at a time (_fix_page)
+        dashboard = console.dashboard(code, request.state.lang, summary_only=True)
     except SecopsError as exc:
         return console.render(request, "message.html.j2", 200, message=str(exc))
     size = console.policy.page_size
     codes = console.subtree_codes(code)
+    whole = code == console.root_code()  # every active agency: no agency filter (the code index alone)
+    counts = {t.id: max(0, c.denominator - c.numerator) for t in dashboard.targets
+              if (c := dashboard.scope.cells.get(t.id)) is not None}
+    fix = console.per_run((dashboard.run.id, "fix", code, page, size),
+                          lambda: _fix_page(console, dashboard, None if whole else codes, counts, page, size))
     with console.db.session() as session:
         ids = select(AgencyRow.id).where(AgencyRow.code.in_(codes))
         systems = session.execute(select(SystemRow.code, SystemRow.name, SystemRow.level, SystemRow.approval_status,
@@ -340,16 +440,49 @@ def _agency_page(request: Request, code: str, page: int, ep: int) -> Response:
                                   .join(AgencyRow, SystemRow.agency_id == AgencyRow.id)
                                   .where(SystemRow.agency_id.in_(ids), SystemRow.retired_at.is_(None))
                                   .order_by(SystemRow.code)).all()
-        ep_total = session.scalar(select(func.count()).select_from(EndpointRow)
-                                  .where(EndpointRow.agency_id.in_(ids), EndpointRow.retired_at.is_(None))) or 0
+        where = [EndpointRow.retired_at.is_(None)] + ([] if whole else [EndpointRow.agency_id.in_(ids)])
+
+        def count() -> int:
+            return int(session.scalar(select(func.count()).select_from(EndpointRow).where(*where)) or 0)
+
+        ep_total = console.per_run(("endpoints", code), count, ttl=COUNT_TTL)
         endpoints = session.execute(select(EndpointRow.code, EndpointRow.hostname, EndpointRow.ips, AgencyRow.code)
                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)
-                                    .where(EndpointRow.agency_id.in_(ids), EndpointRow.retired_at.is_(None))
-                                    .order_by(EndpointRow.code).offset((ep - 1) * size).limit(size)).all()
-    fix = dashboard.fix
+                                    .where(*where, *([EndpointRow.code > after] if after else []))
+                                    .order_by(EndpointRow.code).limit(size + 1)).all()
+    more = len(endpoints) > size
+    endpoints = endpoints[:size]
     return console.render(request, "agency.html.j2", d=dashboard, code=code, systems=systems, endpoints=endpoints,
-                          fix=fix[(page - 1) * size: page * size], page=page, pages=max(1, -(-len(fix) // size)),
-                          ep=ep, ep_pages=max(1, -(-ep_total // size)), ep_total=ep_total)
+                          fix=fix, page=page, pages=max(1, -(-sum(counts.values()) // size)),
+                          after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total)
+
+
+def _fix_page(console: Console, dashboard: Any, codes: set[str] | None, counts: dict[str, int], page: int,
+              size: int) -> list[Any]:
+    """Page `page` of the scope's fix list (targets in id order, each most urgent first, as the
+    dashboard lists them), read with OFFSET/LIMIT from the one or two targets the page falls in; each
+    target's length is its stored gap to the denominator (denominator - numerator), no COUNT."""
+    from secops.grade.sql import endpoint_credits, endpoint_max_age
+    from secops.report.fixlist import target_fix_items
+    from secops.store.tables import AgencyRow
+    from secops.targets import load_targets
+
+    policy = load_targets(console.settings.policies)
+    max_age, credits = endpoint_max_age(policy), endpoint_credits(policy)
+    skip, need, items = (page - 1) * size, size, list[Any]()
+    with console.db.session() as session:
+        ids = None if codes is None else set(session.scalars(select(AgencyRow.id).where(AgencyRow.code.in_(codes))))
+        for target in sorted(policy.targets, key=lambda t: t.id):
+            length = counts.get(target.id, 0)
+            if skip >= length:
+                skip -= length
+                continue
+            items.extend(target_fix_items(session, target, dashboard.run.as_of, max_age, ids, limit=need,
+                                          credits=credits, offset=skip))
+            need, skip = size - len(items), 0
+            if need <= 0:
+                break
+    return items
 
 
 def _system_record(console: Console, code: str) -> dict[str, Any] | None:
@@ -469,66 +602,52 @@ def _system_save(request: Request, code: str, values: dict[str, str]) -> Respons
 
 
 # -- evidence upload ------------------------------------------------------------------------------
-def _spool_dir(console: Console) -> Path:
-    from secops.config import default_data_dir
-    from secops.safeio import ensure_folder
-
-    folder = ensure_folder(Path(os.environ.get("SECOPS_UPLOAD_DIR") or default_data_dir() / "console-uploads"))
-    os.chmod(folder, 0o700)
-    return folder
-
-
 async def _spool(request: Request, code: str, upload: UploadFile) -> str:
-    """The upload kept for the confirm step under a random id bound to its user and agency."""
+    """The upload kept in the private spool folder (evidence/spool.py) under a random id bound to
+    its user (the id's prefix) and agency (a marker), streamed in bounded chunks."""
+    from secops.evidence import spool
+
     console, me = _console(request), _me(request)
     suffix = Path(upload.filename or "").suffix.lower()
-    suffix = suffix if suffix in UPLOAD_SUFFIXES else ".txt"
+    suffix = suffix if suffix in spool.SUFFIXES else ".txt"
     upload_id = f"{me.user_id}-{secrets.token_urlsafe(24)}"
-    path = _spool_dir(console) / f"{upload_id}{suffix}"
     written = 0
-    # A fresh random name, created exclusively (O_EXCL, no link followed), streamed in bounded chunks.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as out:
+    with spool.create(upload_id, suffix) as out:
         while chunk := await upload.read(1 << 16):
             written += len(chunk)
             if written > console.policy.upload_max_bytes:
                 break
             out.write(chunk)
     if written > console.policy.upload_max_bytes:
-        path.unlink()
+        spool.discard(upload_id)
         raise SecopsError("the file is larger than upload_max_bytes (policies/console.yaml)")
-    from secops.safeio import write_file
-
-    write_file(path.parent / f"{upload_id}.agency", code, mode=0o600)
+    spool.bind(upload_id, code)
     return upload_id
 
 
-def _spooled(console: Console, me: Principal, code: str, upload_id: str) -> Path | None:
-    if not UPLOAD_ID.match(upload_id) or not upload_id.startswith(f"{me.user_id}-"):
+def _spooled(me: Principal, code: str, upload_id: str) -> Path | None:
+    from secops.evidence import spool
+
+    if not upload_id.startswith(f"{me.user_id}-"):
         return None
-    folder = _spool_dir(console)
-    marker = folder / f"{upload_id}.agency"
-    if not marker.is_file() or marker.read_text(encoding="utf-8") != code:
-        return None
-    return next((folder / f"{upload_id}{s}" for s in UPLOAD_SUFFIXES if (folder / f"{upload_id}{s}").is_file()), None)
+    return spool.find(upload_id, code)
 
 
-def _evidence(request: Request, code: str, upload_id: str, options: dict[str, str], dry_run: bool) -> Response:
+GONE = "the upload is gone or not yours; upload it again / tệp tải lên không còn, hãy tải lại"
+
+
+def _evidence_preview(request: Request, code: str, upload_id: str, options: dict[str, str]) -> Response:
+    """The preview, within the request (bounded by upload_max_bytes and upload_max_rows): the import
+    with dry_run, nothing written."""
     from secops.evidence.cli import _max_age, _when
     from secops.evidence.importer import ImportOptions, import_evidence
-    from secops.models import RunStatus
-    from secops.runs import finish_run, start_run
-    from secops.schedule.requests import queue_request
     from secops.store.tables import AgencyRow
-    from secops.users.store import audit
 
     console, me = _console(request), _me(request)
-    path = _spooled(console, me, code, upload_id)
-    page: dict[str, Any] = {"code": code, "upload_id": upload_id, **options}
+    path = _spooled(me, code, upload_id)
+    page: dict[str, Any] = {"code": code, "upload_id": upload_id, "imports": [], **options}
     if path is None:
-        return console.render(request, "evidence.html.j2", 400, preview=None, result=None,
-                              errors=["the upload is gone or not yours; upload it again / tệp tải lên không còn, "
-                                      "hãy tải lại"], **page)
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[GONE], **page)
     with console.db.session() as session:
         ids = set(session.scalars(select(AgencyRow.id).where(AgencyRow.code.in_(console.subtree_codes(code)))))
     try:
@@ -536,35 +655,70 @@ def _evidence(request: Request, code: str, upload_id: str, options: dict[str, st
             raise SecopsError(f"date order {options['date_order']!r}: dmy or mdy")
         import_options = ImportOptions(profile="auto", exported_at=_when(options["exported_at"] or None),
                                        date_order=options["date_order"], max_rows=console.policy.upload_max_rows,
-                                       max_age_days=_max_age(console.settings.policies), dry_run=dry_run,
+                                       max_age_days=_max_age(console.settings.policies), dry_run=True,
                                        agency_ids=ids)
-        if dry_run:
-            result = import_evidence(console.db, path, None, console.settings.policies, options=import_options)
-            return console.render(request, "evidence.html.j2", preview=result, result=None, errors=[], **page)
-        run_id = start_run(console.db, "import", trigger="console")
-        try:
-            result = import_evidence(console.db, path, None, console.settings.policies, run_id=run_id,
-                                     options=import_options)
-        except SecopsError as exc:
-            finish_run(console.db, run_id, RunStatus.failed, errors=[str(exc)[:2000]])
-            raise
-        summary = {"profile": result.profile, "imported": result.imported, "duplicates": result.duplicates,
-                   "unmatched": result.unmatched_count, "conflicting": result.conflicting, "stale": result.stale,
-                   "outside_agency": result.outside, "statuses": dict(result.statuses), "by": me.name}
-        finish_run(console.db, run_id, RunStatus.ok, summary=summary)
-        with console.db.session() as session:
-            audit(session, me.name, "evidence.import", f"agency:{code}", agency=code, after={"run": run_id, **summary},
-                  remote=_remote(request))
-        request_id = queue_request(console.db, "grade", me.name)
+        result = import_evidence(console.db, path, None, console.settings.policies, options=import_options)
     except InputRowsError as exc:
-        return console.render(request, "evidence.html.j2", 400, preview=None, result=None,
-                              errors=[str(e) for e in exc.errors], **page)
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[str(e) for e in exc.errors],
+                              **page)
     except SecopsError as exc:
-        return console.render(request, "evidence.html.j2", 400, preview=None, result=None, errors=[str(exc)], **page)
-    for leftover in path.parent.glob(f"{upload_id}.*"):
-        leftover.unlink()
-    return console.render(request, "evidence.html.j2", preview=None, errors=[],
-                          result={"run": run_id, "request": request_id, "summary": summary}, **page)
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[str(exc)], **page)
+    return console.render(request, "evidence.html.j2", preview=result, errors=[], **page)
+
+
+def _evidence_queue(request: Request, code: str, upload_id: str, options: dict[str, str]) -> Response:
+    """The confirmed import, queued for the daemon (a run request carrying the spooled file's id and
+    the options); the request and who asked are in the audit log with it. Nothing is imported here."""
+    from secops.evidence.queued import import_params
+    from secops.schedule.requests import queue_request
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    page: dict[str, Any] = {"code": code, "upload_id": upload_id, "imports": [], "file_name": options["file"],
+                            "exported_at": options["exported_at"], "date_order": options["date_order"]}
+    if _spooled(me, code, upload_id) is None:
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[GONE], **page)
+    try:
+        params = import_params(upload_id, code, console.subtree_codes(code), options["exported_at"],
+                               options["date_order"], console.policy.upload_max_rows, me.name, options["file"])
+    except SecopsError as exc:
+        return console.render(request, "evidence.html.j2", 400, preview=None, errors=[str(exc)], **page)
+    with console.db.session() as session:
+        request_id = queue_request(console.db, "import", me.name, agency=code, params=params, session=session)
+        audit(session, me.name, "evidence.import.request", f"agency:{code}", agency=code,
+              after={"request": request_id, "file": params["file"], "exported_at": params["exported_at"],
+                     "date_order": params["date_order"]}, remote=_remote(request))
+    return RedirectResponse(f"/imports/{request_id}", status_code=303)
+
+
+def _recent_imports(console: Console, code: str) -> list[Any]:
+    from secops.schedule.requests import RunRequestRow
+
+    with console.db.session() as session:
+        return list(session.scalars(select(RunRequestRow).where(RunRequestRow.kind == "import",
+                                                                RunRequestRow.agency_code == code)
+                                    .order_by(RunRequestRow.id.desc()).limit(10)))
+
+
+def _evidence_request_page(request: Request, request_id: int) -> Response:
+    """A queued import's status (queued, started, done, failed) and, once done, its outcome: the
+    run's counts and the grade request that follows it; its refusals when it failed."""
+    from secops.schedule.requests import RunRequestRow
+    from secops.store.tables import RunRow
+
+    console = _console(request)
+    with console.db.session() as session:
+        row = session.get(RunRequestRow, request_id)
+        if row is None or row.kind != "import":
+            return PlainTextResponse("not found / không tìm thấy", status_code=404)
+        run = session.get(RunRow, row.run_id) if row.run_id is not None else None
+        grade_id = (row.params or {}).get("grade_request")
+        grade = session.get(RunRequestRow, grade_id) if grade_id is not None else None
+    return console.render(request, "evidence_request.html.j2", row=row, run=run, grade=grade,
+                          summary=(run.summary or {}) if run is not None and row.status == "done" else None,
+                          errors=(row.error or "").splitlines(), code=row.agency_code,
+                          waiting=row.status in ("queued", "started") or (grade is not None and grade.status in
+                                                                           ("queued", "started")))
 
 
 # -- staff awareness and training ----------------------------------------------------------------
@@ -725,6 +879,85 @@ def _run_start(request: Request, what: str) -> Response:
     with console.db.session() as session:
         audit(session, me.name, "run.request", f"request:{request_id}", after={"what": what}, remote=_remote(request))
     return RedirectResponse("/runs", status_code=303)
+
+
+# -- schedules ----------------------------------------------------------------------------------
+def _schedules_page(request: Request, edit: str | None, errors: list[str], values: dict[str, str] | None,
+                    status: int = 200) -> Response:
+    """The schedules (when, job, agency, enabled, next and last run), a province officer's add/edit
+    form (`?edit=NAME` fills it with that schedule) and enable/disable buttons."""
+    from secops.schedule.jobs import load_jobs
+    from secops.schedule.schedules import list_schedules
+
+    console = _console(request)
+    rows = list_schedules(console.db)
+    try:
+        jobs = sorted(load_jobs(console.settings.policies).jobs)
+    except SecopsError as exc:
+        jobs, errors = [], [*errors, str(exc)]
+    if values is None:
+        values = {k: "" for k in SCHEDULE_FIELDS}
+        found = next((r for r in rows if r.name == edit), None)
+        if found is not None:
+            with console.db.session() as session:
+                from secops.schedule.tables import ScheduleRow
+
+                row = session.scalars(select(ScheduleRow).where(ScheduleRow.name == found.name)).one()
+                values.update(name=row.name, cron=row.cron or "", every=str(row.every_seconds or ""), job=row.job,
+                              agency=row.agency_code or "", lang=str((row.options or {}).get("lang") or ""),
+                              replace="1")
+    return console.render(request, "schedules.html.j2", status, rows=rows, jobs=jobs, values=values, errors=errors)
+
+
+def _schedule_save(request: Request, values: dict[str, str]) -> Response:
+    """Add or edit a schedule with `secops schedule add [--replace]`'s own validation and messages;
+    the audit log gets the values before and after, in the same transaction."""
+    from secops.schedule.jobs import load_jobs
+    from secops.schedule.schedules import add_schedule, schedule_values
+    from secops.schedule.tables import ScheduleRow
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    try:
+        every: int | None = None
+        if values["every"]:
+            if not values["every"].isdigit():
+                raise SecopsError(f"--every {values['every']!r}: a whole number of seconds, at least 1")
+            every = int(values["every"])
+        if values["lang"] not in ("", "vi", "en"):
+            raise SecopsError("--lang must be vi or en")
+        jobs = load_jobs(console.settings.policies)
+        with console.db.session() as session:
+            found = session.scalars(select(ScheduleRow).where(ScheduleRow.name == values["name"])).first()
+            before = schedule_values(found) if found is not None else None
+            row = add_schedule(console.db, jobs, values["name"], job=values["job"] or "nightly",
+                               cron=values["cron"] or None, every_seconds=every, agency_code=values["agency"] or None,
+                               options={"lang": values["lang"]} if values["lang"] else {},
+                               replace=values["replace"] == "1", session=session)
+            audit(session, me.name, "schedule.edit" if before else "schedule.add", f"schedule:{row.name}",
+                  agency=row.agency_code, before=before, after=schedule_values(row), remote=_remote(request))
+    except SecopsError as exc:
+        return _schedules_page(request, None, [str(exc)], values, 400)
+    return RedirectResponse("/schedules", status_code=303)
+
+
+def _schedule_enable(request: Request, name: str, enabled: str) -> Response:
+    from secops.schedule.schedules import schedule_values, set_enabled
+    from secops.schedule.tables import ScheduleRow
+    from secops.users.store import audit
+
+    console, me = _console(request), _me(request)
+    if enabled not in ("0", "1"):
+        return _schedules_page(request, None, ["enabled: 0 or 1"], None, 400)
+    with console.db.session() as session:
+        found = session.scalars(select(ScheduleRow).where(ScheduleRow.name == name)).first()
+        if found is None:
+            return PlainTextResponse("not found / không tìm thấy", status_code=404)
+        before = schedule_values(found)
+        row = set_enabled(console.db, name, enabled == "1", session=session)
+        audit(session, me.name, "schedule.enable" if row.enabled else "schedule.disable", f"schedule:{name}",
+              agency=row.agency_code, before=before, after=schedule_values(row), remote=_remote(request))
+    return RedirectResponse("/schedules", status_code=303)
 
 
 def _audit_rows(console: Console) -> Any:

@@ -24,6 +24,7 @@ class Rule:
     agency: str | None = None  # path parameter holding an agency code
     system: str | None = None  # path parameter holding an information system code
     staff: str | None = None  # path parameter holding a staff member's code
+    run_request: str | None = None  # path parameter holding a queued import's id (its agency decides)
     agency_query: str | None = None  # query parameter holding an agency code (default: the user's scope)
     province: bool = False  # only for users whose scope is the whole province
 
@@ -38,6 +39,8 @@ RULES: dict[str, Rule] = {
     # sign-in
     "signin_form": Rule(public=True),
     "signin": Rule(public=True),
+    "oidc_start": Rule(public=True),
+    "oidc_callback": Rule(public=True),
     "mfa_form": Rule(roles=READ, half=True),
     "mfa": Rule(roles=READ, half=True),
     "signout": Rule(roles=READ, half=True),
@@ -54,6 +57,7 @@ RULES: dict[str, Rule] = {
     "evidence_form": Rule(roles=WRITE, agency="code"),
     "evidence_preview": Rule(roles=WRITE, agency="code"),
     "evidence_confirm": Rule(roles=WRITE, agency="code"),
+    "evidence_request": Rule(roles=WRITE, run_request="request_id"),
     "annual": Rule(roles=READ, agency="code"),
     "annual_download": Rule(roles=READ, agency="code"),
     "waivers": Rule(roles=READ, agency="code"),
@@ -61,11 +65,16 @@ RULES: dict[str, Rule] = {
     "waiver_decide": Rule(roles=PROVINCE, province=True),
     "runs": Rule(roles=READ - {"agency-officer"}, province=True),
     "run_start": Rule(roles=PROVINCE, province=True),
+    "schedules": Rule(roles=READ - {"agency-officer"}, province=True),
+    "schedule_save": Rule(roles=PROVINCE, province=True),
+    "schedule_enable": Rule(roles=PROVINCE, province=True),
     "audit_log": Rule(roles=AUDIT, province=True),
     "audit_csv": Rule(roles=AUDIT, province=True),
     # API
     "api_grades": Rule(roles=API_READ, api=True, agency_query="agency"),
     "api_agency_grades": Rule(roles=API_READ, api=True, agency="code"),
+    "api_trends": Rule(roles=API_READ, api=True, agency_query="agency"),
+    "api_agency_trends": Rule(roles=API_READ, api=True, agency="code"),
     "api_register": Rule(roles=API_READ, api=True, agency_query="agency"),
     "api_fix_counts": Rule(roles=API_READ, api=True, agency_query="agency"),
     "metrics": Rule(roles=API_READ, api=True, agency_query="agency"),

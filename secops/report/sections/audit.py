@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from secops.collect.findings import Words, check_dict, host_findings, pack_facts
 from secops.collect.tables import AuditHostRow, CheckResultRow
 from secops.config import Settings
 from secops.errors import SecopsError
-from secops.evaluate.sca_load import CheckText, load_packs
 from secops.grade.sources import newest_evidence, protection_from
 from secops.grade.sql import endpoint_credits, endpoint_max_age
 from secops.report.data import Dashboard
@@ -30,7 +30,6 @@ from secops.templating import messages
 TRANSPORT_LIMIT = "needs a command transport"
 MAX_HOSTS = 300
 _ORDER = {"unknown": 0, "unprotected": 1, "degraded": 2, "protected": 3}
-_SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
 def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHostRow, str | None]]:
@@ -57,41 +56,11 @@ def _newest_hosts(session: Session, dashboard: Dashboard) -> list[tuple[AuditHos
     return out
 
 
+# What each host's two counts count (dashboard.json carries this beside them).
+MEASURES = {"failed_results": "check results 'failed' on the host, over all its policies",
+            "findings_to_fix": "the failed and error results an officer must act on, less the checks of protection "
+                               "products not installed (one finding stands for them when none is installed)"}
 STATUSES = ("failed", "error", "not_applicable", "waived", "passed")  # the host page's filter order
-
-
-def section_of(compliance: dict[str, Any] | None) -> str:
-    """The policy section a check belongs to: the first number of its CIS reference ("5.1.20" -> "5"),
-    or "" when the policy maps it to no CIS item."""
-    for framework, refs in (compliance or {}).items():
-        if framework.lower().startswith("cis") and not framework.lower().startswith("cis_csc") and refs:
-            head = str(refs[0]).split(".")[0].strip()
-            if head.isdigit():
-                return head
-    return ""
-
-
-Words = dict[tuple[str, str], CheckText]  # (policy, check) -> the check's Vietnamese text, from its pack
-
-
-def _check_dict(c: CheckResultRow, words: Words | None = None) -> dict[str, Any]:
-    """A check result as reports show it. `words` (a Vietnamese report) replaces the pack's English
-    title, rationale and remediation where the pack gives them in Vietnamese (secops's own packs);
-    `text_lang` says which language the check's words are in, so a page can mark English as such."""
-    vi = (words or {}).get((c.policy_id, c.check_id))
-    return {"policy_id": c.policy_id, "check_id": c.check_id, "title": vi.title if vi else c.title, "result": c.result,
-            "severity": c.severity, "serves": c.serves, "reason": c.reason or "",
-            "remediation": (vi.remediation if vi and vi.remediation else c.remediation) or "",
-            "rationale": (vi.rationale if vi and vi.rationale else c.rationale) or "",
-            "compliance": c.compliance or {}, "evidence": c.evidence or "",
-            "section": section_of(c.compliance), "text_lang": "vi" if vi else "en"}
-
-
-def _checks(session: Session, host_id: int, results: tuple[str, ...], words: Words | None = None) -> list[dict[str, Any]]:
-    rows = session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id,
-                                                        CheckResultRow.result.in_(results)))
-    items = sorted(rows, key=lambda c: (_SEVERITY.get(c.severity or "", 9), c.policy_id, c.check_id))
-    return [_check_dict(c, words) for c in items]
 
 
 def _id_key(check_id: str) -> tuple[int, str]:
@@ -100,50 +69,9 @@ def _id_key(check_id: str) -> tuple[int, str]:
 
 def all_results(session: Session, host_id: int, words: Words | None = None) -> list[dict[str, Any]]:
     """Every check result of a host, by policy, section and check id (the host page's order)."""
-    rows = [_check_dict(c, words) for c in
+    rows = [check_dict(c, words) for c in
             session.scalars(select(CheckResultRow).where(CheckResultRow.host_id == host_id))]
     return sorted(rows, key=lambda c: (c["policy_id"], _id_key(c["section"] or "x"), _id_key(c["check_id"])))
-
-
-def pack_facts(settings: Settings, lang: str) -> tuple[dict[tuple[str, str], tuple[str, str]], Words]:
-    """(policy, check) -> (product, aspect) for the checks of the endpoint-protection packs; and, for a
-    Vietnamese report, (policy, check) -> the Vietnamese words of the checks whose pack gives them."""
-    try:
-        packs = load_packs(Path(settings.checks))
-    except SecopsError:  # the report still renders; checks are then listed as they are
-        return {}, {}
-    products: dict[tuple[str, str], tuple[str, str]] = {
-        (p.id, str(c.id)): (c.secops.product, c.secops.aspect or "") for p in packs if p.secops.protection
-        for c in p.checks if c.secops.product}
-    words = {(p.id, str(c.id)): c.secops.vi for p in packs for c in p.checks
-             if c.secops.vi is not None} if lang == "vi" else {}
-    return products, words
-
-
-def _to_fix(failed: list[dict[str, Any]], passed: list[dict[str, Any]], products: dict[tuple[str, str], tuple[str, str]],
-            text: dict[str, str], lang: str = "en") -> list[dict[str, Any]]:
-    """What an officer must fix on this host.
-
-    The protection packs test many products; "ESET is not installed" on a host protected by
-    ClamAV is not a finding. Checks of products that are not installed are therefore dropped, and
-    when no product at all is installed they become one finding listing what was looked for.
-    """
-    installed = {products[k][0] for k in ((c["policy_id"], str(c["check_id"])) for c in passed)
-                 if k in products and products[k][1] == "installed"}
-    kept, absent = [], []
-    for check in failed:
-        key = (check["policy_id"], str(check["check_id"]))
-        if key in products and products[key][0] not in installed:
-            absent.append(check)
-        else:
-            kept.append(check)
-    if absent and not installed:
-        names = sorted({products[(c["policy_id"], str(c["check_id"]))][0] for c in absent})
-        kept.insert(0, {"policy_id": absent[0]["policy_id"], "check_id": "—", "title": text["audit_no_product"],
-                        "result": "failed", "severity": "high", "reason": ", ".join(names),
-                        "serves": sorted({s for c in absent for s in c["serves"]}),
-                        "remediation": text["audit_no_product_fix"], "text_lang": lang})
-    return kept
 
 
 def standing_evidence(session: Session, endpoint_ids: list[int], as_of: Any, settings: Settings
@@ -210,7 +138,7 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         counts[row.protection] = counts.get(row.protection, 0) + 1
     listed: list[dict[str, Any]] = []
     pages: list[dict[str, Any]] = []
-    (products, words), text = pack_facts(settings, dashboard.lang), messages(settings.reports, dashboard.lang)
+    (products, words), text = pack_facts(Path(settings.checks), dashboard.lang), messages(settings.reports, dashboard.lang)
     chosen = sorted(hosts, key=_rank)[:MAX_HOSTS]
     as_of = dashboard.run.as_of or dashboard.run.started_at
     standing, precedence = standing_evidence(
@@ -223,7 +151,8 @@ def audit_section(session: Session, dashboard: Dashboard, settings: Settings) ->
         by_transport = [c for c in results if c["result"] == "not_applicable" and TRANSPORT_LIMIT in c["reason"]]
         pages.append({"path": listed[-1]["page"], "template": "pages/audit_host.html.j2",
                       "context": {**listed[-1], "transport_na": by_transport, "groups": _groups(results)}})
-    return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "more": max(0, len(hosts) - MAX_HOSTS),
+    return {"total_hosts": len(hosts), "counts": counts, "hosts": listed, "measures": MEASURES,
+            "more": max(0, len(hosts) - MAX_HOSTS),
             "max_hosts": MAX_HOSTS,  # the one bound: hosts listed; every result of a listed host is carried
             "pages": pages, "waivers": _waivers(session, settings, dashboard, hosts),
             "precedence": None if precedence is None else {
@@ -242,8 +171,7 @@ def _host_entry(session: Session, index: int, row: AuditHostRow, agency: str | N
                 products: dict[tuple[str, str], tuple[str, str]], text: dict[str, str],
                 standing: dict[int, dict[str, Any]], words: Words, lang: str) -> dict[str, Any]:
     """One audited host as the dashboard, dashboard.json and audit_checks.csv show it."""
-    failed = _to_fix(_checks(session, row.id, ("failed", "error"), words), _checks(session, row.id, ("passed",)),
-                     products, text, lang)
+    failed = host_findings(session, row.id, products, text, words, lang)
     return {
         "code": row.endpoint_code, "label": row.label, "address": row.address, "agency": agency,
         "run_id": row.run_id, "finished_at": row.finished_at.isoformat(timespec="minutes"),
@@ -255,7 +183,10 @@ def _host_entry(session: Session, index: int, row: AuditHostRow, agency: str | N
         # packs for another OS (the Windows pack on a Linux host) are noise here
         "policies": [p for p in row.policies or []
                      if p.get("applicable") or not str(p.get("reason", "")).startswith("policy applies to")],
-        "failed": failed, "failed_total": len(failed), "page": _page_path(index, row),
+        # Two counts, each named where it is shown (secops/collect/findings.py): the findings to fix
+        # listed in "failed", and the check results failed over all policies (as `secops audit` prints).
+        "failed": failed, "findings_to_fix": len(failed),
+        "failed_results": sum(1 for c in results if c["result"] == "failed"), "page": _page_path(index, row),
         "waived": [c for c in results if c["result"] == "waived"],
         "not_applicable": [c for c in results if c["result"] == "not_applicable"],
         "result_counts": {status: sum(1 for c in results if c["result"] == status) for status in STATUSES},

@@ -49,7 +49,7 @@ def _change(agency: Any, target_id: str, before: GradeRow, after: GradeRow) -> d
 
 def _target_trend(target: Any, points: list[dict[str, Any] | None]) -> dict[str, Any]:
     """A target's points over the runs, with the move since the previous run."""
-    current, previous = points[-1], points[-2]
+    current, previous = points[-1], (points[-2] if len(points) > 1 else None)
     delta = None
     if current and previous and current["value"] is not None and previous["value"] is not None:
         delta = current["value"] - previous["value"]
@@ -74,17 +74,26 @@ def _order(change: dict[str, Any]) -> tuple[bool, float, str, str]:
     return (change["became"] is None, -abs(change["delta"]), change["agency_code"], change["target_id"])
 
 
-def trends_section(session: Session, dashboard: Dashboard, settings: Settings) -> dict[str, Any] | None:
-    config = load_schedule_config(settings.policies).trends
+def target_series(session: Session, dashboard: Dashboard, runs_wanted: int
+                  ) -> tuple[list[RunRow], list[dict[str, Any]], dict[int, dict[tuple[str, str], GradeRow]], Any]:
+    """The scope's points per target over its last `runs_wanted` graded runs up to the dashboard's run
+    (a merged or split agency's earlier points summed from its predecessors): what the trends section
+    draws and `/api/v1/.../trends` serves. (runs, targets, grade rows by run, lineage)."""
     scope = dashboard.scope.code
     lineage = scope_lineage(session, scope)
-    runs = _graded_runs(session, [scope, *lineage.codes], dashboard.run.id, config.runs)
-    if len(runs) < 2:
-        return None  # one run has no trend; the section appears from the second graded run on
+    runs = _graded_runs(session, [scope, *lineage.codes], dashboard.run.id, runs_wanted)
     by_run = {run.id: _cells(session, run.id) for run in runs}
     targets = [_target_trend(target, [lineage.point(run, by_run[run.id], target)
                                       or _point(by_run[run.id].get((scope, target.id))) for run in runs])
-               for target in dashboard.targets]
+               for target in dashboard.targets] if runs else []
+    return runs, targets, by_run, lineage
+
+
+def trends_section(session: Session, dashboard: Dashboard, settings: Settings) -> dict[str, Any] | None:
+    config = load_schedule_config(settings.policies).trends
+    runs, targets, by_run, lineage = target_series(session, dashboard, config.runs)
+    if len(runs) < 2:
+        return None  # one run has no trend; the section appears from the second graded run on
     before, after = by_run[runs[-2].id], by_run[runs[-1].id]
     changes = _changes(dashboard, before, after)
     improved = sorted((c for c in changes if c["delta"] > 0), key=_order)

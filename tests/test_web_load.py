@@ -1,0 +1,187 @@
+"""What the console does so that it holds under load (bench/console_load.py measures it): argon2id
+sign-ins bounded so they cannot take every worker thread (a real uvicorn on loopback); the
+dashboard model built once per graded run and agency, also under concurrent first requests; the
+endpoint list paged by keyset (an index range, no OFFSET)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from secops.web.app import create_app
+from tests.web_helpers import PASSWORD, make_province, make_users, sign_in
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Any:
+    state = make_province(f"sqlite:///{tmp_path / 'secops.db'}", tmp_path)
+    secrets = make_users(state.db(), tmp_path)
+    app = create_app(state.settings, state.db())
+    yield state, app, secrets
+    state.db().dispose()
+
+
+@pytest.fixture
+def served(world: Any) -> Iterator[str]:
+    """The app under a real uvicorn on 127.0.0.1 (in this process, so the test can watch inside)."""
+    _, app, _ = world
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_signins_are_bounded_and_hold_no_worker_thread(world: Any, served: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import secops.users.store as store
+    import secops.web.pages as pages
+
+    _, app, _ = world
+    limit = app.state.console.policy.signin_concurrency
+    assert limit == 2  # policies/console.yaml
+    lock = threading.Lock()
+    seen = {"now": 0, "most": 0, "threads": 0, "most_threads": 0}
+    real_check, real_signin = store._password_ok, pages._signin
+
+    def counted_check(stored: str | None, password: str) -> bool:
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        try:
+            time.sleep(0.2)  # hold the slot as a slow argon2id would
+            return bool(real_check(stored, password))
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    def counted_signin(*args: Any) -> Any:  # a sign-in on a worker thread
+        with lock:
+            seen["threads"] += 1
+            seen["most_threads"] = max(seen["most_threads"], seen["threads"])
+        try:
+            return real_signin(*args)
+        finally:
+            with lock:
+                seen["threads"] -= 1
+
+    monkeypatch.setattr(store, "_password_ok", counted_check)
+    monkeypatch.setattr(pages, "_signin", counted_signin)
+
+    def one_signin(_: int) -> int:
+        with httpx.Client(base_url=served, timeout=60) as client:
+            page = client.get("/signin")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf
+            reply = client.post("/signin", data={"csrf": csrf.group(1), "name": "leadp", "password": PASSWORD})
+            return reply.status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        rush = [pool.submit(one_signin, i) for i in range(10)]
+        # while the sign-ins queue, a page is served (the style sheet: a worker thread of its own)
+        with httpx.Client(base_url=served, timeout=60) as reader:
+            while not any(f.done() for f in rush) and seen["now"] == 0:
+                time.sleep(0.01)
+            assert reader.get("/static/console.css").status_code == 200
+        codes = [f.result(timeout=120) for f in rush]
+    assert codes == [303] * 10  # all signed in, in turn
+    assert seen["most"] == limit and seen["most_threads"] <= limit, seen
+
+
+def test_dashboard_built_once_per_graded_run(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    import secops.report.publish as publish
+    from secops.grade.cli import run_grade
+
+    state, app, _ = world
+    console = app.state.console
+    calls: list[tuple[int | None, str | None]] = []
+    real = publish.dashboard_for
+
+    def counted(db: Any, settings: Any, run_id: int | None = None, **kwargs: Any) -> Any:
+        calls.append((run_id, kwargs.get("agency_code")))
+        time.sleep(0.2)  # a slow build: the other requests arrive meanwhile
+        return real(db, settings, run_id, **kwargs)
+
+    monkeypatch.setattr(publish, "dashboard_for", counted)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        models = list(pool.map(lambda _: console.dashboard("S1", "vi"), range(8)))
+    assert len(calls) == 1 and all(m is models[0] for m in models)  # one build, every request got it
+    assert console.dashboard("S1", "vi") is models[0] and len(calls) == 1  # kept for the run, no expiry
+    console.dashboard("D1", "vi")
+    assert len(calls) == 2
+    run_grade(state, dt.datetime.now(dt.UTC))  # a new graded run: seen at once
+    fresh = console.dashboard("S1", "vi")
+    assert len(calls) == 3 and fresh.run.id != models[0].run.id
+
+
+def test_endpoints_paged_by_keyset(world: Any) -> None:
+    state, app, secrets = world
+    console = app.state.console
+    console.policy = console.policy.model_copy(update={"page_size": 5})
+    client = TestClient(app)
+    sign_in(client, state.db(), "aud", secrets)
+
+    def codes(html: str) -> list[str]:
+        table = html[html.index('id="endpoints"'):]
+        table = table[:table.index("</table>")]
+        return re.findall(r"<tr><td>(ws-\d+)</td>", table)
+
+    first = client.get("/agency/P").text
+    assert codes(first) == ["ws-01", "ws-02", "ws-03", "ws-04", "ws-11"] and "(7)" in first
+    following = re.search(r'id="ep-next" href="([^"]+)"', first)
+    assert following and "after=ws-11" in following.group(1) and 'id="ep-first"' not in first
+    second = client.get("/agency/P" + following.group(1).replace("&amp;", "&")).text
+    assert codes(second) == ["ws-12", "ws-13"] and 'id="ep-next"' not in second and 'id="ep-first"' in second
+    s1 = client.get("/agency/S1").text  # a subtree: its own endpoints only
+    assert codes(s1) == ["ws-01", "ws-02", "ws-03", "ws-04"] and 'id="ep-next"' not in s1
+    assert codes(client.get("/agency/D1?after=ws-11").text) == ["ws-12", "ws-13"]
+
+
+def test_fix_list_pages_are_the_dashboards_list(world: Any) -> None:
+    """The agency page reads its fix list a page at a time (OFFSET/LIMIT in the one or two targets the
+    page falls in); page by page it is the dashboard's own list, in the same order."""
+    from secops.report.publish import dashboard_for
+
+    state, app, secrets = world
+    console = app.state.console
+    console.policy = console.policy.model_copy(update={"page_size": 5})
+    client = TestClient(app)
+    sign_in(client, state.db(), "aud", secrets)
+    for code in ("P", "S1", "D1"):
+        full = [(f.target_id, f.code) for f in dashboard_for(state.db(), state.settings, agency_code=code).fix]
+        assert full, code
+        pages = -(-len(full) // 5)
+        seen = []
+        for page in range(1, pages + 1):
+            html = client.get(f"/agency/{code}?page={page}").text
+            assert f"{page}/{pages}" in html
+            table = html[html.index('id="fix"'):]
+            table = table[:table.index("</table>")]
+            rows = re.findall(r"<tr><td>([^<]+)</td><td>[^<]*</td><td>(?:<a [^>]+>)?([^<]+)<", table)
+            seen.extend(rows)
+        assert seen == full, code

@@ -118,25 +118,37 @@ def scanners_command(
     if ctx.invoked_subcommand:
         return
     fmt = output_format(fmt, as_json)
-    import redis
-
     from secops.discover.sites import load_sites
-    from secops.remote.broker import redact
-    from secops.remote.celery_app import HEARTBEAT_PREFIX
-    from secops.remote.tables import ScannerKeyRow
-    from secops.remote.worker import redis_client
 
     url = _url(broker, broker_file)
     sites = load_sites(state(ctx).settings.policies)
+    seen = _live_scanners(url, sites)
+    missing = sorted({s.code for s in sites.sites} - {s.get("site") for s in seen})
+    rows = _site_rows(state(ctx).db(), sites, seen)
+    _print_scanners(rows, seen, missing, fmt, wide)
+
+
+def _live_scanners(url: str, sites: Any) -> list[dict[str, Any]]:
+    """The heartbeats the broker holds (bounded), by site and name."""
+    import redis
+
+    from secops.remote.broker import redact
+    from secops.remote.celery_app import HEARTBEAT_PREFIX
+    from secops.remote.worker import redis_client
+
     client = redis_client(url, sites.link)
     try:
         keys = list(itertools.islice(client.scan_iter(match=HEARTBEAT_PREFIX + "*", count=500), 10_000))
         values = [client.get(k) for k in keys]
     except redis.RedisError as exc:
         raise SecopsError(f"broker {redact(url)}: {exc}") from exc
-    seen = sorted((json.loads(v) for v in values if v), key=lambda s: (s.get("site", ""), s.get("name", "")))
-    missing = sorted({s.code for s in sites.sites} - {s.get("site") for s in seen})
-    with state(ctx).db().session() as session:
+    return sorted((json.loads(v) for v in values if v), key=lambda s: (s.get("site", ""), s.get("name", "")))
+
+
+def _site_rows(db: Any, sites: Any, seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from secops.remote.tables import ScannerKeyRow
+
+    with db.session() as session:
         enrolled = {row.site: row.fingerprint for row in session.scalars(select(ScannerKeyRow))}
     rows: list[dict[str, Any]] = []
     for site in sites.sites:
@@ -144,6 +156,11 @@ def scanners_command(
         last = max((s.get("last_heartbeat", "") for s in mine), default=None)
         rows.append({"site": site.code, "user": site.broker_user, "key": enrolled.get(site.code),
                      "scanners": len(mine), "last_heartbeat": last})
+    return rows
+
+
+def _print_scanners(rows: list[dict[str, Any]], seen: list[dict[str, Any]], missing: list[str], fmt: str,
+                    wide: bool) -> None:
     now = dt.datetime.now(dt.UTC)
     # At 80 columns the site never truncates; the key (a fingerprint) folds but stays whole.
     listing = Listing(["site", "broker user", "key", "scanners", "last heartbeat"], keys=["site"])

@@ -241,7 +241,7 @@ def test_ctrl_c_marks_the_run_interrupted(lab) -> None:  # type: ignore[no-untyp
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"{err}\n--- stdout:\n{out}"
     payload = json.loads(out)
     assert payload["status"] == "interrupted" and payload["summary"]["interrupted"] is True
     with lab["db"].session() as session:

@@ -261,7 +261,8 @@ def _signal_while_grading(bigger: Path, db: Path, sig: signal.Signals) -> tuple[
         proc = _spawn(db, "grade")
         try:
             if _signalled_while_grading(proc, db, sig):
-                return proc, proc.communicate(timeout=120)[1]
+                out, err = proc.communicate(timeout=120)
+                return proc, f"{err}\n--- stdout:\n{out}"  # both, so that a failure says what happened
             proc.communicate(timeout=120)  # it was past grading: let it finish, try again
         finally:
             if proc.poll() is None:

@@ -150,6 +150,16 @@ def status_text(status: str) -> str:
     return words.get(status, status)
 
 
+def result_text(result: str) -> str:
+    """A check's result (passed, failed, not_applicable, error, waived) in words ("failed" in English:
+    the msgid says "check failed" because a failed run is another word in Vietnamese)."""
+    if language() == "en":
+        return result.replace("_", " ")
+    words = {"passed": _("passed"), "failed": _("check failed"), "not_applicable": _("not applicable"),
+             "error": _("error"), "waived": _("waived")}
+    return words.get(result, result)
+
+
 def doc(text: str) -> Callable[[F], F]:
     """A command's help (typer reads the docstring) given as a translated message:
     `@doc(_("Run ..."))` above the function, where a docstring cannot be translated."""

@@ -37,16 +37,16 @@ def audit_command(
     ctx: typer.Context,
     agency: str | None = typer.Option(None, "--agency", help=_("audit this agency's endpoints (and its sub-units')")),
     hosts: str | None = typer.Option(None, "--hosts", help=_("comma-separated endpoint codes, hostnames or IPs")),
-    via_site: bool = typer.Option(False, "--via-site", help="with --hosts: audit a site's endpoints through its "
-                                  "scanner (without it they are refused here)"),
+    via_site: bool = typer.Option(False, "--via-site", help=_("with --hosts: audit a site's endpoints through its "
+                                  "scanner (without it they are refused here)")),
     local: bool = typer.Option(False, "--local", help=_("audit the machine secops runs on")),
     endpoint: str | None = typer.Option(None, "--endpoint", help=_("with --local: its endpoint code")),
-    config: Path | None = typer.Option(None, "--config", help="audit config [default: $SECOPS_AUDIT_CONFIG "
-                                          "or <data dir>/audit.yaml]"),
+    config: Path | None = typer.Option(None, "--config", help=_("audit config [default: $SECOPS_AUDIT_CONFIG "
+                                          "or <data dir>/audit.yaml]")),
     checks: Path | None = typer.Option(None, "--checks", help=_("check-pack folder [default: bundled checks/]")),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    save_facts: Path | None = typer.Option(None, "--save-facts", help="also write what each host answered "
-                                              "(JSON) for `secops checks eval --facts`"),
+    save_facts: Path | None = typer.Option(None, "--save-facts", help=_("also write what each host answered "
+                                              "(JSON) for `secops checks eval --facts`")),
     waivers: Path | None = typer.Option(None, "--waivers", help=_("waiver file [default: <policies>/waivers.yaml]")),
 ) -> None:
     if ctx.invoked_subcommand is not None:  # `secops audit report HOST`: the sub-command does the work
@@ -154,15 +154,15 @@ def _pack_line(p: dict[str, Any]) -> str:
 
 @hosts_app.command("trust")
 @user_errors
+@doc(_("Fetch HOST's key, show its fingerprint, and record it after the officer confirms."))
 def hosts_trust(
     ctx: typer.Context,
-    host: str = typer.Argument(..., help="address or hostname"),
+    host: str = typer.Argument(..., help=_("address or hostname")),
     port: int = typer.Option(22, "--port", min=1, max=65535),
-    expected: str | None = typer.Option(None, "--fingerprint", help="record only if the key has this SHA256 fingerprint"),
-    yes: bool = typer.Option(False, "--yes", help="do not ask (the fingerprint is still printed)"),
-    config: Path | None = typer.Option(None, "--config", help="audit config (for its known_hosts path)"),
+    expected: str | None = typer.Option(None, "--fingerprint", help=_("record only if the key has this SHA256 fingerprint")),
+    yes: bool = typer.Option(False, "--yes", help=_("do not ask (the fingerprint is still printed)")),
+    config: Path | None = typer.Option(None, "--config", help=_("audit config (for its known_hosts path)")),
 ) -> None:
-    """Fetch HOST's key, show its fingerprint, and record it after the officer confirms."""
     store = HostKeyStore(load_config(config).known_hosts_path())
     try:
         key = fetch_host_key(host, port)
@@ -195,9 +195,9 @@ def hosts_trust(
 
 @hosts_app.command("list")
 @user_errors
+@doc(_("Host keys in secops' known_hosts file."))
 def hosts_list(config: Path | None = typer.Option(None, "--config"), fmt: str = format_option(),
                wide: bool = wide_option()) -> None:
-    """Host keys in secops' known_hosts file."""
     fmt = output_format(fmt)
     store = HostKeyStore(load_config(config).known_hosts_path())
     # The host never truncates; a fingerprint folds at 80 columns but stays whole.

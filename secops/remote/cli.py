@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from secops.cliutil import console, state, user_errors
 from secops.errors import SecopsError
-from secops.i18n import _
+from secops.i18n import _, doc
 from secops.termtable import Listing, format_option, output_format, wide_option
 
 
@@ -43,6 +43,8 @@ KEY = typer.Option(None, "--key", help=_("this site's Ed25519 signing key [defau
 
 @scanner_app.callback()
 @user_errors
+@doc(_("Run a remote scanner: discover and audit tasks of one site, with this machine's scope, credentials "
+       "and signing key. Reconnects to the broker for ever; exits non-zero only on a configuration error."))
 def scanner_command(
     ctx: typer.Context,
     site: str | None = typer.Option(None, "--site", help=_("the site code in policies/sites.yaml this scanner serves")),
@@ -54,8 +56,6 @@ def scanner_command(
     checks: Path | None = typer.Option(None, "--checks", help=_("check-pack folder [default: bundled checks/]")),
     name: str | None = typer.Option(None, "--name", help=_("scanner name [default: SITE@HOST:PID]")),
 ) -> None:
-    """Run a remote scanner: discover and audit tasks of one site, with this machine's scope, credentials
-    and signing key. Reconnects to the broker for ever; exits non-zero only on a configuration error."""
     if ctx.invoked_subcommand:
         return
     from secops.discover.scope import load_scope, locate_scope_file
@@ -106,6 +106,7 @@ def keygen_command(
 
 @scanners_app.callback()
 @user_errors
+@doc(_("List each site's broker user, enrolled key, live scanners and last heartbeat."))
 def scanners_command(
     ctx: typer.Context,
     broker: str | None = BROKER,
@@ -114,7 +115,6 @@ def scanners_command(
     fmt: str = format_option(),
     wide: bool = wide_option(),
 ) -> None:
-    """List each site's broker user, enrolled key, live scanners and last heartbeat."""
     if ctx.invoked_subcommand:
         return
     fmt = output_format(fmt, as_json)
@@ -225,6 +225,8 @@ def enrol_command(
 
 @scanners_app.command("acl")
 @user_errors
+@doc(_("Write the Redis ACL file (one user per site, confined to its keys, and the central user) and each "
+       "user's broker URL file; passwords already in --secrets-dir are kept."))
 def acl_command(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help=_("the Redis ACL file to write")),
@@ -234,8 +236,6 @@ def acl_command(
     port: int = typer.Option(6379, "--port"),
     tls: bool = typer.Option(True, "--tls/--no-tls", help=_("rediss:// URLs (TLS; the CA in sites.yaml link.tls)")),
 ) -> None:
-    """Write the Redis ACL file (one user per site, confined to its keys, and the central user) and each
-    user's broker URL file; passwords already in --secrets-dir are kept."""
     from secops.discover.sites import load_sites
     from secops.remote.acl import accounts, acl_text, broker_url_for
     from secops.safeio import ensure_folder, write_file

@@ -47,17 +47,17 @@ def _zone_heading(label: str) -> str:
 
 @schedule_app.command("add")
 @user_errors
+@doc(_("Add a schedule (the running daemon picks it up within its poll interval)."))
 def add_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help=_("name of the schedule")),
-    cron: str | None = typer.Option(None, "--cron", help='"min hour day month weekday", or 6 fields with seconds first'),
+    cron: str | None = typer.Option(None, "--cron", help=_('"min hour day month weekday", or 6 fields with seconds first')),
     every: int | None = typer.Option(None, "--every", min=1, help=_("run every SECONDS instead of a cron")),
     job: str = typer.Option("nightly", "--job", help=_("job from policies/jobs.yaml")),
     agency: str | None = typer.Option(None, "--agency", help=_("limit the run (and its reports) to this agency")),
     lang: str | None = typer.Option(None, "--lang", help=_("report language: vi or en [default: settings]")),
     replace: bool = typer.Option(False, "--replace", help=_("overwrite a schedule of that name")),
 ) -> None:
-    """Add a schedule (the running daemon picks it up within its poll interval)."""
     if lang is not None and lang not in ("vi", "en"):
         raise fail(_("--lang must be vi or en"))
     app_state = state(ctx)
@@ -71,9 +71,9 @@ def add_command(
 
 @schedule_app.command("list")
 @user_errors
+@doc(_("List schedules with their next and last run."))
 def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=_("print JSON (--format json)")),
                  fmt: str = format_option(), wide: bool = wide_option()) -> None:
-    """List schedules with their next and last run."""
     fmt = output_format(fmt, as_json)
     rows = list_schedules(state(ctx).db())
     # At 80 columns the name never truncates; the agency and last run drop (in --format json/csv).
@@ -88,8 +88,8 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
 
 @schedule_app.command("remove")
 @user_errors
+@doc(_("Remove a schedule (its past runs stay in the history)."))
 def remove_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Remove a schedule (its past runs stay in the history)."""
     remove_schedule(state(ctx).db(), name)
     console.print(_("schedule {name} removed").format(name=name), highlight=False, markup=False)
 
@@ -118,8 +118,8 @@ def _enabled(ctx: typer.Context, name: str, enabled: bool) -> None:
 
 @schedule_app.command("run")
 @user_errors
+@doc(_("Run a schedule's job now, in the foreground. Exit 0 if the run is ok, 1 otherwise."))
 def run_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Run a schedule's job now, in the foreground. Exit 0 if the run is ok, 1 otherwise."""
     outcome = run_schedule(state(ctx), name, trigger="manual")
     for stage in outcome.stages:
         console.print(f"  {stage.stage}: {status_text(stage.status)}", highlight=False, markup=False)
@@ -138,7 +138,7 @@ def run_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
 @user_errors
 def daemon_command(
     ctx: typer.Context,
-    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR"),
+    log_level: str = typer.Option("INFO", "--log-level", help=_("DEBUG, INFO, WARNING or ERROR")),
 ) -> None:
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
@@ -154,16 +154,16 @@ def daemon_command(
 
 @runs_app.command("list")
 @user_errors
+@doc(_("List runs, newest first."))
 def runs_list_command(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", min=1, max=10_000),
-    schedule: str | None = typer.Option(None, "--schedule", help="only runs of this schedule"),
-    status: str | None = typer.Option(None, "--status", help="ok, partial, failed, interrupted or running"),
+    schedule: str | None = typer.Option(None, "--schedule", help=_("only runs of this schedule")),
+    status: str | None = typer.Option(None, "--status", help=_("ok, partial, failed, interrupted or running")),
     as_json: bool = typer.Option(False, "--json", help=_("print JSON (--format json)")),
     fmt: str = format_option(),
     wide: bool = wide_option(),
 ) -> None:
-    """List runs, newest first."""
     fmt = output_format(fmt, as_json)
     if status is not None and status not in {s.value for s in RunStatus}:
         raise SecopsError(_("--status {value}: choose from {allowed}").format(
@@ -181,9 +181,9 @@ def runs_list_command(
 
 @runs_app.command("show")
 @user_errors
+@doc(_("Show one run: times, status, counts, stages, errors and where its reports are."))
 def runs_show_command(ctx: typer.Context, run_id: int = typer.Argument(...),
-                      as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """Show one run: times, status, counts, stages, errors and where its reports are."""
+                      as_json: bool = typer.Option(False, "--json", help=_("print JSON"))) -> None:
     info = show_run(state(ctx).db(), run_id)
     if as_json:
         print(json.dumps(info.model_dump(mode="json"), ensure_ascii=False, indent=2))
@@ -227,10 +227,10 @@ def _stages_table(r: RunInfo) -> Table:
 
 @runs_app.command("prune")
 @user_errors
+@doc(_("Apply the retention policy now (it also runs after every scheduled run)."))
 def runs_prune_command(ctx: typer.Context,
-                       keep: int | None = typer.Option(None, "--keep", min=2, help="runs whose detail to keep "
-                                                          "[default: retention.keep_detail_runs]")) -> None:
-    """Apply the retention policy now (it also runs after every scheduled run)."""
+                       keep: int | None = typer.Option(None, "--keep", min=2, help=_("runs whose detail to keep "
+                                                          "[default: retention.keep_detail_runs]"))) -> None:
     app_state = state(ctx)
     config = load_schedule_config(app_state.settings.policies).retention
     if keep is not None:

@@ -9,7 +9,7 @@ import typer
 
 from secops.cliutil import console, fail, state, user_errors
 from secops.errors import SecopsError
-from secops.i18n import _
+from secops.i18n import _, doc
 from secops.termtable import Listing, format_option, output_format, wide_option
 
 users_app = typer.Typer(help=_("Console accounts and roles."),
@@ -54,8 +54,8 @@ def add(ctx: typer.Context, name: str = typer.Argument(..., help=_("sign-in name
 
 @users_app.command("list")
 @user_errors
+@doc(_("Accounts with role, scope, second factor and state."))
 def list_(ctx: typer.Context, fmt: str = format_option(), wide: bool = wide_option()) -> None:
-    """Accounts with role, scope, second factor and state."""
     from secops.users.store import list_users
 
     fmt = output_format(fmt)
@@ -102,8 +102,8 @@ def token_add(ctx: typer.Context, name: str = typer.Option("api", "--name", help
 
 @tokens_app.command("list")
 @user_errors
+@doc(_("API tokens with scope, prefix, creation time and state (never the token itself)."))
 def token_list(ctx: typer.Context, fmt: str = format_option(), wide: bool = wide_option()) -> None:
-    """API tokens with scope, prefix, creation time and state (never the token itself)."""
     import datetime as dt
 
     from secops.localtime import as_local, province_zone, zone_label

@@ -12,10 +12,10 @@ from secops.i18n import _, doc
 @user_errors
 def serve_command(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (behind a TLS reverse proxy)"),
+    host: str = typer.Option("127.0.0.1", "--host", help=_("address to listen on (behind a TLS reverse proxy)")),
     port: int = typer.Option(8080, "--port", min=1, max=65535),
     proxy: str = typer.Option("127.0.0.1", "--trust-proxy",
-                              help="addresses whose X-Forwarded-For/-Proto are believed (the reverse proxy)"),
+                              help=_("addresses whose X-Forwarded-For/-Proto are believed (the reverse proxy)")),
 ) -> None:
     import uvicorn
 

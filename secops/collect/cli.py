@@ -202,7 +202,7 @@ def hosts_list(config: Path | None = typer.Option(None, "--config"), fmt: str = 
     store = HostKeyStore(load_config(config).known_hosts_path())
     # The host never truncates; a fingerprint folds at 80 columns but stays whole.
     listing = Listing(["host", "key type", "fingerprint"], fields=["host", "key_type", "fingerprint"],
-                      keys=["host"], title=str(store.path))
+                      keys=["host"], title=str(store.path), headings=[_("host"), _("key type"), _("fingerprint")])
     for name in store.keys.keys():
         for keytype, key in store.keys[name].items():
             listing.add((name, keytype, fingerprint(key)))

@@ -156,12 +156,16 @@ def _hosts_table(app_state: StageContext, run_id: int, wide: bool = False) -> No
         # At 80 columns the address never truncates; the MAC and OS drop (`--format json` has them).
         table, keep = fitted_table(console, ["address", "hostname", "mac", "os", "reconciliation", "open ports"],
                                    optional={"mac", "os"}, keys={"address"}, title=_("discovery run {id}").format(id=run_id),
-                                   wide=wide)
+                                   wide=wide, headings=[_("address"), _("hostname"), _("MAC"), _("OS"),
+                                                        _("reconciliation"), _("open ports")])
+        words = {"matched": _("matched"), "unregistered": _("unregistered"), "conflict": _("conflict")}
         for host in hosts[:SHOW_LIMIT]:
             ports = ", ".join(f"{p.port}/{p.protocol} {p.service or ''}".strip()
-                              + (" (RISKY)" if risky.reason(p.port, p.protocol, p.service) else "")
+                              + (" " + _("(RISKY)") if risky.reason(p.port, p.protocol, p.service) else "")
                               for p in host.ports if p.state == "open")
-            reconciliation = host.match_status + (f" by {host.match_rule}" if host.match_rule else "")
+            status = words.get(host.match_status, host.match_status)
+            reconciliation = _("{status} by {rule}").format(status=status, rule=host.match_rule) if host.match_rule \
+                else status
             # Table cells are literal text: network strings must not be read as rich markup.
             cells = [_plain(v) for v in (host.address, host.hostname, host.mac,
                                          f"{host.os_name} ({host.os_accuracy}%)" if host.os_name else "",

@@ -163,11 +163,12 @@ def _print_scanners(rows: list[dict[str, Any]], seen: list[dict[str, Any]], miss
                     wide: bool) -> None:
     now = dt.datetime.now(dt.UTC)
     # At 80 columns the site never truncates; the key (a fingerprint) folds but stays whole.
-    listing = Listing(["site", "broker user", "key", "scanners", "last heartbeat"], keys=["site"])
+    listing = Listing(["site", "broker user", "key", "scanners", "last heartbeat"], keys=["site"],
+                      headings=[_("site"), _("broker user"), _("key"), _("scanners"), _("last heartbeat")])
     for row in rows:
         last = row["last_heartbeat"]
-        age = f" ({int((now - dt.datetime.fromisoformat(last)).total_seconds())} s ago)" if last else ""
-        listing.add((row["site"], row["user"], row["key"] or "NOT ENROLLED", row["scanners"],
+        age = " " + _("({n} s ago)").format(n=int((now - dt.datetime.fromisoformat(last)).total_seconds())) if last else ""
+        listing.add((row["site"], row["user"], row["key"] or _("NOT ENROLLED"), row["scanners"],
                      f"{shown_time(last)}{age}" if last else "-"), row)
     listing.print(console, fmt, wide, document={"sites": rows, "scanners": seen, "sites_without_scanner": missing}
                   if fmt == "json" else None)

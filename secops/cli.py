@@ -12,13 +12,14 @@ from pathlib import Path
 
 import typer
 
-from secops import __version__, faults, i18n, interrupts
+from secops import __version__, clickwords, faults, i18n, interrupts
 from secops.cliutil import AppState, console, state, user_errors
 from secops.i18n import _
 from secops.lazycli import LazyGroup, lazy_command
 
 # The terminal's language before any help text below (or in a command's module) is translated.
 i18n.set_language(i18n.argv_language(sys.argv[1:]))
+clickwords.install()  # typer's and Click's own words ("Usage:", "Options", its errors) too
 
 app = typer.Typer(
     name="secops",

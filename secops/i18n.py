@@ -160,6 +160,45 @@ def result_text(result: str) -> str:
     return words.get(result, result)
 
 
+def validation_reason(error: Mapping[str, Any]) -> str:
+    """One pydantic error (an item of ValidationError.errors()) as a reason in the terminal's language.
+    Our own validators raise translated messages (pydantic's "Value error, " prefix dropped); the
+    commonest of pydantic's own are said here, any other as pydantic words it."""
+    kind, ctx = str(error.get("type", "")), dict(error.get("ctx") or {})
+    message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if language() == "en" or kind in ("value_error", "assertion_error"):
+        return message
+    words: dict[str, Callable[[], str]] = {
+        "missing": lambda: _("required, missing"),
+        "extra_forbidden": lambda: _("unknown field (not allowed here)"),
+        "string_too_short": lambda: _("at least {n} character(s)").format(n=ctx.get("min_length")),
+        "string_too_long": lambda: _("at most {n} character(s)").format(n=ctx.get("max_length")),
+        "string_pattern_mismatch": lambda: _("does not match the pattern {pattern}").format(pattern=ctx.get("pattern")),
+        "string_type": lambda: _("should be text"),
+        "int_parsing": lambda: _("should be a whole number"),
+        "int_type": lambda: _("should be a whole number"),
+        "int_from_float": lambda: _("should be a whole number"),
+        "float_parsing": lambda: _("should be a number"),
+        "bool_parsing": lambda: _("should be true or false"),
+        "enum": lambda: _("should be one of {expected}").format(expected=ctx.get("expected")),
+        "literal_error": lambda: _("should be one of {expected}").format(expected=ctx.get("expected")),
+        "greater_than_equal": lambda: _("should be at least {n}").format(n=ctx.get("ge")),
+        "less_than_equal": lambda: _("should be at most {n}").format(n=ctx.get("le")),
+        "greater_than": lambda: _("should be greater than {n}").format(n=ctx.get("gt")),
+        "less_than": lambda: _("should be less than {n}").format(n=ctx.get("lt")),
+        "date_parsing": lambda: _("not a date: use YYYY-MM-DD or DD/MM/YYYY"),
+        "date_from_datetime_parsing": lambda: _("not a date: use YYYY-MM-DD or DD/MM/YYYY"),
+        "date_type": lambda: _("not a date: use YYYY-MM-DD or DD/MM/YYYY"),
+        "datetime_parsing": lambda: _("not a date-time: use YYYY-MM-DD HH:MM or an ISO date-time"),
+        "datetime_from_date_parsing": lambda: _("not a date-time: use YYYY-MM-DD HH:MM or an ISO date-time"),
+        "list_type": lambda: _("should be a list"),
+        "dict_type": lambda: _("should be a mapping (key: value)"),
+        "model_type": lambda: _("should be a mapping (key: value)"),
+    }
+    said = words.get(kind)
+    return said() if said else message
+
+
 def doc(text: str) -> Callable[[F], F]:
     """A command's help (typer reads the docstring) given as a translated message:
     `@doc(_("Run ..."))` above the function, where a docstring cannot be translated."""

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import InputRowsError, RowError, SecopsError
+from secops.i18n import validation_reason
 from secops.requirements.tables import ProtectionManagementRow
 from secops.store.tables import EndpointRow
 from secops.textio import csv_records
@@ -82,7 +83,7 @@ def import_management(session: Session, path: Path, source: str = "import") -> i
             fact = ManagementFact.model_validate(raw)
         except ValidationError as exc:
             errors += [RowError(str(path), number, ".".join(str(p) for p in e["loc"]) or "(row)",
-                                e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+                                validation_reason(e)) for e in exc.errors()]
             continue
         if fact.endpoint not in codes:
             errors.append(RowError(str(path), number, "endpoint", f"no endpoint {fact.endpoint!r} in the inventory"))

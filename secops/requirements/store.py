@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import InputRowsError, RowError, SecopsError
+from secops.i18n import validation_reason
 from secops.localtime import day_or_text, future_reason
 from secops.requirements.catalogue import Catalogue
 from secops.requirements.checklist import NEEDS_MILESTONE, OFFICER_STATUSES
@@ -169,7 +170,7 @@ def import_file(session: Session, cat: Catalogue, path: Path) -> int:
         except ValidationError as exc:
             for err in exc.errors():
                 field = ".".join(str(p) for p in err["loc"]) or "milestone"
-                errors.append(RowError(str(path), number, field, err["msg"].removeprefix("Value error, ")))
+                errors.append(RowError(str(path), number, field, validation_reason(err)))
             continue
         errors += [RowError(str(path), number, f, r) for f, r in _problems(session, cat, st)]
         good.append(st)

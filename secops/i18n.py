@@ -165,6 +165,8 @@ def validation_reason(error: Mapping[str, Any]) -> str:
     Our own validators raise translated messages (pydantic's "Value error, " prefix dropped); the
     commonest of pydantic's own are said here, any other as pydantic words it."""
     kind, ctx = str(error.get("type", "")), dict(error.get("ctx") or {})
+    if isinstance(ctx.get("expected"), str):  # pydantic lists choices as "'a', 'b' or 'c'"
+        ctx["expected"] = ctx["expected"].replace(" or ", " " + _("or") + " ")
     message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if language() == "en" or kind in ("value_error", "assertion_error"):
         return message

@@ -282,8 +282,8 @@ def read_rows(path: Path, options: ImportOptions, policies_dir: Path,
             if len(errors) < MAX_ERRORS:
                 errors.append(RowError(str(path), line, exc.name, str(exc)))
     if bad > len(errors):
-        errors.append(RowError(str(path), 0, "rows", _("{value} more invalid row(s) not listed").format(
-                                                         value=bad - len(errors))))
+        # English: InputRowsError.rows reads the count back from this line
+        errors.append(RowError(str(path), 0, "rows", f"{bad - len(errors)} more invalid row(s) not listed"))
     if errors:
         raise InputRowsError(errors)
     for row in rows:

@@ -62,8 +62,8 @@ def read_yaml(path: Path) -> list[RawRow]:
     for entity in ENTITIES:
         items = doc.get(entity) or []
         if not isinstance(items, list):
-            raise SecopsError(_("{path}:{line__}: {entity}: expected a list").format(
-                                  path=path, line__=doc.get('__line__', 1), entity=entity))
+            raise SecopsError(_("{path}:{line}: {entity}: expected a list").format(
+                                  path=path, line=doc.get('__line__', 1), entity=entity))
         for item in items:
             if not isinstance(item, dict):
                 raise SecopsError(_("{path}: {entity}: every entry must be a mapping, got {item}").format(

@@ -113,11 +113,11 @@ def install() -> None:
 
     format_error: Callable[[Any], None] = rich_utils.rich_format_error
 
-    def error(exc: Any) -> None:
-        message = exc.format_message()
+    def error(self: Any) -> None:  # named as typer's: `self` is the Click exception being printed
+        message = self.format_message()
         translated = click_message(message)
         if translated != message:
-            exc.format_message = lambda: translated
-        format_error(exc)
+            self.format_message = lambda: translated
+        format_error(self)
 
     rich_utils.rich_format_error = error

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gettext
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +35,8 @@ LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 MAX_CATALOGUE_BYTES = 4 * 1024 * 1024  # a user's copy of the report templates is read too: bounded (ours are ~100 KB)
 
 _chosen: str | None = None
+# A web request's language (the console's page language), over the process's for that request only.
+_request_language: ContextVar[str | None] = ContextVar("secops_request_language", default=None)
 
 
 def compile_po(path: Path, lang: str) -> gettext.GNUTranslations:
@@ -108,7 +111,19 @@ def set_language(lang: str | None) -> str:
     return _chosen
 
 
+def speak(lang: str | None) -> object:
+    """Make LANG the language of the current context (a web request and what it calls), whatever the
+    process speaks; returns the token for `unspeak`. None: the process's language again."""
+    return _request_language.set(lang if lang in LANGUAGES else None)
+
+
+def unspeak(token: object) -> None:
+    _request_language.reset(token)  # type: ignore[arg-type]
+
+
 def language() -> str:
+    if (asked := _request_language.get()) is not None:
+        return asked
     if _chosen is None:
         return set_language(None)
     return _chosen

@@ -26,6 +26,7 @@ def serve_command(
     load_console_policy(app_state.settings.policies)  # a bad console.yaml: a clear message, exit 2
     db = app_state.db()
     app = create_app(app_state.settings, db)
-    console.print(f"secops console on http://{host}:{port}/ (Ctrl-C to stop)", markup=False, highlight=False)
+    console.print(_("secops console on http://{host}:{port}/ (Ctrl-C to stop)").format(host=host, port=port),
+                  markup=False, highlight=False)
     uvicorn.run(app, host=host, port=port, proxy_headers=True,
                 forwarded_allow_ips=proxy, server_header=False, log_level="info", access_log=True)

@@ -174,20 +174,23 @@ def hosts_trust(
                                                                          fingerprint=fp), markup=False, highlight=False)
     known = store.known(host, port)
     if expected is not None and expected != fp:  # checked first: "already trusted" must not hide it
-        raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
+        raise SecopsError(_("fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded").format(
+                              expected=expected, fp=fp))
     if key.get_name() in known and known[key.get_name()] == key:
         console.print(_("already trusted"), markup=False)
         return
     if known:
-        err_console.print(f"warning: known_hosts holds a DIFFERENT key for {host}:{port}; "
-                          "it will be replaced only if you confirm", style="bold red")
+        err_console.print(_("warning: known_hosts holds a DIFFERENT key for {host}:{port}; it will be replaced only "
+                            "if you confirm").format(host=host, port=port), style="bold red", markup=False)
         if expected is None and yes:  # a changed key may be an attack: --yes alone never replaces it
-            raise SecopsError(f"{host}:{port}: the host key changed; give --fingerprint {fp} after checking it "
-                              "with the host's administrator; nothing recorded")
+            raise SecopsError(_("{host}:{port}: the host key changed; give --fingerprint {fp} after checking it "
+                                "with the host's administrator; nothing recorded").format(
+                                  host=host, port=port, fp=fp))
     if expected is not None:
         if expected != fp:
-            raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
-    elif not yes and not typer.confirm("Trust this key?", default=False):
+            raise SecopsError(_("fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded").format(
+                                  expected=expected, fp=fp))
+    elif not yes and not typer.confirm(_("Trust this key?"), default=False):
         raise fail(_("not trusted; nothing recorded"))
     store.add(host, port, key)
     console.print(_("recorded in {path}").format(path=store.path), markup=False, highlight=False)

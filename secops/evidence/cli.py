@@ -140,9 +140,10 @@ def profile_list(ctx: typer.Context) -> None:
     from secops.evidence.profiles import load_profiles
 
     for p in load_profiles(state(ctx).settings.policies):
-        draft = " [draft]" if p.draft else ""
-        recognise = ", ".join(p.recognise) or "(fallback: header aliases)"
-        console.print(f"{p.name}{draft}: {p.title} — {', '.join(p.formats)}; recognises {recognise}",
+        draft = " " + _("[draft]") if p.draft else ""
+        recognise = ", ".join(p.recognise) or _("(fallback: header aliases)")
+        console.print(_("{name}{draft}: {title} — {formats}; recognises {recognise}").format(
+            name=p.name, draft=draft, title=p.title, formats=", ".join(p.formats), recognise=recognise),
                       markup=False, highlight=False, soft_wrap=True)
 
 
@@ -163,5 +164,6 @@ def profile_new(
     write_new(target, text)
     for note in notes:
         console.print(_("note: {note}").format(note=note), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"wrote {target}: confirm it, then `secops evidence import FILE --profile {target}`",
+    console.print(_("wrote {target}: confirm it, then `secops evidence import FILE --profile {target}`").format(
+        target=target),
                   markup=False, highlight=False, soft_wrap=True)

@@ -141,7 +141,7 @@ def _live_scanners(url: str, sites: Any) -> list[dict[str, Any]]:
         keys = list(itertools.islice(client.scan_iter(match=HEARTBEAT_PREFIX + "*", count=500), 10_000))
         values = [client.get(k) for k in keys]
     except redis.RedisError as exc:
-        raise SecopsError(f"broker {redact(url)}: {exc}") from exc
+        raise SecopsError(_("broker {redact}: {exc}").format(redact=redact(url), exc=exc)) from exc
     return sorted((json.loads(v) for v in values if v), key=lambda s: (s.get("site", ""), s.get("name", "")))
 
 
@@ -213,7 +213,7 @@ def enrol_command(
     try:
         public = public_text(parse_public(text))
     except SecopsError as exc:
-        raise SecopsError(f"{public_key}: {exc}") from exc
+        raise SecopsError(_("{public_key}: {exc}").format(public_key=public_key, exc=exc)) from exc
     with state(ctx).db().session() as session:
         row = session.scalar(select(ScannerKeyRow).where(ScannerKeyRow.site == site))
         if row is None:

@@ -393,8 +393,10 @@ def test_record_sent_and_the_sent_listing(province, tmp_path, db_path, cli):
     assert lines[0].startswith("Số TT\tThời điểm ghi\tNăm\tMã chủ quản")
     assert len(lines) == 4 and "(Asia/Ho_Chi_Minh)" in lines[1] and s1.sha256 in lines[1]
     assert "\tS1\t" in lines[1] and "Sở Một (chủ quản)" in lines[1]
-    empty = cli("report", "sent", "--year", "2030", db=db_path)
+    empty = cli("report", "sent", "--year", "2030", db=db_path, env={"SECOPS_LANG": "vi"})
     assert empty.returncode == 0 and "Chưa có báo cáo" in empty.stdout
+    empty_en = cli("report", "sent", "--year", "2030", db=db_path, env={"SECOPS_LANG": "en"})
+    assert empty_en.returncode == 0 and "No report recorded as sent" in empty_en.stdout
 
 
 def test_the_unmet_annex_speaks_vietnamese():

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import typer
 
-from secops import __version__, faults, i18n, interrupts
+from secops import __version__, clickwords, faults, i18n, interrupts
 from secops.cliutil import AppState, console, state, user_errors
 from secops.i18n import _
 from secops.lazycli import LazyGroup, lazy_command
 
 # The terminal's language before any help text below (or in a command's module) is translated.
 i18n.set_language(i18n.argv_language(sys.argv[1:]))
+clickwords.install()  # typer's and Click's own words ("Usage:", "Options", its errors) too
 
 app = typer.Typer(
     name="secops",
@@ -49,13 +50,19 @@ def root(
                                           help=_("folder for reports [default: ./secops-reports]")),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help=_("print the version")),
     debug: bool = typer.Option(False, "--debug", help=_("show a Python traceback for unexpected errors")),
+    lang: str | None = typer.Option(None, "--lang", help=_("vi or en: the terminal's language, as SECOPS_LANG "
+                                                         "[default: SECOPS_LANG, then the locale]")),
 ) -> None:
     from secops.config import load_settings
+
+    if lang is not None and lang not in i18n.LANGUAGES:
+        raise typer.BadParameter(_("--lang must be vi or en"))
 
     if debug:
         os.environ[faults.DEBUG_ENV] = "1"
     interrupts.install()  # SIGTERM/SIGHUP stop a command the way Ctrl-C does
-    overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output}.items() if v is not None}
+    overrides = {k: v for k, v in {"db": db, "policies": policies, "output": output, "lang": lang}.items()
+                 if v is not None}
     ctx.obj = AppState(load_settings(overrides), may_create=False)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gettext
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +35,8 @@ LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 MAX_CATALOGUE_BYTES = 4 * 1024 * 1024  # a user's copy of the report templates is read too: bounded (ours are ~100 KB)
 
 _chosen: str | None = None
+# A web request's language (the console's page language), over the process's for that request only.
+_request_language: ContextVar[str | None] = ContextVar("secops_request_language", default=None)
 
 
 def compile_po(path: Path, lang: str) -> gettext.GNUTranslations:
@@ -108,7 +111,19 @@ def set_language(lang: str | None) -> str:
     return _chosen
 
 
+def speak(lang: str | None) -> object:
+    """Make LANG the language of the current context (a web request and what it calls), whatever the
+    process speaks; returns the token for `unspeak`. None: the process's language again."""
+    return _request_language.set(lang if lang in LANGUAGES else None)
+
+
+def unspeak(token: object) -> None:
+    _request_language.reset(token)  # type: ignore[arg-type]
+
+
 def language() -> str:
+    if (asked := _request_language.get()) is not None:
+        return asked
     if _chosen is None:
         return set_language(None)
     return _chosen
@@ -148,6 +163,57 @@ def status_text(status: str) -> str:
              "protected": _("protected"), "degraded": _("degraded"), "unprotected": _("unprotected"),
              "unknown": _("unknown")}
     return words.get(status, status)
+
+
+def result_text(result: str) -> str:
+    """A check's result (passed, failed, not_applicable, error, waived) in words ("failed" in English:
+    the msgid says "check failed" because a failed run is another word in Vietnamese)."""
+    if language() == "en":
+        return result.replace("_", " ")
+    words = {"passed": _("passed"), "failed": _("check failed"), "not_applicable": _("not applicable"),
+             "error": _("error"), "waived": _("waived")}
+    return words.get(result, result)
+
+
+def validation_reason(error: Mapping[str, Any]) -> str:
+    """One pydantic error (an item of ValidationError.errors()) as a reason in the terminal's language.
+    Our own validators raise translated messages (pydantic's "Value error, " prefix dropped); the
+    commonest of pydantic's own are said here, any other as pydantic words it."""
+    kind, ctx = str(error.get("type", "")), dict(error.get("ctx") or {})
+    if isinstance(ctx.get("expected"), str):  # pydantic lists choices as "'a', 'b' or 'c'"
+        ctx["expected"] = ctx["expected"].replace(" or ", " " + _("or") + " ")
+    message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if language() == "en" or kind in ("value_error", "assertion_error"):
+        return message
+    words: dict[str, Callable[[], str]] = {
+        "missing": lambda: _("required, missing"),
+        "extra_forbidden": lambda: _("unknown field (not allowed here)"),
+        "string_too_short": lambda: _("at least {n} character(s)").format(n=ctx.get("min_length")),
+        "string_too_long": lambda: _("at most {n} character(s)").format(n=ctx.get("max_length")),
+        "string_pattern_mismatch": lambda: _("does not match the pattern {pattern}").format(pattern=ctx.get("pattern")),
+        "string_type": lambda: _("should be text"),
+        "int_parsing": lambda: _("should be a whole number"),
+        "int_type": lambda: _("should be a whole number"),
+        "int_from_float": lambda: _("should be a whole number"),
+        "float_parsing": lambda: _("should be a number"),
+        "bool_parsing": lambda: _("should be true or false"),
+        "enum": lambda: _("should be one of {expected}").format(expected=ctx.get("expected")),
+        "literal_error": lambda: _("should be one of {expected}").format(expected=ctx.get("expected")),
+        "greater_than_equal": lambda: _("should be at least {n}").format(n=ctx.get("ge")),
+        "less_than_equal": lambda: _("should be at most {n}").format(n=ctx.get("le")),
+        "greater_than": lambda: _("should be greater than {n}").format(n=ctx.get("gt")),
+        "less_than": lambda: _("should be less than {n}").format(n=ctx.get("lt")),
+        "date_parsing": lambda: _("not a date: use YYYY-MM-DD or DD/MM/YYYY"),
+        "date_from_datetime_parsing": lambda: _("not a date: use YYYY-MM-DD or DD/MM/YYYY"),
+        "date_type": lambda: _("not a date: use YYYY-MM-DD or DD/MM/YYYY"),
+        "datetime_parsing": lambda: _("not a date-time: use YYYY-MM-DD HH:MM or an ISO date-time"),
+        "datetime_from_date_parsing": lambda: _("not a date-time: use YYYY-MM-DD HH:MM or an ISO date-time"),
+        "list_type": lambda: _("should be a list"),
+        "dict_type": lambda: _("should be a mapping (key: value)"),
+        "model_type": lambda: _("should be a mapping (key: value)"),
+    }
+    said = words.get(kind)
+    return said() if said else message
 
 
 def doc(text: str) -> Callable[[F], F]:

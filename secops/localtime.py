@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from secops.config import bundled, policy_path
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.policyfile import Strict, load_model
 
 PROVINCE_ZONE = "Asia/Ho_Chi_Minh"
@@ -33,7 +34,8 @@ class LocalePolicy(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as {PROVINCE_ZONE})") from exc
+            raise ValueError(_("unknown time zone {value} (an IANA name such as {province_zone})").format(
+                                 value=repr(value), province_zone=PROVINCE_ZONE)) from exc
         return value
 
     @property
@@ -90,12 +92,15 @@ def future_reason(when: dt.datetime | dt.date, what: str, policies: Path | None 
     if isinstance(when, dt.datetime):
         aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
         if aware > now + locale.skew:
-            return (f"{what} {shown(aware, locale.zone)} is in the future (now {shown(now, locale.zone)}; "
-                    f"clocks may differ by {locale.clock_skew_minutes} minutes at most)")
+            return (_("{what} {shown} is in the future (now {shown2}; clocks may differ by {clock_skew_minutes} "
+                      "minutes at most)").format(
+                        what=what, shown=shown(aware, locale.zone), shown2=shown(now, locale.zone),
+                        clock_skew_minutes=locale.clock_skew_minutes))
         return None
     today = as_local(now, locale.zone).date()
     if when > today:
-        return f"{what} {when:%d/%m/%Y} is in the future (today is {today:%d/%m/%Y} in {locale.timezone})"
+        return _("{what} {when:%d/%m/%Y} is in the future (today is {today:%d/%m/%Y} in {timezone})").format(
+                   what=what, when=when, today=today, timezone=locale.timezone)
     return None
 
 
@@ -115,5 +120,6 @@ def day_or_text(value: object) -> object:
         try:
             return dt.datetime.strptime(value.strip(), "%d/%m/%Y").date()
         except ValueError:
-            raise ValueError(f"{value!r} is not a date: use {DAY_FORMATS}") from None
+            raise ValueError(_("{value} is not a date: use {day_formats}").format(
+                                 value=repr(value), day_formats=DAY_FORMATS)) from None
     return value

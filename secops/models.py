@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from secops.i18n import _
 from secops.textsafe import control_problem
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
@@ -165,14 +166,15 @@ def _day_first(value: object) -> object:
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{value!r} is not a date: use {DAY_FORMATS}") from None
+            raise ValueError(_("{value} is not a date: use {day_formats}").format(
+                                 value=repr(value), day_formats=DAY_FORMATS)) from None
     return value
 
 
 def _no_future(value: dt.date | None, info: ValidationInfo) -> dt.date | None:
     today = (info.context or {}).get("today") or dt.date.today()
     if value is not None and value > today:
-        raise ValueError(f"date {value.isoformat()} is in the future")
+        raise ValueError(_("date {date} is in the future").format(date=value.isoformat()))
     return value
 
 
@@ -190,11 +192,11 @@ class Agency(_Model):
     @model_validator(mode="after")
     def _parent_rule(self) -> Agency:
         if self.kind == AgencyKind.province.value and self.parent:
-            raise ValueError("a province has no parent")
+            raise ValueError(_("a province has no parent"))
         if self.kind != AgencyKind.province.value and not self.parent:
-            raise ValueError(f"a {self.kind} needs a parent agency")
+            raise ValueError(_("a {kind} needs a parent agency").format(kind=self.kind))
         if self.parent == self.code:
-            raise ValueError("an agency cannot be its own parent")
+            raise ValueError(_("an agency cannot be its own parent"))
         return self
 
 
@@ -262,7 +264,7 @@ class InformationSystem(_Model):
     @classmethod
     def _no_controls(cls, value: str | None) -> str | None:
         if value is not None and _CONTROL.search(value):
-            raise ValueError("contains control characters")
+            raise ValueError(_("contains control characters"))
         return value
 
     @model_validator(mode="after")
@@ -274,8 +276,10 @@ class InformationSystem(_Model):
         self._dated_rules()
         derived = state_of(self.approval_status, self.plan_deployment)
         if self.state is not None and self.state is not derived:
-            raise ValueError(f"state {self.state.value} contradicts approval_status {self.approval_status.value} "
-                             f"and plan_deployment {self.plan_deployment.value} (they mean {derived.value})")
+            raise ValueError(_("state {state} contradicts approval_status {status} and plan_deployment {deployment} "
+                               "(they mean {derived})").format(
+                state=self.state.value, status=self.approval_status.value, deployment=self.plan_deployment.value,
+                derived=derived.value))
         self.state = derived
         return self
 
@@ -284,26 +288,27 @@ class InformationSystem(_Model):
         if self.level is None:
             self.level = self.proposed_level
         if self.level is None:
-            raise ValueError("approval_status approved requires an approved level (1-5)")
+            raise ValueError(_("approval_status approved requires an approved level (1-5)"))
         if not (self.approval_decision and self.approval_date):
-            raise ValueError("approval_status approved requires approval_decision and approval_date")
+            raise ValueError(_("approval_status approved requires approval_decision and approval_date"))
         if self.proposed_level is None:
             self.proposed_level = self.level
 
     def _unapproved_rules(self) -> None:
         if self.level is not None:
-            raise ValueError(f"approval_status {self.approval_status.value} has no approved level; "
-                             "use proposed_level")
+            raise ValueError(_("approval_status {value} has no approved level; use proposed_level").format(
+                                 value=self.approval_status.value))
         if self.approval_decision or self.approval_date:
-            raise ValueError(f"approval_status {self.approval_status.value} cannot carry an approval decision")
+            raise ValueError(_("approval_status {value} cannot carry an approval decision").format(
+                                 value=self.approval_status.value))
 
     def _dated_rules(self) -> None:
         if self.plan_deployment is not PlanDeployment.fully_deployed and self.plan_deployed_date:
-            raise ValueError("plan_deployed_date given but plan_deployment is not fully_deployed")
+            raise ValueError(_("plan_deployed_date given but plan_deployment is not fully_deployed"))
         if self.plan_deployed_date and self.approval_date and self.plan_deployed_date < self.approval_date:
-            raise ValueError("plan_deployed_date is before approval_date")
+            raise ValueError(_("plan_deployed_date is before approval_date"))
         if bool(self.regulation_decision) != bool(self.regulation_date):
-            raise ValueError("regulation_decision and regulation_date go together")
+            raise ValueError(_("regulation_decision and regulation_date go together"))
 
 
 class Assessment(_Model):
@@ -323,7 +328,7 @@ class Assessment(_Model):
     @classmethod
     def _no_controls(cls, value: str | None) -> str | None:
         if value is not None and _CONTROL.search(value):
-            raise ValueError("contains control characters")
+            raise ValueError(_("contains control characters"))
         return value
 
 
@@ -332,7 +337,7 @@ def normalise_mac(value: str | None) -> str | None:
         return None
     hexdigits = re.sub(r"[^0-9A-Fa-f]", "", value)
     if len(hexdigits) != 12:
-        raise ValueError(f"MAC address {value!r} must have 12 hex digits")
+        raise ValueError(_("MAC address {value} must have 12 hex digits").format(value=repr(value)))
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2)).upper()
 
 
@@ -371,7 +376,7 @@ class Endpoint(_Model):
     def _printable(cls, value: str) -> str:
         # Hostnames are untrusted; anything printable is kept (and escaped on output), controls are not.
         if _CONTROL.search(value):
-            raise ValueError("hostname contains control characters")
+            raise ValueError(_("hostname contains control characters"))
         return value
 
     @field_validator("ips", mode="before")

@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from secops.errors import SecopsError
+from secops.i18n import validation_reason
 from secops.yamlsafe import load_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,7 +40,7 @@ def format_validation(path: Path | str, exc: ValidationError) -> str:
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"])
         # A model-level rule names its own field ("milestone: ..."); pydantic's "Value error, " is noise.
-        message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        message = validation_reason(err)
         lines.append(f"{path}: {key}: {message}" if key else f"{path}: {message}")
     return "\n".join(lines)
 

@@ -38,22 +38,25 @@ def is_narrow(console: Console) -> bool:
 
 def fitted_table(console: Console, columns: list[str], optional: set[str] = frozenset(),  # type: ignore[assignment]
                  title: str | None = None, keys: set[str] = frozenset(),  # type: ignore[assignment]
-                 wide: bool = False) -> tuple[Table, list[int]]:
+                 wide: bool = False, headings: Sequence[str] | None = None) -> tuple[Table, list[int]]:
     """A table for this terminal and the indexes of the columns it kept (to pick row values).
     Key columns (codes, ids) are never wrapped or cut: the other columns fold around them.
-    `wide`: every column kept and none folded (print it with `print_wide`)."""
+    `wide`: every column kept and none folded (print it with `print_wide`). `headings`: what the
+    table shows above each column, in the user's language (`columns`, `keys` and `optional` name
+    the columns by their fixed English names)."""
     from rich import box
     from rich.table import Table
     narrow = is_narrow(console) and not wide
     keep = [i for i, name in enumerate(columns) if not (narrow and name in optional)]
     table = Table(title=title, box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD, pad_edge=not narrow,
                   title_justify="left")
+    shown = list(headings) if headings is not None else columns
     for i in keep:
         if columns[i] in keys or wide:
-            table.add_column(columns[i], no_wrap=True, overflow="ignore")
+            table.add_column(shown[i], no_wrap=True, overflow="ignore")
         else:
             # a heading folds between its words, not inside one ("requireme/nt")
-            table.add_column(columns[i], overflow="fold", min_width=max(map(len, columns[i].split()), default=1))
+            table.add_column(shown[i], overflow="fold", min_width=max(map(len, shown[i].split()), default=1))
     return table, keep
 
 
@@ -105,13 +108,18 @@ class Listing:
     """The rows of one listing command, printed as a table (fitted to the terminal or `--wide`),
     CSV or JSON.
 
-    `columns` are the table's headings; each row is given as the cells the table shows and,
-    where it differs, the record machine formats carry (its keys: the CSV header and the JSON
-    keys, the same on every row and whatever the terminal or language)."""
+    `columns` name the table's columns (fixed English names, which `keys` and `optional` use);
+    `headings`, when given, are what the table shows above them in the user's language (`_()`);
+    each row is given as the cells the table shows and, where it differs, the record machine
+    formats carry (its keys: the CSV header and the JSON keys, the same on every row and whatever
+    the terminal or language: `fields`, else the columns' names, never the headings)."""
 
     def __init__(self, columns: Sequence[str], *, fields: Sequence[str] | None = None, keys: Sequence[str] = (),
-                 optional: Sequence[str] = (), title: str | None = None):
+                 optional: Sequence[str] = (), title: str | None = None, headings: Sequence[str] | None = None):
+        if headings is not None and len(headings) != len(columns):
+            raise ValueError(f"{len(headings)} headings for {len(columns)} columns")
         self.columns = list(columns)
+        self.headings = list(headings) if headings is not None else None
         self.fields = list(fields) if fields is not None else None
         self.keys, self.optional, self.title = set(keys), set(optional), title
         self.cells: list[list[object]] = []
@@ -141,7 +149,7 @@ class Listing:
 
     def table(self, console: Console, wide: bool = False) -> Table:
         table, keep = fitted_table(console, self.columns, optional=self.optional, title=self.title, keys=self.keys,
-                                   wide=wide)
+                                   wide=wide, headings=self.headings)
         for row in self.cells:
             table.add_row(*(_cell(row[i]) for i in keep))
         return table

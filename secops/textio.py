@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from secops.errors import SecopsError
+from secops.i18n import _
 
 DELIMITERS = ("\t", ";", ",")
 DELIMITER_NAMES = {"\t": "tab", ";": "semicolon", ",": "comma"}
@@ -76,8 +77,9 @@ def _encoding_hint(path: Path, exc: UnicodeDecodeError, where: str, option: bool
     byte = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
     fix = " or name the encoding with --encoding cp1258" if option else ""
     return SecopsError(
-        f"{path}: encoding: not valid UTF-8 (byte 0x{byte} {where}); Excel's plain 'CSV' uses the "
-        f"Windows code page (cp1258 for Vietnamese): save as 'CSV UTF-8' or 'Unicode Text'{fix}")
+        _("{path}: encoding: not valid UTF-8 (byte 0x{byte} {where}); Excel's plain 'CSV' uses the "
+          "Windows code page (cp1258 for Vietnamese): save as 'CSV UTF-8' or 'Unicode Text'{fix}").format(
+            path=path, byte=byte, where=where, fix=fix))
 
 
 def detect_encoding(path: Path, head: bytes, explicit: str | None = None,
@@ -87,7 +89,8 @@ def detect_encoding(path: Path, head: bytes, explicit: str | None = None,
         try:
             codec = codecs.lookup(explicit).name
         except LookupError as exc:
-            raise SecopsError(f"{path}: encoding: unknown encoding {explicit!r}") from exc
+            raise SecopsError(_("{path}: encoding: unknown encoding {explicit}").format(
+                                  path=path, explicit=repr(explicit))) from exc
         if codec == "utf-8" and head.startswith(codecs.BOM_UTF8):
             codec = "utf-8-sig"
         return codec, explicit
@@ -100,7 +103,7 @@ def detect_encoding(path: Path, head: bytes, explicit: str | None = None,
     if guessed:
         return guessed, f"UTF-16 {guessed[-2:].upper()} without BOM"
     if b"\x00" in head:
-        raise SecopsError(f"{path}: encoding: binary data (NUL bytes), not a text export")
+        raise SecopsError(_("{path}: encoding: binary data (NUL bytes), not a text export").format(path=path))
     try:
         # An incomplete multi-byte sequence at the sample's end is not an error.
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
@@ -130,11 +133,12 @@ def _head(path: Path, limits: Limits) -> bytes:
     try:
         size = path.stat().st_size
         if size > limits.max_bytes:
-            raise SecopsError(f"{path}: file is {size:,} bytes, more than the limit of {limits.max_bytes:,}")
+            raise SecopsError(_("{path}: file is {size:,} bytes, more than the limit of {max_bytes:,}").format(
+                                  path=path, size=size, max_bytes=limits.max_bytes))
         with path.open("rb") as handle:
             return handle.read(_SNIFF_BYTES)
     except OSError as exc:
-        raise SecopsError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot open: {reason}").format(path=path, reason=exc.strerror or exc)) from exc
 
 
 def detect_format(path: Path, encoding: str | None = None, delimiter: str | None = None,
@@ -145,7 +149,8 @@ def detect_format(path: Path, encoding: str | None = None, delimiter: str | None
     try:
         text = codecs.getincrementaldecoder(codec)(errors="strict").decode(head, final=False)
     except UnicodeDecodeError as exc:
-        raise SecopsError(f"{path}: encoding: not valid {label} (offset {exc.start})") from exc
+        raise SecopsError(_("{path}: encoding: not valid {label} (offset {start})").format(
+                              path=path, label=label, start=exc.start)) from exc
     if delimiter is None:
         delimiter = sniff_delimiter([ln for ln in text.splitlines()[:20] if ln.strip()])
     return TextFormat(codec, delimiter, f"{label}, {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated",
@@ -158,7 +163,7 @@ def iter_rows(path: Path, fmt: TextFormat, limits: Limits = DEFAULT_LIMITS) -> I
     try:
         raw = path.open("rb")
     except OSError as exc:
-        raise SecopsError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot open: {reason}").format(path=path, reason=exc.strerror or exc)) from exc
     with raw:
         text = io.TextIOWrapper(raw, encoding=fmt.encoding, errors="strict", newline="")
         reader = csv.reader(_bounded_lines(path, text, limits), delimiter=fmt.delimiter)
@@ -172,21 +177,24 @@ def iter_rows(path: Path, fmt: TextFormat, limits: Limits = DEFAULT_LIMITS) -> I
             except UnicodeDecodeError as exc:
                 if fmt.encoding.startswith("utf-8"):
                     raise _encoding_hint(path, exc, f"near line {reader.line_num + 1}", fmt.encoding_option) from exc
-                raise SecopsError(f"{path}: encoding: not valid {fmt.encoding} near line "
-                                  f"{reader.line_num + 1}") from exc
+                raise SecopsError(_("{path}: encoding: not valid {encoding} near line {line}").format(
+                                      path=path, encoding=fmt.encoding, line=reader.line_num + 1)) from exc
             except csv.Error as exc:
-                raise SecopsError(f"{path}:{reader.line_num}: not readable as delimited text: {exc}") from exc
+                raise SecopsError(_("{path}:{line_num}: not readable as delimited text: {exc}").format(
+                                      path=path, line_num=reader.line_num, exc=exc)) from exc
             count += 1
             if count > limits.max_rows:
-                raise SecopsError(f"{path}:{reader.line_num}: more than {limits.max_rows:,} rows; "
-                                  "split the export or raise the limit")
+                raise SecopsError(_("{path}:{line_num}: more than {max_rows:,} rows; split the export or raise the "
+                                    "limit").format(path=path, line_num=reader.line_num, max_rows=limits.max_rows))
             if len(cells) > limits.max_columns:
-                raise SecopsError(f"{path}:{reader.line_num}: {len(cells):,} cells in one row, more than the limit "
-                                  f"of {limits.max_columns:,} columns")
+                raise SecopsError(_("{path}:{line_num}: {n:,} cells in one row, more than the limit of {max_columns:,} "
+                                    "columns").format(path=path, line_num=reader.line_num, n=len(cells),
+                                                      max_columns=limits.max_columns))
             cells_seen += len(cells)
             if cells_seen > limits.max_cells:
-                raise SecopsError(f"{path}:{reader.line_num}: more than {limits.max_cells:,} cells in the file; "
-                                  "split the export or raise the limit")
+                raise SecopsError(_("{path}:{line_num}: more than {max_cells:,} cells in the file; split the export or "
+                                    "raise the limit").format(path=path, line_num=reader.line_num,
+                                                              max_cells=limits.max_cells))
             # NFC: cp1258 (and some tools' UTF-8) write Vietnamese tones as combining marks, which
             # would never equal the precomposed words of profiles and inventories.
             yield reader.line_num, [c if c.isascii() else unicodedata.normalize("NFC", c) for c in cells]
@@ -202,10 +210,11 @@ def _bounded_lines(path: Path, text: io.TextIOWrapper, limits: Limits) -> Iterat
             return
         number += 1
         if len(line) > limits.max_line_chars and not line.endswith(("\n", "\r")):
-            raise SecopsError(f"{path}:{number}: a line is longer than the limit of {limits.max_line_chars:,} "
-                              "characters")
+            raise SecopsError(_("{path}:{number}: a line is longer than the limit of {max_line_chars:,} characters").format(
+                                  path=path, number=number, max_line_chars=limits.max_line_chars))
         if "\x00" in line:  # anywhere in the file, not only in the sniffed head
-            raise SecopsError(f"{path}:{number}: a NUL character (binary data), not text")
+            raise SecopsError(_("{path}:{number}: a NUL character (binary data), not text").format(
+                                  path=path, number=number))
         yield line
 
 
@@ -217,7 +226,8 @@ def csv_records(path: Path, columns: Sequence[str]) -> list[tuple[int, dict[str,
     header = [h.strip() for h in first[1]] if first else []
     unknown = [c for c in header if c not in columns]
     if unknown:
-        raise SecopsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; expected {', '.join(columns)}")
+        raise SecopsError(_("{path}:1: unknown column(s) {items}; expected {items2}").format(
+                              path=path, items=', '.join(unknown), items2=', '.join(columns)))
     return [(line, {name: (cells[i] if i < len(cells) else None) for i, name in enumerate(header)})
             for line, cells in rows]
 
@@ -229,8 +239,9 @@ def input_errors(path: Path | str) -> Iterator[None]:
     try:
         yield
     except UnicodeDecodeError as exc:
-        raise SecopsError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as CSV UTF-8") from exc
+        raise SecopsError(_("{path}: not UTF-8 text (byte {start}: {reason}); save it as CSV UTF-8").format(
+                              path=path, start=exc.start, reason=exc.reason)) from exc
     except csv.Error as exc:
-        raise SecopsError(f"{path}: not a readable CSV file ({exc})") from exc
+        raise SecopsError(_("{path}: not a readable CSV file ({exc})").format(path=path, exc=exc)) from exc
     except RecursionError as exc:
-        raise SecopsError(f"{path}: nested too deeply") from exc
+        raise SecopsError(_("{path}: nested too deeply").format(path=path)) from exc

@@ -18,6 +18,7 @@ from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from secops.errors import SecopsError
+from secops.i18n import _
 
 MAX_BYTES = 32 * 1024 * 1024  # the largest real input (a Windows SCA policy) is ~1.2 MB
 MAX_DEPTH = 64  # nesting levels; real files use fewer than 10
@@ -86,25 +87,28 @@ def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except FileNotFoundError as exc:
-        raise SecopsError(f"{path}: file not found") from exc
+        raise SecopsError(_("{path}: file not found").format(path=path)) from exc
     except IsADirectoryError as exc:
-        raise SecopsError(f"{path}: is a folder, expected a file") from exc
+        raise SecopsError(_("{path}: is a folder, expected a file").format(path=path)) from exc
     except OSError as exc:
-        raise SecopsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot read: {value}").format(path=path, value=exc.strerror or exc)) from exc
     if len(data) > max_bytes:
-        raise SecopsError(f"{path}: larger than {max_bytes // (1024 * 1024)} MB; refusing to read it")
+        raise SecopsError(_("{path}: larger than {value} MB; refusing to read it").format(
+                              path=path, value=max_bytes // (1024 * 1024)))
     if b"\x00" in data[:8192]:
-        raise SecopsError(f"{path}: binary data, not a text file")
+        raise SecopsError(_("{path}: binary data, not a text file").format(path=path))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SecopsError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+        raise SecopsError(_("{path}: not UTF-8 text (byte {start}: {reason})").format(
+                              path=path, start=exc.start, reason=exc.reason)) from exc
 
 
 def yaml_error(path: Path | str, exc: yaml.YAMLError) -> SecopsError:
     mark = getattr(exc, "problem_mark", None)
     where = f":{mark.line + 1}" if mark else ""
-    return SecopsError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}")
+    return SecopsError(_("{path}{where}: not valid YAML: {value}").format(
+                           path=path, where=where, value=getattr(exc, 'problem', None) or exc))
 
 
 def load_yaml(path: Path, loader: type[BoundedSafeLoader] = BoundedSafeLoader) -> Any:
@@ -115,6 +119,6 @@ def load_yaml(path: Path, loader: type[BoundedSafeLoader] = BoundedSafeLoader) -
     except yaml.YAMLError as exc:
         raise yaml_error(path, exc) from exc
     except RecursionError as exc:  # belt and braces: the depth bound should stop it first
-        raise SecopsError(f"{path}: nested too deeply") from exc
+        raise SecopsError(_("{path}: nested too deeply").format(path=path)) from exc
     except (ValueError, OverflowError) as exc:  # e.g. a date like 2026-02-30 that does not exist
-        raise SecopsError(f"{path}: not valid YAML: {exc}") from exc
+        raise SecopsError(_("{path}: not valid YAML: {exc}").format(path=path, exc=exc)) from exc

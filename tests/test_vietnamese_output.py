@@ -196,3 +196,119 @@ def test_audit_report_gives_secops_checks_in_vietnamese(vi_demo: tuple[Path, str
     assert ours, done.stdout
     assert not [line for line in ours if any(title in line for title in english)]
     assert "kết quả:" in done.stdout
+
+
+VI = {"SECOPS_LANG": "vi", "COLUMNS": "160"}
+
+
+def _headings(table: str) -> list[str]:
+    """The words of a rich table's heading row (the line above its rule), joined by single spaces."""
+    lines = table.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.strip().startswith(("━", "─", "┡")))
+    return " ".join(lines[rule - 1].replace("┃", " ").split()).split("  ") if rule else []
+
+
+def test_listing_headings_and_values_in_vietnamese_machine_keys_unchanged(sample: Path) -> None:
+    """Before: every listing's headings, title and values were English whatever the language."""
+    endpoints = run_cli("inventory", "show", "--list", "endpoints", db=sample, env=VI)
+    assert endpoints.returncode == 0, endpoints.stderr
+    heading = _headings(endpoints.stdout)[0]
+    assert heading.startswith("mã tên máy địa chỉ"), heading
+    for english in ("code", "hostname", "ips", "os_family", "role", "last_seen", "agency"):
+        assert english not in heading.split(), heading
+    assert "thiết bị đầu cuối (tối đa 200)" in endpoints.stdout
+    assert "máy trạm" in endpoints.stdout and "workstation" not in endpoints.stdout
+    systems = run_cli("inventory", "show", "--list", "systems", db=sample, env=VI)
+    assert "tình trạng phê duyệt" in systems.stdout and "approval_status" not in systems.stdout
+    assert not any(raw in systems.stdout for raw in ("sent_for_appraisal", "not_deployed", "fully_deployed"))
+    overview = run_cli("inventory", "show", db=sample, env=VI)
+    assert "danh mục quản lý" in overview.stdout and "tổng" in overview.stdout
+    assert "hệ thống thông tin" in overview.stdout and "systems" not in overview.stdout
+    runs = run_cli("runs", "list", db=sample, env=VI)
+    assert runs.returncode == 0, runs.stderr
+    assert "trạng thái" in runs.stdout and "hoàn tất" in runs.stdout
+    assert "status" not in runs.stdout and "started" not in runs.stdout
+    # Machine formats keep their English keys and raw values in any language.
+    as_json = json.loads(run_cli("inventory", "show", "--list", "endpoints", "--format", "json", db=sample,
+                                 env=VI).stdout)
+    assert list(as_json[0]) == ["code", "hostname", "ips", "os_family", "role", "last_seen", "agency"]
+    assert {row["role"] for row in as_json} <= {"workstation", "laptop", "server"}
+    header = run_cli("runs", "list", "--format", "csv", db=sample, env=VI).stdout.splitlines()[0]
+    assert header.startswith("id,") and "status" in header.split(",")
+
+
+def test_waivers_list_in_vietnamese(tmp_path: Path) -> None:
+    """Before: "check scope reason approver expires days left" and "expired" in a Vietnamese terminal."""
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("waivers:\n"
+                       "  - check: secops_linux_hardening:7004\n    scope: {agencies: [QT-H1]}\n"
+                       "    reason: tường lửa do tỉnh quản lý\n    approver: Giám đốc Sở\n    expires: 2099-03-31\n"
+                       "  - check: secops_linux_hardening:7005\n    scope: {hosts: ['*']}\n"
+                       "    reason: đã hết hạn\n    approver: Giám đốc Sở\n    expires: 2020-01-01\n", encoding="utf-8")
+    shown = run_cli("waivers", "list", "--file", str(waivers), env=VI)
+    assert shown.returncode == 0, shown.stderr
+    heading = _headings(shown.stdout)[0]
+    assert heading == "mục kiểm tra phạm vi lý do người phê duyệt hết hạn số ngày còn lại", heading
+    assert "đơn vị: QT-H1" in shown.stdout and "máy: *" in shown.stdout and "đã hết hạn" in shown.stdout
+    assert "expired" not in shown.stdout and "agencies:" not in shown.stdout
+    english = run_cli("waivers", "list", "--file", str(waivers), env={"SECOPS_LANG": "en", "COLUMNS": "160"})
+    assert "days left" in english.stdout and "expired" in english.stdout and "agencies: QT-H1" in english.stdout
+    assert list(json.loads(run_cli("waivers", "list", "--file", str(waivers), "--format", "json",
+                                   env=VI).stdout)[0]) == ["check", "scope", "reason", "approver", "expires", "days_left"]
+
+
+def test_a_bad_import_row_is_explained_in_vietnamese(tmp_path: Path) -> None:
+    """Before: "hostname: Field required", "Input should be 'linux', ..." and "is not in the file or the
+    database" in a Vietnamese terminal: pydantic's and the validator's own English."""
+    db = tmp_path / "secops.db"
+    assert run_cli("init", db=db).returncode == 0
+    bad = tmp_path / "endpoints.csv"
+    bad.write_text("code,hostname,owner,os_family\nX1,,QT,windows\nX2,h2,QT,beos\nX3,h3,NOPE,linux\n", encoding="utf-8")
+    done = run_cli("inventory", "import", str(bad), db=db, env=VI)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert f"{bad}:2: hostname: bắt buộc, đang thiếu" in lines, lines
+    assert any(line.startswith(f"{bad}:3: os_family: phải là một trong 'linux'") and "hoặc 'unknown'" in line
+               for line in lines), lines
+    assert f"{bad}:4: owner: đơn vị 'NOPE' không có trong tệp hay cơ sở dữ liệu" in lines, lines
+    assert "3 dòng không hợp lệ; không nhập dòng nào" in done.stderr
+    for english in ("Field required", "Input should", "is not in the file", "invalid row"):
+        assert english not in done.stderr, english
+    unknown = tmp_path / "things.csv"
+    unknown.write_text("code\nA\n", encoding="utf-8")
+    refused = run_cli("inventory", "import", str(unknown), db=db, env=VI)
+    assert refused.returncode == 2 and "không xác định được tệp CSV chứa loại đối tượng nào" in refused.stderr
+    english = run_cli("inventory", "import", str(bad), db=db, env={"SECOPS_LANG": "en"})
+    assert f"{bad}:2: hostname: Field required" in english.stderr  # English is as it was
+
+
+def test_typer_and_click_speak_vietnamese(tmp_path: Path) -> None:
+    """Before: "Usage:", "Options", "Show this message and exit.", "Error", "No such option" in English
+    whatever the language (typer's vendored Click has no catalogue of its own)."""
+    helped = run_cli("--lang", "vi", "--help", env={"COLUMNS": "100"})
+    assert helped.returncode == 0, helped.stderr
+    for words in ("Cách dùng:", "Tùy chọn", "Lệnh", "Hiện hướng dẫn này rồi thoát."):
+        assert words in helped.stdout, words
+    for english in ("Usage:", "Options", "Commands", "Show this message"):
+        assert english not in helped.stdout, english
+    typo = run_cli("runs", "list", "--limt", "3", env={"SECOPS_LANG": "vi", "COLUMNS": "100"})
+    assert typo.returncode == 2
+    assert "Không có tùy chọn: --limt (các tùy chọn gần giống: --limit)" in typo.stderr, typo.stderr
+    assert "Lỗi" in typo.stderr and "Cách dùng:" in typo.stderr and "Xem hướng dẫn:" in typo.stderr
+    missing = run_cli("runs", "show", env={"LANG": "vi_VN.UTF-8", "COLUMNS": "100"})
+    assert missing.returncode == 2 and "Thiếu tham số 'run_id'." in missing.stderr, missing.stderr
+    bad = run_cli("runs", "list", "--limit", "0", env={"SECOPS_LANG": "vi", "COLUMNS": "100"})
+    assert "Giá trị không hợp lệ cho '--limit': giá trị phải từ 1 trở lên" in bad.stderr, bad.stderr
+    english = run_cli("runs", "list", "--limt", "3", env={"SECOPS_LANG": "en", "COLUMNS": "100"})
+    assert "No such option: --limt" in english.stderr and "Usage:" in english.stderr
+
+
+def test_click_messages_without_a_pattern_are_kept() -> None:
+    from secops import clickwords
+
+    i18n.set_language("vi")
+    try:
+        assert clickwords.click_message("Missing argument 'FILES...'.") == "Thiếu tham số 'FILES...'."
+        assert clickwords.click_message("Something typer says one day.") == "Something typer says one day."
+    finally:
+        i18n.set_language(None)

@@ -37,15 +37,24 @@ def test_requirement_checklist_statement(world: Any) -> None:
     client = TestClient(app)
     csrf = sign_in(client, state.db(), "offa", secrets)
     page = client.get("/system/SYS1").text
-    assert 'id="checklist"' in page and "not_deployed" in page
+    # The register's and the checklist's values in words (they were raw: "not_deployed", "not_met (none)").
+    assert 'id="checklist"' in page and "Chưa triển khai" in page and "not_deployed" not in page
+    assert "Chưa đáp ứng <small>(chưa có bằng chứng)</small>" in page and ">not_met <" not in page
+    assert '<option value="partly_met">Đáp ứng một phần</option>' in page
     item = re.search(r'<option value="([^"]+)">', page[page.index("requirement-form"):]).group(1)  # type: ignore[union-attr]
     refused = client.post("/system/SYS1/requirement", data={"csrf": csrf, "item": item, "status": "not_met"})
     assert refused.status_code == 400 and "milestone" in refused.text  # the command line's own rule
+    # ... said in the page's language (it was the server process's English whatever the page spoke)
+    assert "cần có mốc khắc phục" in refused.text and "needs a remediation milestone" not in refused.text
+    client.cookies.set("secops_lang", "en")
+    english = client.post("/system/SYS1/requirement", data={"csrf": csrf, "item": item, "status": "not_met"})
+    assert english.status_code == 400 and "needs a remediation milestone" in english.text
+    client.cookies.set("secops_lang", "vi")
     done = client.post("/system/SYS1/requirement", data={"csrf": csrf, "item": item, "status": "met",
                                                         "evidence": "QĐ 12/2026"}, follow_redirects=False)
     assert done.status_code == 303
     page = client.get("/system/SYS1").text
-    assert "QĐ 12/2026" in page and "requirement.record" in page
+    assert "QĐ 12/2026" in page and "requirement.record" in page and "Đáp ứng <small>(cán bộ kê khai)</small>" in page
     with state.db().session() as session:
         row = session.query(RequirementStatusRow).one()
         assert (row.item_id, row.status, row.source, row.recorded_by) == (item, "met", "console", "offa")

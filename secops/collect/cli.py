@@ -37,16 +37,16 @@ def audit_command(
     ctx: typer.Context,
     agency: str | None = typer.Option(None, "--agency", help=_("audit this agency's endpoints (and its sub-units')")),
     hosts: str | None = typer.Option(None, "--hosts", help=_("comma-separated endpoint codes, hostnames or IPs")),
-    via_site: bool = typer.Option(False, "--via-site", help="with --hosts: audit a site's endpoints through its "
-                                  "scanner (without it they are refused here)"),
+    via_site: bool = typer.Option(False, "--via-site", help=_("with --hosts: audit a site's endpoints through its "
+                                  "scanner (without it they are refused here)")),
     local: bool = typer.Option(False, "--local", help=_("audit the machine secops runs on")),
     endpoint: str | None = typer.Option(None, "--endpoint", help=_("with --local: its endpoint code")),
-    config: Path | None = typer.Option(None, "--config", help="audit config [default: $SECOPS_AUDIT_CONFIG "
-                                          "or <data dir>/audit.yaml]"),
+    config: Path | None = typer.Option(None, "--config", help=_("audit config [default: $SECOPS_AUDIT_CONFIG "
+                                          "or <data dir>/audit.yaml]")),
     checks: Path | None = typer.Option(None, "--checks", help=_("check-pack folder [default: bundled checks/]")),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    save_facts: Path | None = typer.Option(None, "--save-facts", help="also write what each host answered "
-                                              "(JSON) for `secops checks eval --facts`"),
+    save_facts: Path | None = typer.Option(None, "--save-facts", help=_("also write what each host answered "
+                                              "(JSON) for `secops checks eval --facts`")),
     waivers: Path | None = typer.Option(None, "--waivers", help=_("waiver file [default: <policies>/waivers.yaml]")),
 ) -> None:
     if ctx.invoked_subcommand is not None:  # `secops audit report HOST`: the sub-command does the work
@@ -154,15 +154,15 @@ def _pack_line(p: dict[str, Any]) -> str:
 
 @hosts_app.command("trust")
 @user_errors
+@doc(_("Fetch HOST's key, show its fingerprint, and record it after the officer confirms."))
 def hosts_trust(
     ctx: typer.Context,
-    host: str = typer.Argument(..., help="address or hostname"),
+    host: str = typer.Argument(..., help=_("address or hostname")),
     port: int = typer.Option(22, "--port", min=1, max=65535),
-    expected: str | None = typer.Option(None, "--fingerprint", help="record only if the key has this SHA256 fingerprint"),
-    yes: bool = typer.Option(False, "--yes", help="do not ask (the fingerprint is still printed)"),
-    config: Path | None = typer.Option(None, "--config", help="audit config (for its known_hosts path)"),
+    expected: str | None = typer.Option(None, "--fingerprint", help=_("record only if the key has this SHA256 fingerprint")),
+    yes: bool = typer.Option(False, "--yes", help=_("do not ask (the fingerprint is still printed)")),
+    config: Path | None = typer.Option(None, "--config", help=_("audit config (for its known_hosts path)")),
 ) -> None:
-    """Fetch HOST's key, show its fingerprint, and record it after the officer confirms."""
     store = HostKeyStore(load_config(config).known_hosts_path())
     try:
         key = fetch_host_key(host, port)
@@ -174,20 +174,23 @@ def hosts_trust(
                                                                          fingerprint=fp), markup=False, highlight=False)
     known = store.known(host, port)
     if expected is not None and expected != fp:  # checked first: "already trusted" must not hide it
-        raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
+        raise SecopsError(_("fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded").format(
+                              expected=expected, fp=fp))
     if key.get_name() in known and known[key.get_name()] == key:
         console.print(_("already trusted"), markup=False)
         return
     if known:
-        err_console.print(f"warning: known_hosts holds a DIFFERENT key for {host}:{port}; "
-                          "it will be replaced only if you confirm", style="bold red")
+        err_console.print(_("warning: known_hosts holds a DIFFERENT key for {host}:{port}; it will be replaced only "
+                            "if you confirm").format(host=host, port=port), style="bold red", markup=False)
         if expected is None and yes:  # a changed key may be an attack: --yes alone never replaces it
-            raise SecopsError(f"{host}:{port}: the host key changed; give --fingerprint {fp} after checking it "
-                              "with the host's administrator; nothing recorded")
+            raise SecopsError(_("{host}:{port}: the host key changed; give --fingerprint {fp} after checking it "
+                                "with the host's administrator; nothing recorded").format(
+                                  host=host, port=port, fp=fp))
     if expected is not None:
         if expected != fp:
-            raise SecopsError(f"fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded")
-    elif not yes and not typer.confirm("Trust this key?", default=False):
+            raise SecopsError(_("fingerprint mismatch: expected {expected}, host presents {fp}; nothing recorded").format(
+                                  expected=expected, fp=fp))
+    elif not yes and not typer.confirm(_("Trust this key?"), default=False):
         raise fail(_("not trusted; nothing recorded"))
     store.add(host, port, key)
     console.print(_("recorded in {path}").format(path=store.path), markup=False, highlight=False)
@@ -195,14 +198,14 @@ def hosts_trust(
 
 @hosts_app.command("list")
 @user_errors
+@doc(_("Host keys in secops' known_hosts file."))
 def hosts_list(config: Path | None = typer.Option(None, "--config"), fmt: str = format_option(),
                wide: bool = wide_option()) -> None:
-    """Host keys in secops' known_hosts file."""
     fmt = output_format(fmt)
     store = HostKeyStore(load_config(config).known_hosts_path())
     # The host never truncates; a fingerprint folds at 80 columns but stays whole.
     listing = Listing(["host", "key type", "fingerprint"], fields=["host", "key_type", "fingerprint"],
-                      keys=["host"], title=str(store.path))
+                      keys=["host"], title=str(store.path), headings=[_("host"), _("key type"), _("fingerprint")])
     for name in store.keys.keys():
         for keytype, key in store.keys[name].items():
             listing.add((name, keytype, fingerprint(key)))

@@ -17,7 +17,7 @@ import typer
 
 from secops.cliutil import console, err_console, state, user_errors
 from secops.errors import SecopsError
-from secops.i18n import _, status_text
+from secops.i18n import _, doc, status_text
 from secops.termtable import format_option, wide_option
 
 if TYPE_CHECKING:
@@ -52,23 +52,24 @@ def run_discover(app_state: StageContext, agency: str, extra: dict[str, Any], *,
 
 @app.callback()
 @user_errors
+@doc(_("Scan an agency's authorised networks (`secops discover --agency CODE`), or run a sub-command."))
 def discover(
     ctx: typer.Context,
     agency: str | None = typer.Option(None, "--agency", help=_("agency code whose authorised networks are scanned")),
     targets: list[str] | None = typer.Option(None, "--targets", "-t",
-                                                help="IPv4 addresses, CIDRs or ranges (a.b.c.d-e), comma-separated "
-                                                     "[default: every range authorised for the agency]"),
+                                                help=_("IPv4 addresses, CIDRs or ranges (a.b.c.d-e), comma-separated "
+                                                     "[default: every range authorised for the agency]")),
     profile: str = typer.Option("standard", "--profile",
                                 help=_("quick, standard or services: profiles in discovery.yaml of the policies folder")),
-    scope: Path | None = typer.Option(None, "--scope", help="scope file [default: $SECOPS_SCOPE, then "
-                                                               "<user config dir>/secops/scope.yaml]"),
+    scope: Path | None = typer.Option(None, "--scope", help=_("scope file [default: $SECOPS_SCOPE, then "
+                                                               "<user config dir>/secops/scope.yaml]")),
     override_scope: str | None = typer.Option(None, "--override-scope", metavar="REASON",
-                                                 help="scan targets outside the authorised ranges; the reason is "
-                                                      "recorded in the run (exclusions still apply)"),
+                                                 help=_("scan targets outside the authorised ranges; the reason is "
+                                                      "recorded in the run (exclusions still apply)")),
     ports: str | None = typer.Option(None, "--ports", help=_("nmap port list instead of the profile's top ports")),
-    timing: int | None = typer.Option(None, "--timing", min=0, max=5, help="nmap -T0..5"),
-    max_rate: int | None = typer.Option(None, "--max-rate", min=1, help="nmap --max-rate (packets/second)"),
-    host_timeout: str | None = typer.Option(None, "--host-timeout", help="nmap --host-timeout (e.g. 5m)"),
+    timing: int | None = typer.Option(None, "--timing", min=0, max=5, help=_("nmap -T0..5")),
+    max_rate: int | None = typer.Option(None, "--max-rate", min=1, help=_("nmap --max-rate (packets/second)")),
+    host_timeout: str | None = typer.Option(None, "--host-timeout", help=_("nmap --host-timeout (e.g. 5m)")),
     parallel: int | None = typer.Option(None, "--parallel", min=1, max=16, help=_("chunks scanned at once")),
     chunk_prefix: int | None = typer.Option(None, "--chunk-prefix", min=16, max=32,
                                                help=_("split ranges into chunks of this prefix length")),
@@ -76,7 +77,6 @@ def discover(
     no_ping: bool | None = typer.Option(None, "--no-ping/--ping", help=_("nmap -Pn: skip host discovery")),
     as_json: bool = typer.Option(False, "--json", help=_("print the run summary as JSON")),
 ) -> None:
-    """Scan an agency's authorised networks (`secops discover --agency CODE`), or run a sub-command."""
     if ctx.invoked_subcommand is not None:
         return
     if not agency:
@@ -156,12 +156,16 @@ def _hosts_table(app_state: StageContext, run_id: int, wide: bool = False) -> No
         # At 80 columns the address never truncates; the MAC and OS drop (`--format json` has them).
         table, keep = fitted_table(console, ["address", "hostname", "mac", "os", "reconciliation", "open ports"],
                                    optional={"mac", "os"}, keys={"address"}, title=_("discovery run {id}").format(id=run_id),
-                                   wide=wide)
+                                   wide=wide, headings=[_("address"), _("hostname"), _("MAC"), _("OS"),
+                                                        _("reconciliation"), _("open ports")])
+        words = {"matched": _("matched"), "unregistered": _("unregistered"), "conflict": _("conflict")}
         for host in hosts[:SHOW_LIMIT]:
             ports = ", ".join(f"{p.port}/{p.protocol} {p.service or ''}".strip()
-                              + (" (RISKY)" if risky.reason(p.port, p.protocol, p.service) else "")
+                              + (" " + _("(RISKY)") if risky.reason(p.port, p.protocol, p.service) else "")
                               for p in host.ports if p.state == "open")
-            reconciliation = host.match_status + (f" by {host.match_rule}" if host.match_rule else "")
+            status = words.get(host.match_status, host.match_status)
+            reconciliation = _("{status} by {rule}").format(status=status, rule=host.match_rule) if host.match_rule \
+                else status
             # Table cells are literal text: network strings must not be read as rich markup.
             cells = [_plain(v) for v in (host.address, host.hostname, host.mac,
                                          f"{host.os_name} ({host.os_accuracy}%)" if host.os_name else "",
@@ -185,6 +189,7 @@ def _plain(value: object) -> Text:
 
 @app.command("diff")
 @user_errors
+@doc(_("What changed between two discovery runs: new/gone hosts, newly open/closed ports (risky flagged)."))
 def diff_command(
     ctx: typer.Context,
     run_a: int | None = typer.Argument(None, help=_("earlier discovery run [default: the second latest]")),
@@ -193,7 +198,6 @@ def diff_command(
     as_json: bool = typer.Option(False, "--json", help=_("machine-readable output")),
     fail_on_risky: bool = typer.Option(False, "--fail-on-risky", help=_("exit 1 if a risky service newly opened")),
 ) -> None:
-    """What changed between two discovery runs: new/gone hosts, newly open/closed ports (risky flagged)."""
     from secops.discover.diff import diff_runs, last_two_runs
     from secops.discover.risky import load_risky
 
@@ -237,6 +241,7 @@ def _print_diff(d: RunDiff) -> None:
 
 @app.command("show")
 @user_errors
+@doc(_("The hosts and ports one discovery run found, with their reconciliation."))
 def show_command(
     ctx: typer.Context,
     run: int | None = typer.Argument(None, help=_("discovery run [default: the latest]")),
@@ -244,7 +249,6 @@ def show_command(
     fmt: str = format_option(),
     wide: bool = wide_option(),
 ) -> None:
-    """The hosts and ports one discovery run found, with their reconciliation."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
@@ -277,11 +281,11 @@ def show_command(
 
 @app.command("xml")
 @user_errors
+@doc(_("Print the raw nmap XML a run kept (one document per chunk), for audit."))
 def xml_command(
     ctx: typer.Context,
-    run: int = typer.Argument(..., help="discovery run"),
+    run: int = typer.Argument(..., help=_("discovery run")),
 ) -> None:
-    """Print the raw nmap XML a run kept (one document per chunk), for audit."""
     from sqlalchemy import select
 
     from secops.discover.store import decompress

@@ -20,6 +20,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.policyfile import load_model
 
 Net = ipaddress.IPv4Network
@@ -35,12 +36,12 @@ def _network(value: str, strict: bool = False) -> Net:
         net = ipaddress.ip_network(value.strip(), strict=strict)
     except ValueError as exc:
         if strict and "host bits set" in str(exc):
-            raise ValueError(f"{value!r} has host bits set: write the network itself (e.g. "
-                             f"{ipaddress.ip_network(value.strip(), strict=False)}) so a typo cannot widen "
-                             "what is authorised") from exc
-        raise ValueError(f"{value!r} is not an IP network (CIDR)") from exc
+            raise ValueError(_("{value} has host bits set: write the network itself (e.g. {ip_network}) so a typo "
+                               "cannot widen what is authorised").format(
+                                 value=repr(value), ip_network=ipaddress.ip_network(value.strip(), strict=False))) from exc
+        raise ValueError(_("{value} is not an IP network (CIDR)").format(value=repr(value))) from exc
     if not isinstance(net, Net):
-        raise ValueError(f"{value!r}: IPv6 is not supported by discovery yet")
+        raise ValueError(_("{value}: IPv6 is not supported by discovery yet").format(value=repr(value)))
     return net
 
 
@@ -116,8 +117,8 @@ def locate_scope_file(explicit: Path | str | None) -> Path:
         return Path(os.environ["SECOPS_SCOPE"])
     path = default_scope_path()
     if not path.exists():
-        raise SecopsError(f"no scope file: pass --scope FILE or set SECOPS_SCOPE (looked for {path}); "
-                          "examples/scope.yaml shows the format")
+        raise SecopsError(_("no scope file: pass --scope FILE or set SECOPS_SCOPE (looked for {path}); "
+                            "examples/scope.yaml shows the format").format(path=path))
     return path
 
 
@@ -129,8 +130,8 @@ def parse_target(text: str) -> list[Net]:
     """One target: an address, a CIDR, or a range (a.b.c.d-e or a.b.c.d-a.b.c.e)."""
     value = text.strip()
     if not value or not re.fullmatch(r"[0-9./\-]+", value):
-        raise SecopsError(f"target {text!r}: not an IPv4 address, CIDR or range "
-                          "(hostnames and nmap options are not accepted)")
+        raise SecopsError(_("target {text}: not an IPv4 address, CIDR or range (hostnames and nmap options are not "
+                            "accepted)").format(text=repr(text)))
     match = _RANGE.match(value)
     try:
         if match:
@@ -138,11 +139,11 @@ def parse_target(text: str) -> list[Net]:
             end = match.group(2)
             last = ipaddress.IPv4Address(end if "." in end else f"{match.group(1).rsplit('.', 1)[0]}.{end}")
             if last < first:
-                raise ValueError("range ends before it starts")
+                raise ValueError(_("range ends before it starts"))
             return list(ipaddress.summarize_address_range(first, last))
         return [_network(value)]
     except ValueError as exc:
-        raise SecopsError(f"target {text!r}: {exc}") from exc
+        raise SecopsError(_("target {text}: {exc}").format(text=repr(text), exc=exc)) from exc
 
 
 def split_targets(values: Iterable[str]) -> list[str]:
@@ -165,7 +166,8 @@ def _subtract(nets: list[Net], cut: Net) -> list[Net]:
 def _override(reason: str | None) -> str | None:
     override = (reason or "").strip() or None
     if override is not None and len(override) < 5:
-        raise SecopsError("--override-scope needs a real reason (at least 5 characters); it is recorded in the run")
+        raise SecopsError(_("--override-scope needs a real reason (at least 5 characters); it is recorded in the "
+                            "run"))
     return override
 
 
@@ -175,8 +177,9 @@ def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: l
     override = _override(override_reason)
     rules = scope.agencies.get(agency_code)
     if rules is None and not (override and targets):
-        raise SecopsError(f"{scope_path}: agency {agency_code!r} has no authorised ranges "
-                          f"(known: {', '.join(sorted(scope.agencies)) or 'none'})")
+        raise SecopsError(_("{scope_path}: agency {agency_code} has no authorised ranges (known: {value})").format(
+                              scope_path=scope_path, agency_code=repr(agency_code),
+                              value=', '.join(sorted(scope.agencies)) or 'none'))
     authorised = [ipaddress.IPv4Network(a.cidr) for a in rules.authorised] if rules else []
     exclusions = [(ipaddress.IPv4Network(e.cidr), e.reason) for e in [*scope.exclude, *(rules.exclude if rules else [])]]
     requested = targets or [a.cidr for a in rules.authorised]  # type: ignore[union-attr]
@@ -186,9 +189,11 @@ def check_scope(scope: ScopeFile, scope_path: Path, agency_code: str, targets: l
     networks = walk.verdict()
     addresses = sum(n.num_addresses for n in networks)
     if addresses > scope.limits.max_addresses:
-        raise SecopsError(f"{addresses} addresses requested for {agency_code}, more than limits.max_addresses "
-                          f"({scope.limits.max_addresses}) in {scope_path}: split the scan into smaller "
-                          "--targets runs, or raise the limit in the scope file")
+        raise SecopsError(_("{addresses} addresses requested for {agency_code}, more than limits.max_addresses "
+                            "({max_addresses}) in {scope_path}: split the scan into smaller --targets runs, or "
+                            "raise the limit in the scope file").format(
+                              addresses=addresses, agency_code=agency_code,
+                              max_addresses=scope.limits.max_addresses, scope_path=scope_path))
     return ScopePlan(agency_code=agency_code, scope_file=str(scope_path), requested=requested,
                      networks=[str(n) for n in networks], trimmed=walk.trimmed, override_reason=override,
                      outside_scope=walk.outside, addresses=addresses)
@@ -225,9 +230,11 @@ class _Walk:
         if uncovered:
             if not self.override:
                 self.refused.append(
-                    f"target {target} is outside the ranges authorised for {self.agency_code} in {self.scope_path} "
-                    f"(authorised: {', '.join(str(a) for a in self.authorised) or 'none'}; "
-                    f"not covered: {', '.join(str(n) for n in uncovered)})")
+                    _("target {target} is outside the ranges authorised for {agency_code} in {scope_path} "
+                      "(authorised: {value}; not covered: {items})").format(
+                        target=target, agency_code=self.agency_code, scope_path=self.scope_path,
+                        value=', '.join(str(a) for a in self.authorised) or 'none',
+                        items=', '.join(str(n) for n in uncovered)))
                 return
             self.outside.extend(str(n) for n in uncovered)
         self.planned.extend(self.excluded(target, nets))
@@ -240,11 +247,15 @@ class _Walk:
             if remaining == nets:
                 continue
             if not remaining:
-                self.emptied.append(f"target {target} is inside the exclusion {cut} of {self.agency_code} in "
-                                    f"{self.scope_path} ({reason})")
-                self.trimmed.append(f"{cut} ({reason}) removed all of {target}")
+                self.emptied.append(_("target {target} is inside the exclusion {cut} of {agency_code} in "
+                                      "{scope_path} ({reason})").format(
+                                        target=target, cut=cut, agency_code=self.agency_code,
+                                        scope_path=self.scope_path, reason=reason))
+                self.trimmed.append(_("{cut} ({reason}) removed all of {target}").format(
+                                        cut=cut, reason=reason, target=target))
                 return []
-            self.trimmed.append(f"{cut} ({reason}) removed from {target}")
+            self.trimmed.append(_("{cut} ({reason}) removed from {target}").format(
+                                    cut=cut, reason=reason, target=target))
             nets = remaining
         return nets
 

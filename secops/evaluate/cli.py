@@ -13,7 +13,7 @@ from secops.errors import SecopsError
 from secops.evaluate.rules import Dialect
 from secops.evaluate.sca_load import load_packs, load_policy
 from secops.evaluate.waivers import waivers_path
-from secops.i18n import _, language
+from secops.i18n import _, doc, language, result_text
 from secops.termtable import Listing, fitted_table, format_option, output_format, wide_option
 from secops.textsafe import terminal_text
 
@@ -78,8 +78,8 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
     saved = load_facts(facts_path)
     hosts = [h for h in saved.hosts if host in (None, h.label, h.address)]
     if not hosts:
-        raise SecopsError(f"{facts_path}: no host {host!r} in the facts file" if host
-                          else f"{facts_path}: the facts file holds no host")
+        raise SecopsError(_("{path}: no host {host} in the facts file").format(path=facts_path, host=repr(host)) if host
+                          else _("{path}: the facts file holds no host").format(path=facts_path))
     waivers = load_waivers(waivers_path) if waivers_path else []
     today = dt.date.today()
     wanted = {s.strip() for s in show.split(",") if s.strip()}
@@ -103,29 +103,34 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
 def _print_result(label: str, policy: Any, result: Any, wanted: set[str]) -> None:
     """One policy on one host: its counts (or why it did not apply), then the checks whose result is wanted."""
     if result.applicable:
-        counts = (f"passed {result.count('passed')}, failed {result.count('failed')}, "
-                  f"not applicable {result.count('not_applicable')}, error {result.count('error')}, "
-                  f"waived {result.count('waived')}" + (f", score {result.score:.0%}" if result.score is not None else ""))
+        counts = _("passed {passed}, failed {failed}, not applicable {na}, error {error}, waived {waived}").format(
+            passed=result.count("passed"), failed=result.count("failed"), na=result.count("not_applicable"),
+            error=result.count("error"), waived=result.count("waived"))
+        if result.score is not None:
+            counts += ", " + _("score {score}").format(score=f"{result.score:.0%}")
     else:
-        counts = f"not applicable: {_plain(result.reason)}"
-    console.print(f"{_plain(label)}: {_plain(policy.id)} (Wazuh {policy.dialect}.x dialect): " + counts)
+        counts = _("not applicable: {reason}").format(reason=_plain(result.reason))
+    console.print(_("{host}: {policy} (Wazuh {dialect}.x dialect): {counts}").format(
+        host=_plain(label), policy=_plain(policy.id), dialect=policy.dialect, counts=counts))
     rows = [c for c in result.checks if c.result in wanted] if result.applicable else []
     if rows:
-        table, _kept = fitted_table(console, ["check", "result", "title", "reason"], keys={"check", "result"})
+        table, _kept = fitted_table(console, ["check", "result", "title", "reason"], keys={"check", "result"},
+                                    headings=[_("check"), _("result"), _("title"), _("reason")])
         for c in rows:
-            table.add_row(_plain(c.check_id), c.result, _plain(c.title), _plain(c.reason))
+            table.add_row(_plain(c.check_id), result_text(c.result), _plain(c.title), _plain(c.reason))
         console.print(table)
 
 
 @checks_app.command("list")
 @user_errors
+@doc(_("List the check packs and how many checks each has."))
 def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--checks"),
                 fmt: str = format_option(), wide: bool = wide_option()) -> None:
-    """List the check packs and how many checks each has."""
     fmt = output_format(fmt)
     packs = load_packs(folder or state(ctx).settings.checks)
     # At 80 columns the policy id never truncates; the file drops (`secops checks show POLICY`).
-    listing = Listing(["policy", "name", "os", "checks", "protection", "file"], keys=["policy"], optional=["file"])
+    listing = Listing(["policy", "name", "os", "checks", "protection", "file"], keys=["policy"], optional=["file"],
+                      headings=[_("policy"), _("name"), _("OS"), _("checks"), _("protection"), _("file")])
     for p in packs:
         listing.add((p.id, p.policy.name, p.secops.os, len(p.checks), _("yes") if p.secops.protection else "",
                      Path(p.path or "").name),
@@ -136,9 +141,9 @@ def checks_list(ctx: typer.Context, folder: Path | None = typer.Option(None, "--
 
 @checks_app.command("show")
 @user_errors
+@doc(_("Show a pack's checks, or one check with its rules and remediation."))
 def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help=_("policy id, or policy_id:check_id")),
                 folder: Path | None = typer.Option(None, "--checks")) -> None:
-    """Show a pack's checks, or one check with its rules and remediation."""
     pid, _sep, cid = policy_id.partition(":")
     pack = next((p for p in load_packs(folder or state(ctx).settings.checks) if p.id == pid), None)
     if pack is None:
@@ -166,20 +171,21 @@ def checks_show(ctx: typer.Context, policy_id: str = typer.Argument(..., help=_(
 
 @checks_app.command("validate")
 @user_errors
+@doc(_("Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."))
 def checks_validate(
     files: list[Path] = typer.Argument(..., help=_("policy files to check")),
     strict: bool = typer.Option(False, "--strict", help=_("per-check warnings make the exit status non-zero")),
     dialect: str | None = typer.Option(None, "--dialect", help=_("4 or 5: Wazuh SCA dialect [default: from the file]")),
 ) -> None:
-    """Load every policy: structural faults refuse it (exit 2); bad rules are per-check warnings."""
     raise typer.Exit(validate_files(files, strict=strict, dialect=dialect))
 
 
 @checks_app.command("eval")
 @user_errors
+@doc(_("Evaluate policies against saved host answers, with no host contacted."))
 def checks_eval(
     ctx: typer.Context,
-    policies: list[Path] = typer.Argument(..., help="policy files"),
+    policies: list[Path] = typer.Argument(..., help=_("policy files")),
     facts: Path = typer.Option(..., "--facts", help=_("facts file written by `secops audit --save-facts`")),
     host: str | None = typer.Option(None, "--host", help=_("only this host (label or address)")),
     dialect: str | None = typer.Option(None, "--dialect", help=_("4 or 5: Wazuh SCA dialect [default: from the file]")),
@@ -187,7 +193,6 @@ def checks_eval(
     as_json: bool = typer.Option(False, "--json", help=_("print JSON instead of tables")),
     waivers: Path | None = typer.Option(None, "--waivers", help=_("waiver file [default: <policies>/waivers.yaml]")),
 ) -> None:
-    """Evaluate policies against saved host answers, with no host contacted."""
     path = waivers_path(state(ctx).settings.policies, waivers)
     raise typer.Exit(eval_files(policies, facts, host=host, dialect=dialect, show=show, as_json=as_json,
                                 waivers_path=path))

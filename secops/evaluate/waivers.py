@@ -34,6 +34,7 @@ from pydantic import (
 
 from secops.config import bundled, default_data_dir
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.policyfile import format_validation, read_yaml
 
 
@@ -49,7 +50,7 @@ class WaiverScope(_Strict):
     @model_validator(mode="after")
     def _not_empty(self) -> WaiverScope:
         if not (self.hosts or self.agencies or self.systems):
-            raise ValueError('give hosts, agencies or systems (hosts: ["*"] for every host)')
+            raise ValueError(_('give hosts, agencies or systems (hosts: ["*"] for every host)'))
         return self
 
 
@@ -66,7 +67,7 @@ class Waiver(_Strict):
     def _check_id(cls, value: str) -> str:
         policy, sep, check = value.partition(":")
         if not sep or not policy.strip() or not check.strip():
-            raise ValueError("write the check as policy_id:check_id")
+            raise ValueError(_("write the check as policy_id:check_id"))
         return f"{policy.strip()}:{check.strip()}"
 
     @property

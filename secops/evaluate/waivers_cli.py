@@ -12,7 +12,7 @@ from secops.cliutil import console, state, user_errors
 from secops.config import default_data_dir
 from secops.errors import SecopsError
 from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers, waivers_path
-from secops.i18n import _
+from secops.i18n import _, doc
 from secops.safeio import ensure_folder
 from secops.termtable import Listing, format_option, output_format, wide_option
 
@@ -24,7 +24,7 @@ def _path(ctx: typer.Context, given: Path | None) -> Path:
     return waivers_path(state(ctx).settings.policies, given)
 
 
-FILE_HELP = "waiver file [default: <policies>/waivers.yaml with --policies, else waivers.yaml in the user's data folder]"
+FILE_HELP = _("waiver file [default: <policies>/waivers.yaml with --policies, else waivers.yaml in the user's data folder]")
 
 
 def _split(text: str | None) -> list[str]:
@@ -61,10 +61,11 @@ def _known(ctx: typer.Context, waiver: Waiver) -> None:
 
 @waivers_app.command("add")
 @user_errors
+@doc(_("Add a waiver to the waiver file (created if missing; written without following symlinks)."))
 def waivers_add(
     ctx: typer.Context,
-    check: str = typer.Argument(..., help="policy_id:check_id"),
-    hosts: str | None = typer.Option(None, "--hosts", help='comma-separated endpoint codes, hostnames, IPs ("*" = all)'),
+    check: str = typer.Argument(..., help=_("policy_id:check_id")),
+    hosts: str | None = typer.Option(None, "--hosts", help=_('comma-separated endpoint codes, hostnames, IPs ("*" = all)')),
     agencies: str | None = typer.Option(None, "--agencies", help=_("comma-separated agency codes")),
     systems: str | None = typer.Option(None, "--systems", help=_("comma-separated information-system codes")),
     reason: str = typer.Option(..., "--reason", help=_("why the failing check is accepted")),
@@ -72,7 +73,6 @@ def waivers_add(
     expires: str = typer.Option(..., "--expires", help=_("YYYY-MM-DD: the check counts as failed again from this day")),
     file: Path | None = typer.Option(None, "--file", help=FILE_HELP),
 ) -> None:
-    """Add a waiver to the waiver file (created if missing; written without following symlinks)."""
     try:
         until = dt.date.fromisoformat(expires)
     except ValueError as exc:
@@ -99,25 +99,28 @@ def waivers_add(
 
 @waivers_app.command("list")
 @user_errors
+@doc(_("Every waiver with its scope, approver and days left (expired ones are marked)."))
 def waivers_list(
     ctx: typer.Context,
     file: Path | None = typer.Option(None, "--file", help=FILE_HELP),
     fmt: str = format_option(),
     wide: bool = wide_option(),
 ) -> None:
-    """Every waiver with its scope, approver and days left (expired ones are marked)."""
     fmt = output_format(fmt)
     path = _path(ctx, file)
     today = dt.date.today()
     # At 80 columns the check id never truncates; the approver drops (`--file` is plain YAML).
     listing = Listing(["check", "scope", "reason", "approver", "expires", "days left"],
                       fields=["check", "scope", "reason", "approver", "expires", "days_left"],
-                      optional=["approver"], title=str(path), keys=["check"])
+                      optional=["approver"], title=str(path), keys=["check"],
+                      headings=[_("check"), _("scope"), _("reason"), _("approver"), _("expires"), _("days left")])
+    scope_words = {"hosts": _("hosts"), "agencies": _("agencies"), "systems": _("systems")}
     for w in load_waivers(path):
         scope = {k: list(v) for k, v in w.scope.model_dump().items() if v}
         left = w.days_left(today)
-        listing.add((w.check, "; ".join(f"{k}: {', '.join(v)}" for k, v in scope.items()), w.reason, w.approver,
-                     w.expires.isoformat(), str(left) if left > 0 else "expired"),
+        shown = "; ".join(f"{scope_words.get(k, k)}: {', '.join(v)}" for k, v in scope.items())
+        listing.add((w.check, shown, w.reason, w.approver,
+                     w.expires.isoformat(), str(left) if left > 0 else _("expired")),
                     {"check": w.check, "scope": scope, "reason": w.reason, "approver": w.approver,
                      "expires": w.expires.isoformat(), "days_left": left})
     listing.print(console, fmt, wide)

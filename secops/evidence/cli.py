@@ -11,7 +11,7 @@ import typer
 from secops import interrupts
 from secops.cliutil import EXIT_USAGE, console, err_console, invalid_rows, state, user_errors
 from secops.errors import InputRowsError, SecopsError
-from secops.i18n import _, status_text
+from secops.i18n import _, doc, status_text
 from secops.models import RunStatus
 from secops.runs import recorded, recorded_status
 from secops.stages import StageOptions
@@ -43,22 +43,22 @@ def _max_age(policies: Path) -> int | None:
 
 @evidence_app.command("import")
 @user_errors
+@doc(_("Import console evidence matched to endpoints; print counts per status and per reason."))
 def evidence_import(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help=_("export of a protection console (CSV/TSV text, xlsx, SpreadsheetML)"))],
-    profile: str = typer.Option("auto", "--profile", help="profile name (see `evidence profile list`), a profile "
-                                ".yaml file, or auto: recognised by the file's headers"),
-    source: str | None = typer.Option(None, "--source", help="console name stored with the rows "
-                                         "[default: the profile's title]"),
-    exported_at: str | None = typer.Option(None, "--exported-at", help="when the console wrote the file (ISO; "
-                                              "no offset = UTC): relative times count from it [default: now]"),
+    profile: str = typer.Option("auto", "--profile", help=_("profile name (see `evidence profile list`), a profile "
+                                ".yaml file, or auto: recognised by the file's headers")),
+    source: str | None = typer.Option(None, "--source", help=_("console name stored with the rows "
+                                         "[default: the profile's title]")),
+    exported_at: str | None = typer.Option(None, "--exported-at", help=_("when the console wrote the file (ISO; "
+                                              "no offset = UTC): relative times count from it [default: now]")),
     date_order: str | None = typer.Option(None, "--date-order", help=_("dmy or mdy, for dates like 05/11/2026")),
-    encoding: str | None = typer.Option(None, "--encoding", help="text encoding when it is not Unicode, "
-                                           "e.g. cp1258 [default: detected UTF-8/UTF-16]"),
+    encoding: str | None = typer.Option(None, "--encoding", help=_("text encoding when it is not Unicode, "
+                                           "e.g. cp1258 [default: detected UTF-8/UTF-16]")),
     max_rows: int = typer.Option(200_000, "--max-rows", min=1, help=_("refuse files with more rows")),
     regrade: bool = typer.Option(True, "--regrade/--no-regrade", help=_("grade into the import run")),
 ) -> None:
-    """Import console evidence matched to endpoints; print counts per status and per reason."""
     from secops.evidence.importer import ImportOptions
 
     if date_order not in (None, "dmy", "mdy"):
@@ -135,27 +135,28 @@ def _print_result(result: Any, unmatched: int, run_id: int) -> None:
 
 @profile_app.command("list")
 @user_errors
+@doc(_("The shipped and site profiles, with the headers that `--profile auto` recognises."))
 def profile_list(ctx: typer.Context) -> None:
-    """The shipped and site profiles, with the headers that `--profile auto` recognises."""
     from secops.evidence.profiles import load_profiles
 
     for p in load_profiles(state(ctx).settings.policies):
-        draft = " [draft]" if p.draft else ""
-        recognise = ", ".join(p.recognise) or "(fallback: header aliases)"
-        console.print(f"{p.name}{draft}: {p.title} — {', '.join(p.formats)}; recognises {recognise}",
+        draft = " " + _("[draft]") if p.draft else ""
+        recognise = ", ".join(p.recognise) or _("(fallback: header aliases)")
+        console.print(_("{name}{draft}: {title} — {formats}; recognises {recognise}").format(
+            name=p.name, draft=draft, title=p.title, formats=", ".join(p.formats), recognise=recognise),
                       markup=False, highlight=False, soft_wrap=True)
 
 
 @profile_app.command("new")
 @user_errors
+@doc(_("Propose a profile from a sample file's headers, for the officer to confirm."))
 def profile_new(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help=_("a sample export of the console"))],
-    out: Annotated[Path | None, typer.Option("--out", help="where to write the proposal "
-                                             "[default: FILE.profile.yaml]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help=_("where to write the proposal "
+                                             "[default: FILE.profile.yaml]"))] = None,
     encoding: str | None = typer.Option(None, "--encoding", help=_("text encoding when it is not Unicode")),
 ) -> None:
-    """Propose a profile from a sample file's headers, for the officer to confirm."""
     from secops.evidence.propose import propose, write_new
 
     text, notes = propose(file, state(ctx).settings.policies, encoding)
@@ -163,5 +164,6 @@ def profile_new(
     write_new(target, text)
     for note in notes:
         console.print(_("note: {note}").format(note=note), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"wrote {target}: confirm it, then `secops evidence import FILE --profile {target}`",
+    console.print(_("wrote {target}: confirm it, then `secops evidence import FILE --profile {target}`").format(
+        target=target),
                   markup=False, highlight=False, soft_wrap=True)

@@ -28,6 +28,7 @@ from secops.errors import InputRowsError, RowError, SecopsError
 from secops.evidence.profiles import Profile, choose_profile, find_header, load_profile, load_profiles, resolve_columns
 from secops.evidence.rows import open_table
 from secops.evidence.values import DateOrder, ValueProblem, parse_days, parse_when, state_of, zone
+from secops.i18n import _
 from secops.localtime import future_reason
 from secops.models import EvidenceSource, normalise_mac
 from secops.store.base import utcnow
@@ -225,7 +226,7 @@ def _pick(path: Path, options: ImportOptions, policies_dir: Path, limits: Limits
     result.table = table.label
     head = list(islice(table.rows, 50))
     if not head:
-        raise SecopsError(f"{path}: empty file")
+        raise SecopsError(_("{path}: empty file").format(path=path))
     if named is None:
         fallbacks = [p for p in profiles if not p.recognise and table.kind in p.formats]
         try:
@@ -233,17 +234,18 @@ def _pick(path: Path, options: ImportOptions, policies_dir: Path, limits: Limits
         except SecopsError:
             if len(fallbacks) == 1 and not any(p.recognise and table.kind in p.formats for p in profiles
                                                if find_header(p, head) is not None):
-                _, missing = resolve_columns(fallbacks[0], head[0][1])
-                raise SecopsError(f"{path}: missing column(s): {', '.join(missing)} for profile "
-                                  f"{fallbacks[0].name}, and no other profile recognises the headers; "
-                                  "see `secops evidence profile new`") from None
+                _cols, missing = resolve_columns(fallbacks[0], head[0][1])
+                raise SecopsError(_("{path}: missing column(s): {items} for profile {name}, and no other profile "
+                                    "recognises the headers; see `secops evidence profile new`").format(
+                                      path=path, items=', '.join(missing), name=fallbacks[0].name)) from None
             raise
         result.chosen = "recognised by its headers"
     else:
         profile, result.chosen = named, "named"
         if table.kind not in profile.formats:
-            raise SecopsError(f"{path}: profile {profile.name} reads {', '.join(profile.formats)}, "
-                              f"this file is {table.kind}")
+            raise SecopsError(_("{path}: profile {name} reads {items}, this file is {kind}").format(
+                                  path=path, name=profile.name, items=', '.join(profile.formats),
+                                  kind=table.kind))
     return profile, head, table.rows
 
 
@@ -256,10 +258,11 @@ def read_rows(path: Path, options: ImportOptions, policies_dir: Path,
     result.reference_kind = "export time (--exported-at)" if options.exported_at else "import time"
     index = find_header(profile, head)
     if index is None:
-        _, missing = resolve_columns(profile, head[0][1])
-        raise SecopsError(f"{path}: missing column(s): {', '.join(missing)} (profile {profile.name}: "
-                          f"policies/evidence_profiles/{profile.name}.yaml)")
-    cols, _ = resolve_columns(profile, head[index][1])
+        _cols, missing = resolve_columns(profile, head[0][1])
+        raise SecopsError(_("{path}: missing column(s): {items} (profile {name}: "
+                            "policies/evidence_profiles/{name}.yaml)").format(
+                              path=path, items=', '.join(missing), name=profile.name))
+    cols, _missing = resolve_columns(profile, head[index][1])
     interpreter = _Interpreter(profile, cols, result.reference, options.date_order, path)
     rows: list[ConsoleRow] = []
     errors: list[RowError] = []
@@ -279,6 +282,7 @@ def read_rows(path: Path, options: ImportOptions, policies_dir: Path,
             if len(errors) < MAX_ERRORS:
                 errors.append(RowError(str(path), line, exc.name, str(exc)))
     if bad > len(errors):
+        # English: InputRowsError.rows reads the count back from this line
         errors.append(RowError(str(path), 0, "rows", f"{bad - len(errors)} more invalid row(s) not listed"))
     if errors:
         raise InputRowsError(errors)
@@ -349,7 +353,7 @@ def _inside(session: Session, path: Path, matched: list[tuple[int, ConsoleRow]],
                                   .where(EndpointRow.id.in_({e for e, _ in matched}))).all())
     inside = [(e, r) for e, r in matched if owners.get(e) in agency_ids]
     result.outside = len(matched) - len(inside)
-    for _, row in [(e, r) for e, r in matched if owners.get(e) not in agency_ids][:MAX_LISTED]:
+    for _endpoint, row in [(e, r) for e, r in matched if owners.get(e) not in agency_ids][:MAX_LISTED]:
         result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)} "
                                 "(an endpoint of another agency)")
     return inside

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from secops.config import bundled
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.policyfile import format_validation, read_yaml
 
 Status = Literal["protected", "degraded", "unprotected", "unknown"]
@@ -42,9 +43,9 @@ class FieldSpec(BaseModel):
     @model_validator(mode="after")
     def _values_need_state(self) -> FieldSpec:
         if self.kind == "state" and not self.values:
-            raise ValueError("a state field needs values")
+            raise ValueError(_("a state field needs values"))
         if self.values and self.kind != "state":
-            raise ValueError("values are only for kind: state")
+            raise ValueError(_("values are only for kind: state"))
         self.values = {k.strip().lower(): v for k, v in self.values.items()}
         return self
 
@@ -79,9 +80,9 @@ class Profile(BaseModel):
         refs = [self.console_status, self.observed_at, self.signature_date, self.signature_age, *self.required]
         for ref in refs:
             if ref is not None and ref not in self.fields:
-                raise ValueError(f"{ref!r} is not one of the fields")
+                raise ValueError(_("{ref} is not one of the fields").format(ref=repr(ref)))
         if "hostname" not in self.fields and "ip" not in self.fields:
-            raise ValueError("a profile needs a hostname or ip field")
+            raise ValueError(_("a profile needs a hostname or ip field"))
         return self
 
 
@@ -110,7 +111,8 @@ def load_profile(policies_dir: Path, name: str) -> Profile:
         return _load(candidate)  # a profile written by `secops evidence profile new`
     files = profile_files(policies_dir)
     if name not in files:
-        raise SecopsError(f"unknown profile {name!r}; known: {', '.join(sorted(files))}, or a profile .yaml file")
+        raise SecopsError(_("unknown profile {name}; known: {items}, or a profile .yaml file").format(
+                              name=repr(name), items=', '.join(sorted(files))))
     return _load(files[name])
 
 
@@ -139,8 +141,8 @@ def resolve_columns(profile: Profile, header: list[str]) -> tuple[dict[str, int]
 
 def find_header(profile: Profile, rows: list[tuple[int, list[str]]]) -> int | None:
     """Index in `rows` of the header row (title rows, `#TYPE` lines may come first)."""
-    for index, (_, cells) in enumerate(rows[:profile.header_search_rows]):
-        _, missing = resolve_columns(profile, cells)
+    for index, (_line, cells) in enumerate(rows[:profile.header_search_rows]):
+        _cols, missing = resolve_columns(profile, cells)
         if not missing:
             return index
     return None
@@ -163,11 +165,12 @@ def choose_profile(profiles: list[Profile], rows: list[tuple[int, list[str]]], k
     if len(specific) == 1:
         return specific[0]
     if len(specific) > 1:
-        raise SecopsError(f"{path}: several profiles recognise this file ({', '.join(p.name for p in specific)}); "
-                          "choose one with --profile")
+        raise SecopsError(_("{path}: several profiles recognise this file ({items}); choose one with --profile").format(
+                              path=path, items=', '.join(p.name for p in specific)))
     fallback = [p for p in usable if not p.recognise and find_header(p, rows) is not None]
     if len(fallback) == 1:
         return fallback[0]
     names = ", ".join(p.name for p in fallback) if fallback else "none"
-    raise SecopsError(f"{path}: no profile recognises this file's headers (fallback candidates: {names}); "
-                      "choose one with --profile, or write one with `secops evidence profile new FILE`")
+    raise SecopsError(_("{path}: no profile recognises this file's headers (fallback candidates: {names}); choose "
+                        "one with --profile, or write one with `secops evidence profile new FILE`").format(
+                          path=path, names=names))

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from secops.errors import SecopsError
 from secops.evidence.profiles import FieldSpec, Profile
+from secops.i18n import _
 from secops.localtime import province_zone
 
 NEVER_WORDS = {"never", "không bao giờ", "chưa bao giờ", "chưa", "n/a", "-", "—"}
@@ -42,7 +43,8 @@ def zone(profile: Profile) -> dt.tzinfo:
     try:
         return ZoneInfo(profile.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SecopsError(f"profile {profile.name}: timezone: unknown zone {profile.timezone!r}") from exc
+        raise SecopsError(_("profile {name}: timezone: unknown zone {timezone}").format(
+                              name=profile.name, timezone=repr(profile.timezone))) from exc
 
 
 def _relative(text: str, reference: dt.datetime) -> dt.datetime | None:

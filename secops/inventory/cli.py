@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from secops.cliutil import EXIT_USAGE, console, err_console, invalid_rows, state, user_errors
 from secops.errors import InputRowsError
-from secops.i18n import _
+from secops.i18n import _, doc, language
 from secops.inventory.importer import import_files
 from secops.inventory.kinds import load_kinds
 from secops.inventory.levels import load_levels
@@ -55,7 +55,7 @@ def import_command(
         raise typer.Exit(EXIT_USAGE) from exc
     table = Table(_("entity"), _("inserted"), _("updated"), _("unchanged"), title=_("inventory import"))
     for entity, tally in result.tallies.items():
-        table.add_row(entity, str(tally.inserted), str(tally.updated), str(tally.unchanged))
+        table.add_row(_entity_names().get(entity, entity), str(tally.inserted), str(tally.updated), str(tally.unchanged))
     console.print(table)
     for line in result.skipped:
         err_console.print(_("skipped {row}").format(row=line), markup=False, highlight=False, soft_wrap=True)
@@ -120,39 +120,75 @@ def _cell(value: object) -> str:
     return terminal_text(", ".join(map(str, value)) if isinstance(value, list) else value)
 
 
+def _headings() -> dict[str, str]:
+    """The listing's column headings in the user's language (its JSON and CSV keep the names)."""
+    return {"code": _("code"), "name": _("name"), "kind": _("kind"), "level": _("level"),
+            "approval_status": _("approval status"), "plan_deployment": _("plan deployment"),
+            "approval_decision": _("approval decision"), "hostname": _("hostname"), "ips": _("addresses"),
+            "os_family": _("OS"), "role": _("role"), "last_seen": _("last seen"), "is_head": _("head of unit"),
+            "awareness_date": _("made aware"), "informed_date": _("informed"), "training_date": _("trained"),
+            "parent": _("parent"), "agency": _("agency")}
+
+
+WORDED = {"approval_status", "plan_deployment", "role", "is_head"}  # columns whose values are words in a table
+
+
+def _words() -> dict[object, str]:
+    """Register values and flags as words in the table (JSON and CSV keep the values)."""
+    return {"not_started": _("not started"), "drafting": _("drafting"), "sent_for_appraisal": _("sent for appraisal"),
+            "appraised": _("appraised"), "approved": _("approved"), "not_deployed": _("not deployed"),
+            "partly_deployed": _("partly deployed"), "fully_deployed": _("fully deployed"),
+            "workstation": _("workstation"), "laptop": _("laptop"), "server": _("server"), True: _("yes"),
+            False: _("no")}
+
+
+def _entity_names() -> dict[str, str]:
+    return {"agencies": _("agencies"), "systems": _("information systems"), "endpoints": _("endpoints"),
+            "staff": _("staff")}
+
+
 @app.command("show")
 @user_errors
+@doc(_("Counts of agencies, systems, endpoints and staff per agency kind, or a list of records."))
 def show_command(
     ctx: typer.Context,
-    agency: str | None = typer.Option(None, "--agency", help="only this agency and its sub-units"),
-    entity: str | None = typer.Option(None, "--list", help="list records: agencies, systems, endpoints, staff"),
-    limit: int = typer.Option(200, "--limit", min=1, help="at most this many listed records"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output (--format json)"),
+    agency: str | None = typer.Option(None, "--agency", help=_("only this agency and its sub-units")),
+    entity: str | None = typer.Option(None, "--list", help=_("list records: agencies, systems, endpoints, staff")),
+    limit: int = typer.Option(200, "--limit", min=1, help=_("at most this many listed records")),
+    as_json: bool = typer.Option(False, "--json", help=_("machine-readable output (--format json)")),
     fmt: str = format_option(),
     wide: bool = wide_option(),
 ) -> None:
-    """Counts of agencies, systems, endpoints and staff per agency kind, or a list of records."""
     fmt = output_format(fmt, as_json)
     if entity is not None and entity not in LIST_COLUMNS:
-        raise typer.BadParameter(f"--list must be one of {', '.join(LIST_COLUMNS)}")
-    with state(ctx).db().session() as session:
+        raise typer.BadParameter(_("--list must be one of {entities}").format(entities=", ".join(LIST_COLUMNS)))
+    app_state = state(ctx)
+    with app_state.db().session() as session:
         agencies = load_agencies(session)
-        ids = {node.id for node, _ in subtree(agencies, find_agency(agencies, agency))} if agencies else set()
+        ids = {node.id for node, _node in subtree(agencies, find_agency(agencies, agency))} if agencies else set()
         data = _rows(session, entity, ids, limit) if entity else _count_by_kind(session, ids)
     if entity:
         columns = [*LIST_COLUMNS[entity], _owner_column(entity)]
+        headings = _headings()
         # At 80 columns the code never truncates (rows must stay apart); the others fold, and the
         # least needed drop (all of them are in --format json/csv).
-        listing = Listing(columns, keys=["code"], title=f"{entity} (at most {limit})",
+        listing = Listing(columns, keys=["code"], headings=[headings.get(c, c) for c in columns],
+                          title=_("{entity} (at most {limit})").format(entity=_entity_names()[entity], limit=limit),
                           optional=["mac", "last_seen", "approval_decision", "name"] if entity != "agencies" else [])
+        words = _words()
         for record in data:
-            values = list(record.values())  # type: ignore[union-attr]
-            listing.add([_cell(v) for v in values], {k: _machine(v) for k, v in record.items()})  # type: ignore[union-attr]
+            shown = [words.get(v, v) if k in WORDED else v for k, v in record.items()]  # type: ignore[union-attr]
+            listing.add([_cell(v) for v in shown], {k: _machine(v) for k, v in record.items()})  # type: ignore[union-attr]
         listing.print(console, fmt, wide)
     else:
         present = {k for per_kind in data.values() for k in per_kind}  # type: ignore[union-attr]
         kinds = sorted(present, key=lambda k: (kind_order().get(k, 99), k))
-        listing = Listing(["", *kinds, "total"], fields=["entity", *kinds, "total"], keys=[""], title="inventory")
+        policy, lang = load_kinds(app_state.settings.policies), language()
+        listing = Listing(["", *kinds, "total"], fields=["entity", *kinds, "total"], keys=[""], title=_("inventory"),
+                          headings=["", *(policy.label(k, lang) for k in kinds), _("total")])
+        names = _entity_names()
         for label, per_kind in data.items():  # type: ignore[union-attr]
-            listing.add([label, *(per_kind.get(k, 0) for k in kinds), sum(per_kind.values())])
+            counts = [per_kind.get(k, 0) for k in kinds]
+            listing.add([names.get(label, label), *counts, sum(per_kind.values())],
+                        {"entity": label, **dict(zip(kinds, counts, strict=True)), "total": sum(per_kind.values())})
         listing.print(console, fmt, wide, document=data)

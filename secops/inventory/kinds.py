@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from secops.config import policy_path
+from secops.i18n import _
 from secops.policyfile import Text, load_model
 
 ROOT_KIND = "province"  # the top-level agency: one per database
@@ -34,12 +35,14 @@ class KindPolicy(BaseModel):
     def _consistent(self) -> KindPolicy:
         for name, info in self.kinds.items():
             if not re.match(KIND_NAME, name):
-                raise ValueError(f"kind {name!r}: lower-case letters and _ only, at most 20")
+                raise ValueError(_("kind {name}: lower-case letters and _ only, at most 20").format(name=repr(name)))
             unknown = sorted(set(info.parents) - set(self.kinds))
             if unknown:
-                raise ValueError(f"kinds.{name}.parents: unknown kind(s) {', '.join(unknown)}")
+                raise ValueError(_("kinds.{name}.parents: unknown kind(s) {items}").format(
+                                     name=name, items=', '.join(unknown)))
         if ROOT_KIND not in self.kinds or self.kinds[ROOT_KIND].parents:
-            raise ValueError(f"kinds: {ROOT_KIND!r} must be listed, with no parents (it is the top-level agency)")
+            raise ValueError(_("kinds: {root_kind} must be listed, with no parents (it is the top-level agency)").format(
+                                 root_kind=repr(ROOT_KIND)))
         return self
 
     def order(self, kind: str) -> int:

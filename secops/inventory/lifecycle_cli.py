@@ -71,12 +71,19 @@ def reorganise_command(
     for tally_entity, tally in outcome.imported.items():
         console.print(_("imported {entity}: {inserted} new, {updated} updated").format(
             entity=tally_entity, inserted=tally.inserted, updated=tally.updated), markup=False)
-    table = Table("row", "change", "from", "into", "effective", "moved", "status", title="reorganisation")
+    table = Table(_("row"), _("change"), _("from"), _("into"), _("effective"), _("moved"), _("status"),
+                  title=_("reorganisation"))
+    words = {"systems": _("systems"), "endpoints": _("endpoints"), "staff": _("staff"), "agencies": _("agencies"),
+             "applied": _("applied"), "unchanged": _("unchanged"), "merge": _("merge"), "split": _("split")}
     for entry in outcome.entries:
-        moved = "; ".join(f"{target}: " + ", ".join(f"{n} {entity}" for entity, n in counts.items() if n)
+        moved = "; ".join(f"{target}: " + ", ".join(f"{n} {words.get(entity, entity)}" for entity, n in counts.items()
+                                                     if n)
                           for target, counts in entry.moved.items() if any(counts.values())) or "—"
-        status = entry.status + (f" (created {', '.join(entry.created)})" if entry.created else "")
-        table.add_row(str(entry.row), entry.kind, Text(", ".join(entry.olds)), Text(", ".join(entry.targets)),
+        status = words.get(entry.status, entry.status)
+        if entry.created:
+            status += " " + _("(created {codes})").format(codes=", ".join(entry.created))
+        table.add_row(str(entry.row), words.get(entry.kind, entry.kind), Text(", ".join(entry.olds)),
+                      Text(", ".join(entry.targets)),
                       entry.effective_date.isoformat(), Text(moved), status)
     console.print(table)
     if not outcome.changed:

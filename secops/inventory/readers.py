@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.textio import detect_format, input_errors, iter_rows
 from secops.textsafe import restore_cell
 from secops.yamlsafe import BoundedSafeLoader, load_yaml
@@ -51,18 +52,22 @@ def _strip_lines(value: Any) -> Any:
 def read_yaml(path: Path) -> list[RawRow]:
     doc = load_yaml(path, _LineLoader)
     if not isinstance(doc, dict):
-        raise SecopsError(f"{path}:1: expected a mapping with keys {', '.join(ENTITIES)}")
+        raise SecopsError(_("{path}:1: expected a mapping with keys {items}").format(
+                              path=path, items=', '.join(ENTITIES)))
     unknown = sorted(set(doc) - set(ENTITIES) - {"__line__", "version"})
     if unknown:
-        raise SecopsError(f"{path}:1: unknown section(s) {', '.join(unknown)}; expected {', '.join(ENTITIES)}")
+        raise SecopsError(_("{path}:1: unknown section(s) {items}; expected {items2}").format(
+                              path=path, items=', '.join(unknown), items2=', '.join(ENTITIES)))
     rows: list[RawRow] = []
     for entity in ENTITIES:
         items = doc.get(entity) or []
         if not isinstance(items, list):
-            raise SecopsError(f"{path}:{doc.get('__line__', 1)}: {entity}: expected a list")
+            raise SecopsError(_("{path}:{line}: {entity}: expected a list").format(
+                                  path=path, line=doc.get('__line__', 1), entity=entity))
         for item in items:
             if not isinstance(item, dict):
-                raise SecopsError(f"{path}: {entity}: every entry must be a mapping, got {item!r}")
+                raise SecopsError(_("{path}: {entity}: every entry must be a mapping, got {item}").format(
+                                      path=path, entity=entity, item=repr(item)))
             rows.append(RawRow(entity, str(path), int(item.get("__line__", 0)), _strip_lines(item)))
     return rows
 
@@ -91,19 +96,19 @@ def _unflatten(row: dict[str, Any]) -> dict[str, Any]:
 def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
     entity = entity or entity_from_name(path)
     if entity is None:
-        raise SecopsError(f"{path}: cannot tell what the CSV holds; name it agencies.csv, systems.csv, "
-                          "endpoints.csv, staff.csv or assessments.csv, or pass --kind")
+        raise SecopsError(_("{path}: cannot tell what the CSV holds; name it agencies.csv, systems.csv, endpoints.csv, "
+                            "staff.csv or assessments.csv, or pass --kind").format(path=path))
     # secops.textio: BOM/UTF-16 detection, delimiter sniffing, bounded streaming (Excel writes all of these).
     fmt = detect_format(path, encoding_option=False)  # inventory import has no --encoding
     rows_iter = iter_rows(path, fmt)
     first = next(rows_iter, None)
     if first is None or not any(c.strip() for c in first[1]):
-        raise SecopsError(f"{path}:1: empty file or no header row")
+        raise SecopsError(_("{path}:1: empty file or no header row").format(path=path))
     header = [h.strip() for h in first[1]]
     rows = []
     for line, cells in rows_iter:
         if len(cells) > len(header):
-            raise SecopsError(f"{path}:{line}: more cells than header columns")
+            raise SecopsError(_("{path}:{line}: more cells than header columns").format(path=path, line=line))
         cleaned = {k: (restore_cell(v.strip()) or None) for k, v in zip(header, cells, strict=False)}
         if all(v is None for v in cleaned.values()):
             continue
@@ -115,11 +120,12 @@ def read_csv(path: Path, entity: EntityName | None) -> list[RawRow]:
 
 def read_file(path: Path, entity: EntityName | None = None) -> list[RawRow]:
     if not path.is_file():
-        raise SecopsError(f"{path}: file not found")
+        raise SecopsError(_("{path}: file not found").format(path=path))
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         return read_yaml(path)
     if suffix == ".csv":
         with input_errors(path):  # undecodable bytes, NULs: `file: reason`, not a traceback
             return read_csv(path, entity)
-    raise SecopsError(f"{path}: unsupported format {suffix or '(none)'}; use .yaml, .yml or .csv")
+    raise SecopsError(_("{path}: unsupported format {value}; use .yaml, .yml or .csv").format(
+                          path=path, value=suffix or '(none)'))

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from secops.errors import InputRowsError, RowError, SecopsError
+from secops.i18n import validation_reason
 from secops.inventory.readers import _LineLoader, _strip_lines
 from secops.models import Code
 from secops.yamlsafe import load_yaml
@@ -102,7 +103,7 @@ def _entry(file: str, row: int, data: dict[str, Any], default_date: Any) -> tupl
         entry = Entry.model_validate(data)
     except ValidationError as exc:
         return None, [RowError(file, row, ".".join(str(p) for p in e["loc"]) or "entry",
-                               e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+                               validation_reason(e)) for e in exc.errors()]
     if entry.effective_date is None:
         return None, [RowError(file, row, "effective_date", "missing (give it per entry or at the top)")]
     return entry, []

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.inventory.retire import active_on
 from secops.store.tables import AgencyRow
 
@@ -59,12 +60,12 @@ def check_one_root(agencies: dict[int, AgencyNode]) -> None:
     """Grading and reports need one province at the top; say which ones are there when not."""
     roots = sorted(n.code for n in agencies.values() if n.parent_id is None)
     if not roots:
-        raise SecopsError("the inventory holds no agency: import one first (`secops inventory import FILE`, "
-                          "see examples/inventory.yaml) or load the sample (`secops inventory sample`)")
+        raise SecopsError(_("the inventory holds no agency: import one first (`secops inventory import FILE`, see "
+                            "examples/inventory.yaml) or load the sample (`secops inventory sample`)"))
     if len(roots) > 1:
-        raise SecopsError(f"the inventory has {len(roots)} top-level agencies ({', '.join(roots[:5])}); one database "
-                          "holds one province: retire the wrong one with `secops inventory remove agencies CODE "
-                          "--reason ...` or merge them with `secops inventory reorganise`")
+        raise SecopsError(_("the inventory has {n} top-level agencies ({items}); one database holds one province: retire "
+                            "the wrong one with `secops inventory remove agencies CODE --reason ...` or merge them with "
+                            "`secops inventory reorganise`").format(n=len(roots), items=', '.join(roots[:5])))
 
 
 def find_agency(agencies: dict[int, AgencyNode], code: str | None) -> AgencyNode:
@@ -73,8 +74,9 @@ def find_agency(agencies: dict[int, AgencyNode], code: str | None) -> AgencyNode
         for node in agencies.values():
             if node.code == code:
                 return node
-        raise SecopsError(f"agency {code!r} is not in the inventory")
+        raise SecopsError(_("agency {code} is not in the inventory").format(code=repr(code)))
     roots = [n for n in agencies.values() if n.parent_id is None]
     if len(roots) != 1:
-        raise SecopsError(f"expected one top-level agency (the province), found {len(roots)}; use --agency")
+        raise SecopsError(_("expected one top-level agency (the province), found {n}; use --agency").format(
+                              n=len(roots)))
     return roots[0]

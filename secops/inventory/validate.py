@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ValidationError
 
 from secops.errors import RowError
+from secops.i18n import _, validation_reason
 from secops.inventory.kinds import KindPolicy
 from secops.inventory.levels import LevelPolicy
 from secops.inventory.readers import RawRow
@@ -33,27 +34,30 @@ def _pydantic(raw: RawRow, today: dt.date) -> tuple[BaseModel | None, list[RowEr
         return MODELS[raw.entity].model_validate(raw.data, context={"today": today}), []
     except ValidationError as exc:
         return None, [RowError(raw.file, raw.row, ".".join(str(p) for p in e["loc"]) or raw.entity,
-                               e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+                               validation_reason(e)) for e in exc.errors()]
 
 
-def _missing(code: str, retired: dict[str, str], what: str = "agency") -> str:
+def _missing(code: str, retired: dict[str, str], what: str | None = None) -> str:
+    what = what or _("agency")
     if code in retired:  # e.g. an old inventory file re-imported after a merge
-        return f"{what} {code!r} is retired ({retired[code]}); use its successor"
-    return f"{what} {code!r} is not in the file or the database"
+        return _("{what} {code} is retired ({retired}); use its successor").format(
+                   what=what, code=repr(code), retired=retired[code])
+    return _("{what} {code} is not in the file or the database").format(what=what, code=repr(code))
 
 
 def _agency_rules(agency: Agency, kinds: dict[str, str], policy: KindPolicy,
                   retired: dict[str, str]) -> str | None:
     """Which kinds may sit under which comes from policies/agency_kinds.yaml."""
     if agency.kind not in policy.kinds:
-        return f"kind {agency.kind!r} is not in policies/agency_kinds.yaml (one of {', '.join(policy.kinds)})"
+        return _("kind {kind} is not in policies/agency_kinds.yaml (one of {items})").format(
+                   kind=repr(agency.kind), items=', '.join(policy.kinds))
     if agency.parent is None:
         return None
     parent_kind = kinds.get(agency.parent)
     if parent_kind is None:
-        return _missing(agency.parent, retired, "parent agency")
+        return _missing(agency.parent, retired, _("parent agency"))
     reason = policy.parent_error(agency.kind, parent_kind)
-    return f"{reason} ({agency.parent})" if reason else None
+    return _("{reason} ({parent})").format(reason=reason, parent=agency.parent) if reason else None
 
 
 def _cycle(code: str, parents: dict[str, str | None]) -> bool:
@@ -84,9 +88,9 @@ def second_province(code: str, roots: list[str]) -> str | None:
     """Why a new top-level agency `code` is refused when the database holds the top-level `roots`."""
     if code in roots or not roots:
         return None
-    return (f"a second top-level agency: the inventory already holds {roots[0]!r}; one database holds one "
-            f"province (retire the old one with `secops inventory remove agencies {roots[0]}`, "
-            "or merge them with `secops inventory reorganise`)")
+    return (_("a second top-level agency: the inventory already holds {root}; one database holds one "
+              "province (retire the old one with `secops inventory remove agencies {code}`, or merge them "
+              "with `secops inventory reorganise`)").format(root=repr(roots[0]), code=roots[0]))
 
 
 def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | None]],
@@ -112,7 +116,8 @@ def validate(raw_rows: list[RawRow], known_agencies: dict[str, tuple[str, str | 
     for raw, model in parsed["assessments"]:
         if model.system not in valid_systems:  # type: ignore[attr-defined]
             out.errors.append(RowError(raw.file, raw.row, "system",
-                                       f"information system {model.system!r} is not in the file or the database"))  # type: ignore[attr-defined]
+                                       _("information system {system} is not in the file or the database").format(
+                                           system=repr(model.system))))  # type: ignore[attr-defined]
         else:
             out.rows["assessments"].append((raw, model))
     out.errors.sort(key=lambda e: (e.file, e.row))
@@ -126,7 +131,8 @@ def _parse_rows(raw_rows: list[RawRow], today: dt.date, out: Validated) -> dict[
     for raw in raw_rows:
         if dupes[_key(raw)] > 1:
             field_name = "code" if raw.entity != "assessments" else "date"
-            out.errors.append(RowError(raw.file, raw.row, field_name, f"{_key(raw)[1]!r} appears more than once"))
+            out.errors.append(RowError(raw.file, raw.row, field_name, _("{key} appears more than once").format(
+                                                                          key=repr(_key(raw)[1]))))
             continue
         model, errors = _pydantic(raw, today)
         out.errors.extend(errors)
@@ -138,22 +144,23 @@ def _parse_rows(raw_rows: list[RawRow], today: dt.date, out: Validated) -> dict[
 def _check_agencies(rows: list[tuple[RawRow, BaseModel]], known_agencies: dict[str, tuple[str, str | None]],
                     kinds: KindPolicy, retired: dict[str, str], one_root: bool, out: Validated) -> None:
     """The tree rules over the file's agencies and the database's: kinds, retired codes, one root, no loop."""
-    kind_of = {code: kind for code, (kind, _) in known_agencies.items()}
-    parents = {code: parent for code, (_, parent) in known_agencies.items()}
-    for _, agency in rows:
+    kind_of = {code: kind for code, (kind, _parent) in known_agencies.items()}
+    parents = {code: parent for code, (_kind, parent) in known_agencies.items()}
+    for _raw, agency in rows:
         kind_of[agency.code], parents[agency.code] = agency.kind, agency.parent  # type: ignore[attr-defined]
-    roots = [code for code, (_, parent) in known_agencies.items() if parent is None]
+    roots = [code for code, (_kind, parent) in known_agencies.items() if parent is None]
     for raw, agency in rows:
         reason = _agency_rules(agency, kind_of, kinds, retired)  # type: ignore[arg-type]
         if agency.code in retired:  # type: ignore[attr-defined]
             # Re-importing an old file after a merge would move records back under a retired agency.
-            reason = f"agency {agency.code!r} is retired ({retired[agency.code]}); remove the row"  # type: ignore[attr-defined]
+            reason = _("agency {code} is retired ({retired}); remove the row").format(
+                         code=repr(agency.code), retired=retired[agency.code])  # type: ignore[attr-defined]
         if reason is None and one_root:
             reason = _second_root(agency, roots)  # type: ignore[arg-type]
             if reason is None and agency.parent is None and agency.code not in roots:  # type: ignore[attr-defined]
                 roots.append(agency.code)  # type: ignore[attr-defined]
         if reason is None and _cycle(agency.code, parents):  # type: ignore[attr-defined]
-            reason = "parent chain loops back to this agency"
+            reason = _("parent chain loops back to this agency")
         if reason:
             out.errors.append(RowError(raw.file, raw.row, "parent", reason))
         else:
@@ -173,6 +180,6 @@ def _owned_reason(entity: str, model: BaseModel, valid_agencies: set[str], retir
             regime = regime_on(regimes, model.approval_date)
             expected, source = regime.levels[model.level].approver, f"policies/regimes/{regime.id}.yaml"
         if expected is not None and model.approved_by != expected:
-            return "approved_by", (f"level {model.level} is approved by {expected.value}, "
-                                   f"not {model.approved_by.value} ({source})")
+            return "approved_by", _("level {level} is approved by {expected}, not {given} ({source})").format(
+                level=model.level, expected=expected.value, given=model.approved_by.value, source=source)
     return owner_field, None

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from secops.cliutil import console, state, user_errors
 from secops.errors import SecopsError
-from secops.i18n import _
+from secops.i18n import _, doc
 from secops.termtable import Listing, format_option, output_format, wide_option
 
 
@@ -43,6 +43,8 @@ KEY = typer.Option(None, "--key", help=_("this site's Ed25519 signing key [defau
 
 @scanner_app.callback()
 @user_errors
+@doc(_("Run a remote scanner: discover and audit tasks of one site, with this machine's scope, credentials "
+       "and signing key. Reconnects to the broker for ever; exits non-zero only on a configuration error."))
 def scanner_command(
     ctx: typer.Context,
     site: str | None = typer.Option(None, "--site", help=_("the site code in policies/sites.yaml this scanner serves")),
@@ -54,8 +56,6 @@ def scanner_command(
     checks: Path | None = typer.Option(None, "--checks", help=_("check-pack folder [default: bundled checks/]")),
     name: str | None = typer.Option(None, "--name", help=_("scanner name [default: SITE@HOST:PID]")),
 ) -> None:
-    """Run a remote scanner: discover and audit tasks of one site, with this machine's scope, credentials
-    and signing key. Reconnects to the broker for ever; exits non-zero only on a configuration error."""
     if ctx.invoked_subcommand:
         return
     from secops.discover.scope import load_scope, locate_scope_file
@@ -106,6 +106,7 @@ def keygen_command(
 
 @scanners_app.callback()
 @user_errors
+@doc(_("List each site's broker user, enrolled key, live scanners and last heartbeat."))
 def scanners_command(
     ctx: typer.Context,
     broker: str | None = BROKER,
@@ -114,7 +115,6 @@ def scanners_command(
     fmt: str = format_option(),
     wide: bool = wide_option(),
 ) -> None:
-    """List each site's broker user, enrolled key, live scanners and last heartbeat."""
     if ctx.invoked_subcommand:
         return
     fmt = output_format(fmt, as_json)
@@ -141,7 +141,7 @@ def _live_scanners(url: str, sites: Any) -> list[dict[str, Any]]:
         keys = list(itertools.islice(client.scan_iter(match=HEARTBEAT_PREFIX + "*", count=500), 10_000))
         values = [client.get(k) for k in keys]
     except redis.RedisError as exc:
-        raise SecopsError(f"broker {redact(url)}: {exc}") from exc
+        raise SecopsError(_("broker {redact}: {exc}").format(redact=redact(url), exc=exc)) from exc
     return sorted((json.loads(v) for v in values if v), key=lambda s: (s.get("site", ""), s.get("name", "")))
 
 
@@ -163,11 +163,12 @@ def _print_scanners(rows: list[dict[str, Any]], seen: list[dict[str, Any]], miss
                     wide: bool) -> None:
     now = dt.datetime.now(dt.UTC)
     # At 80 columns the site never truncates; the key (a fingerprint) folds but stays whole.
-    listing = Listing(["site", "broker user", "key", "scanners", "last heartbeat"], keys=["site"])
+    listing = Listing(["site", "broker user", "key", "scanners", "last heartbeat"], keys=["site"],
+                      headings=[_("site"), _("broker user"), _("key"), _("scanners"), _("last heartbeat")])
     for row in rows:
         last = row["last_heartbeat"]
-        age = f" ({int((now - dt.datetime.fromisoformat(last)).total_seconds())} s ago)" if last else ""
-        listing.add((row["site"], row["user"], row["key"] or "NOT ENROLLED", row["scanners"],
+        age = " " + _("({n} s ago)").format(n=int((now - dt.datetime.fromisoformat(last)).total_seconds())) if last else ""
+        listing.add((row["site"], row["user"], row["key"] or _("NOT ENROLLED"), row["scanners"],
                      f"{shown_time(last)}{age}" if last else "-"), row)
     listing.print(console, fmt, wide, document={"sites": rows, "scanners": seen, "sites_without_scanner": missing}
                   if fmt == "json" else None)
@@ -212,7 +213,7 @@ def enrol_command(
     try:
         public = public_text(parse_public(text))
     except SecopsError as exc:
-        raise SecopsError(f"{public_key}: {exc}") from exc
+        raise SecopsError(_("{public_key}: {exc}").format(public_key=public_key, exc=exc)) from exc
     with state(ctx).db().session() as session:
         row = session.scalar(select(ScannerKeyRow).where(ScannerKeyRow.site == site))
         if row is None:
@@ -225,6 +226,8 @@ def enrol_command(
 
 @scanners_app.command("acl")
 @user_errors
+@doc(_("Write the Redis ACL file (one user per site, confined to its keys, and the central user) and each "
+       "user's broker URL file; passwords already in --secrets-dir are kept."))
 def acl_command(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help=_("the Redis ACL file to write")),
@@ -234,8 +237,6 @@ def acl_command(
     port: int = typer.Option(6379, "--port"),
     tls: bool = typer.Option(True, "--tls/--no-tls", help=_("rediss:// URLs (TLS; the CA in sites.yaml link.tls)")),
 ) -> None:
-    """Write the Redis ACL file (one user per site, confined to its keys, and the central user) and each
-    user's broker URL file; passwords already in --secrets-dir are kept."""
     from secops.discover.sites import load_sites
     from secops.remote.acl import accounts, acl_text, broker_url_for
     from secops.safeio import ensure_folder, write_file

@@ -8,7 +8,7 @@ import typer
 
 from secops.cliutil import EXIT_USAGE, console, err_console, fail, parse_formats, state, user_errors
 from secops.errors import SecopsError
-from secops.i18n import _
+from secops.i18n import _, doc
 from secops.register.annual import annual_options, annual_report, sign_with, violation_lines
 from secops.register.outputs import FORMATS as ANNUAL_FORMATS
 from secops.register.sent import sent_listing
@@ -23,6 +23,7 @@ report_app = typer.Typer(help=_("Write reports: the gap dashboard of a graded ru
 
 @report_app.callback(invoke_without_command=True)
 @user_errors
+@doc(_("Write the gap dashboard and exports of a graded run."))
 def report_command(
     ctx: typer.Context,
     run: int | None = typer.Option(None, "--run", help=_("run id [default: the newest graded run]")),
@@ -32,7 +33,6 @@ def report_command(
     out: Path | None = typer.Option(None, "--out", help=_("folder to write [default: the --output folder]")),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=_("list every file written (per-host pages too)")),
 ) -> None:
-    """Write the gap dashboard and exports of a graded run."""
     if ctx.invoked_subcommand:  # `secops report annual ...`: that sub-command does the work
         return
     if lang not in ("vi", "en"):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from secops.errors import SecopsError
 from secops.grade.engine import GradeCell
 from secops.grade.sql import endpoint_credits, endpoint_max_age
+from secops.i18n import _
 from secops.inventory.tree import AgencyNode, find_agency, load_agencies, subtree
 from secops.report.fixlist import FixItem, fix_count, target_fix_items
 from secops.store.tables import GradeRow, MetaRow, RunRow
@@ -89,7 +90,7 @@ def latest_grade_run(session: Session) -> RunRow:
     run = session.scalars(select(RunRow).where(RunRow.id.in_(select(GradeRow.run_id)))
                           .order_by(RunRow.id.desc()).limit(1)).first()
     if run is None:
-        raise SecopsError("no graded run in this database yet: run `secops grade` first")
+        raise SecopsError(_("no graded run in this database yet: run `secops grade` first"))
     return run
 
 

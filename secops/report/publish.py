@@ -13,6 +13,7 @@ from sqlalchemy.orm import configure_mappers
 from secops.config import Settings
 from secops.errors import SecopsError
 from secops.grade.sql import endpoint_credits, endpoint_max_age
+from secops.i18n import _
 from secops.localtime import load_locale
 from secops.report.data import FIX_PREVIEW, Dashboard, build_dashboard, latest_grade_run, scope_ids, scope_tree
 from secops.report.export import FORMATS, FixExports, write_report
@@ -34,13 +35,13 @@ def dashboard_for(db: Database, settings: Settings, run_id: int | None = None, l
     with db.session() as session:
         run = session.get(RunRow, run_id) if run_id is not None else latest_grade_run(session)
         if run is None:
-            raise SecopsError(f"run {run_id} does not exist")
+            raise SecopsError(_("run {run_id} does not exist").format(run_id=run_id))
         if run_id is not None and session.scalar(select(GradeRow.id).where(GradeRow.run_id == run.id).limit(1)) is None:
             # A discovery or audit run, or a grade that failed: there are no figures to publish, and
             # the reports already written stay as they are.
-            raise SecopsError(f"run {run.id} ({run.kind}, {run.status}) holds no grades, so it has no report; "
-                              "nothing was written. `secops runs list` shows the graded runs; "
-                              "`secops report` publishes the newest")
+            raise SecopsError(_("run {id} ({kind}, {status}) holds no grades, so it has no report; nothing was "
+                                "written. `secops runs list` shows the graded runs; `secops report` publishes the "
+                                "newest").format(id=run.id, kind=run.kind, status=run.status))
         dashboard = build_dashboard(session, policy, run, lang, agency_code,
                                     with_fix=with_fix and not summary_only)
         dashboard.timezone = load_locale(settings.policies).timezone

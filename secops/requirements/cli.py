@@ -10,7 +10,7 @@ import typer
 
 from secops.cliutil import EXIT_USAGE, console, err_console, invalid_rows, parse_as_of, state, user_errors
 from secops.errors import InputRowsError
-from secops.i18n import _, language
+from secops.i18n import _, doc, language
 from secops.requirements import store
 from secops.requirements.catalogue import by_id, in_force
 from secops.requirements.checklist import checklist
@@ -21,7 +21,7 @@ from secops.termtable import Listing, format_option, output_format, wide_option
 app = typer.Typer(help=_("Level requirements: catalogues, per-system checklists, evidence and plan deployment."),
                   no_args_is_help=True)
 
-STANDARD_HELP = "catalogue (standard id, e.g. TCVN-14423-2026) [default: the one in force on the date]"
+STANDARD_HELP = _("catalogue (standard id, e.g. TCVN-14423-2026) [default: the one in force on the date]")
 
 
 def _catalogue(ctx: typer.Context, standard: str | None, on: dt.date):  # type: ignore[no-untyped-def]
@@ -31,18 +31,19 @@ def _catalogue(ctx: typer.Context, standard: str | None, on: dt.date):  # type: 
 
 @app.command("catalogue")
 @user_errors
+@doc(_("List the items that apply at a level, with clause, frequency and where secops gets evidence."))
 def catalogue_command(ctx: typer.Context, level: Annotated[int, typer.Option("--level", min=1, max=5)],
                       standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
-                      lang: Annotated[str, typer.Option("--lang", help="vi | en")] = "vi",
+                      lang: Annotated[str, typer.Option("--lang", help=_("vi | en"))] = "vi",
                       fmt: Annotated[str, format_option(...)] = "table",
                       wide: Annotated[bool, wide_option(...)] = False) -> None:
-    """List the items that apply at a level, with clause, frequency and where secops gets evidence."""
     fmt = output_format(fmt)
     cat = _catalogue(ctx, standard, dt.date.today())
     # At 80 columns the item id never truncates; where secops gets evidence drops (in --format json), the others fold.
     listing = Listing(["item", "clause", "requirement", "every (months)", "secops evidence"],
                       fields=["item", "clause", "requirement", "every_months", "evidence_from", "checks"],
-                      keys=["item"], optional=["secops evidence"], title=cat.standard.id)
+                      keys=["item"], optional=["secops evidence"], title=cat.standard.id,
+                      headings=[_("item"), _("clause"), _("requirement"), _("every (months)"), _("secops evidence")])
     for item in cat.applicable(level):
         freq = item.frequency_months.get(level)
         clause = cat.clause(item, level) + ("" if item.clause_checked(level) else " (cần đối chiếu / to verify)")
@@ -57,19 +58,19 @@ def catalogue_command(ctx: typer.Context, level: Annotated[int, typer.Option("--
 
 @app.command("set")
 @user_errors
+@doc(_("Record an officer's statement about one item (a new row; earlier ones stay as history)."))
 def set_command(
     ctx: typer.Context,
-    system: Annotated[str, typer.Argument(help="system code")],
-    item: Annotated[str, typer.Argument(help="requirement item id, e.g. R26-BACKUP-POLICY")],
-    status: Annotated[str, typer.Option("--status", help="met | partly_met | not_met | not_applicable")],
-    evidence: Annotated[str | None, typer.Option("--evidence", help="document reference, or run:N")] = None,
-    evidence_date: Annotated[str | None, typer.Option("--date", help="when the activity was done (YYYY-MM-DD)")] = None,
-    unit: Annotated[str | None, typer.Option("--unit", help="responsible unit")] = None,
-    milestone: Annotated[str | None, typer.Option("--milestone", help="remediation deadline (YYYY-MM-DD)")] = None,
+    system: Annotated[str, typer.Argument(help=_("system code"))],
+    item: Annotated[str, typer.Argument(help=_("requirement item id, e.g. R26-BACKUP-POLICY"))],
+    status: Annotated[str, typer.Option("--status", help=_("met | partly_met | not_met | not_applicable"))],
+    evidence: Annotated[str | None, typer.Option("--evidence", help=_("document reference, or run:N"))] = None,
+    evidence_date: Annotated[str | None, typer.Option("--date", help=_("when the activity was done (YYYY-MM-DD)"))] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help=_("responsible unit"))] = None,
+    milestone: Annotated[str | None, typer.Option("--milestone", help=_("remediation deadline (YYYY-MM-DD)"))] = None,
     note: Annotated[str | None, typer.Option("--note")] = None,
     standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
 ) -> None:
-    """Record an officer's statement about one item (a new row; earlier ones stay as history)."""
     from pydantic import ValidationError
 
     from secops.errors import SecopsError
@@ -90,9 +91,9 @@ def set_command(
 
 @app.command("import")
 @user_errors
-def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(help="CSV or YAML files")],
+@doc(_("Import statements: every row of every file is checked first; all are written, or none."))
+def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(help=_("CSV or YAML files"))],
                    standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None) -> None:
-    """Import statements: every row of every file is checked first; all are written, or none."""
     cat = _catalogue(ctx, standard, dt.date.today())
     total = 0
     try:
@@ -110,9 +111,9 @@ def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argume
 
 @app.command("link")
 @user_errors
+@doc(_("Link endpoints to a system: their audits and discovery scans become the system's evidence."))
 def link_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
                  endpoints: Annotated[list[str], typer.Argument(help=_("endpoint codes of the system"))]) -> None:
-    """Link endpoints to a system: their audits and discovery scans become the system's evidence."""
     with state(ctx).db().session() as session:
         added = store.link_hosts(session, system, endpoints)
     console.print(_("{n} endpoint(s) linked to {system}").format(n=added, system=system), markup=False, highlight=False)
@@ -120,13 +121,13 @@ def link_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
 
 @app.command("override")
 @user_errors
+@doc(_("Override the computed plan deployment of a system, with a recorded reason."))
 def override_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
                      reason: Annotated[str, typer.Option("--reason", help=_("why (kept with the override)"))],
                      deployment_value: Annotated[str | None, typer.Option(
-                         "--deployment", help="not_deployed | partly_deployed | fully_deployed")] = None,
+                         "--deployment", help=_("not_deployed | partly_deployed | fully_deployed"))] = None,
                      clear: Annotated[bool, typer.Option("--clear", help=_("go back to the computed value"))] = False,
                      ) -> None:
-    """Override the computed plan deployment of a system, with a recorded reason."""
     from secops.errors import SecopsError
 
     if clear == (deployment_value is not None):
@@ -155,6 +156,7 @@ def _text(item: object, lang: str) -> str:
 
 @app.command("show")
 @user_errors
+@doc(_("Show a system's checklist: status, evidence, due date and milestone of each item."))
 def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
                  as_of: Annotated[str | None, typer.Option("--as-of", help=_("judge as of this date"))] = None,
                  standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None,
@@ -162,7 +164,6 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
                  lang: Annotated[str, typer.Option("--lang", help=_("vi | en (requirement texts)"))] = "vi",
                  fmt: Annotated[str, format_option(...)] = "table",
                  wide: Annotated[bool, wide_option(...)] = False) -> None:
-    """Show a system's checklist: status, evidence, due date and milestone of each item."""
     fmt = output_format(fmt, as_json)
     when = parse_as_of(as_of, projection=True)  # only reads: a future date shows what will be due then
     cat = _catalogue(ctx, standard, when.date())
@@ -183,9 +184,14 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
     # At 80 columns the item id never truncates; clause, requirement, milestone and unit drop (all in --format json).
     listing = Listing(["item", "clause", "requirement", "status", "evidence", "due", "milestone", "unit"],
                       optional=["clause", "requirement", "milestone", "unit"],
-                      title=f"{system} — level {level} — {cat.standard.id}", keys=["item"])
+                      title=_("{system} — level {level} — {standard}").format(system=system, level=level,
+                                                                            standard=cat.standard.id),
+                      keys=["item"], headings=[_("item"), _("clause"), _("requirement"), _("status"), _("evidence"),
+                                               _("due"), _("milestone"), _("unit")])
+    words = {"met": _("met"), "partly_met": _("partly met"), "not_met": _("not met"),
+             "not_applicable": _("not applicable"), "overdue": _("overdue")}
     for e, record in zip(entries, items, strict=True):
-        listing.add((e.item.id, e.clause, _text(e.item, lang), e.status,
+        listing.add((e.item.id, e.clause, _text(e.item, lang), words.get(e.status, e.status),
                      " ".join(x for x in (e.evidence or "", e.detail) if x), str(e.due or ""),
                      str(e.milestone or ""), e.responsible_unit or ""), record)
     if fmt == "json":
@@ -218,11 +224,11 @@ def show_command(ctx: typer.Context, system: Annotated[str, typer.Argument()],
 
 @app.command("apply")
 @user_errors
+@doc(_("Write each checklist's roll-up into the register's plan deployment (Form 08 column 10, T1)."))
 def apply_command(ctx: typer.Context,
                   systems: Annotated[list[str] | None, typer.Argument(help=_("system codes [default: all]"))] = None,
                   as_of: Annotated[str | None, typer.Option("--as-of", help=_("judge as of this date"))] = None,
                   dry_run: Annotated[bool, typer.Option("--dry-run", help=_("show, do not write"))] = False) -> None:
-    """Write each checklist's roll-up into the register's plan deployment (Form 08 column 10, T1)."""
     from secops.requirements.register_link import apply_rollup
 
     when = parse_as_of(as_of)
@@ -240,9 +246,9 @@ def apply_command(ctx: typer.Context,
 
 @app.command("protection-import")
 @user_errors
+@doc(_("Import central management / national-platform reporting per endpoint (blank = not known)."))
 def protection_import_command(ctx: typer.Context,
                               files: Annotated[list[Path], typer.Argument(help=_("CSV or YAML console exports"))]) -> None:
-    """Import central management / national-platform reporting per endpoint (blank = not known)."""
     from secops.requirements.protection import import_management
 
     total = 0

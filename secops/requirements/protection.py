@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import InputRowsError, RowError, SecopsError
+from secops.i18n import _, validation_reason
 from secops.requirements.tables import ProtectionManagementRow
 from secops.store.tables import EndpointRow
 from secops.textio import csv_records
@@ -44,7 +45,7 @@ class ManagementFact(BaseModel):
             return True
         if text in NO:
             return False
-        raise ValueError("use yes / no, or leave blank when not known")
+        raise ValueError(_("use yes / no, or leave blank when not known"))
 
     @field_validator("observed_at", mode="before")
     @classmethod
@@ -66,7 +67,7 @@ def _rows(path: Path) -> list[tuple[int, Any]]:
         return list(csv_records(path, COLUMNS))
     data = load_yaml(path)  # bounded: size, nesting, aliases (secops/yamlsafe.py)
     if not isinstance(data, list):
-        raise SecopsError(f"{path}: expected a list of endpoints")
+        raise SecopsError(_("{path}: expected a list of endpoints").format(path=path))
     return list(enumerate(data, start=1))
 
 
@@ -76,16 +77,17 @@ def import_management(session: Session, path: Path, source: str = "import") -> i
     codes = {code: endpoint_id for code, endpoint_id in session.execute(select(EndpointRow.code, EndpointRow.id))}
     for number, raw in _rows(path):
         if not isinstance(raw, dict):
-            errors.append(RowError(str(path), number, "(row)", "expected a mapping"))
+            errors.append(RowError(str(path), number, "(row)", _("expected a mapping")))
             continue
         try:
             fact = ManagementFact.model_validate(raw)
         except ValidationError as exc:
             errors += [RowError(str(path), number, ".".join(str(p) for p in e["loc"]) or "(row)",
-                                e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+                                validation_reason(e)) for e in exc.errors()]
             continue
         if fact.endpoint not in codes:
-            errors.append(RowError(str(path), number, "endpoint", f"no endpoint {fact.endpoint!r} in the inventory"))
+            errors.append(RowError(str(path), number, "endpoint", _("no endpoint {endpoint} in the inventory").format(
+                                                                      endpoint=repr(fact.endpoint))))
             continue
         good.append((codes[fact.endpoint], fact))
     if errors:

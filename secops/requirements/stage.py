@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.inventory.retire import active_subtree
 from secops.requirements.register_link import apply_rollup
 from secops.stages import StageContext, StageOptions, StageResult
@@ -31,6 +32,7 @@ def run_stage(app_state: StageContext, run_id: int, options: StageOptions) -> St
 def _agency_systems(session: Session, agency_code: str) -> set[str]:
     root = session.scalar(select(AgencyRow.id).where(AgencyRow.code == agency_code))
     if root is None:
-        raise SecopsError(f"agency {agency_code!r} is not in the inventory")
+        raise SecopsError(_("agency {agency_code} is not in the inventory").format(
+                              agency_code=repr(agency_code)))
     ids = active_subtree(session, root)
     return set(session.scalars(select(SystemRow.code).where(SystemRow.agency_id.in_(ids))))

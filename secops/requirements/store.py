@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from secops.errors import InputRowsError, RowError, SecopsError
+from secops.i18n import _, validation_reason
 from secops.localtime import day_or_text, future_reason
 from secops.requirements.catalogue import Catalogue
 from secops.requirements.checklist import NEEDS_MILESTONE, OFFICER_STATUSES
@@ -84,13 +85,15 @@ class Statement(BaseModel):
     @classmethod
     def _status(cls, value: str) -> str:
         if value not in OFFICER_STATUSES:
-            raise ValueError(f"must be one of {', '.join(OFFICER_STATUSES)} (overdue is computed, not set)")
+            raise ValueError(_("must be one of {items} (overdue is computed, not set)").format(
+                                 items=', '.join(OFFICER_STATUSES)))
         return value
 
     @model_validator(mode="after")
     def _milestone(self) -> Statement:
         if self.status in NEEDS_MILESTONE and self.milestone is None:
-            raise ValueError(f"milestone: a {self.status} item needs a remediation milestone (YYYY-MM-DD)")
+            raise ValueError(_("milestone: a {status} item needs a remediation milestone (YYYY-MM-DD)").format(
+                                 status=self.status))
         return self
 
     @property
@@ -106,7 +109,7 @@ def _system(session: Session, code: str) -> SystemRow | None:
 def find_system(session: Session, code: str) -> SystemRow:
     system = _system(session, code)
     if system is None:
-        raise SecopsError(f"no information system {code!r}")
+        raise SecopsError(_("no information system {code}").format(code=repr(code)))
     return system
 
 
@@ -152,7 +155,8 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     data = load_yaml(path)  # bounded: size, nesting, aliases (secops/yamlsafe.py)
     rows = data.get("statuses") if isinstance(data, dict) else data
     if not isinstance(rows, list):
-        raise SecopsError(f"{path}: expected a list of statements (or a mapping with 'statuses:')")
+        raise SecopsError(_("{path}: expected a list of statements (or a mapping with 'statuses:')").format(
+                              path=path))
     return [(n, r if isinstance(r, dict) else {"__bad__": r}) for n, r in enumerate(rows, start=1)]
 
 
@@ -162,14 +166,14 @@ def import_file(session: Session, cat: Catalogue, path: Path) -> int:
     good: list[Statement] = []
     for number, raw in _read_rows(path):
         if "__bad__" in raw:
-            errors.append(RowError(str(path), number, "(row)", "expected a mapping"))
+            errors.append(RowError(str(path), number, "(row)", _("expected a mapping")))
             continue
         try:
             st = Statement.model_validate(raw)
         except ValidationError as exc:
             for err in exc.errors():
                 field = ".".join(str(p) for p in err["loc"]) or "milestone"
-                errors.append(RowError(str(path), number, field, err["msg"].removeprefix("Value error, ")))
+                errors.append(RowError(str(path), number, field, validation_reason(err)))
             continue
         errors += [RowError(str(path), number, f, r) for f, r in _problems(session, cat, st)]
         good.append(st)
@@ -186,7 +190,7 @@ def link_hosts(session: Session, system_code: str, endpoint_codes: list[str]) ->
     for code in endpoint_codes:
         endpoint = session.scalars(select(EndpointRow).where(EndpointRow.code == code)).first()
         if endpoint is None:
-            raise SecopsError(f"no endpoint {code!r}")
+            raise SecopsError(_("no endpoint {code}").format(code=repr(code)))
         if session.get(SystemHostRow, (system.id, endpoint.id)) is None:
             session.add(SystemHostRow(system_id=system.id, endpoint_id=endpoint.id))
             added += 1
@@ -196,9 +200,9 @@ def link_hosts(session: Session, system_code: str, endpoint_codes: list[str]) ->
 def override(session: Session, system_code: str, value: str | None, reason: str,
              at: dt.datetime | None = None) -> PlanOverrideRow:
     if value is not None and value not in DEPLOYMENT:
-        raise SecopsError(f"deployment must be one of {', '.join(DEPLOYMENT)}")
+        raise SecopsError(_("deployment must be one of {items}").format(items=', '.join(DEPLOYMENT)))
     if not reason.strip():
-        raise SecopsError("an override needs a reason")
+        raise SecopsError(_("an override needs a reason"))
     system = find_system(session, system_code)
     row = PlanOverrideRow(system_id=system.id, value=value, reason=reason.strip(), recorded_by=officer(),
                           recorded_at=at or utcnow())

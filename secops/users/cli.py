@@ -9,7 +9,7 @@ import typer
 
 from secops.cliutil import console, fail, state, user_errors
 from secops.errors import SecopsError
-from secops.i18n import _
+from secops.i18n import _, doc
 from secops.termtable import Listing, format_option, output_format, wide_option
 
 users_app = typer.Typer(help=_("Console accounts and roles."),
@@ -52,19 +52,25 @@ def add(ctx: typer.Context, name: str = typer.Argument(..., help=_("sign-in name
         name=row.name, role=row.role, scope=row.agency_code or _("province")), markup=False, highlight=False)
 
 
+def _state_words() -> dict[str, str]:
+    return {"disabled": _("disabled"), "locked": _("locked"), "active": _("active"), "revoked": _("revoked")}
+
+
 @users_app.command("list")
 @user_errors
+@doc(_("Accounts with role, scope, second factor and state."))
 def list_(ctx: typer.Context, fmt: str = format_option(), wide: bool = wide_option()) -> None:
-    """Accounts with role, scope, second factor and state."""
     from secops.users.store import list_users
 
     fmt = output_format(fmt)
     # At 80 columns the name never truncates; the others fold.
-    listing = Listing(["name", "role", "scope", "source", "mfa", "state"], keys=["name"])
+    listing = Listing(["name", "role", "scope", "source", "mfa", "state"], keys=["name"],
+                      headings=[_("name"), _("role"), _("scope"), _("source"), _("second factor"), _("state")])
+    words = _state_words()
     for row in list_users(state(ctx).db()):
         st = "disabled" if row.disabled_at else ("locked" if row.locked_until else "active")
-        listing.add((row.name, row.role, row.agency_code or "province", row.source,
-                     "enrolled" if row.totp_enrolled else "-", st),
+        listing.add((row.name, row.role, row.agency_code or _("province"), row.source,
+                     _("enrolled") if row.totp_enrolled else "-", words[st]),
                     {"name": row.name, "role": row.role, "scope": row.agency_code, "source": row.source,
                      "mfa": bool(row.totp_enrolled), "state": st})
     listing.print(console, fmt, wide)
@@ -102,8 +108,8 @@ def token_add(ctx: typer.Context, name: str = typer.Option("api", "--name", help
 
 @tokens_app.command("list")
 @user_errors
+@doc(_("API tokens with scope, prefix, creation time and state (never the token itself)."))
 def token_list(ctx: typer.Context, fmt: str = format_option(), wide: bool = wide_option()) -> None:
-    """API tokens with scope, prefix, creation time and state (never the token itself)."""
     import datetime as dt
 
     from secops.localtime import as_local, province_zone, zone_label
@@ -112,13 +118,15 @@ def token_list(ctx: typer.Context, fmt: str = format_option(), wide: bool = wide
     fmt = output_format(fmt)
     zone = province_zone(state(ctx).settings.policies)
     # Times shown local with the zone in the heading; the machine formats keep UTC (ISO, with Z).
-    listing = Listing(["id", "name", "scope", "prefix", f"created ({zone_label(dt.datetime.now(zone)).split()[0]})",
-                       "state"], keys=["id", "prefix"])
+    created_heading = _("created ({zone})").format(zone=zone_label(dt.datetime.now(zone)).split()[0])
+    listing = Listing(["id", "name", "scope", "prefix", "created", "state"], keys=["id", "prefix"],
+                      headings=[_("id"), _("name"), _("scope"), _("prefix"), created_heading, _("state")])
+    words = _state_words()
     for row in list_tokens(state(ctx).db()):
         created = row.created_at.replace(tzinfo=dt.UTC) if row.created_at.tzinfo is None else row.created_at
         st = "revoked" if row.revoked_at else "active"
-        listing.add((row.id, row.name, row.agency_code or "province", row.prefix,
-                     as_local(created, zone).strftime("%Y-%m-%d %H:%M:%S"), st),
+        listing.add((row.id, row.name, row.agency_code or _("province"), row.prefix,
+                     as_local(created, zone).strftime("%Y-%m-%d %H:%M:%S"), words[st]),
                     {"id": row.id, "name": row.name, "scope": row.agency_code, "prefix": row.prefix,
                      "created": created.isoformat(timespec="seconds").replace("+00:00", "Z"), "state": st})
     listing.print(console, fmt, wide)

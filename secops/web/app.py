@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
+from secops import i18n
 from secops.config import Settings
 from secops.store.db import Database
 from secops.web.context import COOKIE, CSP, LANG_COOKIE, LANGS, Console, Principal
@@ -132,6 +133,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     async def guard(request: Request, call_next: Any) -> Response:
         lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "vi"
         request.state.lang = lang if lang in LANGS else "vi"
+        token = i18n.speak(request.state.lang)  # messages raised while serving it speak the page's language
+        try:
+            return await _guarded(request, call_next)
+        finally:
+            i18n.unspeak(token)
+
+    async def _guarded(request: Request, call_next: Any) -> Response:
         if request.method == "POST":
             length = request.headers.get("content-length")
             if length is None:

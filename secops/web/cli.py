@@ -12,10 +12,10 @@ from secops.i18n import _, doc
 @user_errors
 def serve_command(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (behind a TLS reverse proxy)"),
+    host: str = typer.Option("127.0.0.1", "--host", help=_("address to listen on (behind a TLS reverse proxy)")),
     port: int = typer.Option(8080, "--port", min=1, max=65535),
     proxy: str = typer.Option("127.0.0.1", "--trust-proxy",
-                              help="addresses whose X-Forwarded-For/-Proto are believed (the reverse proxy)"),
+                              help=_("addresses whose X-Forwarded-For/-Proto are believed (the reverse proxy)")),
 ) -> None:
     import uvicorn
 
@@ -26,6 +26,7 @@ def serve_command(
     load_console_policy(app_state.settings.policies)  # a bad console.yaml: a clear message, exit 2
     db = app_state.db()
     app = create_app(app_state.settings, db)
-    console.print(f"secops console on http://{host}:{port}/ (Ctrl-C to stop)", markup=False, highlight=False)
+    console.print(_("secops console on http://{host}:{port}/ (Ctrl-C to stop)").format(host=host, port=port),
+                  markup=False, highlight=False)
     uvicorn.run(app, host=host, port=port, proxy_headers=True,
                 forwarded_allow_ips=proxy, server_header=False, log_level="info", access_log=True)

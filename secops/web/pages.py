@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from starlette.datastructures import FormData, UploadFile
 
 from secops.errors import InputRowsError, SecopsError
+from secops.i18n import _
 from secops.web.context import COOKIE, OIDC_COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
 
 SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status", "approval_decision",
@@ -620,7 +621,7 @@ async def _spool(request: Request, code: str, upload: UploadFile) -> str:
             out.write(chunk)
     if written > console.policy.upload_max_bytes:
         spool.discard(upload_id)
-        raise SecopsError("the file is larger than upload_max_bytes (policies/console.yaml)")
+        raise SecopsError(_("the file is larger than upload_max_bytes (policies/console.yaml)"))
     spool.bind(upload_id, code)
     return upload_id
 
@@ -652,7 +653,7 @@ def _evidence_preview(request: Request, code: str, upload_id: str, options: dict
         ids = set(session.scalars(select(AgencyRow.id).where(AgencyRow.code.in_(console.subtree_codes(code)))))
     try:
         if options["date_order"] not in ("", "dmy", "mdy"):
-            raise SecopsError(f"date order {options['date_order']!r}: dmy or mdy")
+            raise SecopsError(_("date order {value}: dmy or mdy").format(value=repr(options['date_order'])))
         import_options = ImportOptions(profile="auto", exported_at=_when(options["exported_at"] or None),
                                        date_order=options["date_order"], max_rows=console.policy.upload_max_rows,
                                        max_age_days=_max_age(console.settings.policies), dry_run=True,
@@ -819,7 +820,7 @@ def _waiver_decide(request: Request, request_id: int, values: dict[str, str]) ->
         return PlainTextResponse("not found / không tìm thấy", status_code=404)
     try:
         if values["decision"] not in ("approve", "reject"):
-            raise SecopsError("decision: approve or reject")
+            raise SecopsError(_("decision: approve or reject"))
         expires = parse_date(values["expires"]) if values["expires"] else None
         with console.db.session() as session:
             before = {"status": "pending"}
@@ -922,10 +923,11 @@ def _schedule_save(request: Request, values: dict[str, str]) -> Response:
         every: int | None = None
         if values["every"]:
             if not values["every"].isdigit():
-                raise SecopsError(f"--every {values['every']!r}: a whole number of seconds, at least 1")
+                raise SecopsError(_("--every {value}: a whole number of seconds, at least 1").format(
+                                      value=repr(values['every'])))
             every = int(values["every"])
         if values["lang"] not in ("", "vi", "en"):
-            raise SecopsError("--lang must be vi or en")
+            raise SecopsError(_("--lang must be vi or en"))
         jobs = load_jobs(console.settings.policies)
         with console.db.session() as session:
             found = session.scalars(select(ScheduleRow).where(ScheduleRow.name == values["name"])).first()

@@ -185,3 +185,50 @@ def test_fix_list_pages_are_the_dashboards_list(world: Any) -> None:
             rows = re.findall(r"<tr><td>([^<]+)</td><td>[^<]*</td><td>(?:<a [^>]+>)?([^<]+)<", table)
             seen.extend(rows)
         assert seen == full, code
+
+
+def test_api_grades_serialised_once_per_run_with_etag(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grades' JSON is built once per graded run and scope (not a model validation per read); the
+    ETag names the run: If-None-Match gets 304 until the next graded run, and never past the guard
+    (a revoked token is refused at once, 304 or not; another agency's scope stays 404)."""
+    import datetime as dt
+
+    import secops.web.api as api
+    from secops.grade.cli import run_grade
+    from secops.users.store import add_token, revoke_token, token_scope
+
+    state, app, _ = world
+    built: list[tuple[str, bool]] = []
+    real = api._grades
+
+    def counted(request: Any, code: str, only_scope: bool) -> Any:
+        built.append((code, only_scope))
+        return real(request, code, only_scope)
+
+    monkeypatch.setattr(api, "_grades", counted)
+    token = add_token(state.db(), "ioc", None, actor="test")
+    s1_token = add_token(state.db(), "ioc-s1", "S1", actor="test")
+    client = TestClient(app)
+    headers = {"Authorization": f"Bearer {token}"}
+    first = client.get("/api/v1/grades", headers=headers)
+    again = client.get("/api/v1/grades", headers=headers)
+    assert first.status_code == again.status_code == 200 and first.content == again.content
+    assert first.headers["content-type"] == "application/json" and first.json()["scope"] == "P"
+    assert built == [("P", False)]  # serialised once for the run
+    etag = first.headers["etag"]
+    assert etag == again.headers["etag"] and str(first.json()["run"]) in etag
+    same = client.get("/api/v1/grades", headers={**headers, "If-None-Match": etag})
+    assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+    one = client.get("/api/v1/agencies/S1/grades", headers={**headers, "If-None-Match": etag})
+    assert one.status_code == 200 and one.headers["etag"] != etag  # another scope: another tag
+    s1 = {"Authorization": f"Bearer {s1_token}", "If-None-Match": one.headers["etag"]}
+    assert client.get("/api/v1/agencies/S1/grades", headers=s1).status_code == 304
+    assert client.get("/api/v1/agencies/D1/grades", headers=s1).status_code == 404
+    run_grade(state, dt.datetime.now(dt.UTC))  # a new graded run: new figures, new tag, at once
+    fresh = client.get("/api/v1/grades", headers={**headers, "If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert fresh.json()["run"] == first.json()["run"] + 1 and len(built) == 3
+    found = token_scope(state.db(), token)
+    assert found is not None
+    revoke_token(state.db(), found[0], actor="test")
+    assert client.get("/api/v1/grades", headers={**headers, "If-None-Match": fresh.headers["etag"]}).status_code == 401

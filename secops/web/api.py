@@ -110,6 +110,21 @@ def _grades(request: Request, code: str, only_scope: bool) -> GradesOut:
             for _, c in sorted(a.cells.items())]) for a in agencies])
 
 
+def _grades_response(request: Request, code: str, only_scope: bool) -> Response:
+    """The grades as JSON bytes, serialised once per graded run and scope (a run's figures never
+    change) instead of building and validating the models on every read; the ETag names the run and
+    scope, so a client sending it back (If-None-Match) gets 304 and no body. Who may read, the scope
+    and the rate limit were decided by the guard before this runs, for a 304 too."""
+    d = _dashboard(request, code)
+    console: Console = request.app.state.console
+    etag = f'"grades-{d.run.id}-{"one" if only_scope else "tree"}-{code}"'
+    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    body = console.per_run((d.run.id, "grades-json", code, only_scope),
+                           lambda: _grades(request, code, only_scope).model_dump_json().encode())
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
 def _trends(request: Request, code: str, runs: int | None) -> TrendsOut:
     """The agency's target series over its last graded runs (report/sections/trends.target_series:
     the same points as the dashboard's trends section)."""
@@ -133,14 +148,15 @@ def _trends(request: Request, code: str, runs: int | None) -> TrendsOut:
 def register(app: FastAPI) -> None:
     @app.get("/api/v1/grades", name="api_grades", response_model=GradesOut, tags=["grades"])
     def api_grades(request: Request, agency: str | None = Query(None, description="agency code [your scope]")
-                   ) -> GradesOut:
-        """Grades per target of the agency and every unit under it (latest graded run)."""
-        return _grades(request, _scope(request, agency), only_scope=False)
+                   ) -> Response:
+        """Grades per target of the agency and every unit under it (latest graded run). The ETag
+        names the run: send it back as If-None-Match to get 304 until the next graded run."""
+        return _grades_response(request, _scope(request, agency), only_scope=False)
 
     @app.get("/api/v1/agencies/{code}/grades", name="api_agency_grades", response_model=GradesOut, tags=["grades"])
-    def api_agency_grades(request: Request, code: str) -> GradesOut:
-        """Grades per target of one agency (its whole subtree counted)."""
-        return _grades(request, code, only_scope=True)
+    def api_agency_grades(request: Request, code: str) -> Response:
+        """Grades per target of one agency (its whole subtree counted); ETag as /api/v1/grades."""
+        return _grades_response(request, code, only_scope=True)
 
     @app.get("/api/v1/trends", name="api_trends", response_model=TrendsOut, tags=["trends"])
     def api_trends(request: Request, agency: str | None = Query(None, description="agency code [your scope]"),

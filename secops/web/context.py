@@ -134,14 +134,26 @@ class Console:
         built once per (run, agency, language) and kept while that run is the newest (a new grade run
         is seen at once: the run's id is read on every call; a graded run's figures never change).
         Concurrent requests for a model not built yet wait for one build instead of each building it."""
-        from secops.report.data import latest_grade_run
         from secops.report.publish import dashboard_for
 
-        with self.db.session() as session:
-            run_id = latest_grade_run(session).id
+        run_id = self.latest_run_id()
         return self.per_run((run_id, "dashboard", code, lang, summary_only), lambda: dashboard_for(
             self.db, self.settings, run_id, lang=lang, agency_code=code, summary_only=summary_only,
             with_sections=False))
+
+    def latest_run_id(self) -> int:
+        """The newest graded run's id, read on every call (a new grade run is seen at once): one
+        indexed MAX over grades.run_id, no ORM session (what latest_grade_run selects, without the row)."""
+        from sqlalchemy import func
+
+        from secops.errors import SecopsError
+        from secops.store.tables import GradeRow
+
+        with self.db.engine.connect() as conn:
+            run_id = conn.scalar(select(func.max(GradeRow.run_id)))
+        if run_id is None:
+            raise SecopsError("no graded run in this database yet: run `secops grade` first")
+        return int(run_id)
 
     def per_run(self, key: tuple[Any, ...], build: Any, ttl: float | None = None) -> Any:
         """The value of `key` (its first item: the graded run it belongs to), built by `build()` once;

@@ -33,11 +33,19 @@ def visible(text: str) -> str:
     return _INVISIBLE.sub(lambda m: f"⟦U+{ord(m.group(0)):04X}⟧", text)
 
 
+class Shown(Markup):
+    """The output of a template rendered by `environment` (every value in it escaped and made
+    visible by `finalize`), kept to be put in another page as it is (a cached part of a page):
+    `finalize` does not scan it again."""
+
+
 def finalize(value: Any) -> Any:
     """Jinja2 `finalize`: applied to every {{ value }} before autoescaping.
 
     Markup (a macro's output) is already escaped: it stays Markup, or it would be escaped twice.
     The marks inserted contain no HTML special characters, so that is safe."""
+    if type(value) is Shown:
+        return value
     if isinstance(value, Markup):
         return Markup(visible(str(value)))
     return visible(value) if isinstance(value, str) else value

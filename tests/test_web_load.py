@@ -232,3 +232,50 @@ def test_api_grades_serialised_once_per_run_with_etag(world: Any, monkeypatch: p
     assert found is not None
     revoke_token(state.db(), found[0], actor="test")
     assert client.get("/api/v1/grades", headers={**headers, "If-None-Match": fresh.headers["etag"]}).status_code == 401
+
+
+def test_agency_figures_rendered_once_per_run_and_systems_paged(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The targets and units tables (the same for every reader) are rendered once per graded run,
+    agency and language and put in each page as they are, still escaped; the reader's own parts (name,
+    CSRF token) are not cached. The systems list is a keyset page like the endpoints."""
+    import datetime as dt
+
+    from secops.grade.cli import run_grade
+
+    state, app, secrets = world
+    console = app.state.console
+    console.policy = console.policy.model_copy(update={"page_size": 3})
+    rendered: list[str] = []
+    real = console.fragment
+
+    def counted(template: str, lang: str, **context: Any) -> Any:
+        rendered.append(f"{template}:{lang}:{context['d'].scope.code}")
+        return real(template, lang, **context)
+
+    monkeypatch.setattr(console, "fragment", counted)
+    auditor, leader = TestClient(app), TestClient(app)
+    csrf_a, csrf_l = sign_in(auditor, state.db(), "aud", secrets), sign_in(leader, state.db(), "leadp", secrets)
+    first, second = auditor.get("/agency/P").text, leader.get("/agency/P").text
+    assert rendered == ["agency_figures.html.j2:vi:P"]  # once, for both readers
+    assert csrf_a in first and csrf_l in second and csrf_a not in second  # each reader's own form token
+    for page in (first, second):
+        assert 'id="targets"' in page and 'id="units"' in page and 'href="/agency/S1"' in page
+        assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'id="units"' in auditor.get("/agency/P?lang=en").text and len(rendered) == 2  # per language
+    auditor.get("/agency/P?lang=vi")
+    run_grade(state, dt.datetime.now(dt.UTC))  # a new run: its figures, rendered again
+    auditor.get("/agency/P")
+    leader.get("/agency/P")
+    assert rendered[2:] == ["agency_figures.html.j2:vi:P"]
+
+    def systems(html: str) -> list[str]:
+        table = html[html.index('id="systems"'):]
+        return re.findall(r'<tr><td><a href="/system/([^"]+)">', table[:table.index("</table>")])
+
+    page = auditor.get("/agency/P").text
+    assert systems(page) == ["SYS1", "SYS3", "SYS4"] and 'id="sys-first"' not in page
+    following = re.search(r'id="sys-next" href="([^"]+)"', page)
+    assert following and "sys_after=SYS4" in following.group(1)
+    rest = auditor.get("/agency/P" + following.group(1).replace("&amp;", "&")).text
+    assert systems(rest) == ["SYS5"] and 'id="sys-next"' not in rest and 'id="sys-first"' in rest
+    assert systems(auditor.get("/agency/S1").text) == ["SYS1", "SYS3"]

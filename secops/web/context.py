@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from sqlalchemy import select
 
 from secops.config import Settings
@@ -218,6 +219,14 @@ class Console:
             t=self.t(lang), lang=lang, pct=pct, me=getattr(request.state, "principal", None),
             path=request.url.path, local=self.local_time, **context)
         return HTMLResponse(page, status_code=status)
+
+    def fragment(self, template: str, lang: str, **context: Any) -> Markup:
+        """A part of a page that is the same for every reader (no user, no CSRF token, no path in its
+        context), rendered by the same autoescaping environment, to be cached and put in pages as is."""
+        from secops.templating import Shown, environment, pct
+
+        return Shown(environment(self.templates).get_template(f"web/{template}").render(
+            t=self.t(lang), lang=lang, pct=pct, local=self.local_time, **context))
 
     def local_time(self, when: dt.datetime | None) -> str:
         """Times shown to people: the province's zone, named (stored times are UTC)."""

@@ -143,8 +143,8 @@ def register(app: FastAPI) -> None:
         return RedirectResponse(f"/agency/{me.agency or console.root_code()}", status_code=303)
 
     @app.get("/agency/{code}", name="agency", include_in_schema=False)
-    def agency(request: Request, code: str, page: int = 1, after: str = "") -> Response:
-        return _agency_page(request, code, max(page, 1), after[:64])
+    def agency(request: Request, code: str, page: int = 1, after: str = "", sys_after: str = "") -> Response:
+        return _agency_page(request, code, max(page, 1), after[:64], sys_after[:64])
 
     @app.get("/system/{code}", name="system", include_in_schema=False)
     def system(request: Request, code: str) -> Response:
@@ -414,10 +414,11 @@ def _mfa(request: Request, code: str) -> Response:
 
 
 # -- agency and system ----------------------------------------------------------------------------
-def _agency_page(request: Request, code: str, page: int, after: str) -> Response:
-    """Targets and units from the run's dashboard model (built once per graded run), the fix list a
-    page of that model's list, endpoints a keyset page (`after` the last code shown: an index range,
-    never an OFFSET over the province) and their count reused for COUNT_TTL seconds."""
+def _agency_page(request: Request, code: str, page: int, after: str, sys_after: str = "") -> Response:
+    """Targets and units from the run's dashboard model (built once per graded run; their tables
+    rendered once per run, agency and language), the fix list a page of that model's list, systems
+    and endpoints keyset pages (`sys_after` / `after` the last code shown: an index range, never an
+    OFFSET over the province) and the endpoints' count reused for COUNT_TTL seconds."""
     from secops.store.tables import AgencyRow, EndpointRow, SystemRow
     from secops.web.context import COUNT_TTL
 
@@ -438,8 +439,9 @@ def _agency_page(request: Request, code: str, page: int, after: str) -> Response
         systems = session.execute(select(SystemRow.code, SystemRow.name, SystemRow.level, SystemRow.approval_status,
                                          SystemRow.plan_deployment, AgencyRow.code)
                                   .join(AgencyRow, SystemRow.agency_id == AgencyRow.id)
-                                  .where(SystemRow.agency_id.in_(ids), SystemRow.retired_at.is_(None))
-                                  .order_by(SystemRow.code)).all()
+                                  .where(SystemRow.agency_id.in_(ids), SystemRow.retired_at.is_(None),
+                                         *([SystemRow.code > sys_after] if sys_after else []))
+                                  .order_by(SystemRow.code).limit(size + 1)).all()
         where = [EndpointRow.retired_at.is_(None)] + ([] if whole else [EndpointRow.agency_id.in_(ids)])
 
         def count() -> int:
@@ -450,11 +452,15 @@ def _agency_page(request: Request, code: str, page: int, after: str) -> Response
                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)
                                     .where(*where, *([EndpointRow.code > after] if after else []))
                                     .order_by(EndpointRow.code).limit(size + 1)).all()
-    more = len(endpoints) > size
-    endpoints = endpoints[:size]
+    more, more_systems = len(endpoints) > size, len(systems) > size
+    endpoints, systems = endpoints[:size], systems[:size]
+    lang = request.state.lang
+    figures = console.per_run((dashboard.run.id, "figures", code, lang),
+                              lambda: console.fragment("agency_figures.html.j2", lang, d=dashboard))
     return console.render(request, "agency.html.j2", d=dashboard, code=code, systems=systems, endpoints=endpoints,
-                          fix=fix, page=page, pages=max(1, -(-sum(counts.values()) // size)),
-                          after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total)
+                          figures=figures, fix=fix, page=page, pages=max(1, -(-sum(counts.values()) // size)),
+                          after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total,
+                          sys_after=sys_after, sys_next=systems[-1][0] if more_systems else None)
 
 
 def _fix_page(console: Console, dashboard: Any, codes: set[str] | None, counts: dict[str, int], page: int,

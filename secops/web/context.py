@@ -11,6 +11,8 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from sqlalchemy import select
 from secops.config import Settings
 from secops.store.db import Database
 from secops.users.policy import ConsolePolicy, load_console_policy
+from secops.web.shared import SharedState
 
 COOKIE = "secops_session"
 PRE_COOKIE = "secops_pre"  # double-submit token of the sign-in form (no session yet)
@@ -52,8 +55,9 @@ class Principal:
 class Console:
     """What every handler needs: settings, the database, the console policy, the templates."""
 
-    def __init__(self, settings: Settings, db: Database | None = None):
+    def __init__(self, settings: Settings, db: Database | None = None, shared: SharedState | None = None):
         self.settings = settings
+        self.shared = shared  # several workers: the rate limit and sign-in slots they share (web/shared.py)
         self.db = db or Database(settings.db_url)
         self.policy: ConsolePolicy = load_console_policy(settings.policies)
         self.templates: Path = settings.reports
@@ -181,19 +185,34 @@ class Console:
                 self._building.pop(key, None)
         return value
 
-    def signin_slots(self) -> asyncio.Semaphore:
+    @asynccontextmanager
+    async def signin_slots(self) -> AsyncIterator[None]:
         """argon2id verifications at once (64 MiB and a core each): sign-ins past signin_concurrency
         wait in the event loop, holding no worker thread, so page and API requests keep theirs.
-        (One semaphore per event loop: uvicorn has one; each test client has its own.)"""
+        (One semaphore per event loop: uvicorn has one; each test client has its own.) Several
+        workers also take one of the machine's signin_concurrency slots (web/shared.py), waited for
+        at most signin_wait_seconds (then SigninBusy)."""
         loop = asyncio.get_running_loop()
         with self._cache_lock:
             slots = self._slots.get(loop)
             if slots is None:
                 slots = self._slots[loop] = asyncio.Semaphore(self.policy.signin_concurrency)
-            return slots
+        async with slots:
+            if self.shared is None:
+                yield
+                return
+            held = await self.shared.signin_slot(self.policy.signin_concurrency, self.policy.signin_wait_seconds)
+            try:
+                yield
+            finally:
+                self.shared.release(held)
 
     # -- API rate limit ---------------------------------------------------------------------
     def allow(self, key: str) -> bool:
+        """At most api_rate_per_minute requests of KEY in any 60 seconds: counted in this process, or
+        over every worker of `secops serve --workers N` (web/shared.py)."""
+        if self.shared is not None:
+            return self.shared.allow(key, self.policy.api_rate_per_minute)
         now = time.monotonic()
         with self._rate_lock:
             window = self._rate.setdefault(key, deque())

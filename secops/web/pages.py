@@ -20,6 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from secops.errors import InputRowsError, SecopsError
 from secops.web.context import COOKIE, OIDC_COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
+from secops.web.shared import SigninBusy
 
 SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status", "approval_decision",
                  "approval_date", "approved_by", "approval_body", "regulation_decision", "regulation_date",
@@ -89,8 +90,12 @@ def register(app: FastAPI) -> None:
     async def signin(request: Request) -> Response:
         form = await checked_form(request, pre=True)
         name, password = str(form.get("name") or "")[:100], str(form.get("password") or "")[:1000]
-        async with _console(request).signin_slots():
-            return await _run(request, _signin, request, name, password)
+        try:
+            async with _console(request).signin_slots():
+                return await _run(request, _signin, request, name, password)
+        except SigninBusy:
+            return PlainTextResponse("too many sign-ins at once, try again / quá nhiều lượt đăng nhập cùng lúc, "
+                                     "hãy thử lại", status_code=503, headers={"Retry-After": "5"})
 
     @app.get("/oidc/start", name="oidc_start", include_in_schema=False)
     def oidc_start(request: Request) -> Response:

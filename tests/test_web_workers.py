@@ -214,3 +214,56 @@ def test_security_state_holds_across_two_workers(console: Any) -> None:
         assert get_user(session, "aud").locked_until is not None
     for client in (first, second):
         client.close()
+
+
+def test_concurrent_failures_all_count_and_one_code_passes_once(tmp_path: Path) -> None:
+    """Sign-in failures arriving together (several workers, or threads of one) each count: no
+    read-then-write loses one, no 'database is locked' error; a TOTP code posted twice at once is
+    accepted once."""
+    import datetime as dt
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyotp
+
+    from secops.users.policy import ConsolePolicy
+    from secops.users.store import add_user, check_password, enrolment_secret, get_user, start_enrolment, verify_totp
+    from secops.users.tables import AuditRow
+
+    state = make_province(f"sqlite:///{tmp_path / 'secops.db'}", tmp_path)
+    db = state.db()
+    policy = ConsolePolicy(lockout_failures=6)
+    add_user(db, "busy", "leader", None, PASSWORD, actor="test")
+    start = threading.Barrier(6)
+
+    def wrong(_: int) -> str:
+        start.wait(timeout=30)
+        return check_password(db, "busy", "not the password", policy).reason
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        reasons = list(pool.map(wrong, range(6)))
+    assert reasons == ["bad_credentials"] * 6
+    with db.session() as session:
+        row = get_user(session, "busy")
+        assert row.locked_until is not None, "six failures at once must lock the account (lockout_failures 6)"
+        assert session.query(AuditRow).filter(AuditRow.action == "user.locked").count() == 1
+    assert check_password(db, "busy", PASSWORD, policy).reason == "locked"
+
+    officer = add_user(db, "twice", "agency-officer", "S1", PASSWORD, actor="test")
+    start_enrolment(db, officer.id, "secops")
+    secret = enrolment_secret(db, officer.id)
+    assert secret is not None
+    totp = pyotp.TOTP(secret)
+    step = totp.timecode(dt.datetime.now(dt.UTC))
+    assert verify_totp(db, officer.id, totp.generate_otp(step - 1), enrol=True)
+    code = totp.generate_otp(step)
+    both = threading.Barrier(2)
+
+    def post(_: int) -> bool:
+        both.wait(timeout=30)
+        return verify_totp(db, officer.id, code)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        accepted = list(pool.map(post, range(2)))
+    assert sorted(accepted) == [False, True]
+    db.dispose()

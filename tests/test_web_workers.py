@@ -216,10 +216,12 @@ def test_security_state_holds_across_two_workers(console: Any) -> None:
         client.close()
 
 
-def test_concurrent_failures_all_count_and_one_code_passes_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_failures_all_count_and_one_code_passes_once(tmp_path: Path, backend: str,
+                                                                request: pytest.FixtureRequest) -> None:
     """Sign-in failures arriving together (several workers, or threads of one) each count: no
     read-then-write loses one, no 'database is locked' error; a TOTP code posted twice at once is
-    accepted once."""
+    accepted once. SQLite and PostgreSQL."""
     import datetime as dt
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -230,7 +232,12 @@ def test_concurrent_failures_all_count_and_one_code_passes_once(tmp_path: Path) 
     from secops.users.store import add_user, check_password, enrolment_secret, get_user, start_enrolment, verify_totp
     from secops.users.tables import AuditRow
 
-    state = make_province(f"sqlite:///{tmp_path / 'secops.db'}", tmp_path)
+    url = f"sqlite:///{tmp_path / 'secops.db'}"
+    if backend == "postgresql":
+        fresh = request.getfixturevalue("fresh_pg")()
+        url = fresh.url
+        fresh.dispose()
+    state = make_province(url, tmp_path)
     db = state.db()
     policy = ConsolePolicy(lockout_failures=6)
     add_user(db, "busy", "leader", None, PASSWORD, actor="test")

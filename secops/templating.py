@@ -30,6 +30,8 @@ _INVISIBLE = INVISIBLE  # one set of characters for pages and the terminal (seco
 
 
 def visible(text: str) -> str:
+    if text.isascii():  # none of the marked characters is ASCII: codes, host names, addresses pass at once
+        return text
     return _INVISIBLE.sub(lambda m: f"⟦U+{ord(m.group(0)):04X}⟧", text)
 
 

@@ -245,18 +245,24 @@ def test_agency_figures_rendered_once_per_run_and_systems_paged(world: Any, monk
     state, app, secrets = world
     console = app.state.console
     console.policy = console.policy.model_copy(update={"page_size": 3})
-    rendered: list[str] = []
+    rendered: list[str] = []  # the figures' renders
+    fixes: list[str] = []  # the fix list pages' renders
     real = console.fragment
 
     def counted(template: str, lang: str, **context: Any) -> Any:
-        rendered.append(f"{template}:{lang}:{context['d'].scope.code}")
+        if template == "agency_fix.html.j2":
+            fixes.append(lang)
+        else:
+            rendered.append(f"{template}:{lang}:{context['d'].scope.code}")
         return real(template, lang, **context)
 
     monkeypatch.setattr(console, "fragment", counted)
     auditor, leader = TestClient(app), TestClient(app)
     csrf_a, csrf_l = sign_in(auditor, state.db(), "aud", secrets), sign_in(leader, state.db(), "leadp", secrets)
     first, second = auditor.get("/agency/P").text, leader.get("/agency/P").text
-    assert rendered == ["agency_figures.html.j2:vi:P"]  # once, for both readers
+    assert rendered == ["agency_figures.html.j2:vi:P"] and fixes == ["vi"]  # once, for both readers
+    assert 'id="fix"' in first and first[first.index('id="fix"'):].split("</table>")[0] == \
+        second[second.index('id="fix"'):].split("</table>")[0]
     assert csrf_a in first and csrf_l in second and csrf_a not in second  # each reader's own form token
     for page in (first, second):
         assert 'id="targets"' in page and 'id="units"' in page and 'href="/agency/S1"' in page

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
@@ -415,34 +415,45 @@ def open_session(db: Database, user_id: int, *, previous: str | None = None, mfa
     return token, csrf
 
 
+_SESSION_BY_DIGEST = (select(SessionRow.id, SessionRow.created_at, SessionRow.last_seen_at, SessionRow.ended_at,
+                             SessionRow.csrf, SessionRow.mfa_passed, UserRow.id, UserRow.name, UserRow.role,
+                             UserRow.agency_code, UserRow.disabled_at, UserRow.totp_enrolled)
+                      .join(UserRow, SessionRow.user_id == UserRow.id)
+                      .where(SessionRow.digest == bindparam("digest")))
+
+
 def current(db: Database, token: str | None, policy: ConsolePolicy) -> Current | None:
     """The live session of this cookie, its last use touched; None when absent, ended, idle or
-    too old (an idle or too old session is ended here)."""
+    too old (an idle or too old session is ended here). One indexed read (the digest's unique index,
+    joined to the user: a disabled user's sessions are refused at once), columns only, no ORM objects;
+    a write only to end a session or, at most every TOUCH_EVERY, to touch it."""
     if not token:
         return None
     now = utcnow()
-    with db.session() as session:
-        found = session.execute(select(SessionRow, UserRow).join(UserRow, SessionRow.user_id == UserRow.id)
-                                .where(SessionRow.digest == digest(token))).first()
+    with db.engine.connect() as conn:
+        found = conn.execute(_SESSION_BY_DIGEST, {"digest": digest(token)}).first()
         if found is None:
             return None
-        row, user = found
-        if row.ended_at is not None:
+        (session_id, created_at, last_seen_at, ended_at, csrf, mfa_passed, user_id, name, role, agency,
+         disabled_at, enrolled) = found
+        if ended_at is not None:
             return None
         reason = None
-        if user.disabled_at is not None:
+        if disabled_at is not None:
             reason = "user disabled"
-        elif now - row.last_seen_at > dt.timedelta(minutes=policy.idle_minutes):
+        elif now - last_seen_at > dt.timedelta(minutes=policy.idle_minutes):
             reason = "idle"
-        elif now - row.created_at > dt.timedelta(hours=policy.session_max_hours):
+        elif now - created_at > dt.timedelta(hours=policy.session_max_hours):
             reason = "expired"
         if reason:
-            row.ended_at, row.ended_reason = now, reason
+            conn.execute(update(SessionRow).where(SessionRow.id == session_id, SessionRow.ended_at.is_(None))
+                         .values(ended_at=now, ended_reason=reason))
+            conn.commit()
             return None
-        if now - row.last_seen_at > TOUCH_EVERY:  # not a write per request: the idle lock's grain is a minute
-            row.last_seen_at = now
-        return Current(row.id, user.id, user.name, user.role, user.agency_code, row.csrf, row.mfa_passed,
-                       user.totp_enrolled)
+        if now - last_seen_at > TOUCH_EVERY:  # not a write per request: the idle lock's grain is a minute
+            conn.execute(update(SessionRow).where(SessionRow.id == session_id).values(last_seen_at=now))
+            conn.commit()
+        return Current(session_id, user_id, name, role, agency, csrf, mfa_passed, enrolled)
 
 
 def pass_mfa(db: Database, token: str) -> tuple[str, str]:
@@ -492,13 +503,20 @@ def revoke_token(db: Database, token_id: int, *, actor: str) -> None:
                   before={"revoked": False}, after={"revoked": True})
 
 
+_TOKEN_BY_DIGEST = select(TokenRow.id, TokenRow.agency_code, TokenRow.revoked_at, TokenRow.last_used_at).where(
+    TokenRow.digest == bindparam("digest"))
+
+
 def token_scope(db: Database, token: str) -> tuple[int, str | None] | None:
-    """(token id, agency scope) of a live token; None for an unknown or revoked one."""
-    with db.session() as session:
-        row = session.scalars(select(TokenRow).where(TokenRow.digest == digest(token))).first()
-        if row is None or row.revoked_at is not None:
+    """(token id, agency scope) of a live token; None for an unknown or revoked one. Read from the
+    database on every request (a revocation holds at once): one indexed read of columns, a write at
+    most every TOUCH_EVERY."""
+    with db.engine.connect() as conn:
+        found = conn.execute(_TOKEN_BY_DIGEST, {"digest": digest(token)}).first()
+        if found is None or found.revoked_at is not None:
             return None
         now = utcnow()
-        if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
-            row.last_used_at = now
-        return row.id, row.agency_code
+        if found.last_used_at is None or now - found.last_used_at > TOUCH_EVERY:
+            conn.execute(update(TokenRow).where(TokenRow.id == found.id).values(last_used_at=now))
+            conn.commit()
+        return found.id, found.agency_code

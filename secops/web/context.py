@@ -14,6 +14,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ CACHE_ENTRIES = 256  # dashboard models (and counts) kept per console process, l
 COUNT_TTL = 30  # seconds a live count (an agency's endpoints) is reused
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
+
+
+@lru_cache(maxsize=1)
+def _latest_run() -> Any:
+    """SELECT max(run_id) FROM grades, built once (the statement, not its answer)."""
+    from sqlalchemy import func
+
+    from secops.store.tables import GradeRow
+
+    return select(func.max(GradeRow.run_id))
 
 
 @dataclass
@@ -149,13 +160,10 @@ class Console:
     def latest_run_id(self) -> int:
         """The newest graded run's id, read on every call (a new grade run is seen at once): one
         indexed MAX over grades.run_id, no ORM session (what latest_grade_run selects, without the row)."""
-        from sqlalchemy import func
-
         from secops.errors import SecopsError
-        from secops.store.tables import GradeRow
 
         with self.db.engine.connect() as conn:
-            run_id = conn.scalar(select(func.max(GradeRow.run_id)))
+            run_id = conn.scalar(_latest_run())
         if run_id is None:
             raise SecopsError("no graded run in this database yet: run `secops grade` first")
         return int(run_id)

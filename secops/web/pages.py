@@ -437,8 +437,9 @@ def _agency_page(request: Request, code: str, page: int, after: str, sys_after: 
     whole = code == console.root_code()  # every active agency: no agency filter (the code index alone)
     counts = {t.id: max(0, c.denominator - c.numerator) for t in dashboard.targets
               if (c := dashboard.scope.cells.get(t.id)) is not None}
-    fix = console.per_run((dashboard.run.id, "fix", code, page, size),
-                          lambda: _fix_page(console, dashboard, None if whole else codes, counts, page, size))
+    lang = request.state.lang
+    fix = console.per_run((dashboard.run.id, "fix", code, page, size, lang), lambda: console.fragment(
+        "agency_fix.html.j2", lang, fix=_fix_page(console, dashboard, None if whole else codes, counts, page, size)))
     with console.db.session() as session:
         ids = select(AgencyRow.id).where(AgencyRow.code.in_(codes))
         systems = session.execute(select(SystemRow.code, SystemRow.name, SystemRow.level, SystemRow.approval_status,
@@ -459,7 +460,6 @@ def _agency_page(request: Request, code: str, page: int, after: str, sys_after: 
                                     .order_by(EndpointRow.code).limit(size + 1)).all()
     more, more_systems = len(endpoints) > size, len(systems) > size
     endpoints, systems = endpoints[:size], systems[:size]
-    lang = request.state.lang
     figures = console.per_run((dashboard.run.id, "figures", code, lang),
                               lambda: console.fragment("agency_figures.html.j2", lang, d=dashboard))
     return console.render(request, "agency.html.j2", d=dashboard, code=code, systems=systems, endpoints=endpoints,

@@ -285,3 +285,58 @@ def test_agency_figures_rendered_once_per_run_and_systems_paged(world: Any, monk
     rest = auditor.get("/agency/P" + following.group(1).replace("&amp;", "&")).text
     assert systems(rest) == ["SYS5"] and 'id="sys-next"' not in rest and 'id="sys-first"' in rest
     assert systems(auditor.get("/agency/S1").text) == ["SYS1", "SYS3"]
+
+
+def test_caches_warmed_for_every_agency_and_each_new_run(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After warming, the first reader of any agency's page or grades finds them built (nothing is
+    built on the request); the background thread warms again when a new graded run appears. Every
+    request still passes the guard: another agency's page stays 404 for a scoped user."""
+    import datetime as dt
+
+    import secops.report.publish as publish
+    import secops.web.pages as pages
+    import secops.web.warm as warm
+    from secops.grade.cli import run_grade
+    from secops.users.store import add_token
+
+    state, app, secrets = world
+    console = app.state.console
+    run_id, count = warm.warm(console)
+    assert count == 5  # P, S1, D1, C1, C2
+
+    def refused(*_: Any, **__: Any) -> Any:
+        raise AssertionError("built on a request after warming")
+
+    monkeypatch.setattr(publish, "dashboard_for", refused)
+    monkeypatch.setattr(pages, "_fix_page", refused)
+    monkeypatch.setattr(console, "fragment", refused)
+    client = TestClient(app)
+    sign_in(client, state.db(), "aud", secrets)
+    for code in ("P", "S1", "D1", "C1", "C2"):
+        page = client.get(f"/agency/{code}")
+        assert page.status_code == 200 and 'id="targets"' in page.text and 'id="fix"' in page.text, code
+    headers = {"Authorization": f"Bearer {add_token(state.db(), 'ioc', None, actor='test')}"}
+    assert client.get("/api/v1/grades", headers=headers).json()["run"] == run_id
+    assert client.get("/api/v1/agencies/C2/grades", headers=headers).json()["agencies"][0]["code"] == "C2"
+    scoped = TestClient(app)
+    sign_in(scoped, state.db(), "leada", secrets)
+    assert scoped.get("/agency/D1").status_code == 404 and scoped.get("/agency/S1").status_code == 200
+    monkeypatch.undo()
+
+    monkeypatch.setattr(warm, "POLL_SECONDS", 0.05)
+    warmer = warm.Warmer(console)
+    warmer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while warmer.warmed != run_id:
+            assert time.monotonic() < deadline, "not warmed"
+            time.sleep(0.05)
+        run_grade(state, dt.datetime.now(dt.UTC))
+        newest = console.latest_run_id()
+        assert newest != run_id
+        while warmer.warmed != newest:
+            assert time.monotonic() < deadline, "the new run was not warmed"
+            time.sleep(0.05)
+    finally:
+        warmer.stop()
+    assert not warmer.thread.is_alive()

@@ -92,15 +92,18 @@ def _scope(request: Request, agency: str | None) -> str:
 
 
 def _dashboard(request: Request, code: str, summary_only: bool = True):  # type: ignore[no-untyped-def]
-    console: Console = request.app.state.console
+    return _dashboard_of(request.app.state.console, code, summary_only)
+
+
+def _dashboard_of(console: Console, code: str, summary_only: bool = True):  # type: ignore[no-untyped-def]
     try:
         return console.dashboard(code, "en", summary_only=summary_only)
     except SecopsError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
 
 
-def _grades(request: Request, code: str, only_scope: bool) -> GradesOut:
-    d = _dashboard(request, code)
+def _grades(request: Request | Console, code: str, only_scope: bool) -> GradesOut:
+    d = _dashboard_of(request if isinstance(request, Console) else request.app.state.console, code)
     agencies = [d.scope] if only_scope else d.agencies
     return GradesOut(run=d.run.id, as_of=d.run.as_of, scope=code, agencies=[
         AgencyGradesOut(code=a.code, name=a.name, parent=a.parent, grades=[
@@ -115,14 +118,19 @@ def _grades_response(request: Request, code: str, only_scope: bool) -> Response:
     change) instead of building and validating the models on every read; the ETag names the run and
     scope, so a client sending it back (If-None-Match) gets 304 and no body. Who may read, the scope
     and the rate limit were decided by the guard before this runs, for a 304 too."""
-    d = _dashboard(request, code)
     console: Console = request.app.state.console
+    d = _dashboard(request, code)
     etag = f'"grades-{d.run.id}-{"one" if only_scope else "tree"}-{code}"'
     if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={"ETag": etag})
-    body = console.per_run((d.run.id, "grades-json", code, only_scope),
-                           lambda: _grades(request, code, only_scope).model_dump_json().encode())
-    return Response(body, media_type="application/json", headers={"ETag": etag})
+    return Response(grades_json(console, d.run.id, code, only_scope), media_type="application/json",
+                    headers={"ETag": etag})
+
+
+def grades_json(console: Console, run_id: int, code: str, only_scope: bool) -> bytes:
+    """The grades of CODE (only_scope: its own row; else it and every unit under it) as JSON, once per run."""
+    return console.per_run((run_id, "grades-json", code, only_scope),  # type: ignore[no-any-return]
+                           lambda: _grades(console, code, only_scope).model_dump_json().encode())
 
 
 def _trends(request: Request, code: str, runs: int | None) -> TrendsOut:

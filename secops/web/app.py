@@ -8,6 +8,8 @@ system in the URL is inside the user's subtree, the idle lock and the second fac
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -131,7 +133,21 @@ def create_app(settings: Settings, db: Database | None = None, shared: SharedSta
     from secops.web import api, pages
 
     console = Console(settings, db, shared)
-    app = FastAPI(title="secops API", version=__version__, docs_url=None, redoc_url=None,
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from secops.web.warm import Warmer
+
+        warmer = Warmer(console) if console.policy.warm_caches else None
+        if warmer is not None:
+            warmer.start()
+        try:
+            yield
+        finally:
+            if warmer is not None:
+                warmer.stop()
+
+    app = FastAPI(title="secops API", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   openapi_url="/api/v1/openapi.json",
                   description="Read-only figures of the province's information-security targets. "
                               "Send `Authorization: Bearer <token>` (`secops tokens add --agency CODE`).")

@@ -33,7 +33,8 @@ PRE_COOKIE = "secops_pre"  # double-submit token of the sign-in form (no session
 LANG_COOKIE = "secops_lang"
 OIDC_COOKIE = "secops_oidc"  # single sign-on in progress: state, nonce, PKCE verifier, sealed (web/oidc.py)
 LANGS = ("vi", "en")
-CACHE_ENTRIES = 256  # dashboard models (and counts) kept per console process, least recently used dropped
+CACHE_ENTRIES = 4096  # per-run models, page parts, JSON and counts kept per console process, least recently
+# used dropped: room for every agency's warmed entries (web/warm.py: five each) and the pages read
 COUNT_TTL = 30  # seconds a live count (an agency's endpoints) is reused
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")

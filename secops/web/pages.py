@@ -435,11 +435,9 @@ def _agency_page(request: Request, code: str, page: int, after: str, sys_after: 
     size = console.policy.page_size
     codes = console.subtree_codes(code)
     whole = code == console.root_code()  # every active agency: no agency filter (the code index alone)
-    counts = {t.id: max(0, c.denominator - c.numerator) for t in dashboard.targets
-              if (c := dashboard.scope.cells.get(t.id)) is not None}
+    counts = fix_counts(dashboard)
     lang = request.state.lang
-    fix = console.per_run((dashboard.run.id, "fix", code, page, size, lang), lambda: console.fragment(
-        "agency_fix.html.j2", lang, fix=_fix_page(console, dashboard, None if whole else codes, counts, page, size)))
+    fix = agency_fix(console, dashboard, code, page, lang)
     with console.db.session() as session:
         ids = select(AgencyRow.id).where(AgencyRow.code.in_(codes))
         systems = session.execute(select(SystemRow.code, SystemRow.name, SystemRow.level, SystemRow.approval_status,
@@ -460,12 +458,31 @@ def _agency_page(request: Request, code: str, page: int, after: str, sys_after: 
                                     .order_by(EndpointRow.code).limit(size + 1)).all()
     more, more_systems = len(endpoints) > size, len(systems) > size
     endpoints, systems = endpoints[:size], systems[:size]
-    figures = console.per_run((dashboard.run.id, "figures", code, lang),
-                              lambda: console.fragment("agency_figures.html.j2", lang, d=dashboard))
+    figures = agency_figures(console, dashboard, code, lang)
     return console.render(request, "agency.html.j2", d=dashboard, code=code, systems=systems, endpoints=endpoints,
                           figures=figures, fix=fix, page=page, pages=max(1, -(-sum(counts.values()) // size)),
                           after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total,
                           sys_after=sys_after, sys_next=systems[-1][0] if more_systems else None)
+
+
+def fix_counts(dashboard: Any) -> dict[str, int]:
+    """Each target's fix list length in the scope: its stored denominator - numerator."""
+    return {t.id: max(0, c.denominator - c.numerator) for t in dashboard.targets
+            if (c := dashboard.scope.cells.get(t.id)) is not None}
+
+
+def agency_figures(console: Console, dashboard: Any, code: str, lang: str) -> Any:
+    """The targets and units tables of CODE's page, rendered once per graded run and language."""
+    return console.per_run((dashboard.run.id, "figures", code, lang),
+                           lambda: console.fragment("agency_figures.html.j2", lang, d=dashboard))
+
+
+def agency_fix(console: Console, dashboard: Any, code: str, page: int, lang: str) -> Any:
+    """Page PAGE of CODE's fix list table, read and rendered once per graded run, page and language."""
+    size = console.policy.page_size
+    codes = None if code == console.root_code() else console.subtree_codes(code)
+    return console.per_run((dashboard.run.id, "fix", code, page, size, lang), lambda: console.fragment(
+        "agency_fix.html.j2", lang, fix=_fix_page(console, dashboard, codes, fix_counts(dashboard), page, size)))
 
 
 def _fix_page(console: Console, dashboard: Any, codes: set[str] | None, counts: dict[str, int], page: int,

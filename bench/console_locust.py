@@ -20,6 +20,7 @@ from locust.contrib.fasthttp import FastHttpUser
 AGENCIES = os.environ["SECOPS_BENCH_AGENCIES"].split(",")
 TOKEN = os.environ["SECOPS_BENCH_TOKEN"]
 PASSWORD = os.environ["SECOPS_BENCH_PASSWORD"]
+USER = os.environ.get("SECOPS_BENCH_USER", "bench-leader")
 
 
 STATE: dict[str, Any] = {"env": None, "spawned": False, "signed": 0, "measuring": False}
@@ -56,7 +57,7 @@ class Leader(FastHttpUser):
     def on_start(self) -> None:
         page = self.client.get("/signin", name="page:signin")
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        self.client.post("/signin", data={"csrf": csrf.group(1) if csrf else "", "name": "bench-leader",
+        self.client.post("/signin", data={"csrf": csrf.group(1) if csrf else "", "name": USER,
                                           "password": PASSWORD}, name="page:signin-post")
         STATE["signed"] += 1
         _maybe_measure()

@@ -297,12 +297,35 @@ def test_caches_warmed_for_every_agency_and_each_new_run(world: Any, monkeypatch
     import secops.web.pages as pages
     import secops.web.warm as warm
     from secops.grade.cli import run_grade
+    from secops.report.data import GradeCell
     from secops.users.store import add_token
 
     state, app, secrets = world
     console = app.state.console
+    built: list[str] = []
+    real_build = publish.dashboard_for
+
+    def counted(db: Any, settings: Any, run_id: int | None = None, **kwargs: Any) -> Any:
+        built.append(kwargs["agency_code"])
+        return real_build(db, settings, run_id, **kwargs)
+
+    cells = {"read": 0}
+    real_cell = GradeCell.model_validate
+
+    def cell(*args: Any, **kwargs: Any) -> Any:
+        cells["read"] += 1
+        return real_cell(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "dashboard_for", counted)
+    monkeypatch.setattr(GradeCell, "model_validate", cell)
+    console.dashboard("C1", "en")  # a commune's dashboard reads its own grade rows, not the province's
+    targets = len(console.dashboard("C1", "en").targets)
+    assert cells["read"] == targets, cells
+    built.clear()
     run_id, count = warm.warm(console)
     assert count == 5  # P, S1, D1, C1, C2
+    assert sorted(built) == ["C1", "C2", "D1", "P", "S1"]  # one model per agency: pages and API share it
+    monkeypatch.undo()
 
     def refused(*_: Any, **__: Any) -> Any:
         raise AssertionError("built on a request after warming")

@@ -85,6 +85,11 @@ class FixCountsOut(BaseModel):
     fix_counts: dict[str, int] = Field(description="target id -> records to fix")
 
 
+# The grades carry no translated text (codes, names as registered, numbers, statuses): they are built
+# from the model the pages read (Vietnamese, their default), not from a second one per language.
+GRADES_LANG = "vi"
+
+
 def _scope(request: Request, agency: str | None) -> str:
     console: Console = request.app.state.console
     me: Principal = request.state.principal
@@ -95,15 +100,16 @@ def _dashboard(request: Request, code: str, summary_only: bool = True):  # type:
     return _dashboard_of(request.app.state.console, code, summary_only)
 
 
-def _dashboard_of(console: Console, code: str, summary_only: bool = True):  # type: ignore[no-untyped-def]
+def _dashboard_of(console: Console, code: str, summary_only: bool = True,  # type: ignore[no-untyped-def]
+                  lang: str = "en"):
     try:
-        return console.dashboard(code, "en", summary_only=summary_only)
+        return console.dashboard(code, lang, summary_only=summary_only)
     except SecopsError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
 
 
 def _grades(request: Request | Console, code: str, only_scope: bool) -> GradesOut:
-    d = _dashboard_of(request if isinstance(request, Console) else request.app.state.console, code)
+    d = _dashboard_of(request if isinstance(request, Console) else request.app.state.console, code, lang=GRADES_LANG)
     agencies = [d.scope] if only_scope else d.agencies
     return GradesOut(run=d.run.id, as_of=d.run.as_of, scope=code, agencies=[
         AgencyGradesOut(code=a.code, name=a.name, parent=a.parent, grades=[
@@ -119,7 +125,7 @@ def _grades_response(request: Request, code: str, only_scope: bool) -> Response:
     scope, so a client sending it back (If-None-Match) gets 304 and no body. Who may read, the scope
     and the rate limit were decided by the guard before this runs, for a 304 too."""
     console: Console = request.app.state.console
-    d = _dashboard(request, code)
+    d = _dashboard_of(console, code, lang=GRADES_LANG)
     etag = f'"grades-{d.run.id}-{"one" if only_scope else "tree"}-{code}"'
     if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={"ETag": etag})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,8 +46,36 @@ def format_validation(path: Path | str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_model(path: Path, model: type[M]) -> M:
-    data = read_yaml(path)
+_LOADED: dict[tuple[str, type[BaseModel]], tuple[tuple[int, int, int], BaseModel]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def load_model(path: Path, model: type[M], *, reuse: bool = False) -> M:
+    """The policy file as MODEL. reuse=True (a file whose model depends on nothing but its text): a
+    file already read, unchanged since (same inode, size and modification time), is not parsed
+    again: a copy of the model read then is returned (each caller its own: a change made to it is
+    not seen by the next). The console reads targets and kinds on every dashboard it builds; a YAML
+    parse was most of that."""
+    if not reuse:
+        return _validated(path, model, read_yaml(path))
+    try:
+        stat = path.stat()
+        stamp: tuple[int, int, int] | None = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        stamp = None  # read_yaml says what is wrong with the path
+    key = (str(path), model)
+    with _LOADED_LOCK:
+        hit = _LOADED.get(key)
+    if stamp is not None and hit is not None and hit[0] == stamp:
+        return hit[1].model_copy(deep=True)  # type: ignore[return-value]
+    loaded = _validated(path, model, read_yaml(path))
+    if stamp is not None:
+        with _LOADED_LOCK:
+            _LOADED[key] = (stamp, loaded.model_copy(deep=True))
+    return loaded
+
+
+def _validated(path: Path, model: type[M], data: object) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -117,4 +117,4 @@ class TargetPolicy(Strict):
 
 
 def load_targets(policies_dir: Path) -> TargetPolicy:
-    return load_model(policy_path(policies_dir, "targets.yaml"), TargetPolicy)
+    return load_model(policy_path(policies_dir, "targets.yaml"), TargetPolicy, reuse=True)

@@ -30,7 +30,15 @@ _INVISIBLE = INVISIBLE  # one set of characters for pages and the terminal (seco
 
 
 def visible(text: str) -> str:
+    if text.isascii():  # none of the marked characters is ASCII: codes, host names, addresses pass at once
+        return text
     return _INVISIBLE.sub(lambda m: f"⟦U+{ord(m.group(0)):04X}⟧", text)
+
+
+class Shown(Markup):
+    """The output of a template rendered by `environment` (every value in it escaped and made
+    visible by `finalize`), kept to be put in another page as it is (a cached part of a page):
+    `finalize` does not scan it again."""
 
 
 def finalize(value: Any) -> Any:
@@ -38,6 +46,8 @@ def finalize(value: Any) -> Any:
 
     Markup (a macro's output) is already escaped: it stays Markup, or it would be escaped twice.
     The marks inserted contain no HTML special characters, so that is safe."""
+    if type(value) is Shown:
+        return value
     if isinstance(value, Markup):
         return Markup(visible(str(value)))
     return visible(value) if isinstance(value, str) else value

@@ -46,3 +46,36 @@ def test_no_threshold_in_python_code():
     source = "\n".join(p.read_text(encoding="utf-8") for p in (POLICIES.parent / "secops").rglob("*.py"))
     for literal in ("0.70", "0.90", "0.80"):
         assert literal not in source
+
+
+def test_targets_and_kinds_parsed_once_until_the_file_changes(tmp_path, monkeypatch) -> None:
+    """load_targets / load_kinds (read on every dashboard the console builds) parse an unchanged
+    file once; each caller gets its own copy; an edited file is read again at once."""
+    import shutil
+
+    import secops.policyfile as policyfile
+    from secops.config import bundled
+    from secops.inventory.kinds import load_kinds
+    from secops.targets import load_targets
+
+    policies = tmp_path / "policies"
+    shutil.copytree(bundled("policies"), policies)
+    parsed: list[str] = []
+    real = policyfile.read_yaml
+
+    def counted(path):
+        parsed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(policyfile, "read_yaml", counted)
+    first = load_targets(policies)
+    second = load_targets(policies)
+    load_kinds(policies)
+    load_kinds(policies)
+    assert parsed == ["targets.yaml", "agency_kinds.yaml"] and first == second and first is not second
+    second.targets.clear()  # a caller's change stays its own
+    assert load_targets(policies) == first
+    text = (policies / "targets.yaml").read_text(encoding="utf-8")
+    (policies / "targets.yaml").write_text(text.replace('threshold: "0.70"', 'threshold: "0.75"', 1), encoding="utf-8")
+    edited = load_targets(policies)
+    assert parsed[-1] == "targets.yaml" and len(parsed) == 3 and edited != first

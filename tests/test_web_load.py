@@ -185,3 +185,181 @@ def test_fix_list_pages_are_the_dashboards_list(world: Any) -> None:
             rows = re.findall(r"<tr><td>([^<]+)</td><td>[^<]*</td><td>(?:<a [^>]+>)?([^<]+)<", table)
             seen.extend(rows)
         assert seen == full, code
+
+
+def test_api_grades_serialised_once_per_run_with_etag(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grades' JSON is built once per graded run and scope (not a model validation per read); the
+    ETag names the run: If-None-Match gets 304 until the next graded run, and never past the guard
+    (a revoked token is refused at once, 304 or not; another agency's scope stays 404)."""
+    import datetime as dt
+
+    import secops.web.api as api
+    from secops.grade.cli import run_grade
+    from secops.users.store import add_token, revoke_token, token_scope
+
+    state, app, _ = world
+    built: list[tuple[str, bool]] = []
+    real = api._grades
+
+    def counted(request: Any, code: str, only_scope: bool) -> Any:
+        built.append((code, only_scope))
+        return real(request, code, only_scope)
+
+    monkeypatch.setattr(api, "_grades", counted)
+    token = add_token(state.db(), "ioc", None, actor="test")
+    s1_token = add_token(state.db(), "ioc-s1", "S1", actor="test")
+    client = TestClient(app)
+    headers = {"Authorization": f"Bearer {token}"}
+    first = client.get("/api/v1/grades", headers=headers)
+    again = client.get("/api/v1/grades", headers=headers)
+    assert first.status_code == again.status_code == 200 and first.content == again.content
+    assert first.headers["content-type"] == "application/json" and first.json()["scope"] == "P"
+    assert built == [("P", False)]  # serialised once for the run
+    etag = first.headers["etag"]
+    assert etag == again.headers["etag"] and str(first.json()["run"]) in etag
+    same = client.get("/api/v1/grades", headers={**headers, "If-None-Match": etag})
+    assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+    one = client.get("/api/v1/agencies/S1/grades", headers={**headers, "If-None-Match": etag})
+    assert one.status_code == 200 and one.headers["etag"] != etag  # another scope: another tag
+    s1 = {"Authorization": f"Bearer {s1_token}", "If-None-Match": one.headers["etag"]}
+    assert client.get("/api/v1/agencies/S1/grades", headers=s1).status_code == 304
+    assert client.get("/api/v1/agencies/D1/grades", headers=s1).status_code == 404
+    run_grade(state, dt.datetime.now(dt.UTC))  # a new graded run: new figures, new tag, at once
+    fresh = client.get("/api/v1/grades", headers={**headers, "If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert fresh.json()["run"] == first.json()["run"] + 1 and len(built) == 3
+    found = token_scope(state.db(), token)
+    assert found is not None
+    revoke_token(state.db(), found[0], actor="test")
+    assert client.get("/api/v1/grades", headers={**headers, "If-None-Match": fresh.headers["etag"]}).status_code == 401
+
+
+def test_agency_figures_rendered_once_per_run_and_systems_paged(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The targets and units tables (the same for every reader) are rendered once per graded run,
+    agency and language and put in each page as they are, still escaped; the reader's own parts (name,
+    CSRF token) are not cached. The systems list is a keyset page like the endpoints."""
+    import datetime as dt
+
+    from secops.grade.cli import run_grade
+
+    state, app, secrets = world
+    console = app.state.console
+    console.policy = console.policy.model_copy(update={"page_size": 3})
+    rendered: list[str] = []  # the figures' renders
+    fixes: list[str] = []  # the fix list pages' renders
+    real = console.fragment
+
+    def counted(template: str, lang: str, **context: Any) -> Any:
+        if template == "agency_fix.html.j2":
+            fixes.append(lang)
+        else:
+            rendered.append(f"{template}:{lang}:{context['d'].scope.code}")
+        return real(template, lang, **context)
+
+    monkeypatch.setattr(console, "fragment", counted)
+    auditor, leader = TestClient(app), TestClient(app)
+    csrf_a, csrf_l = sign_in(auditor, state.db(), "aud", secrets), sign_in(leader, state.db(), "leadp", secrets)
+    first, second = auditor.get("/agency/P").text, leader.get("/agency/P").text
+    assert rendered == ["agency_figures.html.j2:vi:P"] and fixes == ["vi"]  # once, for both readers
+    assert 'id="fix"' in first and first[first.index('id="fix"'):].split("</table>")[0] == \
+        second[second.index('id="fix"'):].split("</table>")[0]
+    assert csrf_a in first and csrf_l in second and csrf_a not in second  # each reader's own form token
+    for page in (first, second):
+        assert 'id="targets"' in page and 'id="units"' in page and 'href="/agency/S1"' in page
+        assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'id="units"' in auditor.get("/agency/P?lang=en").text and len(rendered) == 2  # per language
+    auditor.get("/agency/P?lang=vi")
+    run_grade(state, dt.datetime.now(dt.UTC))  # a new run: its figures, rendered again
+    auditor.get("/agency/P")
+    leader.get("/agency/P")
+    assert rendered[2:] == ["agency_figures.html.j2:vi:P"]
+
+    def systems(html: str) -> list[str]:
+        table = html[html.index('id="systems"'):]
+        return re.findall(r'<tr><td><a href="/system/([^"]+)">', table[:table.index("</table>")])
+
+    page = auditor.get("/agency/P").text
+    assert systems(page) == ["SYS1", "SYS3", "SYS4"] and 'id="sys-first"' not in page
+    following = re.search(r'id="sys-next" href="([^"]+)"', page)
+    assert following and "sys_after=SYS4" in following.group(1)
+    rest = auditor.get("/agency/P" + following.group(1).replace("&amp;", "&")).text
+    assert systems(rest) == ["SYS5"] and 'id="sys-next"' not in rest and 'id="sys-first"' in rest
+    assert systems(auditor.get("/agency/S1").text) == ["SYS1", "SYS3"]
+
+
+def test_caches_warmed_for_every_agency_and_each_new_run(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After warming, the first reader of any agency's page or grades finds them built (nothing is
+    built on the request); the background thread warms again when a new graded run appears. Every
+    request still passes the guard: another agency's page stays 404 for a scoped user."""
+    import datetime as dt
+
+    import secops.report.publish as publish
+    import secops.web.pages as pages
+    import secops.web.warm as warm
+    from secops.grade.cli import run_grade
+    from secops.report.data import GradeCell
+    from secops.users.store import add_token
+
+    state, app, secrets = world
+    console = app.state.console
+    built: list[str] = []
+    real_build = publish.dashboard_for
+
+    def counted(db: Any, settings: Any, run_id: int | None = None, **kwargs: Any) -> Any:
+        built.append(kwargs["agency_code"])
+        return real_build(db, settings, run_id, **kwargs)
+
+    cells = {"read": 0}
+    real_cell = GradeCell.model_validate
+
+    def cell(*args: Any, **kwargs: Any) -> Any:
+        cells["read"] += 1
+        return real_cell(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "dashboard_for", counted)
+    monkeypatch.setattr(GradeCell, "model_validate", cell)
+    console.dashboard("C1", "en")  # a commune's dashboard reads its own grade rows, not the province's
+    targets = len(console.dashboard("C1", "en").targets)
+    assert cells["read"] == targets, cells
+    built.clear()
+    run_id, count = warm.warm(console)
+    assert count == 5  # P, S1, D1, C1, C2
+    assert sorted(built) == ["C1", "C2", "D1", "P", "S1"]  # one model per agency: pages and API share it
+    monkeypatch.undo()
+
+    def refused(*_: Any, **__: Any) -> Any:
+        raise AssertionError("built on a request after warming")
+
+    monkeypatch.setattr(publish, "dashboard_for", refused)
+    monkeypatch.setattr(pages, "_fix_page", refused)
+    monkeypatch.setattr(console, "fragment", refused)
+    client = TestClient(app)
+    sign_in(client, state.db(), "aud", secrets)
+    for code in ("P", "S1", "D1", "C1", "C2"):
+        page = client.get(f"/agency/{code}")
+        assert page.status_code == 200 and 'id="targets"' in page.text and 'id="fix"' in page.text, code
+    headers = {"Authorization": f"Bearer {add_token(state.db(), 'ioc', None, actor='test')}"}
+    assert client.get("/api/v1/grades", headers=headers).json()["run"] == run_id
+    assert client.get("/api/v1/agencies/C2/grades", headers=headers).json()["agencies"][0]["code"] == "C2"
+    scoped = TestClient(app)
+    sign_in(scoped, state.db(), "leada", secrets)
+    assert scoped.get("/agency/D1").status_code == 404 and scoped.get("/agency/S1").status_code == 200
+    monkeypatch.undo()
+
+    monkeypatch.setattr(warm, "POLL_SECONDS", 0.05)
+    warmer = warm.Warmer(console)
+    warmer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while warmer.warmed != run_id:
+            assert time.monotonic() < deadline, "not warmed"
+            time.sleep(0.05)
+        run_grade(state, dt.datetime.now(dt.UTC))
+        newest = console.latest_run_id()
+        assert newest != run_id
+        while warmer.warmed != newest:
+            assert time.monotonic() < deadline, "the new run was not warmed"
+            time.sleep(0.05)
+    finally:
+        warmer.stop()
+    assert not warmer.thread.is_alive()

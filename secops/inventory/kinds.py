@@ -63,4 +63,4 @@ class KindPolicy(BaseModel):
 
 
 def load_kinds(policies_dir: Path) -> KindPolicy:
-    return load_model(policy_path(policies_dir, "agency_kinds.yaml"), KindPolicy)
+    return load_model(policy_path(policies_dir, "agency_kinds.yaml"), KindPolicy, reuse=True)

@@ -101,11 +101,17 @@ def scope_tree(session: Session, run: RunRow, agency_code: str | None
     all_agencies = load_agencies(session, as_of.date())
     # The scope is today's province (or the agency asked for), also for runs graded before a merge.
     root = find_agency(all_agencies, agency_code or find_agency(load_agencies(session), None).code)
-    cells: dict[str, dict[str, GradeCell]] = {}
-    for row in session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)):
-        cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
     tree = subtree(all_agencies, root)
-    if cells:  # agencies formed after this run (a later merge or split) had no grades then: not shown
+    # The run's cells of the subtree's agencies only (an agency's dashboard reads its own rows, not
+    # the province's); the whole run's when the subtree is every agency.
+    rows = select(GradeRow).where(GradeRow.run_id == run.id)
+    if len(tree) < len(all_agencies):
+        rows = rows.where(GradeRow.agency_code.in_(sorted({node.code for node, _ in tree})))
+    cells: dict[str, dict[str, GradeCell]] = {}
+    for row in session.scalars(rows):
+        cells.setdefault(row.agency_code, {})[row.target_id] = GradeCell.model_validate(row, from_attributes=True)
+    graded = bool(cells) or session.scalar(select(GradeRow.id).where(GradeRow.run_id == run.id).limit(1)) is not None
+    if graded:  # agencies formed after this run (a later merge or split) had no grades then: not shown
         tree = [(node, depth) for node, depth in tree if depth == 0 or node.code in cells]
     return all_agencies, tree, cells
 

@@ -65,6 +65,10 @@ class ConsolePolicy(BaseModel):
     api_rate_per_minute: int = Field(default=120, ge=1)
     page_size: int = Field(default=50, ge=5, le=1000)
     signin_concurrency: int = Field(default=2, ge=1, le=64, description="password checks (argon2id) at once")
+    warm_caches: bool = Field(default=True, description="build every agency's figures when a worker starts and "
+                                                       "when a new graded run appears (web/warm.py)")
+    signin_wait_seconds: int = Field(default=60, ge=1, le=600,
+                                     description="longest wait for a sign-in slot under several workers (then 503)")
     ldap: LdapSettings | None = None
     oidc: OidcSettings | None = None
 

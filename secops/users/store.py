@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
@@ -264,46 +264,73 @@ def check_password(db: Database, name: str, password: str, policy: ConsolePolicy
                    remote: str | None = None, ldap_ok: bool | None = None) -> SignIn:
     """One sign-in attempt. Counts failures; locks the account for lockout_minutes after
     lockout_failures in a row; a locked or disabled account is refused even with the right password.
-    ldap_ok: the result of an LDAP bind already made for an LDAP account (None for local ones)."""
+    ldap_ok: the result of an LDAP bind already made for an LDAP account (None for local ones).
+
+    The password is checked outside any transaction, and the count is one atomic UPDATE
+    (failed_count + 1): attempts arriving together, on threads or on several workers, each count."""
     now = utcnow()
     with db.session() as session:
         row = session.scalars(select(UserRow).where(UserRow.name == name.strip().lower())).first()
         if row is None:
-            _password_ok(None, password)
-            return SignIn(False, reason="bad_credentials")
-        if row.disabled_at is not None:
-            return SignIn(False, reason="disabled")
-        if row.locked_until is not None and row.locked_until > now:
+            stored, source, user_id = None, "local", None
+        else:
+            if row.disabled_at is not None:
+                return SignIn(False, reason="disabled")
+            if row.locked_until is not None and row.locked_until > now:
+                return SignIn(False, reason="locked")
+            stored, source, user_id = row.password_hash, row.source, row.id
+    if user_id is None:
+        _password_ok(None, password)
+        return SignIn(False, reason="bad_credentials")
+    good = ldap_ok if source == "ldap" else _password_ok(stored, password)
+    if not good:
+        _count_failure(db, user_id, policy, remote=remote)
+        return SignIn(False, reason="bad_credentials")
+    with db.session() as session:  # unless a failure beside this one locked it meanwhile
+        done = session.execute(update(UserRow).where(UserRow.id == user_id, or_(UserRow.locked_until.is_(None),
+                                                                                 UserRow.locked_until <= utcnow()))
+                               .values(failed_count=0, locked_until=None))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
             return SignIn(False, reason="locked")
-        good = ldap_ok if row.source == "ldap" else _password_ok(row.password_hash, password)
-        if not good:
-            row.failed_count = (row.failed_count or 0) + 1
-            if row.failed_count >= policy.lockout_failures:
-                row.locked_until = now + dt.timedelta(minutes=policy.lockout_minutes)
-                row.failed_count = 0
-                audit(session, "system", "user.locked", f"user:{row.name}", agency=row.agency_code,
-                      after={"locked_until": row.locked_until}, remote=remote)
-            return SignIn(False, reason="bad_credentials")
-        row.failed_count, row.locked_until = 0, None
-        return SignIn(True, user_id=row.id)
+    return SignIn(True, user_id=user_id)
+
+
+def _count_failure(db: Database, user_id: int, policy: ConsolePolicy, *, remote: str | None) -> bool:
+    """One failed attempt counted atomically; the attempt that reaches lockout_failures locks the
+    account (its count back to 0, audited once). True when this attempt locked it."""
+    with db.session() as session:
+        count = session.execute(update(UserRow).where(UserRow.id == user_id)
+                                .values(failed_count=func.coalesce(UserRow.failed_count, 0) + 1)
+                                .returning(UserRow.failed_count)).scalar_one()
+        if count < policy.lockout_failures:
+            return False
+        locked_until = utcnow() + dt.timedelta(minutes=policy.lockout_minutes)
+        done = session.execute(update(UserRow).where(UserRow.id == user_id,
+                                                     UserRow.failed_count >= policy.lockout_failures)
+                               .values(locked_until=locked_until, failed_count=0))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            return False  # another attempt reached the count first and locked it
+        row = session.get(UserRow, user_id)
+        assert row is not None
+        audit(session, "system", "user.locked", f"user:{row.name}", agency=row.agency_code,
+              after={"locked_until": locked_until}, remote=remote)
+        return True
 
 
 def second_factor_failed(db: Database, user_id: int, policy: ConsolePolicy, *, remote: str | None = None) -> bool:
     """A wrong TOTP code counts as a failed sign-in; True when the account is now locked (its
     sessions then end)."""
     with db.session() as session:
-        row = session.get(UserRow, user_id)
-        if row is None:
+        if session.get(UserRow, user_id) is None:
             return True
-        row.failed_count = (row.failed_count or 0) + 1
-        if row.failed_count < policy.lockout_failures:
-            return False
-        row.locked_until = utcnow() + dt.timedelta(minutes=policy.lockout_minutes)
-        row.failed_count = 0
-        end_sessions(session, row.id, "locked")
-        audit(session, "system", "user.locked", f"user:{row.name}", agency=row.agency_code,
-              after={"locked_until": row.locked_until}, remote=remote)
-        return True
+    if not _count_failure(db, user_id, policy, remote=remote):
+        with db.session() as session:  # locked by an attempt beside this one: as locked
+            row = session.get(UserRow, user_id)
+            if row is None or row.locked_until is None or row.locked_until <= utcnow():
+                return False
+    with db.session() as session:
+        end_sessions(session, user_id, "locked")
+    return True
 
 
 # -- TOTP ---------------------------------------------------------------------------------------
@@ -329,7 +356,8 @@ def enrolment_secret(db: Database, user_id: int) -> str | None:
 
 
 def verify_totp(db: Database, user_id: int, code: str, *, enrol: bool = False, actor: str | None = None) -> bool:
-    """A 6-digit code for now (±1 step); a step already used is refused (no replay)."""
+    """A 6-digit code for now (±1 step); a step already used is refused (no replay): the step is
+    taken by one conditional UPDATE, so the same code posted twice at once (two workers) passes once."""
     import pyotp
 
     code = code.strip()
@@ -340,21 +368,26 @@ def verify_totp(db: Database, user_id: int, code: str, *, enrol: bool = False, a
         if row is None or row.totp_secret is None or row.totp_enrolled == enrol:
             return False
         totp = pyotp.TOTP(_open(row.totp_secret))
-        now = utcnow()
-        step_now = totp.timecode(now)
-        for offset in (0, -1, 1):
-            step = step_now + offset
-            if secrets.compare_digest(totp.generate_otp(step), code):
-                if row.totp_last_step is not None and step <= row.totp_last_step:
+    step_now = totp.timecode(utcnow())
+    for offset in (0, -1, 1):
+        step = step_now + offset
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            with db.session() as session:
+                taken = session.execute(update(UserRow).where(
+                    UserRow.id == user_id, UserRow.totp_enrolled == (not enrol),
+                    or_(UserRow.totp_last_step.is_(None), UserRow.totp_last_step < step))
+                    .values(totp_last_step=step))
+                if taken.rowcount != 1:  # type: ignore[attr-defined]
                     return False  # replay of a code (or an older one) already accepted
-                row.totp_last_step = step
                 if enrol:
+                    row = session.get(UserRow, user_id)
+                    assert row is not None
                     before = user_view(row)
                     row.totp_enrolled = True
                     audit(session, actor or row.name, "user.enrol-mfa", f"user:{row.name}", agency=row.agency_code,
                           before=before, after=user_view(row))
-                return True
-        return False
+            return True
+    return False
 
 
 # -- sessions -----------------------------------------------------------------------------------
@@ -382,34 +415,45 @@ def open_session(db: Database, user_id: int, *, previous: str | None = None, mfa
     return token, csrf
 
 
+_SESSION_BY_DIGEST = (select(SessionRow.id, SessionRow.created_at, SessionRow.last_seen_at, SessionRow.ended_at,
+                             SessionRow.csrf, SessionRow.mfa_passed, UserRow.id, UserRow.name, UserRow.role,
+                             UserRow.agency_code, UserRow.disabled_at, UserRow.totp_enrolled)
+                      .join(UserRow, SessionRow.user_id == UserRow.id)
+                      .where(SessionRow.digest == bindparam("digest")))
+
+
 def current(db: Database, token: str | None, policy: ConsolePolicy) -> Current | None:
     """The live session of this cookie, its last use touched; None when absent, ended, idle or
-    too old (an idle or too old session is ended here)."""
+    too old (an idle or too old session is ended here). One indexed read (the digest's unique index,
+    joined to the user: a disabled user's sessions are refused at once), columns only, no ORM objects;
+    a write only to end a session or, at most every TOUCH_EVERY, to touch it."""
     if not token:
         return None
     now = utcnow()
-    with db.session() as session:
-        found = session.execute(select(SessionRow, UserRow).join(UserRow, SessionRow.user_id == UserRow.id)
-                                .where(SessionRow.digest == digest(token))).first()
+    with db.engine.connect() as conn:
+        found = conn.execute(_SESSION_BY_DIGEST, {"digest": digest(token)}).first()
         if found is None:
             return None
-        row, user = found
-        if row.ended_at is not None:
+        (session_id, created_at, last_seen_at, ended_at, csrf, mfa_passed, user_id, name, role, agency,
+         disabled_at, enrolled) = found
+        if ended_at is not None:
             return None
         reason = None
-        if user.disabled_at is not None:
+        if disabled_at is not None:
             reason = "user disabled"
-        elif now - row.last_seen_at > dt.timedelta(minutes=policy.idle_minutes):
+        elif now - last_seen_at > dt.timedelta(minutes=policy.idle_minutes):
             reason = "idle"
-        elif now - row.created_at > dt.timedelta(hours=policy.session_max_hours):
+        elif now - created_at > dt.timedelta(hours=policy.session_max_hours):
             reason = "expired"
         if reason:
-            row.ended_at, row.ended_reason = now, reason
+            conn.execute(update(SessionRow).where(SessionRow.id == session_id, SessionRow.ended_at.is_(None))
+                         .values(ended_at=now, ended_reason=reason))
+            conn.commit()
             return None
-        if now - row.last_seen_at > TOUCH_EVERY:  # not a write per request: the idle lock's grain is a minute
-            row.last_seen_at = now
-        return Current(row.id, user.id, user.name, user.role, user.agency_code, row.csrf, row.mfa_passed,
-                       user.totp_enrolled)
+        if now - last_seen_at > TOUCH_EVERY:  # not a write per request: the idle lock's grain is a minute
+            conn.execute(update(SessionRow).where(SessionRow.id == session_id).values(last_seen_at=now))
+            conn.commit()
+        return Current(session_id, user_id, name, role, agency, csrf, mfa_passed, enrolled)
 
 
 def pass_mfa(db: Database, token: str) -> tuple[str, str]:
@@ -459,13 +503,20 @@ def revoke_token(db: Database, token_id: int, *, actor: str) -> None:
                   before={"revoked": False}, after={"revoked": True})
 
 
+_TOKEN_BY_DIGEST = select(TokenRow.id, TokenRow.agency_code, TokenRow.revoked_at, TokenRow.last_used_at).where(
+    TokenRow.digest == bindparam("digest"))
+
+
 def token_scope(db: Database, token: str) -> tuple[int, str | None] | None:
-    """(token id, agency scope) of a live token; None for an unknown or revoked one."""
-    with db.session() as session:
-        row = session.scalars(select(TokenRow).where(TokenRow.digest == digest(token))).first()
-        if row is None or row.revoked_at is not None:
+    """(token id, agency scope) of a live token; None for an unknown or revoked one. Read from the
+    database on every request (a revocation holds at once): one indexed read of columns, a write at
+    most every TOUCH_EVERY."""
+    with db.engine.connect() as conn:
+        found = conn.execute(_TOKEN_BY_DIGEST, {"digest": digest(token)}).first()
+        if found is None or found.revoked_at is not None:
             return None
         now = utcnow()
-        if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
-            row.last_used_at = now
-        return row.id, row.agency_code
+        if found.last_used_at is None or now - found.last_used_at > TOUCH_EVERY:
+            conn.execute(update(TokenRow).where(TokenRow.id == found.id).values(last_used_at=now))
+            conn.commit()
+        return found.id, found.agency_code

@@ -85,6 +85,11 @@ class FixCountsOut(BaseModel):
     fix_counts: dict[str, int] = Field(description="target id -> records to fix")
 
 
+# The grades carry no translated text (codes, names as registered, numbers, statuses): they are built
+# from the model the pages read (Vietnamese, their default), not from a second one per language.
+GRADES_LANG = "vi"
+
+
 def _scope(request: Request, agency: str | None) -> str:
     console: Console = request.app.state.console
     me: Principal = request.state.principal
@@ -92,15 +97,19 @@ def _scope(request: Request, agency: str | None) -> str:
 
 
 def _dashboard(request: Request, code: str, summary_only: bool = True):  # type: ignore[no-untyped-def]
-    console: Console = request.app.state.console
+    return _dashboard_of(request.app.state.console, code, summary_only)
+
+
+def _dashboard_of(console: Console, code: str, summary_only: bool = True,  # type: ignore[no-untyped-def]
+                  lang: str = "en"):
     try:
-        return console.dashboard(code, "en", summary_only=summary_only)
+        return console.dashboard(code, lang, summary_only=summary_only)
     except SecopsError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
 
 
-def _grades(request: Request, code: str, only_scope: bool) -> GradesOut:
-    d = _dashboard(request, code)
+def _grades(request: Request | Console, code: str, only_scope: bool) -> GradesOut:
+    d = _dashboard_of(request if isinstance(request, Console) else request.app.state.console, code, lang=GRADES_LANG)
     agencies = [d.scope] if only_scope else d.agencies
     return GradesOut(run=d.run.id, as_of=d.run.as_of, scope=code, agencies=[
         AgencyGradesOut(code=a.code, name=a.name, parent=a.parent, grades=[
@@ -108,6 +117,26 @@ def _grades(request: Request, code: str, only_scope: bool) -> GradesOut:
                   value=c.value, threshold=c.threshold, comparison=c.comparison, status=str(c.status.value
                   if hasattr(c.status, "value") else c.status), gap=c.gap)
             for _, c in sorted(a.cells.items())]) for a in agencies])
+
+
+def _grades_response(request: Request, code: str, only_scope: bool) -> Response:
+    """The grades as JSON bytes, serialised once per graded run and scope (a run's figures never
+    change) instead of building and validating the models on every read; the ETag names the run and
+    scope, so a client sending it back (If-None-Match) gets 304 and no body. Who may read, the scope
+    and the rate limit were decided by the guard before this runs, for a 304 too."""
+    console: Console = request.app.state.console
+    d = _dashboard_of(console, code, lang=GRADES_LANG)
+    etag = f'"grades-{d.run.id}-{"one" if only_scope else "tree"}-{code}"'
+    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(grades_json(console, d.run.id, code, only_scope), media_type="application/json",
+                    headers={"ETag": etag})
+
+
+def grades_json(console: Console, run_id: int, code: str, only_scope: bool) -> bytes:
+    """The grades of CODE (only_scope: its own row; else it and every unit under it) as JSON, once per run."""
+    return console.per_run((run_id, "grades-json", code, only_scope),  # type: ignore[no-any-return]
+                           lambda: _grades(console, code, only_scope).model_dump_json().encode())
 
 
 def _trends(request: Request, code: str, runs: int | None) -> TrendsOut:
@@ -133,14 +162,15 @@ def _trends(request: Request, code: str, runs: int | None) -> TrendsOut:
 def register(app: FastAPI) -> None:
     @app.get("/api/v1/grades", name="api_grades", response_model=GradesOut, tags=["grades"])
     def api_grades(request: Request, agency: str | None = Query(None, description="agency code [your scope]")
-                   ) -> GradesOut:
-        """Grades per target of the agency and every unit under it (latest graded run)."""
-        return _grades(request, _scope(request, agency), only_scope=False)
+                   ) -> Response:
+        """Grades per target of the agency and every unit under it (latest graded run). The ETag
+        names the run: send it back as If-None-Match to get 304 until the next graded run."""
+        return _grades_response(request, _scope(request, agency), only_scope=False)
 
     @app.get("/api/v1/agencies/{code}/grades", name="api_agency_grades", response_model=GradesOut, tags=["grades"])
-    def api_agency_grades(request: Request, code: str) -> GradesOut:
-        """Grades per target of one agency (its whole subtree counted)."""
-        return _grades(request, code, only_scope=True)
+    def api_agency_grades(request: Request, code: str) -> Response:
+        """Grades per target of one agency (its whole subtree counted); ETag as /api/v1/grades."""
+        return _grades_response(request, code, only_scope=True)
 
     @app.get("/api/v1/trends", name="api_trends", response_model=TrendsOut, tags=["trends"])
     def api_trends(request: Request, agency: str | None = Query(None, description="agency code [your scope]"),

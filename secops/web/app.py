@@ -8,6 +8,8 @@ system in the URL is inside the user's subtree, the idle lock and the second fac
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,6 +22,7 @@ from secops.config import Settings
 from secops.store.db import Database
 from secops.web.context import COOKIE, CSP, LANG_COOKIE, LANGS, Console, Principal
 from secops.web.rules import RULES, TOKEN, Rule
+from secops.web.shared import SharedState
 
 
 def _route_for(app: FastAPI, scope: Any) -> tuple[Any, dict[str, Any]] | None:
@@ -113,12 +116,39 @@ def _headers(response: Response, request: Request) -> None:
         h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+def worker_app() -> FastAPI:
+    """The app of one worker of `secops serve --workers N` (uvicorn's factory, in each worker
+    process): the settings and the shared state from the serve command's private folder."""
+    import os
+    from pathlib import Path
+
+    from secops.web.shared import STATE_ENV, SharedState
+
+    folder = Path(os.environ[STATE_ENV])
+    settings = Settings.model_validate_json((folder / "settings.json").read_text(encoding="utf-8"))
+    return create_app(settings, Database(settings.db_url, migrate=False), shared=SharedState(folder))
+
+
+def create_app(settings: Settings, db: Database | None = None, shared: SharedState | None = None) -> FastAPI:
     from secops import __version__
     from secops.web import api, pages
 
-    console = Console(settings, db)
-    app = FastAPI(title="secops API", version=__version__, docs_url=None, redoc_url=None,
+    console = Console(settings, db, shared)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from secops.web.warm import Warmer
+
+        warmer = Warmer(console) if console.policy.warm_caches else None
+        if warmer is not None:
+            warmer.start()
+        try:
+            yield
+        finally:
+            if warmer is not None:
+                warmer.stop()
+
+    app = FastAPI(title="secops API", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   openapi_url="/api/v1/openapi.json",
                   description="Read-only figures of the province's information-security targets. "
                               "Send `Authorization: Bearer <token>` (`secops tokens add --agency CODE`).")

@@ -11,27 +11,43 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from sqlalchemy import select
 
 from secops.config import Settings
 from secops.store.db import Database
 from secops.users.policy import ConsolePolicy, load_console_policy
+from secops.web.shared import SharedState
 
 COOKIE = "secops_session"
 PRE_COOKIE = "secops_pre"  # double-submit token of the sign-in form (no session yet)
 LANG_COOKIE = "secops_lang"
 OIDC_COOKIE = "secops_oidc"  # single sign-on in progress: state, nonce, PKCE verifier, sealed (web/oidc.py)
 LANGS = ("vi", "en")
-CACHE_ENTRIES = 256  # dashboard models (and counts) kept per console process, least recently used dropped
+CACHE_ENTRIES = 4096  # per-run models, page parts, JSON and counts kept per console process, least recently
+# used dropped: room for every agency's warmed entries (web/warm.py: five each) and the pages read
 COUNT_TTL = 30  # seconds a live count (an agency's endpoints) is reused
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
+
+
+@lru_cache(maxsize=1)
+def _latest_run() -> Any:
+    """SELECT max(run_id) FROM grades, built once (the statement, not its answer)."""
+    from sqlalchemy import func
+
+    from secops.store.tables import GradeRow
+
+    return select(func.max(GradeRow.run_id))
 
 
 @dataclass
@@ -51,8 +67,9 @@ class Principal:
 class Console:
     """What every handler needs: settings, the database, the console policy, the templates."""
 
-    def __init__(self, settings: Settings, db: Database | None = None):
+    def __init__(self, settings: Settings, db: Database | None = None, shared: SharedState | None = None):
         self.settings = settings
+        self.shared = shared  # several workers: the rate limit and sign-in slots they share (web/shared.py)
         self.db = db or Database(settings.db_url)
         self.policy: ConsolePolicy = load_console_policy(settings.policies)
         self.templates: Path = settings.reports
@@ -134,14 +151,23 @@ class Console:
         built once per (run, agency, language) and kept while that run is the newest (a new grade run
         is seen at once: the run's id is read on every call; a graded run's figures never change).
         Concurrent requests for a model not built yet wait for one build instead of each building it."""
-        from secops.report.data import latest_grade_run
         from secops.report.publish import dashboard_for
 
-        with self.db.session() as session:
-            run_id = latest_grade_run(session).id
+        run_id = self.latest_run_id()
         return self.per_run((run_id, "dashboard", code, lang, summary_only), lambda: dashboard_for(
             self.db, self.settings, run_id, lang=lang, agency_code=code, summary_only=summary_only,
             with_sections=False))
+
+    def latest_run_id(self) -> int:
+        """The newest graded run's id, read on every call (a new grade run is seen at once): one
+        indexed MAX over grades.run_id, no ORM session (what latest_grade_run selects, without the row)."""
+        from secops.errors import SecopsError
+
+        with self.db.engine.connect() as conn:
+            run_id = conn.scalar(_latest_run())
+        if run_id is None:
+            raise SecopsError("no graded run in this database yet: run `secops grade` first")
+        return int(run_id)
 
     def per_run(self, key: tuple[Any, ...], build: Any, ttl: float | None = None) -> Any:
         """The value of `key` (its first item: the graded run it belongs to), built by `build()` once;
@@ -168,19 +194,34 @@ class Console:
                 self._building.pop(key, None)
         return value
 
-    def signin_slots(self) -> asyncio.Semaphore:
+    @asynccontextmanager
+    async def signin_slots(self) -> AsyncIterator[None]:
         """argon2id verifications at once (64 MiB and a core each): sign-ins past signin_concurrency
         wait in the event loop, holding no worker thread, so page and API requests keep theirs.
-        (One semaphore per event loop: uvicorn has one; each test client has its own.)"""
+        (One semaphore per event loop: uvicorn has one; each test client has its own.) Several
+        workers also take one of the machine's signin_concurrency slots (web/shared.py), waited for
+        at most signin_wait_seconds (then SigninBusy)."""
         loop = asyncio.get_running_loop()
         with self._cache_lock:
             slots = self._slots.get(loop)
             if slots is None:
                 slots = self._slots[loop] = asyncio.Semaphore(self.policy.signin_concurrency)
-            return slots
+        async with slots:
+            if self.shared is None:
+                yield
+                return
+            held = await self.shared.signin_slot(self.policy.signin_concurrency, self.policy.signin_wait_seconds)
+            try:
+                yield
+            finally:
+                self.shared.release(held)
 
     # -- API rate limit ---------------------------------------------------------------------
     def allow(self, key: str) -> bool:
+        """At most api_rate_per_minute requests of KEY in any 60 seconds: counted in this process, or
+        over every worker of `secops serve --workers N` (web/shared.py)."""
+        if self.shared is not None:
+            return self.shared.allow(key, self.policy.api_rate_per_minute)
         now = time.monotonic()
         with self._rate_lock:
             window = self._rate.setdefault(key, deque())
@@ -206,6 +247,14 @@ class Console:
             t=self.t(lang), lang=lang, pct=pct, me=getattr(request.state, "principal", None),
             path=request.url.path, local=self.local_time, **context)
         return HTMLResponse(page, status_code=status)
+
+    def fragment(self, template: str, lang: str, **context: Any) -> Markup:
+        """A part of a page that is the same for every reader (no user, no CSRF token, no path in its
+        context), rendered by the same autoescaping environment, to be cached and put in pages as is."""
+        from secops.templating import Shown, environment, pct
+
+        return Shown(environment(self.templates).get_template(f"web/{template}").render(
+            t=self.t(lang), lang=lang, pct=pct, local=self.local_time, **context))
 
     def local_time(self, when: dt.datetime | None) -> str:
         """Times shown to people: the province's zone, named (stored times are UTC)."""

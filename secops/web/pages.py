@@ -21,6 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 from secops.errors import InputRowsError, SecopsError
 from secops.i18n import _
 from secops.web.context import COOKIE, OIDC_COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
+from secops.web.shared import SigninBusy
 
 SYSTEM_FIELDS = ["name", "operator", "proposed_level", "level", "approval_status", "approval_decision",
                  "approval_date", "approved_by", "approval_body", "regulation_decision", "regulation_date",
@@ -90,8 +91,12 @@ def register(app: FastAPI) -> None:
     async def signin(request: Request) -> Response:
         form = await checked_form(request, pre=True)
         name, password = str(form.get("name") or "")[:100], str(form.get("password") or "")[:1000]
-        async with _console(request).signin_slots():
-            return await _run(request, _signin, request, name, password)
+        try:
+            async with _console(request).signin_slots():
+                return await _run(request, _signin, request, name, password)
+        except SigninBusy:
+            return PlainTextResponse("too many sign-ins at once, try again / quá nhiều lượt đăng nhập cùng lúc, "
+                                     "hãy thử lại", status_code=503, headers={"Retry-After": "5"})
 
     @app.get("/oidc/start", name="oidc_start", include_in_schema=False)
     def oidc_start(request: Request) -> Response:
@@ -144,8 +149,8 @@ def register(app: FastAPI) -> None:
         return RedirectResponse(f"/agency/{me.agency or console.root_code()}", status_code=303)
 
     @app.get("/agency/{code}", name="agency", include_in_schema=False)
-    def agency(request: Request, code: str, page: int = 1, after: str = "") -> Response:
-        return _agency_page(request, code, max(page, 1), after[:64])
+    def agency(request: Request, code: str, page: int = 1, after: str = "", sys_after: str = "") -> Response:
+        return _agency_page(request, code, max(page, 1), after[:64], sys_after[:64])
 
     @app.get("/system/{code}", name="system", include_in_schema=False)
     def system(request: Request, code: str) -> Response:
@@ -415,10 +420,11 @@ def _mfa(request: Request, code: str) -> Response:
 
 
 # -- agency and system ----------------------------------------------------------------------------
-def _agency_page(request: Request, code: str, page: int, after: str) -> Response:
-    """Targets and units from the run's dashboard model (built once per graded run), the fix list a
-    page of that model's list, endpoints a keyset page (`after` the last code shown: an index range,
-    never an OFFSET over the province) and their count reused for COUNT_TTL seconds."""
+def _agency_page(request: Request, code: str, page: int, after: str, sys_after: str = "") -> Response:
+    """Targets and units from the run's dashboard model (built once per graded run; their tables
+    rendered once per run, agency and language), the fix list a page of that model's list, systems
+    and endpoints keyset pages (`sys_after` / `after` the last code shown: an index range, never an
+    OFFSET over the province) and the endpoints' count reused for COUNT_TTL seconds."""
     from secops.store.tables import AgencyRow, EndpointRow, SystemRow
     from secops.web.context import COUNT_TTL
 
@@ -430,17 +436,17 @@ def _agency_page(request: Request, code: str, page: int, after: str) -> Response
     size = console.policy.page_size
     codes = console.subtree_codes(code)
     whole = code == console.root_code()  # every active agency: no agency filter (the code index alone)
-    counts = {t.id: max(0, c.denominator - c.numerator) for t in dashboard.targets
-              if (c := dashboard.scope.cells.get(t.id)) is not None}
-    fix = console.per_run((dashboard.run.id, "fix", code, page, size),
-                          lambda: _fix_page(console, dashboard, None if whole else codes, counts, page, size))
+    counts = fix_counts(dashboard)
+    lang = request.state.lang
+    fix = agency_fix(console, dashboard, code, page, lang)
     with console.db.session() as session:
         ids = select(AgencyRow.id).where(AgencyRow.code.in_(codes))
         systems = session.execute(select(SystemRow.code, SystemRow.name, SystemRow.level, SystemRow.approval_status,
                                          SystemRow.plan_deployment, AgencyRow.code)
                                   .join(AgencyRow, SystemRow.agency_id == AgencyRow.id)
-                                  .where(SystemRow.agency_id.in_(ids), SystemRow.retired_at.is_(None))
-                                  .order_by(SystemRow.code)).all()
+                                  .where(SystemRow.agency_id.in_(ids), SystemRow.retired_at.is_(None),
+                                         *([SystemRow.code > sys_after] if sys_after else []))
+                                  .order_by(SystemRow.code).limit(size + 1)).all()
         where = [EndpointRow.retired_at.is_(None)] + ([] if whole else [EndpointRow.agency_id.in_(ids)])
 
         def count() -> int:
@@ -451,11 +457,33 @@ def _agency_page(request: Request, code: str, page: int, after: str) -> Response
                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)
                                     .where(*where, *([EndpointRow.code > after] if after else []))
                                     .order_by(EndpointRow.code).limit(size + 1)).all()
-    more = len(endpoints) > size
-    endpoints = endpoints[:size]
+    more, more_systems = len(endpoints) > size, len(systems) > size
+    endpoints, systems = endpoints[:size], systems[:size]
+    figures = agency_figures(console, dashboard, code, lang)
     return console.render(request, "agency.html.j2", d=dashboard, code=code, systems=systems, endpoints=endpoints,
-                          fix=fix, page=page, pages=max(1, -(-sum(counts.values()) // size)),
-                          after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total)
+                          figures=figures, fix=fix, page=page, pages=max(1, -(-sum(counts.values()) // size)),
+                          after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total,
+                          sys_after=sys_after, sys_next=systems[-1][0] if more_systems else None)
+
+
+def fix_counts(dashboard: Any) -> dict[str, int]:
+    """Each target's fix list length in the scope: its stored denominator - numerator."""
+    return {t.id: max(0, c.denominator - c.numerator) for t in dashboard.targets
+            if (c := dashboard.scope.cells.get(t.id)) is not None}
+
+
+def agency_figures(console: Console, dashboard: Any, code: str, lang: str) -> Any:
+    """The targets and units tables of CODE's page, rendered once per graded run and language."""
+    return console.per_run((dashboard.run.id, "figures", code, lang),
+                           lambda: console.fragment("agency_figures.html.j2", lang, d=dashboard))
+
+
+def agency_fix(console: Console, dashboard: Any, code: str, page: int, lang: str) -> Any:
+    """Page PAGE of CODE's fix list table, read and rendered once per graded run, page and language."""
+    size = console.policy.page_size
+    codes = None if code == console.root_code() else console.subtree_codes(code)
+    return console.per_run((dashboard.run.id, "fix", code, page, size, lang), lambda: console.fragment(
+        "agency_fix.html.j2", lang, fix=_fix_page(console, dashboard, codes, fix_counts(dashboard), page, size)))
 
 
 def _fix_page(console: Console, dashboard: Any, codes: set[str] | None, counts: dict[str, int], page: int,

@@ -6,6 +6,7 @@ import atexit
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,20 @@ for _name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
 os.environ["LANG"] = "C.UTF-8"
 os.environ["XDG_CONFIG_HOME"] = str(_TEST_HOME / "config")
 os.environ["XDG_DATA_HOME"] = str(_TEST_HOME / "data")
+
+
+def let_stops_reach_children() -> None:
+    """Ctrl-C reaches the commands the tests start. A runner started in the background by a
+    non-interactive shell (`pytest &` in a script, `(nohup pytest &)`) inherits SIGINT ignored, and
+    every process it starts would inherit that too: secops then rightly keeps Ctrl-C ignored, as for
+    any nohup'ed command, and the tests that stop a command with SIGINT, as a terminal's Ctrl-C does,
+    saw it run on to its end (exit 0 or 1 instead of 130: taken for flakiness under load). A Python
+    handler is reset to the default at exec, so children start with SIGINT working."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+let_stops_reach_children()
 
 from secops.cliutil import AppState  # noqa: E402
 from secops.config import Settings  # noqa: E402

@@ -311,3 +311,18 @@ def test_grade_stopped_records_its_run_interrupted_at_once(bigger: Path, tmp_pat
             assert session.scalars(select(GradeRow).where(GradeRow.run_id == run.id)).first() is None
     finally:
         database.dispose()
+
+
+def test_commands_started_by_a_runner_that_ignores_sigint_can_still_be_stopped_by_it() -> None:
+    """Before: a suite started in the background (SIGINT ignored, inherited by every child) failed the
+    tests that stop a command with SIGINT, which looked like flakiness under load."""
+    code = ("import signal, subprocess, sys\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "from tests.conftest import let_stops_reach_children\n"
+            "let_stops_reach_children()\n"
+            "child = 'import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)'\n"
+            "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True).stdout.strip())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "True", done.stdout

@@ -284,3 +284,35 @@ def test_old_inventory_file_after_a_merge_names_the_retirement(communes: Provinc
     flat = result.stderr.replace("\n", "")
     assert "communes.yaml:6: parent: agency 'C1' is retired (since 2025-07-01: merged into CX" in flat
     assert "owner: agency 'C1' is retired (since 2025-07-01: merged into CX" in flat
+
+
+def test_today_is_the_provinces_date_in_the_file_and_in_the_future_check(communes: Province, cli,
+                                                                          tmp_path: Path) -> None:
+    """Before: `effective_date: today` was the province's date but the future check used UTC's, so the
+    README's example was refused as "in the future" from 17:00 to 24:00 UTC (after midnight in Hanoi).
+    A province at UTC+14 shows it whenever UTC's hour is 10 or later; in UTC-12, a decision dated
+    today in UTC (the province's tomorrow until 12:00 UTC) must be refused as in the future."""
+    import shutil
+
+    east, west = tmp_path / "east", tmp_path / "west"
+    for folder, zone in ((east, "Etc/GMT-14"), (west, "Etc/GMT+12")):
+        shutil.copytree(POLICIES, folder)
+        (folder / "locale.yaml").write_text(f"version: 1\ntimezone: {zone}\nclock_skew_minutes: 10\n",
+                                            encoding="utf-8")
+    plan = _write(tmp_path, "today.yaml", "version: 1\neffective_date: today\nreorganisations:\n"
+                                          "  - {merge: [C1], into: C4}\n")
+    east_today = dt.datetime.now(dt.timezone(dt.timedelta(hours=14))).date()
+    done = cli("--policies", str(east), "inventory", "reorganise", str(plan), db=communes.path)
+    assert done.returncode == 0, done.stderr
+    with communes.db.session() as s:
+        c1 = s.scalar(select(AgencyRow).where(AgencyRow.code == "C1"))
+        assert c1 is not None and c1.retired_at in (east_today, east_today + dt.timedelta(days=1))
+    utc_today = dt.datetime.now(UTC).date()
+    west_today = dt.datetime.now(dt.timezone(dt.timedelta(hours=-12))).date()
+    dated = _write(tmp_path, "dated.yaml", f"version: 1\neffective_date: {utc_today.isoformat()}\nreorganisations:\n"
+                                           "  - {merge: [C2], into: C4}\n")
+    west_run = cli("--policies", str(west), "inventory", "reorganise", str(dated), db=communes.path)
+    if west_today < utc_today:
+        assert west_run.returncode == 2 and "is in the future" in west_run.stderr, west_run.stderr
+    else:
+        assert west_run.returncode == 0, west_run.stderr

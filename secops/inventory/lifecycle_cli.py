@@ -58,11 +58,14 @@ def reorganise_command(
     from secops.inventory.levels import load_levels
     from secops.inventory.reorg_file import read_plan
     from secops.inventory.reorganise import reorganise
+    from secops.localtime import local_today
 
     app_state = state(ctx)
     policies = app_state.settings.policies
     try:
-        outcome = reorganise(app_state.db(), read_plan(file), load_levels(policies), load_kinds(policies))
+        today = local_today(policies)  # the province's date, for `today` in the file and the future check
+        outcome = reorganise(app_state.db(), read_plan(file, today), load_levels(policies), load_kinds(policies),
+                             today=today)
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)

@@ -92,13 +92,14 @@ class Plan(BaseModel):
     inventories: list[Path] = Field(default_factory=list)
 
 
-def _entry(file: str, row: int, data: dict[str, Any], default_date: Any) -> tuple[Entry | None, list[RowError]]:
+def _entry(file: str, row: int, data: dict[str, Any], default_date: Any,
+           today: dt.date | None = None) -> tuple[Entry | None, list[RowError]]:
     data = {"effective_date": default_date, **data, "row": row}
     if isinstance(data["effective_date"], str) and data["effective_date"].strip().lower() == "today":
         # a try-out (the README's example): the province's today; a real plan gives the decision's date
         from secops.localtime import local_today
 
-        data["effective_date"] = local_today()
+        data["effective_date"] = today or local_today()
     try:
         entry = Entry.model_validate(data)
     except ValidationError as exc:
@@ -109,7 +110,7 @@ def _entry(file: str, row: int, data: dict[str, Any], default_date: Any) -> tupl
     return entry, []
 
 
-def read_yaml_plan(path: Path) -> Plan:
+def read_yaml_plan(path: Path, today: dt.date | None = None) -> Plan:
     doc = load_yaml(path, _LineLoader)  # bounded: size, nesting, aliases (secops/yamlsafe.py)
     if not isinstance(doc, dict) or not isinstance(doc.get("reorganisations"), list):
         raise SecopsError(f"{path}:1: expected a mapping with a `reorganisations` list")
@@ -123,7 +124,8 @@ def read_yaml_plan(path: Path) -> Plan:
     for item in doc["reorganisations"]:
         if not isinstance(item, dict):
             raise SecopsError(f"{path}: reorganisations: every entry must be a mapping, got {item!r}")
-        entry, errs = _entry(str(path), int(item.get("__line__", 0)), _strip_lines(item), doc.get("effective_date"))
+        entry, errs = _entry(str(path), int(item.get("__line__", 0)), _strip_lines(item), doc.get("effective_date"),
+                             today)
         errors.extend(errs)
         if entry is not None:
             entries.append(entry)
@@ -136,7 +138,7 @@ def read_yaml_plan(path: Path) -> Plan:
 CSV_COLUMNS = {"from", "into", "effective_date", "into_name", "into_kind", "into_parent"}
 
 
-def read_csv_plan(path: Path) -> Plan:
+def read_csv_plan(path: Path, today: dt.date | None = None) -> Plan:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = set(reader.fieldnames or [])
@@ -165,7 +167,7 @@ def read_csv_plan(path: Path) -> Plan:
     entries = []
     for group in groups.values():
         row = group.pop("row")
-        entry, errs = _entry(str(path), row, group, None)
+        entry, errs = _entry(str(path), row, group, None, today)
         errors.extend(errs)
         if entry is not None:
             entries.append(entry)
@@ -174,12 +176,13 @@ def read_csv_plan(path: Path) -> Plan:
     return Plan(file=str(path), entries=entries)
 
 
-def read_plan(path: Path) -> Plan:
+def read_plan(path: Path, today: dt.date | None = None) -> Plan:
+    """`today`: the province's date that `effective_date: today` stands for (default: the shipped zone's)."""
     if not path.is_file():
         raise SecopsError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        return read_yaml_plan(path)
+        return read_yaml_plan(path, today)
     if suffix == ".csv":
-        return read_csv_plan(path)
+        return read_csv_plan(path, today)
     raise SecopsError(f"{path}: reorganisation files are .yaml, .yml or .csv")

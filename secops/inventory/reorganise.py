@@ -326,7 +326,11 @@ def _one_root(session: Session) -> None:
 
 def reorganise(db: Database, plan: Plan, levels: LevelPolicy, kinds: KindPolicy,
                today: dt.date | None = None) -> Outcome:
-    today = today or dt.datetime.now(dt.UTC).date()
+    # The province's today, as `effective_date: today` is read and as people date their decisions:
+    # UTC's date refused the README's example as "in the future" from 17:00 UTC (midnight in Hanoi).
+    from secops.localtime import local_today
+
+    today = today or local_today()
     with db.session() as session:  # one transaction: any refusal or crash writes nothing
         checker = _Checker(session, plan, kinds, today)
         applied = [e for e in plan.entries if checker.applied(e)]

@@ -234,7 +234,8 @@ def _print_diff(d: RunDiff) -> None:
     say(_("newly open ports: {n} (risky: {risky})").format(n=len(d.opened_ports), risky=len(d.risky_opened)))
     for p in d.opened_ports:
         service = " ".join(x for x in (p.service, p.product, p.version) if x)
-        say(f"  + {p.address}:{p.port}/{p.protocol} {service}" + (f"  RISKY: {p.risky}" if p.risky else ""))
+        flag = "  " + _("RISKY: {risky}").format(risky=p.risky) if p.risky else ""
+        say(f"  + {p.address}:{p.port}/{p.protocol} {service}" + flag)
     say(_("closed ports: {n}").format(n=len(d.closed_ports)))
     for p in d.closed_ports:
         say(f"  - {p.address}:{p.port}/{p.protocol} {p.service or ''}")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.textio import Limits
 
 CHUNK = 1024 * 1024
@@ -73,8 +74,8 @@ def count_tags(path: Path | str, handle: IO[bytes], limits: Limits, part: str = 
     for chunk in _chunks(handle):
         tags += chunk.count(b"<")
         if tags > limits.max_xml_tags:
-            raise SecopsError(f"{where}: more than {limits.max_xml_tags:,} XML tags (limits.max_xml_tags); "
-                              "not read")
+            raise SecopsError(_("{where}: more than {n:,} XML tags (limits.max_xml_tags); not read").format(
+                where=where, n=limits.max_xml_tags))
     return tags
 
 
@@ -85,14 +86,14 @@ def _dimension(where: str, ref: bytes, limits: Limits) -> None:
         return  # openpyxl ignores what it cannot read; so do we (rows and cells are still counted)
     columns, rows = column_number(match.group(1)), int(match.group(2))
     if columns > limits.max_columns:
-        raise SecopsError(f"{where}: declares {columns:,} columns (dimension {last}), more than the limit of "
-                          f"{limits.max_columns:,} columns")
+        raise SecopsError(_("{where}: declares {n:,} columns (dimension {last}), more than the limit of {limit:,} "
+                            "columns").format(where=where, n=columns, last=last, limit=limits.max_columns))
     if rows > limits.max_rows:
-        raise SecopsError(f"{where}: declares {rows:,} rows (dimension {last}), more than the limit of "
-                          f"{limits.max_rows:,} rows")
+        raise SecopsError(_("{where}: declares {n:,} rows (dimension {last}), more than the limit of {limit:,} "
+                            "rows").format(where=where, n=rows, last=last, limit=limits.max_rows))
     if rows * columns > limits.max_cells:
-        raise SecopsError(f"{where}: declares {rows * columns:,} cells (dimension {last}), more than the limit of "
-                          f"{limits.max_cells:,} cells")
+        raise SecopsError(_("{where}: declares {n:,} cells (dimension {last}), more than the limit of {limit:,} "
+                            "cells").format(where=where, n=rows * columns, last=last, limit=limits.max_cells))
 
 
 def scan_sheet(path: Path | str, handle: IO[bytes], limits: Limits, part: str) -> None:
@@ -108,32 +109,33 @@ def scan_sheet(path: Path | str, handle: IO[bytes], limits: Limits, part: str) -
                 _dimension(where, dim.group(1), limits)
         tags += chunk.count(b"<")
         if tags > limits.max_xml_tags:
-            raise SecopsError(f"{where}: more than {limits.max_xml_tags:,} XML tags (limits.max_xml_tags); not read")
+            raise SecopsError(_("{where}: more than {n:,} XML tags (limits.max_xml_tags); not read").format(
+                where=where, n=limits.max_xml_tags))
         shared += len(_SHARED.findall(chunk))
         if shared > limits.max_shared_strings:
-            raise SecopsError(f"{where}: more than {limits.max_shared_strings:,} shared strings "
-                              "(limits.max_shared_strings)")
+            raise SecopsError(_("{where}: more than {n:,} shared strings (limits.max_shared_strings)").format(
+                where=where, n=limits.max_shared_strings))
         for letters in _WIDE_REF.findall(chunk):
             if column_number(letters.decode("ascii")) > limits.max_columns:
-                raise SecopsError(f"{where}: a cell in column {letters.decode('ascii')}, beyond the limit of "
-                                  f"{limits.max_columns:,} columns")
+                raise SecopsError(_("{where}: a cell in column {column}, beyond the limit of {limit:,} columns").format(
+                    where=where, column=letters.decode("ascii"), limit=limits.max_columns))
         pieces = _ROW.split(chunk)
         for index, piece in enumerate(pieces):
             if index:  # a new row starts here
                 rows += 1
                 row_cells = 0
                 if rows > limits.max_rows:
-                    raise SecopsError(f"{where}: more than {limits.max_rows:,} rows; split the export or raise "
-                                      "the limit")
+                    raise SecopsError(_("{where}: more than {n:,} rows; split the export or raise the limit").format(
+                        where=where, n=limits.max_rows))
             found = len(_CELL.findall(piece))
             row_cells += found
             cells += found
             if row_cells > limits.max_columns:
-                raise SecopsError(f"{where}: row {rows:,} has more than {limits.max_columns:,} cells (the limit "
-                                  "of columns)")
+                raise SecopsError(_("{where}: row {row:,} has more than {n:,} cells (the limit of columns)").format(
+                    where=where, row=rows, n=limits.max_columns))
             if cells > limits.max_cells:
-                raise SecopsError(f"{where}: more than {limits.max_cells:,} cells; split the export or raise "
-                                  "the limit")
+                raise SecopsError(_("{where}: more than {n:,} cells; split the export or raise the limit").format(
+                    where=where, n=limits.max_cells))
 
 
 def check_xlsx(path: Path, limits: Limits) -> None:
@@ -142,29 +144,32 @@ def check_xlsx(path: Path, limits: Limits) -> None:
         with zipfile.ZipFile(path) as book:
             infos = book.infolist()
             if len(infos) > MAX_PARTS:
-                raise SecopsError(f"{path}: {len(infos):,} parts in the workbook, more than the limit of {MAX_PARTS:,}")
+                raise SecopsError(_("{path}: {n:,} parts in the workbook, more than the limit of {limit:,}").format(
+                    path=path, n=len(infos), limit=MAX_PARTS))
             total = sum(info.file_size for info in infos)
             if total > limits.max_bytes:
-                raise SecopsError(f"{path}: {total:,} bytes uncompressed, more than the limit of {limits.max_bytes:,}")
+                raise SecopsError(_("{path}: {n:,} bytes uncompressed, more than the limit of {limit:,}").format(
+                    path=path, n=total, limit=limits.max_bytes))
             for info in infos:
                 if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                    raise SecopsError(f"{path}: {info.filename}: compressed with method {info.compress_type}; "
-                                      "only stored and deflated parts are read")
+                    raise SecopsError(_("{path}: {part}: compressed with method {method}; only stored and deflated parts "
+                                        "are read").format(path=path, part=info.filename, method=info.compress_type))
                 if info.file_size > limits.max_unpacked_bytes:
-                    raise SecopsError(f"{path}: {info.filename}: {info.file_size:,} bytes uncompressed, more than "
-                                      f"the limit of {limits.max_unpacked_bytes:,}")
+                    raise SecopsError(_("{path}: {part}: {n:,} bytes uncompressed, more than the limit of {limit:,}").format(
+                        path=path, part=info.filename, n=info.file_size, limit=limits.max_unpacked_bytes))
             for info in infos:  # by content, not by name: relationships may put parts anywhere
                 if info.is_dir():
                     continue
                 with book.open(info) as handle:
                     head = handle.read(4096)
                 if _SST.search(head) and info.file_size > limits.max_shared_strings_bytes:
-                    raise SecopsError(f"{path}: {info.filename}: {info.file_size:,} bytes of shared strings, "
-                                      f"more than the limit of {limits.max_shared_strings_bytes:,}")
+                    raise SecopsError(_("{path}: {part}: {n:,} bytes of shared strings, more than the limit of "
+                                        "{limit:,}").format(path=path, part=info.filename, n=info.file_size,
+                                                            limit=limits.max_shared_strings_bytes))
                 with book.open(info) as handle:
                     scan_sheet(path, handle, limits, info.filename)
     except zipfile.BadZipFile as exc:
-        raise SecopsError(f"{path}: not a readable xlsx workbook: {exc}") from exc
+        raise SecopsError(_("{path}: not a readable xlsx workbook: {error}").format(path=path, error=exc)) from exc
     except OSError as exc:
-        raise SecopsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot read: {error}").format(path=path, error=exc.strerror or exc)) from exc
 

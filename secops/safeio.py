@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from secops.errors import SecopsError
+from secops.i18n import _
 
 
-def os_error(path: Path | str, exc: OSError, doing: str = "cannot write") -> SecopsError:
+def os_error(path: Path | str, exc: OSError, doing: str | None = None) -> SecopsError:
+    """DOING: what failed, already in the terminal's language (default "cannot write")."""
     reason = exc.strerror or str(exc)
     if exc.errno is not None and exc.errno == getattr(os, "EROFS", None):
-        reason = "read-only file system"
+        reason = _("read-only file system")
+    doing = doing or _("cannot write")
     return SecopsError(f"{path}: {doing}: {reason}")
 
 
@@ -41,9 +44,9 @@ def check_owner(folder: Path) -> None:
         return
     if info.st_uid == 0 and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return  # a root-owned folder nobody else can write to
-    raise SecopsError(f"{folder}: owned by another user (uid {info.st_uid}) or writable by others "
-                      f"(mode {stat.S_IMODE(info.st_mode):04o}); refusing to write reports there (use a folder of "
-                      "your own)")
+    raise SecopsError(_("{folder}: owned by another user (uid {uid}) or writable by others (mode {mode}); refusing "
+                        "to write reports there (use a folder of your own)").format(
+        folder=folder, uid=info.st_uid, mode=f"{stat.S_IMODE(info.st_mode):04o}"))
 
 
 _MAX_LINKS = 40  # as the kernel's own limit on links followed while resolving one path
@@ -77,33 +80,35 @@ def _checked(path: Path, given: Path, links: int) -> Path:
             _make(current, given)
             continue
         except NotADirectoryError as exc:
-            raise SecopsError(f"{given}: {parent} is a file, not a folder") from exc
+            raise SecopsError(_("{given}: {parent} is a file, not a folder").format(given=given, parent=parent)) from exc
         except OSError as exc:
-            raise os_error(current, exc, "cannot check the folder") from exc
+            raise os_error(current, exc, _("cannot check the folder")) from exc
         if stat.S_ISLNK(info.st_mode):
             holder = os.stat(parent)
             if info.st_uid not in (me, 0):
-                raise SecopsError(f"{given}: {current} is a link owned by another user (uid {info.st_uid}); "
-                                  "refusing to write through it")
+                raise SecopsError(_("{given}: {current} is a link owned by another user (uid {uid}); refusing to "
+                                    "write through it").format(given=given, current=current, uid=info.st_uid))
             if holder.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise SecopsError(f"{given}: {current} is a link in {parent}, a folder others can write to "
-                                  f"(mode {stat.S_IMODE(holder.st_mode):04o}); refusing to write through it")
+                raise SecopsError(_("{given}: {current} is a link in {parent}, a folder others can write to (mode "
+                                    "{mode}); refusing to write through it").format(
+                    given=given, current=current, parent=parent, mode=f"{stat.S_IMODE(holder.st_mode):04o}"))
             if links >= _MAX_LINKS:
-                raise SecopsError(f"{given}: too many links")
+                raise SecopsError(_("{given}: too many links").format(given=given))
             target = Path(os.path.realpath(current))
             rest = Path(*parts[index + 1:]) if not last else Path()
             return _checked(target / rest if not last else target, given, links + 1)
         if not stat.S_ISDIR(info.st_mode):
-            raise SecopsError(f"{_at(given, current)} is a file, not a folder")
+            raise SecopsError(_("{at} is a file, not a folder").format(at=_at(given, current)))
         if last:
             check_owner(current)
             continue
         if info.st_uid not in (me, 0):
-            raise SecopsError(f"{given}: {current} belongs to another user (uid {info.st_uid}), who could move "
-                              "what is below it; use a folder of your own")
+            raise SecopsError(_("{given}: {current} belongs to another user (uid {uid}), who could move what is "
+                                "below it; use a folder of your own").format(given=given, current=current, uid=info.st_uid))
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
-            raise SecopsError(f"{given}: {current} is writable by others and not sticky "
-                              f"(mode {stat.S_IMODE(info.st_mode):04o}), so anyone could replace what is below it")
+            raise SecopsError(_("{given}: {current} is writable by others and not sticky (mode {mode}), so anyone "
+                                "could replace what is below it").format(
+                given=given, current=current, mode=f"{stat.S_IMODE(info.st_mode):04o}"))
     return path
 
 
@@ -142,12 +147,12 @@ def _make(folder: Path, given: Path) -> None:
     except FileExistsError:
         info = os.lstat(folder)
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            raise SecopsError(f"{given}: {folder} appeared as a link or a file while it was being created; "
-                              "refusing to write through it") from None
+            raise SecopsError(_("{given}: {folder} appeared as a link or a file while it was being created; "
+                                "refusing to write through it").format(given=given, folder=folder)) from None
     except NotADirectoryError as exc:
-        raise SecopsError(f"{given}: a parent of this folder is a file") from exc
+        raise SecopsError(_("{given}: a parent of this folder is a file").format(given=given)) from exc
     except OSError as exc:
-        raise os_error(folder, exc, "cannot create the folder") from exc
+        raise os_error(folder, exc, _("cannot create the folder")) from exc
 
 
 def ensure_folder(folder: Path, *, check: bool = True) -> Path:
@@ -158,14 +163,14 @@ def ensure_folder(folder: Path, *, check: bool = True) -> Path:
         return folder
     try:
         if folder.exists() and not folder.is_dir():
-            raise SecopsError(f"{folder}: is a file, not a folder")
+            raise SecopsError(_("{folder}: is a file, not a folder").format(folder=folder))
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:
-        raise SecopsError(f"{folder}: a file is in the way of this folder") from exc
+        raise SecopsError(_("{folder}: a file is in the way of this folder").format(folder=folder)) from exc
     except NotADirectoryError as exc:
-        raise SecopsError(f"{folder}: a parent of this folder is a file") from exc
+        raise SecopsError(_("{given}: a parent of this folder is a file").format(given=folder)) from exc
     except OSError as exc:
-        raise os_error(folder, exc, "cannot create the folder") from exc
+        raise os_error(folder, exc, _("cannot create the folder")) from exc
     return folder
 
 
@@ -174,16 +179,16 @@ def subfolder(root: Path, relative: Path) -> Path:
     current = root
     for part in relative.parts:
         if part in ("", ".", "..") or os.sep in part:
-            raise SecopsError(f"{root / relative}: unsafe path")
+            raise SecopsError(_("{path}: unsafe path").format(path=root / relative))
         current = current / part
         try:
             os.mkdir(current, FOLDER_MODE)
         except FileExistsError:
             if current.is_symlink() or not current.is_dir():
-                raise SecopsError(f"{current}: expected a folder, found a link or a file; refusing to write "
-                                  "through it") from None
+                raise SecopsError(_("{path}: expected a folder, found a link or a file; refusing to write through "
+                                    "it").format(path=current)) from None
         except OSError as exc:
-            raise os_error(current, exc, "cannot create the folder") from exc
+            raise os_error(current, exc, _("cannot create the folder")) from exc
     return current
 
 
@@ -224,7 +229,7 @@ def _replacing(path: Path, mode: int, open_mode: str) -> Iterator[Any]:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except IsADirectoryError as exc:
-            raise SecopsError(f"{path}: a folder is in the way of this file") from exc
+            raise SecopsError(_("{path}: a folder is in the way of this file").format(path=path)) from exc
         except OSError as exc:
             raise os_error(path, exc) from exc
     except BaseException:
@@ -287,7 +292,7 @@ def private_tempdir(folder: Path, prefix: str) -> Iterator[Path]:
     try:
         tmp = Path(tempfile.mkdtemp(dir=folder, prefix=prefix))
     except OSError as exc:
-        raise os_error(folder, exc, "cannot create a temporary folder") from exc
+        raise os_error(folder, exc, _("cannot create a temporary folder")) from exc
     try:
         yield tmp
     finally:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from secops.config import policy_path
+from secops.i18n import _
 from secops.policyfile import Strict, Text, load_model
 
 Entity = Literal["systems", "endpoints", "staff"]
@@ -40,10 +41,11 @@ class EvidencePrecedence(Strict):
     def _known_sources(cls, value: dict[str, int]) -> dict[str, int]:
         unknown = sorted(set(value) - set(EVIDENCE_SOURCES))
         if unknown:
-            raise ValueError(f"unknown evidence source(s) {', '.join(unknown)} (one of {', '.join(EVIDENCE_SOURCES)})")
+            raise ValueError(_("unknown evidence source(s) {sources} (one of {known})").format(
+                sources=", ".join(unknown), known=", ".join(EVIDENCE_SOURCES)))
         bad = sorted(k for k, v in value.items() if not 0 <= v <= 24 * 30)
         if bad:
-            raise ValueError(f"credit_hours of {', '.join(bad)}: between 0 and 720 hours")
+            raise ValueError(_("credit_hours of {sources}: between 0 and 720 hours").format(sources=", ".join(bad)))
         return value
 
     def credits(self) -> dict[str, int]:
@@ -84,10 +86,11 @@ class Target(Strict):
         for part in ("denominator", "numerator", "unknown"):
             for field, cond in (getattr(self, part) or {}).items():
                 if field not in allowed:
-                    raise ValueError(f"{part}: unknown field {field!r} for {self.entity} "
-                                     f"(one of {', '.join(sorted(allowed))})")
+                    raise ValueError(_("{part}: unknown field {field} for {entity} (one of {known})").format(
+                        part=part, field=repr(field), entity=self.entity, known=", ".join(sorted(allowed))))
                 if isinstance(cond, dict) and not set(cond) <= CONDITION_KEYS:
-                    raise ValueError(f"{part}.{field}: unknown condition {sorted(set(cond) - CONDITION_KEYS)}")
+                    raise ValueError(_("{part}.{field}: unknown condition {keys}").format(
+                        part=part, field=field, keys=sorted(set(cond) - CONDITION_KEYS)))
         if self.entity == "endpoints" and self.unknown is None:
             self.unknown = {"protection": "unknown"}
         return self
@@ -103,7 +106,7 @@ class TargetPolicy(Strict):
         ids = [t.id for t in self.targets]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"duplicate target ids: {', '.join(dupes)}")
+            raise ValueError(_("duplicate target ids: {ids}").format(ids=", ".join(dupes)))
         return self
 
     def plan_in(self, lang: str) -> str | None:

@@ -312,3 +312,60 @@ def test_click_messages_without_a_pattern_are_kept() -> None:
         assert clickwords.click_message("Something typer says one day.") == "Something typer says one day."
     finally:
         i18n.set_language(None)
+
+
+def test_refused_output_folder_is_explained_in_vietnamese(sample: Path, tmp_path: Path) -> None:
+    """Before: secops/safeio.py's refusals ("is a file, not a folder", "writable by others ...
+    refusing to write reports there") were English in a Vietnamese terminal."""
+    in_the_way = tmp_path / "out.txt"
+    in_the_way.write_text("x", encoding="utf-8")
+    done = run_cli("report", "--out", str(in_the_way), db=sample, env=VI)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    flat = " ".join(done.stderr.split())
+    assert f"{in_the_way}: là một tệp, không phải thư mục" in flat, flat
+    assert "not a folder" not in flat
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    done = run_cli("report", "--out", str(shared), db=sample, env=VI)
+    flat = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "từ chối ghi báo cáo vào đó (hãy dùng một thư mục của chính bạn)" in flat, flat
+    assert "refusing" not in flat
+    english = run_cli("report", "--out", str(in_the_way), db=sample, env={"SECOPS_LANG": "en"})
+    assert f"{in_the_way}: is a file, not a folder" in english.stderr.replace("\n", "")  # English is as it was
+
+
+def test_schedule_and_job_file_errors_in_vietnamese(sample: Path, tmp_path: Path) -> None:
+    """Before: an unknown job, a cron date that never occurs and a bad policies/jobs.yaml were refused
+    in English in a Vietnamese terminal."""
+    unknown = run_cli("schedule", "add", "n1", "--job", "bogus", "--cron", "0 2 * * *", db=sample, env=VI)
+    assert unknown.returncode == 2 and "không có công việc 'bogus'; các công việc là" in unknown.stderr, unknown.stderr
+    never = run_cli("schedule", "add", "n1", "--cron", "0 2 30 2 *", db=sample, env=VI)
+    assert never.returncode == 2, never.stderr
+    assert "ngày này không bao giờ có (ví dụ 30 tháng 2)" in " ".join(never.stderr.split()), never.stderr
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "jobs.yaml").write_text("version: 1\njobs:\n  nightly:\n    stages: [bogus]\n", encoding="utf-8")
+    bad = run_cli("--policies", str(policies), "schedule", "add", "n1", "--cron", "0 2 * * *", db=sample, env=VI)
+    flat = " ".join(bad.stderr.split())
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert "jobs.nightly: không có bước 'bogus'; các bước là" in flat, flat
+    for english in ("unknown job", "never occurs", "unknown stage"):
+        assert english not in unknown.stderr + never.stderr + bad.stderr, english
+
+
+def test_discover_diff_refusals_in_vietnamese(sample: Path) -> None:
+    """Before: `discover diff` said "need two finished discovery runs to compare" and "is not a
+    discovery run" in English in a Vietnamese terminal."""
+    none_yet = run_cli("discover", "diff", db=sample, env=VI)
+    assert none_yet.returncode == 2, none_yet.stderr
+    assert "cần hai lượt phát hiện đã xong để so sánh, mới có 0" in " ".join(none_yet.stderr.split()), none_yet.stderr
+    with sqlite3.connect(sample) as conn:
+        graded = conn.execute("select max(id) from runs where kind != 'discover'").fetchone()[0]
+    other = run_cli("discover", "diff", str(graded), "999999", db=sample, env=VI)
+    flat = " ".join(other.stderr.split())
+    assert other.returncode == 2 and f"lượt chạy {graded} không phải lượt phát hiện" in flat, flat
+    missing = run_cli("discover", "diff", "999999", str(graded), db=sample, env=VI)
+    assert "không có lượt chạy 999999 (`secops runs list` liệt kê các lượt chạy)" in " ".join(missing.stderr.split())
+    english = run_cli("discover", "diff", db=sample, env={"SECOPS_LANG": "en"})
+    assert "need two finished discovery runs to compare, found 0" in " ".join(english.stderr.split())

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from secops.config import default_data_dir
+from secops.i18n import _
 from secops.policyfile import load_model
 
 
@@ -43,19 +44,19 @@ class Scope(_Strict):
     @model_validator(mode="after")
     def _one_password_source(self) -> Scope:
         if self.password_env and self.password_file:
-            raise ValueError("give password_env or password_file, not both")
+            raise ValueError(_("give password_env or password_file, not both"))
         if self.transport == "smb":
             if "port" not in self.model_fields_set:
                 self.port = 445
             if self.key_files or self.use_agent or self.passphrase_env or self.trust_on_first_use:
-                raise ValueError("the smb transport logs in with a password (password_env or password_file); "
-                                 "key_files, use_agent, passphrase_env and trust_on_first_use are ssh settings")
+                raise ValueError(_("the smb transport logs in with a password (password_env or password_file); "
+                                   "key_files, use_agent, passphrase_env and trust_on_first_use are ssh settings"))
         elif self.domain:
-            raise ValueError("domain is an smb setting; for ssh write the account as the username")
+            raise ValueError(_("domain is an smb setting; for ssh write the account as the username"))
         if self.trust_on_first_use and (self.password_env or self.password_file):
             # On first contact the key is not verified yet: a password would go to whoever answers.
-            raise ValueError("trust_on_first_use cannot be combined with a password; use key files or the agent, "
-                             "or record the host keys first with `secops hosts trust`")
+            raise ValueError(_("trust_on_first_use cannot be combined with a password; use key files or the agent, "
+                               "or record the host keys first with `secops hosts trust`"))
         return self
 
     @property

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from secops.collect.config import Scope
+from secops.i18n import _
 
 
 class NoCredentials(Exception):
@@ -38,29 +39,29 @@ def _read_secret_file(path: Path) -> str:
     try:
         text = path.expanduser().read_text(encoding="utf-8")
     except OSError as exc:
-        raise NoCredentials(f"password file {path} cannot be read: {exc.strerror}") from exc
+        raise NoCredentials(_("password file {path} cannot be read: {why}").format(path=path, why=exc.strerror)) from exc
     return text.splitlines()[0] if text else ""
 
 
 def resolve(scope: Scope | None) -> Credentials:
     if scope is None:
-        raise NoCredentials("no audit scope matches this host")
+        raise NoCredentials(_("no audit scope matches this host"))
     if not scope.username:
-        raise NoCredentials(f"scope {scope.name!r} has no username")
+        raise NoCredentials(_("scope {name} has no username").format(name=repr(scope.name)))
     password = None
     if scope.password_env:
         password = os.environ.get(scope.password_env)
         if password is None:
-            raise NoCredentials(f"environment variable {scope.password_env} is not set")
+            raise NoCredentials(_("environment variable {name} is not set").format(name=scope.password_env))
     elif scope.password_file:
         password = _read_secret_file(scope.password_file)
     keys = []
     for key in scope.key_files:
         path = key.expanduser()
         if not path.is_file():
-            raise NoCredentials(f"key file {path} not found")
+            raise NoCredentials(_("key file {path} not found").format(path=path))
         keys.append(str(path))
     if not keys and not scope.use_agent and password is None:
-        raise NoCredentials(f"scope {scope.name!r} gives no key file, agent or password")
+        raise NoCredentials(_("scope {name} gives no key file, agent or password").format(name=repr(scope.name)))
     passphrase = os.environ.get(scope.passphrase_env) if scope.passphrase_env else None
     return Credentials(scope.username, keys, scope.use_agent, password, passphrase)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import paramiko
 
+from secops.i18n import _
 from secops.safeio import ensure_folder, write_file
 
 
@@ -69,12 +70,12 @@ class VerifyPolicy(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         known = self.store.known(self.host, self.port)
         if known:
-            raise HostKeyError(f"host key changed: server offered {key.get_name()} {fingerprint(key)}, "
-                               f"known_hosts has {', '.join(sorted(known))}")
+            raise HostKeyError(_("host key changed: server offered {key}, known_hosts has {known}").format(
+                key=f"{key.get_name()} {fingerprint(key)}", known=", ".join(sorted(known))))
         if not self.tofu:
-            raise HostKeyError(f"unknown host key {key.get_name()} {fingerprint(key)}; "
-                               f"check it and run `secops hosts trust {self.host}"
-                               + (f" --port {self.port}`" if self.port != 22 else "`"))
+            trust = f"secops hosts trust {self.host}" + (f" --port {self.port}" if self.port != 22 else "")
+            raise HostKeyError(_("unknown host key {key}; check it and run `{command}`").format(
+                key=f"{key.get_name()} {fingerprint(key)}", command=trust))
         self.store.add(self.host, self.port, key)
 
 

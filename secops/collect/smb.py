@@ -31,6 +31,7 @@ from impacket.smbconnection import SessionError, SMBConnection
 from secops.collect.credentials import Credentials
 from secops.collect.ssh import AuthFailed, Unreachable
 from secops.evaluate.facts import MISSING, OK, Facts, Item, Request
+from secops.i18n import _
 
 SUPPORTED = frozenset({"registry", "registry_subkeys", "os"})
 MAX_SUBKEYS = 2000  # subkeys listed per key (uninstall lists hold a few hundred)
@@ -115,16 +116,19 @@ class SMBRegistryTransport:
     @classmethod
     def connect(cls, host: str, port: int, creds: Credentials, domain: str, *, timeout: float) -> SMBRegistryTransport:
         if creds.password is None:
-            raise AuthFailed(f"the smb transport needs a password for {creds.username} (password_env or password_file)")
+            raise AuthFailed(_("the smb transport needs a password for {user} (password_env or password_file)").format(
+                user=creds.username))
         if not ntlm.USE_NTLMv2:  # impacket's default; something changed it: never answer with NTLMv1
-            raise AccessDenied("impacket is set to NTLMv1 (ntlm.USE_NTLMv2 is False); refusing to log in")
+            raise AccessDenied(_("impacket is set to NTLMv1 (ntlm.USE_NTLMv2 is False); refusing to log in"))
         try:
             smb = _SignedSMB3(host, host, sess_port=port, timeout=timeout)
             conn = SMBConnection(host, host, sess_port=port, timeout=timeout, existingConnection=smb)
         except (TimeoutError, NetBIOSTimeout) as exc:
-            raise TimeoutError(f"{host}:{port} did not answer the SMB2/3 negotiation within {timeout:g} s") from exc
+            raise TimeoutError(_("{host}:{port} did not answer the SMB2/3 negotiation within {seconds} s").format(
+                host=host, port=port, seconds=f"{timeout:g}")) from exc
         except (OSError, NetBIOSError, SessionError) as exc:
-            raise Unreachable(f"SMB2/3 connection to {host}:{port} failed: {_describe(exc)}") from exc
+            raise Unreachable(_("SMB2/3 connection to {host}:{port} failed: {why}").format(
+                host=host, port=port, why=_describe(exc))) from exc
         try:
             conn.login(creds.username, creds.password, domain or "")
         except SessionError as exc:
@@ -132,19 +136,21 @@ class SMBRegistryTransport:
             if _code(exc) in (nt_errors.STATUS_LOGON_FAILURE, nt_errors.STATUS_ACCOUNT_DISABLED,
                               nt_errors.STATUS_ACCOUNT_LOCKED_OUT, nt_errors.STATUS_PASSWORD_EXPIRED,
                               nt_errors.STATUS_ACCOUNT_RESTRICTION, nt_errors.STATUS_LOGON_TYPE_NOT_GRANTED):
-                raise AuthFailed(f"logon failure for {_account(creds, domain)}: {_describe(exc)}") from exc
-            raise Unreachable(f"SMB session setup failed: {_describe(exc)}") from exc
+                raise AuthFailed(_("logon failure for {account}: {why}").format(
+                    account=_account(creds, domain), why=_describe(exc))) from exc
+            raise Unreachable(_("SMB session setup failed: {why}").format(why=_describe(exc))) from exc
         except (TimeoutError, NetBIOSTimeout) as exc:
             conn.close()
-            raise TimeoutError(f"{host}:{port} did not finish the SMB session setup within {timeout:g} s") from exc
+            raise TimeoutError(_("{host}:{port} did not finish the SMB session setup within {seconds} s").format(
+                host=host, port=port, seconds=f"{timeout:g}")) from exc
         except (OSError, NetBIOSError) as exc:
             conn.close()
-            raise Unreachable(f"SMB session setup failed: {_describe(exc)}") from exc
+            raise Unreachable(_("SMB session setup failed: {why}").format(why=_describe(exc))) from exc
         session = conn.getSMBServer()._Session
         if not (session["SigningActivated"] or session["SessionFlags"] & SMB2_SESSION_FLAG_ENCRYPT_DATA) \
                 or conn.isGuestSession():
             conn.close()
-            raise AccessDenied("the server did not sign the session (or logged in as guest); refusing to go on")
+            raise AccessDenied(_("the server did not sign the session (or logged in as guest); refusing to go on"))
         try:
             rpc = transport.SMBTransport(host, port, r"\winreg", smb_connection=conn)
             dce = rpc.get_dce_rpc()
@@ -152,22 +158,26 @@ class SMBRegistryTransport:
             dce.bind(rrp.MSRPC_UUID_RRP)
         except (TimeoutError, NetBIOSTimeout) as exc:
             conn.close()
-            raise TimeoutError(f"{host}:{port} did not answer while opening the remote registry") from exc
+            raise TimeoutError(_("{host}:{port} did not answer while opening the remote registry").format(
+                host=host, port=port)) from exc
         except SessionError as exc:
             conn.close()
             # Windows answers "name not found" when RemoteRegistry is stopped; Samba, whose pipe is
             # served by samba-dcerpcd, answers "connection refused" when that helper is down.
             if _code(exc) in (nt_errors.STATUS_OBJECT_NAME_NOT_FOUND, nt_errors.STATUS_PIPE_NOT_AVAILABLE,
                               nt_errors.STATUS_CONNECTION_REFUSED):
-                raise RegistryUnavailable("the Remote Registry service is not running (\\PIPE\\winreg not found)") from exc
+                raise RegistryUnavailable(
+                    _("the Remote Registry service is not running (\\PIPE\\winreg not found)")) from exc
             if _code(exc) == nt_errors.STATUS_ACCESS_DENIED:
-                raise AccessDenied(f"{_account(creds, domain)} may not open \\PIPE\\winreg") from exc
+                raise AccessDenied(_("{account} may not open \\PIPE\\winreg").format(
+                    account=_account(creds, domain))) from exc
             raise
         except DCERPCException as exc:
             conn.close()
             if _code(exc) == ERROR_ACCESS_DENIED or "access_denied" in str(exc):
-                raise AccessDenied(f"{_account(creds, domain)} may not bind to the remote registry") from exc
-            raise RegistryUnavailable(f"remote registry binding failed: {_describe(exc)}") from exc
+                raise AccessDenied(_("{account} may not bind to the remote registry").format(
+                    account=_account(creds, domain))) from exc
+            raise RegistryUnavailable(_("remote registry binding failed: {why}").format(why=_describe(exc))) from exc
         return cls(conn, dce, host)
 
     # --- reading ----------------------------------------------------------------------------
@@ -177,8 +187,8 @@ class SMBRegistryTransport:
                 self.hives[name] = _HIVES[name](self.dce)["phKey"]
             except DCERPCException as exc:
                 if _code(exc) == ERROR_ACCESS_DENIED:
-                    raise AccessDenied(f"the account may not open {name} remotely "
-                                       "(winreg security / 'Network access: Remotely accessible registry paths')") from exc
+                    raise AccessDenied(_("the account may not open {hive} remotely (winreg security / 'Network access: "
+                                         "Remotely accessible registry paths')").format(hive=name)) from exc
                 raise
         return self.hives[name]
 
@@ -327,7 +337,8 @@ class SMBRegistryTransport:
                 else:
                     answer = self.read_key(request.arg)
             except (TimeoutError, NetBIOSTimeout) as exc:
-                raise TimeoutError(f"the remote registry stopped answering while reading {request.arg or 'os'}") from exc
+                raise TimeoutError(_("the remote registry stopped answering while reading {key}").format(
+                    key=request.arg or "os")) from exc
             if isinstance(answer, Item):
                 facts.items[request] = answer
             else:

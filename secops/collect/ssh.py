@@ -10,6 +10,7 @@ from secops.collect.batch import Batch
 from secops.collect.batch_windows import encoded_command
 from secops.collect.credentials import Credentials
 from secops.collect.hostkeys import HostKeyError, HostKeyStore, VerifyPolicy, host_id
+from secops.i18n import _
 
 MAX_TOTAL_OUTPUT = 64 * 1024 * 1024
 
@@ -47,11 +48,11 @@ class SSHTransport:
             raise
         except paramiko.BadHostKeyException as exc:
             client.close()
-            raise HostKeyError(f"host key changed: server offered {exc.key.get_name()}; "
-                               "known_hosts holds a different key (possible interception)") from exc
+            raise HostKeyError(_("host key changed: server offered {key}; known_hosts holds a different key (possible "
+                                 "interception)").format(key=exc.key.get_name())) from exc
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise AuthFailed(f"authentication failed for {creds.describe()}") from exc
+            raise AuthFailed(_("authentication failed for {account}").format(account=creds.describe())) from exc
         except (TimeoutError, OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
             raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
@@ -89,7 +90,7 @@ class SSHTransport:
         if not ended and size < MAX_TOTAL_OUTPUT:
             # The host's time ran out before its answer ended: an attempt that did not finish (kind
             # "timeout"), not a half answer to evaluate.
-            raise TimeoutError(f"the host's audit did not finish within {timeout:.0f} s")
+            raise TimeoutError(_("the host's audit did not finish within {seconds} s").format(seconds=f"{timeout:.0f}"))
         return b"".join(chunks)
 
     def close(self) -> None:

@@ -221,20 +221,22 @@ def _print_diff(d: RunDiff) -> None:
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    say(f"discovery diff: run {d.run_a} -> run {d.run_b} ({d.agency})")
+    say(_("discovery diff: run {run_a} -> run {run_b} ({agency})").format(run_a=d.run_a, run_b=d.run_b, agency=d.agency))
     for warning in d.warnings:
         err_console.print(_("warning: {warning}").format(warning=warning), markup=False, highlight=False, soft_wrap=True)
-    say(f"new hosts: {len(d.new_hosts)}")
+    say(_("new hosts: {n}").format(n=len(d.new_hosts)))
     for h in d.new_hosts:
-        say(f"  + {h.address} {h.hostname or ''} [{h.match_status}] open: {', '.join(map(str, h.open_ports)) or '-'}")
-    say(f"gone hosts: {len(d.gone_hosts)}")
+        say(f"  + {h.address} {h.hostname or ''} [{h.match_status}] " + _("open: {ports}").format(
+            ports=", ".join(map(str, h.open_ports)) or "-"))
+    say(_("gone hosts: {n}").format(n=len(d.gone_hosts)))
     for h in d.gone_hosts:
         say(f"  - {h.address} {h.hostname or ''} [{h.match_status}]")
-    say(f"newly open ports: {len(d.opened_ports)} (risky: {len(d.risky_opened)})")
+    say(_("newly open ports: {n} (risky: {risky})").format(n=len(d.opened_ports), risky=len(d.risky_opened)))
     for p in d.opened_ports:
         service = " ".join(x for x in (p.service, p.product, p.version) if x)
-        say(f"  + {p.address}:{p.port}/{p.protocol} {service}" + (f"  RISKY: {p.risky}" if p.risky else ""))
-    say(f"closed ports: {len(d.closed_ports)}")
+        flag = "  " + _("RISKY: {risky}").format(risky=p.risky) if p.risky else ""
+        say(f"  + {p.address}:{p.port}/{p.protocol} {service}" + flag)
+    say(_("closed ports: {n}").format(n=len(d.closed_ports)))
     for p in d.closed_ports:
         say(f"  - {p.address}:{p.port}/{p.protocol} {p.service or ''}")
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from secops.discover.risky import RiskyList
 from secops.discover.tables import DiscoveredHostRow, DiscoveryChunkRow, DiscoveryScanRow
 from secops.errors import SecopsError
+from secops.i18n import _, status_text
 from secops.store.tables import RunRow
 
 
@@ -60,11 +61,12 @@ class _RunView:
         if scan is None:
             run = session.get(RunRow, run_id)
             if run is None:
-                raise SecopsError(f"run {run_id} does not exist (`secops runs list` shows the runs)")
+                raise SecopsError(_("run {run} does not exist (`secops runs list` shows the runs)").format(run=run_id))
             if run.kind == "discover" or (run.kind == "job" and "discover" in (run.summary or {}).get("stages", {})):
-                raise SecopsError(f"run {run_id} is a discovery run that {run.status} before it scanned anything: "
-                                  "there is nothing to compare (`secops runs show " f"{run_id}` says why)")
-            raise SecopsError(f"run {run_id} is not a discovery run (it is a {run.kind} run)")
+                raise SecopsError(_("run {run} is a discovery run that {status} before it scanned anything: there is "
+                                    "nothing to compare (`secops runs show {run}` says why)").format(
+                    run=run_id, status=status_text(run.status)))
+            raise SecopsError(_("run {run} is not a discovery run (it is a {kind} run)").format(run=run_id, kind=run.kind))
         self.run_id, self.scan = run_id, scan
         chunks = session.scalars(select(DiscoveryChunkRow).where(DiscoveryChunkRow.scan_id == scan.id,
                                                                  DiscoveryChunkRow.status == "ok"))
@@ -107,14 +109,16 @@ def diff_runs(session: Session, run_a: int, run_b: int, risky: RiskyList) -> Run
     a, b = _RunView(session, run_a), _RunView(session, run_b)
     warnings: list[str] = []
     if a.scan.agency_code != b.scan.agency_code:
-        warnings.append(f"the runs scanned different agencies ({a.scan.agency_code}, {b.scan.agency_code})")
+        warnings.append(_("the runs scanned different agencies ({a}, {b})").format(
+            a=a.scan.agency_code, b=b.scan.agency_code))
     if a.scan.arguments != b.scan.arguments:
-        warnings.append("the runs used different nmap arguments (profile or ports): port changes may only "
-                        f"reflect that ({a.scan.profile}: {' '.join(a.scan.arguments)} / "
-                        f"{b.scan.profile}: {' '.join(b.scan.arguments)})")
+        warnings.append(_("the runs used different nmap arguments (profile or ports): port changes may only reflect "
+                          "that ({a})").format(a=f"{a.scan.profile}: {' '.join(a.scan.arguments)} / "
+                                                 f"{b.scan.profile}: {' '.join(b.scan.arguments)}"))
     unscanned = [addr for addr in b.hosts if addr not in a.hosts and not a.scanned(addr)]
     if unscanned:
-        warnings.append(f"{len(unscanned)} host(s) of run {run_b} lie outside what run {run_a} scanned; not compared")
+        warnings.append(_("{n} host(s) of run {run_b} lie outside what run {run_a} scanned; not compared").format(
+            n=len(unscanned), run_b=run_b, run_a=run_a))
     key = lambda h: ipaddress.ip_address(h.address)  # noqa: E731
     new = [_host_change(h) for h in sorted(b.hosts.values(), key=key) if h.address not in a.hosts and a.scanned(h.address)]
     gone = [_host_change(h) for h in sorted(a.hosts.values(), key=key) if h.address not in b.hosts and b.scanned(h.address)]
@@ -133,6 +137,8 @@ def last_two_runs(session: Session, agency_code: str | None) -> tuple[int, int]:
     if rows and not agency_code:
         rows = [r for r in rows if r.agency_code == rows[0].agency_code]
     if len(rows) < 2:
-        who = f" for agency {agency_code}" if agency_code else ""
-        raise SecopsError(f"need two finished discovery runs{who} to compare, found {len(rows)}")
+        if agency_code:
+            raise SecopsError(_("need two finished discovery runs for agency {agency} to compare, found {n}").format(
+                agency=agency_code, n=len(rows)))
+        raise SecopsError(_("need two finished discovery runs to compare, found {n}").format(n=len(rows)))
     return rows[1].run_id, rows[0].run_id

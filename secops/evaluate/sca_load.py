@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from secops.errors import SecopsError
 from secops.evaluate.rules import Dialect, RegexType, Rule, RuleSyntaxError, parse_rule, substitute
+from secops.i18n import _
 from secops.policyfile import format_validation, read_yaml
 
 Condition = Literal["all", "any", "none"]
@@ -57,7 +58,7 @@ class CheckExt(_Strict):
     @model_validator(mode="after")
     def _product_aspect(self) -> CheckExt:
         if (self.product is None) != (self.aspect is None):
-            raise ValueError("product and aspect go together")
+            raise ValueError(_("product and aspect go together"))
         return self
 
 
@@ -118,7 +119,7 @@ class Check(_Loose):
     @model_validator(mode="after")
     def _has_title(self) -> Check:
         if not self.title:
-            raise ValueError("a check needs a 'title' (Wazuh 4.x) or a 'name' (Wazuh 5.x)")
+            raise ValueError(_("a check needs a 'title' (Wazuh 4.x) or a 'name' (Wazuh 5.x)"))
         return self
 
 
@@ -171,7 +172,7 @@ class Policy(_Loose):
     def _vars(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             if not str(name).startswith("$"):
-                raise ValueError(f"variable {name!r} must start with '$'")
+                raise ValueError(_("variable {name} must start with '$'").format(name=repr(name)))
         return {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
 
     @model_validator(mode="after")
@@ -179,7 +180,7 @@ class Policy(_Loose):
         ids = [str(c.id) for c in self.checks]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"duplicate check ids: {', '.join(dupes)}")
+            raise ValueError(_("duplicate check ids: {ids}").format(ids=", ".join(dupes)))
         return self
 
     @property
@@ -224,7 +225,7 @@ def load_policy(path: Path, dialect: Dialect | None = None) -> Policy:
     """
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise SecopsError(f"{path}: a check pack is a YAML mapping with 'policy' and 'checks'")
+        raise SecopsError(_("{path}: a check pack is a YAML mapping with 'policy' and 'checks'").format(path=path))
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
@@ -241,11 +242,12 @@ def pack_files(folder: Path) -> list[Path]:
 
 def load_packs(folder: Path) -> list[Policy]:
     if not folder.is_dir():
-        raise SecopsError(f"{folder}: check pack folder not found")
+        raise SecopsError(_("{folder}: check pack folder not found").format(folder=folder))
     policies = [load_policy(path) for path in pack_files(folder)]
     seen: dict[str, str] = {}
     for policy in policies:
         if policy.id in seen:
-            raise SecopsError(f"{policy.path}: policy id {policy.id!r} already used by {seen[policy.id]}")
+            raise SecopsError(_("{path}: policy id {id} already used by {other}").format(
+                path=policy.path, id=repr(policy.id), other=seen[policy.id]))
         seen[policy.id] = policy.path or ""
     return policies

@@ -115,12 +115,13 @@ class _Interpreter:
         ip, mac = self._address(cells)
         hostname = self.cell(cells, "hostname")
         if not hostname and not ip:
-            raise _FieldProblem("hostname", "neither hostname nor ip given")
+            raise _FieldProblem("hostname", _("neither hostname nor ip given"))
         observed = self.when(cells, profile.observed_at) or self.reference
         future = future_reason(observed, "observed at")
         if future or observed > self.reference + dt.timedelta(days=1):
             raise _FieldProblem(profile.observed_at or "observed_at",
-                                future or f"{self.cell(cells, profile.observed_at or '')} is after the file was exported")
+                                future or _("{value} is after the file was exported").format(
+                                    value=self.cell(cells, profile.observed_at or "")))
         self._check_other(cells)
         status, reason = self._status(cells, observed)
         console = self.cell(cells, profile.console_status) if profile.console_status else ""
@@ -130,14 +131,15 @@ class _Interpreter:
     def _check_shape(self, cells: list[str]) -> None:
         """A whole row, its required cells filled, and no name a spreadsheet would run as a formula."""
         if self.cols and max(self.cols.values()) >= len(cells):
-            raise _FieldProblem("row", f"truncated: {len(cells)} cell(s), the header has more")
+            raise _FieldProblem("row", _("truncated: {n} cell(s), the header has more").format(n=len(cells)))
         for name in self.profile.required:
             if not self.cell(cells, name):
-                raise _FieldProblem(name, "empty")
+                raise _FieldProblem(name, _("empty"))
         for name in ("hostname", "product"):
             text = self.cell(cells, name)
             if looks_like_formula(text):
-                raise _FieldProblem(name, f"{printable(text, 60)!r} looks like a spreadsheet formula; refused")
+                raise _FieldProblem(name, _("{value} looks like a spreadsheet formula; refused").format(
+                    value=repr(printable(text, 60))))
 
     def _address(self, cells: list[str]) -> tuple[str | None, str | None]:
         """The row's IP (normalised) and MAC (normalised), or the reason they cannot be read."""
@@ -146,7 +148,7 @@ class _Interpreter:
             try:
                 ip = str(ipaddress.ip_address(ip))
             except ValueError as exc:
-                raise _FieldProblem("ip", f"{printable(ip, 60)!r} is not an IP address") from exc
+                raise _FieldProblem("ip", _("{value} is not an IP address").format(value=repr(printable(ip, 60)))) from exc
         try:
             return ip, normalise_mac(self.cell(cells, "mac") or None)
         except ValueError as exc:
@@ -341,7 +343,8 @@ def _match(session: Session, path: Path, rows: list[ConsoleRow], result: ImportR
         else:
             result.unmatched_count += 1
         if len(result.unmatched) < MAX_LISTED:
-            why = f" (conflict: {match.candidates})" if match.status == "conflict" else ""
+            conflict = match.status == "conflict"
+            why = " " + _("(conflict: {candidates})").format(candidates=match.candidates) if conflict else ""
             result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)}{why}")
     return matched
 
@@ -355,7 +358,7 @@ def _inside(session: Session, path: Path, matched: list[tuple[int, ConsoleRow]],
     result.outside = len(matched) - len(inside)
     for _endpoint, row in [(e, r) for e, r in matched if owners.get(e) not in agency_ids][:MAX_LISTED]:
         result.unmatched.append(f"{path}:{row.line}: {printable(row.hostname or row.ip or '', 200)} "
-                                "(an endpoint of another agency)")
+                                + _("(an endpoint of another agency)"))
     return inside
 
 

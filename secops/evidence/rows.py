@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.inputbounds import check_xlsx, count_tags
 from secops.textio import DEFAULT_LIMITS, Limits, TextFormat, detect_format, iter_rows
 
@@ -50,15 +51,18 @@ def _bounded(path: Path, rows: Rows, limits: Limits) -> Rows:
     cells_seen = 0
     for count, (line, cells) in enumerate(rows, start=1):
         if count > limits.max_rows:
-            raise SecopsError(f"{path}:{line}: more than {limits.max_rows:,} rows; split the export or raise the limit")
+            raise SecopsError(_("{path}:{line_num}: more than {max_rows:,} rows; split the export or raise the "
+                                "limit").format(path=path, line_num=line, max_rows=limits.max_rows))
         if len(cells) > limits.max_columns:
-            raise SecopsError(f"{path}:{line}: {len(cells):,} cells in one row, more than the limit of "
-                              f"{limits.max_columns:,} columns")
+            raise SecopsError(_("{path}:{line_num}: {n:,} cells in one row, more than the limit of {max_columns:,} "
+                                "columns").format(path=path, line_num=line, n=len(cells), max_columns=limits.max_columns))
         cells_seen += len(cells)
         if cells_seen > limits.max_cells:
-            raise SecopsError(f"{path}:{line}: more than {limits.max_cells:,} cells; split the export or raise the limit")
+            raise SecopsError(_("{path}:{line_num}: more than {max_cells:,} cells; split the export or raise the "
+                                "limit").format(path=path, line_num=line, max_cells=limits.max_cells))
         if any(len(c) > limits.max_cell_chars for c in cells):
-            raise SecopsError(f"{path}:{line}: a cell is longer than {limits.max_cell_chars:,} characters")
+            raise SecopsError(_("{path}:{line_num}: a cell is longer than {n:,} characters").format(
+                path=path, line_num=line, n=limits.max_cell_chars))
         yield line, cells
 
 
@@ -68,7 +72,7 @@ def _pick_sheet(names: list[str], wanted: list[str], path: Path) -> str:
             if sheet.strip().lower() == name.lower():
                 return sheet
     if not names:
-        raise SecopsError(f"{path}: the workbook has no sheet")
+        raise SecopsError(_("{path}: the workbook has no sheet").format(path=path))
     return names[0]
 
 
@@ -87,7 +91,7 @@ def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
         name = _pick_sheet(book.sheetnames, sheets, path)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         handle.close()
-        raise SecopsError(f"{path}: not a readable xlsx workbook: {exc}") from exc
+        raise SecopsError(_("{path}: not a readable xlsx workbook: {error}").format(path=path, error=exc)) from exc
     except SecopsError:
         handle.close()
         raise
@@ -98,7 +102,8 @@ def _xlsx(path: Path, sheets: list[str], limits: Limits) -> Table:
             for number, values in enumerate(book[name].iter_rows(values_only=True), start=1):
                 yield number, [cell_text(v) for v in values]
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise SecopsError(f"{path}: sheet {name}: unreadable: {exc}") from exc
+            raise SecopsError(_("{path}: sheet {name}: unreadable: {error}").format(
+                path=path, name=name, error=exc)) from exc
         finally:
             book.close()
             handle.close()
@@ -116,7 +121,7 @@ def _xml2003(path: Path, sheets: list[str], limits: Limits) -> Table:
         with path.open("rb") as handle:  # tags counted on the bytes before anything is parsed
             count_tags(path, handle, limits)
     except OSError as exc:
-        raise SecopsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot read: {error}").format(path=path, error=exc.strerror or exc)) from exc
 
     def rows() -> Rows:
         chosen: str | None = None
@@ -131,15 +136,15 @@ def _xml2003(path: Path, sheets: list[str], limits: Limits) -> Table:
                     parents.append(elem)
                     depth += 1
                     if depth > MAX_XML_DEPTH:
-                        raise SecopsError(f"{path}: XML nested deeper than {MAX_XML_DEPTH} levels")
+                        raise SecopsError(_("{path}: XML nested deeper than {n} levels").format(path=path, n=MAX_XML_DEPTH))
                     if tag == "Row":
                         in_row += 1
                         row_cells = row_elements = 0
                     elif in_row:
                         row_elements += 1
                         if row_elements > limits.max_columns * ROW_ELEMENTS_PER_CELL:
-                            raise SecopsError(f"{path}: row {number + 1}: more than "
-                                              f"{limits.max_columns * ROW_ELEMENTS_PER_CELL:,} XML elements")
+                            raise SecopsError(_("{path}: row {row}: more than {n:,} XML elements").format(
+                                path=path, row=number + 1, n=limits.max_columns * ROW_ELEMENTS_PER_CELL))
                     if tag == "Cell":
                         index = elem.get(f"{{{_SS}}}Index")
                         if index and index.isdecimal():
@@ -147,8 +152,8 @@ def _xml2003(path: Path, sheets: list[str], limits: Limits) -> Table:
                         else:
                             row_cells += 1
                         if row_cells > limits.max_columns:
-                            raise SecopsError(f"{path}: row {number + 1}: a cell beyond the limit of "
-                                              f"{limits.max_columns:,} columns")
+                            raise SecopsError(_("{path}: row {row}: a cell beyond the limit of {n:,} columns").format(
+                                path=path, row=number + 1, n=limits.max_columns))
                 if event == "start" and tag == "Worksheet":
                     title = elem.get(f"{{{_SS}}}Name") or ""
                     seen.append(title)
@@ -172,9 +177,10 @@ def _xml2003(path: Path, sheets: list[str], limits: Limits) -> Table:
                         elem.clear()
                         parents[-1].remove(elem)
         except (ParseError, DefusedXmlException) as exc:
-            raise SecopsError(f"{path}: not valid SpreadsheetML: {exc}") from exc
+            raise SecopsError(_("{path}: not valid SpreadsheetML: {error}").format(path=path, error=exc)) from exc
         if chosen is None:
-            raise SecopsError(f"{path}: no sheet named {' or '.join(sheets)} (sheets: {', '.join(seen) or 'none'})")
+            raise SecopsError(_("{path}: no sheet named {names} (sheets: {seen})").format(
+                path=path, names=" or ".join(sheets), seen=", ".join(seen) or "none"))
 
     return Table("xml2003", "SpreadsheetML 2003 XML", _bounded(path, rows(), limits))
 
@@ -205,13 +211,15 @@ def open_table(path: Path, *, sheets: list[str], encoding: str | None = None,
         with path.open("rb") as handle:
             head = handle.read(4096)
     except OSError as exc:
-        raise SecopsError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot open: {reason}").format(path=path, reason=exc.strerror or exc)) from exc
     if size > limits.max_bytes:
-        raise SecopsError(f"{path}: file is {size:,} bytes, more than the limit of {limits.max_bytes:,}")
+        raise SecopsError(_("{path}: file is {size:,} bytes, more than the limit of {max_bytes:,}").format(
+            path=path, size=size, max_bytes=limits.max_bytes))
     if head.startswith(b"PK\x03\x04"):
         return _xlsx(path, sheets, limits)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise SecopsError(f"{path}: binary Excel 97-2003 (.xls) is not read; save it as .xlsx or export as text")
+        raise SecopsError(_("{path}: binary Excel 97-2003 (.xls) is not read; save it as .xlsx or export as text").format(
+            path=path))
     if _is_spreadsheetml(head):
         return _xml2003(path, sheets, limits)
     fmt: TextFormat = detect_format(path, encoding=encoding, limits=limits)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from secops.config import bundled, policy_path
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.models import ApprovalStatus, Approver, AssessmentKind, PlanDeployment, SystemType
 from secops.policyfile import (
     Text,  # the same vi/en text as targets use
@@ -56,7 +57,7 @@ class Criterion(_Strict):
 
 def _levels_1_5(value: dict[int, list[Criterion]]) -> dict[int, list[Criterion]]:
     if not set(value) <= {1, 2, 3, 4, 5}:
-        raise ValueError("criteria levels must be 1-5")
+        raise ValueError(_("criteria levels must be 1-5"))
     return value
 
 
@@ -164,14 +165,14 @@ class Form(_Strict):
     def _complete(self) -> Form:
         # The report code fills these by key: a form file missing one is refused, not half-rendered.
         if set(self.section1.lines) != SECTION1_LINES:
-            raise ValueError(f"section1.lines must be exactly {sorted(SECTION1_LINES)}")
+            raise ValueError(_("section1.lines must be exactly {lines}").format(lines=sorted(SECTION1_LINES)))
         if [c.key for c in self.section3.columns] != COLUMN_KEYS:
-            raise ValueError(f"section3.columns keys must be, in order: {', '.join(COLUMN_KEYS)}")
+            raise ValueError(_("section3.columns keys must be, in order: {keys}").format(keys=", ".join(COLUMN_KEYS)))
         missing = [s.value for s in ApprovalStatus if s is not ApprovalStatus.not_started
                    and s not in self.values.approval_status]
         missing += [p.value for p in PlanDeployment if p not in self.values.plan_deployment]
         if missing:
-            raise ValueError(f"values: missing wording for {', '.join(missing)}")
+            raise ValueError(_("values: missing wording for {values}").format(values=", ".join(missing)))
         return self
 
 
@@ -195,12 +196,12 @@ class Regime(_Strict):
     @model_validator(mode="after")
     def _levels(self) -> Regime:
         if set(self.levels) != {1, 2, 3, 4, 5}:
-            raise ValueError("levels must define 1, 2, 3, 4 and 5")
+            raise ValueError(_("levels must define 1, 2, 3, 4 and 5"))
         if self.effective_until and self.effective_until < self.effective_from:
-            raise ValueError("effective_until is before effective_from")
+            raise ValueError(_("effective_until is before effective_from"))
         listed = self.national_security_list
         if listed is not None and not set(listed.levels) <= set(self.levels):
-            raise ValueError("national_security_list.levels must be levels 1-5")
+            raise ValueError(_("national_security_list.levels must be levels 1-5"))
         return self
 
     def procedure(self, level: int, on_security_list: bool = False) -> LevelRule:
@@ -226,7 +227,7 @@ class Regime(_Strict):
 
     def period(self, year: int) -> tuple[dt.date, dt.date]:
         if self.reporting is None:
-            raise SecopsError(f"regime {self.id} defines no reporting period")
+            raise SecopsError(_("regime {regime} defines no reporting period").format(regime=self.id))
         return self.reporting.period.start.on(year), self.reporting.period.end.on(year)
 
 
@@ -243,8 +244,9 @@ def load_regimes(policies: Path) -> list[Regime]:
     ordered = sorted(regimes, key=lambda r: r.effective_from)
     for before, after in itertools.pairwise(ordered):
         if before.effective_until is None or before.effective_until >= after.effective_from:
-            raise SecopsError(f"regimes {before.id} and {after.id} overlap: {before.id} must end before "
-                              f"{after.effective_from.isoformat()} (policies/{REGIME_DIR}/)")
+            raise SecopsError(_("regimes {before} and {after} overlap: {before} must end before {day} "
+                                "(policies/{folder}/)").format(before=before.id, after=after.id,
+                                                              day=after.effective_from.isoformat(), folder=REGIME_DIR))
     return ordered
 
 
@@ -252,13 +254,14 @@ def regime_on(regimes: list[Regime], day: dt.date) -> Regime:
     for regime in regimes:
         if regime.in_force(day):
             return regime
-    raise SecopsError(f"no regime in policies/{REGIME_DIR}/ is in force on {day.isoformat()}")
+    raise SecopsError(_("no regime in policies/{folder}/ is in force on {day}").format(
+        folder=REGIME_DIR, day=day.isoformat()))
 
 
 def report_year(regime: Regime, today: dt.date) -> int:
     """The report being prepared on `today`: this year's until its last permitted day (24/12) has passed,
     even though from 15/12 the data of the next period already accrue; then next year's."""
     if regime.reporting is None:
-        raise SecopsError(f"regime {regime.id} defines no annual report")
+        raise SecopsError(_("regime {regime} defines no annual report").format(regime=regime.id))
     last = max(d.last_day(today.year) for d in regime.reporting.deadlines)
     return today.year if today <= last else today.year + 1

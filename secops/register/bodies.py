@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from secops.config import bundled, policy_path
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.inventory.regime import Regime
 from secops.policyfile import load_model
 
@@ -46,7 +47,8 @@ class Body(_Strict):
         ordered = sorted(self.names, key=lambda n: n.since or dt.date.min)
         for before, after in itertools.pairwise(ordered):
             if before.until is None or after.since is None or before.until >= after.since:
-                raise ValueError(f"names {before.vi!r} and {after.vi!r} overlap: give `until` before the next `from`")
+                raise ValueError(_("names {before} and {after} overlap: give `until` before the next `from`").format(
+                    before=repr(before.vi), after=repr(after.vi)))
         return self
 
     def name_on(self, day: dt.date) -> Name | None:
@@ -78,7 +80,7 @@ def load_bodies(policies: Path | None = None) -> BodiesFile:
     try:
         return _load(path, path.stat().st_mtime)
     except FileNotFoundError as exc:
-        raise SecopsError(f"{path}: file not found") from exc
+        raise SecopsError(_("{path}: file not found").format(path=path)) from exc
 
 
 def province_name(bodies: BodiesFile, code: str | None, fallback: str) -> str:
@@ -111,10 +113,12 @@ def body_name(role_or_level: str | int, on_date: dt.date, regime: Regime, provin
     entry = data.provinces.get(province or "")
     body = (entry.bodies.get(role) if entry else None) or data.bodies.get(role)
     if body is None:
-        raise SecopsError(f"policies/{BODIES_FILE}: no body {role!r} (named by regime {regime.id})")
+        raise SecopsError(_("policies/{file}: no body {role} (named by regime {regime})").format(
+            file=BODIES_FILE, role=repr(role), regime=regime.id))
     name = body.name_on(on_date)
     if name is None:
-        raise SecopsError(f"policies/{BODIES_FILE}: body {role!r} has no name on {on_date.strftime('%d/%m/%Y')}")
+        raise SecopsError(_("policies/{file}: body {role} has no name on {day}").format(
+            file=BODIES_FILE, role=repr(role), day=on_date.strftime("%d/%m/%Y")))
     text = name.en if lang == "en" else name.vi
     label = province_name(data, province, province_label or province or "")
     return " ".join(text.replace("{province}", label).split())

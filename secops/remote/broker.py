@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from secops.errors import SecopsError
+from secops.i18n import _
 
 SCHEMES = ("redis", "rediss")
 
@@ -30,10 +31,11 @@ def _from_file(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SecopsError(f"{path}: cannot read the broker URL file: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot read the broker URL file: {error}").format(
+            path=path, error=exc.strerror or exc)) from exc
     url = text.strip().splitlines()[0].strip() if text.strip() else ""
     if not url:
-        raise SecopsError(f"{path}: the broker URL file is empty")
+        raise SecopsError(_("{path}: the broker URL file is empty").format(path=path))
     return url
 
 
@@ -51,7 +53,8 @@ def broker_url(explicit: str | None = None, url_file: Path | None = None) -> str
         return None
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in SCHEMES:
-        raise SecopsError(f"{origin}: broker URL {redact(url)!r}: use redis://HOST:PORT/DB or rediss:// (TLS)")
+        raise SecopsError(_("{origin}: broker URL {url}: use redis://HOST:PORT/DB or rediss:// (TLS)").format(
+            origin=origin, url=repr(redact(url))))
     check_url(url, origin)
     return url
 
@@ -61,11 +64,12 @@ def require_auth(url: str, allow_unauthenticated: bool) -> str:
     try:
         password = urlsplit(url).password
     except ValueError as exc:
-        raise SecopsError("the broker URL cannot be parsed") from exc
+        raise SecopsError(_("the broker URL cannot be parsed")) from exc
     if not password and not allow_unauthenticated:
-        raise SecopsError(f"broker URL {redact(url)!r} has no password: refused (anyone on the network could read "
-                          "and publish tasks). Use the site's ACL user: redis://USER:PASSWORD@HOST:PORT/DB; "
-                          "`allow_unauthenticated_broker: true` in sites.yaml is for loopback tests only")
+        raise SecopsError(_("broker URL {url} has no password: refused (anyone on the network could read and publish "
+                            "tasks). Use the site's ACL user: redis://USER:PASSWORD@HOST:PORT/DB; "
+                            "`allow_unauthenticated_broker: true` in sites.yaml is for loopback tests only").format(
+            url=repr(redact(url))))
     return url
 
 
@@ -87,14 +91,15 @@ def check_url(url: str, origin: str) -> None:
         port = parts.port  # raises ValueError for "host:6391:1" or a port out of range
         host = parts.hostname
     except ValueError as exc:
-        raise SecopsError(f"{origin}: broker URL {redact_unparsable(url)!r} is malformed ({exc}); "
-                          "use redis://[:PASSWORD@]HOST:PORT/DB") from None
+        raise SecopsError(_("{origin}: broker URL {url} is malformed ({error}); use redis://[:PASSWORD@]HOST:PORT/DB").format(
+            origin=origin, url=repr(redact_unparsable(url)), error=exc)) from None
     if not host:
-        raise SecopsError(f"{origin}: broker URL {redact(url)!r} has no host; use redis://HOST:PORT/DB")
+        raise SecopsError(_("{origin}: broker URL {url} has no host; use redis://HOST:PORT/DB").format(
+            origin=origin, url=repr(redact(url))))
     database = parts.path.strip("/")
     if database and not (database.isascii() and database.isdigit()):
-        raise SecopsError(f"{origin}: broker URL {redact(url)!r}: the database {database!r} is not a number; "
-                          "use redis://HOST:PORT/DB")
+        raise SecopsError(_("{origin}: broker URL {url}: the database {database} is not a number; use "
+                            "redis://HOST:PORT/DB").format(origin=origin, url=repr(redact(url)), database=repr(database)))
     del port
 
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.safeio import write_file
 
 ENVELOPE_VERSION = 1
@@ -39,7 +40,8 @@ def message(task_id: str, site: str, run_id: int, body: bytes) -> bytes:
 def generate(private_path: Path) -> tuple[Path, str]:
     """A new key pair: the private key (PEM, mode 0600) and FILE.pub (the public key, one line)."""
     if private_path.exists():
-        raise SecopsError(f"{private_path}: already exists; a scanner key is never overwritten (remove it first)")
+        raise SecopsError(_("{path}: already exists; a scanner key is never overwritten (remove it first)").format(
+            path=private_path))
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -67,29 +69,31 @@ def parse_public(text: str) -> Ed25519PublicKey:
         if text.startswith("-----BEGIN"):
             key = serialization.load_pem_public_key(text.encode())
             if not isinstance(key, Ed25519PublicKey):
-                raise ValueError("not an Ed25519 key")
+                raise ValueError(_("not an Ed25519 key"))
             return key
-        kind, _, data = text.partition(" ")
+        kind, _space, data = text.partition(" ")
         if kind != "ed25519":
-            raise ValueError("expected 'ed25519 BASE64'")
+            raise ValueError(_("expected 'ed25519 BASE64'"))
         return Ed25519PublicKey.from_public_bytes(base64.b64decode(data.strip(), validate=True))
     except ValueError as exc:
-        raise SecopsError(f"not an Ed25519 public key: {exc}") from exc
+        raise SecopsError(_("not an Ed25519 public key: {error}").format(error=exc)) from exc
 
 
 def load_private(path: Path) -> Ed25519PrivateKey:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise SecopsError(f"{path}: cannot read the scanner's signing key: {exc.strerror or exc}") from exc
+        raise SecopsError(_("{path}: cannot read the scanner's signing key: {error}").format(
+            path=path, error=exc.strerror or exc)) from exc
     if path.stat().st_mode & 0o077:
-        raise SecopsError(f"{path}: the signing key is readable by others; chmod 600 {path}")
+        raise SecopsError(_("{path}: the signing key is readable by others; chmod 600 {path}").format(path=path))
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise SecopsError(f"{path}: not a PEM private key without a passphrase: {exc}") from exc
+        raise SecopsError(_("{path}: not a PEM private key without a passphrase: {error}").format(
+            path=path, error=exc)) from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise SecopsError(f"{path}: not an Ed25519 key (make one with `secops scanner keygen`)")
+        raise SecopsError(_("{path}: not an Ed25519 key (make one with `secops scanner keygen`)").format(path=path))
     return key
 
 

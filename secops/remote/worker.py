@@ -26,6 +26,7 @@ from kombu.connection import Connection
 from secops import __version__
 from secops.discover.sites import Link, queue_name
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.remote.broker import redact
 from secops.remote.celery_app import (
     AUDIT_TASK,
@@ -193,11 +194,11 @@ def serve(ctx: ScannerContext, url: str, link: Link, key: Ed25519PrivateKey) -> 
             log.warning("%d task(s) of site %s left unfinished by a scanner that died: put back on the queue",
                         restored, ctx.site)
     except redis.AuthenticationError as exc:
-        raise SecopsError(f"broker {redact(url)}: authentication failed: {exc}") from exc
+        raise SecopsError(_("broker {url}: authentication failed: {error}").format(url=redact(url), error=exc)) from exc
     except redis.ResponseError as exc:
         if "NOPERM" in str(exc):
-            raise SecopsError(f"broker {redact(url)}: user {user or 'default'} may not use site {ctx.site}'s keys "
-                              f"(its ACL): {exc}") from exc
+            raise SecopsError(_("broker {url}: user {user} may not use site {site}'s keys (its ACL): {error}").format(
+                url=redact(url), user=user or "default", site=ctx.site, error=exc)) from exc
         raise
     except redis.RedisError as exc:  # not fatal: the broker may be restarting; the worker retries for ever
         log.warning("broker %s not reachable yet (%s); retrying", redact(url), exc)

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.policyfile import load_model
 
 Level = int
@@ -44,7 +45,7 @@ class Text(_Strict):
 def _check_levels(value: dict[int, object]) -> dict[int, object]:
     bad = [k for k in value if not 1 <= k <= 5]
     if bad:
-        raise ValueError(f"levels must be 1-5, got {bad}")
+        raise ValueError(_("levels must be 1-5, got {bad}").format(bad=bad))
     return value
 
 
@@ -75,7 +76,7 @@ class Item(_Strict):
     @classmethod
     def _positive(cls, value: dict[int, int]) -> dict[int, int]:
         if any(v < 1 for v in value.values()):
-            raise ValueError("months must be 1 or more")
+            raise ValueError(_("months must be 1 or more"))
         return value
 
     @model_validator(mode="after")
@@ -83,19 +84,21 @@ class Item(_Strict):
         if self.levels is not None:
             _check_levels(dict.fromkeys(self.levels))
             if not self.levels or self.from_level != min(self.levels) or len(set(self.levels)) != len(self.levels):
-                raise ValueError("levels must be distinct levels 1-5, and from_level (if given) their lowest")
+                raise ValueError(_("levels must be distinct levels 1-5, and from_level (if given) their lowest"))
         for name in ("frequency_months", "minimum_months", "automated_by_level", "checked"):
             value = getattr(self, name) or []
             outside = [k for k in value if not self.applies(k)]
             if outside:
-                raise ValueError(f"{name} set for level {outside}, where the item does not apply")
+                raise ValueError(_("{name} set for level {outside}, where the item does not apply").format(
+                    name=name, outside=outside))
         if isinstance(self.clause, dict):
             _check_levels(self.clause)  # type: ignore[arg-type]
             if not self.clause or any(not self.applies(k) for k in self.clause):
-                raise ValueError("clause given for a level where the item does not apply")
+                raise ValueError(_("clause given for a level where the item does not apply"))
         for ref in self.automated + [r for refs in self.automated_by_level.values() for r in refs]:
             if ref not in RUN_SOURCES and ref.count(":") != 1:
-                raise ValueError(f"automated ref {ref!r}: expected policy_id:check_id or one of {RUN_SOURCES}")
+                raise ValueError(_("automated ref {ref}: expected policy_id:check_id or one of {sources}").format(
+                    ref=repr(ref), sources=RUN_SOURCES))
         return self
 
     def applies(self, level: int) -> bool:
@@ -158,14 +161,15 @@ class Catalogue(_Strict):
         for group in self.groups:
             for item in group.items:
                 if item.id in seen:
-                    raise ValueError(f"item id {item.id} appears twice")
+                    raise ValueError(_("item id {id} appears twice").format(id=item.id))
                 seen.add(item.id)
                 uses_g = isinstance(item.clause, str) and item.clause.partition(".")[0] == "g"
                 if uses_g and (group.number is None or (isinstance(group.number, dict) and any(
                         item.applies(level) and level not in group.number for level in range(1, 6)))):
-                    raise ValueError(f"item {item.id}: clause 'g.' needs its group's number at each of its levels")
+                    raise ValueError(_("item {id}: clause 'g.' needs its group's number at each of its levels").format(
+                        id=item.id))
         if sorted(self.standard.chapters) != [1, 2, 3, 4, 5]:
-            raise ValueError("standard.chapters must give levels 1-5")
+            raise ValueError(_("standard.chapters must give levels 1-5"))
         return self
 
     def all_items(self) -> list[Item]:
@@ -178,7 +182,7 @@ class Catalogue(_Strict):
         for item in self.all_items():
             if item.id == item_id:
                 return item
-        raise SecopsError(f"{self.standard.id}: no requirement {item_id!r}")
+        raise SecopsError(_("{standard}: no requirement {item}").format(standard=self.standard.id, item=repr(item_id)))
 
     def applicable(self, level: int) -> list[Item]:
         return [i for i in self.all_items() if i.applies(level)]
@@ -194,16 +198,16 @@ class Catalogue(_Strict):
             low, here = group.number_at(lowest, self.standard.chapters), group.number_at(level, self.standard.chapters)
             if low and here and (known == low or known.startswith(low + ".") or known.startswith(low + " ")):
                 return here + known[len(low):]  # the group's number at this level (3.15 -> 5.16)
-            head, _, rest = known.partition(".")
+            head, _dot, rest = known.partition(".")
             return f"{self.standard.chapters[level]}.{rest}" if head == self.standard.chapters[lowest] else known
-        head, _, rest = item.clause.partition(".")
+        head, _dot, rest = item.clause.partition(".")
         if head == "x":
             return f"{self.standard.chapters[level]}.{rest}"
         if head == "g":  # "g" alone: the group's own number
             number = self.group_of(item.id).number_at(level, self.standard.chapters)
             if number is None:
-                raise SecopsError(f"{self.standard.id}: item {item.id} uses 'g.' but its group has no number "
-                                  f"at level {level}")
+                raise SecopsError(_("{standard}: item {id} uses 'g.' but its group has no number at level {level}").format(
+                    standard=self.standard.id, id=item.id, level=level))
             return f"{number}.{rest}" if rest else number
         return item.clause
 
@@ -225,7 +229,7 @@ def load_catalogue(path: Path) -> Catalogue:
     try:
         return _load(path, path.stat().st_mtime)
     except FileNotFoundError as exc:
-        raise SecopsError(f"{path}: file not found") from exc
+        raise SecopsError(_("{path}: file not found").format(path=path)) from exc
 
 
 def load_all(policies: Path) -> list[Catalogue]:
@@ -233,7 +237,7 @@ def load_all(policies: Path) -> list[Catalogue]:
     folder = requirements_dir(policies)
     cats = [load_catalogue(p) for p in sorted(folder.glob("*.yaml"))]
     if not cats:
-        raise SecopsError(f"{folder}: no requirement catalogues (*.yaml)")
+        raise SecopsError(_("{folder}: no requirement catalogues (*.yaml)").format(folder=folder))
     return sorted(cats, key=lambda c: c.standard.in_force_from)
 
 
@@ -248,4 +252,5 @@ def by_id(policies: Path, standard_id: str) -> Catalogue:
     for cat in load_all(policies):
         if cat.standard.id == standard_id:
             return cat
-    raise SecopsError(f"no requirement catalogue {standard_id!r} in {requirements_dir(policies)}")
+    raise SecopsError(_("no requirement catalogue {standard} in {folder}").format(
+        standard=repr(standard_id), folder=requirements_dir(policies)))

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from secops.config import policy_path
+from secops.i18n import _
 from secops.policyfile import load_model
 
 
@@ -32,8 +33,8 @@ class DaemonConfig(_Strict):
     def _lease_outlives_poll(self) -> DaemonConfig:
         # The lease is renewed every poll; it must survive at least two missed renewals.
         if self.lease_seconds < 2 * self.poll_seconds:
-            raise ValueError(f"lease_seconds ({self.lease_seconds}) must be at least twice "
-                             f"poll_seconds ({self.poll_seconds})")
+            raise ValueError(_("lease_seconds ({lease}) must be at least twice poll_seconds ({poll})").format(
+                lease=self.lease_seconds, poll=self.poll_seconds))
         return self
 
 

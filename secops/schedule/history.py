@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.runs.tables import RunStageRow
 from secops.store.db import Database
 from secops.store.tables import GradeRow, RunRow
@@ -70,7 +71,7 @@ def show_run(db: Database, run_id: int) -> RunInfo:
     with db.session() as session:
         run = session.get(RunRow, run_id)
         if run is None:
-            raise SecopsError(f"run {run_id} does not exist")
+            raise SecopsError(_("run {run_id} does not exist").format(run_id=run_id))
         grades = session.scalar(select(func.count()).select_from(GradeRow).where(GradeRow.run_id == run_id)) or 0
         info = _info(run, grades)
         info.stages = [StageInfo.model_validate(s, from_attributes=True) for s in session.scalars(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from secops.config import policy_path
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.policyfile import load_model
 from secops.stages import STAGES, StageResult, stage_function
 
@@ -47,8 +48,8 @@ class JobDef(_Strict):
         for step in self.stages:
             missing = [n for n in step.needs if n not in seen]
             if missing:
-                raise ValueError(f"stage {step.stage!r} needs {', '.join(missing)}, "
-                                 "which must come earlier in the same job")
+                raise ValueError(_("stage {stage} needs {missing}, which must come earlier in the same job").format(
+                    stage=repr(step.stage), missing=", ".join(missing)))
             seen.add(step.stage)
         return self
 
@@ -62,23 +63,24 @@ class JobFile(_Strict):
     def _stages_known(self) -> JobFile:
         for name, ref in self.stages.items():
             if name in STAGES:
-                raise ValueError(f"stages.{name}: shadows the built-in stage of that name")
+                raise ValueError(_("stages.{name}: shadows the built-in stage of that name").format(name=name))
             if not re.match(REF_PATTERN, ref):
-                raise ValueError(f"stages.{name}: {ref!r} is not module:function")
+                raise ValueError(_("stages.{name}: {ref} is not module:function").format(name=name, ref=repr(ref)))
         known = set(STAGES) | set(self.stages)
         for job_name, job in self.jobs.items():
             for step in job.stages:
                 if step.stage not in known:
-                    raise ValueError(f"jobs.{job_name}: unknown stage {step.stage!r}; "
-                                     f"stages are {', '.join(sorted(known))}")
+                    raise ValueError(_("jobs.{job}: unknown stage {stage}; stages are {known}").format(
+                        job=job_name, stage=repr(step.stage), known=", ".join(sorted(known))))
         for job_name in self.jobs:
             if not re.match(NAME_PATTERN, job_name):
-                raise ValueError(f"jobs.{job_name}: a job name is letters, digits, . _ - (max 64)")
+                raise ValueError(_("jobs.{job}: a job name is letters, digits, . _ - (max 64)").format(job=job_name))
         return self
 
     def job(self, name: str) -> JobDef:
         if name not in self.jobs:
-            raise SecopsError(f"unknown job {name!r}; jobs are {', '.join(sorted(self.jobs))}")
+            raise SecopsError(_("unknown job {name}; jobs are {jobs}").format(
+                name=repr(name), jobs=", ".join(sorted(self.jobs))))
         return self.jobs[name]
 
     def stage_function(self, name: str) -> Callable[..., StageResult]:
@@ -89,9 +91,11 @@ class JobFile(_Strict):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            raise SecopsError(f"stage {name!r}: module {module_name!r} is not available") from exc
+            raise SecopsError(_("stage {name}: module {module} is not available").format(
+                name=repr(name), module=repr(module_name))) from exc
         if not hasattr(module, func):
-            raise SecopsError(f"stage {name!r}: {module_name} has no function {func!r}")
+            raise SecopsError(_("stage {name}: {module} has no function {func}").format(
+                name=repr(name), module=module_name, func=repr(func)))
         return cast("Callable[..., StageResult]", getattr(module, func))
 
 

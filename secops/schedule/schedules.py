@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.schedule.jobs import NAME_PATTERN, JobFile
 from secops.schedule.tables import ScheduleRow, apscheduler_jobs
 from secops.schedule.triggers import describe, make_trigger
@@ -38,7 +39,8 @@ def add_schedule(db: Database, jobs: JobFile, name: str, *, job: str, cron: str 
     """Add a schedule, or with `replace` change one (its enabled state kept); in the caller's
     `session` when given, so that a record of the change commits with it."""
     if not re.match(NAME_PATTERN, name):
-        raise SecopsError(f"schedule name {name!r}: use letters, digits, . _ - (max 64, starting with a letter or digit)")
+        raise SecopsError(_("schedule name {name}: use letters, digits, . _ - (max 64, starting with a letter or "
+                            "digit)").format(name=repr(name)))
     jobs.job(job)
     make_trigger(cron, every_seconds)  # validate now, not at 2 a.m.
     if session is not None:
@@ -50,10 +52,10 @@ def add_schedule(db: Database, jobs: JobFile, name: str, *, job: str, cron: str 
 def _upsert(session: Session, name: str, job: str, cron: str | None, every_seconds: int | None,
             agency_code: str | None, options: dict[str, Any] | None, replace: bool) -> ScheduleRow:
     if agency_code is not None and session.scalar(select(AgencyRow.id).where(AgencyRow.code == agency_code)) is None:
-        raise SecopsError(f"agency {agency_code!r} is not in the inventory")
+        raise SecopsError(_("agency {code} is not in the inventory").format(code=repr(agency_code)))
     row = session.scalar(select(ScheduleRow).where(ScheduleRow.name == name))
     if row is not None and not replace:
-        raise SecopsError(f"schedule {name!r} exists; remove it first or use --replace")
+        raise SecopsError(_("schedule {name} exists; remove it first or use --replace").format(name=repr(name)))
     if row is None:
         row = ScheduleRow(name=name, enabled=True)
         session.add(row)
@@ -70,7 +72,7 @@ def set_enabled(db: Database, name: str, enabled: bool, *, session: Session | No
             return set_enabled(db, name, enabled, session=own)
     row = session.scalar(select(ScheduleRow).where(ScheduleRow.name == name))
     if row is None:
-        raise SecopsError(f"no schedule named {name!r}")
+        raise SecopsError(_("no schedule named {name}").format(name=repr(name)))
     row.enabled = enabled
     session.flush()
     return row
@@ -85,7 +87,7 @@ def schedule_values(row: ScheduleRow) -> dict[str, Any]:
 def remove_schedule(db: Database, name: str) -> None:
     with db.session() as session:
         if session.execute(delete(ScheduleRow).where(ScheduleRow.name == name)).rowcount == 0:  # type: ignore[attr-defined]
-            raise SecopsError(f"no schedule named {name!r}")
+            raise SecopsError(_("no schedule named {name}").format(name=repr(name)))
         # The daemon also drops orphaned jobs on its next sync; doing it here keeps the store tidy
         # when no daemon runs.
         session.execute(delete(apscheduler_jobs).where(apscheduler_jobs.c.id == name))
@@ -95,7 +97,7 @@ def get_schedule(db: Database, name: str) -> ScheduleRow:
     with db.session() as session:
         row = session.scalar(select(ScheduleRow).where(ScheduleRow.name == name))
     if row is None:
-        raise SecopsError(f"no schedule named {name!r}")
+        raise SecopsError(_("no schedule named {name}").format(name=repr(name)))
     return row
 
 

@@ -15,6 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from secops.errors import SecopsError
+from secops.i18n import _
 
 DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _NUMERIC_DOW = re.compile(r"^(\*|\d+(?:-\d+)?)(?:/(\d+))?$")
@@ -34,7 +35,7 @@ def _weekday_item(item: str) -> str:
     else:
         first = last = int(base)
     if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last) or step < 1:
-        raise ValueError(f"weekday {item!r}: use 0-7 (0 and 7 are Sunday) or names")
+        raise ValueError(_("weekday {item}: use 0-7 (0 and 7 are Sunday) or names").format(item=repr(item)))
     if match.group(2) is None and first == last:
         return DAY_NAMES[first]
     return ",".join(dict.fromkeys(DAY_NAMES[d] for d in range(first, last + 1, step)))
@@ -49,8 +50,8 @@ def cron_trigger(expr: str, timezone: str | None = None) -> CronTrigger:
     if len(fields) == 5:
         fields = ["0", *fields]
     if len(fields) != 6:
-        raise SecopsError(f"--cron {expr!r}: expected 5 fields (minute hour day month weekday) "
-                          "or 6 with seconds first")
+        raise SecopsError(_("--cron {expr}: expected 5 fields (minute hour day month weekday) or 6 with seconds "
+                            "first").format(expr=repr(expr)))
     second, minute, hour, day, month, weekday = fields
     try:
         trigger = CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
@@ -59,18 +60,19 @@ def cron_trigger(expr: str, timezone: str | None = None) -> CronTrigger:
         raise SecopsError(f"--cron {expr!r}: {exc}") from exc
     # 30 February, 31 April...: a valid-looking expression that would silently never run.
     if trigger.get_next_fire_time(None, dt.datetime.now(trigger.timezone)) is None:
-        raise SecopsError(f"--cron {expr!r}: this date never occurs (e.g. 30 February), so the job would never run")
+        raise SecopsError(_("--cron {expr}: this date never occurs (e.g. 30 February), so the job would never "
+                            "run").format(expr=repr(expr)))
     return trigger
 
 
 def make_trigger(cron: str | None, every_seconds: int | None, timezone: str | None = None) -> BaseTrigger:
     if (cron is None) == (every_seconds is None):
-        raise SecopsError("give exactly one of --cron or --every")
+        raise SecopsError(_("give exactly one of --cron or --every"))
     if cron is not None:
         return cron_trigger(cron, timezone)
     assert every_seconds is not None
     if every_seconds < 1:
-        raise SecopsError(f"--every {every_seconds}: must be at least 1 second")
+        raise SecopsError(_("--every {seconds}: must be at least 1 second").format(seconds=every_seconds))
     return IntervalTrigger(seconds=every_seconds, timezone=timezone)
 
 

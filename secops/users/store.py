@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from secops.errors import SecopsError
+from secops.i18n import _
 from secops.store.base import utcnow
 from secops.store.db import Database
 from secops.users.policy import ConsolePolicy
@@ -97,7 +98,7 @@ def _hasher() -> Any:
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise SecopsError(f"password: at least {MIN_PASSWORD} characters")
+        raise SecopsError(_("password: at least {n} characters").format(n=MIN_PASSWORD))
     return str(_hasher().hash(password))
 
 
@@ -153,7 +154,7 @@ def user_view(row: UserRow) -> dict[str, Any]:
 def _check_name(name: str) -> str:
     name = name.strip().lower()
     if not name or len(name) > 100 or not set(name) <= NAME_CHARS:
-        raise SecopsError(f"user name {name!r}: use 1-100 of a-z 0-9 . _ - @")
+        raise SecopsError(_("user name {name}: use 1-100 of a-z 0-9 . _ - @").format(name=repr(name)))
     return name
 
 
@@ -161,11 +162,11 @@ def _check_scope(session: Session, role: str, agency: str | None) -> None:
     from secops.inventory.upsert import agency_ids
 
     if role not in ROLES:
-        raise SecopsError(f"--role {role!r}: use one of {', '.join(ROLES)}")
+        raise SecopsError(_("--role {role}: use one of {roles}").format(role=repr(role), roles=", ".join(ROLES)))
     if role == "agency-officer" and not agency:
-        raise SecopsError("--agency: an agency officer needs the agency code it works for")
+        raise SecopsError(_("--agency: an agency officer needs the agency code it works for"))
     if agency is not None and agency not in agency_ids(session):
-        raise SecopsError(f"--agency {agency!r}: no such agency in the inventory")
+        raise SecopsError(_("--agency {agency}: no such agency in the inventory").format(agency=repr(agency)))
 
 
 def add_user(db: Database, name: str, role: str, agency: str | None, password: str | None, *,
@@ -175,7 +176,7 @@ def add_user(db: Database, name: str, role: str, agency: str | None, password: s
     with db.session() as session:
         _check_scope(session, role, agency)
         if session.scalars(select(UserRow).where(UserRow.name == name)).first() is not None:
-            raise SecopsError(f"user {name!r} already exists")
+            raise SecopsError(_("user {name} already exists").format(name=repr(name)))
         row = UserRow(name=name, role=role, agency_code=agency, source=source, password_hash=hashed,
                       totp_enrolled=False, failed_count=0)
         session.add(row)
@@ -201,9 +202,10 @@ def oidc_account(db: Database, name: str, role: str, agency: str | None) -> int:
             audit(session, "oidc", "user.add", f"user:{name}", agency=agency, after=user_view(row))
             return row.id
         if row.source != "oidc":
-            raise SecopsError(f"user {name!r} is a {row.source} account; single sign-on does not take it over")
+            raise SecopsError(_("user {name} is a {source} account; single sign-on does not take it over").format(
+                name=repr(name), source=row.source))
         if row.disabled_at is not None:
-            raise SecopsError(f"user {name!r} is disabled")
+            raise SecopsError(_("user {name} is disabled").format(name=repr(name)))
         if (row.role, row.agency_code) != (role, agency):
             before = user_view(row)
             row.role, row.agency_code = role, agency
@@ -215,7 +217,7 @@ def oidc_account(db: Database, name: str, role: str, agency: str | None) -> int:
 def get_user(session: Session, name: str) -> UserRow:
     row = session.scalars(select(UserRow).where(UserRow.name == name.strip().lower())).first()
     if row is None:
-        raise SecopsError(f"user {name!r}: no such user")
+        raise SecopsError(_("user {name}: no such user").format(name=repr(name)))
     return row
 
 
@@ -341,7 +343,7 @@ def start_enrolment(db: Database, user_id: int, issuer: str) -> str:
     with db.session() as session:
         row = session.get(UserRow, user_id)
         if row is None or row.totp_enrolled:
-            raise SecopsError("already enrolled")
+            raise SecopsError(_("already enrolled"))
         secret = pyotp.random_base32()
         row.totp_secret = _seal(secret)
         return str(pyotp.TOTP(secret).provisioning_uri(name=row.name, issuer_name=issuer))
@@ -478,7 +480,7 @@ def add_token(db: Database, name: str, agency: str | None, *, actor: str) -> str
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.session() as session:
         if agency is not None and agency not in agency_ids(session):
-            raise SecopsError(f"--agency {agency!r}: no such agency in the inventory")
+            raise SecopsError(_("--agency {agency}: no such agency in the inventory").format(agency=repr(agency)))
         row = TokenRow(name=name[:100], agency_code=agency, digest=digest(token), prefix=token[:12])
         session.add(row)
         session.flush()
@@ -496,7 +498,7 @@ def revoke_token(db: Database, token_id: int, *, actor: str) -> None:
     with db.session() as session:
         row = session.get(TokenRow, token_id)
         if row is None:
-            raise SecopsError(f"token {token_id}: no such token")
+            raise SecopsError(_("token {id}: no such token").format(id=token_id))
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             audit(session, actor, "token.revoke", f"token:{row.id}", agency=row.agency_code,

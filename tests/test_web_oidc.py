@@ -179,7 +179,8 @@ def test_local_account_not_taken_over(world: dict[str, Any]) -> None:
     with state.db().session() as session:
         user = session.query(UserRow).filter(UserRow.name == "prov").one()
         assert (user.source, user.role) == ("local", "province-officer")
-    assert "local account" in _audit(state, "user.sso-refused")[-1].after["reason"]
+    # recorded in the language of the page that refused it (Vietnamese unless the reader chose English)
+    assert "là tài khoản local" in _audit(state, "user.sso-refused")[-1].after["reason"]
 
 
 def test_bad_oidc_settings_are_refused(tmp_path: Path) -> None:

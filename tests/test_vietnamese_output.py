@@ -16,6 +16,7 @@ import pytest
 
 from secops import i18n
 from tests.conftest import run_cli
+from tests.test_narrow_terminal import first_column
 
 ENGLISH_KEYS = ("systems-classified", "endpoint-protection", "heads-aware", "staff-informed", "staff-trained")
 VI_ENV = {"LANG": "vi_VN.UTF-8"}
@@ -41,24 +42,9 @@ def test_terminal_names_targets_in_the_language_never_by_key(sample: Path) -> No
         assert key not in flat_vi and key not in flat_en
     assert "classifi" not in vi.stdout
     # The short labels of policies/targets.yaml, each word whole (a cell wraps between words).
-    assert "T2 Thiết bị đầu cuối được bảo vệ" in _first_column(vi.stdout)
-    assert "T5 Cán bộ được đào tạo" in _first_column(vi.stdout)
-    assert "T2 Endpoints protected" in _first_column(en.stdout)
-
-
-def _first_column(table: str) -> str:
-    """The first column of a rich table, its wrapped lines joined with spaces. A heavy frame separates
-    columns with │; the light frame of a narrow terminal (under 100 columns) with spaces only: there
-    a row whose first cell is empty starts blank, and a cell's words are one space apart."""
-    lines = table.splitlines()
-    if any(line.startswith("│") for line in lines):
-        cells = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
-    else:
-        rule = next(i for i, line in enumerate(lines) if line.strip().startswith("─"))
-        body = lines[rule + 1:]
-        body = body[:next((i for i, line in enumerate(body) if not line.strip()), len(body))]
-        cells = [re.split(r"\s{2,}", line.strip())[0] if line[:2].strip() else "" for line in body]
-    return " ".join(cell for cell in cells if cell)
+    assert "T2 Thiết bị đầu cuối được bảo vệ" in first_column(vi.stdout)
+    assert "T5 Cán bộ được đào tạo" in first_column(vi.stdout)
+    assert "T2 Endpoints protected" in first_column(en.stdout)
 
 
 def test_english_dashboard_names_the_plan_in_english(sample: Path, tmp_path: Path) -> None:

@@ -45,11 +45,12 @@ def _audit(state: Any, action: str) -> list[AuditRow]:
 
 
 def _cli_message(cli: Any, state: Any, *args: str) -> str:
-    """What `secops schedule add` says for the same input (its last stderr line, exit 2)."""
+    """What `secops schedule add` says for the same input (its last stderr line, exit 2), in the
+    console's default language (Vietnamese): the same refusal in the same words."""
     db_file = state.settings.db_url.removeprefix("sqlite:///")
-    done = cli("schedule", "add", *args, db=Path(db_file))
+    done = cli("schedule", "add", *args, db=Path(db_file), env={"SECOPS_LANG": "vi"})
     assert done.returncode == 2, (done.stdout, done.stderr)
-    return done.stderr.strip().splitlines()[-1].removeprefix("error: ").strip()
+    return done.stderr.strip().splitlines()[-1].removeprefix("error: ").removeprefix("lỗi: ").strip()
 
 
 def test_province_officer_adds_edits_and_toggles(world: Any, cli: Any) -> None:

@@ -63,10 +63,10 @@ def inspections_as_assessments(session: Session, systems: Sequence[InformationSy
     if not wanted:
         return []
     have = {(a.system, a.date) for a in given if a.kind == AssessmentKind.periodic}
-    have |= set(session.execute(
+    have |= {(code, day) for code, day in session.execute(
         select(SystemRow.code, AssessmentRow.date).join(SystemRow, AssessmentRow.system_id == SystemRow.id)
         .where(SystemRow.code.in_({code for code, _ in wanted}),
-               AssessmentRow.kind == AssessmentKind.periodic.value)).tuples())
+               AssessmentRow.kind == AssessmentKind.periodic.value))}
     return [Assessment(system=code, kind=AssessmentKind.periodic, date=day, assessor=INSPECTION_ASSESSOR)
             for code, day in sorted(wanted - have)]
 

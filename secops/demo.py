@@ -19,6 +19,7 @@ import typer
 from secops.cliutil import console, err_console, state, user_errors
 from secops.i18n import _, doc, ngettext, status_text
 from secops.inventory.upsert import upsert_endpoints
+from secops.localtime import local_today
 from secops.models import Endpoint, EndpointRole, OSFamily
 from secops.register.annual import Options, current_year_report
 from secops.report.publish import dashboard_for
@@ -121,7 +122,7 @@ def write_annual_reports(db, settings, folder: Path, lang: str) -> None:  # type
     owner (xlsx, docx: what an officer edits and signs) in reports/form08-owners/. No PDF here: WeasyPrint
     takes seconds per document and the sample has over a hundred owners (`secops report annual
     --format pdf` writes them)."""
-    today = dt.date.today()
+    today = local_today(settings.policies)
     summary = current_year_report(db, settings, folder, today, lang,
                                   Options(formats=("xlsx", "docx", "csv", "html"), lang=lang))
     console.print(ngettext("annual report {year}: {n} consistency problem to fix",

@@ -172,7 +172,9 @@ def _day_first(value: object) -> object:
 
 
 def _no_future(value: dt.date | None, info: ValidationInfo) -> dt.date | None:
-    today = (info.context or {}).get("today") or dt.date.today()
+    from secops.localtime import local_today  # the province's date: what "today" is where the rows were written
+
+    today = (info.context or {}).get("today") or local_today()
     if value is not None and value > today:
         raise ValueError(_("date {date} is in the future").format(date=value.isoformat()))
     return value

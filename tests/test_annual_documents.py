@@ -311,8 +311,10 @@ def test_pdf_signed_on_a_softhsm2_token_validates(province, tmp_path, db_path, c
     status = _validate(signed, cert)
     assert status.intact and status.valid and status.trusted and status.bottom_line  # type: ignore[attr-defined]
     assert "Lý Văn Ký" in _flat(_pdf_text(out / "form08-2026-S1-chu-quan.pdf"))
-    # Signed today (the date line is filled when the PDF is signed).
-    today = dt.date.today()
+    # Signed today, the province's date (the date line is filled when the PDF is signed).
+    from secops.localtime import local_today
+
+    today = local_today()
     dated = f"ngày {today.day:02d} tháng {today.month:02d} năm {today.year}"
     assert dated in _flat(_pdf_text(out / "form08-2026-S1-chu-quan.pdf"))
     # A wrong PIN: a clear error, exit 2, the PIN not echoed, nothing written.

@@ -45,7 +45,9 @@ def test_lifecycle_invariants(fields, message):
 
 
 def test_future_dates_are_rejected():
-    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    from secops.localtime import local_today
+
+    tomorrow = local_today() + dt.timedelta(days=1)  # the province's tomorrow
     with pytest.raises(ValidationError, match="in the future"):
         StaffMember(code="C", agency="P", training_date=tomorrow)
 

@@ -85,7 +85,9 @@ def test_bad_waiver_file_names_the_entry(tmp_path: Path) -> None:
 
 
 def test_waivers_on_a_real_local_audit(cli, tmp_path: Path, db_path: Path) -> None:
-    today = dt.date.today()
+    from secops.localtime import local_today
+
+    today = local_today()  # the province's date: a waiver ends on the province's calendar
     checks, policies, out = tmp_path / "checks", tmp_path / "policies", tmp_path / "report"
     checks.mkdir()
     shutil.copytree(ROOT / "policies", policies)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from secops.collect.targets import agency_targets, host_targets, load_protection
 from secops.errors import SecopsError
 from secops.evaluate.sca_load import load_packs
 from secops.evaluate.waivers import apply_waivers, load_waivers, waivers_path
+from secops.localtime import local_today
 from secops.policyfile import format_validation
 from secops.stages import StageContext, StageOptions, StageResult
 from secops.store.base import utcnow
@@ -68,7 +68,7 @@ def waiver_hook(app_state: StageContext, waivers_file: str | None) -> Callable[[
     with app_state.db().session() as session:
         system_agencies = dict(session.execute(select(SystemRow.code, AgencyRow.code)
                                                .join(AgencyRow, SystemRow.agency_id == AgencyRow.id)).all())
-    today = dt.date.today()
+    today = local_today(app_state.settings.policies)  # a waiver ends on the province's calendar
 
     def hook(audit: HostAudit) -> None:
         apply_waivers(audit.results, waivers, audit.target.names(), set(audit.target.agency_codes), system_agencies,

@@ -67,11 +67,11 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
 
     Waivers apply as in an audit, as of today; a system scope needs the inventory, so here only
     host and agency scopes match."""
-    import datetime as dt
 
     from secops.evaluate.engine import evaluate_offline
     from secops.evaluate.facts_file import load_facts
     from secops.evaluate.waivers import apply_waivers, load_waivers
+    from secops.localtime import local_today
 
     chosen = parse_dialect(dialect)
     loaded = [load_policy(p, chosen) for p in policies]
@@ -81,7 +81,7 @@ def eval_files(policies: list[Path], facts_path: Path, host: str | None = None, 
         raise SecopsError(_("{path}: no host {host} in the facts file").format(path=facts_path, host=repr(host)) if host
                           else _("{path}: the facts file holds no host").format(path=facts_path))
     waivers = load_waivers(waivers_path) if waivers_path else []
-    today = dt.date.today()
+    today = local_today()  # the province's date: a waiver ends on the province's calendar
     wanted = {s.strip() for s in show.split(",") if s.strip()}
     out: list[dict[str, object]] = []
     for h in hosts:

@@ -33,12 +33,12 @@ class WaiverRequestRow(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
 
 
-def _waiver(check: str, agency: str, reason: str, approver: str, expires: dt.date) -> Waiver:
-    if expires <= dt.date.today():
+def _waiver(check: str, agency: str, reason: str, approver: str, expires: dt.date, today: dt.date) -> Waiver:
+    if expires <= today:
         raise SecopsError(f"expires {expires}: the date has passed; a waiver must end in the future")
     try:
         return Waiver(check=check, scope=WaiverScope(agencies=[agency]), reason=reason, approver=approver,
-                      expires=expires, created=dt.date.today())
+                      expires=expires, created=today)
     except ValidationError as exc:
         why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise SecopsError(f"waiver for {check!r}: {why}") from exc
@@ -52,8 +52,9 @@ def parse_date(text: str, field: str = "expires") -> dt.date:
 
 
 def request_waiver(session: Session, check: str, agency: str, reason: str, expires: dt.date,
-                   requested_by: str) -> WaiverRequestRow:
-    waiver = _waiver(check, agency, reason, "(pending)", expires)
+                   requested_by: str, today: dt.date) -> WaiverRequestRow:
+    """TODAY is the province's date (localtime.local_today): a waiver ends on the province's calendar."""
+    waiver = _waiver(check, agency, reason, "(pending)", expires, today)
     row = WaiverRequestRow(check=waiver.check, agency_code=agency, reason=waiver.reason, expires=expires,
                            requested_by=requested_by)
     session.add(row)
@@ -62,7 +63,7 @@ def request_waiver(session: Session, check: str, agency: str, reason: str, expir
 
 
 def decide(session: Session, request_id: int, approve: bool, approver: str, reason: str,
-           waivers_file: Path, expires: dt.date | None = None) -> WaiverRequestRow:
+           waivers_file: Path, today: dt.date, expires: dt.date | None = None) -> WaiverRequestRow:
     """Approve (the waiver goes into the file, expiry as asked or shortened) or reject a pending request."""
     row = session.get(WaiverRequestRow, request_id)
     if row is None:
@@ -73,7 +74,7 @@ def decide(session: Session, request_id: int, approve: bool, approver: str, reas
         raise SecopsError("reason: say why the request is approved or rejected")
     if approve:
         until = expires or row.expires
-        waiver = _waiver(row.check, row.agency_code, f"{row.reason} — {reason.strip()}", approver, until)
+        waiver = _waiver(row.check, row.agency_code, f"{row.reason} — {reason.strip()}", approver, until, today)
         save_waivers(waivers_file, [*load_waivers(waivers_file), waiver])
         row.expires = until
     row.status = "approved" if approve else "rejected"

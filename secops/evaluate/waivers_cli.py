@@ -13,6 +13,7 @@ from secops.config import default_data_dir
 from secops.errors import SecopsError
 from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers, waivers_path
 from secops.i18n import _, doc
+from secops.localtime import local_today
 from secops.safeio import ensure_folder
 from secops.termtable import Listing, format_option, output_format, wide_option
 
@@ -77,7 +78,7 @@ def waivers_add(
         until = dt.date.fromisoformat(expires)
     except ValueError as exc:
         raise SecopsError(_("--expires {value}: give a date as YYYY-MM-DD").format(value=repr(expires))) from exc
-    if until <= dt.date.today():
+    if until <= local_today(state(ctx).settings.policies):
         raise SecopsError(_("--expires {value}: the date has passed; a waiver must end in the future").format(
             value=expires))
     path = _path(ctx, file)
@@ -85,7 +86,7 @@ def waivers_add(
     try:
         waiver = Waiver(check=check, scope=WaiverScope(hosts=_split(hosts), agencies=_split(agencies),
                                                         systems=_split(systems)),
-                        reason=reason, approver=approver, expires=until, created=dt.date.today())
+                        reason=reason, approver=approver, expires=until, created=local_today(state(ctx).settings.policies))
     except ValidationError as exc:
         why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise SecopsError(_("waiver for {check}: {why}").format(check=repr(check), why=why)) from exc
@@ -93,8 +94,9 @@ def waivers_add(
     if file is None and path.parent == default_data_dir():  # the user's data folder, made on first use
         ensure_folder(path.parent)
     save_waivers(path, [*waivers, waiver])
+    days = waiver.days_left(local_today(state(ctx).settings.policies))
     console.print(_("waiver added to {path}: {check} until {until} ({days} days)").format(
-        path=path, check=waiver.check, until=until, days=waiver.days_left(dt.date.today())), markup=False, highlight=False)
+        path=path, check=waiver.check, until=until, days=days), markup=False, highlight=False)
 
 
 @waivers_app.command("list")
@@ -108,7 +110,7 @@ def waivers_list(
 ) -> None:
     fmt = output_format(fmt)
     path = _path(ctx, file)
-    today = dt.date.today()
+    today = local_today(state(ctx).settings.policies)
     # At 80 columns the check id never truncates; the approver drops (`--file` is plain YAML).
     listing = Listing(["check", "scope", "reason", "approver", "expires", "days left"],
                       fields=["check", "scope", "reason", "approver", "expires", "days_left"],

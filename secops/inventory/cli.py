@@ -20,6 +20,7 @@ from secops.inventory.lifecycle_cli import remove_command, reorganise_command
 from secops.inventory.readers import ENTITIES
 from secops.inventory.regime import load_regimes
 from secops.inventory.tree import find_agency, kind_order, load_agencies, subtree
+from secops.localtime import local_today
 from secops.store.tables import AgencyRow, EndpointRow, StaffRow, SystemRow
 from secops.termtable import Listing, format_option, output_format, wide_option
 from secops.textsafe import terminal_text
@@ -46,7 +47,8 @@ def import_command(
     try:
         result = import_files(app_state.db(), files, levels, kind=kind, skip_invalid=skip_invalid,
                               regimes=load_regimes(app_state.settings.policies),
-                              kinds=load_kinds(app_state.settings.policies))
+                              kinds=load_kinds(app_state.settings.policies),
+                              today=local_today(app_state.settings.policies))
     except InputRowsError as exc:
         for error in exc.errors:
             err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)

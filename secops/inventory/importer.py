@@ -25,6 +25,7 @@ from secops.inventory.upsert import (
     upsert_systems,
 )
 from secops.inventory.validate import validate
+from secops.localtime import local_today
 from secops.models import Assessment, AssessmentKind, InformationSystem
 from secops.store.bulk import analyze_tables, bulk_load
 from secops.store.db import Database
@@ -103,7 +104,7 @@ def import_raw(db: Database, raw: list[RawRow], levels: LevelPolicy, *, skip_inv
     """Rows already read (from files, or a console form as one row): validated and written as a
     file import is. in_transaction runs after the write, before the commit (e.g. an audit entry)."""
     with db.session() as session, bulk_load(session):  # one transaction: a failure or crash writes nothing
-        checked = validate(raw, known_agencies(session), levels, today or dt.date.today(),
+        checked = validate(raw, known_agencies(session), levels, today or local_today(),
                            set(session.scalars(select(SystemRow.code))), regimes,
                            kinds=kinds or load_kinds(bundled("policies")), retired=retired_agencies(session))
         if checked.errors and not skip_invalid:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from secops.config import Settings
 from secops.errors import SecopsError
 from secops.inventory.regime import Regime, load_regimes, regime_on
+from secops.localtime import local_today
 from secops.register.document import RECIPIENTS, Document, Recipient, build_document
 from secops.register.form08 import Form08, build_form08
 from secops.register.issuers import issuer_for, load_issuers
@@ -146,7 +147,7 @@ def annual_report(db: Database, settings: Settings, year: int, folder: Path, *, 
     if not reports:
         raise SecopsError(f"{year}: no system owner has a system in service in the data period")
     regime = regime_on(regimes, reports[0][0].period_end)
-    issued_on = options.issued_on or (dt.date.today() if options.sign else None)
+    issued_on = options.issued_on or (local_today(settings.policies) if options.sign else None)
     written = [Written(report, build_document(report, regime, issuer_for(issuers, report.owner_code), options.to,
                                               issued_on=issued_on, summary=summary), check(report))
                for report, summary in reports]

@@ -11,6 +11,7 @@ import typer
 from secops.cliutil import EXIT_USAGE, console, err_console, invalid_rows, parse_as_of, state, user_errors
 from secops.errors import InputRowsError
 from secops.i18n import _, doc, language
+from secops.localtime import local_today
 from secops.requirements import store
 from secops.requirements.catalogue import by_id, in_force
 from secops.requirements.checklist import checklist
@@ -38,7 +39,7 @@ def catalogue_command(ctx: typer.Context, level: Annotated[int, typer.Option("--
                       fmt: Annotated[str, format_option(...)] = "table",
                       wide: Annotated[bool, wide_option(...)] = False) -> None:
     fmt = output_format(fmt)
-    cat = _catalogue(ctx, standard, dt.date.today())
+    cat = _catalogue(ctx, standard, local_today(state(ctx).settings.policies))
     # At 80 columns the item id never truncates; where secops gets evidence drops (in --format json), the others fold.
     listing = Listing(["item", "clause", "requirement", "every (months)", "secops evidence"],
                       fields=["item", "clause", "requirement", "every_months", "evidence_from", "checks"],
@@ -82,7 +83,7 @@ def set_command(
             "responsible_unit": unit, "milestone": milestone, "note": note})
     except ValidationError as exc:
         raise SecopsError(format_validation("requirements set", exc)) from exc
-    cat = _catalogue(ctx, standard, dt.date.today())
+    cat = _catalogue(ctx, standard, local_today(state(ctx).settings.policies))
     with state(ctx).db().session() as session:
         store.record(session, cat, st)
     console.print(_("{system} {item}: {status} recorded ({standard})").format(
@@ -94,7 +95,7 @@ def set_command(
 @doc(_("Import statements: every row of every file is checked first; all are written, or none."))
 def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(help=_("CSV or YAML files"))],
                    standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None) -> None:
-    cat = _catalogue(ctx, standard, dt.date.today())
+    cat = _catalogue(ctx, standard, local_today(state(ctx).settings.policies))
     total = 0
     try:
         with state(ctx).db().session() as session:

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from secops.errors import SecopsError
+from secops.localtime import local_today
 from secops.web.context import Console, Principal
 
 
@@ -196,7 +197,7 @@ def register(app: FastAPI) -> None:
         console: Console = request.app.state.console
         code = _scope(request, agency)
         regimes = load_regimes(console.settings.policies)
-        today = dt.datetime.now(dt.UTC).date()
+        today = local_today(console.settings.policies)
         year = year or report_year(regime_on(regimes, today), today)
         try:
             with console.db.session() as session:

@@ -20,6 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from secops.errors import InputRowsError, SecopsError
 from secops.i18n import _
+from secops.localtime import local_today
 from secops.web.context import COOKIE, OIDC_COOKIE, PRE_COOKIE, Console, Principal, new_pre_token, set_session_cookie
 from secops.web.shared import SigninBusy
 
@@ -554,7 +555,7 @@ def _checklist(console: Console, code: str) -> tuple[list[Any], Any, str]:
     from secops.requirements.store import find_system
 
     now = dt.datetime.now(dt.UTC)
-    cat = in_force(console.settings.policies, now.date())
+    cat = in_force(console.settings.policies, local_today(console.settings.policies))
     with console.db.session() as session:
         row = find_system(session, code)
         entries = checklist(session, row, cat, now)
@@ -571,7 +572,7 @@ def _requirement_save(request: Request, code: str, values: dict[str, str]) -> Re
     from secops.users.store import audit
 
     console, me = _console(request), _me(request)
-    cat = in_force(console.settings.policies, dt.date.today())
+    cat = in_force(console.settings.policies, local_today(console.settings.policies))
     try:
         statement = Statement.model_validate({"system": code, **{k: v for k, v in values.items() if v}})
         with console.db.session() as session:
@@ -622,7 +623,7 @@ def _system_save(request: Request, code: str, values: dict[str, str]) -> Respons
 
     try:
         import_raw(console.db, raw, load_levels(policies), regimes=load_regimes(policies), kinds=load_kinds(policies),
-                   in_transaction=record_change)
+                   in_transaction=record_change, today=local_today(policies))
     except InputRowsError as exc:
         return _system_page(request, code, [str(e) for e in exc.errors], values, 400)
     except SecopsError as exc:
@@ -797,7 +798,8 @@ def _staff_save(request: Request, code: str, values: dict[str, str], back: str) 
     back_to = back if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", back or "") and console.in_scope(me, back) else agency
     try:
         import_raw(console.db, [RawRow("staff", f"staff {code}", 1, data)], load_levels(policies),
-                   regimes=load_regimes(policies), kinds=load_kinds(policies), in_transaction=record_change)
+                   regimes=load_regimes(policies), kinds=load_kinds(policies), in_transaction=record_change,
+                   today=local_today(policies))
     except InputRowsError as exc:
         return _staff_page(request, back_to, 1, [str(e) for e in exc.errors], 400)
     except SecopsError as exc:
@@ -808,16 +810,16 @@ def _staff_save(request: Request, code: str, values: dict[str, str], back: str) 
 # -- waivers ------------------------------------------------------------------------------------
 def _waivers_page(request: Request, code: str, errors: list[str], status: int = 200) -> Response:
     from secops.evaluate.waiver_requests import requests_for
-    from secops.evaluate.waivers import load_waivers
+    from secops.evaluate.waivers import load_waivers, waivers_path
 
     console = _console(request)
     codes = console.subtree_codes(code)
     try:
-        active = [w for w in load_waivers(console.settings.policies / "waivers.yaml") if set(w.scope.agencies) & codes]
+        active = [w for w in load_waivers(waivers_path(console.settings.policies)) if set(w.scope.agencies) & codes]
     except SecopsError as exc:
         active, errors = [], [*errors, str(exc)]
     return console.render(request, "waivers.html.j2", status, code=code, requests=requests_for(console.db, codes),
-                          active=active, errors=errors, today=dt.date.today())
+                          active=active, errors=errors, today=local_today(console.settings.policies))
 
 
 def _waiver_request(request: Request, code: str, values: dict[str, str]) -> Response:
@@ -828,7 +830,7 @@ def _waiver_request(request: Request, code: str, values: dict[str, str]) -> Resp
     try:
         with console.db.session() as session:
             row = request_waiver(session, values["check"], code, values["reason"], parse_date(values["expires"]),
-                                 me.name)
+                                 me.name, local_today(console.settings.policies))
             audit(session, me.name, "waiver.request", f"waiver-request:{row.id}", agency=code,
                   after={"check": row.check, "reason": row.reason, "expires": row.expires}, remote=_remote(request))
     except SecopsError as exc:
@@ -838,6 +840,7 @@ def _waiver_request(request: Request, code: str, values: dict[str, str]) -> Resp
 
 def _waiver_decide(request: Request, request_id: int, values: dict[str, str]) -> Response:
     from secops.evaluate.waiver_requests import WaiverRequestRow, decide, parse_date
+    from secops.evaluate.waivers import waivers_path
     from secops.users.store import audit
 
     console, me = _console(request), _me(request)
@@ -853,7 +856,7 @@ def _waiver_decide(request: Request, request_id: int, values: dict[str, str]) ->
         with console.db.session() as session:
             before = {"status": "pending"}
             row = decide(session, request_id, values["decision"] == "approve", me.name, values["reason"],
-                         console.settings.policies / "waivers.yaml", expires)
+                         waivers_path(console.settings.policies), local_today(console.settings.policies), expires)
             audit(session, me.name, f"waiver.{values['decision']}", f"waiver-request:{row.id}", agency=code,
                   before=before, after={"status": row.status, "reason": row.decision_reason, "expires": row.expires,
                                         "check": row.check}, remote=_remote(request))
@@ -869,7 +872,7 @@ def _annual(request: Request, code: str, fmt: str, keep: bool) -> tuple[Any, int
 
     console = _console(request)
     lang = request.state.lang
-    today = dt.datetime.now(dt.UTC).date()
+    today = local_today(console.settings.policies)
     year = report_year(regime_on(load_regimes(console.settings.policies), today), today)
     with tempfile.TemporaryDirectory(prefix="secops-annual-") as folder:
         result = annual_report(console.db, console.settings, year, Path(folder), owner=code, formats=(fmt,), lang=lang)

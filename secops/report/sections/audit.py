@@ -212,11 +212,11 @@ def _waivers(session: Session, settings: Settings, dashboard: Dashboard,
     """The waivers that reach the report's scope, with the days left as of today (negative: expired).
     A unit's report lists those for its agencies (or one above it), its systems and its audited hosts;
     the province's lists every one."""
-    import datetime as dt
 
     from secops.evaluate.waivers import load_waivers, waivers_path
+    from secops.localtime import local_today
 
-    today = dt.date.today()
+    today = local_today(settings.policies)
     try:
         waivers = load_waivers(waivers_path(settings.policies))
     except SecopsError:  # the report still renders; `secops waivers list` shows the file's problem

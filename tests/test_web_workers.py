@@ -25,7 +25,7 @@ import pytest
 
 from secops.config import bundled
 from secops.users.store import add_token
-from tests.web_helpers import PASSWORD, make_province, make_users
+from tests.web_helpers import PASSWORD, _oldest_safe_step, make_province, make_users
 
 pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,7 +222,6 @@ def test_concurrent_failures_all_count_and_one_code_passes_once(tmp_path: Path, 
     """Sign-in failures arriving together (several workers, or threads of one) each count: no
     read-then-write loses one, no 'database is locked' error; a TOTP code posted twice at once is
     accepted once. SQLite and PostgreSQL."""
-    import datetime as dt
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -261,9 +260,9 @@ def test_concurrent_failures_all_count_and_one_code_passes_once(tmp_path: Path, 
     secret = enrolment_secret(db, officer.id)
     assert secret is not None
     totp = pyotp.TOTP(secret)
-    step = totp.timecode(dt.datetime.now(dt.UTC))
-    assert verify_totp(db, officer.id, totp.generate_otp(step - 1), enrol=True)
-    code = totp.generate_otp(step)
+    first = _oldest_safe_step(totp)
+    assert verify_totp(db, officer.id, totp.generate_otp(first), enrol=True)
+    code = totp.generate_otp(first + 1)
     both = threading.Barrier(2)
 
     def post(_: int) -> bool:

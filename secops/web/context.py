@@ -35,7 +35,6 @@ OIDC_COOKIE = "secops_oidc"  # single sign-on in progress: state, nonce, PKCE ve
 LANGS = ("vi", "en")
 CACHE_ENTRIES = 4096  # per-run models, page parts, JSON and counts kept per console process, least recently
 # used dropped: room for every agency's warmed entries (web/warm.py: five each) and the pages read
-COUNT_TTL = 30  # seconds a live count (an agency's endpoints) is reused
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 

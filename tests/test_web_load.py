@@ -463,3 +463,46 @@ def test_caches_warmed_for_every_agency_and_each_new_run(world: Any, monkeypatch
     finally:
         warmer.stop()
     assert not warmer.thread.is_alive()
+
+
+def test_api_reads_of_built_grades_take_no_thread_pool_hop(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API read of grades already serialised for the run is answered in the event loop: neither
+    the guard's decision (the token's one indexed read) nor the handler goes through the thread pool;
+    the first read (nothing built yet) and the pages (session read and render) still do. The guard
+    still refuses as before: no token 401, a revoked one 401, another agency's scope 404."""
+    import anyio.to_thread
+
+    from secops.users.store import add_token, revoke_token, token_scope
+
+    state, app, secrets = world
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    token = add_token(state.db(), "ioc", None, actor="test")
+    s1 = {"Authorization": f"Bearer {add_token(state.db(), 'ioc-s1', 'S1', actor='test')}"}
+    headers = {"Authorization": f"Bearer {token}"}
+    client = TestClient(app)
+    first = client.get("/api/v1/grades", headers=headers)
+    assert first.status_code == 200 and hops  # built on this read: in the thread pool
+    client.get("/api/v1/agencies/S1/grades", headers=headers)
+    hops.clear()
+    again = client.get("/api/v1/grades", headers=headers)
+    one = client.get("/api/v1/agencies/S1/grades", headers=s1)
+    assert again.content == first.content and one.json()["agencies"][0]["code"] == "S1"
+    assert again.headers["content-security-policy"] and again.headers["x-frame-options"] == "DENY"
+    assert again.headers["cache-control"] == "no-store"
+    assert hops == []
+    assert client.get("/api/v1/agencies/D1/grades", headers=s1).status_code == 404
+    assert client.get("/api/v1/grades").status_code == 401
+    found = token_scope(state.db(), token)
+    assert found is not None
+    revoke_token(state.db(), found[0], actor="test")
+    assert client.get("/api/v1/grades", headers=headers).status_code == 401
+    sign_in(client, state.db(), "aud", secrets)
+    hops.clear()
+    assert client.get("/agency/P").status_code == 200 and hops  # pages: the session and render in threads

@@ -168,6 +168,15 @@ class Console:
             raise SecopsError("no graded run in this database yet: run `secops grade` first")
         return int(run_id)
 
+    def cached(self, key: tuple[Any, ...]) -> Any:
+        """The value per_run keeps for `key` (built before, no expiry), or None: nothing is built."""
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                return None
+            self._cache.move_to_end(key)
+            return hit[1]
+
     def per_run(self, key: tuple[Any, ...], build: Any, ttl: float | None = None) -> Any:
         """The value of `key` (its first item: the graded run it belongs to), built by `build()` once;
         `ttl` seconds: rebuilt after that (for figures read live rather than from the run). At most

@@ -196,7 +196,7 @@ def test_fix_list_pages_past_those_kept_are_the_dashboards_list(world: Any, monk
     in the one or two targets the page falls in): still the dashboard's list, page by page."""
     import secops.web.fixpages as fixpages
 
-    monkeypatch.setattr(fixpages, "KEPT_PAGES", 1)
+    monkeypatch.setattr(fixpages, "KEPT_ITEMS", 5)  # one page of 5
     state, app, secrets = world
     read: list[int] = []
     real = fixpages.fix_page_read
@@ -217,7 +217,7 @@ def test_fix_list_pages_on_postgresql(tmp_path: Path, kept: int, request: pytest
     them are the dashboard's list, page by page."""
     import secops.web.fixpages as fixpages
 
-    monkeypatch.setattr(fixpages, "KEPT_PAGES", kept)
+    monkeypatch.setattr(fixpages, "KEPT_ITEMS", kept * 5)  # pages of 5
     fresh = request.getfixturevalue("fresh_pg")()
     url = fresh.url
     fresh.dispose()

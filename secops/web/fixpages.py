@@ -2,7 +2,7 @@
 the newest evidence by index seek or DISTINCT ON, Core rows, no server-side OFFSET walk).
 
 `fix_heads`: one pass per graded run over each target's province list (most urgent first, as the
-dashboard lists it) fills the first KEPT_PAGES pages of every agency's list at once — an agency's
+dashboard lists it) fills the first pages (KEPT_ITEMS) of every agency's list at once — an agency's
 list is the province's list filtered to its subtree, in the same order — so the warm-up and a cold
 agency page cost one ordered query per target for the whole province instead of one per agency
 and target. A page past those is read on its own (`fix_page_read`: OFFSET/LIMIT on the fast path
@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from secops.web.context import Console
 
-KEPT_PAGES = 4  # the first pages of every agency's fix list kept per graded run (most readers read page 1)
+KEPT_ITEMS = 200  # items of every agency's fix list kept per graded run, in whole pages, at least one page
+# (4 pages of the default 50: most readers read page 1); an item is one object however many lists hold it
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,8 @@ class FixHeads:
 
 
 def fix_heads(console: Console, run_id: int, as_of: Any, size: int) -> FixHeads:
-    """The first KEPT_PAGES pages of every active agency's fix list for the run, built once per
-    graded run and page size (per_run)."""
+    """The first pages (KEPT_ITEMS, at least one page) of every active agency's fix list for the
+    run, built once per graded run and page size (per_run)."""
     heads: FixHeads = console.per_run((run_id, "fixheads", size), lambda: _build_heads(console, as_of, size))
     return heads
 
@@ -65,7 +66,7 @@ def _build_heads(console: Console, as_of: Any, size: int) -> FixHeads:
     policy = load_targets(console.settings.policies)
     max_age, credits = endpoint_max_age(policy), endpoint_credits(policy)
     root, within = _scopes(console)
-    capacity = size * KEPT_PAGES
+    capacity = size * max(1, KEPT_ITEMS // size)
     items: dict[str, list[Any]] = {root: [], **{scope: [] for scopes in within.values() for scope in scopes}}
     open_scopes = len(items)
     with console.db.session() as session:

@@ -162,12 +162,9 @@ def test_endpoints_paged_by_keyset(world: Any) -> None:
     assert codes(client.get("/agency/D1?after=ws-11").text) == ["ws-12", "ws-13"]
 
 
-def test_fix_list_pages_are_the_dashboards_list(world: Any) -> None:
-    """The agency page reads its fix list a page at a time (OFFSET/LIMIT in the one or two targets the
-    page falls in); page by page it is the dashboard's own list, in the same order."""
+def _fix_pages_match(state: Any, app: Any, secrets: Any) -> None:
     from secops.report.publish import dashboard_for
 
-    state, app, secrets = world
     console = app.state.console
     console.policy = console.policy.model_copy(update={"page_size": 5})
     client = TestClient(app)
@@ -185,6 +182,109 @@ def test_fix_list_pages_are_the_dashboards_list(world: Any) -> None:
             rows = re.findall(r"<tr><td>([^<]+)</td><td>[^<]*</td><td>(?:<a [^>]+>)?([^<]+)<", table)
             seen.extend(rows)
         assert seen == full, code
+
+
+def test_fix_list_pages_are_the_dashboards_list(world: Any) -> None:
+    """The agency page's fix list, page by page, is the dashboard's own list in the same order: the
+    first pages from the run's one pass over the province's lists (web/fixpages.fix_heads)."""
+    state, app, secrets = world
+    _fix_pages_match(state, app, secrets)
+
+
+def test_fix_list_pages_past_those_kept_are_the_dashboards_list(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages past those kept per run are read on their own (OFFSET/LIMIT on the report's fast path
+    in the one or two targets the page falls in): still the dashboard's list, page by page."""
+    import secops.web.fixpages as fixpages
+
+    monkeypatch.setattr(fixpages, "KEPT_ITEMS", 5)  # one page of 5
+    state, app, secrets = world
+    read: list[int] = []
+    real = fixpages.fix_page_read
+
+    def counted(console: Any, as_of: Any, codes: Any, counts: Any, page: int, size: int) -> Any:
+        read.append(page)
+        return real(console, as_of, codes, counts, page, size)
+
+    monkeypatch.setattr(fixpages, "fix_page_read", counted)
+    _fix_pages_match(state, app, secrets)
+    assert read and 1 not in read  # page 1 kept; the later ones read on their own
+
+
+@pytest.mark.parametrize("kept", [4, 1])
+def test_fix_list_pages_on_postgresql(tmp_path: Path, kept: int, request: pytest.FixtureRequest,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same on PostgreSQL (the fast path's DISTINCT ON there): the kept pages and the pages past
+    them are the dashboard's list, page by page."""
+    import secops.web.fixpages as fixpages
+
+    monkeypatch.setattr(fixpages, "KEPT_ITEMS", kept * 5)  # pages of 5
+    fresh = request.getfixturevalue("fresh_pg")()
+    url = fresh.url
+    fresh.dispose()
+    state = make_province(url, tmp_path)
+    secrets = make_users(state.db(), tmp_path)
+    try:
+        _fix_pages_match(state, create_app(state.settings, state.db()), secrets)
+    finally:
+        state.db().dispose()
+
+
+def _statements(engine: Any) -> list[str]:
+    """Every SQL statement the engine runs from now on (SQLAlchemy's cursor event)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_warm_up_reads_each_targets_fix_list_once_for_every_agency(world: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warming every agency's first fix list page is one ordered query per target over the province
+    (the report's fast path), not a query per agency and target; the server-side OFFSET walk of
+    target_fix_items (the dashboard model's path) is not used."""
+    import secops.report.fixlist as fixlist
+    import secops.web.warm as warm
+    from secops.targets import load_targets
+
+    state, app, _ = world
+    console = app.state.console
+
+    def refused(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the fix list read through target_fix_items")
+
+    monkeypatch.setattr(fixlist, "target_fix_items", refused)
+    seen = _statements(console.db.engine)
+    _, count = warm.warm(console)
+    assert count == 5
+    fix_queries = [s for s in seen if "agency_name" in s]
+    assert 0 < len(fix_queries) <= len(load_targets(state.settings.policies).targets), fix_queries
+
+
+def test_endpoint_count_once_per_graded_run(world: Any) -> None:
+    """The agency pages' endpoint count is one GROUP BY per graded run for every agency, not a COUNT
+    over the endpoints per agency and view; a new graded run counts again."""
+    import datetime as dt
+
+    from secops.grade.cli import run_grade
+
+    state, app, secrets = world
+    console = app.state.console
+    client = TestClient(app)
+    seen = _statements(console.db.engine)
+    sign_in(client, state.db(), "aud", secrets)
+    totals = {code: re.findall(r"\((\d+)\)</h2>", client.get(f"/agency/{code}").text) for code in ("P", "S1", "D1")}
+    client.get("/agency/P")
+    counts = [s for s in seen if "count(" in s.lower() and "endpoints" in s.lower()]
+    assert len(counts) == 1, counts
+    assert "7" in totals["P"] and "4" in totals["S1"], totals
+    run_grade(state, dt.datetime.now(dt.UTC))
+    client.get("/agency/S1")
+    assert len([s for s in seen if "count(" in s.lower() and "endpoints" in s.lower()]) == 2
 
 
 def test_api_grades_serialised_once_per_run_with_etag(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -363,3 +463,46 @@ def test_caches_warmed_for_every_agency_and_each_new_run(world: Any, monkeypatch
     finally:
         warmer.stop()
     assert not warmer.thread.is_alive()
+
+
+def test_api_reads_of_built_grades_take_no_thread_pool_hop(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API read of grades already serialised for the run is answered in the event loop: neither
+    the guard's decision (the token's one indexed read) nor the handler goes through the thread pool;
+    the first read (nothing built yet) and the pages (session read and render) still do. The guard
+    still refuses as before: no token 401, a revoked one 401, another agency's scope 404."""
+    import anyio.to_thread
+
+    from secops.users.store import add_token, revoke_token, token_scope
+
+    state, app, secrets = world
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    token = add_token(state.db(), "ioc", None, actor="test")
+    s1 = {"Authorization": f"Bearer {add_token(state.db(), 'ioc-s1', 'S1', actor='test')}"}
+    headers = {"Authorization": f"Bearer {token}"}
+    client = TestClient(app)
+    first = client.get("/api/v1/grades", headers=headers)
+    assert first.status_code == 200 and hops  # built on this read: in the thread pool
+    client.get("/api/v1/agencies/S1/grades", headers=headers)
+    hops.clear()
+    again = client.get("/api/v1/grades", headers=headers)
+    one = client.get("/api/v1/agencies/S1/grades", headers=s1)
+    assert again.content == first.content and one.json()["agencies"][0]["code"] == "S1"
+    assert again.headers["content-security-policy"] and again.headers["x-frame-options"] == "DENY"
+    assert again.headers["cache-control"] == "no-store"
+    assert hops == []
+    assert client.get("/api/v1/agencies/D1/grades", headers=s1).status_code == 404
+    assert client.get("/api/v1/grades").status_code == 401
+    found = token_scope(state.db(), token)
+    assert found is not None
+    revoke_token(state.db(), found[0], actor="test")
+    assert client.get("/api/v1/grades", headers=headers).status_code == 401
+    sign_in(client, state.db(), "aud", secrets)
+    hops.clear()
+    assert client.get("/agency/P").status_code == 200 and hops  # pages: the session and render in threads

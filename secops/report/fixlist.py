@@ -118,18 +118,20 @@ FIELD_COLUMNS = {"systems": ("code", "name", "state", "level"),
 
 
 def target_fix_fields(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
-                      agency_ids: Collection[int] | None = None, credits: Credits | None = None) -> Iterator[FixFields]:
+                      agency_ids: Collection[int] | None = None, credits: Credits | None = None, *,
+                      limit: int | None = None, offset: int = 0) -> Iterator[FixFields]:
     """target_fix_items as tuples (FixItem(target_id, entity, *fields) is the same item): only the
-    columns needed, Core rows (no ORM), the newest evidence by index seek (record_source seek=True)."""
+    columns needed, Core rows (no ORM), the newest evidence by index seek (record_source seek=True);
+    `offset`/`limit`: one page of them (the console's pages past those it keeps)."""
     entity = target.entity
     if entity == "endpoints":
-        raw = endpoint_fix_rows(session, target, as_of, max_age, agency_ids, credits)
+        raw = endpoint_fix_rows(session, target, as_of, max_age, agency_ids, credits, limit=limit, offset=offset)
         for row in raw.rows:
             yield raw.fields(row)
         return
     records = record_source(entity, as_of, max_age, seek=True, distinct_on=has_distinct_on(session), credits=credits)
     columns = [records.c[name] for name in FIELD_COLUMNS.get(entity, ("code",))]
-    stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
+    stmt = _fix_select(session, target, records, columns, as_of, agency_ids, limit, offset)
     rows = session.connection().execute(stmt.execution_options(yield_per=PAGE))
     if entity == "systems":
         for code, name, state, level, agency_code, agency_name in rows:
@@ -201,13 +203,14 @@ class EndpointFixRows:
 
 
 def endpoint_fix_rows(session: Session, target: Target, as_of: dt.datetime, max_age: int | None,
-                      agency_ids: Collection[int] | None = None, credits: Credits | None = None) -> EndpointFixRows:
+                      agency_ids: Collection[int] | None = None, credits: Credits | None = None, *,
+                      limit: int | None = None, offset: int = 0) -> EndpointFixRows:
     """An endpoint target's records to fix, one ordered query (the newest evidence by index seek)."""
     records = record_source("endpoints", as_of, max_age, seek=True, distinct_on=has_distinct_on(session),
                             credits=credits)
     dialect = session.get_bind().dialect
     columns = [_raw(records.c[name], name, dialect.name) for name in FIELD_COLUMNS["endpoints"]]
-    stmt = _fix_select(session, target, records, columns, as_of, agency_ids)
+    stmt = _fix_select(session, target, records, columns, as_of, agency_ids, limit, offset)
     return EndpointFixRows.of_driver(session.connection().execute(stmt.execution_options(yield_per=PAGE)),
                                      dialect, as_of, max_age)
 

@@ -5,10 +5,12 @@ them (report/publish.dashboard_for); scope: the token's or user's agency subtree
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from secops.errors import SecopsError
 from secops.localtime import local_today
@@ -120,6 +122,21 @@ def _grades(request: Request | Console, code: str, only_scope: bool) -> GradesOu
             for _, c in sorted(a.cells.items())]) for a in agencies])
 
 
+async def _grades_served(request: Request, code: str, only_scope: bool) -> Response:
+    """The grades' JSON of the newest graded run: in the event loop when this process has it already
+    (serialised once per run and scope; the run's id one indexed read), else built in the thread
+    pool (_grades_response) — no thread-pool hop for a read of what is built."""
+    console: Console = request.app.state.console
+    try:
+        run_id = console.latest_run_id()
+    except SecopsError:
+        run_id = None
+    body = None if run_id is None else console.cached(_grades_key(run_id, code, only_scope))
+    if run_id is None or body is None:
+        return await run_in_threadpool(_grades_response, request, code, only_scope)
+    return _grades_bytes(request, run_id, code, only_scope, body)
+
+
 def _grades_response(request: Request, code: str, only_scope: bool) -> Response:
     """The grades as JSON bytes, serialised once per graded run and scope (a run's figures never
     change) instead of building and validating the models on every read; the ETag names the run and
@@ -127,16 +144,23 @@ def _grades_response(request: Request, code: str, only_scope: bool) -> Response:
     and the rate limit were decided by the guard before this runs, for a 304 too."""
     console: Console = request.app.state.console
     d = _dashboard_of(console, code, lang=GRADES_LANG)
-    etag = f'"grades-{d.run.id}-{"one" if only_scope else "tree"}-{code}"'
+    return _grades_bytes(request, d.run.id, code, only_scope, grades_json(console, d.run.id, code, only_scope))
+
+
+def _grades_bytes(request: Request, run_id: int, code: str, only_scope: bool, body: bytes) -> Response:
+    etag = f'"grades-{run_id}-{"one" if only_scope else "tree"}-{code}"'
     if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={"ETag": etag})
-    return Response(grades_json(console, d.run.id, code, only_scope), media_type="application/json",
-                    headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+def _grades_key(run_id: int, code: str, only_scope: bool) -> tuple[Any, ...]:
+    return run_id, "grades-json", code, only_scope
 
 
 def grades_json(console: Console, run_id: int, code: str, only_scope: bool) -> bytes:
     """The grades of CODE (only_scope: its own row; else it and every unit under it) as JSON, once per run."""
-    return console.per_run((run_id, "grades-json", code, only_scope),  # type: ignore[no-any-return]
+    return console.per_run(_grades_key(run_id, code, only_scope),  # type: ignore[no-any-return]
                            lambda: _grades(console, code, only_scope).model_dump_json().encode())
 
 
@@ -162,16 +186,16 @@ def _trends(request: Request, code: str, runs: int | None) -> TrendsOut:
 
 def register(app: FastAPI) -> None:
     @app.get("/api/v1/grades", name="api_grades", response_model=GradesOut, tags=["grades"])
-    def api_grades(request: Request, agency: str | None = Query(None, description="agency code [your scope]")
-                   ) -> Response:
+    async def api_grades(request: Request, agency: str | None = Query(None, description="agency code [your scope]")
+                         ) -> Response:
         """Grades per target of the agency and every unit under it (latest graded run). The ETag
         names the run: send it back as If-None-Match to get 304 until the next graded run."""
-        return _grades_response(request, _scope(request, agency), only_scope=False)
+        return await _grades_served(request, _scope(request, agency), only_scope=False)
 
     @app.get("/api/v1/agencies/{code}/grades", name="api_agency_grades", response_model=GradesOut, tags=["grades"])
-    def api_agency_grades(request: Request, code: str) -> Response:
+    async def api_agency_grades(request: Request, code: str) -> Response:
         """Grades per target of one agency (its whole subtree counted); ETag as /api/v1/grades."""
-        return _grades_response(request, code, only_scope=True)
+        return await _grades_served(request, code, only_scope=True)
 
     @app.get("/api/v1/trends", name="api_trends", response_model=TrendsOut, tags=["trends"])
     def api_trends(request: Request, agency: str | None = Query(None, description="agency code [your scope]"),

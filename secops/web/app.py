@@ -15,7 +15,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secops import i18n
 from secops.config import Settings
@@ -102,8 +104,7 @@ def _refuse(request: Request, rule: Rule, status: int) -> Response:
     return PlainTextResponse(text, status_code=status)
 
 
-def _headers(response: Response, request: Request) -> None:
-    h = response.headers
+def _headers(h: MutableHeaders, request: Request) -> None:
     h["Content-Security-Policy"] = CSP
     h["X-Content-Type-Options"] = "nosniff"
     h["X-Frame-Options"] = "DENY"
@@ -114,6 +115,80 @@ def _headers(response: Response, request: Request) -> None:
     h.setdefault("Cache-Control", "no-store")
     if request.url.scheme == "https":
         h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+
+class Guard:
+    """The guard as a plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which runs the app
+    in a task of its own and passes the body through memory streams): the request's language, the
+    size check of a POST, the rules table's decision before the handler (a refusal is answered here,
+    the handler never runs), and the security headers and language cookie on every response,
+    added to the response's start message. An API token's decision (one indexed read of the token,
+    the rate limit) is made in the event loop; a session's (read and touch) in the thread pool."""
+
+    def __init__(self, app: ASGIApp, app_routes: FastAPI, console: Console):
+        self.app = app
+        self.routes = app_routes
+        self.console = console
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "vi"
+        request.state.lang = lang if lang in LANGS else "vi"
+        token = i18n.speak(request.state.lang)  # messages raised while serving it speak the page's language
+        try:
+            refusal = await self._decision(request)
+            if refusal is not None:
+                _headers(refusal.headers, request)
+                _lang_cookie(refusal, request)
+                await refusal(scope, receive, send)
+                return
+
+            async def send_guarded(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    raw = message["headers"] = list(message.get("headers", []))
+                    _headers(MutableHeaders(raw=raw), request)
+                    cookie = Response()
+                    _lang_cookie(cookie, request)
+                    raw.extend((k, v) for k, v in cookie.raw_headers if k == b"set-cookie")
+                await send(message)
+
+            await self.app(scope, receive, send_guarded)
+        finally:
+            i18n.unspeak(token)
+
+    async def _decision(self, request: Request) -> Response | None:
+        """A response refusing the request, or None (then request.state.principal is who asks)."""
+        console = self.console
+        if request.method == "POST":
+            length = request.headers.get("content-length")
+            if length is None:
+                return PlainTextResponse("length required / thiếu độ dài", status_code=411)
+            if not length.isdigit() or int(length) > console.policy.upload_max_bytes + 65536:
+                return PlainTextResponse("too large / tệp quá lớn", status_code=413)
+        found = _route_for(self.routes, request.scope)
+        if found is None:
+            return None  # the router's own 404 / 405
+        route, params = found
+        rule = RULES.get(getattr(route, "name", ""))
+        if rule is None:  # deny by default: a route nobody wrote a rule for
+            return PlainTextResponse("no authorisation rule for this route", status_code=500)
+        if rule.api and request.headers.get("authorization", "").lower().startswith("bearer "):
+            decided = _decide(console, request, rule, params)  # a token: one indexed read, no write
+        else:
+            decided = await run_in_threadpool(_decide, console, request, rule, params)
+        if isinstance(decided, Response):
+            return decided
+        request.state.principal = decided
+        return None
+
+
+def _lang_cookie(response: Response, request: Request) -> None:
+    if "lang" in request.query_params and request.state.lang == request.query_params["lang"]:
+        response.set_cookie(LANG_COOKIE, request.state.lang, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", max_age=365 * 86400)
 
 
 def worker_app() -> FastAPI:
@@ -159,44 +234,7 @@ def create_app(settings: Settings, db: Database | None = None, shared: SharedSta
     pages.register(app)
     api.register(app)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "vi"
-        request.state.lang = lang if lang in LANGS else "vi"
-        token = i18n.speak(request.state.lang)  # messages raised while serving it speak the page's language
-        try:
-            return await _guarded(request, call_next)
-        finally:
-            i18n.unspeak(token)
-
-    async def _guarded(request: Request, call_next: Any) -> Response:
-        if request.method == "POST":
-            length = request.headers.get("content-length")
-            if length is None:
-                return PlainTextResponse("length required / thiếu độ dài", status_code=411)
-            if not length.isdigit() or int(length) > console.policy.upload_max_bytes + 65536:
-                return PlainTextResponse("too large / tệp quá lớn", status_code=413)
-        found = _route_for(app, request.scope)
-        if found is None:
-            response: Response = await call_next(request)
-        else:
-            route, params = found
-            rule = RULES.get(getattr(route, "name", ""))
-            if rule is None:  # deny by default: a route nobody wrote a rule for
-                response = PlainTextResponse("no authorisation rule for this route", status_code=500)
-            else:
-                decided = await run_in_threadpool(_decide, console, request, rule, params)
-                if isinstance(decided, Response):
-                    response = decided
-                else:
-                    request.state.principal = decided
-                    response = await call_next(request)
-        if "lang" in request.query_params and request.state.lang == request.query_params["lang"]:
-            response.set_cookie(LANG_COOKIE, request.state.lang, httponly=True, samesite="strict",
-                                secure=request.url.scheme == "https", max_age=365 * 86400)
-        _headers(response, request)
-        return response
-
+    app.add_middleware(Guard, app_routes=app, console=console)
     return app
 
 

@@ -35,7 +35,6 @@ OIDC_COOKIE = "secops_oidc"  # single sign-on in progress: state, nonce, PKCE ve
 LANGS = ("vi", "en")
 CACHE_ENTRIES = 4096  # per-run models, page parts, JSON and counts kept per console process, least recently
 # used dropped: room for every agency's warmed entries (web/warm.py: five each) and the pages read
-COUNT_TTL = 30  # seconds a live count (an agency's endpoints) is reused
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 
@@ -168,6 +167,15 @@ class Console:
         if run_id is None:
             raise SecopsError("no graded run in this database yet: run `secops grade` first")
         return int(run_id)
+
+    def cached(self, key: tuple[Any, ...]) -> Any:
+        """The value per_run keeps for `key` (built before, no expiry), or None: nothing is built."""
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                return None
+            self._cache.move_to_end(key)
+            return hit[1]
 
     def per_run(self, key: tuple[Any, ...], build: Any, ttl: float | None = None) -> Any:
         """The value of `key` (its first item: the graded run it belongs to), built by `build()` once;

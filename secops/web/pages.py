@@ -425,9 +425,8 @@ def _agency_page(request: Request, code: str, page: int, after: str, sys_after: 
     """Targets and units from the run's dashboard model (built once per graded run; their tables
     rendered once per run, agency and language), the fix list a page of that model's list, systems
     and endpoints keyset pages (`sys_after` / `after` the last code shown: an index range, never an
-    OFFSET over the province) and the endpoints' count reused for COUNT_TTL seconds."""
+    OFFSET over the province) and the endpoints' count once per graded run (endpoint_total)."""
     from secops.store.tables import AgencyRow, EndpointRow, SystemRow
-    from secops.web.context import COUNT_TTL
 
     console = _console(request)
     try:  # the run's stored figures only: the fix list is read a page at a time (_fix_page)
@@ -449,15 +448,11 @@ def _agency_page(request: Request, code: str, page: int, after: str, sys_after: 
                                          *([SystemRow.code > sys_after] if sys_after else []))
                                   .order_by(SystemRow.code).limit(size + 1)).all()
         where = [EndpointRow.retired_at.is_(None)] + ([] if whole else [EndpointRow.agency_id.in_(ids)])
-
-        def count() -> int:
-            return int(session.scalar(select(func.count()).select_from(EndpointRow).where(*where)) or 0)
-
-        ep_total = console.per_run(("endpoints", code), count, ttl=COUNT_TTL)
         endpoints = session.execute(select(EndpointRow.code, EndpointRow.hostname, EndpointRow.ips, AgencyRow.code)
                                     .join(AgencyRow, EndpointRow.agency_id == AgencyRow.id)
                                     .where(*where, *([EndpointRow.code > after] if after else []))
                                     .order_by(EndpointRow.code).limit(size + 1)).all()
+    ep_total = endpoint_total(console, dashboard.run.id, code)
     more, more_systems = len(endpoints) > size, len(systems) > size
     endpoints, systems = endpoints[:size], systems[:size]
     figures = agency_figures(console, dashboard, code, lang)
@@ -465,6 +460,27 @@ def _agency_page(request: Request, code: str, page: int, after: str, sys_after: 
                           figures=figures, fix=fix, page=page, pages=max(1, -(-sum(counts.values()) // size)),
                           after=after, next_after=endpoints[-1][0] if more else None, ep_total=ep_total,
                           sys_after=sys_after, sys_next=systems[-1][0] if more_systems else None)
+
+
+def endpoint_total(console: Console, run_id: int, code: str) -> int:
+    """CODE's active endpoints (its subtree's; the province: all), counted once per graded run for
+    every agency at once (one GROUP BY over the endpoints), not a COUNT per agency and view."""
+    counts: dict[str, int] = console.per_run((run_id, "endpoint-counts"), lambda: _endpoint_counts(console))
+    if code == console.root_code():
+        return sum(counts.values())
+    return sum(counts.get(unit, 0) for unit in console.subtree_codes(code))
+
+
+def _endpoint_counts(console: Console) -> dict[str, int]:
+    """Active endpoints per agency code (an endpoint of an agency no longer listed counts for the
+    province only: its key is the agency's id)."""
+    from secops.store.tables import AgencyRow, EndpointRow
+
+    with console.db.session() as session:
+        codes = dict(session.execute(select(AgencyRow.id, AgencyRow.code)).all())
+        rows = session.execute(select(EndpointRow.agency_id, func.count()).where(EndpointRow.retired_at.is_(None))
+                               .group_by(EndpointRow.agency_id)).all()
+    return {codes.get(agency_id, f"#{agency_id}"): int(count) for agency_id, count in rows}
 
 
 def fix_counts(dashboard: Any) -> dict[str, int]:
@@ -480,39 +496,22 @@ def agency_figures(console: Console, dashboard: Any, code: str, lang: str) -> An
 
 
 def agency_fix(console: Console, dashboard: Any, code: str, page: int, lang: str) -> Any:
-    """Page PAGE of CODE's fix list table, read and rendered once per graded run, page and language."""
+    """Page PAGE of CODE's fix list table, read and rendered once per graded run, page and language:
+    the first pages from the run's one pass over the province's lists (web/fixpages.fix_heads), a
+    later page read on its own."""
+    return console.per_run((dashboard.run.id, "fix", code, page, console.policy.page_size, lang), lambda: console.fragment(
+        "agency_fix.html.j2", lang, fix=_fix_page(console, dashboard, code, page)))
+
+
+def _fix_page(console: Console, dashboard: Any, code: str, page: int) -> list[Any]:
+    from secops.web.fixpages import fix_heads, fix_page_read
+
     size = console.policy.page_size
+    held = fix_heads(console, dashboard.run.id, dashboard.run.as_of, size).page(code, page, size)
+    if held is not None:
+        return held
     codes = None if code == console.root_code() else console.subtree_codes(code)
-    return console.per_run((dashboard.run.id, "fix", code, page, size, lang), lambda: console.fragment(
-        "agency_fix.html.j2", lang, fix=_fix_page(console, dashboard, codes, fix_counts(dashboard), page, size)))
-
-
-def _fix_page(console: Console, dashboard: Any, codes: set[str] | None, counts: dict[str, int], page: int,
-              size: int) -> list[Any]:
-    """Page `page` of the scope's fix list (targets in id order, each most urgent first, as the
-    dashboard lists them), read with OFFSET/LIMIT from the one or two targets the page falls in; each
-    target's length is its stored gap to the denominator (denominator - numerator), no COUNT."""
-    from secops.grade.sql import endpoint_credits, endpoint_max_age
-    from secops.report.fixlist import target_fix_items
-    from secops.store.tables import AgencyRow
-    from secops.targets import load_targets
-
-    policy = load_targets(console.settings.policies)
-    max_age, credits = endpoint_max_age(policy), endpoint_credits(policy)
-    skip, need, items = (page - 1) * size, size, list[Any]()
-    with console.db.session() as session:
-        ids = None if codes is None else set(session.scalars(select(AgencyRow.id).where(AgencyRow.code.in_(codes))))
-        for target in sorted(policy.targets, key=lambda t: t.id):
-            length = counts.get(target.id, 0)
-            if skip >= length:
-                skip -= length
-                continue
-            items.extend(target_fix_items(session, target, dashboard.run.as_of, max_age, ids, limit=need,
-                                          credits=credits, offset=skip))
-            need, skip = size - len(items), 0
-            if need <= 0:
-                break
-    return items
+    return fix_page_read(console, dashboard.run.as_of, codes, fix_counts(dashboard), page, size)
 
 
 def _system_record(console: Console, code: str) -> dict[str, Any] | None:

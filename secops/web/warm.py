@@ -1,7 +1,8 @@
 """Warming the console's per-run caches: when a worker starts, and when a new graded run appears,
 one background thread builds for the province and every active agency what their first readers
 would otherwise wait for: the dashboard summary, the targets and units tables and the first fix list
-page (in Vietnamese, the pages' default), and the API's grades JSON. Readers then find them built;
+page (in Vietnamese, the pages' default; every agency's first pages come from one pass over the
+province's lists, web/fixpages.py), the endpoint counts, and the API's grades JSON. Readers then find them built;
 a request arriving first still builds its own (the cache's one-build-per-key lock: never twice).
 
 Only the run's figures are built: nothing here depends on who reads, and every request still goes
@@ -23,7 +24,7 @@ POLL_SECONDS = 10.0  # how often the thread looks for a new graded run
 def warm(console: Console, stopping: threading.Event | None = None) -> tuple[int, int]:
     """Build the newest run's figures of every active agency; (run id, agencies warmed)."""
     from secops.web.api import grades_json
-    from secops.web.pages import agency_figures, agency_fix
+    from secops.web.pages import agency_figures, agency_fix, endpoint_total
 
     run_id = console.latest_run_id()
     root = console.root_code()
@@ -34,6 +35,7 @@ def warm(console: Console, stopping: threading.Event | None = None) -> tuple[int
         dashboard = console.dashboard(code, "vi", summary_only=True)
         agency_figures(console, dashboard, code, "vi")
         agency_fix(console, dashboard, code, 1, "vi")
+        endpoint_total(console, dashboard.run.id, code)
         grades_json(console, dashboard.run.id, code, True)
     grades_json(console, run_id, root, False)
     return run_id, len(codes)

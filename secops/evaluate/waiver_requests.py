@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from secops.errors import SecopsError
 from secops.evaluate.waivers import Waiver, WaiverScope, load_waivers, save_waivers
+from secops.localtime import local_today
 from secops.store.base import Base, utcnow
 from secops.store.db import Database
 
@@ -52,9 +53,10 @@ def parse_date(text: str, field: str = "expires") -> dt.date:
 
 
 def request_waiver(session: Session, check: str, agency: str, reason: str, expires: dt.date,
-                   requested_by: str, today: dt.date) -> WaiverRequestRow:
-    """TODAY is the province's date (localtime.local_today): a waiver ends on the province's calendar."""
-    waiver = _waiver(check, agency, reason, "(pending)", expires, today)
+                   requested_by: str, today: dt.date | None = None) -> WaiverRequestRow:
+    """TODAY is the province's date (default: localtime.local_today() in the bundled zone; the console
+    passes its policies' date): a waiver ends on the province's calendar."""
+    waiver = _waiver(check, agency, reason, "(pending)", expires, today or local_today())
     row = WaiverRequestRow(check=waiver.check, agency_code=agency, reason=waiver.reason, expires=expires,
                            requested_by=requested_by)
     session.add(row)
@@ -63,7 +65,7 @@ def request_waiver(session: Session, check: str, agency: str, reason: str, expir
 
 
 def decide(session: Session, request_id: int, approve: bool, approver: str, reason: str,
-           waivers_file: Path, today: dt.date, expires: dt.date | None = None) -> WaiverRequestRow:
+           waivers_file: Path, today: dt.date | None = None, expires: dt.date | None = None) -> WaiverRequestRow:
     """Approve (the waiver goes into the file, expiry as asked or shortened) or reject a pending request."""
     row = session.get(WaiverRequestRow, request_id)
     if row is None:
@@ -74,7 +76,8 @@ def decide(session: Session, request_id: int, approve: bool, approver: str, reas
         raise SecopsError("reason: say why the request is approved or rejected")
     if approve:
         until = expires or row.expires
-        waiver = _waiver(row.check, row.agency_code, f"{row.reason} — {reason.strip()}", approver, until, today)
+        waiver = _waiver(row.check, row.agency_code, f"{row.reason} — {reason.strip()}", approver, until,
+                         today or local_today())
         save_waivers(waivers_file, [*load_waivers(waivers_file), waiver])
         row.expires = until
     row.status = "approved" if approve else "rejected"

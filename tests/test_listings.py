@@ -11,6 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -206,24 +209,43 @@ def test_the_audit_table_at_80_columns_keeps_the_host_whole(site, tmp_path):
     assert any(line.split()[:1] == ["cttdt-web01"] for line in table), table
 
 
+# Walks every command and group of the real `secops` app and prints each one's --help, as
+# `python -m secops PATH --help` prints it (typer's own main, standalone mode, stdout captured by
+# CliRunner), one JSON line per page. It runs in ONE child process started like run_cli's (same
+# environment, fresh interpreter, so the language and the terminal width are read as a user's
+# command reads them) instead of one child per page (~100 starts of the interpreter).
+_HELP_WALK = """
+import json, sys
+import typer
+from typer import _click as click
+from typer.testing import CliRunner
+from secops.cli import app
+
+def walk(command, path):
+    found = [path]
+    if hasattr(command, "list_commands"):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            found += walk(command.get_command(ctx, name), [*path, name])
+    return found
+
+runner = CliRunner()
+for path in walk(typer.main.get_command(app), []):
+    shown = runner.invoke(app, [*path, "--help"], prog_name="secops")
+    print(json.dumps({"path": path, "code": shown.exit_code, "out": shown.output}))
+"""
+
+
 def test_help_pages_are_never_cut_at_80_columns():
     """Every command's and group's --help at 80 columns: no "…" (rich cuts a word wider than its column)."""
-    import typer
-    from typer import _click as click
-
-    from secops.cli import app
-
-    def walk(command: Any, path: list[str]) -> list[list[str]]:
-        found = [path]
-        if hasattr(command, "list_commands"):
-            ctx = click.Context(command)
-            for name in command.list_commands(ctx):
-                found += walk(command.get_command(ctx, name), [*path, name])
-        return found
-
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-c", _HELP_WALK], capture_output=True, text=True, env=full_env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    pages = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(pages) > 50 and [] in [page["path"] for page in pages], done.stdout[:2000]
     cut = []
-    for path in walk(typer.main.get_command(app), []):
-        shown = run_cli(*path, "--help", env={"COLUMNS": "80"})
-        assert shown.returncode == 0, (path, shown.stderr)
-        cut += [f"{' '.join(path)}: {line}" for line in shown.stdout.splitlines() if "…" in line]
+    for page in pages:
+        assert page["code"] == 0 and "Usage" in page["out"], page
+        cut += [f"{' '.join(page['path'])}: {line}" for line in page["out"].splitlines() if "…" in line]
     assert not cut, "\n".join(cut)

@@ -14,7 +14,7 @@ from typing import Any
 
 from secops.report.audit_csv import audit_csv as _audit_csv
 from secops.report.data import Dashboard
-from secops.report.fixlist import EndpointFixRows, FixFields, FixItem
+from secops.report.fixlist import EndpointFixRows, FixFields, FixItem, fix_item
 from secops.report.render import render_html, render_page
 from secops.safeio import ensure_folder, subfolder, write_file, writing_file
 from secops.textsafe import neutral_cell, neutral_text
@@ -140,9 +140,7 @@ def fix_json_item(target_id: str, entity: str, fields: FixFields, first: bool) -
             + ',\n      "status": ' + _quote(status) + ',\n      "reason": ' + _quote(reason)
             + ',\n      "detail": ' + detail_text + "\n    }")
     except (_Unusual, TypeError):
-        return _json_item(FixItem(target_id=target_id, entity=entity, agency_code=agency_code,
-                                  agency_name=agency_name, code=code, label=label, status=status, reason=reason,
-                                  detail=detail), first)
+        return _json_item(fix_item(target_id, entity, fields), first)
 
 
 def _detail_cell(detail: dict[str, Any]) -> str:
@@ -296,9 +294,7 @@ class FixExports:
         n = 0
         for n, fields in enumerate(rows, 1):
             if preview is None or n <= preview:
-                self.preview.append(FixItem(target_id=target_id, entity=entity, agency_code=fields[0],
-                                            agency_name=fields[1], code=fields[2], label=fields[3],
-                                            status=fields[4], reason=fields[5], detail=fields[6]))
+                self.preview.append(fix_item(target_id, entity, fields))
             if self.json_out:
                 json_parts.append(fix_json_item(target_id, entity, fields, self.first))
                 self.first = False
@@ -320,9 +316,7 @@ class FixExports:
         for n, row in enumerate(raw.rows, 1):
             if preview is None or n <= preview:
                 fields = raw.fields(row)
-                self.preview.append(FixItem(target_id=target_id, entity="endpoints", agency_code=fields[0],
-                                            agency_name=fields[1], code=fields[2], label=fields[3],
-                                            status=fields[4], reason=fields[5], detail=fields[6]))
+                self.preview.append(fix_item(target_id, "endpoints", fields))
             done = texts.of(row)
             if done is None:
                 fields = raw.fields(row)

@@ -111,6 +111,13 @@ def target_fix_items(session: Session, target: Target, as_of: dt.datetime, max_a
 # What a fix item is made of, in FixItem's field order after target_id and entity:
 # agency_code, agency_name, code, label, status, reason, detail.
 FixFields = tuple[str, str, str, str, str, str, dict[str, Any]]
+
+
+def fix_item(target_id: str, entity: str, fields: FixFields) -> FixItem:
+    """The FixItem of one target_fix_fields tuple (agency code and name, code, label, status, reason, detail)."""
+    agency_code, agency_name, code, label, status, reason, detail = fields
+    return FixItem(target_id=target_id, entity=entity, agency_code=agency_code, agency_name=agency_name, code=code,
+                   label=label, status=status, reason=reason, detail=detail)
 FIELD_COLUMNS = {"systems": ("code", "name", "state", "level"),
                  "endpoints": ("code", "hostname", "ips", "protection", "evidence_status", "product",
                                "evidence_source", "observed_at", "evidence_detail"),

@@ -60,7 +60,7 @@ def _scopes(console: Console) -> tuple[str, dict[str, list[str]]]:
 
 def _build_heads(console: Console, as_of: Any, size: int) -> FixHeads:
     from secops.grade.sql import endpoint_credits, endpoint_max_age
-    from secops.report.fixlist import FixItem, endpoint_fix_rows, target_fix_fields
+    from secops.report.fixlist import endpoint_fix_rows, fix_item, target_fix_fields
     from secops.targets import load_targets
 
     policy = load_targets(console.settings.policies)
@@ -84,9 +84,7 @@ def _build_heads(console: Console, as_of: Any, size: int) -> FixHeads:
                 if not wanted:
                     continue
                 fields = convert(row) if convert is not None else row
-                item = FixItem(target_id=target.id, entity=target.entity, agency_code=fields[0],
-                               agency_name=fields[1], code=fields[2], label=fields[3], status=fields[4],
-                               reason=fields[5], detail=fields[6])
+                item = fix_item(target.id, target.entity, fields)
                 for scope in wanted:
                     items[scope].append(item)
                     if len(items[scope]) == capacity:
@@ -103,7 +101,7 @@ def fix_page_read(console: Console, as_of: Any, codes: Collection[str] | None, c
     page falls in; each target's length is its stored gap to the denominator (denominator -
     numerator), no COUNT."""
     from secops.grade.sql import endpoint_credits, endpoint_max_age
-    from secops.report.fixlist import FixItem, target_fix_fields
+    from secops.report.fixlist import fix_item, target_fix_fields
     from secops.store.tables import AgencyRow
     from secops.targets import load_targets
 
@@ -118,9 +116,7 @@ def fix_page_read(console: Console, as_of: Any, codes: Collection[str] | None, c
                 skip -= length
                 continue
             for fields in target_fix_fields(session, target, as_of, max_age, ids, credits, limit=need, offset=skip):
-                items.append(FixItem(target_id=target.id, entity=target.entity, agency_code=fields[0],
-                                     agency_name=fields[1], code=fields[2], label=fields[3], status=fields[4],
-                                     reason=fields[5], detail=fields[6]))
+                items.append(fix_item(target.id, target.entity, fields))
             need, skip = size - len(items), 0
             if need <= 0:
                 break

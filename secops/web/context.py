@@ -75,7 +75,7 @@ class Console:
         self._rate: dict[str, deque[float]] = {}
         self._rate_lock = threading.Lock()
         self._tree: tuple[float, dict[str, set[str]], dict[str, str]] | None = None
-        self._cache: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._building: dict[tuple[Any, ...], threading.Lock] = {}
         self._cache_lock = threading.Lock()
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
@@ -171,31 +171,27 @@ class Console:
     def cached(self, key: tuple[Any, ...]) -> Any:
         """The value per_run keeps for `key` (built before, no expiry), or None: nothing is built."""
         with self._cache_lock:
-            hit = self._cache.get(key)
-            if hit is None:
+            if key not in self._cache:
                 return None
             self._cache.move_to_end(key)
-            return hit[1]
+            return self._cache[key]
 
-    def per_run(self, key: tuple[Any, ...], build: Any, ttl: float | None = None) -> Any:
-        """The value of `key` (its first item: the graded run it belongs to), built by `build()` once;
-        `ttl` seconds: rebuilt after that (for figures read live rather than from the run). At most
-        CACHE_ENTRIES values; the least recently used goes first."""
-        now = time.monotonic()
+    def per_run(self, key: tuple[Any, ...], build: Any) -> Any:
+        """The value of `key` (its first item: the graded run it belongs to), built by `build()` once
+        (a graded run's figures never change). At most CACHE_ENTRIES values; the least recently used
+        goes first."""
         with self._cache_lock:
-            hit = self._cache.get(key)
-            if hit is not None and (ttl is None or now - hit[0] < ttl):
+            if key in self._cache:  # a value built before (None too)
                 self._cache.move_to_end(key)
-                return hit[1]
+                return self._cache[key]
             building = self._building.setdefault(key, threading.Lock())
         with building:  # one build per key; the others wait for it and take its value
             with self._cache_lock:
-                hit = self._cache.get(key)
-                if hit is not None and (ttl is None or time.monotonic() - hit[0] < ttl):
-                    return hit[1]
+                if key in self._cache:
+                    return self._cache[key]
             value = build()
             with self._cache_lock:
-                self._cache[key] = (time.monotonic(), value)
+                self._cache[key] = value
                 self._cache.move_to_end(key)
                 while len(self._cache) > CACHE_ENTRIES:
                     self._cache.popitem(last=False)

@@ -78,7 +78,8 @@ def waivers_add(
         until = dt.date.fromisoformat(expires)
     except ValueError as exc:
         raise SecopsError(_("--expires {value}: give a date as YYYY-MM-DD").format(value=repr(expires))) from exc
-    if until <= local_today(state(ctx).settings.policies):
+    today = local_today(state(ctx).settings.policies)  # the province's date, once for the whole command
+    if until <= today:
         raise SecopsError(_("--expires {value}: the date has passed; a waiver must end in the future").format(
             value=expires))
     path = _path(ctx, file)
@@ -86,7 +87,7 @@ def waivers_add(
     try:
         waiver = Waiver(check=check, scope=WaiverScope(hosts=_split(hosts), agencies=_split(agencies),
                                                         systems=_split(systems)),
-                        reason=reason, approver=approver, expires=until, created=local_today(state(ctx).settings.policies))
+                        reason=reason, approver=approver, expires=until, created=today)
     except ValidationError as exc:
         why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise SecopsError(_("waiver for {check}: {why}").format(check=repr(check), why=why)) from exc
@@ -94,9 +95,8 @@ def waivers_add(
     if file is None and path.parent == default_data_dir():  # the user's data folder, made on first use
         ensure_folder(path.parent)
     save_waivers(path, [*waivers, waiver])
-    days = waiver.days_left(local_today(state(ctx).settings.policies))
     console.print(_("waiver added to {path}: {check} until {until} ({days} days)").format(
-        path=path, check=waiver.check, until=until, days=days), markup=False, highlight=False)
+        path=path, check=waiver.check, until=until, days=waiver.days_left(today)), markup=False, highlight=False)
 
 
 @waivers_app.command("list")

@@ -25,9 +25,10 @@ app = typer.Typer(help=_("Level requirements: catalogues, per-system checklists,
 STANDARD_HELP = _("catalogue (standard id, e.g. TCVN-14423-2026) [default: the one in force on the date]")
 
 
-def _catalogue(ctx: typer.Context, standard: str | None, on: dt.date):  # type: ignore[no-untyped-def]
+def _catalogue(ctx: typer.Context, standard: str | None, on: dt.date | None = None):  # type: ignore[no-untyped-def]
+    """The standard named, else the one in force ON (default: the province's today)."""
     policies = state(ctx).settings.policies
-    return by_id(policies, standard) if standard else in_force(policies, on)
+    return by_id(policies, standard) if standard else in_force(policies, on or local_today(policies))
 
 
 @app.command("catalogue")
@@ -39,7 +40,7 @@ def catalogue_command(ctx: typer.Context, level: Annotated[int, typer.Option("--
                       fmt: Annotated[str, format_option(...)] = "table",
                       wide: Annotated[bool, wide_option(...)] = False) -> None:
     fmt = output_format(fmt)
-    cat = _catalogue(ctx, standard, local_today(state(ctx).settings.policies))
+    cat = _catalogue(ctx, standard)
     # At 80 columns the item id never truncates; where secops gets evidence drops (in --format json), the others fold.
     listing = Listing(["item", "clause", "requirement", "every (months)", "secops evidence"],
                       fields=["item", "clause", "requirement", "every_months", "evidence_from", "checks"],
@@ -83,7 +84,7 @@ def set_command(
             "responsible_unit": unit, "milestone": milestone, "note": note})
     except ValidationError as exc:
         raise SecopsError(format_validation("requirements set", exc)) from exc
-    cat = _catalogue(ctx, standard, local_today(state(ctx).settings.policies))
+    cat = _catalogue(ctx, standard)
     with state(ctx).db().session() as session:
         store.record(session, cat, st)
     console.print(_("{system} {item}: {status} recorded ({standard})").format(
@@ -95,7 +96,7 @@ def set_command(
 @doc(_("Import statements: every row of every file is checked first; all are written, or none."))
 def import_command(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(help=_("CSV or YAML files"))],
                    standard: Annotated[str | None, typer.Option("--standard", help=STANDARD_HELP)] = None) -> None:
-    cat = _catalogue(ctx, standard, local_today(state(ctx).settings.policies))
+    cat = _catalogue(ctx, standard)
     total = 0
     try:
         with state(ctx).db().session() as session:
